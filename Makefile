@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_HOME := $(CURDIR)/.procward-demo
+
+.PHONY: run stop test lint typecheck unit bench-quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Start the demo daemon (detached) in ./.procward-demo and show what it is doing.
+run: $(STAMP)
+	PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward up
+	PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward ping
+	PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward status
+	@echo
+	@echo "The demo daemon keeps running. Stop it with: make stop"
+
+stop: $(STAMP)
+	PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward down
+
+## Lint, type-check and run the whole test suite.
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The procward daemon: the supervisor's RPC surface on top of ``procward.kit``."""

@@ -1,0 +1,102 @@
+"""Crash-safe small files: the one way procward writes state and metadata.
+
+A write goes to a temporary file in the same directory, is fsync'd, then
+renamed over the target, and the directory is fsync'd so the rename itself is
+durable. With ``backup=True`` the version being replaced is first hard-linked
+to ``<name>.bak`` (through a temporary link and a rename, so ``.bak`` is never
+missing either). At every instant both names point at a complete file.
+
+``read_with_fallback`` reads the primary and, when it is missing, unreadable
+or fails to parse, falls back to ``.bak`` and says so in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from procward.kit.errors import CorruptFile
+
+T = TypeVar("T")
+log = logging.getLogger("procward.kit.atomic")
+
+
+def backup_path(path: str) -> str:
+    return path + ".bak"
+
+
+def _sibling(path: str, suffix: str) -> str:
+    head, name = os.path.split(path)
+    return os.path.join(head, f".{name}.{os.getpid()}.{suffix}")
+
+
+def write_atomic(path: str, data: bytes, *, backup: bool = False, mode: int = 0o600) -> None:
+    tmp = _sibling(path, "tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    if backup:
+        _keep_backup(path)
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path) or ".")
+
+
+def _keep_backup(path: str) -> None:
+    link = _sibling(path, "bak.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(link)
+    try:
+        os.link(path, link)
+    except FileNotFoundError:
+        return  # first write: nothing to keep
+    os.replace(link, backup_path(path))
+
+
+def fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_with_fallback(path: str, parse: Callable[[bytes], T]) -> T | None:
+    """Parse ``path``, else its ``.bak``; None when neither exists.
+
+    Raises ``CorruptFile`` naming both problems when neither can be used.
+    """
+    problems: list[str] = []
+    for candidate in (path, backup_path(path)):
+        try:
+            with open(candidate, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            problems.append(f"{candidate}: {exc.strerror or exc}")
+            continue
+        try:
+            value = parse(raw)
+        except Exception as exc:
+            problems.append(f"{candidate}: {exc}")
+            continue
+        if problems:
+            log.warning(
+                "%s is unusable (%s); recovered from %s", path, "; ".join(problems), candidate
+            )
+        return value
+    if problems:
+        raise CorruptFile("no usable copy: " + "; ".join(problems))
+    return None

@@ -1,0 +1,162 @@
+"""The synchronous client, and ``connect()`` that starts the daemon when needed.
+
+This is the CLI's path to the daemon, so it imports only the socket module,
+``json`` (through ``wire``) and the kit's errors; spawning pulls in the rest
+only when there is no daemon to talk to.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from procward.kit import wire
+from procward.kit.errors import NotRunning, RpcError, StartFailed
+from procward.kit.paths import InstancePaths
+
+TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any
+
+_NO_DAEMON = (FileNotFoundError, ConnectionRefusedError)
+
+
+class ConnectionClosed(ConnectionError):
+    pass
+
+
+class Client:
+    """One connection to a daemon; calls are answered in order."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._next_id = 0
+
+    @classmethod
+    def open(cls, path: str, timeout: float | None = 30.0) -> Client:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock)
+
+    def call(self, method: str, params: dict[str, Any] | None = None, /, **kw: Any) -> Any:
+        """Call ``method`` and return its result, or raise the daemon's ``RpcError``."""
+        req_id = self._send(method, {**(params or {}), **kw})
+        while True:
+            msg = self._receive()
+            if msg.get("id") == req_id or "method" not in msg:
+                return _result(msg)
+
+    def stream(
+        self, method: str, params: dict[str, Any] | None = None, /, **kw: Any
+    ) -> Iterator[tuple[str, Any]]:
+        """Call a streaming method; yield its notifications until it returns."""
+        req_id = self._send(method, {**(params or {}), **kw})
+        while True:
+            msg = self._receive()
+            if "method" in msg and "id" not in msg:
+                yield msg["method"], msg.get("params")
+            elif msg.get("id") == req_id:
+                _result(msg)
+                return
+
+    def _send(self, method: str, params: dict[str, Any]) -> int:
+        self._next_id += 1
+        self._sock.sendall(wire.encode_request(method, params, self._next_id))
+        return self._next_id
+
+    def _receive(self) -> dict[str, Any]:
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0:
+                frame, self._buf = self._buf[:end], self._buf[end + 1 :]
+                return wire.decode_message(frame)
+            chunk = self._sock.recv(262144)
+            if not chunk:
+                raise ConnectionClosed("the daemon closed the connection")
+            self._buf += chunk
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _result(msg: dict[str, Any]) -> Any:
+    if "error" in msg:
+        err = msg["error"]
+        raise RpcError.from_code(
+            int(err.get("code", -32603)), str(err.get("message")), err.get("data")
+        )
+    return msg.get("result")
+
+
+def connect(
+    paths: InstancePaths,
+    *,
+    spawn_argv: Sequence[str] | None = None,
+    wait: float = 2.0,
+    start_timeout: float = 10.0,
+) -> Client:
+    """Connect to the instance's daemon, starting it with ``spawn_argv`` if needed.
+
+    Without ``spawn_argv`` a missing daemon raises ``NotRunning``. With it,
+    racing callers serialise on a spawn lock and exactly one of them starts
+    the daemon; the others find it serving when they get the lock.
+    """
+    sock_path = paths.socket
+    try:
+        return Client.open(sock_path)
+    except _NO_DAEMON:
+        if spawn_argv is None:
+            raise NotRunning() from None
+    return _spawn_and_connect(paths, spawn_argv, wait, start_timeout)
+
+
+def _spawn_and_connect(
+    paths: InstancePaths, argv: Sequence[str], wait: float, start_timeout: float
+) -> Client:
+    from procward.kit import lock, metadata, spawn
+
+    paths.ensure()
+    with lock.hold(paths.spawn_lock, timeout=start_timeout + wait):
+        try:
+            return Client.open(paths.socket)
+        except _NO_DAEMON:
+            pass
+        liveness, meta = metadata.running(paths)
+        if liveness is metadata.Liveness.RUNNING:
+            # Started by someone who does not use the spawn lock (a service
+            # manager, `run` in a terminal): give its socket a moment to appear.
+            return wait_for_socket(paths, wait, meta.pid if meta else None)
+        if liveness is metadata.Liveness.STALE:
+            metadata.cleanup_stale(paths)
+        spawn.start_detached(argv, log_path=paths.daemon_log, timeout=start_timeout)
+        return Client.open(paths.socket)
+
+
+def wait_for_socket(paths: InstancePaths, wait: float, pid: int | None = None) -> Client:
+    import time
+
+    deadline = time.monotonic() + wait
+    delay = 0.005
+    while True:
+        try:
+            return Client.open(paths.socket)
+        except _NO_DAEMON:
+            if time.monotonic() + delay > deadline:
+                who = f"pid {pid}" if pid else "a process"
+                raise StartFailed(
+                    f"{who} holds {paths.lock} but {paths.socket} did not answer within {wait:g}s"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)

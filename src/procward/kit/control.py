@@ -1,0 +1,114 @@
+"""Stopping a daemon from outside: graceful with a deadline, or by force.
+
+Signals go only to a pid whose recorded identity (pid, start time, boot id)
+still matches, and only while the instance lock is held: a recycled pid is
+never signalled. Waiting uses a pidfd, so the caller wakes the moment the
+daemon exits instead of polling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import time
+
+from procward.kit.metadata import Liveness, Metadata, cleanup_stale, running
+from procward.kit.paths import InstancePaths
+from procward.kit.procinfo import ProcessIdentity
+
+
+def wait_exit(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``pid`` to exit; True if it has."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return _wait_pidfd(fd, timeout)
+    finally:
+        os.close(fd)
+
+
+def _wait_pidfd(fd: int, timeout: float) -> bool:
+    readable, _, _ = select.select([fd], [], [], max(0.0, timeout))
+    return bool(readable)
+
+
+def signal_process(identity: ProcessIdentity, sig: int, wait: float) -> bool:
+    """Send ``sig`` to exactly the recorded process and wait for it to exit.
+
+    The pidfd is opened first and the identity checked after, so the signal
+    cannot reach a process that took over the pid in between. Returns True
+    once the process is gone (or was already).
+    """
+    try:
+        fd = os.pidfd_open(identity.pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if not identity.matches_live():
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(fd, sig)
+        return _wait_pidfd(fd, wait)
+    finally:
+        os.close(fd)
+
+
+def wait_unlocked(paths: InstancePaths, timeout: float) -> bool:
+    """Wait for the instance lock to be free (the daemon's files are closed)."""
+    from procward.kit.lock import is_locked
+
+    deadline = time.monotonic() + timeout
+    while is_locked(paths.lock):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def _live_daemon(paths: InstancePaths, wait: float = 2.0) -> Metadata | None:
+    """The running daemon's metadata, waiting briefly for a starting daemon's."""
+    deadline = time.monotonic() + wait
+    while True:
+        liveness, meta = running(paths)
+        if liveness is not Liveness.RUNNING:
+            if liveness is Liveness.STALE:
+                cleanup_stale(paths)
+            return None
+        if meta is not None and meta.identity.matches_live():
+            return meta
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
+
+
+def stop(paths: InstancePaths, timeout: float = 30.0) -> tuple[bool, Metadata | None]:
+    """SIGTERM the daemon and wait; SIGKILL it when ``timeout`` passes.
+
+    Returns ``(was_running, metadata)``.
+    """
+    meta = _live_daemon(paths)
+    if meta is None:
+        return False, None
+    if not signal_process(meta.identity, signal.SIGTERM, timeout):
+        signal_process(meta.identity, signal.SIGKILL, 5.0)
+    _forget(paths)
+    return True, meta
+
+
+def kill(paths: InstancePaths) -> tuple[bool, Metadata | None]:
+    """SIGKILL the daemon at once, then clean up what it left."""
+    meta = _live_daemon(paths, wait=0.5)
+    if meta is None:
+        return False, None
+    signal_process(meta.identity, signal.SIGKILL, 5.0)
+    _forget(paths)
+    return True, meta
+
+
+def _forget(paths: InstancePaths) -> None:
+    wait_unlocked(paths, 1.0)
+    cleanup_stale(paths)

@@ -1,0 +1,251 @@
+"""``Daemon``: the lifecycle every local daemon needs, for subclasses to fill.
+
+A subclass names itself (``prefix``, used for directories and environment
+variables), declares RPC methods with ``@method(role=...)`` and overrides the
+hooks it needs: ``on_start`` (after the lock and socket, before "ready"),
+``on_stop`` (stop children, save state), ``on_reload`` (SIGHUP). ``run()`` does
+the rest:
+
+    lock → bind (or take the activated socket) → on_start → serve →
+    metadata → "ready" (ready pipe, sd_notify) → ... → shutdown
+
+Shutdown, on SIGTERM/SIGINT, the ``shutdown`` method or idle time, is the
+ritual of DESIGN.md, bounded by ``shutdown_timeout`` as a whole: stop accepting
+→ cancel scheduled jobs → let in-flight requests finish → ``on_stop`` →
+remove socket and metadata → exit 0. Signal handlers only set flags on the
+loop; every decision runs in the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable
+from typing import Any, ClassVar
+
+from procward.kit import log as kitlog
+from procward.kit import notify, spawn
+from procward.kit.errors import AlreadyRunning, KitError
+from procward.kit.lock import InstanceLock
+from procward.kit.metadata import Metadata, read_metadata, remove_runtime_files, write_metadata
+from procward.kit.paths import InstancePaths, resolve
+from procward.kit.procinfo import ProcessIdentity
+from procward.kit.rpc import CallContext, Registry, Role, method
+from procward.kit.scheduler import Scheduler
+from procward.kit.server import RpcServer, bind_unix
+
+log = logging.getLogger("procward.kit.daemon")
+
+
+class Daemon:
+    prefix: ClassVar[str] = "daemon"
+    version: ClassVar[str] = "0"
+    shutdown_timeout: float = 25.0  # init systems SIGKILL at 30 s
+    request_grace: float = 2.0  # of which in-flight requests may take this much
+
+    def __init__(
+        self, paths: InstancePaths | None = None, *, idle_shutdown: float | None = None
+    ) -> None:
+        self.paths = paths or resolve(self.prefix)
+        self.idle_shutdown = idle_shutdown
+        self.registry = Registry()
+        self.registry.collect(self)
+        self.scheduler = Scheduler()
+        self.server = RpcServer(self.registry)
+        self.started_at = time.time()
+        self.log_file: kitlog.DaemonLogFile | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._stop_reason = ""
+        self._bound_socket = False
+        self._reloading: asyncio.Future[Any] | None = None
+
+    # -- hooks for subclasses ------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Runs before the daemon reports ready; raise to refuse to start."""
+
+    async def on_stop(self) -> None:
+        """Runs during shutdown after requests are done: stop children, save."""
+
+    def on_reload(self) -> Awaitable[None] | None:
+        """SIGHUP: reload configuration (may be a coroutine function)."""
+        return None
+
+    def is_idle(self) -> bool:
+        """May idle shutdown stop the daemon now? (No clients is checked too.)"""
+        return True
+
+    def addresses(self) -> dict[str, str]:
+        return {"unix": self.paths.socket}
+
+    # -- built-in methods ------------------------------------------------------
+
+    @method(Role.ANONYMOUS)
+    def ping(self, ctx: CallContext) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "version": self.version,
+            "uptime": round(time.time() - self.started_at, 3),
+        }
+
+    @method(Role.ADMIN)
+    def shutdown(self, ctx: CallContext) -> dict[str, Any]:
+        """Stop the daemon gracefully; the reply is sent before it stops."""
+        asyncio.get_running_loop().call_soon(self.request_stop, "shutdown requested")
+        return {"success": True}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def request_stop(self, reason: str = "") -> None:
+        if self._stop_requested is not None and not self._stop_requested.is_set():
+            self._stop_reason = reason
+            self._stop_requested.set()
+
+    def run(self, *, detached: bool = False) -> int:
+        """Run the daemon until it is told to stop; returns the exit status."""
+        ready = spawn.ReadyPipe.from_env()
+        if detached and ready is not None:
+            spawn.detach()
+        try:
+            self.paths.ensure()
+        except (KitError, OSError) as exc:
+            return self._fail_start(ready, str(exc))
+        self.log_file = kitlog.setup(self.prefix, detached=detached, log_path=self.paths.daemon_log)
+        lock = InstanceLock(self.paths.lock)
+        if not lock.acquire():
+            meta = read_metadata(self.paths)
+            return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
+        try:
+            return asyncio.run(self._main(ready))
+        finally:
+            lock.release()
+
+    def _fail_start(self, ready: spawn.ReadyPipe | None, text: str) -> int:
+        log.error("cannot start: %s", text)
+        if ready is not None:
+            ready.fail(text)
+        if sys.stderr is not None and not logging.getLogger().handlers:
+            print(f"{self.prefix}: {text}", file=sys.stderr)
+        return 1
+
+    async def _main(self, ready: spawn.ReadyPipe | None) -> int:
+        self._stop_requested = asyncio.Event()
+        self._install_signal_handlers()
+        try:
+            sock = self._listening_socket()
+            await self.on_start()
+            await self.server.serve_socket(sock)
+            write_metadata(self.paths, self._metadata())
+        except Exception as exc:
+            if not isinstance(exc, KitError | OSError):
+                log.exception("start-up failed")
+            await self._stop_quietly()
+            return self._fail_start(ready, str(exc) or type(exc).__name__)
+        self._start_background_jobs()
+        log.info("serving on %s (pid %d, version %s)", self.paths.socket, os.getpid(), self.version)
+        if ready is not None:
+            ready.ready()
+        notify.notify(f"READY=1\nSTATUS=serving\nMAINPID={os.getpid()}")
+        await self._stop_requested.wait()
+        await self._shutdown()
+        return 0
+
+    def _listening_socket(self) -> socket.socket:
+        activated = notify.listen_fds()
+        if activated:
+            _name, sock = activated[0]
+            sock.setblocking(False)
+            log.info("using the socket passed by the service manager (%s)", _name)
+            return sock
+        sock = bind_unix(self.paths.socket)
+        self._bound_socket = True
+        return sock
+
+    def _metadata(self) -> Metadata:
+        me = ProcessIdentity.current()
+        return Metadata(
+            pid=me.pid,
+            starttime=me.starttime,
+            boot_id=me.boot_id,
+            version=self.version,
+            socket=self.paths.socket,
+            started_at=self.started_at,
+            addresses=self.addresses(),
+        )
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
+        loop.add_signal_handler(signal.SIGUSR1, self._reopen_logs)
+
+    def _reload(self) -> None:
+        log.info("SIGHUP: reloading")
+        try:
+            result = self.on_reload()
+            if inspect.isawaitable(result):
+                self._reloading = asyncio.ensure_future(result)
+        except Exception:
+            log.exception("reload failed; carrying on with the old configuration")
+
+    def _reopen_logs(self) -> None:
+        if self.log_file is not None:
+            self.log_file.reopen()
+        log.info("SIGUSR1: log files reopened")
+
+    def _start_background_jobs(self) -> None:
+        interval = notify.watchdog_interval()
+        if interval:
+            self.scheduler.every(interval, _watchdog_ping, name="watchdog")
+        if self.idle_shutdown:
+            self.scheduler.every(
+                max(0.05, self.idle_shutdown / 4), self._check_idle, name="idle-shutdown"
+            )
+        self.scheduler.start()
+
+    def _check_idle(self) -> None:
+        assert self.idle_shutdown is not None
+        quiet = time.monotonic() - self.server.last_activity
+        if not self.server.connections and quiet >= self.idle_shutdown and self.is_idle():
+            self.request_stop(f"idle for {quiet:.0f}s")
+
+    async def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.shutdown_timeout
+        log.info("shutting down (%s)", self._stop_reason or "requested")
+        notify.notify("STOPPING=1")
+        self.server.stop_accepting()
+        await self.scheduler.stop()
+        await self.server.finish_in_flight(min(self.request_grace, _left(deadline)))
+        try:
+            await asyncio.wait_for(self.on_stop(), timeout=_left(deadline) - 0.5)
+        except TimeoutError:
+            log.error("stopping took longer than %.0fs; exiting anyway", self.shutdown_timeout)
+        except Exception:
+            log.exception("error while stopping")
+        await self._stop_quietly()
+        log.info("stopped")
+
+    async def _stop_quietly(self) -> None:
+        self.server.stop_accepting()
+        await self.scheduler.stop()
+        if self._bound_socket:
+            remove_runtime_files(self.paths)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.paths.metadata)
+
+
+def _watchdog_ping() -> None:
+    notify.notify("WATCHDOG=1")
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())

@@ -1,0 +1,136 @@
+"""Every error the kit raises, and its JSON-RPC code.
+
+    KitError
+    ├── RpcError                      carries a JSON-RPC error code
+    │   ├── ParseError         -32700 the frame is not JSON
+    │   ├── InvalidRequest     -32600 JSON, but not a JSON-RPC request
+    │   ├── MethodNotFound     -32601
+    │   ├── InvalidParams      -32602
+    │   ├── InternalError      -32603 a handler failed unexpectedly
+    │   ├── Unauthorized       -32001 no acceptable credentials
+    │   ├── Forbidden          -32002 credentials, but the role is too low
+    │   ├── NotFound           -32003
+    │   ├── Conflict           -32004
+    │   ├── Timeout            -32005
+    │   └── ShuttingDown       -32006
+    ├── DaemonError                   about the daemon process itself
+    │   ├── AlreadyRunning
+    │   ├── NotRunning
+    │   └── StartFailed               carries the daemon's own error text
+    ├── UnsafeDirectory               wrong owner or permissions
+    └── CorruptFile                   a file and its .bak are both unreadable
+
+``RpcError.from_code`` turns a code received over the wire back into the same
+class, so a client raises exactly what the daemon raised.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
+
+class KitError(Exception):
+    """Base class of every error raised by ``procward.kit``."""
+
+
+class RpcError(KitError):
+    code: ClassVar[int] = -32603
+    _by_code: ClassVar[dict[int, type[RpcError]]] = {}
+
+    def __init__(self, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        RpcError._by_code[cls.code] = cls
+
+    @classmethod
+    def from_code(cls, code: int, message: str, data: Any = None) -> RpcError:
+        err = RpcError._by_code.get(code, RpcError)(message, data)
+        if type(err) is RpcError:
+            err.code = code  # type: ignore[misc]  # keep an unknown code visible
+        return err
+
+    def to_wire(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            body["data"] = self.data
+        return body
+
+
+class ParseError(RpcError):
+    code = -32700
+
+
+class InvalidRequest(RpcError):
+    code = -32600
+
+
+class MethodNotFound(RpcError):
+    code = -32601
+
+
+class InvalidParams(RpcError):
+    code = -32602
+
+
+class InternalError(RpcError):
+    code = -32603
+
+
+class Unauthorized(RpcError):
+    code = -32001
+
+
+class Forbidden(RpcError):
+    code = -32002
+
+
+class NotFound(RpcError):
+    code = -32003
+
+
+class Conflict(RpcError):
+    code = -32004
+
+
+class Timeout(RpcError):
+    code = -32005
+
+
+class ShuttingDown(RpcError):
+    code = -32006
+
+
+class DaemonError(KitError):
+    """Something is wrong with the daemon process, not with one request."""
+
+
+class AlreadyRunning(DaemonError):
+    def __init__(self, pid: int | None) -> None:
+        where = f" (pid {pid})" if pid else ""
+        super().__init__(f"already running{where}")
+        self.pid = pid
+
+
+class NotRunning(DaemonError):
+    def __init__(self, what: str = "daemon") -> None:
+        super().__init__(f"{what} is not running")
+
+
+class StartFailed(DaemonError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"daemon failed to start: {reason}")
+        self.reason = reason
+
+
+class UnsafeDirectory(KitError):
+    pass
+
+
+class CorruptFile(KitError):
+    pass

@@ -1,0 +1,98 @@
+"""The single-instance lock.
+
+``daemon.lock`` is flock'd exclusively for the daemon's whole life. The kernel
+drops the lock when the holder dies, however it dies, so "is the lock held?"
+answers "is the daemon alive?" without trusting any pid: a recycled pid cannot
+hold our lock. The file is opened once and never replaced or removed: a rename
+or unlink would hand the lock to a new inode while the old one is still held,
+and two daemons could then both believe they are alone.
+
+Probing takes a shared lock for an instant. A daemon that starts during that
+instant sees its exclusive lock refused, so ``InstanceLock.acquire`` retries
+for a short grace period before it concludes another daemon is running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+
+_BUSY = (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+
+
+class InstanceLock:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, grace: float = 0.2) -> bool:
+        """Take the lock; False if another process holds it past ``grace`` s."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + grace
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in _BUSY or time.monotonic() >= deadline:
+                    os.close(fd)
+                    if exc.errno in _BUSY:
+                        return False
+                    raise
+                time.sleep(0.005)
+                continue
+            self._fd = fd
+            return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last fd drops the flock
+            self._fd = None
+
+
+def is_locked(path: str) -> bool:
+    """Does some process hold ``path`` locked right now?"""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in _BUSY:
+            return True
+        raise
+    finally:
+        os.close(fd)
+    return False
+
+
+@contextlib.contextmanager
+def hold(path: str, timeout: float) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` (created if needed) for a block.
+
+    Used around spawning so that racing clients start one daemon, not ten.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in _BUSY:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"timed out after {timeout:g}s waiting for {path}") from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)

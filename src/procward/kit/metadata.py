@@ -1,0 +1,111 @@
+"""``daemon.json``: what sibling commands need to know without an RPC.
+
+Written atomically once the daemon serves; removed on a clean exit. The lock,
+not this file, says whether the daemon is alive: ``running()`` combines both
+into the three answers
+
+- ``NOT_RUNNING``: no metadata;
+- ``STALE``: metadata but nobody holds the lock, so the daemon died uncleanly
+  (``cleanup_stale`` removes its leftovers, under the lock);
+- ``RUNNING``: the lock is held; the recorded pid is safe to signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from procward.kit.atomic import write_atomic
+from procward.kit.lock import InstanceLock, is_locked
+from procward.kit.paths import InstancePaths
+from procward.kit.procinfo import ProcessIdentity
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    pid: int
+    starttime: int
+    boot_id: str
+    version: str
+    socket: str
+    started_at: float
+    addresses: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.starttime, self.boot_id)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Metadata:
+        data: dict[str, Any] = json.loads(raw)
+        return cls(
+            pid=int(data["pid"]),
+            starttime=int(data["starttime"]),
+            boot_id=str(data["boot_id"]),
+            version=str(data["version"]),
+            socket=str(data["socket"]),
+            started_at=float(data["started_at"]),
+            addresses={str(k): str(v) for k, v in data.get("addresses", {}).items()},
+        )
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2).encode() + b"\n"
+
+
+class Liveness(enum.Enum):
+    NOT_RUNNING = "not running"
+    STALE = "died uncleanly"
+    RUNNING = "running"
+
+
+def write_metadata(paths: InstancePaths, meta: Metadata) -> None:
+    write_atomic(paths.metadata, meta.to_json())
+
+
+def read_metadata(paths: InstancePaths) -> Metadata | None:
+    try:
+        with open(paths.metadata, "rb") as f:
+            return Metadata.from_json(f.read())
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        # Half-written files cannot happen (atomic writes); a hand-edited one can.
+        return None
+
+
+def running(paths: InstancePaths) -> tuple[Liveness, Metadata | None]:
+    meta = read_metadata(paths)
+    if is_locked(paths.lock):
+        return Liveness.RUNNING, meta
+    if meta is None and not os.path.exists(paths.metadata):
+        return Liveness.NOT_RUNNING, None
+    return Liveness.STALE, meta
+
+
+def cleanup_stale(paths: InstancePaths) -> bool:
+    """Remove a dead daemon's socket and metadata; False if a daemon holds the lock.
+
+    Done under the instance lock so it can never delete the files of a daemon
+    that started a moment ago.
+    """
+    if not os.path.isdir(paths.state_dir):
+        return True
+    lock = InstanceLock(paths.lock)
+    if not lock.acquire(grace=0):
+        return False
+    try:
+        remove_runtime_files(paths)
+    finally:
+        lock.release()
+    return True
+
+
+def remove_runtime_files(paths: InstancePaths) -> None:
+    """Remove socket and metadata. Only call while holding the instance lock."""
+    for path in (paths.socket, paths.metadata):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

@@ -1,0 +1,178 @@
+"""Methods, roles and dispatch: what the server calls, independent of transport.
+
+A daemon declares its methods with ``@method(role=...)``. Each handler takes
+the ``CallContext`` first and its JSON-RPC params as keyword (or positional)
+arguments. Params are checked against the handler's signature and simple type
+hints before the handler runs, so a handler never sees a wrong type and a
+caller always gets ``InvalidParams`` naming the parameter.
+
+Roles are ordered: a caller may call a method when its role is at least the
+method's. The transport decides the caller's role (Unix peer credentials,
+a JWT on TCP); this module only compares.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound
+
+
+class Role(enum.IntEnum):
+    ANONYMOUS = 0
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            known = ", ".join(r.name.lower() for r in cls)
+            raise ValueError(f"unknown role {name!r} (known: {known})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Who is on the other end of a connection."""
+
+    transport: str  # "unix" or "tcp"
+    role: Role
+    uid: int | None = None
+    pid: int | None = None
+    subject: str | None = None  # a token's "sub" on the network
+
+
+Notify = Callable[[str, Any], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class CallContext:
+    peer: Peer
+    notify: Notify  # send a notification on this connection, waiting for room to write
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    name: str
+    handler: Handler
+    role: Role
+    is_async: bool
+    signature: inspect.Signature
+    checks: dict[str, tuple[type, ...]]  # param name -> accepted runtime types
+
+    def bind(self, ctx: CallContext, params: dict[str, Any] | list[Any]) -> inspect.BoundArguments:
+        try:
+            if isinstance(params, dict):
+                bound = self.signature.bind(ctx, **params)
+            else:
+                bound = self.signature.bind(ctx, *params)
+        except TypeError as exc:
+            raise InvalidParams(f"{self.name}: {exc}") from None
+        for name, value in bound.arguments.items():
+            accepted = self.checks.get(name)
+            if accepted and not _is_instance(value, accepted):
+                want = " or ".join(_type_name(t) for t in accepted)
+                raise InvalidParams(
+                    f"{self.name}: parameter {name!r} must be {want}, not {_type_name(type(value))}"
+                )
+        return bound
+
+
+def _is_instance(value: Any, accepted: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in accepted:
+        return False  # JSON true is not a number
+    if isinstance(value, int) and float in accepted:
+        return True
+    return isinstance(value, accepted)
+
+
+def _type_name(tp: type) -> str:
+    return {type(None): "null", dict: "object", list: "array", str: "string"}.get(tp, tp.__name__)
+
+
+_RUNTIME = {str, int, float, bool, list, dict, type(None)}
+
+
+def _runtime_types(hint: Any) -> tuple[type, ...] | None:
+    """Map a type hint to the JSON types it accepts; None means unchecked."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        out: list[type] = []
+        for arg in typing.get_args(hint):
+            sub = _runtime_types(arg)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return tuple(out)
+    base = origin or hint
+    if base is None:
+        return (type(None),)
+    if base in _RUNTIME:
+        return (base,)
+    return None
+
+
+def method(role: Role = Role.ADMIN, name: str | None = None) -> Callable[[Handler], Handler]:
+    """Mark a function or daemon method as an RPC method (admin unless stated)."""
+
+    def mark(func: Handler) -> Handler:
+        func.__rpc__ = (name or func.__name__, role)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._methods: dict[str, Method] = {}
+
+    def add(self, handler: Handler, role: Role, name: str | None = None) -> Method:
+        name = name or handler.__name__
+        if name in self._methods:
+            raise ValueError(f"method {name!r} is registered twice")
+        sig = inspect.signature(handler)
+        hints = typing.get_type_hints(handler)
+        checks = {
+            p: accepted
+            for p in list(sig.parameters)[1:]
+            if p in hints and (accepted := _runtime_types(hints[p])) is not None
+        }
+        entry = Method(name, handler, role, inspect.iscoroutinefunction(handler), sig, checks)
+        self._methods[name] = entry
+        return entry
+
+    def collect(self, obj: object) -> None:
+        """Register every ``@method``-marked attribute of ``obj`` (bound)."""
+        for attr in dir(type(obj)):
+            marked = getattr(getattr(type(obj), attr, None), "__rpc__", None)
+            if marked is not None:
+                self.add(getattr(obj, attr), marked[1], marked[0])
+
+    def lookup(self, name: str, peer: Peer) -> Method:
+        entry = self._methods.get(name)
+        if entry is None:
+            raise MethodNotFound(f"unknown method {name!r}")
+        if peer.role < entry.role:
+            raise Forbidden(
+                f"{name} needs the {entry.role.name.lower()} role; "
+                f"this connection has {peer.role.name.lower()}"
+            )
+        return entry
+
+    def __iter__(self) -> Iterator[Method]:
+        return iter(self._methods.values())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._methods

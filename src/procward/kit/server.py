@@ -1,0 +1,336 @@
+"""The asyncio JSON-RPC server: Unix socket, one protocol object per connection.
+
+Why a ``Protocol`` rather than a stream-reading task per connection: the round
+trip of a cheap call (``ping``, ``status``) is dominated by Python overhead,
+and the protocol path skips the reader task, its futures and a loop iteration
+on every frame. Each connection still behaves like its own task: it handles
+its requests in order, a synchronous handler answers inline, and an ``async``
+handler runs as a task while later frames of that connection wait their turn
+(reading is paused if they pile up). Streams are long-running async handlers
+that send notifications through ``CallContext.notify``, which waits while the
+peer is not reading, so a slow reader costs one transport buffer, not memory
+without bound.
+
+Input never crashes the daemon: every frame gets a JSON-RPC reply or error,
+and the connection stays usable after a bad frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import stat
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+from procward.kit import wire
+from procward.kit.errors import (
+    InternalError,
+    InvalidRequest,
+    KitError,
+    RpcError,
+    ShuttingDown,
+    Unauthorized,
+)
+from procward.kit.paths import MAX_SOCKET_PATH
+from procward.kit.rpc import CallContext, Method, Peer, Registry, Role
+from procward.kit.wire import Oversized, Request
+
+log = logging.getLogger("procward.kit.server")
+
+Authenticator = Callable[[socket.socket | None], Peer | None]
+_PEERCRED = struct.Struct("3i")
+
+
+def unix_peer(sock: socket.socket | None) -> tuple[int, int] | None:
+    """(pid, uid) of the process at the other end of a Unix socket."""
+    if sock is None:
+        return None
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    pid, uid, _gid = _PEERCRED.unpack(raw)
+    return pid, uid
+
+
+def trust_own_uid(sock: socket.socket | None) -> Peer | None:
+    """Admin for the daemon's own uid and root; everyone else is refused."""
+    creds = unix_peer(sock)
+    if creds is None or creds[1] not in (os.geteuid(), 0):
+        return None
+    return Peer("unix", Role.ADMIN, uid=creds[1], pid=creds[0])
+
+
+class BindError(KitError):
+    pass
+
+
+def bind_unix(path: str) -> socket.socket:
+    """Bind a listening socket at ``path``, 0600 from birth.
+
+    Call only while holding the instance lock: a leftover socket file is then
+    known to be stale, unless something answers on it, which is refused.
+    """
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise BindError(
+            f"socket path is {len(os.fsencode(path))} bytes, over the limit of "
+            f"{MAX_SOCKET_PATH}: {path} (choose a shorter home or runtime directory)"
+        )
+    _remove_stale_socket(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(path)
+    except OSError as exc:
+        sock.close()
+        raise BindError(f"cannot bind {path}: {exc.strerror or exc}") from None
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise BindError(f"cannot bind {path}: it exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.2)
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # nobody answers: a dead daemon's socket
+    else:
+        raise BindError(f"cannot bind {path}: another process is serving on it")
+    finally:
+        probe.close()
+
+
+class RpcServer:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        authenticate: Authenticator = trust_own_uid,
+        max_connections: int = 256,
+        idle_timeout: float | None = 600.0,
+        max_frame: int = wire.MAX_FRAME,
+    ) -> None:
+        self.registry = registry
+        self.authenticate = authenticate
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.max_frame = max_frame
+        self.connections: set[Connection] = set()
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.last_activity = time.monotonic()
+        self.closing = False
+        self._servers: list[asyncio.AbstractServer] = []
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def serve_socket(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_unix_server(lambda: Connection(self), sock=sock)
+        self._servers.append(server)
+        if self.idle_timeout and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_idle(self.idle_timeout))
+
+    def stop_accepting(self) -> None:
+        self.closing = True
+        for server in self._servers:
+            server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+
+    async def finish_in_flight(self, timeout: float) -> None:
+        """Let running requests finish for up to ``timeout`` s, then cancel them."""
+        if self.in_flight:
+            _done, pending = await asyncio.wait(set(self.in_flight), timeout=timeout)
+            for task in pending:
+                task.cancel()
+        for conn in list(self.connections):
+            conn.close()
+
+    async def _sweep_idle(self, idle: float) -> None:
+        while True:
+            await asyncio.sleep(idle / 4)
+            cutoff = time.monotonic() - idle
+            for conn in list(self.connections):
+                if conn.busy is None and conn.last_activity < cutoff:
+                    conn.close()
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, server: RpcServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.decoder = wire.FrameDecoder(server.max_frame)
+        self.peer: Peer | None = None
+        self.ctx: CallContext | None = None
+        self.busy: asyncio.Task[None] | None = None
+        self.queue: list[bytes | Oversized] = []
+        self.last_activity = time.monotonic()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closed = False
+
+    # -- asyncio callbacks -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        server = self.server
+        server.connections.add(self)
+        if len(server.connections) > server.max_connections:
+            return self._refuse(ShuttingDown("too many connections; try again later"))
+        if server.closing:
+            return self._refuse(ShuttingDown("the daemon is shutting down"))
+        peer = server.authenticate(transport.get_extra_info("socket"))
+        if peer is None:
+            return self._refuse(Unauthorized("this user may not use the daemon's socket"))
+        self.peer = peer
+        self.ctx = CallContext(peer, self.notify)
+
+    def data_received(self, data: bytes) -> None:
+        self.server.last_activity = self.last_activity = time.monotonic()
+        frames = self.decoder.feed(data)
+        if self.busy is not None:
+            self.queue.extend(frames)
+            if len(self.queue) > 64 and self.transport is not None:
+                self.transport.pause_reading()
+        else:
+            self._handle(frames)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._writable.set()
+        self.server.connections.discard(self)
+        if self.busy is not None:
+            self.busy.cancel()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- frames ------------------------------------------------------------
+
+    def _handle(self, frames: list[bytes | Oversized]) -> None:
+        for index, frame in enumerate(frames):
+            if self._closed:
+                return
+            if isinstance(frame, Oversized):
+                limit = self.server.max_frame
+                self._reply_error(None, InvalidRequest(f"frame exceeds {limit} bytes; dropped"))
+                continue
+            try:
+                req = wire.parse_request(frame)
+            except RpcError as err:
+                self._reply_error(wire.request_id_of(err), err)
+                continue
+            if self._dispatch(req):
+                self.queue = frames[index + 1 :] + self.queue
+                return
+
+    def _dispatch(self, req: Request) -> bool:
+        """Run one request; True if it went async and later frames must wait."""
+        assert self.ctx is not None
+        try:
+            entry = self.server.registry.lookup(req.method, self.ctx.peer)
+            bound = entry.bind(self.ctx, req.params)
+            if entry.is_async:
+                self._start_async(entry, bound.args, bound.kwargs, req)
+                return True
+            result = entry.handler(*bound.args, **bound.kwargs)
+        except RpcError as err:
+            return self._finish_error(req, err)
+        except Exception:
+            log.exception("method %s failed", req.method)
+            return self._finish_error(req, InternalError(f"{req.method} failed unexpectedly"))
+        if not req.notification:
+            self._reply(req.id, result)
+        return False
+
+    def _finish_error(self, req: Request, err: RpcError) -> bool:
+        if not req.notification:
+            self._reply_error(req.id, err)
+        return False
+
+    def _start_async(
+        self, entry: Method, args: tuple[Any, ...], kwargs: dict[str, Any], req: Request
+    ) -> None:
+        task = asyncio.create_task(self._run_async(entry, args, kwargs, req))
+        self.busy = task
+        self.server.in_flight.add(task)
+        task.add_done_callback(self.server.in_flight.discard)
+
+    async def _run_async(
+        self, entry: Method, args: tuple[Any, ...], kwargs: dict[str, Any], req: Request
+    ) -> None:
+        try:
+            result = await entry.handler(*args, **kwargs)
+        except RpcError as err:
+            self._finish_error(req, err)
+        except asyncio.CancelledError:
+            if not self._closed:
+                self._finish_error(req, ShuttingDown(f"{req.method} was cancelled"))
+            raise
+        except Exception:
+            log.exception("method %s failed", req.method)
+            self._finish_error(req, InternalError(f"{req.method} failed unexpectedly"))
+        else:
+            if not req.notification:
+                self._reply(req.id, result)
+        finally:
+            self.busy = None
+        if self.queue and not self._closed:
+            frames, self.queue = self.queue, []
+            assert self.transport is not None
+            self.transport.resume_reading()
+            self._handle(frames)
+
+    # -- writing -----------------------------------------------------------
+
+    def _reply(self, req_id: Any, result: Any) -> None:
+        try:
+            data = wire.encode_result(req_id, result)
+        except (TypeError, ValueError):
+            log.exception("result of request %r is not JSON-serialisable", req_id)
+            data = wire.encode_error(req_id, InternalError("result could not be encoded"))
+        self._write(data)
+
+    def _reply_error(self, req_id: Any, err: RpcError) -> None:
+        try:
+            data = wire.encode_error(req_id, err)
+        except (TypeError, ValueError):
+            data = wire.encode_error(req_id, InternalError(err.message))
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    async def notify(self, method: str, params: Any) -> None:
+        """Send a notification, waiting while the peer is not reading."""
+        if not self._writable.is_set():
+            await self._writable.wait()
+        if self._closed:
+            raise ConnectionResetError("the client went away")
+        self._write(wire.encode_notification(method, params))
+
+    def _refuse(self, err: RpcError) -> None:
+        self._write(wire.encode_error(None, err))
+        self.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.close()
+        self._closed = True
