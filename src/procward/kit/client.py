@@ -11,7 +11,7 @@ import socket
 
 from procward.kit import wire
 from procward.kit.errors import NotRunning, RpcError, StartFailed
-from procward.kit.paths import InstancePaths
+from procward.kit.paths import InstancePaths, check_socket_path
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def connect(
     racing callers serialise on a spawn lock and exactly one of them starts
     the daemon; the others find it serving when they get the lock.
     """
-    sock_path = paths.socket
+    sock_path = check_socket_path(paths.socket)
     try:
         return Client.open(sock_path)
     except _NO_DAEMON:

@@ -123,9 +123,12 @@ class Daemon:
             meta = read_metadata(self.paths)
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
         try:
-            return asyncio.run(self._main(ready))
+            error = asyncio.run(self._main(ready))
         finally:
             lock.release()
+        # Reported only now, with the lock free, so that a caller who retries at
+        # once finds the instance free rather than a daemon on its way out.
+        return 0 if error is None else self._fail_start(ready, error)
 
     def _fail_start(self, ready: spawn.ReadyPipe | None, text: str) -> int:
         log.error("cannot start: %s", text)
@@ -135,7 +138,8 @@ class Daemon:
             print(f"{self.prefix}: {text}", file=sys.stderr)
         return 1
 
-    async def _main(self, ready: spawn.ReadyPipe | None) -> int:
+    async def _main(self, ready: spawn.ReadyPipe | None) -> str | None:
+        """Serve until stopped; the start-up error, if the daemon never served."""
         self._stop_requested = asyncio.Event()
         self._install_signal_handlers()
         try:
@@ -147,7 +151,7 @@ class Daemon:
             if not isinstance(exc, KitError | OSError):
                 log.exception("start-up failed")
             await self._stop_quietly()
-            return self._fail_start(ready, str(exc) or type(exc).__name__)
+            return str(exc) or type(exc).__name__
         self._start_background_jobs()
         log.info("serving on %s (pid %d, version %s)", self.paths.socket, os.getpid(), self.version)
         if ready is not None:
@@ -155,7 +159,7 @@ class Daemon:
         notify.notify(f"READY=1\nSTATUS=serving\nMAINPID={os.getpid()}")
         await self._stop_requested.wait()
         await self._shutdown()
-        return 0
+        return None
 
     def _listening_socket(self) -> socket.socket:
         activated = notify.listen_fds()

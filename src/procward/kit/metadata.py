@@ -16,6 +16,7 @@ import contextlib
 import enum
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -105,7 +106,12 @@ def cleanup_stale(paths: InstancePaths) -> bool:
 
 
 def remove_runtime_files(paths: InstancePaths) -> None:
-    """Remove socket and metadata. Only call while holding the instance lock."""
-    for path in (paths.socket, paths.metadata):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    """Remove socket and metadata. Only call while holding the instance lock.
+
+    Whatever sits at the socket path but is not a socket is not ours to delete.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.lstat(paths.socket).st_mode):
+            os.unlink(paths.socket)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(paths.metadata)

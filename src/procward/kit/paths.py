@@ -51,6 +51,17 @@ def validate_instance(name: str) -> str:
     return name
 
 
+def check_socket_path(path: str) -> str:
+    """Refuse, with the fix in the message, a socket path the kernel cannot bind."""
+    size = len(os.fsencode(path))
+    if size > MAX_SOCKET_PATH:
+        raise UnsafeDirectory(
+            f"socket path is {size} bytes, over the limit of {MAX_SOCKET_PATH}: {path} "
+            "(choose a shorter home or runtime directory)"
+        )
+    return path
+
+
 def instance_for_project(directory: str | os.PathLike[str]) -> str:
     """A stable instance name for a project directory: ``<basename>-<hash>``."""
     import hashlib

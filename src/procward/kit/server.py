@@ -35,8 +35,9 @@ from procward.kit.errors import (
     RpcError,
     ShuttingDown,
     Unauthorized,
+    UnsafeDirectory,
 )
-from procward.kit.paths import MAX_SOCKET_PATH
+from procward.kit.paths import check_socket_path
 from procward.kit.rpc import CallContext, Method, Peer, Registry, Role
 from procward.kit.wire import Oversized, Request
 
@@ -73,11 +74,10 @@ def bind_unix(path: str) -> socket.socket:
     Call only while holding the instance lock: a leftover socket file is then
     known to be stale, unless something answers on it, which is refused.
     """
-    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
-        raise BindError(
-            f"socket path is {len(os.fsencode(path))} bytes, over the limit of "
-            f"{MAX_SOCKET_PATH}: {path} (choose a shorter home or runtime directory)"
-        )
+    try:
+        check_socket_path(path)
+    except UnsafeDirectory as exc:
+        raise BindError(str(exc)) from None
     _remove_stale_socket(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)

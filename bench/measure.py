@@ -1,0 +1,85 @@
+"""Timing primitives: time a command line, run commands in alternating rounds, summarise."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import statistics
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command line to time; ``label`` names it in the report."""
+
+    label: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+
+    @property
+    def shell(self) -> str:
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    n: int
+    min: float
+    median: float
+    max: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Summary:
+        if not samples:
+            raise ValueError("no samples")
+        return cls(len(samples), min(samples), statistics.median(samples), max(samples))
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile (0 < q <= 100) of unsorted ``samples``."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def run(cmd: Command, timeout: float = 60.0) -> subprocess.CompletedProcess[bytes]:
+    """Run ``cmd`` to completion; raise ``CommandFailed`` unless it exits 0."""
+    proc = subprocess.run(
+        cmd.argv,
+        env=cmd.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise CommandFailed(f"{cmd.shell} exited with {proc.returncode}: {err}")
+    return proc
+
+
+def wall_time(cmd: Command) -> float:
+    """Seconds from spawning ``cmd`` to reaping it: what a shell user waits."""
+    start = time.perf_counter()
+    run(cmd)
+    return time.perf_counter() - start
+
+
+def alternating(commands: Sequence[Command], rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Time every command once per round, in order, so machine drift hits all alike."""
+    for _ in range(warmup):
+        for cmd in commands:
+            wall_time(cmd)
+    samples: dict[str, list[float]] = {cmd.label: [] for cmd in commands}
+    for _ in range(rounds):
+        for cmd in commands:
+            samples[cmd.label].append(wall_time(cmd))
+    return samples

@@ -1,0 +1,101 @@
+"""Processes seen through /proc: identity, memory, and a forceful clean-up.
+
+These helpers deliberately do not use procward's own code: they are the safety
+net for when procward misbehaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Proc:
+    """A process, named by pid and start time so a recycled pid is never mistaken for it."""
+
+    pid: int
+    starttime: int
+
+    def is_alive(self) -> bool:
+        stat = _read_stat(self.pid)
+        return stat is not None and stat[1] == self.starttime and stat[0] != "Z"
+
+
+def _read_stat(pid: int) -> tuple[str, int] | None:
+    """(state, starttime) of ``pid`` from /proc/PID/stat, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ")".
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[19])
+
+
+def proc(pid: int) -> Proc | None:
+    stat = _read_stat(pid)
+    return None if stat is None else Proc(pid, stat[1])
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """The ``Vm*`` lines of /proc/PID/status (VmRSS, VmHWM, ...) in KiB."""
+    values: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key.startswith("Vm") and rest.strip().endswith("kB"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+def with_environment(key: str, value: str) -> list[Proc]:
+    """Live processes (other than this one) whose environment has ``key=value``."""
+    wanted = f"{key}={value}".encode()
+    found: list[Proc] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if wanted in environ:
+            p = proc(int(entry))
+            if p is not None and p.is_alive():
+                found.append(p)
+    return found
+
+
+def kill_and_wait(p: Proc, timeout: float = 5.0) -> bool:
+    """SIGKILL ``p`` (only if it is still that very process); True once it has exited."""
+    try:
+        fd = os.pidfd_open(p.pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if not p.is_alive():  # checked after pidfd_open: the pid cannot be recycled now
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        return wait_exit(fd, timeout)
+    finally:
+        os.close(fd)
+
+
+def wait_exit(pidfd: int, timeout: float) -> bool:
+    """Block until the pidfd's process exits or ``timeout`` s pass (no polling)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        with contextlib.suppress(InterruptedError):
+            readable, _, _ = select.select([pidfd], [], [], left)
+            return bool(readable)

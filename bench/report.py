@@ -1,0 +1,45 @@
+"""Markdown rendering of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.scenarios import Check, Section, mark
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def render(
+    title: str,
+    machine: Sequence[tuple[str, str]],
+    reproduce: str,
+    sections: Sequence[Section],
+    method: Sequence[str],
+) -> str:
+    lines = [f"# {title}", ""]
+    lines += [*table(["machine", ""], [[k, v] for k, v in machine]), ""]
+    lines += ["Reproduce (from the repository root):", "", "```sh", reproduce, "```", ""]
+    for section in sections:
+        lines += _section(section)
+    lines += _summary([c for s in sections for c in s.checks])
+    lines += ["## Method", ""] + [f"- {m}" for m in method] + [""]
+    return "\n".join(lines)
+
+
+def _section(section: Section) -> list[str]:
+    lines = [f"## {section.title}", ""]
+    lines += [*table(section.headers, section.rows), ""]
+    lines += [f"- {note}" for note in section.notes]
+    return [*lines, ""] if section.notes else lines
+
+
+def _summary(checks: Sequence[Check]) -> list[str]:
+    failed = sum(not c.ok for c in checks)
+    verdict = "all budgets met" if not failed else f"{failed} of {len(checks)} budgets missed"
+    lines = [f"## Budgets: {verdict}", ""]
+    rows = [[c.what, c.measured, c.budget, mark(c.ok)] for c in checks]
+    return [*lines, *table(["check", "measured", "budget", "result"], rows), ""]

@@ -1,0 +1,66 @@
+"""Helpers for testing daemons built on the kit, shipped as public API.
+
+Tests of a daemon start real processes in a private home and must leave
+nothing behind; these helpers make that short to write:
+
+- ``wait_for(predicate, timeout)`` polls a condition with a deadline, the
+  only acceptable way for a test to wait;
+- ``reap(paths)`` ends whatever daemon still holds an instance, by its
+  recorded identity (never by name), and removes its leftovers;
+- ``short_home(prefix)`` makes a temporary home whose socket paths fit the
+  107-byte limit of Unix socket addresses.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from procward.kit.control import signal_process, wait_unlocked
+from procward.kit.lock import is_locked
+from procward.kit.metadata import cleanup_stale, read_metadata
+from procward.kit.paths import InstancePaths
+
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.005, what: str = ""
+) -> T:
+    """Return the first truthy value of ``predicate()``; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def short_home(prefix: str = "kt-") -> str:
+    return tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+
+
+def reap(paths: InstancePaths, timeout: float = 5.0) -> int | None:
+    """SIGKILL the daemon holding ``paths``' lock, if any; return its pid."""
+    if not is_locked(paths.lock):
+        cleanup_stale(paths)
+        return None
+    meta = wait_for(lambda: read_metadata(paths), timeout, what=f"metadata of {paths}")
+    signal_process(meta.identity, signal.SIGKILL, timeout)
+    wait_unlocked(paths, timeout)
+    cleanup_stale(paths)
+    return meta.pid
+
+
+def instances(home: str) -> list[str]:
+    """Instance names with a directory under ``home``."""
+    try:
+        return sorted(os.listdir(home))
+    except FileNotFoundError:
+        return []

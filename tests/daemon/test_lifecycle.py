@@ -1,0 +1,224 @@
+"""The procward daemon's life, driven through the CLI with real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from procward.kit.control import wait_exit
+from procward.kit.lock import is_locked
+from procward.kit.metadata import Liveness, read_metadata, running
+from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
+
+Cli = Callable[..., "object"]
+
+
+def daemon_pid(paths: InstancePaths) -> int:
+    meta = read_metadata(paths)
+    assert meta is not None, "no daemon.json"
+    return meta.pid
+
+
+def test_any_command_starts_the_daemon(cli, paths: InstancePaths) -> None:
+    assert running(paths)[0] is Liveness.NOT_RUNNING
+    r = cli("ping")
+    assert r.code == 0, r.err
+    assert r.out.startswith("pong from procward ")
+    liveness, meta = running(paths)
+    assert liveness is Liveness.RUNNING
+    assert meta is not None and f"pid {meta.pid}" in r.out
+    assert meta.identity.matches_live()
+
+
+def test_ping_no_spawn_reports_not_running(cli, paths: InstancePaths) -> None:
+    r = cli("ping", "--no-spawn")
+    assert r.code == 3
+    assert "not running" in r.err
+    assert running(paths)[0] is Liveness.NOT_RUNNING
+
+
+def test_ten_concurrent_first_calls_start_one_daemon(cli, paths: InstancePaths) -> None:
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda _: cli("--json", "ping"), range(10)))
+    assert all(r.code == 0 for r in results), [r.err for r in results]
+    pids = {json.loads(r.out)["pid"] for r in results}
+    assert pids == {daemon_pid(paths)}
+    with open(paths.daemon_log) as log:
+        started = [line for line in log if "serving on" in line]
+    assert len(started) == 1
+
+
+def test_socket_is_0600_and_dirs_are_0700(cli, paths: InstancePaths) -> None:
+    assert cli("up").code == 0
+    assert stat.S_IMODE(os.stat(paths.socket).st_mode) == 0o600
+    for directory in (paths.runtime_dir, paths.state_dir, paths.log_dir):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+
+
+def test_recovers_from_kill_9(cli, paths: InstancePaths) -> None:
+    assert cli("up").code == 0
+    old = daemon_pid(paths)
+    os.kill(old, signal.SIGKILL)
+    assert wait_exit(old, 5)
+    wait_for(lambda: not is_locked(paths.lock), what="the lock to be released")
+    assert os.path.exists(paths.socket) and os.path.exists(paths.metadata)
+    assert running(paths)[0] is Liveness.STALE
+    assert cli("info").out.startswith("daemon:") and "died uncleanly" in cli("info").out
+
+    r = cli("ping")
+    assert r.code == 0, r.err
+    new = daemon_pid(paths)
+    assert new != old
+    assert running(paths)[0] is Liveness.RUNNING
+
+
+def test_recycled_pid_is_not_mistaken_for_the_daemon(cli, paths: InstancePaths) -> None:
+    assert cli("up").code == 0
+    meta = read_metadata(paths)
+    assert meta is not None
+    assert cli("kill").code == 0
+    # A live, unrelated process now owns the pid the metadata records.
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        forged = json.loads(meta.to_json())
+        forged["pid"] = stranger.pid
+        with open(paths.metadata, "w") as f:
+            json.dump(forged, f)
+        assert running(paths)[0] is Liveness.STALE
+        assert "procward is not running" in cli("kill").out
+        r = cli("ping")
+        assert r.code == 0, r.err
+        assert daemon_pid(paths) != stranger.pid
+        assert stranger.poll() is None, "the unrelated process was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_second_run_fails_with_already_running(cli, paths: InstancePaths) -> None:
+    assert cli("up").code == 0
+    pid = daemon_pid(paths)
+    r = cli("run", timeout=10)
+    assert r.code == 1
+    assert f"already running (pid {pid})" in r.err
+
+
+def test_bind_error_reaches_the_caller(cli, paths: InstancePaths) -> None:
+    os.makedirs(paths.socket, mode=0o700)  # a directory where the socket should be
+    os.chmod(paths.runtime_dir, 0o700)
+    r = cli("up")
+    assert r.code == 1
+    assert "daemon failed to start" in r.err
+    assert "exists and is not a socket" in r.err
+    assert running(paths)[0] is not Liveness.RUNNING
+
+
+def test_socket_path_too_long_is_a_clear_error(cli, home: str) -> None:
+    deep = os.path.join(home, "x" * 100)
+    r = cli("up", env={"PROCWARD_HOME": deep})
+    assert r.code == 1
+    assert "socket path is" in r.err and "over the limit" in r.err
+
+
+def test_unsafe_home_is_refused(cli, paths: InstancePaths) -> None:
+    os.makedirs(paths.state_dir)
+    os.chmod(paths.state_dir, 0o755)
+    r = cli("up")
+    assert r.code == 1
+    assert "must be private (0700)" in r.err
+
+
+def test_down_is_graceful_and_removes_files(cli, paths: InstancePaths) -> None:
+    assert cli("up").code == 0
+    pid = daemon_pid(paths)
+    r = cli("down")
+    assert r.code == 0
+    assert f"stopped (pid {pid})" in r.out
+    assert not os.path.exists(paths.socket)
+    assert not os.path.exists(paths.metadata)
+    assert not is_locked(paths.lock)
+    assert os.path.exists(paths.lock), "the lock file is never removed"
+    assert "procward is not running" in cli("down").out
+
+
+def test_foreground_run_exits_0_on_sigterm(home: str, paths: InstancePaths) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "procward", "run"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: running(paths)[0] is Liveness.RUNNING and os.path.exists(paths.socket))
+        wait_for(lambda: read_metadata(paths), what="metadata")
+        assert daemon_pid(paths) == proc.pid, "run must exec, keeping the pid"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert "serving on" in err and "shutting down (SIGTERM)" in err  # text logs in the foreground
+    assert not os.path.exists(paths.socket)
+    assert not os.path.exists(paths.metadata)
+
+
+def test_kill_sigkills_the_daemon(cli, paths: InstancePaths) -> None:
+    assert cli("up").code == 0
+    pid = daemon_pid(paths)
+    r = cli("kill")
+    assert r.code == 0 and f"killed (pid {pid})" in r.out
+    assert wait_exit(pid, 5)
+    assert running(paths)[0] is Liveness.NOT_RUNNING
+
+
+def test_daemon_fds_are_close_on_exec(cli, paths: InstancePaths) -> None:
+    """The lock, the socket and the ready pipe must never reach supervised children."""
+    assert cli("up").code == 0
+    pid = daemon_pid(paths)
+    fd_dir = f"/proc/{pid}/fd"
+    leaked = []
+    for name in os.listdir(fd_dir):
+        if int(name) <= 2:
+            continue
+        with open(f"/proc/{pid}/fdinfo/{name}") as info:
+            flags = int(next(line for line in info if line.startswith("flags:")).split()[1], 8)
+        if not flags & os.O_CLOEXEC:
+            leaked.append(os.readlink(f"{fd_dir}/{name}"))
+    assert leaked == []
+    assert not any("pipe:" in os.readlink(f"{fd_dir}/{n}") for n in os.listdir(fd_dir)), (
+        "the ready pipe stays open after the handshake"
+    )
+
+
+def test_status_json_describes_the_daemon(cli, paths: InstancePaths) -> None:
+    r = cli("status", "--json")
+    assert r.code == 0, r.err
+    status = json.loads(r.out)
+    assert status["daemon"]["pid"] == daemon_pid(paths)
+    assert status["daemon"]["paths"]["socket"] == paths.socket
+    assert status["apps"] == []
+
+
+def test_info_shows_paths_without_starting(cli, paths: InstancePaths) -> None:
+    r = cli("info", "--json")
+    assert r.code == 0
+    info = json.loads(r.out)
+    assert info["daemon"] == "not running"
+    assert info["socket"] == paths.socket
+    assert running(paths)[0] is Liveness.NOT_RUNNING
+
+
+def test_instances_are_independent(cli, home: str) -> None:
+    a = cli("--instance", "a", "--json", "ping")
+    b = cli("--instance", "b", "--json", "ping")
+    assert a.code == b.code == 0
+    assert json.loads(a.out)["pid"] != json.loads(b.out)["pid"]
+    assert sorted(os.listdir(home)) == ["a", "b"]

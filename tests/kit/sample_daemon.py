@@ -1,0 +1,94 @@
+"""A small daemon on the kit, with knobs for misbehaving, used by the kit's tests.
+
+    python sample_daemon.py [--detached] [--idle S] [--ignore-term] [--slow-stop]
+                            [--shutdown-timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from procward.kit import CallContext, Daemon, Role, method, resolve
+
+
+class Sample(Daemon):
+    prefix = "sample"
+    version = "9.9"
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(resolve("sample"), idle_shutdown=args.idle)
+        self.args = args
+        self.shutdown_timeout = args.shutdown_timeout
+        self.reloads = 0
+        self.server.max_connections = args.max_connections
+
+    async def on_start(self) -> None:
+        if self.args.ignore_term:
+            loop = asyncio.get_running_loop()
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if self.args.fail_start:
+            raise RuntimeError("refusing to start: " + self.args.fail_start)
+
+    async def on_stop(self) -> None:
+        if self.args.slow_stop:
+            await asyncio.sleep(3600)
+
+    def on_reload(self) -> None:
+        self.reloads += 1
+
+    @method(Role.VIEWER)
+    def echo(self, ctx: CallContext, value: Any = None) -> Any:
+        return value
+
+    @method(Role.VIEWER)
+    def in_flight(self, ctx: CallContext) -> int:
+        return len(self.server.in_flight)
+
+    @method(Role.VIEWER)
+    def reloaded(self, ctx: CallContext) -> int:
+        return self.reloads
+
+    @method(Role.VIEWER)
+    async def sleep(self, ctx: CallContext, seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    @method(Role.VIEWER)
+    async def count(self, ctx: CallContext, n: int, size: int = 10) -> int:
+        for i in range(n):
+            await ctx.notify("tick", {"i": i, "pad": "x" * size})
+        return n
+
+    @method(Role.VIEWER)
+    def boom(self, ctx: CallContext) -> None:
+        raise ValueError("kaboom")
+
+    @method(Role.VIEWER)
+    def unencodable(self, ctx: CallContext) -> object:
+        return object()
+
+    @method(Role.ADMIN)
+    def admin_only(self, ctx: CallContext) -> str:
+        return "ok"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--detached", action="store_true")
+    parser.add_argument("--idle", type=float)
+    parser.add_argument("--ignore-term", action="store_true")
+    parser.add_argument("--slow-stop", action="store_true")
+    parser.add_argument("--fail-start")
+    parser.add_argument("--max-connections", type=int, default=256)
+    parser.add_argument("--shutdown-timeout", type=float, default=25.0)
+    args = parser.parse_args()
+    return Sample(args).run(detached=args.detached)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

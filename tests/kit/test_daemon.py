@@ -1,0 +1,207 @@
+"""The kit's Daemon lifecycle, with a sample daemon in real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from procward.kit.client import Client
+from procward.kit.control import stop, wait_exit
+from procward.kit.errors import StartFailed
+from procward.kit.lock import is_locked
+from procward.kit.metadata import Liveness, read_metadata, running
+from procward.kit.spawn import start_detached
+from procward.kit.testing import wait_for
+
+from .conftest import SAMPLE, Sample
+
+
+def test_start_reports_ready_with_the_daemons_pid(sample: Sample) -> None:
+    pid = sample.start()
+    meta = read_metadata(sample.paths)
+    assert meta is not None and meta.pid == pid
+    assert meta.version == "9.9" and meta.addresses == {"unix": sample.paths.socket}
+    assert os.getppid() != pid and _parent_of(pid) != os.getpid(), "the daemon must be detached"
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[1])
+
+
+def test_detached_daemon_is_a_session_member_without_terminal(sample: Sample) -> None:
+    pid = sample.start()
+    assert os.getsid(pid) != os.getsid(0)
+    assert os.readlink(f"/proc/{pid}/cwd") == "/"
+    assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
+
+
+def test_start_failure_text_reaches_the_caller(sample: Sample) -> None:
+    with pytest.raises(StartFailed, match="refusing to start: no reason"):
+        sample.start("--fail-start", "no reason")
+    assert running(sample.paths)[0] is Liveness.NOT_RUNNING
+    assert not os.path.exists(sample.paths.socket)
+
+
+def test_a_program_that_cannot_run(sample: Sample) -> None:
+    sample.paths.ensure()
+    with pytest.raises(StartFailed, match="cannot run /nonexistent"):
+        start_detached(["/nonexistent"], log_path=sample.paths.daemon_log)
+
+
+def test_a_program_that_exits_without_a_word(sample: Sample) -> None:
+    sample.paths.ensure()
+    with pytest.raises(StartFailed, match=r"exited before reporting ready \(exit status 3\)"):
+        start_detached(["/bin/sh", "-c", "exit 3"], log_path=sample.paths.daemon_log)
+
+
+def test_stop_escalates_to_sigkill_when_term_is_ignored(sample: Sample) -> None:
+    pid = sample.start("--ignore-term")
+    started = time.monotonic()
+    was_running, meta = stop(sample.paths, timeout=0.5)
+    assert was_running and meta is not None and meta.pid == pid
+    assert wait_exit(pid, 0)
+    assert time.monotonic() - started < 5
+    assert running(sample.paths)[0] is Liveness.NOT_RUNNING  # stale files cleaned
+
+
+def test_shutdown_has_a_deadline_even_if_on_stop_hangs(sample: Sample) -> None:
+    pid = sample.start("--slow-stop", "--shutdown-timeout", "1")
+    started = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    assert wait_exit(pid, 10)
+    assert time.monotonic() - started < 5
+    assert "stopping took longer than" in sample.log()
+    assert not os.path.exists(sample.paths.socket)
+
+
+def test_in_flight_requests_finish_before_shutdown(sample: Sample) -> None:
+    pid = sample.start()
+    client = sample.client()
+    client._send("sleep", {"seconds": 0.3})
+    wait_for(lambda: _in_flight(sample) == 1, what="the request to be in flight")
+    os.kill(pid, signal.SIGTERM)
+    reply = client._receive()
+    assert reply.get("result") == 0.3
+    assert wait_exit(pid, 10)
+
+
+def _in_flight(sample: Sample) -> int:
+    with Client.open(sample.paths.socket) as c:
+        return int(c.call("in_flight"))
+
+
+def test_idle_shutdown(sample: Sample) -> None:
+    pid = sample.start("--idle", "0.3")
+    assert wait_exit(pid, 10)
+    assert "idle for" in sample.log()
+    assert running(sample.paths)[0] is Liveness.NOT_RUNNING
+
+
+def test_idle_shutdown_waits_while_clients_are_connected(sample: Sample) -> None:
+    pid = sample.start("--idle", "0.2")
+    client = sample.client()
+    client.call("ping")
+    assert not wait_exit(pid, 0.6)
+    client.close()
+    assert wait_exit(pid, 10)
+
+
+def test_sighup_calls_the_reload_hook(sample: Sample) -> None:
+    pid = sample.start()
+    client = sample.client()
+    os.kill(pid, signal.SIGHUP)
+    wait_for(lambda: client.call("reloaded") == 1, what="on_reload")
+
+
+def test_sigusr1_reopens_the_log(sample: Sample) -> None:
+    pid = sample.start()
+    moved = sample.paths.daemon_log + ".moved"
+    os.rename(sample.paths.daemon_log, moved)
+    os.kill(pid, signal.SIGUSR1)
+    wait_for(lambda: os.path.exists(sample.paths.daemon_log), what="a new log file")
+    wait_for(lambda: "reopened" in sample.log(), what="the reopen message")
+
+
+def test_detached_logs_are_json_lines(sample: Sample) -> None:
+    sample.start()
+    lines = [json.loads(line) for line in sample.log().splitlines() if line.startswith("{")]
+    assert any(entry["msg"].startswith("serving on") for entry in lines)
+    assert all({"time", "level", "logger", "msg"} <= entry.keys() for entry in lines)
+
+
+def test_failures_are_logged_with_traceback(sample: Sample) -> None:
+    sample.start()
+    with pytest.raises(Exception, match="boom failed"):
+        sample.client().call("boom")
+    entry = next(
+        json.loads(line) for line in sample.log().splitlines() if "method boom failed" in line
+    )
+    assert "kaboom" in entry["exc"]
+
+
+def test_sd_notify_ready_and_stopping(sample: Sample, monkeypatch: pytest.MonkeyPatch) -> None:
+    notify_path = os.path.join(os.path.dirname(sample.paths.state_dir), "notify")
+    os.makedirs(os.path.dirname(notify_path), exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(notify_path)
+        listener.settimeout(10)
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path}
+        proc = subprocess.Popen([sys.executable, SAMPLE], env=env, stderr=subprocess.DEVNULL)
+        try:
+            ready = listener.recv(4096).decode()
+            assert "READY=1" in ready and f"MAINPID={proc.pid}" in ready
+            proc.send_signal(signal.SIGTERM)
+            assert "STOPPING=1" in listener.recv(4096).decode()
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_socket_activation(sample: Sample) -> None:
+    sample.paths.ensure()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sample.paths.socket)
+    listener.listen()
+    fd = listener.fileno()
+    # What systemd does between fork and exec: the socket becomes fd 3 and
+    # LISTEN_PID names the process that will exec the daemon.
+    shim = (
+        "import os, sys; fd = int(sys.argv[1]); os.dup2(fd, 3); os.close(fd) if fd != 3 else None;"
+        "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1', LISTEN_FDNAMES='rpc');"
+        "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", shim, str(fd), SAMPLE],
+        pass_fds=(fd,),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    listener.close()  # systemd keeps its copy; here the daemon's is the only one
+    try:
+        wait_for(lambda: read_metadata(sample.paths), what="metadata")
+        with Client.open(sample.paths.socket) as client:
+            assert client.call("echo", value="activated") == "activated"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert "passed by the service manager (rpc)" in err
+    # The socket belongs to the service manager: the daemon leaves it in place.
+    assert os.path.exists(sample.paths.socket)
+    assert not os.path.exists(sample.paths.metadata)
+    assert not is_locked(sample.paths.lock)
