@@ -1,4 +1,9 @@
-"""Timing primitives: time a command line, run commands in alternating rounds, summarise."""
+"""Timing primitives: time a command line, run commands in alternating rounds, summarise.
+
+Pure Python on purpose: hyperfine times one command after another, while these
+rounds interleave every command (floor, ping, status, floor, ping, ...) so that
+drift in the machine's speed hits all of them alike.
+"""
 
 from __future__ import annotations
 

@@ -54,6 +54,12 @@ def memory_kib(pid: int) -> dict[str, int]:
     return values
 
 
+def maps_file(pid: int, fragment: str) -> bool:
+    """Does ``pid`` have a file whose path contains ``fragment`` mapped (a loaded .so)?"""
+    with open(f"/proc/{pid}/maps") as f:
+        return any(fragment in line for line in f)
+
+
 def with_environment(key: str, value: str) -> list[Proc]:
     """Live processes (other than this one) whose environment has ``key=value``."""
     wanted = f"{key}={value}".encode()

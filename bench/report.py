@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bench.scenarios import Check, Section, mark
 
@@ -13,21 +14,26 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def render(
-    title: str,
-    machine: Sequence[tuple[str, str]],
-    reproduce: str,
-    sections: Sequence[Section],
-    method: Sequence[str],
-) -> str:
-    lines = [f"# {title}", ""]
-    lines += [*table(["machine", ""], [[k, v] for k, v in machine]), ""]
-    lines += ["Reproduce (from the repository root):", "", "```sh", reproduce, "```", ""]
-    for section in sections:
-        lines += _section(section)
-    lines += _summary([c for s in sections for c in s.checks])
-    lines += ["## Method", ""] + [f"- {m}" for m in method] + [""]
-    return "\n".join(lines)
+@dataclass(frozen=True, slots=True)
+class Report:
+    title: str
+    machine: Sequence[tuple[str, str]]
+    reproduce: str  # shell command, run from the repository root
+    sections: Sequence[Section]
+    method: Sequence[str]
+    warnings: Sequence[str] = ()
+
+    def markdown(self) -> str:
+        lines = [f"# {self.title}", ""]
+        lines += [*table(["machine", ""], [[k, v] for k, v in self.machine]), ""]
+        lines += ["Reproduce (from the repository root):", "", "```sh", self.reproduce, "```", ""]
+        for section in self.sections:
+            lines += _section(section)
+        lines += _summary([c for s in self.sections for c in s.checks])
+        if self.warnings:
+            lines += ["## Warnings", ""] + [f"- {w}" for w in self.warnings] + [""]
+        lines += ["## Method", ""] + [f"- {m}" for m in self.method] + [""]
+        return "\n".join(lines)
 
 
 def _section(section: Section) -> list[str]:

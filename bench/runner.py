@@ -109,9 +109,11 @@ def terminate_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def measure(cfg: Config, env: Mapping[str, str]) -> list[scenarios.Section]:
+def measure(cfg: Config, env: Mapping[str, str]) -> tuple[list[scenarios.Section], list[str]]:
+    """Run every scenario; return the report sections and the systems' warnings."""
+    systems: list[System] = []
     with contextlib.ExitStack() as stack:
-        systems: list[System] = [stack.enter_context(make(env)) for make in SYSTEMS.values()]
+        systems += [stack.enter_context(make(env)) for make in SYSTEMS.values()]
         started = scenarios.start_daemons(systems)
         floors = scenarios.floor_commands(env)
         sections = [
@@ -121,7 +123,7 @@ def measure(cfg: Config, env: Mapping[str, str]) -> list[scenarios.Section]:
         ]
         stopped = {system.name: system.stop() for system in systems}
         sections.append(scenarios.lifecycle(systems, started, stopped))
-    return sections
+    return sections, [f"{system.name}: {w}" for system in systems for w in system.warnings]
 
 
 def reproduce_command(argv: Sequence[str]) -> str:
@@ -131,40 +133,44 @@ def reproduce_command(argv: Sequence[str]) -> str:
     return shlex.join([str(python), "-m", "bench", *argv])
 
 
-def method_notes(cfg: Config, env: Mapping[str, str], package: Path) -> list[str]:
-    dropped = [key for key in DROPPED_ENV if key in os.environ]
+def method_notes(cfg: Config, package: Path) -> list[str]:
+    removed = ", ".join(f"`{key}`" for key in DROPPED_ENV if key in os.environ) or "none was set"
     return [
-        f"Mode: {'quick' if cfg.quick else 'full'}; each system runs in its own temporary "
+        f"Mode: {'quick' if cfg.quick else 'full'}. Each system runs in its own temporary "
         "home (`PROCWARD_HOME=/tmp/pwb-*`), removed afterwards.",
-        f"`python -m compileall -q {package}` ran first; children run with "
-        f"{', '.join(f'`{k}`' for k in dropped) or 'nothing'} removed from the environment "
-        f"(`PYTHONDONTWRITEBYTECODE` is {'set' if 'PYTHONDONTWRITEBYTECODE' in env else 'unset'}).",
-        "`python` in the tables is the interpreter running the bench "
-        f"(`{sys.executable}`); `procward` is the console script next to it.",
+        f"`python -m compileall -q {package}` ran first. Children get the bench's environment "
+        f"without `PYTHONDONTWRITEBYTECODE` and Python's start-up diagnostics "
+        f"(removed: {removed}).",
+        f"`python` in the tables is the interpreter running the bench (`{sys.executable}`); "
+        "`procward` is the console script next to it.",
     ]
 
 
 def main(argv: Sequence[str]) -> int:
     cfg = parse(argv)
+    cfg.out.mkdir(parents=True, exist_ok=True)
     env = child_environment()
     try:
         with terminate_as_interrupt():
             package = compile_bytecode(env)
             description = machine.describe(REPO)
-            sections = measure(cfg, env)
+            sections, warnings = measure(cfg, env)
     except KeyboardInterrupt:
         print("bench: interrupted; daemons stopped", file=sys.stderr)
         return 130
-    except (CommandFailed, subprocess.SubprocessError, OSError) as exc:
+    except (CommandFailed, subprocess.SubprocessError, OSError, RuntimeError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     mode = "quick" if cfg.quick else "full"
-    title = f"procward kit benchmark, {datetime.date.today().isoformat()} ({mode})"
-    text = report.render(
-        title, description, reproduce_command(argv), sections, method_notes(cfg, env, package)
-    )
+    text = report.Report(
+        title=f"procward kit benchmark, {datetime.date.today().isoformat()} ({mode})",
+        machine=description,
+        reproduce=reproduce_command(argv),
+        sections=sections,
+        method=method_notes(cfg, package),
+        warnings=warnings,
+    ).markdown()
     print(text)
-    cfg.out.mkdir(parents=True, exist_ok=True)
     cfg.report_path.write_text(text)
     print(f"bench: wrote {cfg.report_path}", file=sys.stderr)
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from typing import Protocol
 
 from bench import procs
 from bench.measure import Command, CommandFailed, run
+from procward.kit.paths import resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class CliCase:
 class System(Protocol):
     name: str
     under_test: bool
+    warnings: list[str]  # anything the report must mention, e.g. a forced clean-up
 
     def start(self) -> float:
         """Start the daemon and wait until it serves; return the wall time taken (s)."""
@@ -81,8 +84,8 @@ class ProcwardSystem:
         self.home = tempfile.mkdtemp(prefix="pwb-", dir="/tmp")
         self.exe = str(Path(sys.executable).parent / "procward")
         self.env = {**env, "PROCWARD_HOME": self.home}
-        self.state_dir = Path(self.home, self.instance)
-        self.forced: list[int] = []  # pids the clean-up had to SIGKILL
+        self.paths = resolve("procward", self.instance, env=self.env)
+        self.warnings: list[str] = []
         self._daemon: procs.Proc | None = None
         self._closed = False
 
@@ -97,12 +100,8 @@ class ProcwardSystem:
     ) -> None:
         self.cleanup()
 
-    @property
-    def socket_path(self) -> str:
-        return str(self.state_dir / "daemon.sock")
-
-    def command(self, *args: str, label: str | None = None) -> Command:
-        return Command(label or f"procward {' '.join(args)}", (self.exe, *args), self.env)
+    def command(self, *args: str) -> Command:
+        return Command(f"procward {' '.join(args)}", (self.exe, *args), self.env)
 
     def cli_cases(self) -> list[CliCase]:
         return [
@@ -119,7 +118,7 @@ class ProcwardSystem:
         elapsed = time.perf_counter() - started
         self._daemon = self._read_daemon()
         if self._daemon is None or not self._daemon.is_alive():
-            raise RuntimeError(f"procward up succeeded but no live daemon in {self.state_dir}")
+            raise RuntimeError(f"procward up succeeded but no live daemon in {self.home}")
         return elapsed
 
     def daemon_pid(self) -> int:
@@ -137,7 +136,7 @@ class ProcwardSystem:
 
         clock = time.perf_counter_ns
         samples = [0] * calls
-        with Client.open(self.socket_path, timeout=10.0) as client:
+        with Client.open(self.paths.socket, timeout=10.0) as client:
             call = client.call
             for _ in range(warmup):
                 call("ping")
@@ -162,10 +161,11 @@ class ProcwardSystem:
     def _read_daemon(self) -> procs.Proc | None:
         """The daemon named by daemon.json ("pid", "starttime"), if the file is there."""
         try:
-            meta = json.loads((self.state_dir / "daemon.json").read_bytes())
-        except (OSError, ValueError):
+            with open(self.paths.metadata, "rb") as f:
+                meta = json.load(f)
+            pid, starttime = int(meta["pid"]), int(meta["starttime"])
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        pid, starttime = int(meta["pid"]), int(meta["starttime"])
         p = procs.proc(pid)
         # daemon.json records the start time in clock ticks since boot, as /proc does.
         return procs.Proc(pid, starttime) if p is None or p.starttime == starttime else None
@@ -177,8 +177,12 @@ class ProcwardSystem:
         self._daemon = daemon
         try:
             run(self.command("down", "--timeout", "10"), timeout=30.0)
-        except (CommandFailed, OSError, TimeoutError) as exc:
-            print(f"bench: procward down failed: {exc}", file=sys.stderr)
+        except (CommandFailed, OSError, subprocess.SubprocessError) as exc:
+            self._warn(f"`procward down` failed during clean-up: {exc}")
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        print(f"bench: {self.name}: {message}", file=sys.stderr)
 
     def _kill_leftovers(self) -> None:
         """SIGKILL, by pid, the daemon and anything else that runs with our home."""
@@ -187,14 +191,15 @@ class ProcwardSystem:
             if p is not None and p.is_alive():
                 suspects[p.pid] = p
         for p in suspects.values():
-            self.forced.append(p.pid)
-            print(f"bench: SIGKILL leftover procward process {p.pid}", file=sys.stderr)
-            if not procs.kill_and_wait(p):
-                print(f"bench: process {p.pid} did not exit after SIGKILL", file=sys.stderr)
+            exited = procs.kill_and_wait(p)
+            self._warn(
+                f"process {p.pid} was still running after `procward down`; "
+                + ("SIGKILLed it" if exited else "it survived SIGKILL")
+            )
 
     def _daemon_log_tail(self, lines: int = 20) -> str:
         try:
-            text = (self.state_dir / "logs" / "daemon.log").read_text(errors="replace")
+            text = Path(self.paths.daemon_log).read_text(errors="replace")
         except OSError:
             return "(no daemon log)"
         return "daemon log:\n" + "\n".join(text.splitlines()[-lines:])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -54,5 +54,3 @@ def sample(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sample]:
             client.close()
         reap(s.paths)
         shutil.rmtree(home, ignore_errors=True)
-
-

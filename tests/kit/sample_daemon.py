@@ -1,7 +1,7 @@
 """A small daemon on the kit, with knobs for misbehaving, used by the kit's tests.
 
-    python sample_daemon.py [--detached] [--idle S] [--ignore-term] [--slow-stop]
-                            [--shutdown-timeout S]
+python sample_daemon.py [--detached] [--idle S] [--ignore-term] [--slow-stop]
+                        [--shutdown-timeout S]
 """
 
 from __future__ import annotations

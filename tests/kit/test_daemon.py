@@ -205,3 +205,15 @@ def test_socket_activation(sample: Sample) -> None:
     assert os.path.exists(sample.paths.socket)
     assert not os.path.exists(sample.paths.metadata)
     assert not is_locked(sample.paths.lock)
+
+
+def test_ready_pipe_is_closed_after_the_handshake() -> None:
+    from procward.kit.spawn import ReadyPipe
+
+    read_end, write_end = os.pipe()
+    pipe = ReadyPipe(write_end)
+    assert not os.get_inheritable(write_end)
+    pipe.ready(1234)
+    assert pipe.fd is None
+    with os.fdopen(read_end, "rb") as reader:
+        assert reader.read() == b"ready 1234\n"  # EOF: no write end is left open

@@ -168,7 +168,9 @@ def test_a_reader_that_stops_reading_does_not_stall_the_daemon(sample: Sample) -
     stalled = Raw(sample.paths.socket)
     try:
         # 10,000 notifications of 10 KiB: far more than any socket buffer holds.
-        stalled.send(b'{"jsonrpc":"2.0","id":1,"method":"count","params":{"n":10000,"size":10240}}\n')
+        stalled.send(
+            b'{"jsonrpc":"2.0","id":1,"method":"count","params":{"n":10000,"size":10240}}\n'
+        )
         other = sample.client()
         for _ in range(20):
             started = time.monotonic()

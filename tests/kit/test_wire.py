@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 
 import pytest
@@ -36,7 +38,7 @@ def decode_all(decoder: FrameDecoder, chunks: list[bytes]) -> list[bytes | Overs
 def cut(data: bytes, points: list[int]) -> list[bytes]:
     """Split ``data`` at the given offsets (any order, duplicates allowed)."""
     bounds = [0, *sorted(p % (len(data) + 1) for p in points), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def shape(frames: list[bytes | Oversized]) -> list[bytes | str]:
@@ -188,10 +190,17 @@ def test_invalid_json_or_utf8_is_a_parse_error(raw: bytes) -> None:
         parse_request(raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: wire.parse_request lets RecursionError escape for deeply nested JSON",
-)
+@pytest.mark.parametrize("tail", ["\u00a0", "\x0b", "\x1f", "\u2028"])
+def test_trailing_characters_that_are_not_json_whitespace_are_a_parse_error(tail: str) -> None:
+    with pytest.raises(ParseError):
+        parse_request(frame(jsonrpc="2.0", id=1, method="m") + tail.encode())
+
+
+@pytest.mark.parametrize("tail", [b" ", b"\t", b"\r", b"  \r"])
+def test_trailing_json_whitespace_is_allowed(tail: bytes) -> None:
+    assert parse_request(frame(jsonrpc="2.0", id=1, method="m") + tail).method == "m"
+
+
 def test_deeply_nested_json_within_the_frame_limit_is_a_parse_error() -> None:
     with pytest.raises(ParseError):
         parse_request(b"[" * 100_000)
@@ -199,10 +208,8 @@ def test_deeply_nested_json_within_the_frame_limit_is_a_parse_error() -> None:
 
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_give_a_request_or_an_rpc_error(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(RpcError):
         parse_request(raw)
-    except RpcError:
-        pass
 
 
 json_values = st.recursive(
@@ -311,5 +318,11 @@ def test_encode_notification_parses_as_a_notification(method: str, params: objec
 
 @pytest.mark.parametrize("raw", [b"[1]", b"3", b'"x"'])
 def test_decode_message_refuses_non_objects(raw: bytes) -> None:
+    with pytest.raises(ParseError):
+        decode_message(raw)
+
+
+@pytest.mark.parametrize("raw", [b"{", b"", b"\xff"])
+def test_decode_message_turns_invalid_json_into_a_parse_error(raw: bytes) -> None:
     with pytest.raises(ParseError):
         decode_message(raw)

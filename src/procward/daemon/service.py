@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ class ProcwardDaemon(Daemon):
         """The daemon's own state (apps join in with the supervisor)."""
         return {
             "daemon": {
-                "pid": os.getpid(),
+                "pid": self.pid,
                 "version": self.version,
                 "instance": self.paths.instance,
                 "started_at": self.started_at,

@@ -18,6 +18,7 @@ TYPE_CHECKING = False  # not `typing`: the CLI imports kit modules
 if TYPE_CHECKING:
     from typing import Any
 
+    from procward.kit.aclient import AsyncClient
     from procward.kit.atomic import read_with_fallback, write_atomic
     from procward.kit.client import Client, connect
     from procward.kit.control import kill, stop
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from procward.kit.units import launchd_plist, systemd_units
 
 _EXPORTS = {
+    "AsyncClient": "aclient",
     "read_with_fallback": "atomic",
     "write_atomic": "atomic",
     "Client": "client",
@@ -79,6 +81,7 @@ _EXPORTS = {
 
 __all__ = [
     "AlreadyRunning",
+    "AsyncClient",
     "CallContext",
     "Client",
     "CorruptFile",

@@ -6,14 +6,16 @@ durable. With ``backup=True`` the version being replaced is first hard-linked
 to ``<name>.bak`` (through a temporary link and a rename, so ``.bak`` is never
 missing either). At every instant both names point at a complete file.
 
-``read_with_fallback`` reads the primary and, when it is missing, unreadable
-or fails to parse, falls back to ``.bak`` and says so in the log.
+``read_with_fallback`` reads the primary and, when it is unreadable or fails
+to parse, falls back to ``.bak`` and says so in the log. A *missing* primary
+is not a failure: writes never leave it missing, so its absence means someone
+removed it on purpose (the seed's "reset state from cold" runbook), and the
+backup is not resurrected.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -21,7 +23,6 @@ from typing import TypeVar
 from procward.kit.errors import CorruptFile
 
 T = TypeVar("T")
-log = logging.getLogger("procward.kit.atomic")
 
 
 def backup_path(path: str) -> str:
@@ -73,7 +74,7 @@ def fsync_dir(directory: str) -> None:
 
 
 def read_with_fallback(path: str, parse: Callable[[bytes], T]) -> T | None:
-    """Parse ``path``, else its ``.bak``; None when neither exists.
+    """Parse ``path``, else (if it is corrupt) its ``.bak``; None when ``path`` is absent.
 
     Raises ``CorruptFile`` naming both problems when neither can be used.
     """
@@ -83,6 +84,8 @@ def read_with_fallback(path: str, parse: Callable[[bytes], T]) -> T | None:
             with open(candidate, "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
+            if candidate == path:
+                return None
             continue
         except OSError as exc:
             problems.append(f"{candidate}: {exc.strerror or exc}")
@@ -93,7 +96,9 @@ def read_with_fallback(path: str, parse: Callable[[bytes], T]) -> T | None:
             problems.append(f"{candidate}: {exc}")
             continue
         if problems:
-            log.warning(
+            import logging  # only on this rare path: `atomic` is imported by the CLI
+
+            logging.getLogger("procward.kit.atomic").warning(
                 "%s is unusable (%s); recovered from %s", path, "; ".join(problems), candidate
             )
         return value

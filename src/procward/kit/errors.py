@@ -46,7 +46,8 @@ class RpcError(KitError):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        RpcError._by_code[cls.code] = cls
+        if "code" in cls.__dict__:  # a subclass that keeps its parent's code does not claim it
+            RpcError._by_code[cls.code] = cls
 
     @classmethod
     def from_code(cls, code: int, message: str, data: Any = None) -> RpcError:

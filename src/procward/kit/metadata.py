@@ -17,24 +17,48 @@ import enum
 import json
 import os
 import stat
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from procward.kit.atomic import write_atomic
 from procward.kit.lock import InstanceLock, is_locked
 from procward.kit.paths import InstancePaths
 from procward.kit.procinfo import ProcessIdentity
 
+TYPE_CHECKING = False  # `down`, `kill` and `info` import this: keep it light
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass(frozen=True, slots=True)
+
 class Metadata:
-    pid: int
-    starttime: int
-    boot_id: str
-    version: str
-    socket: str
-    started_at: float
-    addresses: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("addresses", "boot_id", "pid", "socket", "started_at", "starttime", "version")
+
+    def __init__(  # noqa: PLR0917 - mirrors the file's fields
+        self,
+        pid: int,
+        starttime: int,
+        boot_id: str,
+        version: str,
+        socket: str,
+        started_at: float,
+        addresses: dict[str, str] | None = None,
+    ) -> None:
+        self.pid = pid
+        self.starttime = starttime
+        self.boot_id = boot_id
+        self.version = version
+        self.socket = socket
+        self.started_at = started_at
+        self.addresses = addresses or {}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Metadata) and self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable record
+
+    def __repr__(self) -> str:
+        return f"Metadata(pid={self.pid}, version={self.version!r}, socket={self.socket!r})"
 
     @property
     def identity(self) -> ProcessIdentity:
@@ -54,7 +78,10 @@ class Metadata:
         )
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2).encode() + b"\n"
+        return json.dumps(self.as_dict(), indent=2).encode() + b"\n"
+
+
+_FIELDS = ("pid", "starttime", "boot_id", "version", "socket", "started_at", "addresses")
 
 
 class Liveness(enum.Enum):

@@ -44,7 +44,7 @@ MAX_SOCKET_PATH = 107
 
 
 def validate_instance(name: str) -> str:
-    if not _INSTANCE_NAME.match(name):
+    if not _INSTANCE_NAME.fullmatch(name):
         raise ValueError(
             f"invalid instance name {name!r}: use 1-64 letters, digits, '.', '_' or '-'"
         )
@@ -67,7 +67,7 @@ def instance_for_project(directory: str | os.PathLike[str]) -> str:
     import hashlib
 
     real = os.path.realpath(directory)
-    digest = hashlib.sha256(real.encode()).hexdigest()[:10]
+    digest = hashlib.sha256(os.fsencode(real)).hexdigest()[:10]
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(real))[:40].lstrip(".-_")
     return f"{base or 'root'}-{digest}"
 
@@ -178,8 +178,9 @@ def resolve(
 
 def ensure_private_dir(path: str) -> None:
     """Make ``path`` (and missing parents) exist; the leaf must be ours and 0700."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    check_private_dir(path)
+    if not os.path.lexists(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    check_private_dir(path)  # also says what is wrong with a non-directory
 
 
 def check_private_dir(path: str) -> None:

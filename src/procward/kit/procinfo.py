@@ -10,17 +10,19 @@ and later signal goes through ``ProcessIdentity.matches_live()``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from functools import cache
+
+_boot_id: str | None = None
 
 
-@cache
 def boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+    global _boot_id
+    if _boot_id is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _boot_id = f.read().strip()
+        except OSError:
+            _boot_id = ""
+    return _boot_id
 
 
 def starttime(pid: int) -> int | None:
@@ -35,11 +37,26 @@ def starttime(pid: int) -> int | None:
     return int(rest[19])
 
 
-@dataclass(frozen=True, slots=True)
 class ProcessIdentity:
-    pid: int
-    starttime: int
-    boot_id: str
+    # A plain class: CLI commands such as `down` use it, and `dataclasses`
+    # would cost more to import than the command takes to run.
+    __slots__ = ("boot_id", "pid", "starttime")
+
+    def __init__(self, pid: int, starttime: int, boot_id: str) -> None:
+        self.pid = pid
+        self.starttime = starttime
+        self.boot_id = boot_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ProcessIdentity) and (
+            (self.pid, self.starttime, self.boot_id) == (other.pid, other.starttime, other.boot_id)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.pid, self.starttime, self.boot_id))
+
+    def __repr__(self) -> str:
+        return f"ProcessIdentity(pid={self.pid}, starttime={self.starttime})"
 
     @classmethod
     def of(cls, pid: int) -> ProcessIdentity | None:

@@ -25,7 +25,7 @@ import stat
 import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from procward.kit import wire
 from procward.kit.errors import (
@@ -184,15 +184,15 @@ class Connection(asyncio.Protocol):
     # -- asyncio callbacks -------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement the interface without subclassing it.
+        self.transport = cast("asyncio.Transport", transport)
         server = self.server
         server.connections.add(self)
         if len(server.connections) > server.max_connections:
             return self._refuse(ShuttingDown("too many connections; try again later"))
         if server.closing:
             return self._refuse(ShuttingDown("the daemon is shutting down"))
-        peer = server.authenticate(transport.get_extra_info("socket"))
+        peer = server.authenticate(self.transport.get_extra_info("socket"))
         if peer is None:
             return self._refuse(Unauthorized("this user may not use the daemon's socket"))
         self.peer = peer
@@ -245,11 +245,11 @@ class Connection(asyncio.Protocol):
         assert self.ctx is not None
         try:
             entry = self.server.registry.lookup(req.method, self.ctx.peer)
-            bound = entry.bind(self.ctx, req.params)
+            kwargs = entry.bind(req.params)
             if entry.is_async:
-                self._start_async(entry, bound.args, bound.kwargs, req)
+                self._start_async(entry, kwargs, req)
                 return True
-            result = entry.handler(*bound.args, **bound.kwargs)
+            result = entry.handler(self.ctx, **kwargs)
         except RpcError as err:
             return self._finish_error(req, err)
         except Exception:
@@ -264,19 +264,15 @@ class Connection(asyncio.Protocol):
             self._reply_error(req.id, err)
         return False
 
-    def _start_async(
-        self, entry: Method, args: tuple[Any, ...], kwargs: dict[str, Any], req: Request
-    ) -> None:
-        task = asyncio.create_task(self._run_async(entry, args, kwargs, req))
+    def _start_async(self, entry: Method, kwargs: dict[str, Any], req: Request) -> None:
+        task = asyncio.create_task(self._run_async(entry, kwargs, req))
         self.busy = task
         self.server.in_flight.add(task)
         task.add_done_callback(self.server.in_flight.discard)
 
-    async def _run_async(
-        self, entry: Method, args: tuple[Any, ...], kwargs: dict[str, Any], req: Request
-    ) -> None:
+    async def _run_async(self, entry: Method, kwargs: dict[str, Any], req: Request) -> None:
         try:
-            result = await entry.handler(*args, **kwargs)
+            result = await entry.handler(self.ctx, **kwargs)
         except RpcError as err:
             self._finish_error(req, err)
         except asyncio.CancelledError:

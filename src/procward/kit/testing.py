@@ -52,6 +52,7 @@ def reap(paths: InstancePaths, timeout: float = 5.0) -> int | None:
         cleanup_stale(paths)
         return None
     meta = wait_for(lambda: read_metadata(paths), timeout, what=f"metadata of {paths}")
+    assert meta is not None
     signal_process(meta.identity, signal.SIGKILL, timeout)
     wait_unlocked(paths, timeout)
     cleanup_stale(paths)

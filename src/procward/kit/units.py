@@ -10,7 +10,6 @@ choice (``systemctl --user link`` or a copy into ``~/.config/systemd/user``).
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
@@ -27,7 +26,7 @@ def systemd_units(
 ) -> dict[str, str]:
     """``{filename: content}`` for ``<name>.service`` (and ``<name>.socket``)."""
     env_lines = [
-        f"Environment={shlex.quote(f'{key}={value}')}"
+        f"Environment={_systemd_word(f'{key}={value}', dollars=False)}"
         for key, value in sorted((environment or {}).items())
     ]
     service = [
@@ -38,7 +37,7 @@ def systemd_units(
         "[Service]",
         "Type=notify",
         "NotifyAccess=main",
-        f"ExecStart={shlex.join(exec_start)}",
+        "ExecStart=" + " ".join(_systemd_word(arg) for arg in exec_start),
         "ExecReload=/bin/kill -HUP $MAINPID",
         *env_lines,
         "Restart=on-failure",
@@ -72,6 +71,24 @@ def systemd_units(
             ]
         )
     return units
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@")
+
+
+def _systemd_word(arg: str, *, dollars: bool = True) -> str:
+    """One argument in systemd's syntax, which is not a shell's.
+
+    systemd expands ``%`` specifiers everywhere and ``$VAR`` in command lines,
+    even inside quotes, so literal ones are doubled; quoting is C-style
+    double quotes.
+    """
+    arg = arg.replace("%", "%%")
+    if dollars:
+        arg = arg.replace("$", "$$")
+    if arg and set(arg) <= _PLAIN | {"%", "$"}:
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def launchd_plist(

@@ -1,0 +1,98 @@
+"""The asyncio client: the same protocol and errors as ``client.Client``.
+
+For programs that already run an event loop (a TUI, a web backend, another
+daemon). Starting a missing daemon blocks on its ready pipe, so ``connect``
+does that part in a worker thread and the loop keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from procward.kit import wire
+from procward.kit.client import ConnectionClosed, _result
+from procward.kit.errors import NotRunning
+from procward.kit.paths import InstancePaths, check_socket_path
+
+_NO_DAEMON = (FileNotFoundError, ConnectionRefusedError)
+
+
+class AsyncClient:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._next_id = 0
+        self._lock = asyncio.Lock()  # one call at a time: replies come in order
+
+    @classmethod
+    async def open(cls, path: str) -> AsyncClient:
+        reader, writer = await asyncio.open_unix_connection(path, limit=wire.MAX_FRAME + 1)
+        return cls(reader, writer)
+
+    async def call(self, method: str, params: dict[str, Any] | None = None, /, **kw: Any) -> Any:
+        async with self._lock:
+            req_id = await self._send(method, {**(params or {}), **kw})
+            while True:
+                msg = await self._receive()
+                if msg.get("id") == req_id or "method" not in msg:
+                    return _result(msg)
+
+    async def stream(
+        self, method: str, params: dict[str, Any] | None = None, /, **kw: Any
+    ) -> AsyncIterator[tuple[str, Any]]:
+        async with self._lock:
+            req_id = await self._send(method, {**(params or {}), **kw})
+            while True:
+                msg = await self._receive()
+                if "method" in msg and "id" not in msg:
+                    yield msg["method"], msg.get("params")
+                elif msg.get("id") == req_id:
+                    _result(msg)
+                    return
+
+    async def _send(self, method: str, params: dict[str, Any]) -> int:
+        self._next_id += 1
+        self._writer.write(wire.encode_request(method, params, self._next_id))
+        await self._writer.drain()
+        return self._next_id
+
+    async def _receive(self) -> dict[str, Any]:
+        line = await self._reader.readline()
+        if not line:
+            raise ConnectionClosed("the daemon closed the connection")
+        return wire.decode_message(line)
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def connect(
+    paths: InstancePaths,
+    *,
+    spawn_argv: Sequence[str] | None = None,
+    wait: float = 2.0,
+    start_timeout: float = 10.0,
+) -> AsyncClient:
+    """Like ``client.connect``: start the daemon with ``spawn_argv`` if needed."""
+    path = check_socket_path(paths.socket)
+    try:
+        return await AsyncClient.open(path)
+    except _NO_DAEMON:
+        if spawn_argv is None:
+            raise NotRunning() from None
+    from procward.kit.client import _spawn_and_connect
+
+    sync = await asyncio.to_thread(_spawn_and_connect, paths, spawn_argv, wait, start_timeout)
+    sync.close()
+    return await AsyncClient.open(path)

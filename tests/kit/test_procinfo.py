@@ -1,0 +1,111 @@
+"""Process identity from /proc, checked against real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from procward.kit.procinfo import ProcessIdentity, boot_id, starttime
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes started by a test, killed by pid and reaped at teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+
+def spawn(children: list[subprocess.Popen[bytes]], *argv: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(argv)
+    children.append(proc)
+    return proc
+
+
+def test_starttime_of_self_matches_proc() -> None:
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state), so field 22 is fields[19]
+    assert starttime(os.getpid()) == int(fields[19])
+
+
+def test_current_identity_is_this_process_on_this_boot() -> None:
+    me = ProcessIdentity.current()
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        assert boot_id() == f.read().strip() != ""
+    assert me == ProcessIdentity.of(os.getpid())
+    assert (me.pid, me.boot_id) == (os.getpid(), boot_id())
+    assert me.matches_live()
+
+
+def test_a_pid_that_cannot_exist_has_no_identity() -> None:
+    with open("/proc/sys/kernel/pid_max") as f:
+        impossible = int(f.read()) + 1
+    assert starttime(impossible) is None
+    assert ProcessIdentity.of(impossible) is None
+
+
+def test_a_reaped_child_has_no_identity_and_no_longer_matches(
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    child = spawn(children, "sleep", "60")
+    recorded = ProcessIdentity.of(child.pid)
+    assert recorded is not None
+    assert recorded.matches_live()
+    child.kill()
+    child.wait()
+    assert ProcessIdentity.of(child.pid) is None
+    assert not recorded.matches_live()
+
+
+def test_another_starttime_or_boot_does_not_match(children: list[subprocess.Popen[bytes]]) -> None:
+    child = spawn(children, "sleep", "60")
+    recorded = ProcessIdentity.of(child.pid)
+    assert recorded is not None
+    pid, ticks, boot = recorded.pid, recorded.starttime, recorded.boot_id
+    assert ProcessIdentity(pid, ticks, boot).matches_live()
+    assert not ProcessIdentity(pid, ticks + 1, boot).matches_live()
+    assert not ProcessIdentity(pid, ticks, "another-boot").matches_live()
+
+
+def test_a_child_starts_no_earlier_than_its_parent(
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    child = spawn(children, "sleep", "60")
+    mine, its = starttime(os.getpid()), starttime(child.pid)
+    assert mine is not None
+    assert its is not None
+    assert its >= mine
+
+
+@pytest.mark.parametrize("name", ["a (b) c", "x) 1 2 3 (", ")) ) ("])
+def test_a_command_name_with_spaces_and_parentheses_parses(
+    name: str, tmp_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    odd = tmp_path / name
+    shutil.copy(sleep, odd)
+    before = spawn(children, sleep, "60")
+    weird = spawn(children, str(odd), "60")
+    after = spawn(children, sleep, "60")
+    with open(f"/proc/{weird.pid}/comm") as f:
+        assert f.read().rstrip("\n") == name  # the test really exercises an odd comm
+    ticks = [starttime(p.pid) or 0 for p in (before, weird, after)]
+    assert 0 not in ticks
+    # A parser thrown off by the name would read some other field (state, ppid, ...):
+    # the odd process must fall between the two started just before and after it.
+    assert ticks == sorted(ticks)
+    identity = ProcessIdentity.of(weird.pid)
+    assert identity is not None
+    assert identity.matches_live()

@@ -1,0 +1,175 @@
+"""The import contract between layers, read from the source, and the CLI's start-up cost.
+
+- ``procward.kit`` is standalone: it imports nothing else from procward, not even
+  ``procward._version``, so any tool can build a daemon on it.
+- ``procward.cli`` talks to a daemon only through the client side of the kit; it never
+  imports the daemon or the supervisor.
+- ``procward.supervision`` builds on the kit alone.
+
+Every import counts, including those inside functions and ``if TYPE_CHECKING:`` blocks:
+a layer violation is one even when it is lazy.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+import procward
+
+PACKAGE_DIR = os.path.dirname(procward.__file__)
+
+CLI_MAY_IMPORT_FROM_KIT = {
+    "client",
+    "wire",
+    "errors",
+    "paths",
+    "metadata",
+    "control",
+    "units",
+    "lock",
+    "spawn",
+    "atomic",
+    "procinfo",
+}
+CLI_ALLOWED = {
+    "procward.client",
+    "procward._version",
+    *(f"procward.kit.{name}" for name in CLI_MAY_IMPORT_FROM_KIT),
+}
+SLOW_FOR_THE_CLI = [
+    "asyncio",
+    "typing",
+    "dataclasses",
+    "pathlib",
+    "inspect",
+    "logging",
+    "subprocess",
+]
+
+
+def module_files() -> dict[str, str]:
+    """``{dotted module name: file}`` for every module of the procward package."""
+    found = {}
+    for root, dirs, files in os.walk(PACKAGE_DIR):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for file in files:
+            if not file.endswith(".py"):
+                continue
+            rel = os.path.relpath(os.path.join(root, file), os.path.dirname(PACKAGE_DIR))
+            parts = rel[: -len(".py")].split(os.sep)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = os.path.join(root, file)
+    return found
+
+
+MODULES = module_files()
+
+
+def is_package(module: str) -> bool:
+    return MODULES[module].endswith("__init__.py")
+
+
+def imports_of(module: str) -> set[str]:
+    """Every procward module that ``module`` imports, anywhere in its body."""
+    with open(MODULES[module], encoding="utf-8") as f:
+        tree = ast.parse(f.read(), MODULES[module])
+    package = module if is_package(module) else module.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            for alias in node.names:
+                # `from procward.kit import wire` imports the module procward.kit.wire
+                sub = f"{base}.{alias.name}"
+                out.add(sub if sub in MODULES else base)
+    return {name for name in out if name == "procward" or name.startswith("procward.")}
+
+
+def in_layer(name: str, layer: str) -> bool:
+    return name == layer or name.startswith(layer + ".")
+
+
+def modules_in(layer: str) -> list[str]:
+    return sorted(m for m in MODULES if in_layer(m, layer))
+
+
+def test_the_scanner_sees_imports() -> None:
+    """Guard against a vacuous contract: known imports must be found."""
+    assert "procward.kit.paths" in MODULES
+    assert "procward.kit.errors" in imports_of("procward.kit.wire")
+    assert "procward.kit.wire" in imports_of("procward.kit.client")  # from procward.kit import wire
+    assert "procward.kit.paths" in imports_of("procward.cli.main")
+    assert modules_in("procward.kit")
+    assert modules_in("procward.cli")
+    assert "asyncio" in imported_by("import asyncio")
+
+
+@pytest.mark.parametrize("module", modules_in("procward.kit"))
+def test_kit_imports_only_kit(module: str) -> None:
+    outside = {name for name in imports_of(module) if not in_layer(name, "procward.kit")}
+    assert not outside, f"{module} imports {sorted(outside)}: the kit must stand alone"
+
+
+@pytest.mark.parametrize("module", modules_in("procward.cli"))
+def test_cli_imports_only_the_client_side(module: str) -> None:
+    forbidden = {
+        name
+        for name in imports_of(module)
+        if not in_layer(name, "procward.cli") and name not in CLI_ALLOWED
+    }
+    assert not forbidden, f"{module} imports {sorted(forbidden)}; allowed: {sorted(CLI_ALLOWED)}"
+
+
+@pytest.mark.parametrize("module", modules_in("procward.cli"))
+def test_cli_never_imports_the_daemon_or_the_supervisor(module: str) -> None:
+    for name in imports_of(module):
+        assert not in_layer(name, "procward.daemon"), f"{module} imports {name}"
+        assert not in_layer(name, "procward.supervision"), f"{module} imports {name}"
+
+
+def test_supervision_imports_only_the_kit_and_itself() -> None:
+    modules = modules_in("procward.supervision")
+    if not modules:
+        pytest.skip("procward.supervision does not exist yet")
+    for module in modules:
+        outside = {
+            name
+            for name in imports_of(module)
+            if not in_layer(name, "procward.kit") and not in_layer(name, "procward.supervision")
+        }
+        assert not outside, f"{module} imports {sorted(outside)}"
+
+
+def imported_by(code: str) -> set[str]:
+    """Modules a fresh interpreter imports to run ``code``, per ``-X importtime``."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+def test_the_cli_does_not_import_slow_modules() -> None:
+    baseline = imported_by("pass")  # whatever the interpreter and site load anyway
+    cli = imported_by("import procward.cli.main")
+    assert "procward.cli.main" in cli
+    slow = sorted(name for name in SLOW_FOR_THE_CLI if name in cli - baseline)
+    assert not slow, f"importing procward.cli.main pulls in {slow}"
