@@ -149,8 +149,10 @@ def test_in_process_client_roles_and_param_checks(paths: kit.InstancePaths) -> N
             client.call("incr", name="a", by="1")
         with pytest.raises(kit.InvalidParams, match="'by' must be int"):
             client.call("incr", name="a", by=True)
-        with pytest.raises(kit.InvalidParams):
+        with pytest.raises(kit.InvalidParams, match="missing required parameter name"):
             client.call("get")
+        with pytest.raises(kit.InvalidParams, match="unexpected parameter step"):
+            client.call("incr", name="a", step=2)
         assert client.call("reset", name="a") == 42
         assert client.call("get", name="a") == 0
         assert client.call("shutdown") == {"success": True}

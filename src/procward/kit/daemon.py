@@ -37,9 +37,9 @@ from procward.kit.lock import InstanceLock
 from procward.kit.metadata import Metadata, read_metadata, remove_runtime_files, write_metadata
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.procinfo import ProcessIdentity
-from procward.kit.rpc import CallContext, Registry, Role, method
+from procward.kit.rpc import CallContext, Peer, Registry, Role, method
 from procward.kit.scheduler import Scheduler
-from procward.kit.server import RpcServer, bind_unix
+from procward.kit.server import RpcServer, bind_unix, trust_own_uid
 
 log = logging.getLogger("procward.kit.daemon")
 
@@ -50,6 +50,14 @@ class Daemon:
     shutdown_timeout: float = 25.0  # init systems SIGKILL at 30 s
     request_grace: float = 2.0  # of which in-flight requests may take this much
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.prefix == Daemon.prefix:
+            raise TypeError(
+                f"{cls.__name__} must set `prefix`: it names the daemon's directories "
+                "and environment variables"
+            )
+
     def __init__(
         self, paths: InstancePaths | None = None, *, idle_shutdown: float | None = None
     ) -> None:
@@ -58,7 +66,7 @@ class Daemon:
         self.registry = Registry()
         self.registry.collect(self)
         self.scheduler = Scheduler()
-        self.server = RpcServer(self.registry)
+        self.server = RpcServer(self.registry, authenticate=self.authenticate)
         self.started_at = time.time()
         self.pid = os.getpid()  # after detach(): set again in run()
         self.log_file: kitlog.DaemonLogFile | None = None
@@ -82,6 +90,14 @@ class Daemon:
     def is_idle(self) -> bool:
         """May idle shutdown stop the daemon now? (No clients is checked too.)"""
         return True
+
+    def authenticate(self, sock: socket.socket | None) -> Peer | None:
+        """The role of a new Unix-socket peer, or None to refuse it.
+
+        By default the daemon's own uid and root are admin and everyone else
+        is refused; override to map other uids (or groups) to lesser roles.
+        """
+        return trust_own_uid(sock)
 
     def addresses(self) -> dict[str, str]:
         return {"unix": self.paths.socket}
@@ -146,6 +162,9 @@ class Daemon:
         self._stop_requested = asyncio.Event()
         self._install_signal_handlers()
         try:
+            # Written first so that `stop` can find (and signal) a daemon whose
+            # on_start is still running; written again once it serves.
+            write_metadata(self.paths, self._metadata())
             sock = self._listening_socket()
             await self.on_start()
             await self.server.serve_socket(sock)

@@ -19,7 +19,7 @@ import types
 import typing
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound
 
@@ -140,10 +140,36 @@ def _runtime_types(hint: Any) -> tuple[type, ...] | None:
     return None
 
 
-def method(role: Role = Role.ADMIN, name: str | None = None) -> Callable[[Handler], Handler]:
+F = TypeVar("F", bound=Handler)
+
+
+def _param_hints(handler: Handler, names: list[str]) -> dict[str, Any]:
+    """Evaluated type hints of the named parameters, skipping those that cannot be.
+
+    Not ``typing.get_type_hints``: it evaluates every annotation, so one name
+    imported only under ``TYPE_CHECKING`` (the context's type, say) would make
+    the whole daemon fail to build. Such a parameter is simply not checked.
+    """
+    func = getattr(handler, "__func__", handler)
+    raw = inspect.get_annotations(func)
+    scope = getattr(func, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name in names:
+        annotation = raw.get(name)
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, scope)
+            except Exception:
+                continue
+        if annotation is not None:
+            hints[name] = annotation
+    return hints
+
+
+def method(role: Role = Role.ADMIN, name: str | None = None) -> Callable[[F], F]:
     """Mark a function or daemon method as an RPC method (admin unless stated)."""
 
-    def mark(func: Handler) -> Handler:
+    def mark(func: F) -> F:
         func.__rpc__ = (name or func.__name__, role)  # type: ignore[attr-defined]
         return func
 
@@ -159,7 +185,7 @@ class Registry:
         if name in self._methods:
             raise ValueError(f"method {name!r} is registered twice")
         context, *params = inspect.signature(handler).parameters.values()
-        hints = typing.get_type_hints(handler)
+        hints = _param_hints(handler, [p.name for p in params])
         named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         checks = {
             p.name: accepted

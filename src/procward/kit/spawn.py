@@ -1,8 +1,8 @@
 """Start a daemon detached from the caller, and learn whether it came up.
 
-The parent ``posix_spawn``s the daemon command in a new session with stdin on
-``/dev/null`` and stdout/stderr appended to the daemon log, and hands it the
-write end of a pipe (the *ready pipe*) as fd 3. The daemon forks once more
+The parent ``posix_spawnp``s the daemon command (looked up on ``PATH``) in a
+new session with stdin on ``/dev/null`` and stdout/stderr appended to the
+daemon log, and hands it the write end of a pipe (the *ready pipe*) as fd 3. The daemon forks once more
 (so it is nobody's child and never a zombie of a long-lived caller), does its
 start-up, and writes one line to the pipe: ``ready <pid>`` once it serves, or
 ``error <text>`` when it cannot (address in use, unsafe directory, ...). The
@@ -46,7 +46,7 @@ def start_detached(
         (os.POSIX_SPAWN_DUP2, write_end, _READY_FD),
     ]
     try:
-        pid = os.posix_spawn(argv[0], list(argv), child_env, file_actions=actions, setsid=True)
+        pid = os.posix_spawnp(argv[0], list(argv), child_env, file_actions=actions, setsid=True)
     except OSError as exc:
         os.close(read_end)
         raise StartFailed(f"cannot run {argv[0]}: {exc.strerror or exc}") from None

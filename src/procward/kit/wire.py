@@ -6,14 +6,13 @@ limit: an oversized frame is reported once and skipped up to its newline, and
 the connection stays usable. ``parse_request`` turns one line into a
 ``Request`` or raises the ``RpcError`` that the peer must receive.
 
-This module is on the CLI's import path: keep it to ``json`` and the kit's
-errors.
+This module is on the CLI's import path: it uses ``fastjson`` (not ``json``)
+and the kit's errors, nothing else.
 """
 
 from __future__ import annotations
 
-import json
-
+from procward.kit import fastjson
 from procward.kit.errors import InvalidRequest, ParseError, RpcError
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
@@ -23,27 +22,8 @@ if TYPE_CHECKING:
 MAX_FRAME = 1 << 20  # 1 MiB
 VERSION = "2.0"
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _loads(frame: bytes) -> Any:
-    """``json.loads`` for one frame, through the C scanner directly when it can.
-
-    ``json.loads`` spends more time sniffing the encoding and matching
-    whitespace than decoding a small frame; the fallback keeps its messages.
-    """
-    try:
-        text = frame.decode()
-        value, end = _scan(text, 0)
-        if end == len(text) or not text[end:].strip(_JSON_SPACE):
-            return value
-    except (StopIteration, UnicodeDecodeError, ValueError, RecursionError):
-        pass
-    return json.loads(frame)
-
-
-_JSON_SPACE = " \t\n\r"  # what RFC 8259 calls whitespace; str.strip() takes more
+_dumps = fastjson.dumps
+_loads = fastjson.loads
 
 
 class Oversized:
@@ -110,7 +90,7 @@ class Request:
 def parse_request(frame: bytes) -> Request:
     try:
         msg = _loads(frame)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
         raise ParseError(f"invalid JSON: {exc}") from None
     except RecursionError:
         raise ParseError("invalid JSON: nested too deeply") from None
@@ -138,20 +118,20 @@ def request_id_of(err: RpcError) -> Any:
 # Replies and requests are assembled around one json call for the payload: a
 # ping round trip is a few microseconds of Python, and a dict built only to be
 # encoded cost a good part of them.
-_quote = json.encoder.encode_basestring
+_quote = fastjson.quote
 
 
 def _id_json(req_id: Any) -> str:
     if type(req_id) is int:
         return str(req_id)
-    return "null" if req_id is None else str(_quote(str(req_id)))
+    return "null" if req_id is None else _quote(str(req_id))
 
 
 def encode_request(method: str, params: dict[str, Any] | list[Any] | None, req_id: int) -> bytes:
     text = f'{{"jsonrpc":"2.0","id":{req_id},"method":{_quote(method)}'
     if params:
         text += ',"params":' + _dumps(params)
-    return (text + "}\n").encode()
+    return (text + "}\n").encode()  # ASCII: fastjson escapes everything else
 
 
 def encode_result(req_id: Any, result: Any) -> bytes:
