@@ -2,12 +2,13 @@
 
 The parent ``posix_spawnp``s the daemon command (looked up on ``PATH``) in a
 new session with stdin on ``/dev/null`` and stdout/stderr appended to the
-daemon log, and hands it the write end of a pipe (the *ready pipe*) as fd 3. The daemon forks once more
-(so it is nobody's child and never a zombie of a long-lived caller), does its
-start-up, and writes one line to the pipe: ``ready <pid>`` once it serves, or
-``error <text>`` when it cannot (address in use, unsafe directory, ...). The
-parent blocks on that line with a deadline, so a caller never polls a socket
-that will never appear and always sees the daemon's own error text.
+daemon log, and hands it the write end of a pipe (the *ready pipe*) as fd 3.
+The daemon forks once more (so it is nobody's child and never a zombie of a
+long-lived caller), does its start-up, and writes one line to the pipe:
+``ready <pid>`` once it serves, or ``error <text>`` when it cannot (address in
+use, unsafe directory, ...). The parent blocks on that line with a deadline,
+so a caller never polls a socket that will never appear and always sees the
+daemon's own error text.
 
 The child marks the pipe close-on-exec as soon as it takes it, so supervised
 programs never inherit it.
