@@ -25,6 +25,7 @@ PACKAGE_DIR = os.path.dirname(procward.__file__)
 
 CLI_MAY_IMPORT_FROM_KIT = {
     "client",
+    "fastjson",
     "wire",
     "errors",
     "paths",
@@ -49,6 +50,12 @@ SLOW_FOR_THE_CLI = [
     "inspect",
     "logging",
     "subprocess",
+    # The hot path (ping, status) needs none of these either: see decision 0005.
+    "json",
+    "re",
+    "enum",
+    "argparse",
+    "socket",
 ]
 
 

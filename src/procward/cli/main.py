@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 from procward._version import __version__
 from procward.cli import render
+from procward.cli.args import Arg, Command, Namespace, Option, Parser, UsageError
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit.errors import KitError, NotRunning
 from procward.kit.paths import InstancePaths, instance_for_project, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from procward.kit.client import Client
 
 
@@ -23,14 +21,19 @@ PREFIX = "procward"
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
     try:
+        command, args = PARSER.parse(sys.argv[1:] if argv is None else argv)
         paths = _paths(args)
+    except UsageError as exc:
+        if str(exc) == "--version":
+            print(f"procward {__version__}")
+            return 0
+        hint = f" (see: procward {exc.command.name} --help)" if exc.command else ""
+        return _fail(f"{exc}{hint}", 2)
     except ValueError as exc:
         return _fail(str(exc), 2)
-    command: Callable[[argparse.Namespace, InstancePaths], int] = args.func
     try:
-        return command(args, paths)
+        return command.func(args, paths)
     except NotRunning:
         return _fail("procward is not running (start it with: procward up)", 3)
     except (KitError, OSError) as exc:
@@ -44,7 +47,7 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _paths(args: argparse.Namespace) -> InstancePaths:
+def _paths(args: Namespace) -> InstancePaths:
     instance = args.instance
     if args.project is not None:
         instance = instance_for_project(args.project)
@@ -61,7 +64,7 @@ def _connect(paths: InstancePaths, spawn: bool = True) -> Client:
 # -- commands -----------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace, paths: InstancePaths) -> int:
+def cmd_run(args: Namespace, paths: InstancePaths) -> int:
     extra = ["--detached"] if args.detached else []
     if args.idle_shutdown is not None:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
@@ -70,7 +73,7 @@ def cmd_run(args: argparse.Namespace, paths: InstancePaths) -> int:
     os.execv(argv[0], argv)  # same pid: what systemd and containers expect
 
 
-def cmd_up(args: argparse.Namespace, paths: InstancePaths) -> int:
+def cmd_up(args: Namespace, paths: InstancePaths) -> int:
     with _connect(paths) as client:
         info = client.call("ping")
     if args.json:
@@ -80,7 +83,7 @@ def cmd_up(args: argparse.Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_down(args: argparse.Namespace, paths: InstancePaths) -> int:
+def cmd_down(args: Namespace, paths: InstancePaths) -> int:
     from procward.kit.control import stop
 
     was_running, meta = stop(paths, timeout=args.timeout)
@@ -91,7 +94,7 @@ def cmd_down(args: argparse.Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_kill(args: argparse.Namespace, paths: InstancePaths) -> int:
+def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
     from procward.kit.control import kill
 
     was_running, meta = kill(paths)
@@ -102,7 +105,7 @@ def cmd_kill(args: argparse.Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_ping(args: argparse.Namespace, paths: InstancePaths) -> int:
+def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
     with _connect(paths, spawn=not args.no_spawn) as client:
         info = client.call("ping")
     if args.json:
@@ -113,7 +116,7 @@ def cmd_ping(args: argparse.Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace, paths: InstancePaths) -> int:
+def cmd_status(args: Namespace, paths: InstancePaths) -> int:
     with _connect(paths) as client:
         status = client.call("status")
     if args.json:
@@ -132,7 +135,7 @@ def cmd_status(args: argparse.Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_info(args: argparse.Namespace, paths: InstancePaths) -> int:
+def cmd_info(args: Namespace, paths: InstancePaths) -> int:
     from procward.kit.metadata import running
 
     liveness, meta = running(paths)
@@ -147,7 +150,7 @@ def cmd_info(args: argparse.Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_service(args: argparse.Namespace, paths: InstancePaths) -> int:
+def cmd_service(args: Namespace, paths: InstancePaths) -> int:
     from procward.kit.units import launchd_plist, systemd_units
 
     exe = os.path.abspath(sys.argv[0]) if sys.argv[0].endswith("procward") else "procward"
@@ -173,88 +176,74 @@ def cmd_service(args: argparse.Namespace, paths: InstancePaths) -> int:
 
 
 # -- parser -----------------------------------------------------------------------
-#
-# Only the chosen command's sub-parser is built: building all of them (and the
-# `shutil` import that argparse's default help formatter makes to measure the
-# terminal) cost more than the round trip to the daemon.
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    try:
-        columns = os.get_terminal_size(sys.stderr.fileno()).columns
-    except (OSError, ValueError):
-        columns = 100
-    return argparse.HelpFormatter(prog, width=max(40, min(columns, 100) - 2))
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
 
 
-def _no_options(p: argparse.ArgumentParser) -> None:
-    pass
+_seconds.__name__ = "seconds"
+JSON = Option("--json", help="machine-readable output")
 
-
-def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--detached", action="store_true", help="detach and log JSON to a file")
-    p.add_argument("--idle-shutdown", type=float, metavar="SECONDS", help="stop when unused")
-
-
-def _down_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=float, default=30.0, help="then SIGKILL (default 30)")
-
-
-def _ping_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-spawn", action="store_true", help="do not start the daemon")
-
-
-def _service_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", choices=["systemd", "launchd"], default="systemd")
-    p.add_argument("--socket", action="store_true", help="with a socket unit (activation)")
-
-
-Command = tuple[
-    "Callable[[argparse.Namespace, InstancePaths], int]",
-    str,
-    "Callable[[argparse.ArgumentParser], None]",
-]
-COMMANDS: dict[str, Command] = {
-    "run": (cmd_run, "run the daemon in the foreground (systemd, containers)", _run_options),
-    "up": (cmd_up, "start the daemon if it is not running", _no_options),
-    "down": (cmd_down, "stop the daemon gracefully", _down_options),
-    "kill": (cmd_kill, "SIGKILL the daemon (for a hung daemon)", _no_options),
-    "ping": (cmd_ping, "check that the daemon answers", _ping_options),
-    "status": (cmd_status, "show the daemon and its apps", _no_options),
-    "info": (cmd_info, "show the instance's paths and whether its daemon runs", _no_options),
-    "service": (cmd_service, "print a service unit for an init system", _service_options),
-}
-
-
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    listing = "\n".join(f"  {name:<9} {text}" for name, (_f, text, _o) in COMMANDS.items())
-    parser = argparse.ArgumentParser(
-        prog="procward",
-        description="Keep programs running: a process supervisor.",
-        epilog=f"commands:\n{listing}\n\nprocward COMMAND --help shows a command's options.",
-        formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=98),
-    )
-    parser.add_argument("--version", action="version", version=f"procward {__version__}")
-    parser.add_argument("-i", "--instance", help="daemon instance (default: $PROCWARD_INSTANCE)")
-    parser.add_argument(
-        "--project",
-        nargs="?",
-        const=".",
-        metavar="DIR",
-        help="use the instance of a project directory (default: the current one)",
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("command", choices=COMMANDS, metavar="COMMAND")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    func, text, configure = COMMANDS[args.command]
-    sub = argparse.ArgumentParser(
-        prog=f"procward {args.command}", description=text, formatter_class=_formatter
-    )
-    sub.add_argument(
-        "--json", action="store_true", default=args.json, help="machine-readable output"
-    )
-    configure(sub)
-    sub.parse_args(args.args, namespace=args)
-    args.func = func
-    return args
+PARSER = Parser(
+    "procward",
+    "Keep programs running: a process supervisor.",
+    options=[
+        Option("-i", "--instance", type=str, help="daemon instance (default: $PROCWARD_INSTANCE)"),
+        Option(
+            "--project",
+            type=str,
+            metavar="DIR",
+            help="use the instance of a project directory (e.g. --project .)",
+        ),
+        JSON,
+        Option("--version", help="print the version"),
+    ],
+    commands=[
+        Command(
+            "run",
+            cmd_run,
+            "run the daemon in the foreground (systemd, containers)",
+            [
+                Option("--detached", help="detach and log JSON to a file"),
+                Option(
+                    "--idle-shutdown", type=_seconds, metavar="SECONDS", help="stop when unused"
+                ),
+            ],
+        ),
+        Command("up", cmd_up, "start the daemon if it is not running", [JSON]),
+        Command(
+            "down",
+            cmd_down,
+            "stop the daemon gracefully",
+            [Option("--timeout", type=_seconds, default=30.0, help="then SIGKILL (default 30)")],
+        ),
+        Command("kill", cmd_kill, "SIGKILL the daemon (for a hung daemon)"),
+        Command(
+            "ping",
+            cmd_ping,
+            "check that the daemon answers",
+            [JSON, Option("--no-spawn", help="do not start the daemon")],
+        ),
+        Command("status", cmd_status, "show the daemon and its apps", [JSON]),
+        Command("info", cmd_info, "show the instance's paths and whether its daemon runs", [JSON]),
+        Command(
+            "service",
+            cmd_service,
+            "print a service unit for an init system",
+            [Option("--socket", help="with a socket unit (socket activation)")],
+            [
+                Arg(
+                    "kind",
+                    help="systemd (default) or launchd",
+                    optional=True,
+                    default="systemd",
+                    choices=["systemd", "launchd"],
+                )
+            ],
+        ),
+    ],
+)

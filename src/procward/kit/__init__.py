@@ -12,8 +12,6 @@ API; they load lazily so that a CLI importing one piece pays for that piece.
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # not `typing`: the CLI imports kit modules
 if TYPE_CHECKING:
     from typing import Any
@@ -124,6 +122,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'procward.kit' has no attribute {name!r}")
+    import importlib  # here, not at the top: `import procward.kit.wire` runs this file
+
     value = getattr(importlib.import_module(f"procward.kit.{module}"), name)
     globals()[name] = value
     return value

@@ -7,8 +7,10 @@ only when there is no daemon to talk to.
 
 from __future__ import annotations
 
-import socket
-import struct
+# The C modules, not `socket` and `struct`: `socket` imports `enum` and
+# `selectors`, a sizeable part of a `procward ping`.
+import _socket
+import _struct
 
 from procward.kit import wire
 from procward.kit.errors import NotRunning, RpcError, StartFailed
@@ -29,22 +31,22 @@ class ConnectionClosed(ConnectionError):
 class Client:
     """One connection to a daemon; calls are answered in order."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self._sock = sock
         self._buf = b""
         self._next_id = 0
 
     @classmethod
     def open(cls, path: str, timeout: float | None = 30.0) -> Client:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             if timeout is not None:
                 # Kernel timeouts keep the socket blocking: settimeout() would
                 # make every send and recv wait in poll() first, doubling the
                 # system calls of a round trip.
-                tv = struct.pack("ll", int(timeout), int(timeout % 1 * 1e6))
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+                tv = _struct.pack("ll", int(timeout), int(timeout % 1 * 1e6))
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVTIMEO, tv)
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDTIMEO, tv)
             sock.connect(path)
         except BaseException:
             sock.close()

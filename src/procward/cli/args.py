@@ -1,0 +1,259 @@
+"""A small declarative command-line parser, because argparse costs too much here.
+
+``procward ping`` is judged on start-up time, and argparse (with ``gettext``,
+``locale`` and, for help formatting, ``shutil``) cost more than the round trip
+to the daemon. This parser covers what procward's commands need and no more:
+global options before the command; per command, flags, valued options
+(``-n 100``, ``-n100``, ``--lines 100``, ``--lines=100``), positionals
+(required, optional, variadic) and ``--`` to pass the rest through untouched;
+``-h``/``--help`` anywhere; errors that name the command and the fix.
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+
+class UsageError(Exception):
+    def __init__(self, message: str, command: Command | None = None) -> None:
+        super().__init__(message)
+        self.command = command
+
+
+class Option:
+    __slots__ = ("choices", "default", "dest", "help", "metavar", "names", "type")
+
+    def __init__(
+        self,
+        *names: str,
+        help: str,
+        type: Callable[[str], Any] | None = None,
+        default: Any = None,
+        metavar: str | None = None,
+        choices: Sequence[str] | None = None,
+    ) -> None:
+        self.names = names
+        self.dest = names[-1].lstrip("-").replace("-", "_")
+        self.help = help
+        self.type = type
+        self.default = False if type is None and default is None else default
+        self.metavar = metavar or self.dest.upper()
+        self.choices = choices
+
+    @property
+    def takes_value(self) -> bool:
+        return self.type is not None
+
+    def label(self) -> str:
+        names = ", ".join(self.names)
+        return f"{names} {self.metavar}" if self.takes_value else names
+
+
+class Arg:
+    """A positional argument; ``many`` collects the rest (after ``--`` too)."""
+
+    __slots__ = ("choices", "default", "dest", "help", "many", "optional", "type")
+
+    def __init__(
+        self,
+        dest: str,
+        *,
+        help: str,
+        type: Callable[[str], Any] = str,
+        optional: bool = False,
+        many: bool = False,
+        default: Any = None,
+        choices: Sequence[str] | None = None,
+    ) -> None:
+        self.dest = dest
+        self.help = help
+        self.type = type
+        self.optional = optional or many
+        self.many = many
+        self.default = [] if many and default is None else default
+        self.choices = choices
+
+    def label(self) -> str:
+        name = self.dest.upper()
+        if self.many:
+            return f"[{name} ...]"
+        return f"[{name}]" if self.optional else name
+
+
+class Command:
+    __slots__ = ("args", "func", "help", "name", "options")
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[..., int],
+        help: str,
+        options: Sequence[Option] = (),
+        args: Sequence[Arg] = (),
+    ) -> None:
+        self.name = name
+        self.func = func
+        self.help = help
+        self.options = list(options)
+        self.args = list(args)
+
+
+class Namespace:
+    """Parsed values as attributes, like argparse's."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # only called for missing names
+        raise AttributeError(name)
+
+
+class Parser:
+    def __init__(
+        self, prog: str, description: str, options: Sequence[Option], commands: Sequence[Command]
+    ) -> None:
+        self.prog = prog
+        self.description = description
+        self.options = list(options)
+        self.commands = {c.name: c for c in commands}
+
+    def parse(self, argv: Sequence[str]) -> tuple[Command, Namespace]:
+        values: dict[str, Any] = {o.dest: o.default for o in self.options}
+        rest = self._options(list(argv), self.options, values, None, stop_at_word=True)
+        if not rest:
+            raise UsageError("a command is required (try: procward --help)")
+        name, rest = rest[0], rest[1:]
+        command = self.commands.get(name)
+        if command is None:
+            raise UsageError(f"unknown command {name!r}{_suggest(name, self.commands)}")
+        for option in command.options:  # a global --json stays set
+            values.setdefault(option.dest, option.default)
+        values.update({a.dest: a.default for a in command.args})
+        words = self._options(rest, command.options, values, command, stop_at_word=False)
+        self._positionals(words, command, values)
+        return command, Namespace(**values)
+
+    def _options(
+        self,
+        argv: list[str],
+        options: list[Option],
+        values: dict[str, Any],
+        command: Command | None,
+        stop_at_word: bool,
+    ) -> list[str]:
+        """Consume options from ``argv``; return the words left, in order."""
+        words: list[str] = []
+        by_name = {name: o for o in options for name in o.names}
+        i = 0
+        while i < len(argv):
+            word = argv[i]
+            i += 1
+            if word == "--":
+                return [*words, "--", *argv[i:]] if command else argv[i:]
+            if word in ("-h", "--help"):
+                self.print_help(command)
+                raise SystemExit(0)
+            if command is None and word == "--version":
+                raise UsageError("--version")  # main() prints it
+            if not word.startswith("-") or word == "-" or _is_number(word):
+                if stop_at_word:
+                    return [word, *argv[i:]]
+                words.append(word)
+                continue
+            name, _, inline = (
+                word.partition("=") if word.startswith("--") else (word[:2], "", word[2:])
+            )
+            option = by_name.get(name)
+            if option is None:
+                where = f" for '{command.name}'" if command else ""
+                raise UsageError(f"unknown option {name}{where}", command)
+            if not option.takes_value:
+                if inline:
+                    raise UsageError(f"{name} takes no value", command)
+                values[option.dest] = True
+                continue
+            if not inline:
+                if i >= len(argv):
+                    raise UsageError(f"{name} needs a value ({option.metavar})", command)
+                inline, i = argv[i], i + 1
+            values[option.dest] = _convert(option, name, inline, command)
+        return words
+
+    def _positionals(self, words: list[str], command: Command, values: dict[str, Any]) -> None:
+        if "--" in words:
+            cut = words.index("--")
+            words, passthrough = words[:cut], words[cut + 1 :]
+        else:
+            passthrough = []
+        for arg in command.args:
+            if arg.many:
+                values[arg.dest] = [_convert(arg, arg.dest, w, command) for w in words]
+                values[arg.dest] += passthrough
+                words, passthrough = [], []
+            elif words:
+                values[arg.dest] = _convert(arg, arg.dest, words.pop(0), command)
+            elif not arg.optional:
+                raise UsageError(f"missing {arg.dest.upper()}", command)
+        if words or passthrough:
+            extra = " ".join(words + passthrough)
+            raise UsageError(f"unexpected argument {extra!r}", command)
+
+    # -- help ------------------------------------------------------------------
+
+    def usage(self, command: Command | None) -> str:
+        if command is None:
+            return f"usage: {self.prog} [OPTIONS] COMMAND [ARGS]"
+        parts = [f"[{o.label()}]" for o in command.options] + [a.label() for a in command.args]
+        return f"usage: {self.prog} {command.name} " + " ".join(parts)
+
+    def print_help(self, command: Command | None) -> None:
+        out = [self.usage(command), ""]
+        if command is None:
+            out += [self.description, "", "options:"]
+            out += _rows([(o.label(), o.help) for o in self.options])
+            out += ["", "commands:"]
+            out += _rows([(c.name, c.help) for c in self.commands.values()])
+            out += ["", f"{self.prog} COMMAND --help shows a command's options."]
+        else:
+            out += [command.help]
+            if command.args:
+                out += ["", "arguments:", *_rows([(a.dest.upper(), a.help) for a in command.args])]
+            rows = [(o.label(), o.help) for o in command.options]
+            out += ["", "options:", *_rows([*rows, ("-h, --help", "show this help")])]
+        sys.stdout.write("\n".join(out) + "\n")
+
+
+def _rows(rows: list[tuple[str, str]]) -> list[str]:
+    width = max((len(left) for left, _ in rows), default=0)
+    return [f"  {left:<{width}}  {text}" for left, text in rows]
+
+
+def _convert(spec: Option | Arg, name: str, raw: str, command: Command | None) -> Any:
+    if spec.choices is not None and raw not in spec.choices:
+        raise UsageError(f"{name} must be one of {', '.join(spec.choices)} (got {raw!r})", command)
+    convert = spec.type or str
+    try:
+        return convert(raw)
+    except ValueError:
+        kind = getattr(convert, "__name__", "value")
+        raise UsageError(f"{name}: expected {kind}, got {raw!r}", command) from None
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def _suggest(name: str, known: dict[str, Command]) -> str:
+    import difflib  # only on this error path
+
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
