@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_HOME := $(CURDIR)/.procward-demo
 
-.PHONY: run stop test lint typecheck unit bench-quick clean
+.PHONY: run stop test lint typecheck unit bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick

@@ -55,7 +55,7 @@ class Client:
 
     def call(self, method: str, params: dict[str, Any] | None = None, /, **kw: Any) -> Any:
         """Call ``method`` and return its result, or raise the daemon's ``RpcError``."""
-        req_id = self._send(method, {**(params or {}), **kw})
+        req_id = self._send(method, {**params, **kw} if params and kw else params or kw)
         while True:
             msg = self._receive()
             if msg.get("id") == req_id or "method" not in msg:
@@ -91,6 +91,8 @@ class Client:
                 raise TimeoutError("the daemon did not answer in time") from None
             if not chunk:
                 raise ConnectionClosed("the daemon closed the connection")
+            if not self._buf and chunk.endswith(b"\n") and chunk.count(b"\n") == 1:
+                return wire.decode_message(chunk)  # one whole reply: no buffering
             self._buf += chunk
 
     def close(self) -> None:

@@ -42,6 +42,14 @@ class FrameDecoder:
         self._skipping = False  # inside an oversized frame, dropping bytes to its end
 
     def feed(self, data: bytes) -> list[bytes | Oversized]:
+        if (
+            not self._buf
+            and not self._skipping
+            and data.endswith(b"\n")
+            and data.count(b"\n") == 1
+            and 1 < len(data) <= self.max_frame
+        ):
+            return [data[:-1]]  # the common case: exactly one whole frame arrived
         frames: list[bytes | Oversized] = []
         buf = self._buf
         buf += data
