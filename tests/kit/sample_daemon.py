@@ -25,6 +25,7 @@ class Sample(Daemon):
         self.shutdown_timeout = args.shutdown_timeout
         self.reloads = 0
         self.server.max_connections = args.max_connections
+        self.server.idle_timeout = args.conn_idle
 
     async def on_start(self) -> None:
         if self.args.ignore_term:
@@ -85,6 +86,7 @@ def main() -> int:
     parser.add_argument("--slow-stop", action="store_true")
     parser.add_argument("--fail-start")
     parser.add_argument("--max-connections", type=int, default=256)
+    parser.add_argument("--conn-idle", type=float, default=600.0)
     parser.add_argument("--shutdown-timeout", type=float, default=25.0)
     args = parser.parse_args()
     return Sample(args).run(detached=args.detached)

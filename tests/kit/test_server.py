@@ -252,3 +252,18 @@ def _answers(sample: Sample) -> bool:
             return bool(c.call("ping"))
     except (RpcError, OSError):
         return False
+
+
+def test_idle_connections_are_closed_but_busy_ones_are_not(sample: Sample) -> None:
+    sample.start("--conn-idle", "0.3")
+    idle = Raw(sample.paths.socket)
+    busy = Raw(sample.paths.socket)
+    try:
+        ping(idle)
+        busy.send(b'{"jsonrpc":"2.0","id":7,"method":"sleep","params":{"seconds":1.0}}\n')
+        with pytest.raises(ConnectionError):
+            idle.recv()  # the daemon hangs up on it: EOF
+        assert busy.recv()["result"] == 1.0  # a request in progress is never idle
+    finally:
+        idle.close()
+        busy.close()
