@@ -26,7 +26,7 @@ class UsageError(Exception):
 
 
 class Option:
-    __slots__ = ("choices", "default", "dest", "help", "metavar", "names", "type")
+    __slots__ = ("choices", "default", "dest", "help", "metavar", "names", "repeat", "type")
 
     def __init__(
         self,
@@ -36,12 +36,17 @@ class Option:
         default: Any = None,
         metavar: str | None = None,
         choices: Sequence[str] | None = None,
+        repeat: bool = False,  # may be given several times: a list of values
+        dest: str | None = None,
     ) -> None:
         self.names = names
-        self.dest = names[-1].lstrip("-").replace("-", "_")
+        self.repeat = repeat
+        self.dest = dest or names[-1].lstrip("-").replace("-", "_")
         self.help = help
         self.type = type
         self.default = False if type is None and default is None else default
+        if repeat:
+            self.default = []
         self.metavar = metavar or self.dest.upper()
         self.choices = choices
 
@@ -138,7 +143,7 @@ class Parser:
         self._positionals(words, command, values)
         return command, Namespace(**values)
 
-    def _options(
+    def _options(  # noqa: PLR0912 - one loop over argv, one branch per kind of word
         self,
         argv: list[str],
         options: list[Option],
@@ -181,7 +186,11 @@ class Parser:
                 if i >= len(argv):
                     raise UsageError(f"{name} needs a value ({option.metavar})", command)
                 inline, i = argv[i], i + 1
-            values[option.dest] = _convert(option, name, inline, command)
+            value = _convert(option, name, inline, command)
+            if option.repeat:
+                values[option.dest] = [*values[option.dest], value]
+            else:
+                values[option.dest] = value
         return words
 
     def _positionals(self, words: list[str], command: Command, values: dict[str, Any]) -> None:

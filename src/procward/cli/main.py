@@ -75,12 +75,22 @@ def cmd_run(args: Namespace, paths: InstancePaths) -> int:
 
 def cmd_up(args: Namespace, paths: InstancePaths) -> int:
     with _connect(paths) as client:
-        info = client.call("ping")
+        if args.config:
+            loaded = client.call("loadConfig", path=os.path.abspath(args.config))
+            status = client.call("status")
+        else:
+            status = client.call("status")
     if args.json:
-        render.as_json(info)
-    else:
-        print(f"procward is running (pid {info['pid']}, instance {paths.instance})")
-    return 0
+        render.as_json(status)
+        return 0
+    daemon = status["daemon"]
+    print(f"procward is running (pid {daemon['pid']}, instance {paths.instance})")
+    if args.config:
+        for key in ("added", "changed", "removed"):
+            if loaded[key]:
+                print(f"{key}: {', '.join(loaded[key])}")
+        render.app_table(status["apps"])
+    return 0 if status.get("healthy", True) else 1
 
 
 def cmd_down(args: Namespace, paths: InstancePaths) -> int:
@@ -118,20 +128,117 @@ def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
 
 def cmd_status(args: Namespace, paths: InstancePaths) -> int:
     with _connect(paths) as client:
-        status = client.call("status")
+        if args.name:
+            apps = [client.call("getApp", name=args.name)]
+            status = {"apps": apps, "healthy": apps[0]["healthy"]}
+        else:
+            status = client.call("status")
     if args.json:
         render.as_json(status)
-        return 0
-    daemon = status["daemon"]
-    render.fields(
-        [
-            ("daemon", f"running (pid {daemon['pid']}, version {daemon['version']})"),
-            ("instance", daemon["instance"]),
-            ("uptime", render.duration(daemon["uptime"])),
-            ("socket", daemon["paths"]["socket"]),
-            ("apps", len(status["apps"])),
-        ]
-    )
+    elif not args.name:
+        daemon = status["daemon"]
+        uptime = render.duration(daemon["uptime"])
+        print(f"procward {daemon['version']} (pid {daemon['pid']}, up {uptime}), {paths.instance}")
+        render.app_table(status["apps"])
+    else:
+        render.app_table(status["apps"])
+    # Non-zero when something meant to run is not running: scripts and CI can rely on it.
+    return 0 if status.get("healthy", True) else 1
+
+
+def cmd_start(args: Namespace, paths: InstancePaths) -> int:
+    if args.cmd or args.app_name:
+        return _start_adhoc(args, paths)
+    if not args.name:
+        return _fail("start what? give an app name, all, or --name NAME -- COMMAND", 2)
+    method = "startAll" if args.name == "all" else "startApp"
+    with _connect(paths) as client:
+        client.call(method, **({} if args.name == "all" else {"name": args.name}))
+        apps = client.call("status")["apps"]
+    return _show(args, apps, args.name)
+
+
+def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
+    if not args.cmd:
+        return _fail("nothing to run: put the command after --", 2)
+    name = args.app_name or args.name or os.path.basename(args.cmd[0])
+    spec: dict[str, object] = {
+        "cmd": args.cmd,
+        "cwd": os.path.abspath(args.cwd or "."),
+        "instances": args.instances,
+        "restart": args.restart,
+    }
+    env = {}
+    for pair in args.env:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            return _fail(f"--env wants KEY=VALUE, got {pair!r}", 2)
+        env[key] = value
+    if env:
+        spec["env"] = env
+    with _connect(paths) as client:
+        client.call("addApp", name=name, spec=spec)
+        apps = client.call("status")["apps"]
+    return _show(args, apps, name)
+
+
+def _show(args: Namespace, apps: list[dict[str, object]], name: str) -> int:
+    chosen = apps if name == "all" else [a for a in apps if a["name"] == name]
+    if args.json:
+        render.as_json(chosen)
+    else:
+        render.app_table(chosen)
+    return 0 if all(a["healthy"] for a in chosen) else 1
+
+
+def cmd_stop(args: Namespace, paths: InstancePaths) -> int:
+    params: dict[str, object] = {"name": args.name, "force": args.force}
+    if args.timeout is not None:
+        params["timeout"] = args.timeout
+    with _connect(paths) as client:
+        client.call("stopApp", params)
+        apps = client.call("status")["apps"]
+    return _show(args, apps, args.name)
+
+
+def cmd_restart(args: Namespace, paths: InstancePaths) -> int:
+    with _connect(paths) as client:
+        client.call("restartApp", name=args.name)
+        apps = client.call("status")["apps"]
+    return _show(args, apps, args.name)
+
+
+def cmd_delete(args: Namespace, paths: InstancePaths) -> int:
+    with _connect(paths) as client:
+        client.call("deleteApp", name=args.name)
+    print(f"deleted {args.name}")
+    return 0
+
+
+def cmd_scale(args: Namespace, paths: InstancePaths) -> int:
+    with _connect(paths) as client:
+        app = client.call("scale", name=args.name, instances=args.count)
+    return _show(args, [app], args.name)
+
+
+def cmd_env(args: Namespace, paths: InstancePaths) -> int:
+    with _connect(paths) as client:
+        env = client.call("getEnv", name=args.name, instance=args.index)
+    if args.json:
+        render.as_json(env)
+    else:
+        for key in sorted(env):
+            print(f"{key}={env[key]}")
+    return 0
+
+
+def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
+    with _connect(paths) as client:
+        graph = client.call("getDependencyGraph")
+    if args.json:
+        render.as_json(graph)
+    else:
+        render.graph(graph)
     return 0
 
 
@@ -214,7 +321,12 @@ PARSER = Parser(
                 ),
             ],
         ),
-        Command("up", cmd_up, "start the daemon if it is not running", [JSON]),
+        Command(
+            "up",
+            cmd_up,
+            "start the daemon if it is not running; with -c, load and start apps",
+            [JSON, Option("-c", "--config", type=str, metavar="FILE", help="a procward.toml")],
+        ),
         Command(
             "down",
             cmd_down,
@@ -228,7 +340,70 @@ PARSER = Parser(
             "check that the daemon answers",
             [JSON, Option("--no-spawn", help="do not start the daemon")],
         ),
-        Command("status", cmd_status, "show the daemon and its apps", [JSON]),
+        Command(
+            "status",
+            cmd_status,
+            "show the apps (exit status 1 if something meant to run is not running)",
+            [JSON],
+            [Arg("name", help="one app (default: all)", optional=True)],
+        ),
+        Command(
+            "start",
+            cmd_start,
+            "start an app, all apps, or a new command: start --name web -- python -m http.server",
+            [
+                JSON,
+                Option("--name", type=str, dest="app_name", help="name of a new app"),
+                Option("--instances", type=int, default=1, help="instances of a new app"),
+                Option("--cwd", type=str, metavar="DIR", help="working directory of a new app"),
+                Option("--env", type=str, metavar="KEY=VALUE", repeat=True, help="for a new app"),
+                Option(
+                    "--restart",
+                    type=str,
+                    default="on-failure",
+                    choices=["on-failure", "always", "never"],
+                    help="restart policy of a new app (default on-failure)",
+                ),
+            ],
+            [
+                Arg("name", help="app name, or all", optional=True),
+                Arg("cmd", help="after --: the command of a new app", many=True),
+            ],
+        ),
+        Command(
+            "stop",
+            cmd_stop,
+            "stop an app, or all (whole process groups: TERM, then KILL)",
+            [
+                JSON,
+                Option("--force", help="KILL at once"),
+                Option("--timeout", type=_seconds, metavar="S", help="before KILL"),
+            ],
+            [Arg("name", help="app name, or all")],
+        ),
+        Command(
+            "restart",
+            cmd_restart,
+            "restart an app, or all",
+            [JSON],
+            [Arg("name", help="app, or all")],
+        ),
+        Command("delete", cmd_delete, "stop an app and forget it", [], [Arg("name", help="app")]),
+        Command(
+            "scale",
+            cmd_scale,
+            "run N instances of an app",
+            [JSON],
+            [Arg("name", help="app"), Arg("count", help="instances", type=int)],
+        ),
+        Command(
+            "env",
+            cmd_env,
+            "the environment an app's instance runs with",
+            [JSON, Option("--index", type=int, default=0, help="which instance (default 0)")],
+            [Arg("name", help="app")],
+        ),
+        Command("graph", cmd_graph, "the dependency graph of the apps", [JSON]),
         Command("info", cmd_info, "show the instance's paths and whether its daemon runs", [JSON]),
         Command(
             "service",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,3 +35,66 @@ def fields(pairs: list[tuple[str, Any]]) -> None:
     width = max(len(key) for key, _ in pairs)
     for key, value in pairs:
         sys.stdout.write(f"{key + ':':<{width + 1}} {value}\n")
+
+
+_COLUMNS = ("NAME", "INST", "STATE", "PID", "UPTIME", "RESTARTS", "")
+
+
+def app_table(apps: list[dict[str, Any]]) -> None:
+    """One row per instance: what supervisorctl status and pm2 ls show, in columns."""
+    if not apps:
+        sys.stdout.write("no apps (add some with: procward up -c procward.toml)\n")
+        return
+    now = time.time()
+    rows: list[tuple[str, ...]] = [_COLUMNS]
+    for app in apps:
+        instances = app["instances"] or [None]
+        for inst in instances:
+            rows.append(_row(app, inst, now))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    for row in rows:
+        cells = (c.ljust(w) for c, w in zip(row, widths, strict=True))
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+
+
+def _row(app: dict[str, Any], inst: dict[str, Any] | None, now: float) -> tuple[str, ...]:
+    if inst is None:
+        return (app["name"], "-", "no instances", "-", "-", "-", "")
+    state = inst["state"]
+    if app["desired"] == "stopped" and state == "stopped":
+        state = "stopped"
+    started = inst.get("started_at")
+    uptime = duration(now - started) if started and inst.get("pid") else "-"
+    note = ""
+    if inst.get("error"):
+        note = str(inst["error"])
+    elif state in ("exited", "crashed", "backoff") and (
+        inst.get("exit_code") is not None or inst.get("exit_signal") is not None
+    ):
+        note = _exit_text(inst.get("exit_code"), inst.get("exit_signal"))
+    return (
+        app["name"],
+        str(inst["index"]),
+        state,
+        str(inst["pid"]) if inst.get("pid") else "-",
+        uptime,
+        str(inst["restarts"]),
+        note,
+    )
+
+
+def _exit_text(code: int | None, sig: int | None) -> str:
+    if sig is not None:
+        return f"killed by signal {sig}"
+    return f"exit status {code}"
+
+
+def graph(g: dict[str, Any]) -> None:
+    needs: dict[str, list[str]] = {node: [] for node in g["nodes"]}
+    for edge in g["edges"]:
+        needs[edge["from"]].append(edge["to"])
+    if not needs:
+        sys.stdout.write("no apps\n")
+    for node in g["nodes"]:
+        deps = needs[node]
+        sys.stdout.write(f"{node}" + (f" -> {', '.join(deps)}" if deps else "") + "\n")

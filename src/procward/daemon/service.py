@@ -1,22 +1,135 @@
-"""``ProcwardDaemon``: procward's methods wired onto the kit's ``Daemon``."""
+"""``ProcwardDaemon``: the supervisor and its RPC surface on the kit's ``Daemon``.
+
+Methods follow the seed's table and roles: viewers read, operators start,
+stop, restart and scale, admins change which apps exist and stop the daemon.
+Unknown names get ``NotFound`` listing the known ones; a bad app definition
+gets ``ConfigError`` (-32602) listing every problem.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from procward._version import __version__
 from procward.kit.daemon import Daemon
+from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
+from procward.supervision import state
+from procward.supervision.config import load_config, parse_app
+from procward.supervision.process import become_subreaper
+from procward.supervision.spec import launch
+from procward.supervision.supervisor import Supervisor
+
+log = logging.getLogger("procward.daemon")
+ADHOC = "cli"
 
 
 class ProcwardDaemon(Daemon):
     prefix = "procward"
     version = __version__
+    state_flush_interval = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sup: Supervisor | None = None
+        self._store: state.StateStore | None = None
+
+    @property
+    def sup(self) -> Supervisor:
+        assert self._sup is not None, "the supervisor starts in on_start"
+        return self._sup
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        if not become_subreaper():
+            log.warning("cannot become child subreaper: orphaned grandchildren go to init")
+        self._sup = Supervisor(self.paths, on_change=self._changed)
+        self._watch_children(self._sup.reaper.reap)
+        saved = state.load(self.paths.state)
+        self._store = state.StateStore(self.paths.state, self._snapshot)
+        if saved is not None:
+            await self._recover(saved)
+        self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
+
+    def _flush_state(self) -> None:
+        if self._store is not None:
+            self._store.flush()
+
+    @staticmethod
+    def _watch_children(reap: Callable[[], None]) -> None:
+        """Run ``reap`` in the loop whenever a child (or adopted orphan) exits.
+
+        ``signal.signal``, not ``loop.add_signal_handler``: uvloop reserves
+        SIGCHLD for subprocesses of its own, which we do not use. The handler
+        only schedules the reap, so all logic still runs in the loop.
+        """
+        loop = asyncio.get_running_loop()
+        signal.signal(signal.SIGCHLD, lambda _sig, _frame: loop.call_soon_threadsafe(reap))
+        reap()  # anything that exited before the handler was in place
+
+    async def _recover(self, saved: dict[str, Any]) -> None:
+        groups = state.leftovers(saved)
+        await state.terminate_leftovers(groups, timeout=10.0)
+        wanted = []
+        for entry in saved.get("apps", []):
+            try:
+                table = dict(entry["spec"])
+                spec = parse_app(str(table.pop("name")), table, base_dir="/")
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("skipping an app in %s that no longer parses: %s", self.paths.state, exc)
+                continue
+            desired = bool(entry.get("desired"))
+            self.sup.add(spec, str(entry.get("source", ADHOC)), desired)
+            if desired:
+                wanted.append(spec.name)
+        if wanted:
+            asyncio.get_running_loop().create_task(self._start_quietly(wanted))
+        log.info("restored %d apps (%d to run)", len(self.sup.apps), len(wanted))
+
+    async def _start_quietly(self, names: list[str]) -> None:
+        try:
+            await self.sup.start(names)
+        except Exception:
+            log.exception("restarting the saved apps failed")
+
+    async def on_stop(self) -> None:
+        if self._sup is None:
+            return
+        # Stop everything but keep "desired": `down` then `up` restores the same set.
+        await self._sup.stop(list(self._sup.apps), keep_desired=True)
+        if self._store is not None:
+            await self._store.close()
+
+    def _changed(self) -> None:
+        if self._store is not None:
+            self._store.mark_dirty()
+
+    def _snapshot(self) -> dict[str, Any]:
+        apps = []
+        for app in self.sup.apps.values():
+            instances = []
+            for inst in app.instances:
+                info = inst.snapshot()
+                info["pgid"] = inst.pgid
+                instances.append(info)
+            spec = {"name": app.name, **app.spec.to_table()}
+            apps.append(
+                {"spec": spec, "source": app.source, "desired": app.desired, "instances": instances}
+            )
+        return {"apps": apps}
+
+    # -- inspection (viewer) --------------------------------------------------------------
 
     @method(Role.VIEWER)
     def status(self, ctx: CallContext) -> dict[str, Any]:
-        """The daemon's own state (apps join in with the supervisor)."""
+        apps = self.sup.summaries()
         return {
             "daemon": {
                 "pid": self.pid,
@@ -27,5 +140,117 @@ class ProcwardDaemon(Daemon):
                 "connections": len(self.server.connections),
                 "paths": self.paths.as_dict(),
             },
-            "apps": [],
+            "apps": apps,
+            "healthy": all(app["healthy"] for app in apps),
         }
+
+    @method(Role.VIEWER, name="list")
+    def list_apps(self, ctx: CallContext) -> list[dict[str, Any]]:
+        return self.sup.summaries()
+
+    @method(Role.VIEWER)
+    def getApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        app = self.sup.app(name)
+        return {**app.summary(), "spec": app.spec.to_table()}
+
+    @method(Role.VIEWER)
+    def getEnv(self, ctx: CallContext, name: str, instance: int = 0) -> dict[str, str]:
+        app = self.sup.app(name)
+        if not 0 <= instance < max(1, app.spec.instances):
+            raise NotFound(f"{name} has no instance {instance} (it has {app.spec.instances})")
+        return launch(app.spec, instance, self.sup.base_env).env
+
+    @method(Role.VIEWER)
+    def getDependencyGraph(self, ctx: CallContext) -> dict[str, Any]:
+        return self.sup.graph()
+
+    # -- lifecycle of apps (operator) ------------------------------------------------
+
+    def _names(self, name: str) -> list[str]:
+        if name == "all":
+            return list(self.sup.apps)
+        self.sup.app(name)
+        return [name]
+
+    @method(Role.OPERATOR)
+    async def startApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        await self.sup.start([name])
+        return self.sup.app(name).summary()
+
+    @method(Role.OPERATOR)
+    async def startAll(self, ctx: CallContext) -> list[dict[str, Any]]:
+        await self.sup.start(list(self.sup.apps))
+        return self.sup.summaries()
+
+    @method(Role.OPERATOR)
+    async def stopApp(
+        self, ctx: CallContext, name: str, force: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
+        await self.sup.stop(self._names(name), force=force, timeout=timeout)
+        return {"success": True}
+
+    @method(Role.OPERATOR)
+    async def stopAll(self, ctx: CallContext, force: bool = False) -> dict[str, Any]:
+        names = list(self.sup.apps)
+        await self.sup.stop(names, force=force)
+        return {"count": len(names)}
+
+    @method(Role.OPERATOR)
+    async def restartApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        await self.sup.restart(self._names(name))
+        return self.sup.app(name).summary()
+
+    @method(Role.OPERATOR)
+    async def restartAll(self, ctx: CallContext) -> list[dict[str, Any]]:
+        await self.sup.restart(list(self.sup.apps))
+        return self.sup.summaries()
+
+    @method(Role.OPERATOR)
+    async def scale(self, ctx: CallContext, name: str, instances: int) -> dict[str, Any]:
+        if instances < 0:
+            raise InvalidParams("instances must be 0 or more")
+        await self.sup.scale(name, instances)
+        return self.sup.app(name).summary()
+
+    # -- which apps exist (admin) ----------------------------------------------------
+
+    @method(Role.ADMIN)
+    async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
+        """Add or update the apps of a procward.toml; start those with autostart."""
+        config = load_config(os.path.abspath(path))
+        source = config.source or path
+        added, changed = [], []
+        for spec in config.apps.values():
+            existing = self.sup.apps.get(spec.name)
+            if existing is None:
+                self.sup.add(spec, source, desired=False)
+                added.append(spec.name)
+            elif existing.spec != spec or existing.source != source:
+                await self.sup.replace(spec, source)
+                changed.append(spec.name)
+        removed = [
+            n for n, a in self.sup.apps.items() if a.source == source and n not in config.apps
+        ]
+        for name in removed:
+            await self.sup.delete(name)
+        if start:
+            autostart = [n for n, s in config.apps.items() if s.autostart]
+            await self.sup.start(autostart)
+        return {"added": added, "changed": changed, "removed": removed, "source": source}
+
+    @method(Role.ADMIN)
+    async def addApp(
+        self, ctx: CallContext, name: str, spec: dict[str, Any], start: bool = True
+    ) -> dict[str, Any]:
+        """Add an ad-hoc app (kept across restarts) from a procward.toml-shaped table."""
+        cwd = spec.get("cwd")
+        base = cwd if isinstance(cwd, str) and os.path.isabs(cwd) else "/"
+        app = self.sup.add(parse_app(name, spec, base_dir=base), ADHOC, desired=False)
+        if start:
+            await self.sup.start([app.name])
+        return app.summary()
+
+    @method(Role.ADMIN)
+    async def deleteApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        await self.sup.delete(name)
+        return {"success": True}

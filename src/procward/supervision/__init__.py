@@ -1,0 +1,12 @@
+"""procward's supervisor: apps, their instances, restarts, and the config that describes them.
+
+Built on ``procward.kit`` alone (a test enforces it). Pure cores take plain
+values and return decisions; a thin shell forks, signals and reads pipes:
+
+- ``spec``: ``AppSpec``, the checked form of one app, and ``launch``, which
+  expands it into the argv, environment and cwd of one instance.
+- ``config``: ``procward.toml`` to ``Config``, reporting every problem at once.
+- ``graph``: the ``depends_on`` graph: cycles, start layers, stop order.
+
+Nothing is imported here, so importing one module costs only that module.
+"""

@@ -1,0 +1,396 @@
+"""Reading ``procward.toml``: every problem at once, and nothing of a bad file.
+
+A config is either valid as a whole, and becomes a ``Config`` of ``AppSpec``,
+or it is refused with a ``ConfigError`` listing every problem with its
+location (``apps.web.instances: must be an integer >= 0, got 'two'``). A
+reload that fixes one typo at a time, or a daemon that applies half a file,
+is what this module exists to prevent; hence each key has a reader that
+raises ``ValueError`` and the loop around them collects instead of stopping.
+
+Checks that need the whole file (``depends_on`` naming an app that does not
+exist, cycles) run after every app has been read, on whatever each app's
+``depends_on`` turned out to be, so a mistake elsewhere in an app does not hide
+a cycle through it.
+
+This module is pure apart from ``load_config`` reading the file; relative
+``cwd`` and ``env_file`` are resolved against ``base_dir`` (the directory of the
+config file), so the same file means the same thing wherever the CLI runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+import signal
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from procward.kit.durations import parse_duration
+from procward.supervision.graph import find_cycles
+from procward.supervision.spec import AppSpec, Backoff, ConfigError, Problem, RestartMode
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Problem",
+    "load_config",
+    "parse_app",
+    "parse_config",
+    "validate_app_name",
+]
+
+TOP_LEVEL_KEYS = ("apps", "procward")
+RESERVED_NAMES = frozenset({"all"})  # the CLI's "every app"
+_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_NAME_CHARS = _NAME_START | frozenset("_-.")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    apps: dict[str, AppSpec]  # in file order
+    source: str | None = None
+
+    def dependencies(self) -> dict[str, tuple[str, ...]]:
+        """``{app: depends_on}``, the input of ``procward.supervision.graph``."""
+        return {name: spec.depends_on for name, spec in self.apps.items()}
+
+
+def load_config(path: str) -> Config:
+    """Read and check a TOML file; ``ConfigError`` (naming ``path``) if anything is wrong."""
+    data = _read_toml(path)
+    return parse_config(data, base_dir=os.path.dirname(os.path.abspath(path)), source=path)
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    def fail(message: str) -> ConfigError:
+        return ConfigError([Problem(None, None, message)], source=path)
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except OSError as e:
+        raise fail(f"cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise fail("not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:  # its message ends "(at line L, column C)"
+        raise fail(f"invalid TOML: {e}") from None
+
+
+def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None = None) -> Config:
+    """A ``Config`` from parsed TOML, or a ``ConfigError`` with every problem in it."""
+    problems = [
+        _unknown_top_level(key, value) for key, value in data.items() if key not in TOP_LEVEL_KEYS
+    ]
+    if not isinstance(data.get("procward", {}), Mapping):
+        problems.append(
+            Problem(None, "procward", f"must be a table, got {_show(data['procward'])}")
+        )
+    apps = data.get("apps", {})
+    if not isinstance(apps, Mapping):
+        problems.append(Problem(None, "apps", f"must be a table of apps, got {_show(apps)}"))
+        apps = {}
+    drafts = [_read_app(name, table, base_dir) for name, table in apps.items()]
+    for draft in drafts:
+        problems += draft.problems
+    problems += _dependency_problems({d.name: d.depends_on for d in drafts})
+    if problems:
+        raise ConfigError(problems, source)
+    return Config({d.name: d.spec() for d in drafts}, source)
+
+
+def parse_app(name: str, table: Mapping[str, Any], *, base_dir: str) -> AppSpec:
+    """One app's spec, or a ``ConfigError`` with every problem of that app.
+
+    Whether its ``depends_on`` names exist is a question for the whole file
+    (``parse_config``); depending on itself is caught here.
+    """
+    draft = _read_app(name, table, base_dir)
+    if draft.problems:
+        raise ConfigError(draft.problems)
+    return draft.spec()
+
+
+def validate_app_name(name: str) -> str | None:
+    """What is wrong with ``name`` as an app name, or None."""
+    if not (0 < len(name) <= 64 and name[0] in _NAME_START and set(name) <= _NAME_CHARS):
+        return (
+            f"invalid app name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    if name in RESERVED_NAMES:
+        return f"{name!r} is reserved (the CLI uses it for every app); choose another name"
+    return None
+
+
+@dataclass(slots=True)
+class _Draft:
+    """One app as far as it could be read: the fields that were valid, and the problems."""
+
+    name: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        deps: tuple[str, ...] = self.fields.get("depends_on", ())
+        return deps
+
+    def spec(self) -> AppSpec:
+        return AppSpec(name=self.name, **self.fields)
+
+
+def _read_app(name: str, table: object, base_dir: str) -> _Draft:
+    draft = _Draft(name)
+    if (bad_name := validate_app_name(name)) is not None:
+        draft.problems.append(Problem(name, None, bad_name))
+    if not isinstance(table, Mapping):
+        message = f"must be a table ([apps.{name}] with at least cmd), got {_show(table)}"
+        draft.problems.append(Problem(name, None, message))
+        return draft
+    for key, value in table.items():
+        _read_key(draft, key, value, base_dir)
+    if "cmd" not in table:
+        draft.problems.append(Problem(name, "cmd", "missing: the command to run is required"))
+    if name in draft.depends_on:
+        draft.problems.append(Problem(name, "depends_on", "an app cannot depend on itself"))
+    return draft
+
+
+def _read_key(draft: _Draft, key: str, value: object, base_dir: str) -> None:
+    reader = _READERS.get(key)
+    if reader is None:
+        draft.problems.append(Problem(draft.name, key, _unknown_key(key, _READERS, "an app")))
+        return
+    try:
+        draft.fields[key] = reader(value, base_dir)
+    except _Nested as e:
+        draft.problems += [Problem(draft.name, f"{key}.{sub}", msg) for sub, msg in e.problems]
+    except ValueError as e:
+        draft.problems.append(Problem(draft.name, key, str(e)))
+
+
+class _Nested(ValueError):
+    """Problems inside a table value (``backoff``, ``env``), located by their sub-key."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def _unknown_top_level(key: str, value: object) -> Problem:
+    if isinstance(value, Mapping) and "cmd" in value:
+        return Problem(None, key, f"unknown top-level key; did you mean [apps.{key}]?")
+    return Problem(None, key, _unknown_key(key, TOP_LEVEL_KEYS, "the file"))
+
+
+def _unknown_key(key: str, known: Iterable[str], where: str) -> str:
+    choices = list(known)
+    close = difflib.get_close_matches(key, choices, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; the keys of {where} are: {', '.join(choices)}"
+
+
+def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _show(value: object) -> str:
+    """A value as the message should quote it: TOML's spelling, not Python's."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+# -- readers: (value, base_dir) -> field value, or ValueError with the message --
+
+
+def _cmd(value: object, _base_dir: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as e:
+            raise ValueError(f"cannot be split into arguments: {e}") from None
+    elif isinstance(value, list):
+        for i, arg in enumerate(value):
+            if not isinstance(arg, str):
+                raise ValueError(f"item {i} must be a string, got {_show(arg)}")
+        argv = value
+    else:
+        raise ValueError(f"must be a command line or an array of strings, got {_show(value)}")
+    if not argv or not argv[0]:
+        raise ValueError("must name a program to run, got an empty command")
+    if any("\0" in arg for arg in argv):
+        raise ValueError("must not contain NUL characters")
+    return tuple(argv)
+
+
+def _path(value: object, base_dir: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a path (a string), got {_show(value)}")
+    if not value or "\0" in value:
+        raise ValueError(f"must be a non-empty path without NUL characters, got {value!r}")
+    return value if os.path.isabs(value) else os.path.normpath(os.path.join(base_dir, value))
+
+
+def _env(value: object, _base_dir: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a table of variables (NAME = "value"), got {_show(value)}')
+    problems = []
+    for name, item in value.items():
+        if not name or "=" in name or "\0" in name:
+            problems.append((name, "is not a valid variable name"))
+        elif not isinstance(item, str):
+            hint = f' (quote it: "{_show(item)}")' if isinstance(item, int | float) else ""
+            problems.append((name, f"must be a string, got {_show(item)}{hint}"))
+        elif "\0" in item:
+            problems.append((name, "must not contain NUL characters"))
+    if problems:
+        raise _Nested(problems)
+    return dict(value)
+
+
+def _count(value: object, _base_dir: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"must be an integer >= 0, got {_show(value)}")
+    return value
+
+
+def _flag(value: object, _base_dir: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _duration(value: object, _base_dir: str) -> float:
+    if not isinstance(value, str | int | float):
+        raise ValueError(
+            f"must be a duration like '15s' or a number of seconds, got {_show(value)}"
+        )
+    return parse_duration(value)
+
+
+def _restart(value: object, _base_dir: str) -> RestartMode:
+    choices = [mode.value for mode in RestartMode]
+    if isinstance(value, str) and value in choices:
+        return RestartMode(value)
+    hint = _did_you_mean(value, choices) if isinstance(value, str) else ""
+    listed = ", ".join(repr(c) for c in choices)
+    raise ValueError(f"must be one of {listed}, got {_show(value)}{hint}")
+
+
+_SIGNAL_NAMES = [s.name.removeprefix("SIG") for s in signal.Signals]
+
+
+def _signal(value: object, _base_dir: str) -> str:
+    """``"TERM"`` from ``"TERM"``, ``"SIGTERM"``, ``"term"``, ``"15"`` or ``15``."""
+    text = (
+        str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    )
+    try:
+        if text.isascii() and text.isdigit():
+            found = signal.Signals(int(text))
+        else:
+            found = signal.Signals["SIG" + text.upper().removeprefix("SIG")]
+    except (ValueError, KeyError):
+        hint = _did_you_mean(text.upper().removeprefix("SIG"), _SIGNAL_NAMES) if text else ""
+        raise ValueError(
+            f"unknown signal {_show(value)}{hint}; use a name like 'TERM', 'INT', 'HUP', 'QUIT' "
+            "or 'USR1', or a signal number"
+        ) from None
+    return found.name.removeprefix("SIG")
+
+
+def _depends_on(value: object, _base_dir: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f'must be an array of app names, like ["db"], got {_show(value)}')
+    seen: list[str] = []
+    for i, name in enumerate(value):
+        if not isinstance(name, str):
+            raise ValueError(f"item {i} must be an app name (a string), got {_show(name)}")
+        if name in seen:
+            raise ValueError(f"names {name!r} more than once")
+        seen.append(name)
+    return tuple(seen)
+
+
+_BACKOFF_READERS: dict[str, Callable[[object, str], float]] = {
+    "initial": _duration,
+    "multiplier": lambda value, _: _multiplier(value),
+    "max": _duration,
+}
+
+
+def _multiplier(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 1:
+        raise ValueError(f"must be a number >= 1, got {_show(value)}")
+    return float(value)
+
+
+def _backoff(value: object, base_dir: str) -> Backoff:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table with initial, multiplier and max, got {_show(value)}")
+    found: dict[str, float] = {}
+    problems = []
+    for key, item in value.items():
+        reader = _BACKOFF_READERS.get(key)
+        if reader is None:
+            problems.append((key, _unknown_key(key, _BACKOFF_READERS, "backoff")))
+            continue
+        try:
+            found[key] = reader(item, base_dir)
+        except ValueError as e:
+            problems.append((key, str(e)))
+    backoff = Backoff(**found)
+    if "initial" in found and "max" in found and backoff.max < backoff.initial:
+        problems.append(
+            ("max", f"must be >= initial ({_show(value['initial'])}), got {_show(value['max'])}")
+        )
+    if problems:
+        raise _Nested(problems)
+    return backoff
+
+
+_READERS: dict[str, Callable[[object, str], object]] = {
+    "cmd": _cmd,
+    "cwd": _path,
+    "env": _env,
+    "env_file": _path,
+    "instances": _count,
+    "restart": _restart,
+    "backoff": _backoff,
+    "max_restarts": _count,
+    "restart_window": _duration,
+    "min_uptime": _duration,
+    "min_start": _duration,
+    "stop_signal": _signal,
+    "stop_timeout": _duration,
+    "depends_on": _depends_on,
+    "autostart": _flag,
+}
+
+
+def _dependency_problems(deps: Mapping[str, tuple[str, ...]]) -> list[Problem]:
+    """Unknown dependencies and cycles; a self-dependency was reported with its app."""
+    problems = []
+    for app, needs in deps.items():
+        for dep in needs:
+            if dep != app and dep not in deps:
+                message = f"{dep!r} is not an app in this file{_did_you_mean(dep, deps)}"
+                problems.append(Problem(app, "depends_on", message))
+    graph = {app: [d for d in needs if d in deps and d != app] for app, needs in deps.items()}
+    for cycle in find_cycles(graph):
+        problems.append(Problem(cycle[0], "depends_on", "dependency cycle: " + " -> ".join(cycle)))
+    return problems

@@ -1,0 +1,179 @@
+"""One instance of an app in the real world: the shell around ``machine.step``.
+
+It feeds events to the pure state machine one at a time (events raised while
+actions run, such as ``Spawned`` right after a spawn, are queued, so an
+action never sees a record older than the one it was computed from) and
+performs the actions: spawn, signal the process group, arm or cancel timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from procward.kit.paths import ensure_private_dir
+from procward.supervision import machine, process
+from procward.supervision.config import ConfigError
+from procward.supervision.machine import (
+    Action,
+    BackoffElapsed,
+    CancelTimer,
+    Event,
+    Record,
+    SetTimer,
+    SignalGroup,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    StartupElapsed,
+    State,
+    StopTimeout,
+    Timer,
+)
+from procward.supervision.spec import launch
+
+if TYPE_CHECKING:
+    from procward.supervision.supervisor import App, Supervisor
+
+log = logging.getLogger("procward.supervision")
+
+_TIMER_EVENTS: dict[Timer, Callable[[], Event]] = {
+    Timer.STARTUP: StartupElapsed,
+    Timer.BACKOFF: BackoffElapsed,
+    Timer.STOP: StopTimeout,
+}
+
+
+class Instance:
+    def __init__(self, sup: Supervisor, app: App, index: int) -> None:
+        self.sup = sup
+        self.app = app
+        self.index = index
+        self.record = Record()
+        self.child: process.Child | None = None
+        self.started_wall: float | None = None  # time.time() of the last spawn
+        self.pgid: int | None = None  # group of the current (or lingering) process
+        self.lingering: machine.Exited | None = None  # leader gone, group not yet
+        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._queue: deque[Event] = deque()
+        self._busy = False
+
+    @property
+    def state(self) -> State:
+        return self.record.state
+
+    @property
+    def label(self) -> str:
+        return f"{self.app.name}:{self.index}"
+
+    def send(self, event: Event) -> None:
+        self._queue.append(event)
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._queue:
+                self._apply(self._queue.popleft())
+        finally:
+            self._busy = False
+
+    def _apply(self, event: Event) -> None:
+        before = self.record
+        self.record, actions = machine.step(before, event, self.app.spec, self.sup.clock())
+        for action in actions:
+            self._perform(action)
+        if self.record != before:
+            self.sup.instance_changed(self, before.state)
+
+    def _perform(self, action: Action) -> None:
+        if isinstance(action, Spawn):
+            self._spawn()
+        elif isinstance(action, SignalGroup):
+            if self.pgid is not None:
+                process.signal_group(self.pgid, process.signal_number(action.signal))
+        elif isinstance(action, SetTimer):
+            self._cancel(action.timer)
+            event = _TIMER_EVENTS[action.timer]()
+            self._timers[action.timer] = self.sup.loop.call_later(action.delay, self.send, event)
+        elif isinstance(action, CancelTimer):
+            self._cancel(action.timer)
+
+    def _cancel(self, timer: Timer) -> None:
+        handle = self._timers.pop(timer, None)
+        if handle is not None:
+            handle.cancel()
+
+    def cancel_timers(self) -> None:
+        for timer in list(self._timers):
+            self._cancel(timer)
+
+    def _spawn(self) -> None:
+        try:
+            plan = launch(self.app.spec, self.index, self.sup.base_env)
+            out, err = self.log_paths()
+            child = process.spawn(plan, out, err)
+        except (process.SpawnError, ConfigError, OSError) as exc:
+            reason = str(exc)
+            self.app.note_error(f"instance {self.index}: {reason}")
+            self.send(SpawnFailed(reason))
+            return
+        self.child = child
+        self.pgid = child.pid
+        self.started_wall = time.time()
+        self.sup.children[child.pid] = self
+        self.send(Spawned(child.pid))
+
+    def log_paths(self) -> tuple[str, str]:
+        directory = os.path.join(self.sup.paths.log_dir, self.app.name)
+        ensure_private_dir(directory)
+        base = os.path.join(directory, str(self.index))
+        return base + ".out", base + ".err"
+
+    # -- exits, reported by the supervisor's reaper ------------------------------------
+
+    def leader_exited(self, status: int) -> None:
+        assert self.child is not None
+        self.child.reaped(status)
+        code, sig = process.exit_of(status)
+        pgid = self.pgid
+        self.child = None
+        if pgid is not None and process.group_alive(pgid):
+            if self.state is State.STOPPING:
+                # Not stopped until the whole group is gone: the stop timer
+                # still KILLs stragglers, and group_emptied() finishes the job.
+                self.lingering = machine.Exited(code, sig)
+                self.sup.lingering.add(self)
+                return
+            # The leader died on its own: what it left behind would be a
+            # duplicate of the next generation.
+            process.signal_group(pgid, process.signal_number("KILL"))
+        self.pgid = None
+        self.send(machine.Exited(code, sig))
+
+    def group_emptied(self) -> None:
+        assert self.lingering is not None
+        event, self.lingering = self.lingering, None
+        self.pgid = None
+        self.send(event)
+
+    def snapshot(self) -> dict[str, object]:
+        rec = self.record
+        info: dict[str, object] = {
+            "index": self.index,
+            "state": rec.state.value,
+            "pid": rec.pid,
+            "restarts": rec.restarts,
+            "started_at": self.started_wall if rec.pid is not None else None,
+            "exit_code": rec.exit_code,
+            "exit_signal": rec.exit_signal,
+            "error": rec.error,
+        }
+        if self.child is not None:
+            info["starttime"] = self.child.identity.starttime
+            info["boot_id"] = self.child.identity.boot_id
+        return info

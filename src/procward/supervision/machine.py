@@ -1,0 +1,278 @@
+"""The lifecycle of one instance: a pure state machine.
+
+Everything that decides an instance's state lives here, as h11 keeps its
+protocol rules in one module: events and ``now`` come in, the new record and
+a list of actions go out. The shell (``supervisor.py``) performs the actions
+(spawn, signal the process group, set or cancel a timer) and turns what
+happens back into events. No I/O, no clock, no processes: the tests walk the
+whole table with plain values.
+
+    stopped ──Start──► starting ──StartupElapsed──► running
+       ▲                  │  ▲                         │
+       │            Exited│  └──────BackoffElapsed──┐  │Exited
+       │                  ▼                         │  ▼
+       │               (policy) ──restart──► backoff ┘
+       │                  │ ╲
+       │       clean, no restart   budget spent
+       │                  ▼          ▼
+       │               exited      crashed
+       │
+       └── Exited ◄── stopping ◄──Stop── starting | running   (TERM, then KILL on StopTimeout)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from procward.supervision.policy import Budget, after_exit
+from procward.supervision.spec import AppSpec
+
+
+class State(enum.StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    BACKOFF = "backoff"
+    EXITED = "exited"
+    CRASHED = "crashed"
+
+
+ACTIVE = frozenset({State.STARTING, State.RUNNING, State.STOPPING})  # a process exists
+AT_REST = frozenset({State.STOPPED, State.EXITED, State.CRASHED})
+
+
+# -- events ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Someone wants the instance running (an operator, start-up, a restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Someone wants the instance stopped; ``restart`` starts it again after."""
+
+    restart: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnFailed:
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    code: int | None  # exit status, or None when killed by a signal
+    signal: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartupElapsed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffElapsed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StopTimeout:
+    pass
+
+
+Event = (
+    Start | Stop | Spawned | SpawnFailed | Exited | StartupElapsed | BackoffElapsed | StopTimeout
+)
+
+
+# -- actions ---------------------------------------------------------------------
+
+
+class Timer(enum.StrEnum):
+    STARTUP = "startup"
+    BACKOFF = "backoff"
+    STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SignalGroup:
+    signal: str  # a name such as "TERM" or "KILL"
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    timer: Timer
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    timer: Timer
+
+
+Action = Spawn | SignalGroup | SetTimer | CancelTimer
+
+
+# -- the record --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    state: State = State.STOPPED
+    pid: int | None = None
+    started_at: float | None = None  # `now` of the last spawn
+    attempt: int = 0  # consecutive failures
+    budget: Budget = field(default_factory=Budget)
+    restarts: int = 0  # automatic restarts, ever
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    error: str | None = None  # why the last start failed
+    restart_after_stop: bool = False
+
+
+Step = tuple[Record, list[Action]]
+
+
+def step(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    """Apply one event; return the new record and what the shell must do."""
+    handler = _HANDLERS.get((rec.state, type(event)))
+    if handler is None:
+        return rec, []  # e.g. a Start while running: nothing to do
+    return handler(rec, event, spec, now)
+
+
+def _start(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    # An explicit start forgives earlier failures: the operator is trying again.
+    fresh = replace(rec, state=State.STARTING, attempt=0, budget=Budget(), error=None)
+    cancel = [CancelTimer(Timer.BACKOFF)] if rec.state is State.BACKOFF else []
+    return fresh, [*cancel, Spawn()]
+
+
+def _spawned(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, Spawned)
+    new = replace(rec, pid=event.pid, started_at=now, exit_code=None, exit_signal=None)
+    if spec.min_start <= 0:
+        return replace(new, state=State.RUNNING), []
+    return new, [SetTimer(Timer.STARTUP, spec.min_start)]
+
+
+def _running(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    return replace(rec, state=State.RUNNING), []
+
+
+def _spawn_failed(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, SpawnFailed)
+    return _after_failure(replace(rec, error=event.error), spec, now, clean=False, ran_for=0.0)
+
+
+def _exited(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, Exited)
+    ran_for = now - rec.started_at if rec.started_at is not None else 0.0
+    rec = replace(rec, pid=None, exit_code=event.code, exit_signal=event.signal)
+    cancel = [CancelTimer(Timer.STARTUP)] if rec.state is State.STARTING else []
+    new, actions = _after_failure(rec, spec, now, clean=event.code == 0, ran_for=ran_for)
+    return new, [*cancel, *actions]
+
+
+def _after_failure(rec: Record, spec: AppSpec, now: float, *, clean: bool, ran_for: float) -> Step:
+    verdict = after_exit(
+        spec, clean=clean, ran_for=ran_for, attempt=rec.attempt, budget=rec.budget, now=now
+    )
+    if verdict.crashed:
+        return replace(rec, state=State.CRASHED, attempt=verdict.attempt), []
+    if not verdict.restart:
+        return replace(rec, state=State.EXITED), []
+    rec = replace(rec, attempt=verdict.attempt, budget=verdict.budget, restarts=rec.restarts + 1)
+    if verdict.delay <= 0:
+        return replace(rec, state=State.STARTING), [Spawn()]
+    return replace(rec, state=State.BACKOFF), [SetTimer(Timer.BACKOFF, verdict.delay)]
+
+
+def _backoff_elapsed(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    return replace(rec, state=State.STARTING), [Spawn()]
+
+
+def _stop_process(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, Stop)
+    cancel: list[Action] = [CancelTimer(Timer.STARTUP)] if rec.state is State.STARTING else []
+    if rec.pid is None:  # spawn still in flight or failed: nothing to signal
+        return replace(rec, state=State.STOPPED, restart_after_stop=False), cancel
+    new = replace(rec, state=State.STOPPING, restart_after_stop=event.restart)
+    return new, [
+        *cancel,
+        SignalGroup(spec.stop_signal),
+        SetTimer(Timer.STOP, spec.stop_timeout),
+    ]
+
+
+def _stop_at_rest(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, Stop)
+    if event.restart:
+        return _start(rec, Start(), spec, now)
+    return replace(rec, state=State.STOPPED), []
+
+
+def _stop_backoff(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, Stop)
+    if event.restart:
+        return _start(rec, Start(), spec, now)
+    return replace(rec, state=State.STOPPED), [CancelTimer(Timer.BACKOFF)]
+
+
+def _restart_later(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    return replace(rec, restart_after_stop=True), []
+
+
+def _stop_while_stopping(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, Stop)
+    return replace(rec, restart_after_stop=event.restart), []
+
+
+def _stop_timeout(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    return rec, [SignalGroup("KILL")]
+
+
+def _stopped(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, Exited)
+    rec = replace(
+        rec, state=State.STOPPED, pid=None, exit_code=event.code, exit_signal=event.signal
+    )
+    if rec.restart_after_stop:
+        return _start(replace(rec, restart_after_stop=False), Start(), spec, now)
+    actions: list[Action] = [CancelTimer(Timer.STOP)]
+    return rec, actions
+
+
+_Handler = Callable[[Record, Event, AppSpec, float], Step]
+_HANDLERS: dict[tuple[State, type], _Handler] = {
+    **{(s, Start): _start for s in (*AT_REST, State.BACKOFF)},
+    (State.STOPPING, Start): _restart_later,
+    (State.STARTING, Spawned): _spawned,
+    (State.STARTING, SpawnFailed): _spawn_failed,
+    (State.STARTING, StartupElapsed): _running,
+    (State.STARTING, Exited): _exited,
+    (State.RUNNING, Exited): _exited,
+    (State.BACKOFF, BackoffElapsed): _backoff_elapsed,
+    (State.STARTING, Stop): _stop_process,
+    (State.RUNNING, Stop): _stop_process,
+    **{(s, Stop): _stop_at_rest for s in AT_REST},
+    (State.BACKOFF, Stop): _stop_backoff,
+    (State.STOPPING, Stop): _stop_while_stopping,
+    (State.STOPPING, StopTimeout): _stop_timeout,
+    (State.STOPPING, Exited): _stopped,
+}

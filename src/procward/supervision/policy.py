@@ -1,0 +1,86 @@
+"""Restart policy: whether to restart after an exit, after how long, and when to give up.
+
+Pure arithmetic on plain values and ``now``; the state machine asks, the shell
+never decides. The numbers follow the Omnitron seed: the n-th consecutive
+failure waits ``initial * multiplier**(n-1)`` capped at ``max`` (1, 2, 4, 8,
+16, 30, 30 s by default), a run that lasted ``min_uptime`` forgives the
+earlier failures, and ``max_restarts`` restarts within ``restart_window``
+spend the budget: the next failure is final (``crashed``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from procward.supervision.spec import AppSpec, Backoff, RestartMode
+
+
+def backoff_delay(backoff: Backoff, attempt: int) -> float:
+    """Delay before the ``attempt``-th consecutive restart (1-based)."""
+    if attempt < 1:
+        return 0.0
+    delay = backoff.initial
+    for _ in range(attempt - 1):
+        delay *= backoff.multiplier
+        if delay >= backoff.max:
+            return backoff.max
+    return min(delay, backoff.max)
+
+
+def wants_restart(mode: RestartMode, clean_exit: bool) -> bool:
+    if mode is RestartMode.ALWAYS:
+        return True
+    if mode is RestartMode.NEVER:
+        return False
+    return not clean_exit
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Restart times still inside the window, oldest first."""
+
+    recent: tuple[float, ...] = ()
+
+    def within(self, window: float, now: float) -> Budget:
+        return Budget(tuple(t for t in self.recent if now - t < window))
+
+    def spent(self, max_restarts: int, window: float, now: float) -> bool:
+        return len(self.within(window, now).recent) >= max_restarts
+
+    def spend(self, window: float, now: float) -> Budget:
+        return Budget((*self.within(window, now).recent, now))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to do after an unplanned exit."""
+
+    restart: bool
+    delay: float = 0.0
+    crashed: bool = False  # the budget is spent: stop trying
+    attempt: int = 0  # consecutive failures, this one included
+    budget: Budget = Budget()
+
+
+def after_exit(
+    spec: AppSpec, *, clean: bool, ran_for: float, attempt: int, budget: Budget, now: float
+) -> Verdict:
+    """Decide about an exit of an instance that was meant to keep running.
+
+    ``attempt`` is the number of consecutive failures before this exit; a run
+    of at least ``min_uptime`` resets it, so a service that crashes once a
+    day restarts at once every time.
+    """
+    if not wants_restart(spec.restart, clean):
+        return Verdict(restart=False, budget=budget)
+    if ran_for >= spec.min_uptime:
+        attempt = 0
+    if budget.spent(spec.max_restarts, spec.restart_window, now):
+        return Verdict(restart=False, crashed=True, attempt=attempt, budget=budget)
+    attempt += 1
+    return Verdict(
+        restart=True,
+        delay=backoff_delay(spec.backoff, attempt),
+        attempt=attempt,
+        budget=budget.spend(spec.restart_window, now),
+    )

@@ -1,0 +1,158 @@
+"""The operating-system side of children: spawn, signal groups, reap.
+
+Why SIGCHLD and ``waitpid(-1)`` rather than a pidfd per child: the daemon is
+a child subreaper, so besides its own children it inherits every orphaned
+grandchild and must reap those too. One SIGCHLD handler that drains
+``waitpid(-1, WNOHANG)`` covers both with one mechanism and no descriptor
+per child (500 apps would otherwise hold 500 pidfds); the loop wakes on the
+signal, so nothing polls. The consequence: nothing else in the daemon may
+wait for children of its own (no ``asyncio`` subprocesses); they would be
+reaped here.
+
+Each child leads its own process group (``process_group=0``), so a stop or a
+kill reaches everything it started, and every descriptor of the daemon is
+closed in the child (``close_fds``) so no lock, socket or pipe leaks into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from procward.kit.procinfo import ProcessIdentity
+from procward.supervision.spec import Launch
+
+log = logging.getLogger("procward.supervision.process")
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+class SpawnError(Exception):
+    """The program could not be started; the message says why, for people."""
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants ours to reap (Linux ≥ 3.4); False elsewhere."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+@dataclass(slots=True)
+class Child:
+    identity: ProcessIdentity
+    popen: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.identity.pid
+
+    def reaped(self, status: int) -> None:
+        # We reap with waitpid(-1); tell Popen so it does not warn at collection.
+        self.popen.returncode = os.waitstatus_to_exitcode(status)
+
+
+def spawn(launch: Launch, stdout: str, stderr: str) -> Child:
+    """Start ``launch`` in a new process group, output appended to two files."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    out = os.open(stdout, flags, 0o640)
+    err = os.open(stderr, flags, 0o640) if stderr != stdout else out
+    try:
+        popen = subprocess.Popen(
+            launch.argv,
+            cwd=launch.cwd,
+            env=launch.env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            process_group=0,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise SpawnError(_explain(launch, exc)) from None
+    finally:
+        os.close(out)
+        if err != out:
+            os.close(err)
+    identity = ProcessIdentity.of(popen.pid) or ProcessIdentity(popen.pid, 0, "")
+    return Child(identity, popen)
+
+
+def _explain(launch: Launch, exc: OSError) -> str:
+    program = launch.argv[0]
+    if launch.cwd and not os.path.isdir(launch.cwd):
+        return f"working directory {launch.cwd} does not exist"
+    if exc.errno == errno.ENOENT:
+        return f"{program}: command not found"
+    if exc.errno == errno.EACCES:
+        return f"{program}: permission denied"
+    return f"{program}: {exc.strerror or exc}"
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Signal a whole process group; False if it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        log.warning("not allowed to signal process group %d", pgid)
+        return False
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def signal_number(name: str) -> int:
+    return int(signal.Signals["SIG" + name])
+
+
+def describe_status(code: int | None, sig: int | None) -> str:
+    if sig is not None:
+        with contextlib.suppress(ValueError):
+            return f"killed by SIG{signal.Signals(sig).name.removeprefix('SIG')}"
+        return f"killed by signal {sig}"
+    return f"exit status {code}"
+
+
+class Reaper:
+    """Drain ``waitpid(-1)`` on SIGCHLD and report every exit to ``on_exit``."""
+
+    def __init__(self, on_exit: Callable[[int, int], None]) -> None:
+        self.on_exit = on_exit
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return  # no children at all
+            if pid == 0:
+                return
+            try:
+                self.on_exit(pid, status)
+            except Exception:
+                log.exception("handling the exit of pid %d failed", pid)
+
+
+def exit_of(status: int) -> tuple[int | None, int | None]:
+    """``(code, None)`` for an exit, ``(None, signal)`` for a kill."""
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status), None

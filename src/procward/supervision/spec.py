@@ -1,0 +1,275 @@
+"""What an app is, once its config is valid, and how one instance of it is launched.
+
+``AppSpec`` is the checked form of one ``[apps.<name>]`` table (``config.py``
+builds it and reports every problem); the state machine, the restart policy
+and the process shell read nothing else. It is frozen: a config reload builds
+new specs and compares them, it never edits one in place.
+
+``launch(spec, index, base_env)`` turns a spec into the exact argv, environment
+and directory of instance ``index``. It is pure apart from reading the app's
+``env_file``, which is read at every launch on purpose, so that editing secrets
+takes effect at the next restart without a config reload. The expansion rules,
+in one pass over each argument, so nothing is expanded twice:
+
+- ``{instance}`` is the instance index; ``{{`` and ``}}`` are literal braces;
+  any other brace is left alone (``awk '{print $1}'`` needs no escaping).
+- ``${VAR}`` and ``$VAR`` are taken from the instance's final environment, as
+  systemd does in ``ExecStart=``; ``$$`` is a literal ``$``; an unknown
+  variable is empty; a ``$`` not followed by a name is literal. Unlike
+  systemd, ``$VAR`` is never split into several arguments.
+- ``env`` values expand ``{instance}`` (and ``{{``/``}}``) but not ``$``:
+  they are values, not commands.
+
+``Problem`` and ``ConfigError`` live here rather than in ``config.py`` (which
+re-exports them, and is where callers import them from) because ``launch``
+raises them for a bad ``env_file`` and ``config.py`` imports this module, not
+the other way round.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from procward.kit.durations import format_duration, parse_duration
+from procward.kit.errors import InvalidParams
+
+__all__ = [
+    "AppSpec",
+    "Backoff",
+    "ConfigError",
+    "Launch",
+    "Problem",
+    "RestartMode",
+    "launch",
+    "parse_env_file",
+    "read_env_file",
+]
+
+
+class RestartMode(enum.StrEnum):
+    ON_FAILURE = "on-failure"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delay before restart ``n`` (from 0): ``min(initial * multiplier**n, max)`` seconds."""
+
+    initial: float = 1.0
+    multiplier: float = 2.0
+    max: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AppSpec:
+    name: str
+    cmd: tuple[str, ...]
+    cwd: str | None = None
+    # A plain dict so that it serialises as is; nothing may mutate it.
+    env: Mapping[str, str] = field(default_factory=dict)
+    env_file: str | None = None
+    instances: int = 1
+    restart: RestartMode = RestartMode.ON_FAILURE
+    backoff: Backoff = Backoff()
+    max_restarts: int = 5
+    restart_window: float = 60.0
+    min_uptime: float = 10.0
+    min_start: float = 1.0
+    stop_signal: str = "TERM"
+    stop_timeout: float = 10.0
+    depends_on: tuple[str, ...] = ()
+    autostart: bool = True
+
+    def to_table(self) -> dict[str, Any]:
+        """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
+        table: dict[str, Any] = {"cmd": list(self.cmd)}
+        if self.cwd is not None:
+            table["cwd"] = self.cwd
+        table["env"] = dict(self.env)
+        if self.env_file is not None:
+            table["env_file"] = self.env_file
+        backoff = {
+            "initial": _duration_value(self.backoff.initial),
+            "multiplier": float(self.backoff.multiplier),
+            "max": _duration_value(self.backoff.max),
+        }
+        return table | {
+            "instances": self.instances,
+            "restart": str(self.restart),
+            "backoff": backoff,
+            "max_restarts": self.max_restarts,
+            "restart_window": _duration_value(self.restart_window),
+            "min_uptime": _duration_value(self.min_uptime),
+            "min_start": _duration_value(self.min_start),
+            "stop_signal": self.stop_signal,
+            "stop_timeout": _duration_value(self.stop_timeout),
+            "depends_on": list(self.depends_on),
+            "autostart": self.autostart,
+        }
+
+
+def _duration_value(seconds: float) -> str | float:
+    """``"1m30s"`` when that reads back exactly, else the number (e.g. ``0.0001``)."""
+    text = format_duration(seconds)
+    return text if parse_duration(text) == seconds else float(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """One instance, ready to spawn: nothing left to expand."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: str | None
+
+
+def launch(spec: AppSpec, index: int, base_env: Mapping[str, str]) -> Launch:
+    """The argv, environment and cwd of instance ``index`` of ``spec``.
+
+    The environment is, later entries winning: ``base_env`` (the daemon's),
+    the ``env_file``, ``spec.env``, then ``PROCWARD_APP`` and ``PROCWARD_INSTANCE``.
+    """
+    if index < 0:
+        raise ValueError(f"instance index must be >= 0, got {index}")
+    env = dict(base_env)
+    if spec.env_file is not None:
+        env.update(read_env_file(spec.env_file, app=spec.name))
+    env.update((key, expand_instance(value, index)) for key, value in spec.env.items())
+    env["PROCWARD_APP"] = spec.name
+    env["PROCWARD_INSTANCE"] = str(index)
+    argv = tuple(expand_arg(arg, index, env) for arg in spec.cmd)
+    return Launch(argv=argv, env=env, cwd=spec.cwd)
+
+
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_ARG_TOKEN = re.compile(rf"\$\$|\$\{{({_NAME})\}}|\$({_NAME})|\{{\{{|\}}\}}|\{{instance\}}")
+_ENV_TOKEN = re.compile(r"\{\{|\}\}|\{instance\}")
+_LITERAL = {"$$": "$", "{{": "{", "}}": "}"}
+
+
+def expand_arg(arg: str, index: int, env: Mapping[str, str]) -> str:
+    """One argv template with ``{instance}``, ``${VAR}``, ``$VAR``, ``$$``, ``{{``, ``}}``."""
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in _LITERAL:
+            return _LITERAL[token]
+        if token == "{instance}":
+            return str(index)
+        return env.get(match.group(1) or match.group(2), "")
+
+    return _ARG_TOKEN.sub(replace, arg)
+
+
+def expand_instance(value: str, index: int) -> str:
+    """An ``env`` value with ``{instance}``, ``{{`` and ``}}`` expanded; ``$`` is kept."""
+    return _ENV_TOKEN.sub(lambda m: _LITERAL.get(m.group(0), str(index)), value)
+
+
+def read_env_file(path: str, *, app: str) -> dict[str, str]:
+    """The variables of ``path``; a ``ConfigError`` naming ``app`` and the file if it is bad."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise ConfigError([Problem(app, "env_file", f"cannot read {path}: {reason}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(app, "env_file", f"{path} is not UTF-8 text")]) from None
+    try:
+        return parse_env_file(text)
+    except ValueError as e:
+        raise ConfigError([Problem(app, "env_file", f"{path}, {e}")]) from None
+
+
+_ENV_NAME = re.compile(_NAME)
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """``KEY=VALUE`` lines; ``#`` comments, blank lines, ``export`` and quotes allowed.
+
+    Values are taken literally (no ``$`` expansion, no inline comments) except
+    that one pair of matching quotes around a value is removed, and inside
+    double quotes ``\\"``, ``\\\\`` and ``\\n`` are escapes.
+    """
+    out: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export ") or line.startswith("export\t"):
+            line = line[len("export") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not _ENV_NAME.fullmatch(key):
+            raise ValueError(f"line {number}: expected KEY=VALUE, got {raw.strip()!r}")
+        try:
+            out[key] = _unquote(value.strip())
+        except ValueError as e:
+            raise ValueError(f"line {number}: {e}") from None
+    return out
+
+
+_ESCAPES = re.compile(r"\\([\\\"n])")
+
+
+def _unquote(value: str) -> str:
+    if not value or value[0] not in "'\"":
+        return value
+    quote = value[0]
+    if len(value) < 2 or value[-1] != quote:
+        raise ValueError(f"unterminated {quote} quote in {value!r}")
+    inner = value[1:-1]
+    if quote == "'":
+        return inner
+    return _ESCAPES.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), inner)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in a config, located as ``apps.<app>.<key>``."""
+
+    app: str | None
+    key: str | None
+    message: str
+
+    @property
+    def location(self) -> str:
+        parts = []
+        if self.app is not None:
+            name = self.app if _BARE_KEY.fullmatch(self.app) else f'"{self.app}"'
+            parts += ["apps", name]
+        if self.key is not None:
+            parts.append(self.key)
+        return ".".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location
+        return f"{where}: {self.message}" if where else self.message
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"app": self.app, "key": self.key, "message": self.message}
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # what TOML writes without quotes
+
+
+class ConfigError(InvalidParams):
+    """A config (or env file) with problems; the message lists every one of them.
+
+    A subclass of ``InvalidParams`` so that a ``reloadConfig`` call with a bad
+    file is answered with JSON-RPC -32602 and the problems in ``data``.
+    """
+
+    def __init__(self, problems: Iterable[Problem], source: str | None = None) -> None:
+        self.problems = tuple(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        message = "\n".join(f"{prefix}{problem}" for problem in self.problems)
+        data = {"source": source, "problems": [p.as_dict() for p in self.problems]}
+        super().__init__(message, data)

@@ -1,0 +1,307 @@
+"""The supervisor: apps, their instances, and the operations on them.
+
+It owns every ``Instance``, routes child exits from the reaper to them, runs
+app-level operations (start in dependency order, stop in reverse, restart,
+scale, delete) and tells the state store when something changed. Operations
+are coroutines that return once the instances reached the state asked for,
+or a deadline passed; they never poll: each state change wakes the waiters
+whose condition it satisfies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from procward.kit.errors import Conflict, NotFound, Timeout
+from procward.kit.paths import InstancePaths
+from procward.supervision import graph, process
+from procward.supervision.instance import Instance
+from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
+from procward.supervision.spec import AppSpec
+
+log = logging.getLogger("procward.supervision")
+
+SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting
+STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  # spawned or failed
+RESTARTED = STARTED - {State.STOPPED}
+
+
+class App:
+    def __init__(self, sup: Supervisor, spec: AppSpec, source: str, desired: bool) -> None:
+        self.sup = sup
+        self.spec = spec
+        self.source = source  # the config file it came from, or "cli" for ad-hoc apps
+        self.desired = desired  # should it be running (survives daemon restarts)
+        self.instances: list[Instance] = []
+        self.last_error: str | None = None
+        self.resize(spec.instances)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def resize(self, count: int) -> list[Instance]:
+        """Add instances up to ``count``; return those beyond it (to retire)."""
+        while len(self.instances) < count:
+            self.instances.append(Instance(self.sup, self, len(self.instances)))
+        return self.instances[count:]
+
+    def note_error(self, message: str) -> None:
+        self.last_error = message
+        log.error("%s: %s", self.name, message)
+
+    def healthy(self) -> bool:
+        """Is everything that should run, running (or done cleanly)?"""
+        if not self.desired:
+            return True
+        return all(_instance_ok(i) for i in self.instances)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "desired": "running" if self.desired else "stopped",
+            "source": self.source,
+            "instances": [i.snapshot() for i in self.instances],
+            "depends_on": list(self.spec.depends_on),
+            "healthy": self.healthy(),
+            "error": self.last_error,
+        }
+
+
+def _instance_ok(inst: Instance) -> bool:
+    if inst.state in (State.STARTING, State.RUNNING):
+        return True
+    return inst.state is State.EXITED and inst.record.exit_code == 0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        paths: InstancePaths,
+        *,
+        base_env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.paths = paths
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.clock = clock
+        self.on_change = on_change
+        self.loop = asyncio.get_running_loop()
+        self.apps: dict[str, App] = {}
+        self.children: dict[int, Instance] = {}
+        self.lingering: set[Instance] = set()
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self.reaper = process.Reaper(self._child_exited)
+
+    # -- events from below ---------------------------------------------------------
+
+    def _child_exited(self, pid: int, status: int) -> None:
+        inst = self.children.pop(pid, None)
+        if inst is not None:
+            inst.leader_exited(status)
+        for lingering in list(self.lingering):
+            if lingering.pgid is None or not process.group_alive(lingering.pgid):
+                self.lingering.discard(lingering)
+                lingering.group_emptied()
+
+    def instance_changed(self, inst: Instance, before: State) -> None:
+        if inst.state is not before:
+            log.debug("%s: %s -> %s", inst.label, before.value, inst.state.value)
+        self.on_change()
+        if self._waiters:
+            self._wake()
+
+    def _wake(self) -> None:
+        still = []
+        for ready, future in self._waiters:
+            if future.done():
+                continue
+            if ready():
+                future.set_result(None)
+            else:
+                still.append((ready, future))
+        self._waiters = still
+
+    async def wait_until(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        """Wait (without polling) until ``ready()``; False if ``timeout`` passed first."""
+        if ready():
+            return True
+        future: asyncio.Future[None] = self.loop.create_future()
+        self._waiters.append((ready, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- apps ------------------------------------------------------------------------
+
+    def app(self, name: str) -> App:
+        found = self.apps.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.apps)) or "none"
+            raise NotFound(f"no app named {name!r} (known: {known})")
+        return found
+
+    def add(self, spec: AppSpec, source: str, desired: bool) -> App:
+        if spec.name in self.apps:
+            raise Conflict(f"an app named {spec.name!r} exists already")
+        app = App(self, spec, source, desired)
+        self.apps[spec.name] = app
+        self.on_change()
+        return app
+
+    def dependencies(self) -> dict[str, tuple[str, ...]]:
+        return {name: app.spec.depends_on for name, app in self.apps.items()}
+
+    def closure(self, names: Iterable[str]) -> list[str]:
+        """``names`` and everything they depend on, in start order."""
+        wanted: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in wanted:
+                wanted.add(name)
+                stack.extend(self.app(name).spec.depends_on)
+        deps = {n: tuple(d for d in self.apps[n].spec.depends_on if d in wanted) for n in wanted}
+        return [n for layer in graph.start_layers(deps) for n in layer]
+
+    # -- operations ------------------------------------------------------------------
+
+    async def start(self, names: Iterable[str], *, timeout: float = 60.0) -> None:
+        """Start ``names`` (and what they depend on), each after its dependencies run."""
+        order = self.closure(names)
+        deps = {n: self.apps[n].spec.depends_on for n in order}
+        for layer in graph.start_layers(deps):
+            needed = {d for n in order for d in deps[n]}
+            await asyncio.gather(*(self._start_app(n, n in needed, timeout) for n in layer))
+
+    async def _start_app(self, name: str, wait_running: bool, timeout: float) -> None:
+        app = self.apps[name]
+        missing = [d for d in app.spec.depends_on if not _running(self.apps[d])]
+        if missing:
+            app.note_error(f"not started: {', '.join(missing)} is not running")
+            return
+        app.desired = True
+        app.last_error = None
+        for inst in app.instances:
+            inst.send(Start())
+        target = SETTLED if wait_running else STARTED
+        if not await self.wait_until(lambda: _all_in(app, target), timeout):
+            raise Timeout(f"{name} did not start within {timeout:g}s")
+
+    async def stop(
+        self,
+        names: Iterable[str],
+        *,
+        force: bool = False,
+        timeout: float | None = None,
+        keep_desired: bool = False,
+    ) -> None:
+        """Stop ``names``, dependents before their dependencies, each app's instances at once."""
+        chosen = set(names)
+        deps = {
+            n: tuple(d for d in a.spec.depends_on if d in chosen)
+            for n, a in self.apps.items()
+            if n in chosen
+        }
+        for layer in reversed(graph.start_layers(deps)):
+            await asyncio.gather(
+                *(self._stop_app(self.apps[n], force, timeout, keep_desired) for n in layer)
+            )
+
+    async def _stop_app(
+        self, app: App, force: bool, timeout: float | None, keep_desired: bool
+    ) -> None:
+        if not keep_desired:
+            app.desired = False
+        for inst in app.instances:
+            inst.send(Stop())
+            if force:
+                inst.send(StopTimeout())
+        limit = (timeout if timeout is not None else app.spec.stop_timeout) + 5.0
+        if not await self.wait_until(lambda: _all_in(app, AT_REST), limit):
+            raise Timeout(f"{app.name} did not stop within {limit:g}s")
+
+    async def restart(self, names: Iterable[str], *, timeout: float = 60.0) -> None:
+        for name in names:
+            app = self.app(name)
+            app.desired = True
+            app.last_error = None
+            for inst in app.instances:
+                inst.send(Stop(restart=True))
+        for name in names:
+            await self._wait_started(self.apps[name], timeout)
+
+    async def _wait_started(self, app: App, timeout: float) -> None:
+        if not await self.wait_until(lambda: _all_in(app, RESTARTED), timeout):
+            raise Timeout(f"{app.name} did not restart within {timeout:g}s")
+
+    async def scale(self, name: str, count: int) -> None:
+        app = self.app(name)
+        if count < 0:
+            raise ValueError("instances must be >= 0")
+        app.spec = dataclasses.replace(app.spec, instances=count)
+        retired = app.resize(count)
+        if retired:
+            for inst in retired:
+                inst.send(Stop())
+            limit = app.spec.stop_timeout + 5.0
+            await self.wait_until(lambda: all(i.state in AT_REST for i in retired), limit)
+            for inst in retired:
+                inst.cancel_timers()
+            del app.instances[count:]
+        elif app.desired:
+            for inst in app.instances:
+                inst.send(Start())
+            await self.wait_until(lambda: _all_in(app, STARTED), 60.0)
+        self.on_change()
+
+    async def replace(self, spec: AppSpec, source: str) -> None:
+        """Give an app a new definition: its instances stop and start again later."""
+        app = self.app(spec.name)
+        if app.spec != spec:
+            await self.stop([spec.name], keep_desired=True)
+            for inst in app.resize(spec.instances):
+                inst.cancel_timers()
+            del app.instances[spec.instances :]
+            app.spec = spec
+        app.source = source
+        self.on_change()
+
+    async def delete(self, name: str) -> None:
+        app = self.app(name)
+        needed_by = [n for n, a in self.apps.items() if name in a.spec.depends_on]
+        if needed_by:
+            raise Conflict(f"{name} is needed by {', '.join(sorted(needed_by))}; delete them first")
+        await self.stop([name])
+        for inst in app.instances:
+            inst.cancel_timers()
+        del self.apps[name]
+        self.on_change()
+
+    # -- views -------------------------------------------------------------------------
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return [app.summary() for app in self.apps.values()]
+
+    def graph(self) -> dict[str, Any]:
+        return dict(graph.as_graph(self.dependencies()))
+
+
+def _all_in(app: App, states: frozenset[State]) -> bool:
+    return all(inst.state in states for inst in app.instances)
+
+
+def _running(app: App) -> bool:
+    return all(i.state is State.RUNNING for i in app.instances)
+
+
+__all__ = ["ACTIVE", "App", "Supervisor"]

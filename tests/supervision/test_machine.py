@@ -1,0 +1,192 @@
+"""The instance state machine, walked with plain values: no processes, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from procward.supervision.machine import (
+    BackoffElapsed,
+    CancelTimer,
+    Exited,
+    Record,
+    SetTimer,
+    SignalGroup,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    Start,
+    StartupElapsed,
+    State,
+    Stop,
+    StopTimeout,
+    Timer,
+    step,
+)
+from procward.supervision.spec import AppSpec, Backoff, RestartMode
+
+SPEC = AppSpec(name="web", cmd=("srv",), min_start=1.0, stop_timeout=10.0)
+
+
+def run(
+    events: list[object], spec: AppSpec = SPEC, rec: Record | None = None
+) -> tuple[Record, list[list[object]]]:
+    rec = rec or Record()
+    now = 0.0
+    out = []
+    for event in events:
+        if isinstance(event, float):  # a number advances the clock
+            now += event
+            continue
+        rec, actions = step(rec, event, spec, now)  # type: ignore[arg-type]
+        out.append(actions)
+    return rec, out
+
+
+def test_start_spawns_and_becomes_running_after_min_start() -> None:
+    rec, actions = run([Start(), Spawned(42), 1.0, StartupElapsed()])
+    assert actions[0] == [Spawn()]
+    assert actions[1] == [SetTimer(Timer.STARTUP, 1.0)]
+    assert rec.state is State.RUNNING and rec.pid == 42
+
+
+def test_min_start_zero_is_running_at_once() -> None:
+    rec, _ = run([Start(), Spawned(1)], replace(SPEC, min_start=0))
+    assert rec.state is State.RUNNING
+
+
+def test_crash_backs_off_then_respawns() -> None:
+    rec, actions = run([Start(), Spawned(1), StartupElapsed(), 2.0, Exited(1)])
+    assert rec.state is State.BACKOFF and rec.restarts == 1 and rec.pid is None
+    assert actions[-1] == [SetTimer(Timer.BACKOFF, 1.0)]
+    rec, actions = run([BackoffElapsed()], rec=rec)
+    assert rec.state is State.STARTING and actions[-1] == [Spawn()]
+
+
+def test_backoff_sequence_through_the_machine() -> None:
+    spec = replace(SPEC, max_restarts=100, restart_window=1e9, min_uptime=1e9)
+    rec, delays = Record(), []
+    rec, _ = run([Start()], spec, rec)
+    for pid in range(7):
+        rec, actions = run([Spawned(pid), Exited(1)], spec, rec)
+        timer = actions[-1][-1]
+        assert isinstance(timer, SetTimer)
+        delays.append(timer.delay)
+        rec, _ = run([BackoffElapsed()], spec, rec)
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_crash_loop_ends_crashed_after_the_budget() -> None:
+    spec = replace(SPEC, backoff=Backoff(0.01, 1, 0.01))
+    rec, _ = run([Start()], spec)
+    states = []
+    for pid in range(10):
+        rec, _ = run([Spawned(pid), 0.001, Exited(2)], spec, rec)
+        states.append(rec.state)
+        if rec.state is State.CRASHED:
+            break
+        rec, _ = run([BackoffElapsed()], spec, rec)
+    assert states == [State.BACKOFF] * 5 + [State.CRASHED]
+    assert rec.restarts == 5
+
+
+def test_zero_backoff_respawns_without_a_timer() -> None:
+    spec = replace(SPEC, backoff=Backoff(0, 2, 0))
+    rec, actions = run([Start(), Spawned(1), Exited(None, 9)], spec)
+    assert rec.state is State.STARTING and actions[-1] == [CancelTimer(Timer.STARTUP), Spawn()]
+    assert rec.exit_signal == 9
+
+
+def test_clean_exit_with_on_failure_is_exited() -> None:
+    rec, _ = run([Start(), Spawned(1), StartupElapsed(), Exited(0)])
+    assert rec.state is State.EXITED and rec.exit_code == 0
+
+
+def test_clean_exit_with_always_restarts() -> None:
+    rec, _ = run(
+        [Start(), Spawned(1), StartupElapsed(), Exited(0)],
+        replace(SPEC, restart=RestartMode.ALWAYS),
+    )
+    assert rec.state is State.BACKOFF
+
+
+def test_never_restarts_even_on_failure() -> None:
+    rec, _ = run([Start(), Spawned(1), Exited(3)], replace(SPEC, restart=RestartMode.NEVER))
+    assert rec.state is State.EXITED and rec.exit_code == 3
+
+
+def test_stop_signals_the_group_and_escalates() -> None:
+    rec, actions = run([Start(), Spawned(1), StartupElapsed(), Stop()])
+    assert rec.state is State.STOPPING
+    assert actions[-1] == [SignalGroup("TERM"), SetTimer(Timer.STOP, 10.0)]
+    rec, actions = run([StopTimeout()], rec=rec)
+    assert actions[-1] == [SignalGroup("KILL")]
+    rec, actions = run([Exited(None, 9)], rec=rec)
+    assert rec.state is State.STOPPED and actions[-1] == [CancelTimer(Timer.STOP)]
+
+
+def test_a_stopped_instance_is_not_restarted_by_its_exit() -> None:
+    rec, _ = run([Start(), Spawned(1), Stop(), Exited(1)])
+    assert rec.state is State.STOPPED and rec.restarts == 0
+
+
+def test_stop_during_backoff_cancels_the_restart() -> None:
+    rec, _ = run([Start(), Spawned(1), Exited(1)])
+    rec, actions = run([Stop()], rec=rec)
+    assert rec.state is State.STOPPED and actions[-1] == [CancelTimer(Timer.BACKOFF)]
+    rec, actions = run([BackoffElapsed()], rec=rec)  # a late timer changes nothing
+    assert rec.state is State.STOPPED and actions[-1] == []
+
+
+def test_restart_stops_then_starts() -> None:
+    rec, _ = run([Start(), Spawned(1), StartupElapsed(), Stop(restart=True)])
+    assert rec.state is State.STOPPING and rec.restart_after_stop
+    rec, actions = run([Exited(0)], rec=rec)
+    assert rec.state is State.STARTING and actions[-1] == [Spawn()]
+
+
+def test_start_while_stopping_restarts_after_the_exit() -> None:
+    rec, _ = run([Start(), Spawned(1), Stop(), Start(), Exited(0)])
+    assert rec.state is State.STARTING
+
+
+def test_stop_while_stopping_cancels_a_pending_restart() -> None:
+    rec, _ = run([Start(), Spawned(1), Stop(restart=True), Stop(), Exited(0)])
+    assert rec.state is State.STOPPED
+
+
+def test_spawn_failure_follows_the_restart_policy() -> None:
+    rec, _ = run([Start(), SpawnFailed("nope: command not found")])
+    assert rec.state is State.BACKOFF and rec.error == "nope: command not found"
+    spec = replace(SPEC, max_restarts=0)
+    rec, _ = run([Start(), SpawnFailed("x")], spec)
+    assert rec.state is State.CRASHED
+
+
+def test_an_explicit_start_forgives_a_crash() -> None:
+    spec = replace(SPEC, max_restarts=0)
+    rec, _ = run([Start(), Spawned(1), Exited(1)], spec)
+    assert rec.state is State.CRASHED
+    rec, actions = run([Start()], spec, rec)
+    assert rec.state is State.STARTING and rec.error is None and actions[-1] == [Spawn()]
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_every_state_survives_every_event(state: State) -> None:
+    events = [
+        Start(),
+        Stop(),
+        Stop(restart=True),
+        Spawned(5),
+        SpawnFailed("x"),
+        Exited(1),
+        Exited(None, 15),
+        StartupElapsed(),
+        BackoffElapsed(),
+        StopTimeout(),
+    ]
+    for event in events:
+        rec, actions = step(Record(state=state), event, SPEC, 0.0)
+        assert isinstance(rec.state, State)
+        assert all(a is not None for a in actions)
