@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import shlex
 import statistics
 import subprocess
@@ -88,6 +89,37 @@ def wall_time(cmd: Command) -> float:
     if os.waitstatus_to_exitcode(status) != 0:
         run(cmd)  # again, to capture its error text for the exception
     return elapsed
+
+
+def spawn(cmd: Command, stderr_path: str = os.devnull) -> int:
+    """Start ``cmd`` (stdin and stdout on /dev/null, stderr to ``stderr_path``); its pid.
+
+    For commands timed against something else than their own exit (``up``
+    while the apps come up); reap it with ``reap``.
+    """
+    err_flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, stderr_path, err_flags, 0o600),
+    ]
+    return os.posix_spawnp(cmd.argv[0], list(cmd.argv), dict(cmd.env), file_actions=actions)
+
+
+def reap(pid: int, timeout: float) -> int | None:
+    """Wait up to ``timeout`` s for our child ``pid``; its exit code, None if it still runs."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:  # not our unreaped child any more: waitpid says why
+        fd = None
+    try:
+        if fd is not None:
+            select.select([fd], [], [], timeout)
+        waited, status = os.waitpid(pid, os.WNOHANG)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return os.waitstatus_to_exitcode(status) if waited else None
 
 
 def alternating(commands: Sequence[Command], rounds: int, warmup: int) -> dict[str, list[float]]:

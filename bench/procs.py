@@ -60,6 +60,51 @@ def maps_file(pid: int, fragment: str) -> bool:
         return any(fragment in line for line in f)
 
 
+def has_environment(pid: int, key: str, value: str) -> bool:
+    """Does ``pid``'s (initial) environment hold ``key=value``? False if it is gone."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f"{key}={value}".encode() in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def process_group(pid: int) -> int | None:
+    """The process group of ``pid`` (field 5 of /proc/PID/stat), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(raw[raw.rindex(b")") + 2 :].split()[2])
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    """The CPU a process has used so far, summed over its threads."""
+
+    ticks: int  # utime + stime of /proc/PID/stat, in clock ticks (SC_CLK_TCK)
+    runtime_ns: int  # sum of /proc/PID/task/*/schedstat's first field (time on a CPU)
+    switches: int  # voluntary + involuntary context switches of every thread: wake-ups
+
+
+def cpu(pid: int) -> CpuSample:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        raw = f.read()
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    runtime = switches = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                runtime += int(f.read().split()[0])
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt")):
+                        switches += int(line.split()[1])
+    return CpuSample(ticks, runtime, switches)
+
+
 def with_environment(key: str, value: str) -> list[Proc]:
     """Live processes (other than this one) whose environment has ``key=value``."""
     wanted = f"{key}={value}".encode()

@@ -5,28 +5,39 @@ the CLI commands to time, optionally runs RPC round trips, and stops it.
 ``cleanup()`` must leave no process behind whatever happened before (it runs
 in a ``finally``), and never touches anything outside the system's own home.
 
+An ``AppSystem`` is a ``System`` that also supervises apps: the supervision
+scenarios (``bench.supervision``) give each measurement a fresh one, write the
+apps into its home in its own config format (``write_config``), start daemon
+and apps with one command (``up_command``) and watch the instances over one
+persistent connection (``instances``).
+
 Only procward is implemented. The peers of DESIGN.md's budget table
-(supervisord, Circus, PM2) are added by implementing ``System`` and listing
-the class in ``SYSTEMS``; their ``under_test`` is False, so the scenarios time
-them alongside procward without holding them to procward's budgets.
+(supervisord, Circus, PM2) are added by implementing ``System`` (and
+``AppSystem``) and listing the class in ``SYSTEMS`` (and ``APP_SYSTEMS``);
+their ``under_test`` is False, so the scenarios time them alongside procward
+without holding them to procward's budgets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
 from bench import procs
 from bench.measure import Command, CommandFailed, run
+from procward.kit.client import Client
 from procward.kit.paths import resolve
 
 
@@ -36,6 +47,29 @@ class CliCase:
 
     key: str
     command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class AppDef:
+    """One app to supervise, as every system can express it: ``argv`` is taken literally."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Restart at once after every exit, however often (the crash scenario): no
+    # backoff, and a restart budget the run cannot spend.
+    restart_at_once: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """One instance as the system's status shows it."""
+
+    app: str
+    index: int
+    state: str  # normalised: "running" means spawned and counted as running
+    pid: int | None
+    restarts: int
 
 
 class System(Protocol):
@@ -73,6 +107,38 @@ class System(Protocol):
     ) -> None: ...
 
 
+class AppSystem(System, Protocol):
+    home: str  # the system's private temporary directory; scenarios may put files in it
+
+    def write_config(self, apps: Sequence[AppDef]) -> str:
+        """Write ``apps`` as a config file into the home; return its path."""
+        ...
+
+    def up_command(self, config: str) -> Command:
+        """The command that starts the daemon (not running yet) and ``config``'s apps."""
+        ...
+
+    def attach(self) -> None:
+        """Learn the daemon ``up_command`` started (after it returned); raise if there is none."""
+        ...
+
+    def instances(self) -> list[InstanceView] | None:
+        """Every instance, over one persistent connection; None while nothing answers."""
+        ...
+
+    def disconnect(self) -> None:
+        """Close the persistent connection (before measuring an idle daemon)."""
+        ...
+
+    def start_all(self) -> None:
+        """Start every app, over the persistent connection; return once they started."""
+        ...
+
+    def status_command(self) -> Command: ...
+
+    def stop_all_command(self) -> Command: ...
+
+
 class ProcwardSystem:
     """procward, driven through its console script next to the interpreter."""
 
@@ -88,6 +154,8 @@ class ProcwardSystem:
         self.warnings: list[str] = []
         self._daemon: procs.Proc | None = None
         self._closed = False
+        self._client: Client | None = None
+        self._apps_seen: dict[int, procs.Proc] = {}  # every app process status showed us
 
     def __enter__(self) -> ProcwardSystem:
         return self
@@ -132,8 +200,6 @@ class ProcwardSystem:
         return time.perf_counter() - started
 
     def rpc_round_trips(self, calls: int, warmup: int) -> list[int]:
-        from procward.kit.client import Client
-
         clock = time.perf_counter_ns
         samples = [0] * calls
         with Client.open(self.paths.socket, timeout=10.0) as client:
@@ -146,15 +212,90 @@ class ProcwardSystem:
                 samples[i] = clock() - t0
         return samples
 
+    # -- apps (AppSystem) ----------------------------------------------------------
+
+    def write_config(self, apps: Sequence[AppDef]) -> str:
+        lines = []
+        for app in apps:
+            lines.append(f"[apps.{_toml_str(app.name)}]")
+            # procward expands $VAR, {instance} in cmd and {instance} in env: escape them.
+            argv = ", ".join(_toml_str(_escape_cmd(arg)) for arg in app.argv)
+            lines += [f"cmd = [{argv}]", "instances = 1", 'min_start = "0s"']
+            if app.env:
+                pairs = ", ".join(
+                    f"{_toml_str(k)} = {_toml_str(_escape_braces(v))}" for k, v in app.env.items()
+                )
+                lines.append(f"env = {{ {pairs} }}")
+            if app.restart_at_once:
+                lines += [
+                    'restart = "always"',
+                    'backoff = { initial = "0s", multiplier = 2, max = "0s" }',
+                    "max_restarts = 1000000",
+                ]
+            lines.append("")
+        path = os.path.join(self.home, "procward.toml")
+        Path(path).write_text("\n".join(lines))
+        return path
+
+    def up_command(self, config: str) -> Command:
+        return self.command("up", "-c", config)
+
+    def status_command(self) -> Command:
+        return self.command("status")
+
+    def stop_all_command(self) -> Command:
+        return self.command("stop", "all")
+
+    def attach(self) -> None:
+        self._daemon = self._read_daemon()
+        if self._daemon is None or not self._daemon.is_alive():
+            raise RuntimeError(f"procward up returned but no live daemon in {self.home}")
+
+    def instances(self) -> list[InstanceView] | None:
+        if self._client is None:
+            try:
+                self._client = Client.open(self.paths.socket, timeout=30.0)
+            except (FileNotFoundError, ConnectionRefusedError):
+                return None
+        found = []
+        for app in self._client.call("status")["apps"]:
+            for inst in app["instances"]:
+                pid = inst.get("pid")
+                found.append(
+                    InstanceView(app["name"], inst["index"], inst["state"], pid, inst["restarts"])
+                )
+                if pid is not None and pid not in self._apps_seen:
+                    self._remember_app(pid, inst.get("starttime"))
+        return found
+
+    def disconnect(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            client.close()
+
+    def start_all(self) -> None:
+        if self._client is None:
+            self._client = Client.open(self.paths.socket, timeout=60.0)
+        self._client.call("startAll")
+
+    def _remember_app(self, pid: int, starttime: object) -> None:
+        p = procs.proc(pid)
+        if p is not None and (not isinstance(starttime, int) or p.starttime == starttime):
+            self._apps_seen[pid] = p
+
     def cleanup(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
+            self.disconnect()
             self._down_quietly()
         finally:
-            self._kill_leftovers()
-            shutil.rmtree(self.home, ignore_errors=True)
+            try:
+                self._kill_leftovers()
+                self._kill_app_groups()
+            finally:
+                shutil.rmtree(self.home, ignore_errors=True)
 
     # -- internals ---------------------------------------------------------------
 
@@ -197,6 +338,31 @@ class ProcwardSystem:
                 + ("SIGKILLed it" if exited else "it survived SIGKILL")
             )
 
+    def _kill_app_groups(self) -> None:
+        """SIGKILL the group of every app process we saw that is somehow still alive.
+
+        Only a process that is still the very one status showed us (pid and
+        start time) and that leads its own group, so the group is this run's.
+        """
+        for p in self._apps_seen.values():
+            try:
+                pidfd = os.pidfd_open(p.pid)  # pins the pid while we look and signal
+            except ProcessLookupError:
+                continue
+            try:
+                if not p.is_alive():
+                    continue
+                if procs.process_group(p.pid) == p.pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGKILL)
+                exited = procs.kill_and_wait(p)
+            finally:
+                os.close(pidfd)
+            self._warn(
+                f"app process {p.pid} was still running after `procward down`; "
+                + ("SIGKILLed its group" if exited else "it survived SIGKILL")
+            )
+
     def _daemon_log_tail(self, lines: int = 20) -> str:
         try:
             text = Path(self.paths.daemon_log).read_text(errors="replace")
@@ -205,7 +371,23 @@ class ProcwardSystem:
         return "daemon log:\n" + "\n".join(text.splitlines()[-lines:])
 
 
+def _toml_str(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's; non-ASCII stays as is)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _escape_braces(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _escape_cmd(arg: str) -> str:
+    return _escape_braces(arg).replace("$", "$$")
+
+
 SystemFactory = Callable[[Mapping[str, str]], System]
+AppSystemFactory = Callable[[Mapping[str, str]], AppSystem]
 
 # The systems a run measures, in report order. Peers go here once implemented.
 SYSTEMS: dict[str, SystemFactory] = {"procward": ProcwardSystem}
+# The systems the supervision scenarios measure; each scenario makes fresh ones.
+APP_SYSTEMS: dict[str, AppSystemFactory] = {"procward": ProcwardSystem}

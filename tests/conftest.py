@@ -8,8 +8,10 @@ $XDG_RUNTIME_DIR.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ import pytest
 
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.testing import instances, reap, short_home
+from procward.supervision.state import marked_groups
 
 
 @pytest.fixture
@@ -32,8 +35,18 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield path
     finally:
         for name in instances(path):
-            reap(resolve("procward", name, env={"PROCWARD_HOME": path}))
+            paths = resolve("procward", name, env={"PROCWARD_HOME": path})
+            reap(paths)
+            end_apps_of(paths.state_dir)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def end_apps_of(state_dir: str) -> None:
+    """SIGKILL what a test's daemon left running: only processes marked as its own."""
+    me = {os.getpid(), os.getpgid(0)}
+    for pgid in marked_groups(state_dir, exclude=me):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ def test_refusals_show_the_value_and_the_accepted_forms(value: object, reason: s
 
 
 def test_what_names_the_value_in_the_message() -> None:
-    with pytest.raises(ValueError, match="^invalid stop_timeout 'soon'"):
+    with pytest.raises(ValueError, match=r"^invalid stop_timeout 'soon'"):
         parse_duration("soon", what="stop_timeout")
 
 

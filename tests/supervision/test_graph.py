@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -91,7 +93,9 @@ def dags(draw: st.DrawFn) -> dict[str, list[str]]:
     order = draw(st.permutations(NAMES))
     size = draw(st.integers(0, len(order)))
     return {
-        app: draw(st.lists(st.sampled_from(order[i + 1 :]), unique=True)) if i + 1 < len(order) else []
+        app: draw(st.lists(st.sampled_from(order[i + 1 :]), unique=True))
+        if i + 1 < len(order)
+        else []
         for i, app in enumerate(order[:size])
     }
 
@@ -134,7 +138,7 @@ def test_a_cycle_found_is_real(deps: dict[str, list[str]]) -> None:
         return
     assert cycle[0] == cycle[-1]
     assert len(set(cycle[:-1])) == len(cycle) - 1  # elementary
-    for app, dep in zip(cycle, cycle[1:], strict=False):
+    for app, dep in itertools.pairwise(cycle):
         assert dep in deps[app]
     with pytest.raises(ValueError, match="dependency cycle"):
         start_layers(deps)

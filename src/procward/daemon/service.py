@@ -50,10 +50,13 @@ class ProcwardDaemon(Daemon):
     async def on_start(self) -> None:
         if not become_subreaper():
             log.warning("cannot become child subreaper: orphaned grandchildren go to init")
+        os.environ.pop(state.MARKER, None)  # we may have been started by an app
         self._sup = Supervisor(self.paths, on_change=self._changed)
+        self._sup.base_env[state.MARKER] = self.paths.state_dir
         self._watch_children(self._sup.reaper.reap)
         saved = state.load(self.paths.state)
         self._store = state.StateStore(self.paths.state, self._snapshot)
+        await state.terminate_leftovers(state.leftovers(saved, self.paths.state_dir), 10.0)
         if saved is not None:
             await self._recover(saved)
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
@@ -75,8 +78,6 @@ class ProcwardDaemon(Daemon):
         reap()  # anything that exited before the handler was in place
 
     async def _recover(self, saved: dict[str, Any]) -> None:
-        groups = state.leftovers(saved)
-        await state.terminate_leftovers(groups, timeout=10.0)
         wanted = []
         for entry in saved.get("apps", []):
             try:

@@ -62,6 +62,7 @@ def reap(paths: InstancePaths, timeout: float = 5.0) -> int | None:
 def instances(home: str) -> list[str]:
     """Instance names with a directory under ``home``."""
     try:
-        return sorted(os.listdir(home))
+        names = os.listdir(home)
     except FileNotFoundError:
         return []
+    return sorted(n for n in names if os.path.isdir(os.path.join(home, n)))

@@ -115,16 +115,18 @@ def parse_app(name: str, table: Mapping[str, Any], *, base_dir: str) -> AppSpec:
     return draft.spec()
 
 
-def validate_app_name(name: str) -> str | None:
-    """What is wrong with ``name`` as an app name, or None."""
+def validate_app_name(name: str) -> str:
+    """``name`` if it can name an app, else ``ValueError`` saying why (as ``validate_instance``)."""
     if not (0 < len(name) <= 64 and name[0] in _NAME_START and set(name) <= _NAME_CHARS):
-        return (
+        raise ValueError(
             f"invalid app name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
             "starting with a letter or digit"
         )
     if name in RESERVED_NAMES:
-        return f"{name!r} is reserved (the CLI uses it for every app); choose another name"
-    return None
+        raise ValueError(
+            f"{name!r} is reserved (the CLI uses it for every app); choose another name"
+        )
+    return name
 
 
 @dataclass(slots=True)
@@ -146,8 +148,10 @@ class _Draft:
 
 def _read_app(name: str, table: object, base_dir: str) -> _Draft:
     draft = _Draft(name)
-    if (bad_name := validate_app_name(name)) is not None:
-        draft.problems.append(Problem(name, None, bad_name))
+    try:
+        validate_app_name(name)
+    except ValueError as e:
+        draft.problems.append(Problem(name, None, str(e)))
     if not isinstance(table, Mapping):
         message = f"must be a table ([apps.{name}] with at least cmd), got {_show(table)}"
         draft.problems.append(Problem(name, None, message))

@@ -119,6 +119,27 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def live_groups() -> dict[int, list[int]]:
+    """``{pgid: [pid, ...]}`` of every live process; zombies do not count.
+
+    For groups that are not our children (left by a previous daemon): their
+    dead are reaped by init, which may take its time, and a zombie is no
+    longer running anything.
+    """
+    groups: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] not in (b"Z", b"X"):
+            groups.setdefault(int(fields[2]), []).append(int(entry))
+    return groups
+
+
 def signal_number(name: str) -> int:
     return int(signal.Signals["SIG" + name])
 

@@ -44,6 +44,8 @@ __all__ = [
     "Launch",
     "Problem",
     "RestartMode",
+    "expand_arg",
+    "expand_instance",
     "launch",
     "parse_env_file",
     "read_env_file",

@@ -1,0 +1,463 @@
+"""Supervising real programs through the daemon: restarts, stops, scale, crash recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from procward.kit.client import Client, connect
+from procward.kit.control import wait_exit
+from procward.kit.errors import NotFound
+from procward.kit.metadata import read_metadata
+from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
+from procward.supervision.process import live_groups
+
+FAST = 'backoff = { initial = "50ms", multiplier = 2, max = "200ms" }\nmin_start = "0s"'
+
+
+def write_config(home: str, body: str) -> str:
+    path = os.path.join(home, "procward.toml")
+    with open(path, "w") as f:
+        f.write(textwrap.dedent(body))
+    return path
+
+
+@pytest.fixture
+def daemon(cli, paths: InstancePaths) -> Iterator[Client]:
+    assert cli("up").code == 0
+    client = Client.open(paths.socket)
+    yield client
+    client.close()
+    # Stop the apps while the daemon can still do it by the book.
+    result = cli("down")
+    assert result.code == 0, result.err
+
+
+def instances(client: Client, name: str) -> list[dict[str, Any]]:
+    return client.call("getApp", name=name)["instances"]
+
+
+def state_of(client: Client, name: str, index: int = 0) -> str:
+    return instances(client, name)[index]["state"]
+
+
+def wait_state(client: Client, name: str, state: str, index: int = 0, timeout: float = 10) -> None:
+    wait_for(lambda: state_of(client, name, index) == state, timeout, what=f"{name} {state}")
+
+
+def pid_of(client: Client, name: str, index: int = 0) -> int:
+    pid = instances(client, name)[index]["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
+def pgroup_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a group: init may take a while to reap here."""
+    return sorted(live_groups().get(pgid, []))
+
+
+def load(client: Client, home: str, body: str) -> dict[str, Any]:
+    return client.call("loadConfig", path=write_config(home, body))
+
+
+def test_a_killed_child_is_restarted_with_backoff(daemon: Client, home: str) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        {FAST}
+    """,
+    )
+    wait_state(daemon, "srv", "running")
+    first = pid_of(daemon, "srv")
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: instances(daemon, "srv")[0]["restarts"] == 1, what="a restart")
+    wait_state(daemon, "srv", "running")
+    second = pid_of(daemon, "srv")
+    assert second != first
+    inst = instances(daemon, "srv")[0]
+    assert inst["exit_signal"] is None or inst["exit_signal"] == signal.SIGKILL
+
+
+def test_a_crash_loop_ends_crashed_after_the_budget(daemon: Client, home: str) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.loop]
+        cmd = ["sh", "-c", "exit 3"]
+        max_restarts = 3
+        {FAST}
+    """,
+    )
+    wait_state(daemon, "loop", "crashed")
+    inst = instances(daemon, "loop")[0]
+    assert inst["restarts"] == 3 and inst["exit_code"] == 3
+    status = daemon.call("status")
+    assert status["healthy"] is False
+
+
+def test_clean_exit_with_on_failure_is_exited_and_always_restarts(
+    daemon: Client, home: str
+) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.once]
+        cmd = ["true"]
+        {FAST}
+
+        [apps.again]
+        cmd = ["true"]
+        restart = "always"
+        max_restarts = 2
+        {FAST}
+    """,
+    )
+    wait_state(daemon, "once", "exited")
+    assert instances(daemon, "once")[0]["restarts"] == 0
+    wait_state(daemon, "again", "crashed")  # always restarts, until the budget is spent
+    assert instances(daemon, "again")[0]["restarts"] == 2
+
+
+def test_scale_up_and_down(daemon: Client, home: str) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.pool]
+        cmd = ["sh", "-c", "echo $PROCWARD_INSTANCE; exec sleep 1000"]
+        instances = 2
+        {FAST}
+    """,
+    )
+    daemon.call("scale", name="pool", instances=4)
+    wait_for(lambda: [i["state"] for i in instances(daemon, "pool")] == ["running"] * 4)
+    pids = [i["pid"] for i in instances(daemon, "pool")]
+    daemon.call("scale", name="pool", instances=1)
+    assert [i["index"] for i in instances(daemon, "pool")] == [0]
+    assert instances(daemon, "pool")[0]["pid"] == pids[0], "the first instance is untouched"
+    for pid in pids[1:]:
+        assert wait_exit(pid, 5)
+    assert daemon.call("getEnv", name="pool", instance=0)["PROCWARD_INSTANCE"] == "0"
+
+
+def test_stop_kills_the_whole_group_including_grandchildren(daemon: Client, home: str) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.tree]
+        cmd = ["sh", "-c", "sleep 1000 & sleep 1000 & wait"]
+        {FAST}
+    """,
+    )
+    wait_state(daemon, "tree", "running")
+    leader = pid_of(daemon, "tree")
+    wait_for(lambda: len(pgroup_members(leader)) == 3, what="sh and its two sleeps")
+    daemon.call("stopApp", name="tree")
+    assert state_of(daemon, "tree") == "stopped"
+    assert pgroup_members(leader) == []
+
+
+def test_stop_waits_for_a_stubborn_group_then_kills_it(daemon: Client, home: str) -> None:
+    # The leader exits on TERM; its child ignores TERM and must be KILLed at the timeout.
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.stubborn]
+        cmd = ["sh", "-c", "trap '' TERM; (trap '' TERM; exec sleep 1000) & trap - TERM; wait"]
+        stop_timeout = "300ms"
+        {FAST}
+    """,
+    )
+    wait_state(daemon, "stubborn", "running")
+    leader = pid_of(daemon, "stubborn")
+    wait_for(lambda: len(pgroup_members(leader)) == 2, what="sh and its sleep")
+    daemon.call("stopApp", name="stubborn")
+    assert state_of(daemon, "stubborn") == "stopped"
+    assert pgroup_members(leader) == []
+
+
+def test_stop_during_backoff_cancels_the_restart(daemon: Client, home: str) -> None:
+    load(
+        daemon,
+        home,
+        """
+        [apps.slow]
+        cmd = ["sh", "-c", "exit 1"]
+        backoff = { initial = "10s" }
+        min_start = "0s"
+    """,
+    )
+    wait_state(daemon, "slow", "backoff")
+    daemon.call("stopApp", name="slow")
+    assert state_of(daemon, "slow") == "stopped"
+
+
+def test_missing_program_and_bad_cwd_are_clear_per_app_errors(daemon: Client, home: str) -> None:
+    load(
+        daemon,
+        home,
+        """
+        [apps.ghost]
+        cmd = ["no-such-program-xyz"]
+        max_restarts = 0
+        min_start = "0s"
+
+        [apps.lost]
+        cmd = ["true"]
+        cwd = "/nonexistent/dir"
+        max_restarts = 0
+        min_start = "0s"
+    """,
+    )
+    wait_state(daemon, "ghost", "crashed")
+    wait_state(daemon, "lost", "crashed")
+    assert instances(daemon, "ghost")[0]["error"] == "no-such-program-xyz: command not found"
+    assert "/nonexistent/dir does not exist" in instances(daemon, "lost")[0]["error"]
+    assert daemon.call("ping")["pid"]  # the daemon keeps serving
+
+
+def test_dependencies_start_in_order_and_stop_in_reverse(daemon: Client, home: str) -> None:
+    marks = os.path.join(home, "marks")
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.db]
+        cmd = ["sh", "-c", "echo db >> {marks}; exec sleep 1000"]
+        min_start = "200ms"
+
+        [apps.api]
+        cmd = ["sh", "-c", "echo api >> {marks}; exec sleep 1000"]
+        depends_on = ["db"]
+        min_start = "0s"
+    """,
+    )
+    wait_state(daemon, "api", "running")
+    with open(marks) as f:
+        assert f.read().split() == ["db", "api"]
+    graph = daemon.call("getDependencyGraph")
+    assert graph["edges"] == [{"from": "api", "to": "db"}]
+
+
+def test_unknown_names_list_the_known_ones(daemon: Client, home: str) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.web]
+        cmd = ["sleep", "1000"]
+        {FAST}
+    """,
+    )
+    with pytest.raises(NotFound, match=r"no app named 'wbe' \(known: web\)"):
+        daemon.call("stopApp", name="wbe")
+
+
+def test_kill_9_of_the_daemon_leaves_exactly_the_intended_processes(
+    cli: Callable[..., Any], paths: InstancePaths, home: str
+) -> None:
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as client:
+        load(
+            client,
+            home,
+            f"""
+            [apps.keep]
+            cmd = ["sh", "-c", "sleep 1000 & exec sleep 1000"]
+            instances = 2
+            {FAST}
+
+            [apps.off]
+            cmd = ["sleep", "1000"]
+            {FAST}
+        """,
+        )
+        client.call("stopApp", name="off")
+        wait_for(lambda: [i["state"] for i in instances(client, "keep")] == ["running"] * 2)
+        old_groups = [i["pid"] for i in instances(client, "keep")]
+        wait_for(lambda: all(len(pgroup_members(g)) == 2 for g in old_groups))
+    daemon_pid = read_metadata(paths).pid  # type: ignore[union-attr]
+    os.kill(daemon_pid, signal.SIGKILL)
+    assert wait_exit(daemon_pid, 5)
+    assert all(pgroup_members(g) for g in old_groups), "the children outlive a kill -9"
+
+    status = json.loads(cli("status", "--json").out)  # any command brings the daemon back
+    assert read_metadata(paths).pid != daemon_pid  # type: ignore[union-attr]
+    for group in old_groups:
+        wait_for(lambda group=group: pgroup_members(group) == [], what="old generation gone")
+    with Client.open(paths.socket) as client:
+        wait_for(lambda: [i["state"] for i in instances(client, "keep")] == ["running"] * 2)
+        new_groups = [i["pid"] for i in instances(client, "keep")]
+        assert state_of(client, "off") == "stopped", "a stopped app stays stopped"
+        wait_for(lambda: all(len(pgroup_members(g)) == 2 for g in new_groups))
+    assert {a["name"] for a in status["apps"]} == {"keep", "off"}
+    # Exactly two groups of two processes run the app: nothing more, nothing less.
+    sleepers = [p for p in _processes_named("sleep") if _home_of(p) == home]
+    assert sorted(sleepers) == sorted(p for g in new_groups for p in pgroup_members(g))
+    assert cli("down").code == 0
+
+
+def _processes_named(name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == name:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def _home_of(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            for item in f.read().split(b"\0"):
+                if item.startswith(b"PROCWARD_HOME="):
+                    return item.split(b"=", 1)[1].decode()
+    except OSError:
+        return None
+    return None
+
+
+def test_down_then_up_restores_the_same_set(
+    cli: Callable[..., Any], paths: InstancePaths, home: str
+) -> None:
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as client:
+        load(
+            client,
+            home,
+            f"""
+            [apps.on]
+            cmd = ["sleep", "1000"]
+            {FAST}
+
+            [apps.off]
+            cmd = ["sleep", "1000"]
+            {FAST}
+        """,
+        )
+        client.call("stopApp", name="off")
+        pid = pid_of(client, "on")
+    assert cli("down").code == 0
+    assert wait_exit(pid, 1), "down stops the apps"
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as client:
+        wait_state(client, "on", "running")
+        assert state_of(client, "off") == "stopped"
+    assert cli("down").code == 0
+
+
+def test_corrupt_state_recovers_from_backup(
+    cli: Callable[..., Any], paths: InstancePaths, home: str
+) -> None:
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as client:
+        load(
+            client,
+            home,
+            f"""
+            [apps.a]
+            cmd = ["sleep", "1000"]
+            {FAST}
+        """,
+        )
+        wait_for(lambda: os.path.exists(paths.state), what="the first save")
+        client.call("scale", name="a", instances=2)  # the next save keeps the first as .bak
+    assert cli("down").code == 0
+    with open(paths.state, "w") as f:
+        f.write("{ this is not json")
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as client:
+        assert [a["name"] for a in client.call("list")] == ["a"]
+        wait_for(lambda: all(i["state"] == "running" for i in instances(client, "a")))
+    with open(paths.daemon_log) as log:
+        assert "recovered from" in log.read()
+    assert cli("down").code == 0
+
+
+def test_invalid_config_reports_every_problem_and_changes_nothing(
+    daemon: Client, home: str
+) -> None:
+    from procward.kit.errors import InvalidParams
+
+    path = write_config(
+        home,
+        """
+        [apps.web]
+        cmd = "sleep 1"
+        instance = 2
+        restart = "sometimes"
+        stop_timeout = "soon"
+        depends_on = ["nowhere"]
+
+        [apps.other]
+        cmd = 5
+    """,
+    )
+    with pytest.raises(InvalidParams) as err:
+        daemon.call("loadConfig", path=path)
+    message = str(err.value)
+    for needle in ("instance", "did you mean", "sometimes", "soon", "nowhere", "apps.other.cmd"):
+        assert needle in message, needle
+    assert daemon.call("list") == []
+
+
+def test_adhoc_app_from_the_cli_is_kept(cli: Callable[..., Any], paths: InstancePaths) -> None:
+    r = cli("start", "--name", "tick", "--", "sh", "-c", "exec sleep 1000")
+    assert r.code == 0, r.err
+    assert "tick" in r.out
+    assert cli("down").code == 0
+    r = cli("status")
+    assert "tick" in r.out
+    with connect(paths) as client:
+        wait_state(client, "tick", "running")
+    assert cli("delete", "tick").code == 0
+    assert "no apps" in cli("status").out
+    assert cli("down").code == 0
+
+
+def test_status_exit_code_and_table(
+    cli: Callable[..., Any], paths: InstancePaths, home: str
+) -> None:
+    config = write_config(
+        home,
+        f"""
+        [apps.good]
+        cmd = ["sleep", "1000"]
+        {FAST}
+
+        [apps.bad]
+        cmd = ["false"]
+        max_restarts = 0
+        {FAST}
+    """,
+    )
+    r = cli("up", "-c", config)
+    with connect(paths) as client:
+        wait_state(client, "bad", "crashed")
+    r = cli("status")
+    assert r.code == 1
+    header, *rows = r.out.splitlines()[1:]
+    assert header.split() == ["NAME", "INST", "STATE", "PID", "UPTIME", "RESTARTS"]
+    assert any(row.split()[:3] == ["bad", "0", "crashed"] for row in rows)
+    assert any(row.split()[:3] == ["good", "0", "running"] for row in rows)
+    assert cli("stop", "bad").code == 0
+    assert cli("status").code == 0  # a stopped app is not expected to run
+    assert cli("down").code == 0
