@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import machine, report, scenarios
+from bench import machine, report, scenarios, supervision
 from bench.measure import CommandFailed
-from bench.systems import SYSTEMS, System
+from bench.systems import APP_SYSTEMS, SYSTEMS, AppSystem, AppSystemFactory, System
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -41,31 +41,59 @@ class Config:
     calls: int
     call_warmup: int
     out: Path
+    parts: tuple[str, ...]  # "kit", "supervision"
+    plan: supervision.Plan
 
     @property
     def report_path(self) -> Path:
         if self.quick:
             return self.out / "quick-latest.md"
-        return self.out / f"{datetime.date.today().isoformat()}-kit.md"
+        name = "-".join(self.parts) if len(self.parts) == 1 else "supervision"
+        return self.out / f"{datetime.date.today().isoformat()}-{name}.md"
 
 
 def parse(argv: Sequence[str]) -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Measure procward against its performance budgets."
     )
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (< 2 minutes)")
     parser.add_argument("--reps", type=_positive, help="CLI rounds (default 40, quick 10)")
     parser.add_argument("--calls", type=_positive, help="RPC calls (default 20000, quick 3000)")
+    parser.add_argument(
+        "--idle", type=_positive, help="seconds of the idle-CPU window (default 30, quick 5)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["kit", "supervision"],
+        help="only the kit scenarios (empty daemon) or only the supervision ones (apps)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="report directory")
     args = parser.parse_args(argv)
     quick: bool = args.quick
+    reps = args.reps or (10 if quick else 40)
+    warmup = 2 if quick else 3
+    plan = supervision.Plan(
+        cold_counts=(10, 100) if quick else (10, 100, 500),
+        cold_runs=1 if quick else 3,
+        cold_poll=0.002,
+        crash_samples=5 if quick else 30,
+        crash_warmup=1 if quick else 2,
+        rss_counts=(10, 100) if quick else (10, 100, 500),
+        idle_seconds=args.idle or (5 if quick else 30),
+        status_counts=(10, 500),
+        status_rounds=reps,
+        status_warmup=warmup,
+        stop_samples=1 if quick else 3,
+    )
     return Config(
         quick=quick,
-        reps=args.reps or (10 if quick else 40),
-        warmup=2 if quick else 3,
+        reps=reps,
+        warmup=warmup,
         calls=args.calls or (3000 if quick else 20000),
         call_warmup=300 if quick else 1000,
         out=args.out,
+        parts=(args.only,) if args.only else ("kit", "supervision"),
+        plan=plan,
     )
 
 
@@ -111,19 +139,47 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 def measure(cfg: Config, env: Mapping[str, str]) -> tuple[list[scenarios.Section], list[str]]:
     """Run every scenario; return the report sections and the systems' warnings."""
-    systems: list[System] = []
-    with contextlib.ExitStack() as stack:
-        systems += [stack.enter_context(make(env)) for make in SYSTEMS.values()]
-        started = scenarios.start_daemons(systems)
-        floors = scenarios.floor_commands(env)
-        sections = [
-            scenarios.cli_wall_time(systems, floors, rounds=cfg.reps, warmup=cfg.warmup),
-            scenarios.rpc_round_trip(systems, calls=cfg.calls, warmup=cfg.call_warmup),
-            scenarios.daemon_memory(systems, started),
-        ]
-        stopped = {system.name: system.stop() for system in systems}
-        sections.append(scenarios.lifecycle(systems, started, stopped))
-    return sections, [f"{system.name}: {w}" for system in systems for w in system.warnings]
+    sections: list[scenarios.Section] = []
+    warnings: list[str] = []
+    if "kit" in cfg.parts:
+        systems: list[System] = []
+        with contextlib.ExitStack() as stack:
+            systems += [stack.enter_context(make(env)) for make in SYSTEMS.values()]
+            started = scenarios.start_daemons(systems)
+            floors = scenarios.floor_commands(env)
+            sections += [
+                scenarios.cli_wall_time(systems, floors, rounds=cfg.reps, warmup=cfg.warmup),
+                scenarios.rpc_round_trip(systems, calls=cfg.calls, warmup=cfg.call_warmup),
+                scenarios.daemon_memory(systems, started),
+            ]
+            stopped = {system.name: system.stop() for system in systems}
+            sections.append(scenarios.lifecycle(systems, started, stopped))
+        warnings += [f"{system.name}: {w}" for system in systems for w in system.warnings]
+    if "supervision" in cfg.parts:
+        # Each scenario makes (and cleans up) fresh systems; collect what they warned about.
+        factories, made = _recording(APP_SYSTEMS)
+        for scenario in supervision.SCENARIOS:
+            print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
+            sections.append(scenario(factories, env, cfg.plan))
+        warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
+    return sections, warnings
+
+
+def _recording(
+    factories: Mapping[str, AppSystemFactory],
+) -> tuple[dict[str, AppSystemFactory], list[AppSystem]]:
+    """The same factories, remembering every system they make (for its warnings)."""
+    made: list[AppSystem] = []
+
+    def recording(make: AppSystemFactory) -> AppSystemFactory:
+        def factory(env: Mapping[str, str]) -> AppSystem:
+            system = make(env)
+            made.append(system)
+            return system
+
+        return factory
+
+    return {name: recording(make) for name, make in factories.items()}, made
 
 
 def reproduce_command(argv: Sequence[str]) -> str:
@@ -137,7 +193,8 @@ def method_notes(cfg: Config, package: Path) -> list[str]:
     removed = ", ".join(f"`{key}`" for key in DROPPED_ENV if key in os.environ) or "none was set"
     return [
         f"Mode: {'quick' if cfg.quick else 'full'}. Each system runs in its own temporary "
-        "home (`PROCWARD_HOME=/tmp/pwb-*`), removed afterwards.",
+        "home (`PROCWARD_HOME=/tmp/pwb-*`), removed afterwards; every measurement with apps "
+        "(each row of the supervision tables, each cold-start run) in a fresh one.",
         f"`python -m compileall -q {package}` ran first. Children get the bench's environment "
         f"without `PYTHONDONTWRITEBYTECODE` and Python's start-up diagnostics "
         f"(removed: {removed}).",
@@ -163,7 +220,7 @@ def main(argv: Sequence[str]) -> int:
         return 1
     mode = "quick" if cfg.quick else "full"
     text = report.Report(
-        title=f"procward kit benchmark, {datetime.date.today().isoformat()} ({mode})",
+        title=f"procward benchmark, {datetime.date.today().isoformat()} ({mode})",
         machine=description,
         reproduce=reproduce_command(argv),
         sections=sections,

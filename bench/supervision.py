@@ -37,7 +37,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bench import procs
-from bench.measure import Command, CommandFailed, Summary, alternating, percentile, reap, spawn
+from bench.measure import (
+    Command,
+    CommandFailed,
+    Summary,
+    alternating,
+    percentile,
+    reap,
+    spawn,
+    wall_time,
+)
 from bench.measure import run as run_command
 from bench.scenarios import Check, Section, mark, mib, ms
 from bench.systems import AppDef, AppSystem, AppSystemFactory, InstanceView
@@ -175,7 +184,7 @@ def cold_start(
             )
     section.notes += [
         "Each run in a fresh home, no daemon yet: the clock starts as the bench spawns "
-        "`procward up -c procward.toml` (N apps `sleep 100000`, `min_start = \"0s\"`, so "
+        '`procward up -c procward.toml` (N apps `sleep 100000`, `min_start = "0s"`, so '
         "*running* means spawned) and stops when the reply arrives to the first `status` "
         "call that shows N instances *running* with a pid. The bench polls `status` over "
         f"one persistent connection, {plan.cold_poll * 1e3:g} ms between polls (the "
@@ -210,7 +219,9 @@ def _cold_start_once(system: AppSystem, n: int, poll: float) -> ColdStart:
                     break
                 not_yet = sent - t0
                 if replied - t0 > UP_TIMEOUT:
-                    raise RuntimeError(f"{system.name}: {n} apps not running after {UP_TIMEOUT:g} s")
+                    raise RuntimeError(
+                        f"{system.name}: {n} apps not running after {UP_TIMEOUT:g} s"
+                    )
                 if up_code is None:
                     # Sleep on the `up` process: its exit wakes us at once, to time it.
                     if select.select([pidfd], [], [], poll)[0]:
@@ -291,7 +302,7 @@ def recorders() -> list[Recorder]:
         if exe is not None:
             argv = (exe, *rec.argv[1:])
             # `sh -c SCRIPT NAME ARGS`: $0 is NAME, "$@" the command to exec.
-            found.append(Recorder(rec.name, (*argv, "recorder") if "-c" == argv[1] else argv))
+            found.append(Recorder(rec.name, (*argv, "recorder") if argv[1] == "-c" else argv))
     return found
 
 
@@ -408,11 +419,11 @@ def crash_restart(
         )
     cost_text = "; ".join(f"{rec.name}: {_ms_ns(medians[rec])}" for rec in costs)
     section.notes += [
-        "One app, one instance, `restart = \"always\"`, zero backoff, a restart budget the "
+        'One app, one instance, `restart = "always"`, zero backoff, a restart budget the '
         f"run cannot spend. {plan.crash_warmup} warm-up kill(s), then {plan.crash_samples} "
         "samples: the bench reads the instance's pid from `status` (running), waits 50 ms, "
         "takes `time.time_ns()`, sends SIGKILL (pidfd), and blocks until the new child's "
-        "start record arrives; latency = recorded start − kill time (both CLOCK_REALTIME). "
+        "start record arrives; latency = recorded start minus kill time (both CLOCK_REALTIME). "
         "Every new pid is checked against `status` before the next kill.",
         f"Start recorder used: **{recorder.name}**, the cheapest here. Its own cost (bench "
         "spawns it → it has recorded its start, median of 20, no daemon involved) is part "
@@ -614,7 +625,7 @@ def status_wall_time(
         "`status` from the shell with N apps",
         ["command", "apps", "min", "median", "max", "budget", "result"],
     )
-    for name, make in systems.items():
+    for make in systems.values():
         for n in plan.status_counts:
             with _fresh(make, env) as system:
                 _up(system, sleep_apps(n))
@@ -666,7 +677,7 @@ def stop_all(
         f"`stop all` with {STOP_APPS} apps",
         ["command", "samples", "min", "median", "max", "left running", "budget", "result"],
     )
-    for name, make in systems.items():
+    for make in systems.values():
         with _fresh(make, env) as system:
             times, left = _stop_all_samples(system, plan)
             cmd = system.stop_all_command()
@@ -713,8 +724,6 @@ def stop_all(
 
 
 def _stop_all_samples(system: AppSystem, plan: Plan) -> tuple[list[float], int]:
-    from bench.measure import wall_time
-
     view = _up(system, sleep_apps(STOP_APPS))
     times: list[float] = []
     left = 0

@@ -461,3 +461,26 @@ def test_status_exit_code_and_table(
     assert cli("stop", "bad").code == 0
     assert cli("status").code == 0  # a stopped app is not expected to run
     assert cli("down").code == 0
+
+
+def test_kill_ends_the_daemon_and_its_apps(
+    cli: Callable[..., Any], paths: InstancePaths, home: str
+) -> None:
+    config = write_config(
+        home,
+        f"""
+        [apps.a]
+        cmd = ["sh", "-c", "sleep 1000 & exec sleep 1000"]
+        instances = 2
+        {FAST}
+    """,
+    )
+    assert cli("up", "-c", config).code == 0
+    with Client.open(paths.socket) as client:
+        wait_for(lambda: [i["state"] for i in instances(client, "a")] == ["running"] * 2)
+        groups = [i["pid"] for i in instances(client, "a")]
+    r = cli("kill")
+    assert r.code == 0, r.err
+    assert "killed 2 app process groups" in r.out
+    for group in groups:
+        wait_for(lambda group=group: pgroup_members(group) == [], what=f"group {group} gone")

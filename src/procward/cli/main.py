@@ -112,7 +112,13 @@ def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
         print("procward is not running")
     else:
         print(f"procward killed (pid {meta.pid})")
-    return 0
+    # Its apps too: a hung daemon's children are no use, and a new daemon would
+    # end them anyway. The daemon's module knows where they are; run it.
+    argv = _daemon_argv(paths, "--kill-leftovers")
+    sys.stdout.flush()
+    pid = os.posix_spawn(argv[0], argv, os.environ)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
