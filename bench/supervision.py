@@ -126,6 +126,7 @@ class ColdStart:
     not_yet: float  # s to the sending of the last poll that did not: the true moment is between
     up_returned: float  # s until the `up` command exited
     polls: int
+    last_spawn: float | None  # s to the latest spawn time status reports (daemon's clock)
 
 
 def cold_start(
@@ -141,6 +142,7 @@ def cold_start(
             "median",
             "max",
             "bracket",
+            "last spawn",
             "`up` returned",
             "polls",
             "budget",
@@ -176,6 +178,7 @@ def cold_start(
                     f"{summary.median:.3f} s",
                     f"{summary.max:.3f} s",
                     ms(statistics.median(r.running - r.not_yet for r in runs)),
+                    _median_s([r.last_spawn for r in runs]),
                     f"{statistics.median(r.up_returned for r in runs):.3f} s",
                     str(round(statistics.median(r.polls for r in runs))),
                     f"≤ {limit:g} s" if limit is not None else "—",
@@ -191,8 +194,11 @@ def cold_start(
         "connection is retried until the socket answers).",
         "*bracket*: from sending the last poll that still saw an instance not running to "
         "the reply that saw all running (median): the true moment lies in between, so the "
-        "figures are at most this much late. *`up` returned*: when the `up` command exited "
-        "(it also waits for the apps to be spawned, then prints the table). *polls*: median "
+        "figures are at most this much late. *last spawn*: the latest spawn time status "
+        'reports (the daemon\'s wall clock, median), which with `min_start = "0s"` is when '
+        "the last instance became running: the precise figure. *`up` returned*: when the "
+        "`up` command exited (it also waits for the apps to be spawned, then prints the "
+        "table). *polls*: median "
         "number of `status` calls per run; each one also costs the daemon time.",
     ]
     return section
@@ -202,7 +208,7 @@ def _cold_start_once(system: AppSystem, n: int, poll: float) -> ColdStart:
     cmd = system.up_command(system.write_config(sleep_apps(n)))
     errors = os.path.join(system.home, "up.stderr")
     clock = time.perf_counter
-    t0 = clock()
+    wall0, t0 = time.time(), clock()
     pid = spawn(cmd, errors)
     up_code: int | None = None
     up_returned = 0.0
@@ -215,7 +221,9 @@ def _cold_start_once(system: AppSystem, n: int, poll: float) -> ColdStart:
                 view = system.instances()
                 replied = clock()
                 polls += 1
-                if _all_running(view, n):
+                if view is not None and _all_running(view, n):
+                    spawns = [v.started_at for v in view if v.started_at is not None]
+                    last_spawn = max(spawns) - wall0 if len(spawns) == n else None
                     break
                 not_yet = sent - t0
                 if replied - t0 > UP_TIMEOUT:
@@ -244,7 +252,12 @@ def _cold_start_once(system: AppSystem, n: int, poll: float) -> ColdStart:
                 os.kill(pid, signal.SIGKILL)
             reap(pid, 5.0)
     system.attach()
-    return ColdStart(running, not_yet, up_returned, polls)
+    return ColdStart(running, not_yet, up_returned, polls, last_spawn)
+
+
+def _median_s(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.median(known):.3f} s" if known else "—"
 
 
 def _reaped(pid: int) -> int:

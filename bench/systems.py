@@ -70,6 +70,7 @@ class InstanceView:
     state: str  # normalised: "running" means spawned and counted as running
     pid: int | None
     restarts: int
+    started_at: float | None = None  # Unix time of the spawn, by the daemon's clock, if shown
 
 
 class System(Protocol):
@@ -262,7 +263,14 @@ class ProcwardSystem:
             for inst in app["instances"]:
                 pid = inst.get("pid")
                 found.append(
-                    InstanceView(app["name"], inst["index"], inst["state"], pid, inst["restarts"])
+                    InstanceView(
+                        app["name"],
+                        inst["index"],
+                        inst["state"],
+                        pid,
+                        inst["restarts"],
+                        inst.get("started_at"),
+                    )
                 )
                 if pid is not None and pid not in self._apps_seen:
                     self._remember_app(pid, inst.get("starttime"))

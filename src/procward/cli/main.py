@@ -90,7 +90,8 @@ def cmd_up(args: Namespace, paths: InstancePaths) -> int:
             if loaded[key]:
                 print(f"{key}: {', '.join(loaded[key])}")
         render.app_table(status["apps"])
-    return 0 if status.get("healthy", True) else 1
+        return 0 if status.get("healthy", True) else 1
+    return 0
 
 
 def cmd_down(args: Namespace, paths: InstancePaths) -> int:

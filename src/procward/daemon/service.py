@@ -34,11 +34,13 @@ class ProcwardDaemon(Daemon):
     prefix = "procward"
     version = __version__
     state_flush_interval = 30.0
+    start_grace = 5.0  # at most this long restoring apps before serving
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sup: Supervisor | None = None
         self._store: state.StateStore | None = None
+        self._restoring: asyncio.Task[None] | None = None
 
     @property
     def sup(self) -> Supervisor:
@@ -90,9 +92,14 @@ class ProcwardDaemon(Daemon):
             self.sup.add(spec, str(entry.get("source", ADHOC)), desired)
             if desired:
                 wanted.append(spec.name)
-        if wanted:
-            asyncio.get_running_loop().create_task(self._start_quietly(wanted))
         log.info("restored %d apps (%d to run)", len(self.sup.apps), len(wanted))
+        if wanted:
+            # Serve once they are spawned (so the first `status` shows them
+            # starting), but not later than start_grace: slow dependency chains
+            # go on in the background.
+            task = asyncio.get_running_loop().create_task(self._start_quietly(wanted))
+            self._restoring = task
+            await asyncio.wait([task], timeout=self.start_grace)
 
     async def _start_quietly(self, names: list[str]) -> None:
         try:
