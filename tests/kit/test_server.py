@@ -210,18 +210,26 @@ def _as_uid(uid: int, path: str, request: bytes) -> str:
             os.setgid(uid)
             os.setuid(uid)
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(5)
+                sock.settimeout(20)
                 sock.connect(path)
                 sock.sendall(request)
-                os.write(write_end, sock.recv(4096))
+                reply = b""
+                while not reply.endswith(b"\n"):
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    reply += chunk
+                os.write(write_end, reply)
             code = 0
+        except BaseException as exc:  # report, do not raise into a copy of pytest
+            os.write(write_end, f"child failed: {exc!r}".encode())
         finally:
             os._exit(code)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as reader:
         out = reader.read().decode()
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert os.waitstatus_to_exitcode(status) == 0, out
     return out
 
 

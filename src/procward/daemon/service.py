@@ -65,7 +65,7 @@ class ProcwardDaemon(Daemon):
 
     def _flush_state(self) -> None:
         if self._store is not None:
-            self._store.flush()
+            self._store.flush_if_changed()
 
     @staticmethod
     def _watch_children(reap: Callable[[], None]) -> None:

@@ -74,8 +74,11 @@ class StateStore:
         self._pending: asyncio.TimerHandle | None = None
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="state")
         self._last: concurrent.futures.Future[None] | None = None
+        self._changes = 0  # changes seen, and how many of them the last save covered
+        self._saved = -1
 
     def mark_dirty(self, delay: float = 0.01) -> None:
+        self._changes += 1
         if self._pending is None:
             self._pending = self._loop.call_later(delay, self.flush)
 
@@ -84,6 +87,7 @@ class StateStore:
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
+        self._saved = self._changes
         data = json.dumps({"format": FORMAT, "saved_at": time.time(), **self.snapshot()})
         self._last = self._writer.submit(self._write, data.encode())
         return self._last
@@ -94,6 +98,11 @@ class StateStore:
             self.writes += 1
         except OSError as exc:  # full disk, read-only fs: keep serving, retry next time
             log.error("cannot save %s: %s; the next change will try again", self.path, exc)
+
+    def flush_if_changed(self) -> None:
+        """The periodic save: a no-op when nothing changed since the last one."""
+        if self._saved != self._changes:
+            self.flush()
 
     async def close(self) -> None:
         """Write the final state and stop the worker."""
