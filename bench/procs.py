@@ -43,6 +43,17 @@ def proc(pid: int) -> Proc | None:
     return None if stat is None else Proc(pid, stat[1])
 
 
+def command_line(pid: int, limit: int = 80) -> str:
+    """``pid``'s command line for a message (shortened), or "gone"."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return "gone"
+    text = " ".join(a.decode(errors="replace") for a in argv)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def memory_kib(pid: int) -> dict[str, int]:
     """The ``Vm*`` lines of /proc/PID/status (VmRSS, VmHWM, ...) in KiB."""
     values: dict[str, int] = {}

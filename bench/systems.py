@@ -139,6 +139,8 @@ class AppSystem(System, Protocol):
 
     def stop_all_command(self) -> Command: ...
 
+    def __enter__(self) -> AppSystem: ...
+
 
 class ProcwardSystem:
     """procward, driven through its console script next to the interpreter."""
@@ -340,9 +342,10 @@ class ProcwardSystem:
             if p is not None and p.is_alive():
                 suspects[p.pid] = p
         for p in suspects.values():
+            what = procs.command_line(p.pid)
             exited = procs.kill_and_wait(p)
             self._warn(
-                f"process {p.pid} was still running after `procward down`; "
+                f"process {p.pid} ({what}) was still running after `procward down`; "
                 + ("SIGKILLed it" if exited else "it survived SIGKILL")
             )
 
@@ -360,6 +363,7 @@ class ProcwardSystem:
             try:
                 if not p.is_alive():
                     continue
+                what = procs.command_line(p.pid)
                 if procs.process_group(p.pid) == p.pid:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(p.pid, signal.SIGKILL)
@@ -367,8 +371,8 @@ class ProcwardSystem:
             finally:
                 os.close(pidfd)
             self._warn(
-                f"app process {p.pid} was still running after `procward down`; "
-                + ("SIGKILLed its group" if exited else "it survived SIGKILL")
+                f"app process {p.pid} ({what}) was still running after "
+                "`procward down`; " + ("SIGKILLed its group" if exited else "it survived SIGKILL")
             )
 
     def _daemon_log_tail(self, lines: int = 20) -> str:

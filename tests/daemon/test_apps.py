@@ -484,3 +484,38 @@ def test_kill_ends_the_daemon_and_its_apps(
     assert "killed 2 app process groups" in r.out
     for group in groups:
         wait_for(lambda group=group: pgroup_members(group) == [], what=f"group {group} gone")
+
+
+def test_down_racing_a_starting_up_stops_what_up_started(
+    cli: Callable[..., Any], paths: InstancePaths, home: str
+) -> None:
+    import subprocess
+    import sys
+
+    from procward.kit.lock import is_locked
+    from procward.kit.metadata import Liveness, running
+    from procward.supervision.state import marked_groups
+
+    config = write_config(
+        home,
+        f"""
+        [apps.a]
+        cmd = ["sleep", "1000"]
+        instances = 3
+        {FAST}
+    """,
+    )
+    paths.ensure()
+    up = subprocess.Popen(
+        [sys.executable, "-m", "procward", "up", "-c", config],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: is_locked(paths.spawn_lock) or up.poll() is not None, what="up spawning")
+        down = cli("down")
+        assert down.code == 0
+    finally:
+        up.wait(timeout=30)
+    assert running(paths)[0] is not Liveness.RUNNING
+    wait_for(lambda: not marked_groups(paths.state_dir, exclude=set()), what="no app left")

@@ -127,9 +127,13 @@ class ProcwardDaemon(Daemon):
                 info = inst.snapshot()
                 info["pgid"] = inst.pgid
                 instances.append(info)
-            spec = {"name": app.name, **app.spec.to_table()}
             apps.append(
-                {"spec": spec, "source": app.source, "desired": app.desired, "instances": instances}
+                {
+                    "spec": app.table,
+                    "source": app.source,
+                    "desired": app.desired,
+                    "instances": instances,
+                }
             )
         return {"apps": apps}
 

@@ -90,7 +90,7 @@ def stop(paths: InstancePaths, timeout: float = 30.0) -> tuple[bool, Metadata | 
 
     Returns ``(was_running, metadata)``.
     """
-    meta = _live_daemon(paths)
+    meta = _live_daemon_after_spawns(paths)
     if meta is None:
         return False, None
     if not signal_process(meta.identity, signal.SIGTERM, timeout):
@@ -99,9 +99,26 @@ def stop(paths: InstancePaths, timeout: float = 30.0) -> tuple[bool, Metadata | 
     return True, meta
 
 
+def _live_daemon_after_spawns(paths: InstancePaths, wait: float = 15.0) -> Metadata | None:
+    """Like ``_live_daemon``, after any start in progress (under the spawn lock) is done.
+
+    Without this a `down` racing an `up` finds nothing yet, says "not running"
+    and the daemon comes up right after.
+    """
+    from procward.kit.lock import hold
+
+    if not os.path.isdir(paths.state_dir):
+        return None
+    try:
+        with hold(paths.spawn_lock, timeout=wait):
+            return _live_daemon(paths)
+    except TimeoutError:
+        return _live_daemon(paths)
+
+
 def kill(paths: InstancePaths) -> tuple[bool, Metadata | None]:
     """SIGKILL the daemon at once, then clean up what it left."""
-    meta = _live_daemon(paths, wait=0.5)
+    meta = _live_daemon_after_spawns(paths, wait=2.0)
     if meta is None:
         return False, None
     signal_process(meta.identity, signal.SIGKILL, 5.0)

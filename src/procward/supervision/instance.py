@@ -130,7 +130,9 @@ class Instance:
 
     def log_paths(self) -> tuple[str, str]:
         directory = os.path.join(self.sup.paths.log_dir, self.app.name)
-        ensure_private_dir(directory)
+        if not self.app.log_dir_ready:  # once per app, not at every (re)spawn
+            ensure_private_dir(directory)
+            self.app.log_dir_ready = True
         base = os.path.join(directory, str(self.index))
         return base + ".out", base + ".err"
 

@@ -30,6 +30,7 @@ log = logging.getLogger("procward.supervision")
 SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting
 STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  # spawned or failed
 RESTARTED = STARTED - {State.STOPPED}
+SPAWN_BATCH = 32  # apps spawned per loop pass when starting many at once
 
 
 class App:
@@ -41,11 +42,20 @@ class App:
         self.instances: list[Instance] = []
         self.last_error: str | None = None
         self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._table: tuple[AppSpec, dict[str, Any]] | None = None
+        self.log_dir_ready = False
         self.resize(spec.instances)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def table(self) -> dict[str, Any]:
+        """``spec.to_table()``, computed once per spec: every save needs it."""
+        if self._table is None or self._table[0] is not self.spec:
+            self._table = (self.spec, {"name": self.spec.name, **self.spec.to_table()})
+        return self._table[1]
 
     def resize(self, count: int) -> list[Instance]:
         """Add instances up to ``count``; return those beyond it (to retire)."""
@@ -183,20 +193,30 @@ class Supervisor:
         """Start ``names`` (and what they depend on), each after its dependencies run."""
         order = self.closure(names)
         deps = {n: self.apps[n].spec.depends_on for n in order}
+        needed = {d for n in order for d in deps[n]}
         for layer in graph.start_layers(deps):
-            needed = {d for n in order for d in deps[n]}
-            await asyncio.gather(*(self._start_app(n, n in needed, timeout) for n in layer))
+            kicked = []
+            for count, name in enumerate(layer, 1):
+                if self._kick(self.apps[name]):
+                    kicked.append(name)
+                if count % SPAWN_BATCH == 0:
+                    await asyncio.sleep(0)  # let RPC and exits in between big batches
+            await asyncio.gather(*(self._started(n, n in needed, timeout) for n in kicked))
 
-    async def _start_app(self, name: str, wait_running: bool, timeout: float) -> None:
-        app = self.apps[name]
+    def _kick(self, app: App) -> bool:
+        """Send Start to the app's instances, unless a dependency is not running."""
         missing = [d for d in app.spec.depends_on if not _running(self.apps[d])]
         if missing:
             app.note_error(f"not started: {', '.join(missing)} is not running")
-            return
+            return False
         app.desired = True
         app.last_error = None
         for inst in app.instances:
             inst.send(Start())
+        return True
+
+    async def _started(self, name: str, wait_running: bool, timeout: float) -> None:
+        app = self.apps[name]
         target = SETTLED if wait_running else STARTED
         if not await self.wait_until(app, lambda: _all_in(app, target), timeout):
             raise Timeout(f"{name} did not start within {timeout:g}s")
