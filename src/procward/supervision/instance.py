@@ -35,7 +35,7 @@ from procward.supervision.machine import (
     StopTimeout,
     Timer,
 )
-from procward.supervision.spec import launch
+from procward.supervision.spec import AppSpec, Launch, launch
 
 if TYPE_CHECKING:
     from procward.supervision.supervisor import App, Supervisor
@@ -62,6 +62,7 @@ class Instance:
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._queue: deque[Event] = deque()
         self._busy = False
+        self._launch: tuple[AppSpec, Launch] | None = None
 
     @property
     def state(self) -> State:
@@ -114,7 +115,7 @@ class Instance:
 
     def _spawn(self) -> None:
         try:
-            plan = launch(self.app.spec, self.index, self.sup.base_env)
+            plan = self._plan()
             out, err = self.log_paths()
             child = process.spawn(plan, out, err)
         except (process.SpawnError, ConfigError, OSError) as exc:
@@ -127,6 +128,15 @@ class Instance:
         self.started_wall = time.time()
         self.sup.children[child.pid] = self
         self.send(Spawned(child.pid))
+
+    def _plan(self) -> Launch:
+        """What to exec; cached per spec unless an env_file must be read afresh."""
+        spec = self.app.spec
+        if spec.env_file is not None:
+            return launch(spec, self.index, self.sup.base_env)
+        if self._launch is None or self._launch[0] is not spec:
+            self._launch = (spec, launch(spec, self.index, self.sup.base_env))
+        return self._launch[1]
 
     def log_paths(self) -> tuple[str, str]:
         directory = os.path.join(self.sup.paths.log_dir, self.app.name)
