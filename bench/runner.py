@@ -75,7 +75,7 @@ def parse(argv: Sequence[str]) -> Config:
     plan = supervision.Plan(
         cold_counts=(10, 100) if quick else (10, 100, 500),
         cold_runs=1 if quick else 3,
-        cold_poll=0.002,
+        cold_poll=0.02,  # each status poll of 500 apps costs the daemon ~10 ms: keep it light
         crash_samples=5 if quick else 30,
         crash_warmup=1 if quick else 2,
         rss_counts=(10, 100) if quick else (10, 100, 500),

@@ -519,3 +519,37 @@ def test_down_racing_a_starting_up_stops_what_up_started(
         up.wait(timeout=30)
     assert running(paths)[0] is not Liveness.RUNNING
     wait_for(lambda: not marked_groups(paths.state_dir, exclude=set()), what="no app left")
+
+
+def test_restart_and_stop_all_from_the_cli(
+    cli: Callable[..., Any], paths: InstancePaths, home: str
+) -> None:
+    config = write_config(
+        home,
+        f"""
+        [apps.a]
+        cmd = ["sleep", "1000"]
+        {FAST}
+
+        [apps.b]
+        cmd = ["sleep", "1000"]
+        depends_on = ["a"]
+        {FAST}
+    """,
+    )
+    assert cli("up", "-c", config).code == 0
+    with Client.open(paths.socket) as client:
+        wait_for(lambda: state_of(client, "b") == "running")
+        before = {n: pid_of(client, n) for n in ("a", "b")}
+    r = cli("restart", "all")
+    assert r.code == 0, r.err
+    with Client.open(paths.socket) as client:
+        wait_for(lambda: all(state_of(client, n) == "running" for n in ("a", "b")))
+        after = {n: pid_of(client, n) for n in ("a", "b")}
+    assert all(before[n] != after[n] for n in before)
+    r = cli("stop", "all")
+    assert r.code == 0, r.err
+    assert [line.split()[2] for line in r.out.splitlines()[1:]] == ["stopped", "stopped"]
+    for pid in after.values():
+        assert wait_exit(pid, 1)
+    assert cli("down").code == 0

@@ -209,8 +209,9 @@ class ProcwardDaemon(Daemon):
 
     @method(Role.OPERATOR)
     async def restartApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
-        await self.sup.restart(self._names(name))
-        return self.sup.app(name).summary()
+        names = self._names(name)
+        await self.sup.restart(names)
+        return {"apps": [self.sup.app(n).summary() for n in names]}
 
     @method(Role.OPERATOR)
     async def restartAll(self, ctx: CallContext) -> list[dict[str, Any]]:

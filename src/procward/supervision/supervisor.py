@@ -30,7 +30,7 @@ log = logging.getLogger("procward.supervision")
 SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting
 STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  # spawned or failed
 RESTARTED = STARTED - {State.STOPPED}
-SPAWN_BATCH = 32  # apps spawned per loop pass when starting many at once
+SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
 
 
 class App:
