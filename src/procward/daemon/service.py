@@ -115,6 +115,12 @@ class ProcwardDaemon(Daemon):
         if self._store is not None:
             await self._store.close()
 
+    async def _durable(self) -> None:
+        """Save now and wait for it: an operator's change is on disk before we answer,
+        so a daemon killed right after still knows what it was told."""
+        if self._store is not None:
+            await asyncio.wrap_future(self._store.flush())
+
     def _changed(self) -> None:
         if self._store is not None:
             self._store.mark_dirty()
@@ -187,11 +193,13 @@ class ProcwardDaemon(Daemon):
     @method(Role.OPERATOR)
     async def startApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         await self.sup.start([name])
+        await self._durable()
         return self.sup.app(name).summary()
 
     @method(Role.OPERATOR)
     async def startAll(self, ctx: CallContext) -> list[dict[str, Any]]:
         await self.sup.start(list(self.sup.apps))
+        await self._durable()
         return self.sup.summaries()
 
     @method(Role.OPERATOR)
@@ -199,23 +207,27 @@ class ProcwardDaemon(Daemon):
         self, ctx: CallContext, name: str, force: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
         await self.sup.stop(self._names(name), force=force, timeout=timeout)
+        await self._durable()
         return {"success": True}
 
     @method(Role.OPERATOR)
     async def stopAll(self, ctx: CallContext, force: bool = False) -> dict[str, Any]:
         names = list(self.sup.apps)
         await self.sup.stop(names, force=force)
+        await self._durable()
         return {"count": len(names)}
 
     @method(Role.OPERATOR)
     async def restartApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         names = self._names(name)
         await self.sup.restart(names)
+        await self._durable()
         return {"apps": [self.sup.app(n).summary() for n in names]}
 
     @method(Role.OPERATOR)
     async def restartAll(self, ctx: CallContext) -> list[dict[str, Any]]:
         await self.sup.restart(list(self.sup.apps))
+        await self._durable()
         return self.sup.summaries()
 
     @method(Role.OPERATOR)
@@ -223,6 +235,7 @@ class ProcwardDaemon(Daemon):
         if instances < 0:
             raise InvalidParams("instances must be 0 or more")
         await self.sup.scale(name, instances)
+        await self._durable()
         return self.sup.app(name).summary()
 
     # -- which apps exist (admin) ----------------------------------------------------
@@ -249,6 +262,7 @@ class ProcwardDaemon(Daemon):
         if start:
             autostart = [n for n, s in config.apps.items() if s.autostart]
             await self.sup.start(autostart)
+        await self._durable()
         return {"added": added, "changed": changed, "removed": removed, "source": source}
 
     @method(Role.ADMIN)
@@ -261,9 +275,11 @@ class ProcwardDaemon(Daemon):
         app = self.sup.add(parse_app(name, spec, base_dir=base), ADHOC, desired=False)
         if start:
             await self.sup.start([app.name])
+        await self._durable()
         return app.summary()
 
     @method(Role.ADMIN)
     async def deleteApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         await self.sup.delete(name)
+        await self._durable()
         return {"success": True}
