@@ -509,7 +509,26 @@ A_VALID_VALUE = {
     "stop_timeout": "1s",
     "depends_on": [],
     "autostart": False,
+    "merge_logs": True,
+    "log_time": True,
+    "log_format": "json",
+    "log_max_size": "1MB",
+    "log_backups": 2,
 }
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1MB", 1 << 20), ("512KB", 512 << 10), ("2 MiB", 2 << 20), ("1g", 1 << 30), (4096, 4096)],
+)
+def test_log_sizes(text: object, size: int) -> None:
+    assert parse_app("a", {"cmd": "x", "log_max_size": text}, base_dir="/").log_max_size == size
+
+
+@pytest.mark.parametrize("text", ["big", "-1MB", 0, True, "1 parsec", "MB"])
+def test_bad_log_sizes(text: object) -> None:
+    with pytest.raises(ConfigError, match="log_max_size: must be a size"):
+        parse_app("a", {"cmd": "x", "log_max_size": text}, base_dir="/")
 
 
 def test_every_spec_field_is_a_config_key_and_nothing_else() -> None:

@@ -239,6 +239,41 @@ def cmd_env(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
+def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
+    stream = "err" if args.err else "out" if args.out else None
+    scope: dict[str, object] = {"name": args.name, "stream": stream}
+    if args.index is not None:
+        scope["instance"] = args.index
+    with _connect(paths) as client:
+        if args.reopen:
+            client.call("reopenLogs")
+            print("log files reopened")
+            return 0
+        logs = client.call("getLogs", {**scope, "lines": args.lines})
+        many = len({entry["app"] for entry in logs}) > 1 or not args.name
+        printer = render.LogPrinter(prefix=many or args.follow, as_json=args.json)
+        for entry in logs:
+            printer.lines(entry)
+        if not args.follow:
+            return 0
+        try:
+            for method, params in client.stream("followLogs", scope):
+                if method == "log":
+                    printer.chunk(params)
+                elif method == "dropped":
+                    render.warn(f"(too slow: {params['bytes']} bytes of output skipped)")
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def cmd_flush(args: Namespace, paths: InstancePaths) -> int:
+    with _connect(paths) as client:
+        result = client.call("flushLogs", name=args.name)
+    print(f"emptied {result['flushed']} log file{'s' if result['flushed'] != 1 else ''}")
+    return 0
+
+
 def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
     with _connect(paths) as client:
         graph = client.call("getDependencyGraph")
@@ -411,6 +446,28 @@ PARSER = Parser(
             [Arg("name", help="app")],
         ),
         Command("graph", cmd_graph, "the dependency graph of the apps", [JSON]),
+        Command(
+            "logs",
+            cmd_logs,
+            "show the apps' output; -f follows it",
+            [
+                JSON,
+                Option("-n", "--lines", type=int, default=100, help="lines per log (default 100)"),
+                Option("-f", "--follow", help="then print new output as it comes"),
+                Option("--out", help="stdout only"),
+                Option("--err", help="stderr only"),
+                Option("--index", type=int, help="one instance"),
+                Option("--reopen", help="reopen the log files (after an external logrotate)"),
+            ],
+            [Arg("name", help="one app (default: all)", optional=True)],
+        ),
+        Command(
+            "flush",
+            cmd_flush,
+            "empty the logs of an app (or all) and delete their backups",
+            [],
+            [Arg("name", help="one app (default: all)", optional=True)],
+        ),
         Command("info", cmd_info, "show the instance's paths and whether its daemon runs", [JSON]),
         Command(
             "service",

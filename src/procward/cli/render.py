@@ -98,3 +98,53 @@ def graph(g: dict[str, Any]) -> None:
     for node in g["nodes"]:
         deps = needs[node]
         sys.stdout.write(f"{node}" + (f" -> {', '.join(deps)}" if deps else "") + "\n")
+
+
+_COLOURS = ("36", "32", "33", "35", "34", "31")
+
+
+def warn(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+class LogPrinter:
+    """Log lines for people: ``app:0 | line``, a colour per app on a terminal."""
+
+    def __init__(self, *, prefix: bool, as_json: bool) -> None:
+        self.prefix = prefix
+        self.as_json = as_json
+        self.colour = sys.stdout.isatty()
+        self._palette: dict[str, str] = {}
+        self._partial: dict[tuple[str, int, str], str] = {}
+
+    def lines(self, entry: dict[str, Any]) -> None:
+        for line in entry["lines"]:
+            self._emit(entry, line)
+
+    def chunk(self, params: dict[str, Any]) -> None:
+        key = (params["app"], params["instance"], params["stream"])
+        text = self._partial.pop(key, "") + params["data"]
+        *complete, rest = text.split("\n")
+        if rest:
+            self._partial[key] = rest
+        for line in complete:
+            self._emit(params, line)
+        sys.stdout.flush()
+
+    def _emit(self, where: dict[str, Any], line: str) -> None:
+        if self.as_json:
+            import json
+
+            record = {k: where[k] for k in ("app", "instance", "stream")}
+            sys.stdout.write(json.dumps({**record, "line": line}) + "\n")
+            return
+        if not self.prefix:
+            sys.stdout.write(line + "\n")
+            return
+        label = f"{where['app']}:{where['instance']}"
+        if where["stream"] == "err":
+            label += "!"
+        if self.colour:
+            code = self._palette.setdefault(where["app"], _COLOURS[len(self._palette) % 6])
+            label = f"\033[{code}m{label}\033[0m"
+        sys.stdout.write(f"{label} | {line}\n")

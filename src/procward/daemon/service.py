@@ -22,6 +22,7 @@ from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.config import load_config, parse_app
+from procward.supervision.logs import Follower, LogSink, tail_lines
 from procward.supervision.process import become_subreaper
 from procward.supervision.spec import launch
 from procward.supervision.supervisor import Supervisor
@@ -50,6 +51,7 @@ class ProcwardDaemon(Daemon):
     # -- lifecycle ----------------------------------------------------------------
 
     async def on_start(self) -> None:
+        _raise_fd_limit()
         if not become_subreaper():
             log.warning("cannot become child subreaper: orphaned grandchildren go to init")
         os.environ.pop(state.MARKER, None)  # we may have been started by an app
@@ -112,6 +114,7 @@ class ProcwardDaemon(Daemon):
             return
         # Stop everything but keep "desired": `down` then `up` restores the same set.
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
+        self._sup.close_logs()
         if self._store is not None:
             await self._store.close()
 
@@ -238,6 +241,96 @@ class ProcwardDaemon(Daemon):
         await self._durable()
         return self.sup.app(name).summary()
 
+    # -- logs -------------------------------------------------------------------------
+
+    def _sinks(self, name: str | None, stream: str | None, instance: int | None) -> list[LogSink]:
+        return [
+            s
+            for s in self.sup.sinks(name)
+            if (stream is None or s.stream in (stream, "log"))
+            and (instance is None or s.index == instance)
+        ]
+
+    @method(Role.VIEWER)
+    def getLogs(
+        self,
+        ctx: CallContext,
+        name: str | None = None,
+        lines: int = 100,
+        stream: str | None = None,
+        instance: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The last ``lines`` lines of each matching log (current file and backups)."""
+        if stream not in (None, "out", "err"):
+            raise InvalidParams("stream must be 'out' or 'err'")
+        out = []
+        for sink in self._sinks(name, stream, instance):
+            text = [
+                ln.decode("utf-8", "replace")
+                for ln in tail_lines(sink.path, max(0, lines), sink.backups)
+            ]
+            out.append(
+                {
+                    "app": sink.app,
+                    "instance": sink.index,
+                    "stream": sink.stream,
+                    "path": sink.path,
+                    "lines": text,
+                }
+            )
+        return out
+
+    @method(Role.VIEWER)
+    async def followLogs(
+        self,
+        ctx: CallContext,
+        name: str | None = None,
+        stream: str | None = None,
+        instance: int | None = None,
+    ) -> None:
+        """Stream new output as ``log`` notifications until the client hangs up.
+
+        A client that reads too slowly loses chunks (``dropped`` notifications
+        say how much); the daemon never buffers more than FOLLOW_QUEUE chunks.
+        """
+        sinks = self._sinks(name, stream, instance)
+        follower = Follower()
+        for sink in sinks:
+            sink.followers.add(follower)
+        try:
+            await ctx.notify("following", {"logs": [s.label for s in sinks]})
+            while True:
+                app, index, which, data = await follower.queue.get()
+                if follower.dropped:
+                    await ctx.notify("dropped", {"bytes": follower.dropped})
+                    follower.dropped = 0
+                text = data.decode("utf-8", "replace")
+                await ctx.notify(
+                    "log", {"app": app, "instance": index, "stream": which, "data": text}
+                )
+        finally:
+            for sink in sinks:
+                sink.followers.discard(follower)
+
+    @method(Role.OPERATOR)
+    def flushLogs(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
+        """Empty the logs (of one app, or all) and delete their backups."""
+        sinks = self.sup.sinks(name)
+        for sink in sinks:
+            sink.truncate()
+        return {"flushed": len(sinks)}
+
+    @method(Role.OPERATOR)
+    def reopenLogs(self, ctx: CallContext) -> dict[str, Any]:
+        """Reopen every log file by name, after an external logrotate (also SIGUSR1)."""
+        self._reopen_logs()
+        return {"reopened": len(self.sup.sinks()) + 1}
+
+    def on_reopen_logs(self) -> None:
+        if self._sup is not None:
+            for sink in self._sup.sinks():
+                sink.reopen()
+
     # -- which apps exist (admin) ----------------------------------------------------
 
     @method(Role.ADMIN)
@@ -283,3 +376,16 @@ class ProcwardDaemon(Daemon):
         await self.sup.delete(name)
         await self._durable()
         return {"success": True}
+
+
+def _raise_fd_limit() -> None:
+    """Two pipes and two files per instance: 500 apps need more than the usual 1024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit above %d: %s", soft, exc)

@@ -225,7 +225,11 @@ class Daemon:
     def _reopen_logs(self) -> None:
         if self.log_file is not None:
             self.log_file.reopen()
+        self.on_reopen_logs()
         log.info("SIGUSR1: log files reopened")
+
+    def on_reopen_logs(self) -> None:
+        """SIGUSR1: reopen log files of your own (the daemon log is done already)."""
 
     def _start_background_jobs(self) -> None:
         interval = notify.watchdog_interval()

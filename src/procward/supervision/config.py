@@ -383,7 +383,52 @@ _READERS: dict[str, Callable[[object, str], object]] = {
     "stop_timeout": _duration,
     "depends_on": _depends_on,
     "autostart": _flag,
+    "merge_logs": _flag,
+    "log_time": _flag,
+    "log_format": lambda value, _: _log_format(value),
+    "log_max_size": lambda value, _: _size(value),
+    "log_backups": _count,
 }
+
+_LOG_FORMATS = ("text", "json")
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+    "gib": 1 << 30,
+}
+
+
+def _log_format(value: object) -> str:
+    if isinstance(value, str) and value in _LOG_FORMATS:
+        return value
+    raise ValueError(f"must be 'text' or 'json', got {_show(value)}")
+
+
+def _size(value: object) -> int:
+    """Bytes from 1048576, "512KB", "10MB" or "1GiB" (powers of 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+        unit = text[len(digits) :].strip()
+        try:
+            number = float(digits)
+        except ValueError:
+            number = -1.0
+        if unit in _SIZE_UNITS and number > 0:
+            return max(1, int(number * _SIZE_UNITS[unit]))
+    raise ValueError(
+        f"must be a size like '10MB' or '512KB', or a number of bytes, got {_show(value)}"
+    )
 
 
 def _dependency_problems(deps: Mapping[str, tuple[str, ...]]) -> list[Problem]:

@@ -16,9 +16,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from procward.kit.paths import ensure_private_dir
 from procward.supervision import machine, process
+from procward.supervision.capture import PipeReader
 from procward.supervision.config import ConfigError
+from procward.supervision.logs import LogSink
 from procward.supervision.machine import (
     Action,
     BackoffElapsed,
@@ -63,6 +64,8 @@ class Instance:
         self._queue: deque[Event] = deque()
         self._busy = False
         self._launch: tuple[AppSpec, Launch] | None = None
+        self._sinks: dict[str, LogSink] = {}
+        self.readers: set[PipeReader] = set()
 
     @property
     def state(self) -> State:
@@ -116,13 +119,15 @@ class Instance:
     def _spawn(self) -> None:
         try:
             plan = self._plan()
-            out, err = self.log_paths()
-            child = process.spawn(plan, out, err)
+            sinks = self.sinks()
+            child = process.spawn(plan, merge=self.app.spec.merge_logs)
         except (process.SpawnError, ConfigError, OSError) as exc:
             reason = str(exc)
             self.app.note_error(f"instance {self.index}: {reason}")
             self.send(SpawnFailed(reason))
             return
+        for stream, fd in child.outputs.items():
+            self.readers.add(PipeReader(self.sup.loop, fd, sinks[stream], self.readers.discard))
         self.child = child
         self.pgid = child.pid
         self.started_wall = time.time()
@@ -138,13 +143,39 @@ class Instance:
             self._launch = (spec, launch(spec, self.index, self.sup.base_env))
         return self._launch[1]
 
-    def log_paths(self) -> tuple[str, str]:
-        directory = os.path.join(self.sup.paths.log_dir, self.app.name)
-        if not self.app.log_dir_ready:  # once per app, not at every (re)spawn
-            ensure_private_dir(directory)
-            self.app.log_dir_ready = True
-        base = os.path.join(directory, str(self.index))
-        return base + ".out", base + ".err"
+    def sinks(self) -> dict[str, LogSink]:
+        """This instance's log files, opened at its first spawn and kept across restarts."""
+        spec = self.app.spec
+        streams = ("log",) if spec.merge_logs else ("out", "err")
+        if set(self._sinks) != set(streams):
+            self.close_logs()
+            directory = self.app.log_dir()
+            self._sinks = {
+                stream: LogSink(
+                    os.path.join(directory, f"{self.index}.{stream}"),
+                    app=self.app.name,
+                    index=self.index,
+                    stream=stream,
+                    max_size=spec.log_max_size,
+                    backups=spec.log_backups,
+                    stamp=spec.log_time,
+                    json_lines=spec.log_format == "json",
+                    report=self.app.report_log_problem,
+                )
+                for stream in streams
+            }
+        return self._sinks
+
+    @property
+    def log_sinks(self) -> dict[str, LogSink]:
+        return self._sinks
+
+    def close_logs(self) -> None:
+        for reader in list(self.readers):
+            reader.drain()
+        for sink in self._sinks.values():
+            sink.close()
+        self._sinks = {}
 
     # -- exits, reported by the supervisor's reaper ------------------------------------
 

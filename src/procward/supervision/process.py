@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from procward.kit.procinfo import ProcessIdentity
+from procward.supervision.capture import open_pipe
 from procward.supervision.spec import Launch
 
 log = logging.getLogger("procward.supervision.process")
@@ -50,6 +51,7 @@ def become_subreaper() -> bool:
 class Child:
     identity: ProcessIdentity
     popen: subprocess.Popen[bytes]
+    outputs: dict[str, int]  # stream ("out", "err" or "log") -> read end of its pipe
 
     @property
     def pid(self) -> int:
@@ -60,30 +62,39 @@ class Child:
         self.popen.returncode = os.waitstatus_to_exitcode(status)
 
 
-def spawn(launch: Launch, stdout: str, stderr: str) -> Child:
-    """Start ``launch`` in a new process group, output appended to two files."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    out = os.open(stdout, flags, 0o640)
-    err = os.open(stderr, flags, 0o640) if stderr != stdout else out
+def spawn(launch: Launch, *, merge: bool = False) -> Child:
+    """Start ``launch`` in a new process group, stdout and stderr on pipes.
+
+    With ``merge``, both go to one pipe (stream "log"), in the order written.
+    """
+    out_r, out_w = open_pipe()
+    if merge:
+        pipes = {"log": out_r}
+        err_w = out_w
+    else:
+        err_r, err_w = open_pipe()
+        pipes = {"out": out_r, "err": err_r}
     try:
         popen = subprocess.Popen(
             launch.argv,
             cwd=launch.cwd,
             env=launch.env,
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
+            stdout=out_w,
+            stderr=err_w,
             process_group=0,
             close_fds=True,
         )
     except OSError as exc:
+        for fd in pipes.values():
+            os.close(fd)
         raise SpawnError(_explain(launch, exc)) from None
     finally:
-        os.close(out)
-        if err != out:
-            os.close(err)
+        os.close(out_w)
+        if err_w != out_w:
+            os.close(err_w)
     identity = ProcessIdentity.of(popen.pid) or ProcessIdentity(popen.pid, 0, "")
-    return Child(identity, popen)
+    return Child(identity, popen, pipes)
 
 
 def _explain(launch: Launch, exc: OSError) -> str:

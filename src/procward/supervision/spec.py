@@ -86,6 +86,11 @@ class AppSpec:
     stop_timeout: float = 10.0
     depends_on: tuple[str, ...] = ()
     autostart: bool = True
+    merge_logs: bool = False  # stdout and stderr into one file, <n>.log
+    log_time: bool = False  # prefix every line with the time it was read
+    log_format: str = "text"  # or "json": one object per line
+    log_max_size: int = 10 * 1024 * 1024  # bytes; rotate past this, at a line boundary
+    log_backups: int = 5
 
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
@@ -112,6 +117,11 @@ class AppSpec:
             "stop_timeout": _duration_value(self.stop_timeout),
             "depends_on": list(self.depends_on),
             "autostart": self.autostart,
+            "merge_logs": self.merge_logs,
+            "log_time": self.log_time,
+            "log_format": self.log_format,
+            "log_max_size": self.log_max_size,
+            "log_backups": self.log_backups,
         }
 
 

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from procward.kit.errors import Conflict, NotFound, Timeout
-from procward.kit.paths import InstancePaths
+from procward.kit.errors import Conflict, KitError, NotFound, Timeout
+from procward.kit.paths import InstancePaths, ensure_private_dir
 from procward.supervision import graph, process
 from procward.supervision.instance import Instance
+from procward.supervision.logs import LogSink
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
 from procward.supervision.spec import AppSpec
 
@@ -43,7 +44,8 @@ class App:
         self.last_error: str | None = None
         self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._table: tuple[AppSpec, dict[str, Any]] | None = None
-        self.log_dir_ready = False
+        self._log_dir: str | None = None
+        self._log_problems: set[str] = set()
         self.resize(spec.instances)
 
     @property
@@ -62,6 +64,23 @@ class App:
         while len(self.instances) < count:
             self.instances.append(Instance(self.sup, self, len(self.instances)))
         return self.instances[count:]
+
+    def report_log_problem(self, text: str) -> None:
+        """Once per app and problem: a full disk is one message, not one per line."""
+        reason = text.rsplit(": ", 1)[-1]
+        if reason not in self._log_problems:
+            self._log_problems.add(reason)
+            log.error("%s: %s", self.name, text)
+
+    def log_dir(self) -> str:
+        if self._log_dir is None:  # created once per app, not at every (re)spawn
+            self._log_dir = os.path.join(self.sup.paths.log_dir, self.name)
+            try:
+                ensure_private_dir(self._log_dir)
+            except (OSError, KitError) as exc:
+                # The app runs anyway; its sinks report that they cannot write.
+                log.error("%s: log directory unusable: %s", self.name, exc)
+        return self._log_dir
 
     def wake(self) -> None:
         still = []
@@ -281,6 +300,7 @@ class Supervisor:
             await self.wait_until(app, lambda: all(i.state in AT_REST for i in retired), limit)
             for inst in retired:
                 inst.cancel_timers()
+                inst.close_logs()
             del app.instances[count:]
         elif app.desired:
             for inst in app.instances:
@@ -295,7 +315,10 @@ class Supervisor:
             await self.stop([spec.name], keep_desired=True)
             for inst in app.resize(spec.instances):
                 inst.cancel_timers()
+                inst.close_logs()
             del app.instances[spec.instances :]
+            for inst in app.instances:
+                inst.close_logs()  # reopened with the new spec's log settings
             app.spec = spec
         app.source = source
         self.on_change()
@@ -308,8 +331,18 @@ class Supervisor:
         await self.stop([name])
         for inst in app.instances:
             inst.cancel_timers()
+            inst.close_logs()
         del self.apps[name]
         self.on_change()
+
+    def close_logs(self) -> None:
+        for app in self.apps.values():
+            for inst in app.instances:
+                inst.close_logs()
+
+    def sinks(self, name: str | None = None) -> list[LogSink]:
+        apps = [self.app(name)] if name else list(self.apps.values())
+        return [s for app in apps for inst in app.instances for s in inst.log_sinks.values()]
 
     # -- views -------------------------------------------------------------------------
 

@@ -1,0 +1,324 @@
+"""Where an instance's output goes: files rotated at line boundaries, and followers.
+
+The hot path is a chunk read from a pipe (up to 1 MiB) written with one
+``os.write``: no per-line Python unless the app asked for timestamps or JSON.
+Rotation is by rename and reopen, done by the daemon itself, never copy and
+truncate: when a write would cross ``log_max_size``, the chunk is cut after
+its last newline that still fits (or, if none does, after the first newline),
+so a file always ends at the end of a line, no line is split across two
+files, lost or written twice. A line with no newline in sight is cut every
+``LINE_LIMIT`` bytes (a newline is inserted): split, never dropped.
+
+A write that fails (disk full, directory gone or unwritable) is reported once
+per sink and the data is dropped while it fails: the pipe keeps being
+drained, so the app never blocks on a full pipe; the next chunk tries again,
+and the recovery is reported too.
+
+Followers (``logs -f``) get a copy of every chunk through a bounded queue; a
+follower that cannot keep up loses chunks (and is told how many bytes), it
+never makes the daemon buffer without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+log = logging.getLogger("procward.supervision.logs")
+LINE_LIMIT = 64 * 1024
+FOLLOW_QUEUE = 256  # chunks (of up to 1 MiB) a follower may lag behind
+
+
+@dataclass(eq=False)
+class Follower:
+    """One ``followLogs`` subscription: chunks in, bounded."""
+
+    queue: asyncio.Queue[tuple[str, int, str, bytes]] = field(
+        default_factory=lambda: asyncio.Queue(FOLLOW_QUEUE)
+    )
+    dropped: int = 0  # bytes lost because the follower lagged
+
+    def push(self, app: str, index: int, stream: str, data: bytes) -> None:
+        try:
+            self.queue.put_nowait((app, index, stream, data))
+        except asyncio.QueueFull:
+            self.dropped += len(data)
+
+
+class LogSink:
+    """One log file (``<n>.out``, ``<n>.err`` or merged ``<n>.log``) and its backups."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        app: str,
+        index: int,
+        stream: str,
+        max_size: int,
+        backups: int,
+        stamp: bool = False,
+        json_lines: bool = False,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.app = app
+        self.index = index
+        self.stream = stream
+        self.max_size = max_size
+        self.backups = backups
+        self.stamp = stamp
+        self.json_lines = json_lines
+        self.report = report or (lambda text: log.error("%s", text))
+        self.followers: set[Follower] = set()
+        self.fd: int | None = None
+        self.size = 0
+        self.tail = 0  # bytes after the last newline in the file
+        self.at_line_start = True
+        self.pending = b""  # json mode: the unterminated end of the last chunk
+        self.failing: str | None = None
+        self.dropped = 0
+        self.rotations = 0
+
+    # -- writing ------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.json_lines:
+            data = self._as_json(data)
+        elif self.stamp:
+            data = self._stamped(data)
+        if data:
+            self._emit(data)
+        for follower in self.followers:
+            follower.push(self.app, self.index, self.stream, data)
+
+    def flush_partial(self) -> None:
+        """At EOF: a json-mode line without its newline is still a line."""
+        if self.json_lines and self.pending:
+            data, self.pending = self.pending, b""
+            self.write(data + b"\n")
+
+    def _emit(self, data: bytes) -> None:
+        if self.fd is None and not self._open():
+            self.dropped += len(data)
+            return
+        while data:
+            cut, split, rotate = self._plan(data)
+            self._write_all(data[:cut] + b"\n" if split else data[:cut])
+            data = data[cut:]
+            if rotate:
+                self.rotate()
+            if self.fd is None:
+                self.dropped += len(data)
+                return
+
+    def _plan(self, data: bytes) -> tuple[int, bool, bool]:
+        """How much of ``data`` goes into the current file: (bytes, split?, rotate after?)."""
+        room = self.max_size - self.size
+        last = data.rfind(b"\n")
+        tail_after = self.tail + len(data) if last < 0 else len(data) - last - 1
+        if len(data) <= room and tail_after <= LINE_LIMIT:
+            return len(data), False, False
+        if len(data) > room:
+            fits = data.rfind(b"\n", 0, room) if room > 0 else -1
+            if fits >= 0:
+                return fits + 1, False, True  # end the file after a whole line
+            if self.size > 0 and self.tail == 0:
+                return 0, False, True  # the file ends at a line: start the next one
+        # Finish the line in hand here (even past max_size), or split it if too long.
+        limit = LINE_LIMIT - self.tail
+        if limit <= 0:
+            return 0, True, len(data) > room  # end the over-long line right here
+        first = data.find(b"\n")
+        if 0 <= first < limit:
+            return first + 1, False, len(data) > room
+        if first < 0 and len(data) <= limit:
+            return len(data), False, False  # the line goes on: rotate after its end
+        return limit, True, len(data) > room
+
+    def _write_all(self, data: bytes) -> None:
+        assert self.fd is not None
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:
+            self._failed(exc)
+            self.dropped += len(view)
+            return
+        self.size += len(data)
+        newline = data.rfind(b"\n")
+        self.tail = len(data) - newline - 1 if newline >= 0 else self.tail + len(data)
+        if self.failing is not None:
+            log.warning("%s: writing %s works again", self.label, self.path)
+            self.failing = None
+
+    def rotate(self) -> None:
+        """``log.N-1`` → ``log.N`` ... ``log`` → ``log.1``, then a fresh ``log``."""
+        self._close()
+        try:
+            if self.backups > 0:
+                for n in range(self.backups - 1, 0, -1):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.replace(f"{self.path}.{n}", f"{self.path}.{n + 1}")
+                os.replace(self.path, f"{self.path}.1")
+            else:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self._failed(exc)
+        self.rotations += 1
+        self._open()
+
+    def reopen(self) -> None:
+        """Follow an external rotation (logrotate moved the file): open by name."""
+        self._close()
+        self._open()
+
+    def _open(self) -> bool:
+        try:
+            self.fd = os.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640
+            )
+            self.size = os.fstat(self.fd).st_size
+        except OSError as exc:
+            self._failed(exc)
+            self.fd = None
+            return False
+        self.tail = 0
+        return True
+
+    def _close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def close(self) -> None:
+        self.flush_partial()
+        self._close()
+
+    def truncate(self) -> None:
+        """``procward flush``: empty the file and delete its backups."""
+        for n in range(1, self.backups + 1):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}.{n}")
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+        self.size = self.tail = 0
+
+    def _failed(self, exc: OSError) -> None:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC:
+            reason = "the disk is full"
+        if self.failing != reason:  # once per problem, not once per line
+            self.report(
+                f"cannot write its log {self.path}: {reason}; "
+                "output is dropped until it works again (the app runs on)"
+            )
+            self.failing = reason
+
+    @property
+    def label(self) -> str:
+        return f"{self.app}:{self.index} {self.stream}"
+
+    # -- formats -----------------------------------------------------------------------
+
+    def _stamped(self, data: bytes) -> bytes:
+        stamp = _now_stamp() + b" "
+        body = _split_long(data, self.tail if not self.at_line_start else 0)
+        out = body.replace(b"\n", b"\n" + stamp)
+        if body.endswith(b"\n"):
+            out = out[: -len(stamp)]
+        if self.at_line_start:
+            out = stamp + out
+        self.at_line_start = body.endswith(b"\n")
+        return out
+
+    def _as_json(self, data: bytes) -> bytes:
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        while len(self.pending) > LINE_LIMIT:
+            lines.append(self.pending[:LINE_LIMIT])
+            self.pending = self.pending[LINE_LIMIT:]
+        if not lines:
+            return b""
+        when = time.time()
+        head = {"time": round(when, 3), "app": self.app, "instance": self.index}
+        out = []
+        for line in _chunks_of(lines):
+            text = line.decode("utf-8", "replace")
+            entry = {**head, "stream": self.stream, "line": text}
+            out.append(json.dumps(entry, ensure_ascii=False).encode())
+        return b"\n".join(out) + b"\n"
+
+
+def _split_long(data: bytes, tail: int) -> bytes:
+    """Insert newlines so that no line exceeds LINE_LIMIT (rare: only long lines pay)."""
+    if len(data) + tail <= LINE_LIMIT:
+        return data
+    parts = []
+    for whole in data.split(b"\n"):
+        rest = whole
+        while len(rest) + tail > LINE_LIMIT:
+            cut = LINE_LIMIT - tail
+            parts.append(rest[:cut] + b"\n")
+            rest, tail = rest[cut:], 0
+        parts.append(rest + b"\n")
+        tail = 0
+    joined = b"".join(parts)
+    return joined if data.endswith(b"\n") else joined[:-1]
+
+
+def _chunks_of(lines: list[bytes]) -> Iterator[bytes]:
+    for line in lines:
+        for start in range(0, max(len(line), 1), LINE_LIMIT):
+            yield line[start : start + LINE_LIMIT]
+
+
+def _now_stamp() -> bytes:
+    now = time.time()
+    millis = int(now * 1000) % 1000
+    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{millis:03d}Z").encode()
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+def tail_lines(path: str, count: int, backups: int) -> list[bytes]:
+    """The last ``count`` lines of a log, reaching into its backups if needed."""
+    lines: list[bytes] = []
+    for name in [path, *(f"{path}.{n}" for n in range(1, backups + 1))]:
+        if len(lines) >= count:
+            break
+        try:
+            older = _last_lines(name, count - len(lines))
+        except FileNotFoundError:
+            continue
+        lines = older + lines
+    return lines[-count:] if count else []
+
+
+def _last_lines(path: str, count: int, block: int = 1 << 16) -> list[bytes]:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        data = b""
+        while end > 0 and data.count(b"\n") <= count:
+            start = max(0, end - block)
+            f.seek(start)
+            data = f.read(end - start) + data
+            end = start
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if end > 0:
+        lines = lines[1:]  # the first is probably cut
+    return lines[-count:]

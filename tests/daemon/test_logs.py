@@ -1,0 +1,272 @@
+"""Capturing, rotating, reading and following real output through the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from procward.kit.client import Client
+from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
+
+
+@pytest.fixture
+def daemon(cli, paths: InstancePaths) -> Iterator[Client]:
+    assert cli("up").code == 0
+    client = Client.open(paths.socket)
+    yield client
+    client.close()
+    assert cli("down").code == 0
+
+
+def load(client: Client, home: str, body: str) -> None:
+    path = os.path.join(home, "procward.toml")
+    with open(path, "w") as f:
+        f.write(textwrap.dedent(body))
+    client.call("loadConfig", path=path)
+
+
+COUNT_SCRIPT = "import sys; sys.stdout.writelines(f'{i}\\n' for i in range(1000000))"
+FLOOD_SCRIPT = "import sys\nwhile True: sys.stdout.write('y' * 100 + '\\n')"
+
+
+def exited(client: Client, name: str) -> bool:
+    return client.call("getApp", name=name)["instances"][0]["state"] == "exited"
+
+
+def log_files(paths: InstancePaths, app: str, stream: str) -> list[str]:
+    """The log and its backups, oldest first."""
+    base = os.path.join(paths.log_dir, app, f"0.{stream}")
+    backups = sorted(
+        (
+            int(n.rsplit(".", 1)[1])
+            for n in os.listdir(os.path.dirname(base))
+            if n.startswith(f"0.{stream}.")
+        ),
+        reverse=True,
+    )
+    return [f"{base}.{n}" for n in backups] + [base]
+
+
+def read_lines(files: list[str]) -> list[bytes]:
+    out: list[bytes] = []
+    for name in files:
+        with open(name, "rb") as f:
+            content = f.read()
+        assert not content or content.endswith(b"\n"), f"{name} ends inside a line"
+        out.extend(content.splitlines())
+    return out
+
+
+def test_a_million_lines_arrive_once_in_order_across_rotations(
+    daemon: Client, home: str, paths: InstancePaths
+) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.counter]
+        cmd = {json.dumps([sys.executable, "-c", COUNT_SCRIPT])}
+        restart = "never"
+        min_start = "0s"
+        log_max_size = "1MB"
+        log_backups = 20
+    """,
+    )
+    wait_for(lambda: exited(daemon, "counter"), timeout=60, what="the counter to finish")
+    files = log_files(paths, "counter", "out")
+    wait_for(lambda: sum(os.path.getsize(f) for f in log_files(paths, "counter", "out")) >= 6888890)
+    files = log_files(paths, "counter", "out")
+    assert len(files) >= 6, "rotated several times"
+    lines = read_lines(files)
+    assert lines == [b"%d" % i for i in range(1000000)]
+
+
+def test_stdout_and_stderr_go_to_their_own_files_in_order(
+    daemon: Client, home: str, paths: InstancePaths
+) -> None:
+    load(
+        daemon,
+        home,
+        """
+        [apps.both]
+        cmd = ["sh", "-c", "for i in 1 2 3 4 5; do echo out$$i; echo err$$i >&2; done"]
+        restart = "never"
+        min_start = "0s"
+    """,
+    )
+    wait_for(lambda: exited(daemon, "both"))
+    assert read_lines(log_files(paths, "both", "out")) == [b"out%d" % i for i in range(1, 6)]
+    assert read_lines(log_files(paths, "both", "err")) == [b"err%d" % i for i in range(1, 6)]
+    logs = daemon.call("getLogs", name="both", lines=2)
+    assert {(e["stream"], tuple(e["lines"])) for e in logs} == {
+        ("out", ("out4", "out5")),
+        ("err", ("err4", "err5")),
+    }
+
+
+def test_merged_logs_keep_the_order_of_writes(
+    daemon: Client, home: str, paths: InstancePaths
+) -> None:
+    load(
+        daemon,
+        home,
+        """
+        [apps.merged]
+        cmd = ["sh", "-c", "echo one; echo two >&2; echo three"]
+        restart = "never"
+        merge_logs = true
+        min_start = "0s"
+    """,
+    )
+    wait_for(lambda: exited(daemon, "merged"))
+    assert read_lines(log_files(paths, "merged", "log")) == [b"one", b"two", b"three"]
+
+
+def test_a_megabyte_line_without_newline_is_captured(
+    daemon: Client, home: str, paths: InstancePaths
+) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.big]
+        cmd = ["{sys.executable}", "-c", "import sys; sys.stdout.write('x' * 1048576)"]
+        restart = "never"
+        min_start = "0s"
+    """,
+    )
+    wait_for(lambda: exited(daemon, "big"))
+    wait_for(lambda: os.path.getsize(log_files(paths, "big", "out")[-1]) >= 1048576)
+    with open(log_files(paths, "big", "out")[-1], "rb") as f:
+        content = f.read()
+    assert content.replace(b"\n", b"") == b"x" * 1048576
+
+
+def test_follow_sees_new_lines_within_100_ms(
+    daemon: Client, home: str, paths: InstancePaths
+) -> None:
+    fifo = os.path.join(home, "say")
+    os.mkfifo(fifo)
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.echo]
+        cmd = ["sh", "-c", "while read line < {fifo}; do echo $$line; done"]
+        min_start = "0s"
+    """,
+    )
+    with Client.open(paths.socket) as follower:
+        stream = follower.stream("followLogs", name="echo")
+        method, params = next(stream)
+        assert method == "following"
+        latencies = []
+        for n in range(5):
+            with open(fifo, "w") as f:
+                start = time.monotonic()
+                f.write(f"hello {n}\n")
+            method, params = next(stream)
+            latencies.append(time.monotonic() - start)
+            assert method == "log" and params["data"] == f"hello {n}\n"
+        assert max(latencies) < 0.1, latencies
+
+
+def test_a_stalled_follower_does_not_stall_the_daemon(
+    daemon: Client, home: str, paths: InstancePaths
+) -> None:
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.flood]
+        cmd = {json.dumps([sys.executable, "-c", FLOOD_SCRIPT])}
+        min_start = "0s"
+        log_max_size = "1MB"
+        log_backups = 1
+    """,
+    )
+    stalled = socket.socket(socket.AF_UNIX)
+    stalled.connect(paths.socket)
+    try:
+        stalled.sendall(
+            b'{"jsonrpc":"2.0","id":1,"method":"followLogs","params":{"name":"flood"}}\n'
+        )
+        deadline = time.monotonic() + 3
+        worst = 0.0
+        while time.monotonic() < deadline:
+            start = time.monotonic()
+            daemon.call("getApp", name="flood")
+            worst = max(worst, time.monotonic() - start)
+        assert worst < 0.05, f"an RPC took {worst * 1000:.0f} ms"
+        pid = daemon.call("ping")["pid"]
+        with open(f"/proc/{pid}/status") as status:
+            rss_kib = int(next(ln for ln in status if ln.startswith("VmRSS:")).split()[1])
+        assert rss_kib < 400 * 1024, "the daemon buffered without bound"
+    finally:
+        stalled.close()
+    daemon.call("stopApp", name="flood")
+
+
+def test_an_unusable_log_dir_is_one_clear_error_and_the_app_runs(
+    daemon: Client, home: str, paths: InstancePaths
+) -> None:
+    os.makedirs(paths.log_dir, exist_ok=True)
+    with open(os.path.join(paths.log_dir, "noisy"), "w") as f:
+        f.write("a file where the app's log directory should be")
+    load(
+        daemon,
+        home,
+        """
+        [apps.noisy]
+        cmd = ["sh", "-c", "while true; do echo noise; sleep 0.01; done"]
+        min_start = "0s"
+    """,
+    )
+    wait_for(lambda: daemon.call("getApp", name="noisy")["instances"][0]["state"] == "running")
+    wait_for(lambda: "cannot write its log" in daemon_log(paths), what="the error")
+    # Let it write a few hundred more lines: still one error.
+    first = daemon.call("getApp", name="noisy")["instances"][0]["pid"]
+    wait_for(lambda: daemon_log(paths).count("noise") == 0 and _ran_a_while(first), timeout=10)
+    errors = [json.loads(line) for line in daemon_log(paths).splitlines() if "cannot write" in line]
+    assert len(errors) == 1, errors
+    assert "noisy" in errors[0]["msg"]
+    assert daemon.call("getApp", name="noisy")["instances"][0]["state"] == "running"
+
+
+def daemon_log(paths: InstancePaths) -> str:
+    with open(paths.daemon_log) as f:
+        return f.read()
+
+
+def _ran_a_while(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - ticks / os.sysconf("SC_CLK_TCK") > 0.5
+
+
+def test_flush_empties_the_logs(cli: Any, daemon: Client, home: str, paths: InstancePaths) -> None:
+    load(
+        daemon,
+        home,
+        """
+        [apps.chatty]
+        cmd = ["sh", "-c", "echo before; exec sleep 1000"]
+        min_start = "0s"
+    """,
+    )
+    wait_for(lambda: os.path.exists(log_files(paths, "chatty", "out")[-1]))
+    wait_for(lambda: os.path.getsize(log_files(paths, "chatty", "out")[-1]) > 0)
+    r = cli("flush", "chatty")
+    assert r.code == 0 and "emptied 2 log files" in r.out
+    assert os.path.getsize(log_files(paths, "chatty", "out")[-1]) == 0
