@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import math
 import re
-from fractions import Fraction
 
 __all__ = ["format_duration", "parse_duration"]
 
-_UNITS = {
-    "us": Fraction(1, 1_000_000),
-    "ms": Fraction(1, 1000),
-    "s": Fraction(1),
-    "m": Fraction(60),
-    "h": Fraction(3600),
-    "d": Fraction(86400),
+# Exact arithmetic in integers (microseconds over a power of ten), not
+# `fractions.Fraction`: that module pulls in `decimal`, half a megabyte of a
+# daemon whose whole budget is 22 MiB.
+_UNITS_US = {
+    "us": 1,
+    "ms": 1000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
 }
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _PART = re.compile(rf"({_NUMBER})\s*(us|ms|s|m|h|d)", re.ASCII)
@@ -60,7 +62,7 @@ def format_duration(seconds: float) -> str:
     """The shortest readable form, to the millisecond: ``500ms``, ``1.5s``, ``1m30s``, ``2h``."""
     if isinstance(seconds, bool) or not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"cannot format {seconds!r} as a duration: need a finite number >= 0")
-    millis = round(Fraction(seconds) * 1000)  # exact, half to even like round(x, 3)
+    millis = _exact_round(float(seconds), 1000)  # exact, half to even like round(x, 3)
     if millis == 0:
         return "0s"
     rest, ms = divmod(millis, 1000)
@@ -78,18 +80,36 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
+def _exact_round(value: float, scale: int) -> int:
+    """``round(value * scale)`` computed exactly on the float's true value, half to even."""
+    num, den = value.as_integer_ratio()
+    whole, rest = divmod(num * scale, den)
+    if 2 * rest > den or (2 * rest == den and whole % 2):
+        whole += 1
+    return whole
+
+
+def _decimal(number: str) -> tuple[int, int]:
+    """``"1.25"`` -> ``(125, 100)``: the exact value as integer over a power of ten."""
+    head, _, tail = number.partition(".")
+    return int((head or "0") + tail), 10 ** len(tail)
+
+
 def _parse_text(text: str, what: str) -> float:
     if _BARE.fullmatch(text):
-        total = Fraction(text.strip())
+        parts = [(text.strip(), "s")]
     elif _WHOLE.fullmatch(text):
-        total = sum(
-            (Fraction(number) * _UNITS[unit] for number, unit in _PART.findall(text)),
-            Fraction(0),
-        )
+        parts = _PART.findall(text)
     else:
         raise ValueError(f"invalid {what} {text!r}{_why_not(text)}: {_FORMS}")
+    den = 10 ** max(len(number.partition(".")[2]) for number, _ in parts)
+    total_us: int = 0  # in units of 1/den microsecond
+    for number, unit in parts:
+        num, own = _decimal(number)
+        total_us += num * (den // own) * _UNITS_US[unit]
     try:
-        return float(total)
+        seconds: float = total_us / (den * 1_000_000)  # int / int rounds correctly
+        return seconds
     except OverflowError:
         raise ValueError(f"invalid {what} {text!r} (too large): {_FORMS}") from None
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import sys
 import time
@@ -57,16 +56,49 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
 
 
-class DaemonLogFile(logging.handlers.RotatingFileHandler):
-    """Size-rotated log file whose stream fds 1 and 2 can follow."""
+class DaemonLogFile(logging.FileHandler):
+    """Size-rotated log file whose stream fds 1 and 2 can follow.
+
+    Not ``logging.handlers.RotatingFileHandler``: that module imports pickle,
+    queue and socket machinery, over half a megabyte of a small daemon, for
+    what is a size check and a few renames.
+    """
 
     def __init__(self, path: str, max_bytes: int, backups: int, own_stdio: bool) -> None:
         self.own_stdio = own_stdio
-        super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        self.max_bytes = max_bytes
+        self.backups = backups
+        super().__init__(path, encoding="utf-8")
         self._follow_stdio()
 
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            if self.stream is None:
+                self.stream = self._open()
+            stream = self.stream
+            if stream.tell() + len(line.encode()) > self.max_bytes and stream.tell() > 0:
+                self.doRollover()
+                stream = self.stream
+            assert stream is not None
+            stream.write(line)
+            stream.flush()
+        except Exception:
+            self.handleError(record)
+
     def doRollover(self) -> None:
-        super().doRollover()
+        """``log.N-1`` → ``log.N`` ... ``log`` → ``log.1``, then a fresh file."""
+        if self.stream is not None:
+            self.stream.close()
+        base = self.baseFilename
+        for n in range(self.backups - 1, 0, -1):
+            if os.path.exists(f"{base}.{n}"):
+                os.replace(f"{base}.{n}", f"{base}.{n + 1}")
+        if self.backups > 0:
+            os.replace(base, f"{base}.1")
+        else:
+            os.unlink(base)
+        self.stream = self._open()
         self._follow_stdio()
 
     def reopen(self) -> None:

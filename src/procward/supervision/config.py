@@ -19,7 +19,6 @@ config file), so the same file means the same thing wherever the CLI runs.
 
 from __future__ import annotations
 
-import difflib
 import os
 import shlex
 import signal
@@ -194,6 +193,8 @@ def _unknown_top_level(key: str, value: object) -> Problem:
 
 def _unknown_key(key: str, known: Iterable[str], where: str) -> str:
     choices = list(known)
+    import difflib  # only when there is a mistake to explain
+
     close = difflib.get_close_matches(key, choices, n=1)
     if close:
         return f"unknown key; did you mean {close[0]!r}?"
@@ -201,6 +202,8 @@ def _unknown_key(key: str, known: Iterable[str], where: str) -> str:
 
 
 def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(value, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
