@@ -50,6 +50,15 @@ class CliCase:
 
 
 @dataclass(frozen=True, slots=True)
+class LogSpec:
+    """How an app's stdout is kept: rotated past ``max_size`` bytes, ``backups`` kept."""
+
+    max_size: int
+    backups: int
+    timestamps: bool = False  # prefix every line with the time (procward's `log_time`)
+
+
+@dataclass(frozen=True, slots=True)
 class AppDef:
     """One app to supervise, as every system can express it: ``argv`` is taken literally."""
 
@@ -59,6 +68,9 @@ class AppDef:
     # Restart at once after every exit, however often (the crash scenario): no
     # backoff, and a restart budget the run cannot spend.
     restart_at_once: bool = False
+    # Run once, never restart (the log scenario's writer); exclusive with the above.
+    run_once: bool = False
+    log: LogSpec | None = None  # None: the system's default log handling
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +150,15 @@ class AppSystem(System, Protocol):
     def status_command(self) -> Command: ...
 
     def stop_all_command(self) -> Command: ...
+
+    def log_files(self, app: str, backups: int) -> list[str]:
+        """Where instance 0 of ``app`` keeps its stdout: ``backups`` backups oldest first,
+        then the live file (paths that may not exist yet)."""
+        ...
+
+    def supports_timestamps(self) -> bool:
+        """Can ``LogSpec.timestamps`` be honoured?"""
+        ...
 
     def __enter__(self) -> AppSystem: ...
 
@@ -235,6 +256,14 @@ class ProcwardSystem:
                     'backoff = { initial = "0s", multiplier = 2, max = "0s" }',
                     "max_restarts = 1000000",
                 ]
+            if app.run_once:
+                lines.append('restart = "never"')
+            if app.log is not None:
+                lines += [
+                    f"log_max_size = {app.log.max_size}",
+                    f"log_backups = {app.log.backups}",
+                    f"log_time = {'true' if app.log.timestamps else 'false'}",
+                ]
             lines.append("")
         path = os.path.join(self.home, "procward.toml")
         Path(path).write_text("\n".join(lines))
@@ -248,6 +277,13 @@ class ProcwardSystem:
 
     def stop_all_command(self) -> Command:
         return self.command("stop", "all")
+
+    def log_files(self, app: str, backups: int) -> list[str]:
+        live = os.path.join(self.paths.log_dir, app, "0.out")
+        return [*(f"{live}.{n}" for n in range(backups, 0, -1)), live]
+
+    def supports_timestamps(self) -> bool:
+        return True
 
     def attach(self) -> None:
         self._daemon = self._read_daemon()

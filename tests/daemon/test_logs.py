@@ -270,3 +270,57 @@ def test_flush_empties_the_logs(cli: Any, daemon: Client, home: str, paths: Inst
     r = cli("flush", "chatty")
     assert r.code == 0 and "emptied 2 log files" in r.out
     assert os.path.getsize(log_files(paths, "chatty", "out")[-1]) == 0
+
+
+def test_since_needs_and_uses_timestamps(cli: Any, daemon: Client, home: str) -> None:
+    load(
+        daemon,
+        home,
+        """
+        [apps.timed]
+        cmd = ["sh", "-c", "echo early; sleep 1000"]
+        log_time = true
+        min_start = "0s"
+
+        [apps.plain]
+        cmd = ["sh", "-c", "echo early; sleep 1000"]
+        min_start = "0s"
+    """,
+    )
+    wait_for(lambda: daemon.call("getLogs", name="timed")[0]["lines"], what="a line")
+    assert cli("logs", "timed", "--since", "1h").out.strip().endswith("early")
+    assert cli("logs", "timed", "--since", "0s").out.strip() == ""
+    r = cli("logs", "plain", "--since", "1h")
+    assert r.code == 1 and "set log_time = true" in r.err
+
+
+def test_reopen_follows_an_external_logrotate(
+    cli: Any, daemon: Client, home: str, paths: InstancePaths
+) -> None:
+    fifo = os.path.join(home, "say")
+    os.mkfifo(fifo)
+    load(
+        daemon,
+        home,
+        f"""
+        [apps.echo]
+        cmd = ["sh", "-c", "while read line < {fifo}; do echo $$line; done"]
+        min_start = "0s"
+    """,
+    )
+    current = log_files(paths, "echo", "out")[-1]
+
+    def say(text: str) -> None:
+        with open(fifo, "w") as f:
+            f.write(text + "\n")
+
+    say("before")
+    wait_for(lambda: os.path.exists(current) and os.path.getsize(current) > 0)
+    os.rename(current, current + ".moved")  # what logrotate does
+    assert cli("logs", "--reopen").code == 0
+    say("after")
+    wait_for(lambda: os.path.exists(current) and os.path.getsize(current) > 0)
+    with open(current) as f:
+        assert f.read() == "after\n"
+    with open(current + ".moved") as f:
+        assert f.read() == "before\n"

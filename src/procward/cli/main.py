@@ -249,7 +249,10 @@ def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
             client.call("reopenLogs")
             print("log files reopened")
             return 0
-        logs = client.call("getLogs", {**scope, "lines": args.lines})
+        query: dict[str, object] = {**scope, "lines": args.lines}
+        if args.since:
+            query["since"] = args.since
+        logs = client.call("getLogs", query)
         many = len({entry["app"] for entry in logs}) > 1 or not args.name
         printer = render.LogPrinter(prefix=many or args.follow, as_json=args.json)
         for entry in logs:
@@ -457,6 +460,7 @@ PARSER = Parser(
                 Option("--out", help="stdout only"),
                 Option("--err", help="stderr only"),
                 Option("--index", type=int, help="one instance"),
+                Option("--since", type=str, metavar="AGE", help="only newer lines, e.g. 10m"),
                 Option("--reopen", help="reopen the log files (after an external logrotate)"),
             ],
             [Arg("name", help="one app (default: all)", optional=True)],

@@ -18,11 +18,12 @@ from typing import Any
 
 from procward._version import __version__
 from procward.kit.daemon import Daemon
+from procward.kit.durations import parse_duration
 from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.config import load_config, parse_app
-from procward.supervision.logs import Follower, LogSink, tail_lines
+from procward.supervision.logs import Follower, LogSink, newer_than, tail_lines
 from procward.supervision.process import become_subreaper
 from procward.supervision.spec import launch
 from procward.supervision.supervisor import Supervisor
@@ -252,23 +253,34 @@ class ProcwardDaemon(Daemon):
         ]
 
     @method(Role.VIEWER)
-    def getLogs(
+    def getLogs(  # noqa: PLR0917 - the JSON-RPC params, positional or named
         self,
         ctx: CallContext,
         name: str | None = None,
         lines: int = 100,
         stream: str | None = None,
         instance: int | None = None,
+        since: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The last ``lines`` lines of each matching log (current file and backups)."""
+        """The last ``lines`` lines of each matching log (current file and backups).
+
+        ``since`` ("10m", "1h30m") keeps lines newer than that; it needs lines
+        that carry their time (``log_time = true`` or ``log_format = "json"``).
+        """
         if stream not in (None, "out", "err"):
             raise InvalidParams("stream must be 'out' or 'err'")
+        cutoff = None
+        if since is not None:
+            try:
+                cutoff = time.time() - parse_duration(since, what="since")
+            except ValueError as exc:
+                raise InvalidParams(str(exc)) from None
         out = []
         for sink in self._sinks(name, stream, instance):
-            text = [
-                ln.decode("utf-8", "replace")
-                for ln in tail_lines(sink.path, max(0, lines), sink.backups)
-            ]
+            raw = tail_lines(sink.path, max(0, lines), sink.backups)
+            if cutoff is not None:
+                raw = newer_than(sink, raw, cutoff)
+            text = [ln.decode("utf-8", "replace") for ln in raw]
             out.append(
                 {
                     "app": sink.app,

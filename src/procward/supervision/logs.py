@@ -322,3 +322,25 @@ def _last_lines(path: str, count: int, block: int = 1 << 16) -> list[bytes]:
     if end > 0:
         lines = lines[1:]  # the first is probably cut
     return lines[-count:]
+
+
+def newer_than(sink: LogSink, lines: list[bytes], cutoff: float) -> list[bytes]:
+    """The lines written after ``cutoff`` (unix time); only timed logs know that."""
+    if sink.json_lines:
+        return [ln for ln in lines if _json_time(ln) >= cutoff]
+    if sink.stamp:
+        edge = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(cutoff))
+            + f".{int(cutoff * 1000) % 1000:03d}Z"
+        ).encode()
+        return [ln for ln in lines if ln[: len(edge)] >= edge]  # ISO times sort as text
+    from procward.kit.errors import InvalidParams
+
+    raise InvalidParams(f"{sink.app}: its lines carry no time; set log_time = true to use --since")
+
+
+def _json_time(line: bytes) -> float:
+    try:
+        return float(json.loads(line)["time"])
+    except (ValueError, KeyError, TypeError):
+        return 0.0
