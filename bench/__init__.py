@@ -9,13 +9,21 @@ machine, and writes a markdown report to ``bench/results/``:
 - the daemon's resident memory right after ``procward up``;
 - with apps, each in a fresh daemon and home: cold start to N apps running,
   kill -9 → restart latency, daemon memory with N apps, idle daemon CPU,
-  ``status`` from the shell with N apps, and ``stop all``.
+  ``status`` from the shell with N apps, and ``stop all``;
+- log capture: one app printing a burst of numbered lines, throughput to
+  disk, daemon CPU, and every line checked (none lost, duplicated or split
+  across two files by rotation), plain and with ``log_time = true``.
 
-Layout: ``systems`` holds the supervisors under test (procward today; the
-peers supervisord, Circus and PM2 slot in as more ``System``/``AppSystem``
-implementations), ``scenarios`` the empty-daemon measurements and their
-budgets, ``supervision`` the measurements with apps and theirs, ``measure``
-the timing primitives, ``procs`` the /proc helpers, ``report`` the markdown
-output and ``runner`` the order in which it all happens (``--only kit`` or
-``--only supervision`` runs one half).
+The peers run in the same rounds: supervisord today (installed on first use
+into the git-ignored ``bench/.peers/``; ``--no-peers`` leaves it out).
+
+Layout: ``systems`` holds the ``System``/``AppSystem`` interface and procward,
+``supervisord`` the supervisord peer (Circus and PM2 would slot in the same
+way) and ``peers`` the peers' isolated installs; ``scenarios`` the
+empty-daemon measurements and their budgets, ``supervision`` the
+measurements with apps and theirs, ``logcapture`` (with its app,
+``logwriter``) the log scenario, ``measure`` the timing primitives, ``procs``
+the /proc helpers, ``report`` the markdown output and ``runner`` the order in
+which it all happens (``--only kit``, ``--only supervision`` or ``--only logs``
+runs one part).
 """

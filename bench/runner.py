@@ -10,13 +10,15 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import machine, report, scenarios, supervision
+from bench import logcapture, logwriter, machine, report, scenarios, supervision
 from bench.measure import CommandFailed
+from bench.peers import PeerUnavailable
+from bench.supervisord import METHOD_NOTE as SUPERVISORD_NOTE
 from bench.systems import APP_SYSTEMS, SYSTEMS, AppSystem, AppSystemFactory, System
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -41,14 +43,16 @@ class Config:
     calls: int
     call_warmup: int
     out: Path
-    parts: tuple[str, ...]  # "kit", "supervision"
+    parts: tuple[str, ...]  # "kit", "supervision", "logs"
     plan: supervision.Plan
+    log_plan: logcapture.LogPlan
+    peers: bool  # measure the peers (supervisord) alongside procward
 
     @property
     def report_path(self) -> Path:
         if self.quick:
             return self.out / "quick-latest.md"
-        name = "-".join(self.parts) if len(self.parts) == 1 else "supervision"
+        name = self.parts[0] if len(self.parts) == 1 else "supervision"
         return self.out / f"{datetime.date.today().isoformat()}-{name}.md"
 
 
@@ -64,8 +68,22 @@ def parse(argv: Sequence[str]) -> Config:
     )
     parser.add_argument(
         "--only",
-        choices=["kit", "supervision"],
-        help="only the kit scenarios (empty daemon) or only the supervision ones (apps)",
+        choices=["kit", "supervision", "logs"],
+        help="only the kit scenarios (empty daemon), the supervision ones (apps) or log capture",
+    )
+    parser.add_argument(
+        "--log-lines",
+        type=_positive,
+        help="lines of one log burst, instead of the default bursts (2M lines of 100 bytes "
+        "and 2M of 16; quick: 500k of 100 and 2M of 16)",
+    )
+    parser.add_argument(
+        "--log-width",
+        type=_positive,
+        help="bytes per line of that burst, newline included (default 100; min 9)",
+    )
+    parser.add_argument(
+        "--no-peers", action="store_true", help="measure procward alone (no supervisord)"
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="report directory")
     args = parser.parse_args(argv)
@@ -85,6 +103,18 @@ def parse(argv: Sequence[str]) -> Config:
         status_warmup=warmup,
         stop_samples=1 if quick else 3,
     )
+    if args.log_width is not None and args.log_width < logwriter.MIN_WIDTH:
+        parser.error(f"--log-width must be at least {logwriter.MIN_WIDTH}")
+    if args.log_lines or args.log_width:
+        bursts: tuple[logcapture.Burst, ...] = (
+            logcapture.Burst(args.log_lines or 2_000_000, args.log_width or 100),
+        )
+    else:
+        # 100-byte lines make MB/s meaningful; 2M lines of 16 bytes are DESIGN.md's 32 MB
+        # burst, where per-line costs (timestamps) weigh most.
+        bursts = (logcapture.Burst(500_000 if quick else 2_000_000, 100),)
+        bursts += (logcapture.Burst(2_000_000, 16),)
+    log_plan = logcapture.LogPlan(bursts, rounds=1 if quick else 3)
     return Config(
         quick=quick,
         reps=reps,
@@ -92,9 +122,14 @@ def parse(argv: Sequence[str]) -> Config:
         calls=args.calls or (3000 if quick else 20000),
         call_warmup=300 if quick else 1000,
         out=args.out,
-        parts=(args.only,) if args.only else ("kit", "supervision"),
+        parts=(args.only,) if args.only else ("kit", "supervision", "logs"),
         plan=plan,
+        log_plan=log_plan,
+        peers=not args.no_peers,
     )
+
+
+PEER_NOTES = {"supervisord": SUPERVISORD_NOTE}
 
 
 def _positive(text: str) -> int:
@@ -137,14 +172,42 @@ def terminate_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def measure(cfg: Config, env: Mapping[str, str]) -> tuple[list[scenarios.Section], list[str]]:
-    """Run every scenario; return the report sections and the systems' warnings."""
+def available(
+    factories: Mapping[str, Callable[[Mapping[str, str]], System]],
+    env: Mapping[str, str],
+    cfg: Config,
+    warnings: list[str],
+) -> list[str]:
+    """The systems this run can measure: procward, and each peer that is installed or
+    can be installed now (its first use installs it)."""
+    names = []
+    for name, make in factories.items():
+        if name != "procward" and not cfg.peers:
+            continue
+        try:
+            make(env).cleanup()
+        except PeerUnavailable as exc:
+            warnings.append(f"{name}: not measured: {exc}")
+            print(f"bench: {name} not measured: {exc}", file=sys.stderr)
+            continue
+        names.append(name)
+    return names
+
+
+def measure(
+    cfg: Config, env: Mapping[str, str]
+) -> tuple[list[scenarios.Section], list[str], list[str]]:
+    """Run every scenario; return the report sections, the systems' warnings and the
+    names of the systems measured."""
     sections: list[scenarios.Section] = []
     warnings: list[str] = []
+    app_names = available(APP_SYSTEMS, env, cfg, warnings)
+    app_systems = {name: APP_SYSTEMS[name] for name in app_names}
     if "kit" in cfg.parts:
         systems: list[System] = []
+        kit = [SYSTEMS[name] for name in SYSTEMS if name in app_names or name == "procward"]
         with contextlib.ExitStack() as stack:
-            systems += [stack.enter_context(make(env)) for make in SYSTEMS.values()]
+            systems += [stack.enter_context(make(env)) for make in kit]
             started = scenarios.start_daemons(systems)
             floors = scenarios.floor_commands(env)
             sections += [
@@ -157,12 +220,19 @@ def measure(cfg: Config, env: Mapping[str, str]) -> tuple[list[scenarios.Section
         warnings += [f"{system.name}: {w}" for system in systems for w in system.warnings]
     if "supervision" in cfg.parts:
         # Each scenario makes (and cleans up) fresh systems; collect what they warned about.
-        factories, made = _recording(APP_SYSTEMS)
+        factories, made = _recording(app_systems)
         for scenario in supervision.SCENARIOS:
             print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
             sections.append(scenario(factories, env, cfg.plan))
         warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
-    return sections, warnings
+    if "logs" in cfg.parts:
+        print("bench: log capture", file=sys.stderr)
+        factories, made = _recording(app_systems)
+        log_sections, missing = logcapture.log_capture(factories, env, cfg.log_plan)
+        sections += log_sections
+        warnings += missing
+        warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
+    return sections, warnings, app_names
 
 
 def _recording(
@@ -189,8 +259,9 @@ def reproduce_command(argv: Sequence[str]) -> str:
     return shlex.join([str(python), "-m", "bench", *argv])
 
 
-def method_notes(cfg: Config, package: Path) -> list[str]:
+def method_notes(cfg: Config, package: Path, measured: Sequence[str]) -> list[str]:
     removed = ", ".join(f"`{key}`" for key in DROPPED_ENV if key in os.environ) or "none was set"
+    peers = [PEER_NOTES[name] for name in measured if name in PEER_NOTES]
     return [
         f"Mode: {'quick' if cfg.quick else 'full'}. Each system runs in its own temporary "
         "home (`PROCWARD_HOME=/tmp/pwb-*`), removed afterwards; every measurement with apps "
@@ -200,6 +271,7 @@ def method_notes(cfg: Config, package: Path) -> list[str]:
         f"(removed: {removed}).",
         f"`python` in the tables is the interpreter running the bench (`{sys.executable}`); "
         "`procward` is the console script next to it.",
+        *peers,
     ]
 
 
@@ -211,7 +283,7 @@ def main(argv: Sequence[str]) -> int:
         with terminate_as_interrupt():
             package = compile_bytecode(env)
             description = machine.describe(REPO)
-            sections, warnings = measure(cfg, env)
+            sections, warnings, measured = measure(cfg, env)
     except KeyboardInterrupt:
         print("bench: interrupted; daemons stopped", file=sys.stderr)
         return 130
@@ -224,7 +296,7 @@ def main(argv: Sequence[str]) -> int:
         machine=description,
         reproduce=reproduce_command(argv),
         sections=sections,
-        method=method_notes(cfg, package),
+        method=method_notes(cfg, package, measured),
         warnings=warnings,
     ).markdown()
     print(text)

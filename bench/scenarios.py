@@ -283,7 +283,7 @@ def daemon_memory(systems: Sequence[System], started: Mapping[str, Started]) -> 
                 mib(rss),
                 mib(now["VmRSS"]),
                 mib(now["VmHWM"]),
-                "uvloop" if procs.maps_file(system.daemon_pid(), "uvloop") else "asyncio",
+                _loop(system),
                 f"≤ {RSS_MIB:g} MiB" if checks else "—",
                 mark(all(c.ok for c in checks)) if checks else "—",
             ]
@@ -291,9 +291,17 @@ def daemon_memory(systems: Sequence[System], started: Mapping[str, Started]) -> 
     section.notes.append(
         "From /proc/PID/status. *After start*: as soon as `procward up` returned (no apps, "
         "HTTP off); *now*: after the CLI and RPC scenarios. *loop*: `uvloop` if its library "
-        "is mapped into the daemon, else `asyncio`."
+        "is mapped into the daemon, else `asyncio` (a peer: its own loop)."
     )
     return section
+
+
+def _loop(system: System) -> str:
+    """The daemon's event loop: a peer names its own (``loop_name``)."""
+    named = getattr(system, "loop_name", None)
+    if isinstance(named, str):
+        return named
+    return "uvloop" if procs.maps_file(system.daemon_pid(), "uvloop") else "asyncio"
 
 
 def _rss_ok(rss_kib: int) -> bool:

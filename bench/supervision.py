@@ -151,15 +151,18 @@ def cold_start(
         ],
     )
     probe_before = fs_probe()
-    for name, make in systems.items():
-        for n in plan.cold_counts:
-            runs = []
-            for _ in range(plan.cold_runs):
+    for n in plan.cold_counts:
+        # Runs alternate between the systems, so drift in the machine hits all alike.
+        runs_of: dict[str, list[ColdStart]] = {name: [] for name in systems}
+        tested: dict[str, bool] = {}
+        for _ in range(plan.cold_runs):
+            for name, make in systems.items():
                 with _fresh(make, env) as system:
-                    runs.append(_cold_start_once(system, n, plan.cold_poll))
-                    under_test = system.under_test
+                    runs_of[name].append(_cold_start_once(system, n, plan.cold_poll))
+                    tested[name] = system.under_test
+        for name, runs in runs_of.items():
             summary = Summary.of([r.running for r in runs])
-            limit = COLD_START_S.get(n) if under_test else None
+            limit = COLD_START_S.get(n) if tested[name] else None
             checks = []
             if limit is not None:
                 checks.append(
@@ -684,16 +687,21 @@ def status_wall_time(
         "`status` from the shell with N apps",
         ["command", "apps", "min", "median", "max", "budget", "result"],
     )
-    for make in systems.values():
-        for n in plan.status_counts:
-            with _fresh(make, env) as system:
+    for n in plan.status_counts:
+        # Every system up at once (each in its own home), the commands in alternating
+        # rounds, so drift in the machine hits all alike.
+        with contextlib.ExitStack() as stack:
+            cmds, tested = [], []
+            for make in systems.values():
+                system = stack.enter_context(_fresh(make, env))
                 _up(system, sleep_apps(n))
                 system.disconnect()
                 cmd = system.status_command()
-                cmd = dataclasses.replace(cmd, label=f"{cmd.label} ({n} apps)")
-                samples = alternating([cmd], plan.status_rounds, plan.status_warmup)[cmd.label]
-                under_test = system.under_test
-            summary = Summary.of(samples)
+                cmds.append(dataclasses.replace(cmd, label=f"{cmd.label} ({n} apps)"))
+                tested.append(system.under_test)
+            samples = alternating(cmds, plan.status_rounds, plan.status_warmup)
+        for cmd, under_test in zip(cmds, tested, strict=True):
+            summary = Summary.of(samples[cmd.label])
             limit = STATUS_MS.get(n) if under_test else None
             checks = []
             if limit is not None:
@@ -708,7 +716,7 @@ def status_wall_time(
             section.checks += checks
             section.rows.append(
                 [
-                    f"`{system.status_command().label}`",
+                    f"`{cmd.label.removesuffix(f' ({n} apps)')}`",
                     str(n),
                     ms(summary.min),
                     ms(summary.median),
@@ -718,8 +726,10 @@ def status_wall_time(
                 ]
             )
     section.notes.append(
-        f"Fresh daemon per row with N apps `sleep 100000` running; {plan.status_rounds} "
-        f"timed runs after {plan.status_warmup} warm-up runs, each timed like the CLI table "
+        f"Fresh daemons for each N, every system's up at once (each in its own home) with "
+        f"N apps `sleep 100000` running; {plan.status_rounds} alternating rounds (one run "
+        f"of each system's command per round) after {plan.status_warmup} warm-up rounds, "
+        "each run timed like the CLI table "
         "above (posix_spawn → waitpid, output to /dev/null, bytecode compiled, "
         "`PYTHONDONTWRITEBYTECODE` unset). The table output is rendered in full."
     )

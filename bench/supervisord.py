@@ -38,6 +38,19 @@ from bench.systems import AppDef, CliCase, InstanceView
 
 MARK_ENV = "PWB_SUPERVISOR_HOME"
 READY_TIMEOUT = 30.0
+METHOD_NOTE = (
+    f"supervisord: `{SUPERVISOR.requirement}` in its own venv (`bench/.peers/supervisor`, "
+    "installed on first use), one private `/tmp/pwb-sv-*` directory per measurement with a "
+    "generated `supervisord.conf` (unix socket, pidfile and all logs in there; "
+    "`loglevel=warn`). `supervisord -c` daemonizes as a user would run it (*`up` returned*: "
+    "the parent's exit). Apps: `startsecs=0` (so RUNNING means spawned), "
+    "`autorestart=unexpected` (crash scenario: `true`, `startretries=1000000`), stdout and "
+    "stderr to its default AUTO log files (log scenario: `stdout_logfile`, "
+    "`stdout_logfile_maxbytes`, `stdout_logfile_backups`, `autorestart=false`). The bench "
+    "reads status over XML-RPC on one persistent unix-socket connection "
+    "(`getAllProcessInfo`; *ping* is `supervisorctl pid`, RPC round trips `getPID`); "
+    "supervisord reports no restart count, so the bench counts the pids it saw per app."
+)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -63,7 +76,7 @@ class _UnixTransport(xmlrpc.client.Transport):
         self.timeout = timeout
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._connection and host == self._connection[0]:
+        if self._connection and host == self._connection[0] and self._connection[1]:
             return self._connection[1]
         conn = _UnixConnection(self.unix_path, self.timeout)
         self._connection = host, conn
@@ -101,6 +114,7 @@ class SupervisordSystem:
 
     name = "supervisord"
     under_test = False
+    loop_name = "own poll() loop, 1 s tick"
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.bin = SUPERVISOR.ensure()
@@ -115,7 +129,6 @@ class SupervisordSystem:
         self._proxy: xmlrpc.client.ServerProxy | None = None
         self._apps_seen: dict[int, procs.Proc] = {}
         self._pids_by_app: dict[str, set[int]] = {}
-        self._restart_counting: set[str] = set()
         self.write_config([])
 
     def __enter__(self) -> SupervisordSystem:
@@ -204,7 +217,8 @@ class SupervisordSystem:
             f"serverurl=unix://{h}/supervisor.sock",
             "",
         ]
-        os.makedirs(os.path.join(self.home, "childlogs"), exist_ok=True)
+        for directory in ("childlogs", "logs"):
+            os.makedirs(os.path.join(self.home, directory), exist_ok=True)
         for app in apps:
             lines += [
                 f"[program:{app.name}]",
@@ -218,7 +232,6 @@ class SupervisordSystem:
                 lines.append(f"environment={_environment(app.env)}")
             if app.restart_at_once:
                 lines += ["autorestart=true", "startretries=1000000"]
-                self._restart_counting.add(app.name)
             else:
                 lines.append("autorestart=false" if app.run_once else "autorestart=unexpected")
             if app.log is not None:
@@ -317,7 +330,6 @@ class SupervisordSystem:
         return os.path.join(self.home, "logs", f"{app}.out")
 
     def _new_proxy(self, timeout: float) -> xmlrpc.client.ServerProxy:
-        os.makedirs(os.path.join(self.home, "logs"), exist_ok=True)
         return xmlrpc.client.ServerProxy(
             "http://localhost/RPC2", transport=_UnixTransport(self.socket, timeout)
         )
@@ -328,7 +340,8 @@ class SupervisordSystem:
             try:
                 proxy = self._new_proxy(5.0)
                 try:
-                    if proxy.supervisor.getState()["statename"] == "RUNNING":
+                    state = cast(dict[str, Any], proxy.supervisor.getState())
+                    if state["statename"] == "RUNNING":
                         return
                 finally:
                     proxy("close")()
@@ -372,14 +385,8 @@ class SupervisordSystem:
                 suspects[p.pid] = p
         for p in suspects.values():
             what = procs.command_line(p.pid)
-            if procs.process_group(p.pid) == p.pid and p.pid in self._apps_seen:
-                with contextlib.suppress(ProcessLookupError):
-                    fd = os.pidfd_open(p.pid)
-                    try:
-                        if p.is_alive():
-                            os.killpg(p.pid, signal.SIGKILL)
-                    finally:
-                        os.close(fd)
+            if p.pid in self._apps_seen:
+                _kill_group(p)  # an app leads its own group (supervisord calls setpgrp)
             exited = procs.kill_and_wait(p)
             self._warn(
                 f"process {p.pid} ({what}) was still running after supervisord's shutdown; "
@@ -389,6 +396,20 @@ class SupervisordSystem:
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
         print(f"bench: {self.name}: {message}", file=sys.stderr)
+
+
+def _kill_group(p: procs.Proc) -> None:
+    """SIGKILL the group ``p`` leads, if it is still that very process and leads one."""
+    try:
+        fd = os.pidfd_open(p.pid)  # pins the pid while we look and signal
+    except ProcessLookupError:
+        return
+    try:
+        if p.is_alive() and procs.process_group(p.pid) == p.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+    finally:
+        os.close(fd)
 
 
 def _state(statename: str) -> str:

@@ -11,11 +11,12 @@ apps into its home in its own config format (``write_config``), start daemon
 and apps with one command (``up_command``) and watch the instances over one
 persistent connection (``instances``).
 
-Only procward is implemented. The peers of DESIGN.md's budget table
-(supervisord, Circus, PM2) are added by implementing ``System`` (and
-``AppSystem``) and listing the class in ``SYSTEMS`` (and ``APP_SYSTEMS``);
-their ``under_test`` is False, so the scenarios time them alongside procward
-without holding them to procward's budgets.
+procward is implemented here, supervisord in ``bench.supervisord``. The
+other peers of DESIGN.md's budget table (Circus, PM2) are added the same way:
+implement ``System`` (and ``AppSystem``) and list a factory in ``SYSTEMS``
+(and ``APP_SYSTEMS``); their ``under_test`` is False, so the scenarios time
+them alongside procward without holding them to procward's budgets. A
+factory may raise ``bench.peers.PeerUnavailable``: the run goes on without it.
 """
 
 from __future__ import annotations
@@ -435,7 +436,17 @@ def _escape_cmd(arg: str) -> str:
 SystemFactory = Callable[[Mapping[str, str]], System]
 AppSystemFactory = Callable[[Mapping[str, str]], AppSystem]
 
-# The systems a run measures, in report order. Peers go here once implemented.
-SYSTEMS: dict[str, SystemFactory] = {"procward": ProcwardSystem}
+
+def _supervisord(env: Mapping[str, str]) -> AppSystem:
+    from bench.supervisord import SupervisordSystem  # imports this module: import late
+
+    return SupervisordSystem(env)
+
+
+# The systems a run measures, in report order (a peer is installed on first use).
+SYSTEMS: dict[str, SystemFactory] = {"procward": ProcwardSystem, "supervisord": _supervisord}
 # The systems the supervision scenarios measure; each scenario makes fresh ones.
-APP_SYSTEMS: dict[str, AppSystemFactory] = {"procward": ProcwardSystem}
+APP_SYSTEMS: dict[str, AppSystemFactory] = {
+    "procward": ProcwardSystem,
+    "supervisord": _supervisord,
+}
