@@ -7,14 +7,26 @@ import sys
 
 from procward._version import __version__
 from procward.cli import render
+from procward.cli.apps import (
+    cmd_delete,
+    cmd_env,
+    cmd_graph,
+    cmd_restart,
+    cmd_scale,
+    cmd_start,
+    cmd_status,
+    cmd_stop,
+)
 from procward.cli.args import Arg, Command, Namespace, Option, Parser, UsageError
+from procward.cli.connection import connect, fail
+from procward.cli.logs import cmd_flush, cmd_logs
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit.errors import KitError, NotRunning
 from procward.kit.paths import InstancePaths, instance_for_project, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from procward.kit.client import Client
+    pass
 
 
 PREFIX = "procward"
@@ -29,22 +41,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"procward {__version__}")
             return 0
         hint = f" (see: procward {exc.command.name} --help)" if exc.command else ""
-        return _fail(f"{exc}{hint}", 2)
+        return fail(f"{exc}{hint}", 2)
     except ValueError as exc:
-        return _fail(str(exc), 2)
+        return fail(str(exc), 2)
     try:
         return command.func(args, paths)
     except NotRunning:
-        return _fail("procward is not running (start it with: procward up)", 3)
+        return fail("procward is not running (start it with: procward up)", 3)
     except (KitError, OSError) as exc:
-        return _fail(str(exc), 1)
+        return fail(str(exc), 1)
     except KeyboardInterrupt:
         return 130
-
-
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"procward: {message}\n")
-    return code
 
 
 def _paths(args: Namespace) -> InstancePaths:
@@ -52,13 +59,6 @@ def _paths(args: Namespace) -> InstancePaths:
     if args.project is not None:
         instance = instance_for_project(args.project)
     return resolve(PREFIX, instance)
-
-
-def _connect(paths: InstancePaths, spawn: bool = True) -> Client:
-    from procward.kit.client import connect
-
-    argv = _daemon_argv(paths, "--detached") if spawn else None
-    return connect(paths, spawn_argv=argv, wait=float(os.environ.get("PROCWARD_WAIT", "2")))
 
 
 # -- commands -----------------------------------------------------------------
@@ -74,7 +74,7 @@ def cmd_run(args: Namespace, paths: InstancePaths) -> int:
 
 
 def cmd_up(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths) as client:
+    with connect(paths) as client:
         if args.config:
             loaded = client.call("loadConfig", path=os.path.abspath(args.config))
             status = client.call("status")
@@ -123,167 +123,13 @@ def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
 
 
 def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths, spawn=not args.no_spawn) as client:
+    with connect(paths, spawn=not args.no_spawn) as client:
         info = client.call("ping")
     if args.json:
         render.as_json(info)
     else:
         uptime = render.duration(info["uptime"])
         print(f"pong from procward {info['version']} (pid {info['pid']}, up {uptime})")
-    return 0
-
-
-def cmd_status(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths) as client:
-        if args.name:
-            apps = [client.call("getApp", name=args.name)]
-            status = {"apps": apps, "healthy": apps[0]["healthy"]}
-        else:
-            status = client.call("status")
-    if args.json:
-        render.as_json(status)
-    elif not args.name:
-        daemon = status["daemon"]
-        uptime = render.duration(daemon["uptime"])
-        print(f"procward {daemon['version']} (pid {daemon['pid']}, up {uptime}), {paths.instance}")
-        render.app_table(status["apps"])
-    else:
-        render.app_table(status["apps"])
-    # Non-zero when something meant to run is not running: scripts and CI can rely on it.
-    return 0 if status.get("healthy", True) else 1
-
-
-def cmd_start(args: Namespace, paths: InstancePaths) -> int:
-    if args.cmd or args.app_name:
-        return _start_adhoc(args, paths)
-    if not args.name:
-        return _fail("start what? give an app name, all, or --name NAME -- COMMAND", 2)
-    method = "startAll" if args.name == "all" else "startApp"
-    with _connect(paths) as client:
-        client.call(method, **({} if args.name == "all" else {"name": args.name}))
-        apps = client.call("status")["apps"]
-    return _show(args, apps, args.name)
-
-
-def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
-    if not args.cmd:
-        return _fail("nothing to run: put the command after --", 2)
-    name = args.app_name or args.name or os.path.basename(args.cmd[0])
-    spec: dict[str, object] = {
-        "cmd": args.cmd,
-        "cwd": os.path.abspath(args.cwd or "."),
-        "instances": args.instances,
-        "restart": args.restart,
-    }
-    env = {}
-    for pair in args.env:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            return _fail(f"--env wants KEY=VALUE, got {pair!r}", 2)
-        env[key] = value
-    if env:
-        spec["env"] = env
-    with _connect(paths) as client:
-        client.call("addApp", name=name, spec=spec)
-        apps = client.call("status")["apps"]
-    return _show(args, apps, name)
-
-
-def _show(args: Namespace, apps: list[dict[str, object]], name: str) -> int:
-    chosen = apps if name == "all" else [a for a in apps if a["name"] == name]
-    if args.json:
-        render.as_json(chosen)
-    else:
-        render.app_table(chosen)
-    return 0 if all(a["healthy"] for a in chosen) else 1
-
-
-def cmd_stop(args: Namespace, paths: InstancePaths) -> int:
-    params: dict[str, object] = {"name": args.name, "force": args.force}
-    if args.timeout is not None:
-        params["timeout"] = args.timeout
-    with _connect(paths) as client:
-        client.call("stopApp", params)
-        apps = client.call("status")["apps"]
-    return _show(args, apps, args.name)
-
-
-def cmd_restart(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths) as client:
-        client.call("restartApp", name=args.name)
-        apps = client.call("status")["apps"]
-    return _show(args, apps, args.name)
-
-
-def cmd_delete(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths) as client:
-        client.call("deleteApp", name=args.name)
-    print(f"deleted {args.name}")
-    return 0
-
-
-def cmd_scale(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths) as client:
-        app = client.call("scale", name=args.name, instances=args.count)
-    return _show(args, [app], args.name)
-
-
-def cmd_env(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths) as client:
-        env = client.call("getEnv", name=args.name, instance=args.index)
-    if args.json:
-        render.as_json(env)
-    else:
-        for key in sorted(env):
-            print(f"{key}={env[key]}")
-    return 0
-
-
-def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
-    stream = "err" if args.err else "out" if args.out else None
-    scope: dict[str, object] = {"name": args.name, "stream": stream}
-    if args.index is not None:
-        scope["instance"] = args.index
-    with _connect(paths) as client:
-        if args.reopen:
-            client.call("reopenLogs")
-            print("log files reopened")
-            return 0
-        query: dict[str, object] = {**scope, "lines": args.lines}
-        if args.since:
-            query["since"] = args.since
-        logs = client.call("getLogs", query)
-        many = len({entry["app"] for entry in logs}) > 1 or not args.name
-        printer = render.LogPrinter(prefix=many or args.follow, as_json=args.json)
-        for entry in logs:
-            printer.lines(entry)
-        if not args.follow:
-            return 0
-        try:
-            for method, params in client.stream("followLogs", scope):
-                if method == "log":
-                    printer.chunk(params)
-                elif method == "dropped":
-                    render.warn(f"(too slow: {params['bytes']} bytes of output skipped)")
-        except KeyboardInterrupt:
-            return 0
-    return 0
-
-
-def cmd_flush(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths) as client:
-        result = client.call("flushLogs", name=args.name)
-    print(f"emptied {result['flushed']} log file{'s' if result['flushed'] != 1 else ''}")
-    return 0
-
-
-def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
-    with _connect(paths) as client:
-        graph = client.call("getDependencyGraph")
-    if args.json:
-        render.as_json(graph)
-    else:
-        render.graph(graph)
     return 0
 
 

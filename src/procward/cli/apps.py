@@ -1,0 +1,126 @@
+"""Commands about apps: status, start, stop, restart, delete, scale, env, graph."""
+
+from __future__ import annotations
+
+import os
+
+from procward.cli import render
+from procward.cli.args import Namespace
+from procward.cli.connection import connect, fail
+from procward.kit.paths import InstancePaths
+
+
+def cmd_status(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        if args.name:
+            apps = [client.call("getApp", name=args.name)]
+            status = {"apps": apps, "healthy": apps[0]["healthy"]}
+        else:
+            status = client.call("status")
+    if args.json:
+        render.as_json(status)
+    elif not args.name:
+        daemon = status["daemon"]
+        uptime = render.duration(daemon["uptime"])
+        print(f"procward {daemon['version']} (pid {daemon['pid']}, up {uptime}), {paths.instance}")
+        render.app_table(status["apps"])
+    else:
+        render.app_table(status["apps"])
+    # Non-zero when something meant to run is not running: scripts and CI can rely on it.
+    return 0 if status.get("healthy", True) else 1
+
+
+def cmd_start(args: Namespace, paths: InstancePaths) -> int:
+    if args.cmd or args.app_name:
+        return _start_adhoc(args, paths)
+    if not args.name:
+        return fail("start what? give an app name, all, or --name NAME -- COMMAND", 2)
+    method = "startAll" if args.name == "all" else "startApp"
+    with connect(paths) as client:
+        client.call(method, **({} if args.name == "all" else {"name": args.name}))
+        apps = client.call("status")["apps"]
+    return _show(args, apps, args.name)
+
+
+def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
+    if not args.cmd:
+        return fail("nothing to run: put the command after --", 2)
+    name = args.app_name or args.name or os.path.basename(args.cmd[0])
+    spec: dict[str, object] = {
+        "cmd": args.cmd,
+        "cwd": os.path.abspath(args.cwd or "."),
+        "instances": args.instances,
+        "restart": args.restart,
+    }
+    env = {}
+    for pair in args.env:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            return fail(f"--env wants KEY=VALUE, got {pair!r}", 2)
+        env[key] = value
+    if env:
+        spec["env"] = env
+    with connect(paths) as client:
+        client.call("addApp", name=name, spec=spec)
+        apps = client.call("status")["apps"]
+    return _show(args, apps, name)
+
+
+def _show(args: Namespace, apps: list[dict[str, object]], name: str) -> int:
+    chosen = apps if name == "all" else [a for a in apps if a["name"] == name]
+    if args.json:
+        render.as_json(chosen)
+    else:
+        render.app_table(chosen)
+    return 0 if all(a["healthy"] for a in chosen) else 1
+
+
+def cmd_stop(args: Namespace, paths: InstancePaths) -> int:
+    params: dict[str, object] = {"name": args.name, "force": args.force}
+    if args.timeout is not None:
+        params["timeout"] = args.timeout
+    with connect(paths) as client:
+        client.call("stopApp", params)
+        apps = client.call("status")["apps"]
+    return _show(args, apps, args.name)
+
+
+def cmd_restart(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        client.call("restartApp", name=args.name)
+        apps = client.call("status")["apps"]
+    return _show(args, apps, args.name)
+
+
+def cmd_delete(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        client.call("deleteApp", name=args.name)
+    print(f"deleted {args.name}")
+    return 0
+
+
+def cmd_scale(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        app = client.call("scale", name=args.name, instances=args.count)
+    return _show(args, [app], args.name)
+
+
+def cmd_env(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        env = client.call("getEnv", name=args.name, instance=args.index)
+    if args.json:
+        render.as_json(env)
+    else:
+        for key in sorted(env):
+            print(f"{key}={env[key]}")
+    return 0
+
+
+def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        graph = client.call("getDependencyGraph")
+    if args.json:
+        render.as_json(graph)
+    else:
+        render.graph(graph)
+    return 0
