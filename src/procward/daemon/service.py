@@ -117,6 +117,8 @@ class ProcwardDaemon(LogMethods, Daemon):
         self._sup.close_logs()
         if self._store is not None:
             await self._store.close()
+        # The loop is about to close: a late SIGCHLD must not schedule into it.
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
     async def _durable(self) -> None:
         """Save now and wait for it: an operator's change is on disk before we answer,
