@@ -6,7 +6,7 @@ import json
 import os
 import signal
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,17 +27,6 @@ def write_config(home: str, body: str) -> str:
     with open(path, "w") as f:
         f.write(textwrap.dedent(body))
     return path
-
-
-@pytest.fixture
-def daemon(cli, paths: InstancePaths) -> Iterator[Client]:
-    assert cli("up").code == 0
-    client = Client.open(paths.socket)
-    yield client
-    client.close()
-    # Stop the apps while the daemon can still do it by the book.
-    result = cli("down")
-    assert result.code == 0, result.err
 
 
 def instances(client: Client, name: str) -> list[dict[str, Any]]:

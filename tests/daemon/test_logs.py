@@ -8,23 +8,11 @@ import socket
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from procward.kit.client import Client
 from procward.kit.paths import InstancePaths
 from procward.kit.testing import wait_for
-
-
-@pytest.fixture
-def daemon(cli, paths: InstancePaths) -> Iterator[Client]:
-    assert cli("up").code == 0
-    client = Client.open(paths.socket)
-    yield client
-    client.close()
-    assert cli("down").code == 0
 
 
 def load(client: Client, home: str, body: str) -> None:
