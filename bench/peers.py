@@ -10,6 +10,7 @@ files or any other Python environment.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -93,3 +94,64 @@ class PythonPeer:
 
 
 SUPERVISOR = PythonPeer("supervisor", "supervisor==4.3.0")
+CIRCUS = PythonPeer("circus", "circus==0.19.0")
+
+
+@dataclass(frozen=True, slots=True)
+class NodePeer:
+    """A peer that is an npm package, installed with ``npm install --prefix``."""
+
+    name: str  # the prefix directory under PEERS_DIR
+    package: str  # e.g. "pm2"
+    version: str  # e.g. "7.0.4"
+
+    @property
+    def prefix(self) -> Path:
+        return PEERS_DIR / self.name
+
+    @property
+    def package_dir(self) -> Path:
+        return self.prefix / "node_modules" / self.package
+
+    @property
+    def bin(self) -> Path:
+        return self.prefix / "node_modules" / ".bin"
+
+    def ready(self) -> bool:
+        try:
+            meta = json.loads((self.package_dir / "package.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(meta.get("version") == self.version)
+
+    def ensure(self) -> Path:
+        """The ``node_modules/.bin`` directory, installing the package first if needed."""
+        if self.ready():
+            return self.bin
+        npm = shutil.which("npm")
+        if npm is None or shutil.which("node") is None:
+            raise PeerUnavailable(f"{self.package}@{self.version}: node and npm are needed")
+        print(
+            f"bench: installing {self.package}@{self.version} into {self.prefix}", file=sys.stderr
+        )
+        step = [npm, "install", "--prefix", str(self.prefix), f"{self.package}@{self.version}"]
+        try:
+            done = subprocess.run(
+                step,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=INSTALL_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise PeerUnavailable(f"{self.package}@{self.version}: {exc}") from None
+        if done.returncode != 0 or not self.ready():
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
+            raise PeerUnavailable(
+                f"{self.package}@{self.version}: npm install exited with {done.returncode}: "
+                + " / ".join(tail)
+            )
+        return self.bin
+
+
+PM2 = NodePeer("pm2", "pm2", "7.0.4")

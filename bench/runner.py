@@ -16,8 +16,10 @@ from pathlib import Path
 from types import FrameType
 
 from bench import logcapture, logwriter, machine, report, scenarios, supervision
+from bench.circus_peer import METHOD_NOTE as CIRCUS_NOTE
 from bench.measure import CommandFailed
 from bench.peers import PeerUnavailable
+from bench.pm2_peer import METHOD_NOTE as PM2_NOTE
 from bench.supervisord import METHOD_NOTE as SUPERVISORD_NOTE
 from bench.systems import APP_SYSTEMS, SYSTEMS, AppSystem, AppSystemFactory, System
 
@@ -129,7 +131,7 @@ def parse(argv: Sequence[str]) -> Config:
     )
 
 
-PEER_NOTES = {"supervisord": SUPERVISORD_NOTE}
+PEER_NOTES = {"supervisord": SUPERVISORD_NOTE, "circus": CIRCUS_NOTE, "pm2": PM2_NOTE}
 
 
 def _positive(text: str) -> int:

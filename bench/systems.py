@@ -11,8 +11,8 @@ apps into its home in its own config format (``write_config``), start daemon
 and apps with one command (``up_command``) and watch the instances over one
 persistent connection (``instances``).
 
-procward is implemented here, supervisord in ``bench.supervisord``. The
-other peers of DESIGN.md's budget table (Circus, PM2) are added the same way:
+procward is implemented here, supervisord in ``bench.supervisord``, Circus in
+``bench.circus_peer`` and PM2 in ``bench.pm2_peer``. Any other peer is added the same way:
 implement ``System`` (and ``AppSystem``) and list a factory in ``SYSTEMS``
 (and ``APP_SYSTEMS``); their ``under_test`` is False, so the scenarios time
 them alongside procward without holding them to procward's budgets. A
@@ -443,10 +443,29 @@ def _supervisord(env: Mapping[str, str]) -> AppSystem:
     return SupervisordSystem(env)
 
 
+def _circus(env: Mapping[str, str]) -> AppSystem:
+    from bench.circus_peer import CircusSystem  # imports this module: import late
+
+    return CircusSystem(env)
+
+
+def _pm2(env: Mapping[str, str]) -> AppSystem:
+    from bench.pm2_peer import Pm2System  # imports this module: import late
+
+    return Pm2System(env)
+
+
 # The systems a run measures, in report order (a peer is installed on first use).
-SYSTEMS: dict[str, SystemFactory] = {"procward": ProcwardSystem, "supervisord": _supervisord}
+SYSTEMS: dict[str, SystemFactory] = {
+    "procward": ProcwardSystem,
+    "supervisord": _supervisord,
+    "circus": _circus,
+    "pm2": _pm2,
+}
 # The systems the supervision scenarios measure; each scenario makes fresh ones.
 APP_SYSTEMS: dict[str, AppSystemFactory] = {
     "procward": ProcwardSystem,
     "supervisord": _supervisord,
+    "circus": _circus,
+    "pm2": _pm2,
 }
