@@ -219,3 +219,12 @@ def test_instances_are_independent(cli, home: str) -> None:
     assert a.code == b.code == 0
     assert json.loads(a.out)["pid"] != json.loads(b.out)["pid"]
     assert sorted(os.listdir(home)) == ["a", "b"]
+
+
+def test_the_daemon_leaves_openssl_out(cli, paths: InstancePaths) -> None:
+    # It serves a Unix socket only: no libssl/libcrypto, a fifth of its memory (decision 0008).
+    assert cli("up").code == 0
+    with open(f"/proc/{daemon_pid(paths)}/maps") as maps:
+        mapped = maps.read()
+    assert "libpython" in mapped or "python" in mapped  # the file is the daemon's
+    assert "libssl" not in mapped and "libcrypto" not in mapped

@@ -15,14 +15,16 @@ backup is not resurrected.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable
-from typing import TypeVar
 
 from procward.kit.errors import CorruptFile
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # the CLI's auto-spawn path imports this: no `typing` at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 def backup_path(path: str) -> str:
@@ -44,8 +46,10 @@ def write_atomic(path: str, data: bytes, *, backup: bool = False, mode: int = 0o
         os.fsync(fd)
     except BaseException:
         os.close(fd)
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
     os.close(fd)
     if backup:
@@ -56,8 +60,10 @@ def write_atomic(path: str, data: bytes, *, backup: bool = False, mode: int = 0o
 
 def _keep_backup(path: str) -> None:
     link = _sibling(path, "bak.tmp")
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(link)
+    except FileNotFoundError:
+        pass
     try:
         os.link(path, link)
     except FileNotFoundError:

@@ -27,12 +27,13 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 from procward.kit import log as kitlog
 from procward.kit import notify, spawn
 from procward.kit.errors import AlreadyRunning, KitError
+from procward.kit.eventloop import event_loop_factory
 from procward.kit.lock import InstanceLock
 from procward.kit.metadata import Metadata, read_metadata, remove_runtime_files, write_metadata
 from procward.kit.paths import InstancePaths, resolve
@@ -271,21 +272,6 @@ class Daemon:
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.paths.metadata)
-
-
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (half the per-request latency), else asyncio's own.
-
-    ``DAEMONKIT_LOOP=asyncio`` forces the standard loop, e.g. to compare.
-    """
-    if os.environ.get("DAEMONKIT_LOOP", "auto") == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def _watchdog_ping() -> None:

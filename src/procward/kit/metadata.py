@@ -12,12 +12,10 @@ into the three answers
 
 from __future__ import annotations
 
-import contextlib
-import enum
-import json
 import os
 import stat
 
+from procward.kit import fastjson
 from procward.kit.atomic import write_atomic
 from procward.kit.lock import InstanceLock, is_locked
 from procward.kit.paths import InstancePaths
@@ -25,7 +23,7 @@ from procward.kit.procinfo import ProcessIdentity
 
 TYPE_CHECKING = False  # `down`, `kill` and `info` import this: keep it light
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, ClassVar
 
 
 class Metadata:
@@ -66,7 +64,7 @@ class Metadata:
 
     @classmethod
     def from_json(cls, raw: bytes) -> Metadata:
-        data: dict[str, Any] = json.loads(raw)
+        data: dict[str, Any] = fastjson.loads(raw)
         return cls(
             pid=int(data["pid"]),
             starttime=int(data["starttime"]),
@@ -78,16 +76,35 @@ class Metadata:
         )
 
     def to_json(self) -> bytes:
-        return json.dumps(self.as_dict(), indent=2).encode() + b"\n"
+        return fastjson.dumps(self.as_dict()).encode() + b"\n"
 
 
 _FIELDS = ("pid", "starttime", "boot_id", "version", "socket", "started_at", "addresses")
 
 
-class Liveness(enum.Enum):
-    NOT_RUNNING = "not running"
-    STALE = "died uncleanly"
-    RUNNING = "running"
+class Liveness:
+    """The three answers of ``running()``; compare with ``is``.
+
+    Three constants rather than an ``enum.Enum``: ``enum`` would cost the
+    CLI's `up`, `down` and `info` paths more than the rest of this module.
+    """
+
+    __slots__ = ("name", "value")
+    NOT_RUNNING: ClassVar[Liveness]
+    STALE: ClassVar[Liveness]  # files of a daemon that died without cleaning up
+    RUNNING: ClassVar[Liveness]
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name = name
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<Liveness.{self.name}: {self.value!r}>"
+
+
+Liveness.NOT_RUNNING = Liveness("NOT_RUNNING", "not running")
+Liveness.STALE = Liveness("STALE", "died uncleanly")
+Liveness.RUNNING = Liveness("RUNNING", "running")
 
 
 def write_metadata(paths: InstancePaths, meta: Metadata) -> None:
@@ -137,8 +154,12 @@ def remove_runtime_files(paths: InstancePaths) -> None:
 
     Whatever sits at the socket path but is not a socket is not ours to delete.
     """
-    with contextlib.suppress(FileNotFoundError):
+    try:
         if stat.S_ISSOCK(os.lstat(paths.socket).st_mode):
             os.unlink(paths.socket)
-    with contextlib.suppress(FileNotFoundError):
+    except FileNotFoundError:
+        pass
+    try:
         os.unlink(paths.metadata)
+    except FileNotFoundError:
+        pass

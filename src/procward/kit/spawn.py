@@ -16,7 +16,6 @@ programs never inherit it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import time
@@ -127,14 +126,18 @@ class ReadyPipe:
     def _send(self, line: str) -> None:
         if self.fd is None:
             return
-        with contextlib.suppress(OSError):  # the parent may have given up waiting
+        try:
             os.write(self.fd, line.encode())
+        except OSError:  # the parent may have given up waiting
+            pass
         self.close()
 
     def close(self) -> None:
         if self.fd is not None:
-            with contextlib.suppress(OSError):
+            try:
                 os.close(self.fd)
+            except OSError:
+                pass
             self.fd = None
 
 

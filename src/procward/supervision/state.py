@@ -123,7 +123,7 @@ def leftovers(saved: dict[str, Any] | None, state_dir: str) -> list[Leftover]:
     found = []
     live = process.live_groups()
     me = {os.getpid(), os.getpgid(0)}
-    for pgid in marked_groups(state_dir, exclude=me):
+    for pgid in marked_groups(state_dir, exclude=me, live=live):
         found.append(Leftover(f"process group {pgid}", pgid, ProcessIdentity(pgid, 0, ""), "TERM"))
     if saved is None:
         return found
@@ -146,7 +146,9 @@ def leftovers(saved: dict[str, Any] | None, state_dir: str) -> list[Leftover]:
 MARKER = "PROCWARD_DAEMON"  # in every child's environment: the state dir of its daemon
 
 
-def marked_groups(state_dir: str, *, exclude: set[int]) -> dict[int, list[int]]:
+def marked_groups(
+    state_dir: str, *, exclude: set[int], live: dict[int, list[int]] | None = None
+) -> dict[int, list[int]]:
     """Groups of live processes whose environment names this daemon's state dir.
 
     The safety net for a crash between a spawn and the next save of
@@ -155,7 +157,7 @@ def marked_groups(state_dir: str, *, exclude: set[int]) -> dict[int, list[int]]:
     """
     needle = f"\0{MARKER}={state_dir}\0".encode()
     found: dict[int, list[int]] = {}
-    for pgid, pids in process.live_groups().items():
+    for pgid, pids in (process.live_groups() if live is None else live).items():
         if pgid in exclude:
             continue
         for pid in pids:
