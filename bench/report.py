@@ -22,11 +22,17 @@ class Report:
     sections: Sequence[Section]
     method: Sequence[str]
     warnings: Sequence[str] = ()
+    summary: Sequence[str] = ()  # Markdown lines of the summary section, first after the machine
+    chart: str | None = None  # file name of the PNG chart, beside the report
 
     def markdown(self) -> str:
         lines = [f"# {self.title}", ""]
         lines += [*table(["machine", ""], [[k, v] for k, v in self.machine]), ""]
         lines += ["Reproduce (from the repository root):", "", "```sh", self.reproduce, "```", ""]
+        if self.summary:
+            lines += [*self.summary, ""]
+        if self.chart:
+            lines += [f"![procward against each peer, times better]({self.chart})", ""]
         for section in self.sections:
             lines += _section(section)
         lines += _summary([c for s in self.sections for c in s.checks])

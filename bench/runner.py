@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import logcapture, logwriter, machine, report, scenarios, supervision
+from bench import chart, logcapture, logwriter, machine, report, scenarios, summary, supervision
 from bench.circus_peer import METHOD_NOTE as CIRCUS_NOTE
 from bench.measure import CommandFailed
 from bench.peers import PeerUnavailable
@@ -54,15 +54,21 @@ class Config:
     def report_path(self) -> Path:
         if self.quick:
             return self.out / "quick-latest.md"
-        name = self.parts[0] if len(self.parts) == 1 else "supervision"
-        return self.out / f"{datetime.date.today().isoformat()}-{name}.md"
+        date = datetime.date.today().isoformat()
+        if len(self.parts) == 1:
+            return self.out / f"{date}-{self.parts[0]}.md"
+        return self.out / f"{date}.md"
 
 
 def parse(argv: Sequence[str]) -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Measure procward against its performance budgets."
     )
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (< 2 minutes)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="procward alone, fewer repetitions (< 2 minutes), for development",
+    )
     parser.add_argument("--reps", type=_positive, help="CLI rounds (default 40, quick 10)")
     parser.add_argument("--calls", type=_positive, help="RPC calls (default 20000, quick 3000)")
     parser.add_argument(
@@ -94,16 +100,17 @@ def parse(argv: Sequence[str]) -> Config:
     warmup = 2 if quick else 3
     plan = supervision.Plan(
         cold_counts=(10, 100) if quick else (10, 100, 500),
-        cold_runs=1 if quick else 3,
+        cold_runs=1 if quick else 5,
         cold_poll=0.02,  # each status poll of 500 apps costs the daemon ~10 ms: keep it light
         crash_samples=5 if quick else 30,
         crash_warmup=1 if quick else 2,
         rss_counts=(10, 100) if quick else (10, 100, 500),
         idle_seconds=args.idle or (5 if quick else 30),
+        idle_windows=1 if quick else 5,
         status_counts=(10, 500),
         status_rounds=reps,
         status_warmup=warmup,
-        stop_samples=1 if quick else 3,
+        stop_samples=1 if quick else 5,
     )
     if args.log_width is not None and args.log_width < logwriter.MIN_WIDTH:
         parser.error(f"--log-width must be at least {logwriter.MIN_WIDTH}")
@@ -116,7 +123,7 @@ def parse(argv: Sequence[str]) -> Config:
         # burst, where per-line costs (timestamps) weigh most.
         bursts = (logcapture.Burst(500_000 if quick else 2_000_000, 100),)
         bursts += (logcapture.Burst(2_000_000, 16),)
-    log_plan = logcapture.LogPlan(bursts, rounds=1 if quick else 3)
+    log_plan = logcapture.LogPlan(bursts, rounds=1 if quick else 5)
     return Config(
         quick=quick,
         reps=reps,
@@ -127,7 +134,7 @@ def parse(argv: Sequence[str]) -> Config:
         parts=(args.only,) if args.only else ("kit", "supervision", "logs"),
         plan=plan,
         log_plan=log_plan,
-        peers=not args.no_peers,
+        peers=not (args.no_peers or quick),  # quick: procward alone, for development
     )
 
 
@@ -225,7 +232,8 @@ def measure(
         factories, made = _recording(app_systems)
         for scenario in supervision.SCENARIOS:
             print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
-            sections.append(scenario(factories, env, cfg.plan))
+            result = scenario(factories, env, cfg.plan)
+            sections += result if isinstance(result, list) else [result]
         warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
     if "logs" in cfg.parts:
         print("bench: log capture", file=sys.stderr)
@@ -293,13 +301,27 @@ def main(argv: Sequence[str]) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     mode = "quick" if cfg.quick else "full"
+    title = f"procward benchmark, {datetime.date.today().isoformat()} ({mode})"
+    rows = summary.summary_rows([c for section in sections for c in section.comparisons])
+    chart_path = cfg.report_path.with_suffix(".png")
+    chart_name: str | None = None
+    if any(row.peers for row in rows):
+        subtitle = ", ".join(f"{key} {value}" for key, value in description[:3])
+        problem = chart.render(rows, chart_path, title, subtitle)
+        if problem is None:
+            chart_name = chart_path.name
+            print(f"bench: wrote {chart_path}", file=sys.stderr)
+        else:
+            warnings.append(problem)
     text = report.Report(
-        title=f"procward benchmark, {datetime.date.today().isoformat()} ({mode})",
+        title=title,
         machine=description,
         reproduce=reproduce_command(argv),
         sections=sections,
         method=method_notes(cfg, package, measured),
         warnings=warnings,
+        summary=summary.markdown(rows) if rows else (),
+        chart=chart_name,
     ).markdown()
     print(text)
     cfg.report_path.write_text(text)

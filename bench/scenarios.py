@@ -8,6 +8,7 @@ and shown in the same tables, as the reference procward must beat.
 from __future__ import annotations
 
 import gc
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from bench.systems import System
 
 FLOOR_PASS = "python -c pass"
 FLOOR_IMPORT = 'python -c "import socket, json"'
+FLOOR_NODE = "node -e 0"  # PM2's CLI is a node program: its floor
 PASS_MARK = "pass"
 FAIL_MARK = "**FAIL**"
 
@@ -62,6 +64,20 @@ class Check:
     ok: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One row of the summary: the same quantity, measured on every system in this run.
+
+    ``values`` maps a system's name ("procward", "supervisord", "circus", "pm2")
+    to the min/median/max of its samples, in ``unit``; the summary compares medians.
+    """
+
+    what: str  # "cold start, 500 apps"
+    unit: str  # "ms", "s", "µs", "MiB", "%", "MB/s", "ms/MB"
+    lower_is_better: bool
+    values: Mapping[str, Summary]
+
+
 @dataclass(slots=True)
 class Section:
     title: str
@@ -69,6 +85,7 @@ class Section:
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +144,14 @@ def lifecycle(
 
 def floor_commands(env: Mapping[str, str]) -> list[Command]:
     python = sys.executable
-    return [
+    floors = [
         Command(FLOOR_PASS, (python, "-c", "pass"), env),
         Command(FLOOR_IMPORT, (python, "-c", "import socket, json"), env),
     ]
+    node = shutil.which("node")
+    if node is not None:
+        floors.append(Command(FLOOR_NODE, (node, "-e", "0"), env))
+    return floors
 
 
 def cli_wall_time(
@@ -149,12 +170,17 @@ def cli_wall_time(
     )
     for cmd in floors:
         section.rows.append(_cli_row(cmd.label, Summary.of(samples[cmd.label]), medians))
+    by_key: dict[str, dict[str, Summary]] = {}
     for system, case in cases:
         summary = Summary.of(samples[case.command.label])
         budget = CLI_BUDGETS.get(case.key) if system.under_test else None
         checks = _cli_checks(case.command.label, summary, floor, budget)
         section.checks.extend(checks)
         section.rows.append(_cli_row(case.command.label, summary, medians, budget, checks))
+        by_key.setdefault(case.key, {})[system.name] = _scaled(summary, 1e3)
+    for key, values in by_key.items():
+        what = "`ping` from the shell" if key == "ping" else f"`{key}` from the shell, no apps"
+        section.comparisons.append(Comparison(what, "ms", True, values))
     section.notes += [
         f"{rounds} alternating rounds after {warmup} warm-up rounds. *x floor*: median over "
         f"the median of `{FLOOR_IMPORT}` (the issue's floor); *x pass*: over `{FLOOR_PASS}`.",
@@ -165,6 +191,10 @@ def cli_wall_time(
         f"`{FLOOR_PASS}` took {ms(bare)}, so compare *x pass* on a machine of another speed.",
     ]
     return section
+
+
+def _scaled(summary: Summary, factor: float) -> Summary:
+    return Summary(summary.n, summary.min * factor, summary.median * factor, summary.max * factor)
 
 
 def _cli_checks(
@@ -220,18 +250,37 @@ def _cli_row(
 # -- RPC round trip ---------------------------------------------------------------------
 
 
-def rpc_round_trip(systems: Sequence[System], calls: int, warmup: int) -> Section:
-    """Round trips of "ping" on one persistent connection, timed one by one."""
+def rpc_round_trip(systems: Sequence[System], calls: int, warmup: int, rounds: int = 5) -> Section:
+    """Round trips of "ping" on one persistent connection, timed one by one.
+
+    ``rounds`` alternating rounds (procward, supervisord, circus, pm2, procward,
+    ...) of ``calls / rounds`` calls each, so that drift hits every system alike;
+    the table pools the samples, the summary compares the rounds' p50s.
+    """
     section = Section(
         "RPC round trip, persistent connection",
-        ["system", "calls", "p50", "p90", "p99", "max", "calls/s", "budget", "result"],
+        [
+            *("system", "calls", "p50", "p50 of the rounds", "p90", "p99", "max", "calls/s"),
+            *("budget", "result"),
+        ],
     )
+    per_round = max(1, calls // rounds)
+    pooled: dict[str, list[int]] = {}
+    round_p50s: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for system in systems:
+            gc.collect()
+            samples = system.rpc_round_trips(per_round, warmup)
+            if samples is None:
+                continue
+            pooled.setdefault(system.name, []).extend(samples)
+            round_p50s.setdefault(system.name, []).append(percentile(samples, 50))
     for system in systems:
-        gc.collect()
-        samples = system.rpc_round_trips(calls, warmup)
-        if samples is None:
+        if system.name not in pooled:
             continue
+        samples = pooled[system.name]
         p50, p99 = percentile(samples, 50), percentile(samples, 99)
+        spread = Summary.of(round_p50s[system.name])
         checks = []
         if system.under_test:
             checks = [
@@ -244,6 +293,7 @@ def rpc_round_trip(systems: Sequence[System], calls: int, warmup: int) -> Sectio
                 system.name,
                 str(len(samples)),
                 us(p50),
+                f"{us(spread.min)} to {us(spread.max)}",
                 us(percentile(samples, 90)),
                 us(p99),
                 us(max(samples)),
@@ -252,9 +302,13 @@ def rpc_round_trip(systems: Sequence[System], calls: int, warmup: int) -> Sectio
                 mark(all(c.ok for c in checks)) if checks else "—",
             ]
         )
+    values = {name: _scaled(Summary.of(p50s), 1e-3) for name, p50s in round_p50s.items()}
+    section.comparisons.append(Comparison("RPC round trip, p50", "µs", True, values))
     section.notes.append(
-        f'In-process client (`procward.kit.client.Client`), method "ping", {warmup} warm-up '
-        "calls, then each call timed with `time.perf_counter_ns`; nearest-rank percentiles."
+        f"{rounds} alternating rounds of {per_round} calls per system, each after {warmup} "
+        "warm-up calls. procward: in-process client (`procward.kit.client.Client`), method "
+        '"ping"; each call timed with `time.perf_counter_ns`; nearest-rank percentiles of '
+        "all samples; *p50 of the rounds*: the lowest and highest p50 of a single round."
     )
     return section
 

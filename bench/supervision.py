@@ -48,7 +48,7 @@ from bench.measure import (
     wall_time,
 )
 from bench.measure import run as run_command
-from bench.scenarios import Check, Section, mark, mib, ms
+from bench.scenarios import Check, Comparison, Section, mark, mib, ms
 from bench.systems import AppDef, AppSystem, AppSystemFactory, InstanceView
 
 SOURCE = "DESIGN.md"
@@ -76,8 +76,9 @@ class Plan:
     cold_poll: float  # seconds between status polls while timing a cold start
     crash_samples: int
     crash_warmup: int
-    rss_counts: tuple[int, ...]
+    rss_counts: tuple[int, ...]  # measured after the cold starts of these counts
     idle_seconds: float
+    idle_windows: int
     status_counts: tuple[int, ...]
     status_rounds: int
     status_warmup: int
@@ -132,7 +133,9 @@ class ColdStart:
 
 def cold_start(
     systems: Mapping[str, AppSystemFactory], env: Mapping[str, str], plan: Plan
-) -> Section:
+) -> list[Section]:
+    """Cold starts to N apps, alternating systems; after each, the daemon's memory."""
+    memory: dict[tuple[str, int], list[dict[str, int]]] = {}
     section = Section(
         "Cold start to N apps running",
         [
@@ -160,6 +163,16 @@ def cold_start(
                 with _fresh(make, env) as system:
                     runs_of[name].append(_cold_start_once(system, n, plan.cold_poll))
                     tested[name] = system.under_test
+                    if n in plan.rss_counts:
+                        memory.setdefault((name, n), []).append(_settled_memory(system))
+        section.comparisons.append(
+            Comparison(
+                f"cold start to {n} apps running",
+                "s",
+                True,
+                {name: Summary.of([r.running for r in runs]) for name, runs in runs_of.items()},
+            )
+        )
         for name, runs in runs_of.items():
             summary = Summary.of([r.running for r in runs])
             limit = COLD_START_S.get(n) if tested[name] else None
@@ -212,7 +225,7 @@ def cold_start(
         f"{probe_before[0]:.0f} µs and creating a file {probe_before[1]:.0f} µs before the "
         f"cold starts, {probe_after[0]:.0f} µs and {probe_after[1]:.0f} µs after them.",
     ]
-    return section
+    return [section, daemon_memory(memory, tested, plan)]
 
 
 def fs_probe(count: int = 200) -> tuple[float, float]:
@@ -441,11 +454,13 @@ def crash_restart(
             "result",
         ],
     )
+    values: dict[str, Summary] = {}
     for name, make in systems.items():
         with _fresh(make, env) as system:
             latencies, seen = _crash_samples(system, recorder, plan)
             under_test = system.under_test
         med = statistics.median(latencies)
+        values[name] = Summary.of([lat / 1e6 for lat in latencies])
         checks = []
         if under_test:
             checks.append(
@@ -471,6 +486,7 @@ def crash_restart(
                 mark(all(c.ok for c in checks)) if checks else "—",
             ]
         )
+    section.comparisons.append(Comparison("kill -9 → new child started", "ms", True, values))
     cost_text = "; ".join(f"{rec.name}: {_ms_ns(medians[rec])}" for rec in costs)
     section.notes += [
         'One app, one instance, `restart = "always"`, zero backoff, a restart budget the '
@@ -555,30 +571,42 @@ def _ms_ns(nanoseconds: float) -> str:
 # -- daemon memory ------------------------------------------------------------------------
 
 
+def _settled_memory(system: AppSystem) -> dict[str, int]:
+    """The daemon's memory once the bench has let go of it: connection closed, 0.5 s."""
+    system.disconnect()
+    time.sleep(0.5)
+    return procs.memory_kib(system.daemon_pid())
+
+
 def daemon_memory(
-    systems: Mapping[str, AppSystemFactory], env: Mapping[str, str], plan: Plan
+    samples: Mapping[tuple[str, int], Sequence[Mapping[str, int]]],
+    tested: Mapping[str, bool],
+    plan: Plan,
 ) -> Section:
     section = Section(
         "Daemon memory with N apps running",
-        ["system", "apps", "VmRSS", "VmHWM", "budget", "result"],
+        [
+            *("system", "apps", "runs", "VmRSS min", "VmRSS median", "VmRSS max"),
+            *("VmHWM median", "budget", "result"),
+        ],
     )
-    for name, make in systems.items():
-        for n in plan.rss_counts:
-            with _fresh(make, env) as system:
-                _up(system, sleep_apps(n))
-                system.disconnect()
-                time.sleep(0.5)
-                mem = procs.memory_kib(system.daemon_pid())
-                under_test = system.under_test
-            limit = RSS_MIB.get(n) if under_test else None
+    for n in plan.rss_counts:
+        values: dict[str, Summary] = {}
+        for name in tested:
+            mems = samples.get((name, n))
+            if not mems:
+                continue
+            rss = Summary.of([m["VmRSS"] / 1024 for m in mems])
+            values[name] = rss
+            limit = RSS_MIB.get(n) if tested[name] else None
             checks = []
             if limit is not None:
                 checks.append(
                     Check(
-                        f"{name}: daemon VmRSS, {n} apps",
-                        mib(mem["VmRSS"]),
+                        f"{name}: daemon VmRSS, {n} apps, median",
+                        f"{rss.median:.1f} MiB",
                         f"≤ {limit:g} MiB ({SOURCE})",
-                        mem["VmRSS"] <= limit * 1024,
+                        rss.median <= limit,
                     )
                 )
             section.checks += checks
@@ -586,16 +614,21 @@ def daemon_memory(
                 [
                     name,
                     str(n),
-                    mib(mem["VmRSS"]),
-                    mib(mem["VmHWM"]),
+                    str(rss.n),
+                    f"{rss.min:.1f} MiB",
+                    f"{rss.median:.1f} MiB",
+                    f"{rss.max:.1f} MiB",
+                    mib(statistics.median(m["VmHWM"] for m in mems)),
                     f"≤ {limit:g} MiB" if limit is not None else "—",
                     mark(all(c.ok for c in checks)) if checks else "—",
                 ]
             )
+        section.comparisons.append(Comparison(f"daemon RSS, {n} apps", "MiB", True, values))
     section.notes.append(
-        "Fresh daemon per row: `up -c` with N apps `sleep 100000`, wait until status shows "
-        "all running, close the bench's connection, wait 0.5 s, read /proc/PID/status of "
-        "the daemon (pid from daemon.json). HTTP off (the default). VmHWM: peak so far."
+        "Measured at the end of each cold-start run above (a fresh daemon each time): "
+        "`up -c` with N apps `sleep 100000`, all running, the bench's connection closed, "
+        "0.5 s, then /proc/PID/status of the daemon (pid from its pidfile). HTTP off (the "
+        "default). VmHWM: peak so far."
     )
     return section
 
@@ -606,73 +639,99 @@ def daemon_memory(
 def idle_cpu(
     systems: Mapping[str, AppSystemFactory], env: Mapping[str, str], plan: Plan
 ) -> Section:
+    """Every system idle at once with 100 apps; CPU over ``idle_windows`` windows.
+
+    Idle daemons barely run, so measuring them side by side over the same windows
+    costs one window per repetition instead of one per system and repetition.
+    """
     tick = os.sysconf("SC_CLK_TCK")
     section = Section(
         f"Idle daemon CPU, {IDLE_APPS} apps running",
         [
-            "system",
-            "seconds",
-            "utime+stime",
-            "% of a core",
-            "schedstat %",
-            "wake-ups/s",
-            "budget",
-            "result",
+            *("system", "windows", "seconds each", "utime+stime", "% of a core"),
+            *("schedstat % min", "schedstat % median", "schedstat % max", "wake-ups/s"),
+            *("budget", "result"),
         ],
     )
-    for name, make in systems.items():
-        with _fresh(make, env) as system:
+    pct: dict[str, list[float]] = {name: [] for name in systems}
+    pct_ns: dict[str, list[float]] = {name: [] for name in systems}
+    wakeups: dict[str, list[float]] = {name: [] for name in systems}
+    ticks: dict[str, int] = dict.fromkeys(systems, 0)
+    tested: dict[str, bool] = {}
+    with contextlib.ExitStack() as stack:
+        pids = {}
+        for name, make in systems.items():
+            system = stack.enter_context(_fresh(make, env))
             _up(system, sleep_apps(IDLE_APPS))
             system.disconnect()
-            time.sleep(1.0)  # let the coalesced state write and the last connection settle
-            pid = system.daemon_pid()
-            before, t0 = procs.cpu(pid), time.monotonic()
+            pids[name] = system.daemon_pid()
+            tested[name] = system.under_test
+        time.sleep(1.0)  # let coalesced state writes and the last connections settle
+        for _ in range(plan.idle_windows):
+            before, t0 = {name: procs.cpu(pid) for name, pid in pids.items()}, time.monotonic()
             time.sleep(plan.idle_seconds)
-            after, elapsed = procs.cpu(pid), time.monotonic() - t0
-            under_test = system.under_test
-        ticks = after.ticks - before.ticks
-        pct = ticks / tick / elapsed * 100
-        pct_ns = (after.runtime_ns - before.runtime_ns) / 1e9 / elapsed * 100
+            after, elapsed = (
+                {name: procs.cpu(pid) for name, pid in pids.items()},
+                (time.monotonic() - t0),
+            )
+            for name in pids:
+                used = after[name].ticks - before[name].ticks
+                ticks[name] += used
+                pct[name].append(used / tick / elapsed * 100)
+                runtime = after[name].runtime_ns - before[name].runtime_ns
+                pct_ns[name].append(runtime / 1e9 / elapsed * 100)
+                switches = after[name].switches - before[name].switches
+                wakeups[name].append(switches / elapsed)
+    values: dict[str, Summary] = {}
+    for name in systems:
+        by_ticks = statistics.median(pct[name])
+        precise = Summary.of(pct_ns[name])
+        values[name] = precise
         checks = []
-        if under_test:
+        if tested[name]:
             checks += [
                 Check(
-                    f"{name}: idle daemon CPU, {IDLE_APPS} apps (utime+stime, ticks)",
-                    f"{pct:.3f} %",
+                    f"{name}: idle daemon CPU, {IDLE_APPS} apps (utime+stime, ticks, median)",
+                    f"{by_ticks:.3f} %",
                     f"≤ {IDLE_CPU_PCT:g} % ({SOURCE}, metrics off)",
-                    pct <= IDLE_CPU_PCT,
+                    by_ticks <= IDLE_CPU_PCT,
                 ),
                 Check(
-                    f"{name}: idle daemon CPU, {IDLE_APPS} apps (schedstat, ns)",
-                    f"{pct_ns:.4f} %",
+                    f"{name}: idle daemon CPU, {IDLE_APPS} apps (schedstat, ns, median)",
+                    f"{precise.median:.4f} %",
                     f"≤ {IDLE_CPU_PCT:g} % ({SOURCE}, metrics off)",
-                    pct_ns <= IDLE_CPU_PCT,
+                    precise.median <= IDLE_CPU_PCT,
                 ),
             ]
         section.checks += checks
         section.rows.append(
             [
                 name,
-                f"{elapsed:.1f}",
-                f"{ticks} ticks",
-                f"{pct:.3f} %",
-                f"{pct_ns:.4f} %",
-                f"{(after.switches - before.switches) / elapsed:.2f}",
+                str(plan.idle_windows),
+                f"{plan.idle_seconds:g}",
+                f"{ticks[name]} ticks in all",
+                f"{by_ticks:.3f} %",
+                f"{precise.min:.4f} %",
+                f"{precise.median:.4f} %",
+                f"{precise.max:.4f} %",
+                f"{statistics.median(wakeups[name]):.2f}",
                 f"≤ {IDLE_CPU_PCT:g} %" if checks else "—",
                 mark(all(c.ok for c in checks)) if checks else "—",
             ]
         )
+    section.comparisons.append(Comparison(f"idle daemon CPU, {IDLE_APPS} apps", "%", True, values))
     resolution = 100 / tick / plan.idle_seconds
     section.notes += [
-        f"`up -c` with {IDLE_APPS} apps `sleep 100000`, all running, the bench's connection "
-        "closed, 1 s to settle; then utime+stime of /proc/PID/stat before and after "
-        f"{plan.idle_seconds:g} s, as % of one core. One tick (1/{tick} s) is "
-        f"{resolution:.3f} % over this window, so this figure (the issue's method) is "
-        "coarse; a short (quick) window cannot resolve the budget at all.",
+        f"Every system up at once, each in its own home with {IDLE_APPS} apps "
+        "`sleep 100000` running, the bench's connections closed, 1 s to settle; then "
+        f"{plan.idle_windows} consecutive windows of {plan.idle_seconds:g} s, the same for "
+        "all. *% of a core*: utime+stime of /proc/PID/stat over a window (median). One tick "
+        f"(1/{tick} s) is {resolution:.3f} % of a window, so this figure (the issue's "
+        "method) is coarse; a short (quick) window cannot resolve the budget at all.",
         "*schedstat %*: the same quantity from /proc/PID/task/*/schedstat (ns on a CPU, "
-        "summed over the live threads), the precise figure; it is checked against the "
-        "budget too. *wake-ups/s*: voluntary + involuntary context switches of all the "
-        "daemon's threads per second (timers, signals, I/O).",
+        "summed over the live threads), the precise figure and the one compared in the "
+        "summary; it is checked against the budget too. *wake-ups/s*: voluntary + "
+        "involuntary context switches of all the daemon's threads per second (median).",
     ]
     return section
 
@@ -700,6 +759,13 @@ def status_wall_time(
                 cmds.append(dataclasses.replace(cmd, label=f"{cmd.label} ({n} apps)"))
                 tested.append(system.under_test)
             samples = alternating(cmds, plan.status_rounds, plan.status_warmup)
+        values: dict[str, Summary] = {}
+        for name, cmd in zip(systems, cmds, strict=True):
+            s_ = Summary.of(samples[cmd.label])
+            values[name] = Summary(s_.n, s_.min * 1e3, s_.median * 1e3, s_.max * 1e3)
+        section.comparisons.append(
+            Comparison(f"`status` from the shell, {n} apps", "ms", True, values)
+        )
         for cmd, under_test in zip(cmds, tested, strict=True):
             summary = Summary.of(samples[cmd.label])
             limit = STATUS_MS.get(n) if under_test else None
@@ -746,12 +812,14 @@ def stop_all(
         f"`stop all` with {STOP_APPS} apps",
         ["command", "samples", "min", "median", "max", "left running", "budget", "result"],
     )
-    for make in systems.values():
+    values: dict[str, Summary] = {}
+    for name, make in systems.items():
         with _fresh(make, env) as system:
             times, left = _stop_all_samples(system, plan)
             cmd = system.stop_all_command()
             under_test = system.under_test
         summary = Summary.of(times)
+        values[name] = summary
         checks = []
         if under_test:
             checks += [
@@ -781,6 +849,7 @@ def stop_all(
                 mark(all(c.ok for c in checks)) if checks else "—",
             ]
         )
+    section.comparisons.append(Comparison(f"stop all, {STOP_APPS} apps", "s", True, values))
     section.notes.append(
         f"{STOP_APPS} apps `sleep 100000` (stop signal TERM), all running; wall time of "
         "`stop all` from the shell until it returns. Right after, every app pid status "
@@ -811,11 +880,12 @@ def _stop_all_samples(system: AppSystem, plan: Plan) -> tuple[list[float], int]:
     return times, left
 
 
-ScenarioFn = Callable[[Mapping[str, AppSystemFactory], Mapping[str, str], Plan], Section]
+ScenarioFn = Callable[
+    [Mapping[str, AppSystemFactory], Mapping[str, str], Plan], "Section | list[Section]"
+]
 SCENARIOS: list[ScenarioFn] = [
-    cold_start,
+    cold_start,  # and the daemon's memory after each start
     crash_restart,
-    daemon_memory,
     idle_cpu,
     status_wall_time,
     stop_all,
