@@ -18,8 +18,9 @@ The peers run in the same rounds: supervisord today (installed on first use
 into the git-ignored ``bench/.peers/``; ``--no-peers`` leaves it out).
 
 Layout: ``systems`` holds the ``System``/``AppSystem`` interface and procward,
-``supervisord`` the supervisord peer (Circus and PM2 would slot in the same
-way) and ``peers`` the peers' isolated installs; ``scenarios`` the
+``supervisord``, ``circus_peer`` and ``pm2_peer`` the peers, ``peerbase`` what
+they share (private home, pidfile, clean-up by pid) and ``peers`` their isolated
+installs; ``scenarios`` the
 empty-daemon measurements and their budgets, ``supervision`` the
 measurements with apps and theirs, ``logcapture`` (with its app,
 ``logwriter``) the log scenario, ``measure`` the timing primitives, ``procs``

@@ -17,28 +17,19 @@ helper (``bench/circus_client.py``) run by Circus's interpreter, holding one
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shlex
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from bench import procs
-from bench.measure import Command, CommandFailed, run
+from bench.measure import Command
+from bench.peerbase import READY_TIMEOUT, PeerSystem
 from bench.peers import CIRCUS
 from bench.systems import AppDef, CliCase, InstanceView
 
 MARK_ENV = "PWB_CIRCUS_HOME"
-READY_TIMEOUT = 30.0
 CRASH_CHECK_DELAY = 0.01  # s; Circus's default is 5
 HELPER = Path(__file__).resolve().parent / "circus_client.py"
 METHOD_NOTE = (
@@ -74,39 +65,25 @@ def _value(text: str) -> str:
     return text
 
 
-class CircusSystem:
+class CircusSystem(PeerSystem):
     """Circus (``bench.peers.CIRCUS``), run by its own ``circusd --daemon``."""
 
     name = "circus"
-    under_test = False
+    daemon_name = "circusd"
     loop_name = "tornado IOLoop (ZeroMQ), 1 s check_delay"
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.bin = CIRCUS.ensure()
-        self.home = tempfile.mkdtemp(prefix="pwb-ci-", dir="/tmp")
-        self.env = {**env, MARK_ENV: self.home}
-        self.conf = os.path.join(self.home, "circus.ini")
+        super().__init__(
+            env,
+            mark_env=MARK_ENV,
+            home_prefix="pwb-ci-",
+            config="circus.ini",
+            pidfile="circusd.pid",
+        )
         self.endpoint = f"ipc://{self.home}/control.sock"
-        self.pidfile = os.path.join(self.home, "circusd.pid")
-        self.warnings: list[str] = []
-        self._daemon: procs.Proc | None = None
-        self._closed = False
-        self._helper: subprocess.Popen[str] | None = None
-        self._apps_seen: dict[int, procs.Proc] = {}
-        self._pids_by_app: dict[str, set[int]] = {}
         self._apps: list[str] = []
         self.write_config([])
-
-    def __enter__(self) -> CircusSystem:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
 
     # -- System ----------------------------------------------------------------------
 
@@ -120,27 +97,6 @@ class CircusSystem:
     def cli_cases(self) -> list[CliCase]:
         # circusctl has no ping: `numwatchers` is the cheapest call that asks the daemon.
         return [CliCase("ping", self.ctl("numwatchers")), CliCase("status", self.ctl("status"))]
-
-    def start(self) -> float:
-        started = time.perf_counter()
-        run(self.up_command(self.conf))
-        self.attach()
-        self._wait_serving()
-        return time.perf_counter() - started
-
-    def stop(self) -> float:
-        started = time.perf_counter()
-        self.disconnect()
-        daemon = self._daemon or self._read_daemon()
-        run(self.ctl("quit", "--waiting"), timeout=READY_TIMEOUT)
-        if daemon is not None and not _wait_gone(daemon, READY_TIMEOUT):
-            raise RuntimeError(f"circusd {daemon.pid} still runs after quit")
-        return time.perf_counter() - started
-
-    def daemon_pid(self) -> int:
-        if self._daemon is None:
-            raise RuntimeError("circusd is not started")
-        return self._daemon.pid
 
     def rpc_round_trips(self, calls: int, warmup: int) -> list[int]:
         answer = self._ask({"rtt": [calls, warmup]}, timeout=10.0)
@@ -206,18 +162,6 @@ class CircusSystem:
             self.env,
         )
 
-    def attach(self) -> None:
-        """Wait for the detached circusd's pidfile."""
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            daemon = self._read_daemon()
-            if daemon is not None and daemon.is_alive():
-                self._daemon = daemon
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"circusd wrote no pidfile of a live process in {self.home}")
-            time.sleep(0.005)
-
     def instances(self) -> list[InstanceView] | None:
         names = self._apps
         if not names:
@@ -232,31 +176,10 @@ class CircusSystem:
         for name in names:
             pids = [int(p) for p in answer["pids"].get(name, [])]
             pid = min(pids) if pids else None
-            if pid is not None:
-                self._pids_by_app.setdefault(name, set()).add(pid)
-                if pid not in self._apps_seen:
-                    p = procs.proc(pid)
-                    if p is not None:
-                        self._apps_seen[pid] = p
-            restarts = max(0, len(self._pids_by_app.get(name, ())) - 1)
+            restarts = self._count_restarts(name, pid)
             state = "running" if pid is not None else "stopped"
             found.append(InstanceView(name, 0, state, pid, restarts))
         return found
-
-    def disconnect(self) -> None:
-        helper, self._helper = self._helper, None
-        if helper is None:
-            return
-        with contextlib.suppress(OSError):
-            if helper.stdin is not None:
-                helper.stdin.close()
-        try:
-            helper.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            helper.kill()  # our own child, by its pid
-            helper.wait()
-        if helper.stdout is not None:
-            helper.stdout.close()
 
     def start_all(self) -> None:
         answer = self._ask({"command": "start", "properties": {"waiting": True}}, timeout=60.0)
@@ -269,50 +192,12 @@ class CircusSystem:
     def stop_all_command(self) -> Command:
         return self.ctl("stop", "--waiting")
 
-    def log_files(self, app: str, backups: int) -> list[str]:
-        live = self._log_path(app)
-        return [*(f"{live}.{n}" for n in range(backups, 0, -1)), live]
-
-    def supports_timestamps(self) -> bool:
-        return False
-
-    def cleanup(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.disconnect()
-            self._quit_quietly()
-        finally:
-            try:
-                self._kill_leftovers()
-            finally:
-                shutil.rmtree(self.home, ignore_errors=True)
-
     # -- internals ----------------------------------------------------------------------
-
-    def _log_path(self, app: str) -> str:
-        return os.path.join(self.home, "logs", f"{app}.out")
 
     def _ask(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One request over the helper's persistent connection (started on first use)."""
-        if self._helper is None:
-            self._helper = subprocess.Popen(
-                [str(self.bin / "python"), str(HELPER), self.endpoint, str(timeout)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=self.env,
-                text=True,
-            )
-        helper = self._helper
-        assert helper.stdin is not None and helper.stdout is not None
-        helper.stdin.write(json.dumps(request) + "\n")
-        helper.stdin.flush()
-        line = helper.stdout.readline()
-        if not line:
-            self.disconnect()
-            raise RuntimeError("circus: the connection helper exited")
-        return dict(json.loads(line))
+        argv = [str(self.bin / "python"), str(HELPER), self.endpoint, str(timeout)]
+        return self._ask_helper(argv, request)
 
     def _wait_serving(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -323,84 +208,5 @@ class CircusSystem:
                 raise RuntimeError(f"circusd in {self.home} does not answer")
             time.sleep(0.005)
 
-    def _read_daemon(self) -> procs.Proc | None:
-        try:
-            pid = int(Path(self.pidfile).read_text().strip())
-        except (OSError, ValueError):
-            return None
-        p = procs.proc(pid)
-        # Only ours if it carries our mark: a stale pidfile could name a recycled pid.
-        if p is None or not procs.has_environment(pid, MARK_ENV, self.home):
-            return None
-        return p
-
-    def _quit_quietly(self) -> None:
-        daemon = self._daemon or self._read_daemon()
-        if daemon is None or not daemon.is_alive():
-            return
-        try:
-            run(self.ctl("quit", "--waiting"), timeout=READY_TIMEOUT)
-        except (CommandFailed, OSError, subprocess.SubprocessError) as exc:
-            self._warn(f"`circusctl quit` failed during clean-up: {exc}")
-            return
-        if not _wait_gone(daemon, READY_TIMEOUT):
-            self._warn(f"circusd {daemon.pid} still ran {READY_TIMEOUT:g} s after quit")
-
-    def _kill_leftovers(self) -> None:
-        """SIGKILL, by pid, the daemon first (so it spawns nothing more), then every process
-        that carries our mark and the groups of the apps seen, rescanning until none is left."""
-        daemon = self._daemon or self._read_daemon()
-        for _ in range(10):
-            suspects = {p.pid: p for p in procs.with_environment(MARK_ENV, self.home)}
-            for p in (daemon, *self._apps_seen.values()):
-                if p is not None and p.is_alive():
-                    suspects[p.pid] = p
-            if not suspects:
-                return
-            ordered = sorted(suspects.values(), key=lambda p: daemon is None or p.pid != daemon.pid)
-            for p in ordered:
-                what = procs.command_line(p.pid)
-                if p.pid in self._apps_seen:
-                    _kill_group(p)  # an app leads its own session
-                exited = procs.kill_and_wait(p)
-                self._warn(
-                    f"process {p.pid} ({what}) was still running after circusd quit; "
-                    + ("SIGKILLed it" if exited else "it survived SIGKILL")
-                )
-        self._warn("processes with our mark kept appearing; gave up after 10 sweeps")
-
-    def _warn(self, message: str) -> None:
-        self.warnings.append(message)
-        print(f"bench: {self.name}: {message}", file=sys.stderr)
-
-
-def _kill_group(p: procs.Proc) -> None:
-    """SIGKILL the group ``p`` leads, if it is still that very process and leads one."""
-    try:
-        fd = os.pidfd_open(p.pid)  # pins the pid while we look and signal
-    except ProcessLookupError:
-        return
-    try:
-        if p.is_alive() and procs.process_group(p.pid) == p.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-    finally:
-        os.close(fd)
-
-
-def _wait_gone(p: procs.Proc, timeout: float) -> bool:
-    try:
-        fd = os.pidfd_open(p.pid)
-    except ProcessLookupError:
-        return True
-    try:
-        # Not our child (it detached): watch its identity, not just its pid.
-        deadline = time.monotonic() + timeout
-        while p.is_alive():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            procs.wait_exit(fd, min(left, 0.05))
-        return True
-    finally:
-        os.close(fd)
+    def _quit_command(self) -> Command:
+        return self.ctl("quit", "--waiting")

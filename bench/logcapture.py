@@ -40,7 +40,6 @@ from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 from bench import procs
@@ -130,12 +129,7 @@ class Target(Protocol):
 
     def __enter__(self) -> Target: ...
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None: ...
 
 
 class SystemTarget:
@@ -206,12 +200,7 @@ class CatTarget:
     def __enter__(self) -> CatTarget:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         # Our own unreaped children: their pids cannot be recycled until we reap them.
         grace = 10.0 if exc_type is None else 0.0
         try:

@@ -15,27 +15,20 @@ PM2's own programmatic API (``pm2.connect``, ``pm2.list``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from bench import procs
-from bench.circus_peer import _kill_group, _wait_gone
-from bench.measure import Command, CommandFailed, run
+from bench.measure import Command, run
+from bench.peerbase import READY_TIMEOUT, PeerSystem
 from bench.peers import PM2, node_runtime
 from bench.systems import AppDef, CliCase, InstanceView
 
 MARK_ENV = "PM2_HOME"
-READY_TIMEOUT = 30.0
 HELPER = Path(__file__).resolve().parent / "pm2_client.js"
 METHOD_NOTE = (
     f"PM2: `pm2@{PM2.version}` (`npm install --prefix bench/.peers/pm2`, on first use), "
@@ -58,11 +51,11 @@ METHOD_NOTE = (
 )
 
 
-class Pm2System:
+class Pm2System(PeerSystem):
     """PM2 (``bench.peers.PM2``) with a private ``PM2_HOME``."""
 
     name = "pm2"
-    under_test = False
+    daemon_name = "pm2 daemon"
     loop_name = "node.js event loop (God daemon)"
 
     def __init__(self, env: Mapping[str, str]) -> None:
@@ -70,27 +63,15 @@ class Pm2System:
         runtime = node_runtime()
         assert runtime is not None  # installed on demand
         self.node = str(runtime.node)
-        self.home = tempfile.mkdtemp(prefix="pwb-pm2-", dir="/tmp")
-        self.env = {**env, MARK_ENV: self.home, "PATH": runtime.path}
-        self.conf = os.path.join(self.home, "ecosystem.json")
-        self.pidfile = os.path.join(self.home, "pm2.pid")
-        self.warnings: list[str] = []
-        self._daemon: procs.Proc | None = None
-        self._closed = False
-        self._helper: subprocess.Popen[str] | None = None
-        self._apps_seen: dict[int, procs.Proc] = {}
+        super().__init__(
+            env,
+            mark_env=MARK_ENV,
+            home_prefix="pwb-pm2-",
+            config="ecosystem.json",
+            pidfile="pm2.pid",
+            extra_env={"PATH": runtime.path},
+        )
         self.write_config([])
-
-    def __enter__(self) -> Pm2System:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
 
     # -- System ----------------------------------------------------------------------
 
@@ -105,20 +86,6 @@ class Pm2System:
         run(self.ctl("ping"), timeout=READY_TIMEOUT)  # `pm2 ping` starts the daemon
         self.attach()
         return time.perf_counter() - started
-
-    def stop(self) -> float:
-        started = time.perf_counter()
-        self.disconnect()
-        daemon = self._daemon or self._read_daemon()
-        run(self.ctl("kill"), timeout=READY_TIMEOUT)
-        if daemon is not None and not _wait_gone(daemon, READY_TIMEOUT):
-            raise RuntimeError(f"pm2 daemon {daemon.pid} still runs after `pm2 kill`")
-        return time.perf_counter() - started
-
-    def daemon_pid(self) -> int:
-        if self._daemon is None:
-            raise RuntimeError("the pm2 daemon is not started")
-        return self._daemon.pid
 
     def rpc_round_trips(self, calls: int, warmup: int) -> list[int]:
         answer = self._ask({"op": "rtt", "calls": calls, "warmup": warmup})
@@ -162,17 +129,6 @@ class Pm2System:
             "pm2 start ecosystem.json", (str(self.bin / "pm2"), "start", config), self.env
         )
 
-    def attach(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            daemon = self._read_daemon()
-            if daemon is not None and daemon.is_alive():
-                self._daemon = daemon
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"pm2 wrote no pidfile of a live daemon in {self.home}")
-            time.sleep(0.005)
-
     def instances(self) -> list[InstanceView] | None:
         answer = self._ask({"op": "list"})
         if not answer.get("ok"):
@@ -181,10 +137,8 @@ class Pm2System:
         for p in answer["procs"]:
             pid = int(p["pid"]) if p.get("pid") else None
             status = str(p["status"])
-            if pid is not None and pid not in self._apps_seen:
-                seen = procs.proc(pid)
-                if seen is not None:
-                    self._apps_seen[pid] = seen
+            if pid is not None:
+                self._remember_app(pid)
             started = float(p["uptime"]) / 1e3 if p.get("uptime") else None
             found.append(
                 InstanceView(
@@ -198,21 +152,6 @@ class Pm2System:
             )
         return found
 
-    def disconnect(self) -> None:
-        helper, self._helper = self._helper, None
-        if helper is None:
-            return
-        with contextlib.suppress(OSError):
-            if helper.stdin is not None:
-                helper.stdin.close()
-        try:
-            helper.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            helper.kill()  # our own child, by its pid
-            helper.wait()
-        if helper.stdout is not None:
-            helper.stdout.close()
-
     def start_all(self) -> None:
         answer = self._ask({"op": "restart_all"})
         if not answer.get("ok"):
@@ -224,98 +163,13 @@ class Pm2System:
     def stop_all_command(self) -> Command:
         return self.ctl("stop", "all")
 
-    def log_files(self, app: str, backups: int) -> list[str]:
-        live = self._log_path(app)
-        return [*(f"{live}.{n}" for n in range(backups, 0, -1)), live]
-
-    def supports_timestamps(self) -> bool:
-        return False
-
-    def cleanup(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.disconnect()
-            self._kill_quietly()
-        finally:
-            try:
-                self._kill_leftovers()
-            finally:
-                shutil.rmtree(self.home, ignore_errors=True)
-
     # -- internals ----------------------------------------------------------------------
 
-    def _log_path(self, app: str) -> str:
-        return os.path.join(self.home, "logs", f"{app}.out")
-
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self._helper is None:
-            self._helper = subprocess.Popen(
-                [self.node, str(HELPER), str(PM2.package_dir)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=self.env,
-                text=True,
-            )
-        helper = self._helper
-        assert helper.stdin is not None and helper.stdout is not None
-        helper.stdin.write(json.dumps(request) + "\n")
-        helper.stdin.flush()
-        line = helper.stdout.readline()
-        if not line:
-            self.disconnect()
-            raise RuntimeError("pm2: the connection helper exited")
-        answer = dict(json.loads(line))
+        answer = self._ask_helper([self.node, str(HELPER), str(PM2.package_dir)], request)
         if not answer.get("ok"):
             self.disconnect()  # connect afresh next time (e.g. before the daemon existed)
         return answer
 
-    def _read_daemon(self) -> procs.Proc | None:
-        try:
-            pid = int(Path(self.pidfile).read_text().strip())
-        except (OSError, ValueError):
-            return None
-        p = procs.proc(pid)
-        if p is None or not procs.has_environment(pid, MARK_ENV, self.home):
-            return None
-        return p
-
-    def _kill_quietly(self) -> None:
-        daemon = self._daemon or self._read_daemon()
-        if daemon is None or not daemon.is_alive():
-            return
-        try:
-            run(self.ctl("kill"), timeout=READY_TIMEOUT)
-        except (CommandFailed, OSError, subprocess.SubprocessError) as exc:
-            self._warn(f"`pm2 kill` failed during clean-up: {exc}")
-            return
-        if not _wait_gone(daemon, READY_TIMEOUT):
-            self._warn(f"pm2 daemon {daemon.pid} still ran {READY_TIMEOUT:g} s after `pm2 kill`")
-
-    def _kill_leftovers(self) -> None:
-        """SIGKILL, by pid, the daemon first (so it spawns nothing more), then every process
-        that carries our mark and the groups of the apps seen, rescanning until none is left."""
-        daemon = self._daemon or self._read_daemon()
-        for _ in range(10):
-            suspects = {p.pid: p for p in procs.with_environment(MARK_ENV, self.home)}
-            for p in (daemon, *self._apps_seen.values()):
-                if p is not None and p.is_alive():
-                    suspects[p.pid] = p
-            if not suspects:
-                return
-            ordered = sorted(suspects.values(), key=lambda p: daemon is None or p.pid != daemon.pid)
-            for p in ordered:
-                what = procs.command_line(p.pid)
-                if p.pid in self._apps_seen:
-                    _kill_group(p)  # an app leads its own session
-                exited = procs.kill_and_wait(p)
-                self._warn(
-                    f"process {p.pid} ({what}) was still running after `pm2 kill`; "
-                    + ("SIGKILLed it" if exited else "it survived SIGKILL")
-                )
-        self._warn("processes with our mark kept appearing; gave up after 10 sweeps")
-
-    def _warn(self, message: str) -> None:
-        self.warnings.append(message)
-        print(f"bench: {self.name}: {message}", file=sys.stderr)
+    def _quit_command(self) -> Command:
+        return self.ctl("kill")

@@ -16,28 +16,21 @@ transport; the server answers HTTP/1.1 keep-alive).
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
-import shutil
-import signal
 import socket
-import sys
-import tempfile
 import time
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 
-from bench import procs
-from bench.measure import Command, CommandFailed, run
+from bench.measure import Command
+from bench.peerbase import READY_TIMEOUT, PeerSystem
 from bench.peers import SUPERVISOR
 from bench.systems import AppDef, CliCase, InstanceView
 
 MARK_ENV = "PWB_SUPERVISOR_HOME"
-READY_TIMEOUT = 30.0
 METHOD_NOTE = (
     f"supervisord: `{SUPERVISOR.requirement}` in its own venv (`bench/.peers/supervisor`, "
     "installed on first use), one private `/tmp/pwb-sv-*` directory per measurement with a "
@@ -109,38 +102,25 @@ def _environment(env: Mapping[str, str]) -> str:
     return _conf_value(",".join(pairs))
 
 
-class SupervisordSystem:
+class SupervisordSystem(PeerSystem):
     """supervisord 4 (``bench.peers.SUPERVISOR``), run by its own ``supervisord -c``."""
 
     name = "supervisord"
-    under_test = False
+    daemon_name = "supervisord"
     loop_name = "own poll() loop, 1 s tick"
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.bin = SUPERVISOR.ensure()
-        self.home = tempfile.mkdtemp(prefix="pwb-sv-", dir="/tmp")
-        self.env = {**env, MARK_ENV: self.home}
-        self.conf = os.path.join(self.home, "supervisord.conf")
+        super().__init__(
+            env,
+            mark_env=MARK_ENV,
+            home_prefix="pwb-sv-",
+            config="supervisord.conf",
+            pidfile="supervisord.pid",
+        )
         self.socket = os.path.join(self.home, "supervisor.sock")
-        self.pidfile = os.path.join(self.home, "supervisord.pid")
-        self.warnings: list[str] = []
-        self._daemon: procs.Proc | None = None
-        self._closed = False
         self._proxy: xmlrpc.client.ServerProxy | None = None
-        self._apps_seen: dict[int, procs.Proc] = {}
-        self._pids_by_app: dict[str, set[int]] = {}
         self.write_config([])
-
-    def __enter__(self) -> SupervisordSystem:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
 
     # -- System ----------------------------------------------------------------------
 
@@ -154,26 +134,6 @@ class SupervisordSystem:
     def cli_cases(self) -> list[CliCase]:
         # supervisorctl has no ping: `pid` is the cheapest call that asks the daemon.
         return [CliCase("ping", self.ctl("pid")), CliCase("status", self.ctl("status"))]
-
-    def start(self) -> float:
-        started = time.perf_counter()
-        run(self.up_command(self.conf))
-        self.attach()
-        self._wait_serving()
-        return time.perf_counter() - started
-
-    def stop(self) -> float:
-        started = time.perf_counter()
-        daemon = self._daemon or self._read_daemon()
-        run(self.ctl("shutdown"), timeout=READY_TIMEOUT)
-        if daemon is not None and not _wait_gone(daemon, READY_TIMEOUT):
-            raise RuntimeError(f"supervisord {daemon.pid} still runs after shutdown")
-        return time.perf_counter() - started
-
-    def daemon_pid(self) -> int:
-        if self._daemon is None:
-            raise RuntimeError("supervisord is not started")
-        return self._daemon.pid
 
     def rpc_round_trips(self, calls: int, warmup: int) -> list[int]:
         clock = time.perf_counter_ns
@@ -253,18 +213,6 @@ class SupervisordSystem:
             self.env,
         )
 
-    def attach(self) -> None:
-        """Wait for the daemonized supervisord's pidfile (written after it forked)."""
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            daemon = self._read_daemon()
-            if daemon is not None and daemon.is_alive():
-                self._daemon = daemon
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"supervisord wrote no pidfile of a live process in {self.home}")
-            time.sleep(0.005)
-
     def instances(self) -> list[InstanceView] | None:
         if self._proxy is None:
             self._proxy = self._new_proxy(30.0)
@@ -277,14 +225,7 @@ class SupervisordSystem:
         for info in infos:
             pid = int(info["pid"]) or None
             name = str(info["name"])
-            if pid is not None:
-                seen = self._pids_by_app.setdefault(name, set())
-                seen.add(pid)
-                if pid not in self._apps_seen:
-                    p = procs.proc(pid)
-                    if p is not None:
-                        self._apps_seen[pid] = p
-            restarts = max(0, len(self._pids_by_app.get(name, ())) - 1)
+            restarts = self._count_restarts(name, pid)
             found.append(InstanceView(name, 0, _state(str(info["statename"])), pid, restarts))
         return found
 
@@ -304,30 +245,7 @@ class SupervisordSystem:
     def stop_all_command(self) -> Command:
         return self.ctl("stop", "all")
 
-    def log_files(self, app: str, backups: int) -> list[str]:
-        live = self._log_path(app)
-        return [*(f"{live}.{n}" for n in range(backups, 0, -1)), live]
-
-    def supports_timestamps(self) -> bool:
-        return False
-
-    def cleanup(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.disconnect()
-            self._shutdown_quietly()
-        finally:
-            try:
-                self._kill_leftovers()
-            finally:
-                shutil.rmtree(self.home, ignore_errors=True)
-
     # -- internals ----------------------------------------------------------------------
-
-    def _log_path(self, app: str) -> str:
-        return os.path.join(self.home, "logs", f"{app}.out")
 
     def _new_proxy(self, timeout: float) -> xmlrpc.client.ServerProxy:
         return xmlrpc.client.ServerProxy(
@@ -351,84 +269,9 @@ class SupervisordSystem:
                 raise RuntimeError(f"supervisord in {self.home} does not answer")
             time.sleep(0.005)
 
-    def _read_daemon(self) -> procs.Proc | None:
-        try:
-            pid = int(Path(self.pidfile).read_text().strip())
-        except (OSError, ValueError):
-            return None
-        p = procs.proc(pid)
-        # Only ours if it carries our mark: a stale pidfile could name a recycled pid.
-        if p is None or not procs.has_environment(pid, MARK_ENV, self.home):
-            return None
-        return p
-
-    def _shutdown_quietly(self) -> None:
-        daemon = self._daemon or self._read_daemon()
-        if daemon is None or not daemon.is_alive():
-            return
-        try:
-            run(self.ctl("shutdown"), timeout=READY_TIMEOUT)
-        except (CommandFailed, OSError) as exc:
-            self._warn(f"`supervisorctl shutdown` failed during clean-up: {exc}")
-            return
-        except Exception as exc:  # a timeout: fall through to the kill
-            self._warn(f"`supervisorctl shutdown` failed during clean-up: {exc}")
-            return
-        if not _wait_gone(daemon, READY_TIMEOUT):
-            self._warn(f"supervisord {daemon.pid} still ran {READY_TIMEOUT:g} s after shutdown")
-
-    def _kill_leftovers(self) -> None:
-        """SIGKILL, by pid, every process that carries our mark, and the apps' groups."""
-        suspects = {p.pid: p for p in procs.with_environment(MARK_ENV, self.home)}
-        for p in self._apps_seen.values():
-            if p.is_alive():
-                suspects[p.pid] = p
-        for p in suspects.values():
-            what = procs.command_line(p.pid)
-            if p.pid in self._apps_seen:
-                _kill_group(p)  # an app leads its own group (supervisord calls setpgrp)
-            exited = procs.kill_and_wait(p)
-            self._warn(
-                f"process {p.pid} ({what}) was still running after supervisord's shutdown; "
-                + ("SIGKILLed it" if exited else "it survived SIGKILL")
-            )
-
-    def _warn(self, message: str) -> None:
-        self.warnings.append(message)
-        print(f"bench: {self.name}: {message}", file=sys.stderr)
-
-
-def _kill_group(p: procs.Proc) -> None:
-    """SIGKILL the group ``p`` leads, if it is still that very process and leads one."""
-    try:
-        fd = os.pidfd_open(p.pid)  # pins the pid while we look and signal
-    except ProcessLookupError:
-        return
-    try:
-        if p.is_alive() and procs.process_group(p.pid) == p.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-    finally:
-        os.close(fd)
+    def _quit_command(self) -> Command:
+        return self.ctl("shutdown")
 
 
 def _state(statename: str) -> str:
     return statename.lower()
-
-
-def _wait_gone(p: procs.Proc, timeout: float) -> bool:
-    try:
-        fd = os.pidfd_open(p.pid)
-    except ProcessLookupError:
-        return True
-    try:
-        # Not our child (it daemonized): it is reaped by init, so watch its identity too.
-        deadline = time.monotonic() + timeout
-        while p.is_alive():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            procs.wait_exit(fd, min(left, 0.05))
-        return True
-    finally:
-        os.close(fd)

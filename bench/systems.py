@@ -12,8 +12,9 @@ and apps with one command (``up_command``) and watch the instances over one
 persistent connection (``instances``).
 
 procward is implemented here, supervisord in ``bench.supervisord``, Circus in
-``bench.circus_peer`` and PM2 in ``bench.pm2_peer``. Any other peer is added the same way:
-implement ``System`` (and ``AppSystem``) and list a factory in ``SYSTEMS``
+``bench.circus_peer`` and PM2 in ``bench.pm2_peer``, each a ``bench.peerbase.PeerSystem``.
+Any other peer is added the same way: implement ``System`` (and ``AppSystem``),
+usually by subclassing ``PeerSystem``, and list a factory in ``SYSTEMS``
 (and ``APP_SYSTEMS``); their ``under_test`` is False, so the scenarios time
 them alongside procward without holding them to procward's budgets. A
 factory may raise ``bench.peers.PeerUnavailable``: the run goes on without it.
@@ -34,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 from bench import procs
 from bench.measure import Command, CommandFailed, run
@@ -164,7 +165,30 @@ class AppSystem(System, Protocol):
     def __enter__(self) -> AppSystem: ...
 
 
-class ProcwardSystem:
+class CleansUp:
+    """A context manager whose exit is ``cleanup()``, however the block ended.
+
+    Every system is held in a ``with``: an exception halfway through a
+    measurement must still leave no process and no temporary home behind.
+    """
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """End every process the system started and remove its home; safe to call twice."""
+        raise NotImplementedError
+
+
+class ProcwardSystem(CleansUp):
     """procward, driven through its console script next to the interpreter."""
 
     name = "procward"
@@ -181,17 +205,6 @@ class ProcwardSystem:
         self._closed = False
         self._client: Client | None = None
         self._apps_seen: dict[int, procs.Proc] = {}  # every app process status showed us
-
-    def __enter__(self) -> ProcwardSystem:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
 
     def command(self, *args: str) -> Command:
         return Command(f"procward {' '.join(args)}", (self.exe, *args), self.env)

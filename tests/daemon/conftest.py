@@ -1,5 +1,18 @@
+"""The daemon under test, and the short forms its tests share.
+
+Fixtures: ``daemon`` (a running daemon and a connection to it),
+``write_config(toml)`` and ``load_apps(toml)`` (a procward.toml in the test's
+home, written and, for the latter, loaded into the running daemon).
+
+Functions, for any client: what an app's instances look like now
+(``app_instances``, ``state_of``, ``pid_of``) and waits, each with a deadline,
+until they reach a state (``wait_state``, ``wait_all_state``).
+"""
+
 from __future__ import annotations
 
+import os
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -7,6 +20,10 @@ import pytest
 
 from procward.kit.client import Client
 from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
+
+LoadApps = Callable[[str], dict[str, Any]]
+WriteConfig = Callable[[str], str]
 
 
 @pytest.fixture
@@ -19,3 +36,69 @@ def daemon(cli: Callable[..., Any], paths: InstancePaths) -> Iterator[Client]:
     # Stop the apps while the daemon can still do it by the book.
     result = cli("down")
     assert result.code == 0, result.err
+
+
+@pytest.fixture
+def write_config(home: str) -> WriteConfig:
+    """``write_config(toml)`` writes the home's procward.toml (dedented); returns its path."""
+
+    def write(body: str) -> str:
+        path = os.path.join(home, "procward.toml")
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(body))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def load_apps(write_config: WriteConfig, paths: InstancePaths) -> LoadApps:
+    """``load_apps(toml)`` writes procward.toml and loads it into the running daemon.
+
+    It does not start a daemon: use it with ``daemon``, or after ``cli("up")``.
+    """
+
+    def load(body: str) -> dict[str, Any]:
+        path = write_config(body)
+        with Client.open(paths.socket) as client:
+            result: dict[str, Any] = client.call("loadConfig", path=path)
+        return result
+
+    return load
+
+
+def app_instances(client: Client, name: str) -> list[dict[str, Any]]:
+    """The instances of app ``name`` as the daemon reports them, by index."""
+    return client.call("getApp", name=name)["instances"]
+
+
+def state_of(client: Client, name: str, index: int = 0) -> str:
+    return app_instances(client, name)[index]["state"]
+
+
+def pid_of(client: Client, name: str, index: int = 0) -> int:
+    pid = app_instances(client, name)[index]["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
+def wait_state(client: Client, name: str, state: str, index: int = 0, timeout: float = 10) -> None:
+    """Wait until instance ``index`` of app ``name`` is in ``state``."""
+    wait_for(lambda: state_of(client, name, index) == state, timeout, what=f"{name} {state}")
+
+
+def wait_all_state(
+    client: Client, name: str, state: str, count: int | None = None, timeout: float = 10
+) -> list[dict[str, Any]]:
+    """Wait until every instance of app ``name`` is in ``state``; return the instances.
+
+    With ``count``, there must also be exactly that many instances.
+    """
+
+    def reached() -> list[dict[str, Any]] | None:
+        found = app_instances(client, name)
+        if count is not None and len(found) != count:
+            return None
+        return found if all(i["state"] == state for i in found) else None
+
+    return wait_for(reached, timeout, what=f"{count or 'all'} of {name} {state}")

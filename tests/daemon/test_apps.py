@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -19,32 +18,17 @@ from procward.kit.paths import InstancePaths
 from procward.kit.testing import wait_for
 from procward.supervision.process import live_groups
 
+from .conftest import (
+    LoadApps,
+    WriteConfig,
+    app_instances,
+    pid_of,
+    state_of,
+    wait_all_state,
+    wait_state,
+)
+
 FAST = 'backoff = { initial = "50ms", multiplier = 2, max = "200ms" }\nmin_start = "0s"'
-
-
-def write_config(home: str, body: str) -> str:
-    path = os.path.join(home, "procward.toml")
-    with open(path, "w") as f:
-        f.write(textwrap.dedent(body))
-    return path
-
-
-def instances(client: Client, name: str) -> list[dict[str, Any]]:
-    return client.call("getApp", name=name)["instances"]
-
-
-def state_of(client: Client, name: str, index: int = 0) -> str:
-    return instances(client, name)[index]["state"]
-
-
-def wait_state(client: Client, name: str, state: str, index: int = 0, timeout: float = 10) -> None:
-    wait_for(lambda: state_of(client, name, index) == state, timeout, what=f"{name} {state}")
-
-
-def pid_of(client: Client, name: str, index: int = 0) -> int:
-    pid = instances(client, name)[index]["pid"]
-    assert isinstance(pid, int)
-    return pid
 
 
 def pgroup_members(pgid: int) -> list[int]:
@@ -52,56 +36,41 @@ def pgroup_members(pgid: int) -> list[int]:
     return sorted(live_groups().get(pgid, []))
 
 
-def load(client: Client, home: str, body: str) -> dict[str, Any]:
-    return client.call("loadConfig", path=write_config(home, body))
-
-
-def test_a_killed_child_is_restarted_with_backoff(daemon: Client, home: str) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+def test_a_killed_child_is_restarted_with_backoff(daemon: Client, load_apps: LoadApps) -> None:
+    load_apps(f"""
         [apps.srv]
         cmd = ["sleep", "1000"]
         {FAST}
-    """,
-    )
+    """)
     wait_state(daemon, "srv", "running")
     first = pid_of(daemon, "srv")
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: instances(daemon, "srv")[0]["restarts"] == 1, what="a restart")
+    wait_for(lambda: app_instances(daemon, "srv")[0]["restarts"] == 1, what="a restart")
     wait_state(daemon, "srv", "running")
     second = pid_of(daemon, "srv")
     assert second != first
-    inst = instances(daemon, "srv")[0]
+    inst = app_instances(daemon, "srv")[0]
     assert inst["exit_signal"] is None or inst["exit_signal"] == signal.SIGKILL
 
 
-def test_a_crash_loop_ends_crashed_after_the_budget(daemon: Client, home: str) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+def test_a_crash_loop_ends_crashed_after_the_budget(daemon: Client, load_apps: LoadApps) -> None:
+    load_apps(f"""
         [apps.loop]
         cmd = ["sh", "-c", "exit 3"]
         max_restarts = 3
         {FAST}
-    """,
-    )
+    """)
     wait_state(daemon, "loop", "crashed")
-    inst = instances(daemon, "loop")[0]
+    inst = app_instances(daemon, "loop")[0]
     assert inst["restarts"] == 3 and inst["exit_code"] == 3
     status = daemon.call("status")
     assert status["healthy"] is False
 
 
 def test_clean_exit_with_on_failure_is_exited_and_always_restarts(
-    daemon: Client, home: str
+    daemon: Client, load_apps: LoadApps
 ) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+    load_apps(f"""
         [apps.once]
         cmd = ["true"]
         {FAST}
@@ -111,46 +80,38 @@ def test_clean_exit_with_on_failure_is_exited_and_always_restarts(
         restart = "always"
         max_restarts = 2
         {FAST}
-    """,
-    )
+    """)
     wait_state(daemon, "once", "exited")
-    assert instances(daemon, "once")[0]["restarts"] == 0
+    assert app_instances(daemon, "once")[0]["restarts"] == 0
     wait_state(daemon, "again", "crashed")  # always restarts, until the budget is spent
-    assert instances(daemon, "again")[0]["restarts"] == 2
+    assert app_instances(daemon, "again")[0]["restarts"] == 2
 
 
-def test_scale_up_and_down(daemon: Client, home: str) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+def test_scale_up_and_down(daemon: Client, load_apps: LoadApps) -> None:
+    load_apps(f"""
         [apps.pool]
         cmd = ["sh", "-c", "echo $PROCWARD_INSTANCE; exec sleep 1000"]
         instances = 2
         {FAST}
-    """,
-    )
+    """)
     daemon.call("scale", name="pool", instances=4)
-    wait_for(lambda: [i["state"] for i in instances(daemon, "pool")] == ["running"] * 4)
-    pids = [i["pid"] for i in instances(daemon, "pool")]
+    pids = [i["pid"] for i in wait_all_state(daemon, "pool", "running", count=4)]
     daemon.call("scale", name="pool", instances=1)
-    assert [i["index"] for i in instances(daemon, "pool")] == [0]
-    assert instances(daemon, "pool")[0]["pid"] == pids[0], "the first instance is untouched"
+    assert [i["index"] for i in app_instances(daemon, "pool")] == [0]
+    assert app_instances(daemon, "pool")[0]["pid"] == pids[0], "the first instance is untouched"
     for pid in pids[1:]:
         assert wait_exit(pid, 5)
     assert daemon.call("getEnv", name="pool", instance=0)["PROCWARD_INSTANCE"] == "0"
 
 
-def test_stop_kills_the_whole_group_including_grandchildren(daemon: Client, home: str) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+def test_stop_kills_the_whole_group_including_grandchildren(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps(f"""
         [apps.tree]
         cmd = ["sh", "-c", "sleep 1000 & sleep 1000 & wait"]
         {FAST}
-    """,
-    )
+    """)
     wait_state(daemon, "tree", "running")
     leader = pid_of(daemon, "tree")
     wait_for(lambda: len(pgroup_members(leader)) == 3, what="sh and its two sleeps")
@@ -159,18 +120,14 @@ def test_stop_kills_the_whole_group_including_grandchildren(daemon: Client, home
     assert pgroup_members(leader) == []
 
 
-def test_stop_waits_for_a_stubborn_group_then_kills_it(daemon: Client, home: str) -> None:
+def test_stop_waits_for_a_stubborn_group_then_kills_it(daemon: Client, load_apps: LoadApps) -> None:
     # The leader exits on TERM; its child ignores TERM and must be KILLed at the timeout.
-    load(
-        daemon,
-        home,
-        f"""
+    load_apps(f"""
         [apps.stubborn]
         cmd = ["sh", "-c", "trap '' TERM; (trap '' TERM; exec sleep 1000) & trap - TERM; wait"]
         stop_timeout = "300ms"
         {FAST}
-    """,
-    )
+    """)
     wait_state(daemon, "stubborn", "running")
     leader = pid_of(daemon, "stubborn")
     wait_for(lambda: len(pgroup_members(leader)) == 2, what="sh and its sleep")
@@ -179,27 +136,22 @@ def test_stop_waits_for_a_stubborn_group_then_kills_it(daemon: Client, home: str
     assert pgroup_members(leader) == []
 
 
-def test_stop_during_backoff_cancels_the_restart(daemon: Client, home: str) -> None:
-    load(
-        daemon,
-        home,
-        """
+def test_stop_during_backoff_cancels_the_restart(daemon: Client, load_apps: LoadApps) -> None:
+    load_apps("""
         [apps.slow]
         cmd = ["sh", "-c", "exit 1"]
         backoff = { initial = "10s" }
         min_start = "0s"
-    """,
-    )
+    """)
     wait_state(daemon, "slow", "backoff")
     daemon.call("stopApp", name="slow")
     assert state_of(daemon, "slow") == "stopped"
 
 
-def test_missing_program_and_bad_cwd_are_clear_per_app_errors(daemon: Client, home: str) -> None:
-    load(
-        daemon,
-        home,
-        """
+def test_missing_program_and_bad_cwd_are_clear_per_app_errors(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
         [apps.ghost]
         cmd = ["no-such-program-xyz"]
         max_restarts = 0
@@ -210,21 +162,19 @@ def test_missing_program_and_bad_cwd_are_clear_per_app_errors(daemon: Client, ho
         cwd = "/nonexistent/dir"
         max_restarts = 0
         min_start = "0s"
-    """,
-    )
+    """)
     wait_state(daemon, "ghost", "crashed")
     wait_state(daemon, "lost", "crashed")
-    assert instances(daemon, "ghost")[0]["error"] == "no-such-program-xyz: command not found"
-    assert "/nonexistent/dir does not exist" in instances(daemon, "lost")[0]["error"]
+    assert app_instances(daemon, "ghost")[0]["error"] == "no-such-program-xyz: command not found"
+    assert "/nonexistent/dir does not exist" in app_instances(daemon, "lost")[0]["error"]
     assert daemon.call("ping")["pid"]  # the daemon keeps serving
 
 
-def test_dependencies_start_in_order_and_stop_in_reverse(daemon: Client, home: str) -> None:
+def test_dependencies_start_in_order_and_stop_in_reverse(
+    daemon: Client, home: str, load_apps: LoadApps
+) -> None:
     marks = os.path.join(home, "marks")
-    load(
-        daemon,
-        home,
-        f"""
+    load_apps(f"""
         [apps.db]
         cmd = ["sh", "-c", "echo db >> {marks}; exec sleep 1000"]
         min_start = "200ms"
@@ -233,8 +183,7 @@ def test_dependencies_start_in_order_and_stop_in_reverse(daemon: Client, home: s
         cmd = ["sh", "-c", "echo api >> {marks}; exec sleep 1000"]
         depends_on = ["db"]
         min_start = "0s"
-    """,
-    )
+    """)
     wait_state(daemon, "api", "running")
     with open(marks) as f:
         assert f.read().split() == ["db", "api"]
@@ -242,42 +191,33 @@ def test_dependencies_start_in_order_and_stop_in_reverse(daemon: Client, home: s
     assert graph["edges"] == [{"from": "api", "to": "db"}]
 
 
-def test_unknown_names_list_the_known_ones(daemon: Client, home: str) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+def test_unknown_names_list_the_known_ones(daemon: Client, load_apps: LoadApps) -> None:
+    load_apps(f"""
         [apps.web]
         cmd = ["sleep", "1000"]
         {FAST}
-    """,
-    )
+    """)
     with pytest.raises(NotFound, match=r"no app named 'wbe' \(known: web\)"):
         daemon.call("stopApp", name="wbe")
 
 
 def test_kill_9_of_the_daemon_leaves_exactly_the_intended_processes(
-    cli: Callable[..., Any], paths: InstancePaths, home: str
+    cli: Callable[..., Any], paths: InstancePaths, home: str, load_apps: LoadApps
 ) -> None:
     assert cli("up").code == 0
-    with Client.open(paths.socket) as client:
-        load(
-            client,
-            home,
-            f"""
-            [apps.keep]
-            cmd = ["sh", "-c", "sleep 1000 & exec sleep 1000"]
-            instances = 2
-            {FAST}
+    load_apps(f"""
+        [apps.keep]
+        cmd = ["sh", "-c", "sleep 1000 & exec sleep 1000"]
+        instances = 2
+        {FAST}
 
-            [apps.off]
-            cmd = ["sleep", "1000"]
-            {FAST}
-        """,
-        )
+        [apps.off]
+        cmd = ["sleep", "1000"]
+        {FAST}
+    """)
+    with Client.open(paths.socket) as client:
         client.call("stopApp", name="off")
-        wait_for(lambda: [i["state"] for i in instances(client, "keep")] == ["running"] * 2)
-        old_groups = [i["pid"] for i in instances(client, "keep")]
+        old_groups = [i["pid"] for i in wait_all_state(client, "keep", "running", count=2)]
         wait_for(lambda: all(len(pgroup_members(g)) == 2 for g in old_groups))
     daemon_pid = read_metadata(paths).pid  # type: ignore[union-attr]
     os.kill(daemon_pid, signal.SIGKILL)
@@ -289,8 +229,7 @@ def test_kill_9_of_the_daemon_leaves_exactly_the_intended_processes(
     for group in old_groups:
         wait_for(lambda group=group: pgroup_members(group) == [], what="old generation gone")
     with Client.open(paths.socket) as client:
-        wait_for(lambda: [i["state"] for i in instances(client, "keep")] == ["running"] * 2)
-        new_groups = [i["pid"] for i in instances(client, "keep")]
+        new_groups = [i["pid"] for i in wait_all_state(client, "keep", "running", count=2)]
         assert state_of(client, "off") == "stopped", "a stopped app stays stopped"
         wait_for(lambda: all(len(pgroup_members(g)) == 2 for g in new_groups))
     assert {a["name"] for a in status["apps"]} == {"keep", "off"}
@@ -325,23 +264,19 @@ def _home_of(pid: int) -> str | None:
 
 
 def test_down_then_up_restores_the_same_set(
-    cli: Callable[..., Any], paths: InstancePaths, home: str
+    cli: Callable[..., Any], paths: InstancePaths, load_apps: LoadApps
 ) -> None:
     assert cli("up").code == 0
-    with Client.open(paths.socket) as client:
-        load(
-            client,
-            home,
-            f"""
-            [apps.on]
-            cmd = ["sleep", "1000"]
-            {FAST}
+    load_apps(f"""
+        [apps.on]
+        cmd = ["sleep", "1000"]
+        {FAST}
 
-            [apps.off]
-            cmd = ["sleep", "1000"]
-            {FAST}
-        """,
-        )
+        [apps.off]
+        cmd = ["sleep", "1000"]
+        {FAST}
+    """)
+    with Client.open(paths.socket) as client:
         client.call("stopApp", name="off")
         pid = pid_of(client, "on")
     assert cli("down").code == 0
@@ -354,19 +289,15 @@ def test_down_then_up_restores_the_same_set(
 
 
 def test_corrupt_state_recovers_from_backup(
-    cli: Callable[..., Any], paths: InstancePaths, home: str
+    cli: Callable[..., Any], paths: InstancePaths, load_apps: LoadApps
 ) -> None:
     assert cli("up").code == 0
+    load_apps(f"""
+        [apps.a]
+        cmd = ["sleep", "1000"]
+        {FAST}
+    """)
     with Client.open(paths.socket) as client:
-        load(
-            client,
-            home,
-            f"""
-            [apps.a]
-            cmd = ["sleep", "1000"]
-            {FAST}
-        """,
-        )
         wait_for(lambda: os.path.exists(paths.state), what="the first save")
         client.call("scale", name="a", instances=2)  # the next save keeps the first as .bak
     assert cli("down").code == 0
@@ -375,20 +306,18 @@ def test_corrupt_state_recovers_from_backup(
     assert cli("up").code == 0
     with Client.open(paths.socket) as client:
         assert [a["name"] for a in client.call("list")] == ["a"]
-        wait_for(lambda: all(i["state"] == "running" for i in instances(client, "a")))
+        wait_all_state(client, "a", "running")
     with open(paths.daemon_log) as log:
         assert "recovered from" in log.read()
     assert cli("down").code == 0
 
 
 def test_invalid_config_reports_every_problem_and_changes_nothing(
-    daemon: Client, home: str
+    daemon: Client, write_config: WriteConfig
 ) -> None:
     from procward.kit.errors import InvalidParams
 
-    path = write_config(
-        home,
-        """
+    path = write_config("""
         [apps.web]
         cmd = "sleep 1"
         instance = 2
@@ -398,8 +327,7 @@ def test_invalid_config_reports_every_problem_and_changes_nothing(
 
         [apps.other]
         cmd = 5
-    """,
-    )
+    """)
     with pytest.raises(InvalidParams) as err:
         daemon.call("loadConfig", path=path)
     message = str(err.value)
@@ -423,11 +351,9 @@ def test_adhoc_app_from_the_cli_is_kept(cli: Callable[..., Any], paths: Instance
 
 
 def test_status_exit_code_and_table(
-    cli: Callable[..., Any], paths: InstancePaths, home: str
+    cli: Callable[..., Any], paths: InstancePaths, write_config: WriteConfig
 ) -> None:
-    config = write_config(
-        home,
-        f"""
+    config = write_config(f"""
         [apps.good]
         cmd = ["sleep", "1000"]
         {FAST}
@@ -436,8 +362,7 @@ def test_status_exit_code_and_table(
         cmd = ["false"]
         max_restarts = 0
         {FAST}
-    """,
-    )
+    """)
     r = cli("up", "-c", config)
     with connect(paths) as client:
         wait_state(client, "bad", "crashed")
@@ -453,21 +378,17 @@ def test_status_exit_code_and_table(
 
 
 def test_kill_ends_the_daemon_and_its_apps(
-    cli: Callable[..., Any], paths: InstancePaths, home: str
+    cli: Callable[..., Any], paths: InstancePaths, write_config: WriteConfig
 ) -> None:
-    config = write_config(
-        home,
-        f"""
+    config = write_config(f"""
         [apps.a]
         cmd = ["sh", "-c", "sleep 1000 & exec sleep 1000"]
         instances = 2
         {FAST}
-    """,
-    )
+    """)
     assert cli("up", "-c", config).code == 0
     with Client.open(paths.socket) as client:
-        wait_for(lambda: [i["state"] for i in instances(client, "a")] == ["running"] * 2)
-        groups = [i["pid"] for i in instances(client, "a")]
+        groups = [i["pid"] for i in wait_all_state(client, "a", "running", count=2)]
     r = cli("kill")
     assert r.code == 0, r.err
     assert "killed 2 app process groups" in r.out
@@ -476,7 +397,7 @@ def test_kill_ends_the_daemon_and_its_apps(
 
 
 def test_down_racing_a_starting_up_stops_what_up_started(
-    cli: Callable[..., Any], paths: InstancePaths, home: str
+    cli: Callable[..., Any], paths: InstancePaths, write_config: WriteConfig
 ) -> None:
     import subprocess
     import sys
@@ -485,15 +406,12 @@ def test_down_racing_a_starting_up_stops_what_up_started(
     from procward.kit.metadata import Liveness, running
     from procward.supervision.state import marked_groups
 
-    config = write_config(
-        home,
-        f"""
+    config = write_config(f"""
         [apps.a]
         cmd = ["sleep", "1000"]
         instances = 3
         {FAST}
-    """,
-    )
+    """)
     paths.ensure()
     up = subprocess.Popen(
         [sys.executable, "-m", "procward", "up", "-c", config],
@@ -511,11 +429,9 @@ def test_down_racing_a_starting_up_stops_what_up_started(
 
 
 def test_restart_and_stop_all_from_the_cli(
-    cli: Callable[..., Any], paths: InstancePaths, home: str
+    cli: Callable[..., Any], paths: InstancePaths, write_config: WriteConfig
 ) -> None:
-    config = write_config(
-        home,
-        f"""
+    config = write_config(f"""
         [apps.a]
         cmd = ["sleep", "1000"]
         {FAST}
@@ -524,11 +440,10 @@ def test_restart_and_stop_all_from_the_cli(
         cmd = ["sleep", "1000"]
         depends_on = ["a"]
         {FAST}
-    """,
-    )
+    """)
     assert cli("up", "-c", config).code == 0
     with Client.open(paths.socket) as client:
-        wait_for(lambda: state_of(client, "b") == "running")
+        wait_state(client, "b", "running")
         before = {n: pid_of(client, n) for n in ("a", "b")}
     r = cli("restart", "all")
     assert r.code == 0, r.err

@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import sys
-import textwrap
 import time
 from typing import Any
 
@@ -14,20 +13,10 @@ from procward.kit.client import Client
 from procward.kit.paths import InstancePaths
 from procward.kit.testing import wait_for
 
-
-def load(client: Client, home: str, body: str) -> None:
-    path = os.path.join(home, "procward.toml")
-    with open(path, "w") as f:
-        f.write(textwrap.dedent(body))
-    client.call("loadConfig", path=path)
-
+from .conftest import LoadApps, pid_of, state_of, wait_state
 
 COUNT_SCRIPT = "import sys; sys.stdout.writelines(f'{i}\\n' for i in range(1000000))"
 FLOOD_SCRIPT = "import sys\nwhile True: sys.stdout.write('y' * 100 + '\\n')"
-
-
-def exited(client: Client, name: str) -> bool:
-    return client.call("getApp", name=name)["instances"][0]["state"] == "exited"
 
 
 def log_files(paths: InstancePaths, app: str, stream: str) -> list[str]:
@@ -55,21 +44,17 @@ def read_lines(files: list[str]) -> list[bytes]:
 
 
 def test_a_million_lines_arrive_once_in_order_across_rotations(
-    daemon: Client, home: str, paths: InstancePaths
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+    load_apps(f"""
         [apps.counter]
         cmd = {json.dumps([sys.executable, "-c", COUNT_SCRIPT])}
         restart = "never"
         min_start = "0s"
         log_max_size = "1MB"
         log_backups = 20
-    """,
-    )
-    wait_for(lambda: exited(daemon, "counter"), timeout=60, what="the counter to finish")
+    """)
+    wait_state(daemon, "counter", "exited", timeout=60)
     files = log_files(paths, "counter", "out")
     wait_for(lambda: sum(os.path.getsize(f) for f in log_files(paths, "counter", "out")) >= 6888890)
     files = log_files(paths, "counter", "out")
@@ -79,19 +64,15 @@ def test_a_million_lines_arrive_once_in_order_across_rotations(
 
 
 def test_stdout_and_stderr_go_to_their_own_files_in_order(
-    daemon: Client, home: str, paths: InstancePaths
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
-    load(
-        daemon,
-        home,
-        """
+    load_apps("""
         [apps.both]
         cmd = ["sh", "-c", "for i in 1 2 3 4 5; do echo out$$i; echo err$$i >&2; done"]
         restart = "never"
         min_start = "0s"
-    """,
-    )
-    wait_for(lambda: exited(daemon, "both"))
+    """)
+    wait_state(daemon, "both", "exited")
     assert read_lines(log_files(paths, "both", "out")) == [b"out%d" % i for i in range(1, 6)]
     assert read_lines(log_files(paths, "both", "err")) == [b"err%d" % i for i in range(1, 6)]
     logs = daemon.call("getLogs", name="both", lines=2)
@@ -102,37 +83,29 @@ def test_stdout_and_stderr_go_to_their_own_files_in_order(
 
 
 def test_merged_logs_keep_the_order_of_writes(
-    daemon: Client, home: str, paths: InstancePaths
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
-    load(
-        daemon,
-        home,
-        """
+    load_apps("""
         [apps.merged]
         cmd = ["sh", "-c", "echo one; echo two >&2; echo three"]
         restart = "never"
         merge_logs = true
         min_start = "0s"
-    """,
-    )
-    wait_for(lambda: exited(daemon, "merged"))
+    """)
+    wait_state(daemon, "merged", "exited")
     assert read_lines(log_files(paths, "merged", "log")) == [b"one", b"two", b"three"]
 
 
 def test_a_megabyte_line_without_newline_is_captured(
-    daemon: Client, home: str, paths: InstancePaths
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+    load_apps(f"""
         [apps.big]
         cmd = ["{sys.executable}", "-c", "import sys; sys.stdout.write('x' * 1048576)"]
         restart = "never"
         min_start = "0s"
-    """,
-    )
-    wait_for(lambda: exited(daemon, "big"))
+    """)
+    wait_state(daemon, "big", "exited")
     wait_for(lambda: os.path.getsize(log_files(paths, "big", "out")[-1]) >= 1048576)
     with open(log_files(paths, "big", "out")[-1], "rb") as f:
         content = f.read()
@@ -140,19 +113,15 @@ def test_a_megabyte_line_without_newline_is_captured(
 
 
 def test_follow_sees_new_lines_within_100_ms(
-    daemon: Client, home: str, paths: InstancePaths
+    daemon: Client, home: str, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
     fifo = os.path.join(home, "say")
     os.mkfifo(fifo)
-    load(
-        daemon,
-        home,
-        f"""
+    load_apps(f"""
         [apps.echo]
         cmd = ["sh", "-c", "while read line < {fifo}; do echo $$line; done"]
         min_start = "0s"
-    """,
-    )
+    """)
     with Client.open(paths.socket) as follower:
         stream = follower.stream("followLogs", name="echo")
         method, params = next(stream)
@@ -169,19 +138,15 @@ def test_follow_sees_new_lines_within_100_ms(
 
 
 def test_a_stalled_follower_does_not_stall_the_daemon(
-    daemon: Client, home: str, paths: InstancePaths
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
-    load(
-        daemon,
-        home,
-        f"""
+    load_apps(f"""
         [apps.flood]
         cmd = {json.dumps([sys.executable, "-c", FLOOD_SCRIPT])}
         min_start = "0s"
         log_max_size = "1MB"
         log_backups = 1
-    """,
-    )
+    """)
     stalled = socket.socket(socket.AF_UNIX)
     stalled.connect(paths.socket)
     try:
@@ -205,29 +170,25 @@ def test_a_stalled_follower_does_not_stall_the_daemon(
 
 
 def test_an_unusable_log_dir_is_one_clear_error_and_the_app_runs(
-    daemon: Client, home: str, paths: InstancePaths
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
     os.makedirs(paths.log_dir, exist_ok=True)
     with open(os.path.join(paths.log_dir, "noisy"), "w") as f:
         f.write("a file where the app's log directory should be")
-    load(
-        daemon,
-        home,
-        """
+    load_apps("""
         [apps.noisy]
         cmd = ["sh", "-c", "while true; do echo noise; sleep 0.01; done"]
         min_start = "0s"
-    """,
-    )
-    wait_for(lambda: daemon.call("getApp", name="noisy")["instances"][0]["state"] == "running")
+    """)
+    wait_state(daemon, "noisy", "running")
     wait_for(lambda: "cannot write its log" in daemon_log(paths), what="the error")
     # Let it write a few hundred more lines: still one error.
-    first = daemon.call("getApp", name="noisy")["instances"][0]["pid"]
+    first = pid_of(daemon, "noisy")
     wait_for(lambda: daemon_log(paths).count("noise") == 0 and _ran_a_while(first), timeout=10)
     errors = [json.loads(line) for line in daemon_log(paths).splitlines() if "cannot write" in line]
     assert len(errors) == 1, errors
     assert "noisy" in errors[0]["msg"]
-    assert daemon.call("getApp", name="noisy")["instances"][0]["state"] == "running"
+    assert state_of(daemon, "noisy") == "running"
 
 
 def daemon_log(paths: InstancePaths) -> str:
@@ -243,16 +204,14 @@ def _ran_a_while(pid: int) -> bool:
     return uptime - ticks / os.sysconf("SC_CLK_TCK") > 0.5
 
 
-def test_flush_empties_the_logs(cli: Any, daemon: Client, home: str, paths: InstancePaths) -> None:
-    load(
-        daemon,
-        home,
-        """
+def test_flush_empties_the_logs(
+    cli: Any, daemon: Client, load_apps: LoadApps, paths: InstancePaths
+) -> None:
+    load_apps("""
         [apps.chatty]
         cmd = ["sh", "-c", "echo before; exec sleep 1000"]
         min_start = "0s"
-    """,
-    )
+    """)
     wait_for(lambda: os.path.exists(log_files(paths, "chatty", "out")[-1]))
     wait_for(lambda: os.path.getsize(log_files(paths, "chatty", "out")[-1]) > 0)
     r = cli("flush", "chatty")
@@ -260,11 +219,8 @@ def test_flush_empties_the_logs(cli: Any, daemon: Client, home: str, paths: Inst
     assert os.path.getsize(log_files(paths, "chatty", "out")[-1]) == 0
 
 
-def test_since_needs_and_uses_timestamps(cli: Any, daemon: Client, home: str) -> None:
-    load(
-        daemon,
-        home,
-        """
+def test_since_needs_and_uses_timestamps(cli: Any, daemon: Client, load_apps: LoadApps) -> None:
+    load_apps("""
         [apps.timed]
         cmd = ["sh", "-c", "echo early; sleep 1000"]
         log_time = true
@@ -273,8 +229,7 @@ def test_since_needs_and_uses_timestamps(cli: Any, daemon: Client, home: str) ->
         [apps.plain]
         cmd = ["sh", "-c", "echo early; sleep 1000"]
         min_start = "0s"
-    """,
-    )
+    """)
     wait_for(lambda: daemon.call("getLogs", name="timed")[0]["lines"], what="a line")
     assert cli("logs", "timed", "--since", "1h").out.strip().endswith("early")
     assert cli("logs", "timed", "--since", "0s").out.strip() == ""
@@ -283,19 +238,15 @@ def test_since_needs_and_uses_timestamps(cli: Any, daemon: Client, home: str) ->
 
 
 def test_reopen_follows_an_external_logrotate(
-    cli: Any, daemon: Client, home: str, paths: InstancePaths
+    cli: Any, daemon: Client, home: str, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
     fifo = os.path.join(home, "say")
     os.mkfifo(fifo)
-    load(
-        daemon,
-        home,
-        f"""
+    load_apps(f"""
         [apps.echo]
         cmd = ["sh", "-c", "while read line < {fifo}; do echo $$line; done"]
         min_start = "0s"
-    """,
-    )
+    """)
     current = log_files(paths, "echo", "out")[-1]
 
     def say(text: str) -> None:
