@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from procward.kit.notify import listen_fds, notify, watchdog_interval
+from procward.kit.notify import NotifyReceiver, listen_fds, notify, watchdog_interval
 
 
 @pytest.fixture(autouse=True)
@@ -224,3 +225,59 @@ def test_listen_fds_without_valid_variables_is_empty(
     if fds is not None:
         monkeypatch.setenv("LISTEN_FDS", fds)
     assert listen_fds() == []
+
+
+async def _received(
+    receiver_dir: str, send: list[str], expect: int
+) -> list[tuple[int, dict[str, str]]]:
+    got: list[tuple[int, dict[str, str]]] = []
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def on_message(pid: int, fields: dict[str, str]) -> None:
+        got.append((pid, fields))
+        if len(got) >= expect and not done.done():
+            done.set_result(None)
+
+    path = os.path.join(receiver_dir, "notify.sock")
+    receiver = NotifyReceiver(path, on_message)
+    receiver.attach(loop)
+    try:
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "import sys; from procward.kit.notify import notify\n"
+            "for state in sys.argv[1:]: assert notify(state)",
+            *send,
+            env={**os.environ, "NOTIFY_SOCKET": path},
+        )
+        assert await child.wait() == 0
+        await asyncio.wait_for(done, 5.0)
+        for pid, _ in got:
+            assert pid == child.pid  # the kernel's word, not the sender's
+    finally:
+        receiver.close()
+    assert not os.path.exists(path)
+    return got
+
+
+def test_a_receiver_knows_each_message_by_its_sender(short_dir: str) -> None:
+    got = asyncio.run(_received(short_dir, ["READY=1\nSTATUS=warming up", "STATUS=serving"], 2))
+    assert [fields for _, fields in got] == [
+        {"READY": "1", "STATUS": "warming up"},
+        {"STATUS": "serving"},
+    ]
+
+
+def test_a_receiver_skips_junk_lines(short_dir: str) -> None:
+    got = asyncio.run(_received(short_dir, ["garbage\n=x\nREADY=1\n\xff"], 1))
+    assert got[0][1] == {"READY": "1"}
+
+
+def test_a_receiver_replaces_a_stale_socket_file(short_dir: str) -> None:
+    path = os.path.join(short_dir, "notify.sock")
+    with open(path, "w"):
+        pass
+    NotifyReceiver(path, lambda pid, fields: None).close()
+    assert not os.path.exists(path)

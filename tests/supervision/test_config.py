@@ -514,6 +514,8 @@ A_VALID_VALUE = {
     "log_format": "json",
     "log_max_size": "1MB",
     "log_backups": 2,
+    "ready": {"tcp": "127.0.0.1:80"},
+    "health": {"exec": "true"},
 }
 
 

@@ -9,7 +9,9 @@ import pytest
 from procward.supervision.machine import (
     BackoffElapsed,
     CancelTimer,
+    Check,
     Exited,
+    Ready,
     Record,
     SetTimer,
     SignalGroup,
@@ -17,13 +19,17 @@ from procward.supervision.machine import (
     Spawned,
     SpawnFailed,
     Start,
+    StartProbe,
     StartupElapsed,
     State,
     Stop,
+    StopProbes,
     StopTimeout,
     Timer,
+    Unhealthy,
     step,
 )
+from procward.supervision.probe import Probe, ProbeKind
 from procward.supervision.spec import AppSpec, Backoff, RestartMode
 
 SPEC = AppSpec(name="web", cmd=("srv",), min_start=1.0, stop_timeout=10.0)
@@ -190,3 +196,86 @@ def test_every_state_survives_every_event(state: State) -> None:
         rec, actions = step(Record(state=state), event, SPEC, 0.0)
         assert isinstance(rec.state, State)
         assert all(a is not None for a in actions)
+
+
+# -- probes ---------------------------------------------------------------------
+
+PROBED = replace(
+    SPEC,
+    ready=Probe(ProbeKind.TCP, target="8000", start_timeout=5.0),
+    health=Probe(ProbeKind.TCP, target="8000", interval=10.0, failures=3),
+    backoff=Backoff(initial=1.0, multiplier=2.0, max=30.0),
+)
+
+
+def test_with_a_ready_probe_starting_lasts_until_ready() -> None:
+    rec, actions = run([Start(), Spawned(7), 1.5], PROBED)
+    assert actions[1] == [SetTimer(Timer.STARTUP, 5.0), StartProbe(Check.READY)]
+    assert rec.state is State.STARTING
+    rec, actions = run([Start(), Spawned(7), 0.2, Ready()], PROBED)
+    assert rec.state is State.RUNNING
+    assert actions[-1] == [CancelTimer(Timer.STARTUP), StartProbe(Check.HEALTH)]
+
+
+def test_not_ready_in_time_is_a_failed_start_judged_by_the_policy() -> None:
+    rec, actions = run([Start(), Spawned(7), 5.0, StartupElapsed()], PROBED)
+    assert rec.state is State.STOPPING
+    assert rec.error == "not ready within 5s (tcp 8000)"
+    assert actions[-1] == [
+        StopProbes(),
+        CancelTimer(Timer.STARTUP),
+        SignalGroup("TERM"),
+        SetTimer(Timer.STOP, 10.0),
+    ]
+    rec, actions = run([Start(), Spawned(7), 5.0, StartupElapsed(), Exited(None, 15)], PROBED)
+    assert rec.state is State.BACKOFF and rec.restarts == 1 and rec.attempt == 1
+    assert actions[-1] == [CancelTimer(Timer.STOP), SetTimer(Timer.BACKOFF, 1.0)]
+
+
+def test_unhealthy_restarts_through_the_policy() -> None:
+    events = [Start(), Spawned(7), Ready(), 60.0, Unhealthy("health check failed 3 times")]
+    rec, actions = run(events, PROBED)
+    assert rec.state is State.STOPPING and rec.failure == "health check failed 3 times"
+    assert actions[-1][:2] == [StopProbes(), SignalGroup("TERM")]
+    rec, _ = run([*events, Exited(0)], PROBED)  # even a clean exit: it was failing
+    assert rec.state is State.BACKOFF and rec.failure is None
+
+
+def test_unhealthy_with_restart_never_ends_exited() -> None:
+    spec = replace(PROBED, restart=RestartMode.NEVER)
+    rec, _ = run([Start(), Spawned(7), Ready(), Unhealthy("bad"), Exited(None, 15)], spec)
+    assert rec.state is State.EXITED and rec.error == "bad"
+
+
+def test_unhealthy_instances_spend_the_crash_budget() -> None:
+    spec = replace(PROBED, max_restarts=2, backoff=Backoff(0.0, 1.0, 0.0))
+    cycle = [Spawned(7), Ready(), Unhealthy("bad"), Exited(None, 15)]
+    rec, _ = run([Start(), *cycle, *cycle, *cycle], spec)
+    assert rec.state is State.CRASHED and rec.restarts == 2
+
+
+def test_an_operator_stop_during_a_failure_stop_means_stopped() -> None:
+    rec, _ = run([Start(), Spawned(7), Ready(), Unhealthy("bad"), Stop(), Exited(None, 15)], PROBED)
+    assert rec.state is State.STOPPED
+
+
+def test_probes_stop_with_the_process() -> None:
+    _, stop = run([Start(), Spawned(7), Ready(), Stop()], PROBED)
+    assert stop[-1][0] == StopProbes()
+    _, exited = run([Start(), Spawned(7), Ready(), Exited(1)], PROBED)
+    assert exited[-1][0] == StopProbes()
+
+
+def test_health_checks_begin_after_min_start_without_a_ready_probe() -> None:
+    spec = replace(PROBED, ready=None)
+    _, actions = run([Start(), Spawned(7), 1.0, StartupElapsed()], spec)
+    assert actions[-1] == [StartProbe(Check.HEALTH)]
+    rec, actions = run([Start(), Spawned(7)], replace(spec, min_start=0))
+    assert rec.state is State.RUNNING and actions[-1] == [StartProbe(Check.HEALTH)]
+
+
+def test_ready_and_unhealthy_mean_nothing_in_other_states() -> None:
+    rec, actions = run([Start(), Spawned(7), Ready(), Ready()], PROBED)
+    assert rec.state is State.RUNNING and actions[-1] == []
+    rec, actions = run([Start(), Spawned(7), Unhealthy("early")], PROBED)
+    assert rec.state is State.STARTING and actions[-1] == []

@@ -1,4 +1,4 @@
-"""Commands about apps: status, start, stop, restart, delete, scale, env, graph."""
+"""Commands about apps: status, health, start, stop, restart, delete, scale, env, graph."""
 
 from __future__ import annotations
 
@@ -124,3 +124,13 @@ def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
     else:
         render.graph(graph)
     return 0
+
+
+def cmd_health(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        health = client.call("getHealth", name=args.name)
+    if args.json:
+        render.as_json(health)
+    else:
+        render.health_table(health["apps"])
+    return 0 if health["healthy"] else 1

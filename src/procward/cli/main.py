@@ -11,6 +11,7 @@ from procward.cli.apps import (
     cmd_delete,
     cmd_env,
     cmd_graph,
+    cmd_health,
     cmd_restart,
     cmd_scale,
     cmd_start,
@@ -295,6 +296,13 @@ PARSER = Parser(
             [Arg("name", help="app")],
         ),
         Command("graph", cmd_graph, "the dependency graph of the apps", [JSON]),
+        Command(
+            "health",
+            cmd_health,
+            "readiness and health probes of each instance; exit 1 if any app is unwell",
+            [JSON],
+            [Arg("name", help="app (default: all)", optional=True)],
+        ),
         Command(
             "logs",
             cmd_logs,

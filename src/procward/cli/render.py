@@ -51,10 +51,7 @@ def app_table(apps: list[dict[str, Any]]) -> None:
         instances = app["instances"] or [None]
         for inst in instances:
             rows.append(_row(app, inst, now))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-    for row in rows:
-        cells = (c.ljust(w) for c, w in zip(row, widths, strict=True))
-        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+    _columns(rows)
 
 
 def _row(app: dict[str, Any], inst: dict[str, Any] | None, now: float) -> tuple[str, ...]:
@@ -65,13 +62,6 @@ def _row(app: dict[str, Any], inst: dict[str, Any] | None, now: float) -> tuple[
         state = "stopped"
     started = inst.get("started_at")
     uptime = duration(now - started) if started and inst.get("pid") else "-"
-    note = ""
-    if inst.get("error"):
-        note = str(inst["error"])
-    elif state in ("exited", "crashed", "backoff") and (
-        inst.get("exit_code") is not None or inst.get("exit_signal") is not None
-    ):
-        note = _exit_text(inst.get("exit_code"), inst.get("exit_signal"))
     return (
         app["name"],
         str(inst["index"]),
@@ -79,8 +69,54 @@ def _row(app: dict[str, Any], inst: dict[str, Any] | None, now: float) -> tuple[
         str(inst["pid"]) if inst.get("pid") else "-",
         uptime,
         str(inst["restarts"]),
-        note,
+        _note(app, inst, state),
     )
+
+
+def _note(app: dict[str, Any], inst: dict[str, Any], state: str) -> str:
+    """Why an instance is as it is, in a few words: the last column."""
+    probe = inst.get("probe") or {}
+    if state in ("starting", "running"):
+        if probe.get("passing") is False:
+            what = "not ready yet" if probe.get("check") == "ready" else "health check failing"
+            return f"{what}: {probe.get('last_error')}"
+        if inst.get("status"):
+            return str(inst["status"])
+        return f"last restart: {inst['error']}" if inst.get("error") else ""
+    if inst.get("error"):
+        return str(inst["error"])
+    exited = inst.get("exit_code") is not None or inst.get("exit_signal") is not None
+    if exited and state in ("exited", "crashed", "backoff"):
+        return _exit_text(inst.get("exit_code"), inst.get("exit_signal"))
+    return str(app.get("error") or "")
+
+
+_HEALTH_COLUMNS = ("NAME", "INST", "STATE", "PROBE", "RESULT", "CHECKED", "")
+
+
+def health_table(apps: list[dict[str, Any]]) -> None:
+    """One row per instance: which probe ran last, its result, and why it failed."""
+    now = time.time()
+    rows: list[tuple[str, ...]] = [_HEALTH_COLUMNS]
+    for app in apps:
+        for inst in app["instances"]:
+            probe = inst["health"] if inst["check"] == "health" else inst["ready"]
+            result = {True: "passing", False: "failing", None: "-"}[inst["passing"]]
+            if inst["passing"] is False and inst["failures"] > 1:
+                result += f" x{inst['failures']}"
+            checked = inst["checked_at"]
+            ago = f"{duration(now - checked)} ago" if checked else "-"
+            why = inst["last_error"] if inst["passing"] is False else ""
+            row = (app["name"], str(inst["index"]), inst["state"], probe or "none", result, ago)
+            rows.append((*row, why or ""))
+    _columns(rows)
+
+
+def _columns(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (c.ljust(w) for c, w in zip(row, widths, strict=True))
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
 
 
 def _exit_text(code: int | None, sig: int | None) -> str:

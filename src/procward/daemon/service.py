@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward._version import __version__
 from procward.daemon.logs import LogMethods
@@ -24,8 +24,10 @@ from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.config import load_config, parse_app
 from procward.supervision.process import become_subreaper
-from procward.supervision.spec import launch
 from procward.supervision.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from procward.kit.notify import NotifyReceiver
 
 log = logging.getLogger("procward.daemon")
 ADHOC = "cli"
@@ -42,6 +44,7 @@ class ProcwardDaemon(LogMethods, Daemon):
         self._sup: Supervisor | None = None
         self._store: state.StateStore | None = None
         self._restoring: asyncio.Task[None] | None = None
+        self._notify: NotifyReceiver | None = None
 
     @property
     def sup(self) -> Supervisor:
@@ -57,6 +60,7 @@ class ProcwardDaemon(LogMethods, Daemon):
         os.environ.pop(state.MARKER, None)  # we may have been started by an app
         self._sup = Supervisor(self.paths, on_change=self._changed)
         self._sup.base_env[state.MARKER] = self.paths.state_dir
+        self._listen_for_notify(self._sup)
         self._watch_children(self._sup.reaper.reap)
         saved = state.load(self.paths.state)
         self._store = state.StateStore(self.paths.state, self._snapshot)
@@ -64,6 +68,19 @@ class ProcwardDaemon(LogMethods, Daemon):
         if saved is not None:
             await self._recover(saved)
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
+
+    def _listen_for_notify(self, sup: Supervisor) -> None:
+        """The socket `ready = { notify = true }` apps report READY=1 to."""
+        from procward.kit.notify import NotifyReceiver
+
+        path = os.path.join(self.paths.runtime_dir, "notify.sock")
+        try:
+            self._notify = NotifyReceiver(path, sup.notified)
+        except OSError as exc:
+            log.error("cannot listen for sd_notify at %s: %s (notify probes fail)", path, exc)
+            return
+        self._notify.attach(asyncio.get_running_loop())
+        sup.notify_socket = path
 
     def _flush_state(self) -> None:
         if self._store is not None:
@@ -115,6 +132,8 @@ class ProcwardDaemon(LogMethods, Daemon):
         # Stop everything but keep "desired": `down` then `up` restores the same set.
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
         self._sup.close_logs()
+        if self._notify is not None:
+            self._notify.close()
         if self._store is not None:
             await self._store.close()
         # The loop is about to close: a late SIGCHLD must not schedule into it.
@@ -181,7 +200,16 @@ class ProcwardDaemon(LogMethods, Daemon):
         app = self.sup.app(name)
         if not 0 <= instance < max(1, app.spec.instances):
             raise NotFound(f"{name} has no instance {instance} (it has {app.spec.instances})")
-        return launch(app.spec, instance, self.sup.base_env).env
+        return self.sup.launch(app.spec, instance).env
+
+    @method(Role.VIEWER)
+    def getHealth(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
+        """Probe results per instance, and whether everything meant to run is well."""
+        apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
+        return {
+            "apps": [app.health() for app in apps],
+            "healthy": all(app.healthy() for app in apps),
+        }
 
     @method(Role.VIEWER)
     def getDependencyGraph(self, ctx: CallContext) -> dict[str, Any]:

@@ -9,12 +9,22 @@ unset, so daemons call it unconditionally. ``watchdog_interval()`` reads
 ``listen_fds()`` takes the sockets passed by socket activation
 (``LISTEN_PID``/``LISTEN_FDS``/``LISTEN_FDNAMES``, first fd 3), marks them
 close-on-exec and removes the variables so no child believes they are its own.
+
+``NotifyReceiver`` is the supervisor's side: a socket children send those
+same messages to, each known by the sender's pid.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 SD_LISTEN_FDS_START = 3
 _ACTIVATION_VARS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
@@ -67,3 +77,80 @@ def listen_fds() -> list[tuple[str, socket.socket]]:
         name = names[offset] if offset < len(names) and names[offset] else "unknown"
         out.append((name, socket.socket(fileno=fd)))
     return out
+
+
+class NotifyReceiver:
+    """The other end of ``sd_notify``: a datagram socket for children to report to.
+
+    A supervisor sets ``NOTIFY_SOCKET`` to ``path`` in a child's environment;
+    the child (or anything it starts) sends ``READY=1``, ``STATUS=...`` lines
+    as under systemd. The kernel attaches the sender's credentials
+    (``SO_PASSCRED``), so a message is known by the pid that sent it and a
+    child cannot speak for another. ``on_message(pid, fields)`` runs in the
+    loop for each datagram; malformed lines are skipped, never fatal.
+    """
+
+    MAX_DATAGRAM = 4096
+
+    def __init__(self, path: str, on_message: Callable[[int, dict[str, str]], None]) -> None:
+        self.path = path
+        self.on_message = on_message
+        self._loop: asyncio.AbstractEventLoop | None = None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # a datagram socket has no listener to ask: ours or stale
+            sock.bind(path)
+            os.chmod(path, 0o600)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        loop.add_reader(self.sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        space = socket.CMSG_SPACE(_UCRED.size)
+        while True:
+            try:
+                data, ancillary, _flags, _addr = self.sock.recvmsg(self.MAX_DATAGRAM, space)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            pid = _sender_pid(ancillary)
+            if pid is not None:
+                self.on_message(pid, parse_notify(data))
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop = None
+        self.sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+
+_UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
+
+
+def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid, _uid, _gid = _UCRED.unpack(data[: _UCRED.size])
+            return int(pid)
+    return None
+
+
+def parse_notify(data: bytes) -> dict[str, str]:
+    """``b"READY=1\\nSTATUS=up"`` -> ``{"READY": "1", "STATUS": "up"}``; junk lines skipped."""
+    fields = {}
+    for line in data.decode("utf-8", "replace").split("\n"):
+        key, sep, value = line.partition("=")
+        if sep and key:
+            fields[key] = value
+    return fields

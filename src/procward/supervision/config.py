@@ -20,16 +20,26 @@ config file), so the same file means the same thing wherever the CLI runs.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from procward.kit.durations import parse_duration
 from procward.supervision.graph import find_cycles
+from procward.supervision.probe import read_health, read_ready
 from procward.supervision.spec import AppSpec, Backoff, ConfigError, Problem, RestartMode
+from procward.supervision.values import (
+    Nested,
+    did_you_mean,
+    read_cmd,
+    read_count,
+    read_duration,
+    read_flag,
+    read_table,
+    show,
+    unknown_key,
+)
 
 __all__ = [
     "Config",
@@ -86,12 +96,10 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None =
         _unknown_top_level(key, value) for key, value in data.items() if key not in TOP_LEVEL_KEYS
     ]
     if not isinstance(data.get("procward", {}), Mapping):
-        problems.append(
-            Problem(None, "procward", f"must be a table, got {_show(data['procward'])}")
-        )
+        problems.append(Problem(None, "procward", f"must be a table, got {show(data['procward'])}"))
     apps = data.get("apps", {})
     if not isinstance(apps, Mapping):
-        problems.append(Problem(None, "apps", f"must be a table of apps, got {_show(apps)}"))
+        problems.append(Problem(None, "apps", f"must be a table of apps, got {show(apps)}"))
         apps = {}
     drafts = [_read_app(name, table, base_dir) for name, table in apps.items()]
     for draft in drafts:
@@ -152,7 +160,7 @@ def _read_app(name: str, table: object, base_dir: str) -> _Draft:
     except ValueError as e:
         draft.problems.append(Problem(name, None, str(e)))
     if not isinstance(table, Mapping):
-        message = f"must be a table ([apps.{name}] with at least cmd), got {_show(table)}"
+        message = f"must be a table ([apps.{name}] with at least cmd), got {show(table)}"
         draft.problems.append(Problem(name, None, message))
         return draft
     for key, value in table.items():
@@ -167,86 +175,28 @@ def _read_app(name: str, table: object, base_dir: str) -> _Draft:
 def _read_key(draft: _Draft, key: str, value: object, base_dir: str) -> None:
     reader = _READERS.get(key)
     if reader is None:
-        draft.problems.append(Problem(draft.name, key, _unknown_key(key, _READERS, "an app")))
+        draft.problems.append(Problem(draft.name, key, unknown_key(key, _READERS, "an app")))
         return
     try:
         draft.fields[key] = reader(value, base_dir)
-    except _Nested as e:
+    except Nested as e:
         draft.problems += [Problem(draft.name, f"{key}.{sub}", msg) for sub, msg in e.problems]
     except ValueError as e:
         draft.problems.append(Problem(draft.name, key, str(e)))
 
 
-class _Nested(ValueError):
-    """Problems inside a table value (``backoff``, ``env``), located by their sub-key."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__(problems)
-        self.problems = problems
-
-
 def _unknown_top_level(key: str, value: object) -> Problem:
     if isinstance(value, Mapping) and "cmd" in value:
         return Problem(None, key, f"unknown top-level key; did you mean [apps.{key}]?")
-    return Problem(None, key, _unknown_key(key, TOP_LEVEL_KEYS, "the file"))
-
-
-def _unknown_key(key: str, known: Iterable[str], where: str) -> str:
-    choices = list(known)
-    import difflib  # only when there is a mistake to explain
-
-    close = difflib.get_close_matches(key, choices, n=1)
-    if close:
-        return f"unknown key; did you mean {close[0]!r}?"
-    return f"unknown key; the keys of {where} are: {', '.join(choices)}"
-
-
-def _did_you_mean(value: str, choices: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(value, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _show(value: object) -> str:
-    """A value as the message should quote it: TOML's spelling, not Python's."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return repr(value)
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return f"a {type(value).__name__}"
+    return Problem(None, key, unknown_key(key, TOP_LEVEL_KEYS, "the file"))
 
 
 # -- readers: (value, base_dir) -> field value, or ValueError with the message --
 
 
-def _cmd(value: object, _base_dir: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        try:
-            argv = shlex.split(value)
-        except ValueError as e:
-            raise ValueError(f"cannot be split into arguments: {e}") from None
-    elif isinstance(value, list):
-        for i, arg in enumerate(value):
-            if not isinstance(arg, str):
-                raise ValueError(f"item {i} must be a string, got {_show(arg)}")
-        argv = value
-    else:
-        raise ValueError(f"must be a command line or an array of strings, got {_show(value)}")
-    if not argv or not argv[0]:
-        raise ValueError("must name a program to run, got an empty command")
-    if any("\0" in arg for arg in argv):
-        raise ValueError("must not contain NUL characters")
-    return tuple(argv)
-
-
 def _path(value: object, base_dir: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a path (a string), got {_show(value)}")
+        raise ValueError(f"must be a path (a string), got {show(value)}")
     if not value or "\0" in value:
         raise ValueError(f"must be a non-empty path without NUL characters, got {value!r}")
     return value if os.path.isabs(value) else os.path.normpath(os.path.join(base_dir, value))
@@ -254,48 +204,28 @@ def _path(value: object, base_dir: str) -> str:
 
 def _env(value: object, _base_dir: str) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise ValueError(f'must be a table of variables (NAME = "value"), got {_show(value)}')
+        raise ValueError(f'must be a table of variables (NAME = "value"), got {show(value)}')
     problems = []
     for name, item in value.items():
         if not name or "=" in name or "\0" in name:
             problems.append((name, "is not a valid variable name"))
         elif not isinstance(item, str):
-            hint = f' (quote it: "{_show(item)}")' if isinstance(item, int | float) else ""
-            problems.append((name, f"must be a string, got {_show(item)}{hint}"))
+            hint = f' (quote it: "{show(item)}")' if isinstance(item, int | float) else ""
+            problems.append((name, f"must be a string, got {show(item)}{hint}"))
         elif "\0" in item:
             problems.append((name, "must not contain NUL characters"))
     if problems:
-        raise _Nested(problems)
+        raise Nested(problems)
     return dict(value)
-
-
-def _count(value: object, _base_dir: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"must be an integer >= 0, got {_show(value)}")
-    return value
-
-
-def _flag(value: object, _base_dir: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {_show(value)}")
-    return value
-
-
-def _duration(value: object, _base_dir: str) -> float:
-    if not isinstance(value, str | int | float):
-        raise ValueError(
-            f"must be a duration like '15s' or a number of seconds, got {_show(value)}"
-        )
-    return parse_duration(value)
 
 
 def _restart(value: object, _base_dir: str) -> RestartMode:
     choices = [mode.value for mode in RestartMode]
     if isinstance(value, str) and value in choices:
         return RestartMode(value)
-    hint = _did_you_mean(value, choices) if isinstance(value, str) else ""
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
     listed = ", ".join(repr(c) for c in choices)
-    raise ValueError(f"must be one of {listed}, got {_show(value)}{hint}")
+    raise ValueError(f"must be one of {listed}, got {show(value)}{hint}")
 
 
 _SIGNAL_NAMES = [s.name.removeprefix("SIG") for s in signal.Signals]
@@ -312,9 +242,9 @@ def _signal(value: object, _base_dir: str) -> str:
         else:
             found = signal.Signals["SIG" + text.upper().removeprefix("SIG")]
     except (ValueError, KeyError):
-        hint = _did_you_mean(text.upper().removeprefix("SIG"), _SIGNAL_NAMES) if text else ""
+        hint = did_you_mean(text.upper().removeprefix("SIG"), _SIGNAL_NAMES) if text else ""
         raise ValueError(
-            f"unknown signal {_show(value)}{hint}; use a name like 'TERM', 'INT', 'HUP', 'QUIT' "
+            f"unknown signal {show(value)}{hint}; use a name like 'TERM', 'INT', 'HUP', 'QUIT' "
             "or 'USR1', or a signal number"
         ) from None
     return found.name.removeprefix("SIG")
@@ -322,11 +252,11 @@ def _signal(value: object, _base_dir: str) -> str:
 
 def _depends_on(value: object, _base_dir: str) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise ValueError(f'must be an array of app names, like ["db"], got {_show(value)}')
+        raise ValueError(f'must be an array of app names, like ["db"], got {show(value)}')
     seen: list[str] = []
     for i, name in enumerate(value):
         if not isinstance(name, str):
-            raise ValueError(f"item {i} must be an app name (a string), got {_show(name)}")
+            raise ValueError(f"item {i} must be an app name (a string), got {show(name)}")
         if name in seen:
             raise ValueError(f"names {name!r} more than once")
         seen.append(name)
@@ -334,63 +264,52 @@ def _depends_on(value: object, _base_dir: str) -> tuple[str, ...]:
 
 
 _BACKOFF_READERS: dict[str, Callable[[object, str], float]] = {
-    "initial": _duration,
+    "initial": read_duration,
     "multiplier": lambda value, _: _multiplier(value),
-    "max": _duration,
+    "max": read_duration,
 }
 
 
 def _multiplier(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 1:
-        raise ValueError(f"must be a number >= 1, got {_show(value)}")
+        raise ValueError(f"must be a number >= 1, got {show(value)}")
     return float(value)
 
 
 def _backoff(value: object, base_dir: str) -> Backoff:
     if not isinstance(value, Mapping):
-        raise ValueError(f"must be a table with initial, multiplier and max, got {_show(value)}")
-    found: dict[str, float] = {}
-    problems = []
-    for key, item in value.items():
-        reader = _BACKOFF_READERS.get(key)
-        if reader is None:
-            problems.append((key, _unknown_key(key, _BACKOFF_READERS, "backoff")))
-            continue
-        try:
-            found[key] = reader(item, base_dir)
-        except ValueError as e:
-            problems.append((key, str(e)))
+        raise ValueError(f"must be a table with initial, multiplier and max, got {show(value)}")
+    found: dict[str, Any] = read_table(value, _BACKOFF_READERS, base_dir, where="backoff")
     backoff = Backoff(**found)
     if "initial" in found and "max" in found and backoff.max < backoff.initial:
-        problems.append(
-            ("max", f"must be >= initial ({_show(value['initial'])}), got {_show(value['max'])}")
-        )
-    if problems:
-        raise _Nested(problems)
+        message = f"must be >= initial ({show(value['initial'])}), got {show(value['max'])}"
+        raise Nested([("max", message)])
     return backoff
 
 
 _READERS: dict[str, Callable[[object, str], object]] = {
-    "cmd": _cmd,
+    "cmd": read_cmd,
     "cwd": _path,
     "env": _env,
     "env_file": _path,
-    "instances": _count,
+    "instances": read_count,
     "restart": _restart,
     "backoff": _backoff,
-    "max_restarts": _count,
-    "restart_window": _duration,
-    "min_uptime": _duration,
-    "min_start": _duration,
+    "max_restarts": read_count,
+    "restart_window": read_duration,
+    "min_uptime": read_duration,
+    "min_start": read_duration,
     "stop_signal": _signal,
-    "stop_timeout": _duration,
+    "stop_timeout": read_duration,
     "depends_on": _depends_on,
-    "autostart": _flag,
-    "merge_logs": _flag,
-    "log_time": _flag,
+    "autostart": read_flag,
+    "merge_logs": read_flag,
+    "log_time": read_flag,
     "log_format": lambda value, _: _log_format(value),
     "log_max_size": lambda value, _: _size(value),
-    "log_backups": _count,
+    "log_backups": read_count,
+    "ready": read_ready,
+    "health": read_health,
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -412,7 +331,7 @@ _SIZE_UNITS = {
 def _log_format(value: object) -> str:
     if isinstance(value, str) and value in _LOG_FORMATS:
         return value
-    raise ValueError(f"must be 'text' or 'json', got {_show(value)}")
+    raise ValueError(f"must be 'text' or 'json', got {show(value)}")
 
 
 def _size(value: object) -> int:
@@ -430,7 +349,7 @@ def _size(value: object) -> int:
         if unit in _SIZE_UNITS and number > 0:
             return max(1, int(number * _SIZE_UNITS[unit]))
     raise ValueError(
-        f"must be a size like '10MB' or '512KB', or a number of bytes, got {_show(value)}"
+        f"must be a size like '10MB' or '512KB', or a number of bytes, got {show(value)}"
     )
 
 
@@ -440,7 +359,7 @@ def _dependency_problems(deps: Mapping[str, tuple[str, ...]]) -> list[Problem]:
     for app, needs in deps.items():
         for dep in needs:
             if dep != app and dep not in deps:
-                message = f"{dep!r} is not an app in this file{_did_you_mean(dep, deps)}"
+                message = f"{dep!r} is not an app in this file{did_you_mean(dep, deps)}"
                 problems.append(Problem(app, "depends_on", message))
     graph = {app: [d for d in needs if d in deps and d != app] for app, needs in deps.items()}
     for cycle in find_cycles(graph):

@@ -19,24 +19,28 @@ from typing import TYPE_CHECKING
 from procward.supervision import machine, process
 from procward.supervision.capture import PipeReader
 from procward.supervision.config import ConfigError
+from procward.supervision.health import Prober
 from procward.supervision.logs import LogSink
 from procward.supervision.machine import (
     Action,
     BackoffElapsed,
     CancelTimer,
     Event,
+    Ready,
     Record,
     SetTimer,
     SignalGroup,
     Spawn,
     Spawned,
     SpawnFailed,
+    StartProbe,
     StartupElapsed,
     State,
+    StopProbes,
     StopTimeout,
     Timer,
 )
-from procward.supervision.spec import AppSpec, Launch, launch
+from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
     from procward.supervision.supervisor import App, Supervisor
@@ -66,6 +70,8 @@ class Instance:
         self._launch: tuple[AppSpec, Launch] | None = None
         self._sinks: dict[str, LogSink] = {}
         self.readers: set[PipeReader] = set()
+        self.prober = Prober(self)
+        self.status_text: str | None = None  # STATUS= from sd_notify
 
     @property
     def state(self) -> State:
@@ -106,6 +112,10 @@ class Instance:
             self._timers[action.timer] = self.sup.loop.call_later(action.delay, self.send, event)
         elif isinstance(action, CancelTimer):
             self._cancel(action.timer)
+        elif isinstance(action, StartProbe):
+            self.prober.start(action.check)
+        elif isinstance(action, StopProbes):
+            self.prober.stop()
 
     def _cancel(self, timer: Timer) -> None:
         handle = self._timers.pop(timer, None)
@@ -113,12 +123,24 @@ class Instance:
             handle.cancel()
 
     def cancel_timers(self) -> None:
+        """Nothing of this instance may fire any more (it is being removed)."""
         for timer in list(self._timers):
             self._cancel(timer)
+        self.prober.stop()
+
+    def notified(self, fields: dict[str, str]) -> None:
+        """An sd_notify message from this instance's process group."""
+        if "STATUS" in fields:
+            self.status_text = fields["STATUS"][:200] or None
+        ready = self.app.spec.ready
+        waiting = self.state is State.STARTING and self.record.pid is not None
+        if waiting and fields.get("READY") == "1" and ready is not None and ready.kind == "notify":
+            self.prober.notified_ready()
+            self.send(Ready())
 
     def _spawn(self) -> None:
         try:
-            plan = self._plan()
+            plan = self.launch_plan()
             sinks = self.sinks()
             child = process.spawn(plan, merge=self.app.spec.merge_logs)
         except (process.SpawnError, ConfigError, OSError) as exc:
@@ -132,15 +154,16 @@ class Instance:
         self.pgid = child.pid
         self.started_wall = time.time()
         self.sup.children[child.pid] = self
+        self.status_text = None
         self.send(Spawned(child.pid))
 
-    def _plan(self) -> Launch:
+    def launch_plan(self) -> Launch:
         """What to exec; cached per spec unless an env_file must be read afresh."""
         spec = self.app.spec
         if spec.env_file is not None:
-            return launch(spec, self.index, self.sup.base_env)
+            return self.sup.launch(spec, self.index)
         if self._launch is None or self._launch[0] is not spec:
-            self._launch = (spec, launch(spec, self.index, self.sup.base_env))
+            self._launch = (spec, self.sup.launch(spec, self.index))
         return self._launch[1]
 
     def sinks(self) -> dict[str, LogSink]:
@@ -216,6 +239,10 @@ class Instance:
             "exit_signal": rec.exit_signal,
             "error": rec.error,
         }
+        if self.app.spec.ready is not None or self.app.spec.health is not None:
+            info["probe"] = self.prober.snapshot()
+        if self.status_text is not None:
+            info["status"] = self.status_text
         if self.child is not None:
             info["starttime"] = self.child.identity.starttime
             info["boot_id"] = self.child.identity.boot_id

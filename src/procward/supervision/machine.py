@@ -18,6 +18,13 @@ whole table with plain values.
        │               exited      crashed
        │
        └── Exited ◄── stopping ◄──Stop── starting | running   (TERM, then KILL on StopTimeout)
+
+With a ``ready`` probe, ``starting`` ends at ``Ready`` instead, and
+``StartupElapsed`` (``start_timeout``) is a failed start. A failed start and
+an ``Unhealthy`` report (a ``health`` probe that failed ``failures`` times in
+a row) stop the process like an operator would, but remember why: its exit
+then goes to the restart policy as a failure (backoff, budget, ``crashed``),
+not to ``stopped``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from procward.kit.durations import format_duration
 from procward.supervision.policy import Budget, after_exit
 from procward.supervision.spec import AppSpec
 
@@ -90,8 +98,29 @@ class StopTimeout:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The ``ready`` probe passed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unhealthy:
+    """The ``health`` probe failed ``failures`` times in a row."""
+
+    reason: str
+
+
 Event = (
-    Start | Stop | Spawned | SpawnFailed | Exited | StartupElapsed | BackoffElapsed | StopTimeout
+    Start
+    | Stop
+    | Spawned
+    | SpawnFailed
+    | Exited
+    | StartupElapsed
+    | BackoffElapsed
+    | StopTimeout
+    | Ready
+    | Unhealthy
 )
 
 
@@ -125,7 +154,22 @@ class CancelTimer:
     timer: Timer
 
 
-Action = Spawn | SignalGroup | SetTimer | CancelTimer
+class Check(enum.StrEnum):
+    READY = "ready"
+    HEALTH = "health"
+
+
+@dataclass(frozen=True, slots=True)
+class StartProbe:
+    check: Check
+
+
+@dataclass(frozen=True, slots=True)
+class StopProbes:
+    pass
+
+
+Action = Spawn | SignalGroup | SetTimer | CancelTimer | StartProbe | StopProbes
 
 
 # -- the record --------------------------------------------------------------------
@@ -143,6 +187,7 @@ class Record:
     exit_signal: int | None = None
     error: str | None = None  # why the last start failed
     restart_after_stop: bool = False
+    failure: str | None = None  # stopping because it failed (not ready, unhealthy)
 
 
 Step = tuple[Record, list[Action]]
@@ -166,13 +211,49 @@ def _start(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
 def _spawned(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     assert isinstance(event, Spawned)
     new = replace(rec, pid=event.pid, started_at=now, exit_code=None, exit_signal=None)
+    if spec.ready is not None:
+        return new, [SetTimer(Timer.STARTUP, spec.ready.start_timeout), StartProbe(Check.READY)]
     if spec.min_start <= 0:
-        return replace(new, state=State.RUNNING), []
+        return _running(new, event, spec, now)
     return new, [SetTimer(Timer.STARTUP, spec.min_start)]
 
 
 def _running(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
-    return replace(rec, state=State.RUNNING), []
+    health: list[Action] = [StartProbe(Check.HEALTH)] if spec.health is not None else []
+    return replace(rec, state=State.RUNNING), health
+
+
+def _startup_elapsed(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    if spec.ready is None:  # survived min_start
+        return _running(rec, event, spec, now)
+    wait = format_duration(spec.ready.start_timeout)
+    return _fail(rec, spec, f"not ready within {wait} ({spec.ready.describe})")
+
+
+def _ready(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    new, actions = _running(rec, event, spec, now)
+    return new, [CancelTimer(Timer.STARTUP), *actions]
+
+
+def _unhealthy(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    assert isinstance(event, Unhealthy)
+    return _fail(rec, spec, event.reason)
+
+
+def _stop_probes(spec: AppSpec) -> list[Action]:
+    return [StopProbes()] if spec.ready is not None or spec.health is not None else []
+
+
+def _fail(rec: Record, spec: AppSpec, reason: str) -> Step:
+    """Stop a process that failed its probe; its exit is then judged as a failure."""
+    cancel: list[Action] = [CancelTimer(Timer.STARTUP)] if rec.state is State.STARTING else []
+    new = replace(rec, state=State.STOPPING, failure=reason, error=reason)
+    return new, [
+        *_stop_probes(spec),
+        *cancel,
+        SignalGroup(spec.stop_signal),
+        SetTimer(Timer.STOP, spec.stop_timeout),
+    ]
 
 
 def _spawn_failed(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
@@ -186,7 +267,7 @@ def _exited(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     rec = replace(rec, pid=None, exit_code=event.code, exit_signal=event.signal)
     cancel = [CancelTimer(Timer.STARTUP)] if rec.state is State.STARTING else []
     new, actions = _after_failure(rec, spec, now, clean=event.code == 0, ran_for=ran_for)
-    return new, [*cancel, *actions]
+    return new, [*_stop_probes(spec), *cancel, *actions]
 
 
 def _after_failure(rec: Record, spec: AppSpec, now: float, *, clean: bool, ran_for: float) -> Step:
@@ -214,6 +295,7 @@ def _stop_process(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
         return replace(rec, state=State.STOPPED, restart_after_stop=False), cancel
     new = replace(rec, state=State.STOPPING, restart_after_stop=event.restart)
     return new, [
+        *_stop_probes(spec),
         *cancel,
         SignalGroup(spec.stop_signal),
         SetTimer(Timer.STOP, spec.stop_timeout),
@@ -240,7 +322,8 @@ def _restart_later(rec: Record, event: Event, spec: AppSpec, now: float) -> Step
 
 def _stop_while_stopping(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     assert isinstance(event, Stop)
-    return replace(rec, restart_after_stop=event.restart), []
+    # An operator's stop wins over a failure in progress: stopped, not restarted.
+    return replace(rec, restart_after_stop=event.restart, failure=None), []
 
 
 def _stop_timeout(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
@@ -249,12 +332,24 @@ def _stop_timeout(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
 
 def _stopped(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     assert isinstance(event, Exited)
-    rec = replace(
-        rec, state=State.STOPPED, pid=None, exit_code=event.code, exit_signal=event.signal
+    ran_for = now - rec.started_at if rec.started_at is not None else 0.0
+    failure, rec = (
+        rec.failure,
+        replace(
+            rec,
+            state=State.STOPPED,
+            pid=None,
+            exit_code=event.code,
+            exit_signal=event.signal,
+            failure=None,
+        ),
     )
     if rec.restart_after_stop:
         return _start(replace(rec, restart_after_stop=False), Start(), spec, now)
     actions: list[Action] = [CancelTimer(Timer.STOP)]
+    if failure is not None:
+        new, then = _after_failure(rec, spec, now, clean=False, ran_for=ran_for)
+        return new, [*actions, *then]
     return rec, actions
 
 
@@ -264,7 +359,9 @@ _HANDLERS: dict[tuple[State, type], _Handler] = {
     (State.STOPPING, Start): _restart_later,
     (State.STARTING, Spawned): _spawned,
     (State.STARTING, SpawnFailed): _spawn_failed,
-    (State.STARTING, StartupElapsed): _running,
+    (State.STARTING, StartupElapsed): _startup_elapsed,
+    (State.STARTING, Ready): _ready,
+    (State.RUNNING, Unhealthy): _unhealthy,
     (State.STARTING, Exited): _exited,
     (State.RUNNING, Exited): _exited,
     (State.BACKOFF, BackoffElapsed): _backoff_elapsed,

@@ -32,10 +32,13 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.kit.durations import format_duration, parse_duration
 from procward.kit.errors import InvalidParams
+
+if TYPE_CHECKING:
+    from procward.supervision.probe import Probe
 
 __all__ = [
     "AppSpec",
@@ -91,6 +94,8 @@ class AppSpec:
     log_format: str = "text"  # or "json": one object per line
     log_max_size: int = 10 * 1024 * 1024  # bytes; rotate past this, at a line boundary
     log_backups: int = 5
+    ready: Probe | None = None  # when a new instance counts as running
+    health: Probe | None = None  # checked while it runs; failing ones restart
 
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
@@ -105,24 +110,36 @@ class AppSpec:
             "multiplier": float(self.backoff.multiplier),
             "max": _duration_value(self.backoff.max),
         }
-        return table | {
-            "instances": self.instances,
-            "restart": str(self.restart),
-            "backoff": backoff,
-            "max_restarts": self.max_restarts,
-            "restart_window": _duration_value(self.restart_window),
-            "min_uptime": _duration_value(self.min_uptime),
-            "min_start": _duration_value(self.min_start),
-            "stop_signal": self.stop_signal,
-            "stop_timeout": _duration_value(self.stop_timeout),
-            "depends_on": list(self.depends_on),
-            "autostart": self.autostart,
-            "merge_logs": self.merge_logs,
-            "log_time": self.log_time,
-            "log_format": self.log_format,
-            "log_max_size": self.log_max_size,
-            "log_backups": self.log_backups,
-        }
+        return (
+            table
+            | {
+                "instances": self.instances,
+                "restart": str(self.restart),
+                "backoff": backoff,
+                "max_restarts": self.max_restarts,
+                "restart_window": _duration_value(self.restart_window),
+                "min_uptime": _duration_value(self.min_uptime),
+                "min_start": _duration_value(self.min_start),
+                "stop_signal": self.stop_signal,
+                "stop_timeout": _duration_value(self.stop_timeout),
+                "depends_on": list(self.depends_on),
+                "autostart": self.autostart,
+                "merge_logs": self.merge_logs,
+                "log_time": self.log_time,
+                "log_format": self.log_format,
+                "log_max_size": self.log_max_size,
+                "log_backups": self.log_backups,
+            }
+            | self._probe_tables()
+        )
+
+    def _probe_tables(self) -> dict[str, Any]:
+        tables = {}
+        if self.ready is not None:
+            tables["ready"] = self.ready.to_table(health=False)
+        if self.health is not None:
+            tables["health"] = self.health.to_table(health=True)
+        return tables
 
 
 def _duration_value(seconds: float) -> str | float:
@@ -140,11 +157,14 @@ class Launch:
     cwd: str | None
 
 
-def launch(spec: AppSpec, index: int, base_env: Mapping[str, str]) -> Launch:
+def launch(
+    spec: AppSpec, index: int, base_env: Mapping[str, str], *, notify_socket: str | None = None
+) -> Launch:
     """The argv, environment and cwd of instance ``index`` of ``spec``.
 
     The environment is, later entries winning: ``base_env`` (the daemon's),
-    the ``env_file``, ``spec.env``, then ``PROCWARD_APP`` and ``PROCWARD_INSTANCE``.
+    the ``env_file``, ``spec.env``, then ``PROCWARD_APP`` and ``PROCWARD_INSTANCE``,
+    and ``NOTIFY_SOCKET`` for an app whose readiness probe is ``notify``.
     """
     if index < 0:
         raise ValueError(f"instance index must be >= 0, got {index}")
@@ -154,6 +174,8 @@ def launch(spec: AppSpec, index: int, base_env: Mapping[str, str]) -> Launch:
     env.update((key, expand_instance(value, index)) for key, value in spec.env.items())
     env["PROCWARD_APP"] = spec.name
     env["PROCWARD_INSTANCE"] = str(index)
+    if notify_socket is not None and spec.ready is not None and spec.ready.kind == "notify":
+        env["NOTIFY_SOCKET"] = notify_socket
     argv = tuple(expand_arg(arg, index, env) for arg in spec.cmd)
     return Launch(argv=argv, env=env, cwd=spec.cwd)
 

@@ -24,13 +24,14 @@ from procward.supervision import graph, process
 from procward.supervision.instance import Instance
 from procward.supervision.logs import LogSink
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
-from procward.supervision.spec import AppSpec
+from procward.supervision.spec import AppSpec, Launch, launch
 
 log = logging.getLogger("procward.supervision")
 
 SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting
 STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  # spawned or failed
 RESTARTED = STARTED - {State.STOPPED}
+_DAEMON_ONLY_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
 
 
@@ -103,6 +104,19 @@ class App:
             return True
         return all(_instance_ok(i) for i in self.instances)
 
+    def health(self) -> dict[str, Any]:
+        """The probes of each instance, as ``getHealth`` reports them."""
+        return {
+            "name": self.name,
+            "healthy": self.healthy(),
+            "ready": self.spec.ready.describe if self.spec.ready is not None else None,
+            "health": self.spec.health.describe if self.spec.health is not None else None,
+            "instances": [
+                {"index": i.index, "state": i.state.value, **i.prober.snapshot()}
+                for i in self.instances
+            ],
+        }
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -132,12 +146,16 @@ class Supervisor:
     ) -> None:
         self.paths = paths
         self.base_env = dict(os.environ if base_env is None else base_env)
+        for name in _DAEMON_ONLY_VARS:  # ours, from systemd: not the children's
+            self.base_env.pop(name, None)
+        self.notify_socket: str | None = None  # NOTIFY_SOCKET for `ready.notify` apps
         self.clock = clock
         self.on_change = on_change
         self.loop = asyncio.get_running_loop()
         self.apps: dict[str, App] = {}
         self.children: dict[int, Instance] = {}
         self.lingering: set[Instance] = set()
+        self.helpers: dict[int, asyncio.Future[int]] = {}  # exec probes and the like
         self.reaper = process.Reaper(self._child_exited)
 
     # -- events from below ---------------------------------------------------------
@@ -146,10 +164,37 @@ class Supervisor:
         inst = self.children.pop(pid, None)
         if inst is not None:
             inst.leader_exited(status)
+        helper = self.helpers.pop(pid, None)
+        if helper is not None and not helper.done():
+            helper.set_result(status)
         for lingering in list(self.lingering):
             if lingering.pgid is None or not process.group_alive(lingering.pgid):
                 self.lingering.discard(lingering)
                 lingering.group_emptied()
+
+    def watch_child(self, pid: int) -> asyncio.Future[int]:
+        """The wait status of ``pid``, a child the daemon started for itself.
+
+        Call it before yielding to the loop after the spawn, or the reaper
+        may have collected the child already.
+        """
+        future: asyncio.Future[int] = self.loop.create_future()
+        self.helpers[pid] = future
+        return future
+
+    def notified(self, pid: int, fields: dict[str, str]) -> None:
+        """An sd_notify message; it counts for the instance whose process group sent it."""
+        inst = self.children.get(pid)
+        if inst is None:
+            try:
+                inst = self.children.get(os.getpgid(pid))
+            except OSError:  # gone already: too late to matter
+                return
+        if inst is not None:
+            inst.notified(fields)
+
+    def launch(self, spec: AppSpec, index: int) -> Launch:
+        return launch(spec, index, self.base_env, notify_socket=self.notify_socket)
 
     def instance_changed(self, inst: Instance, before: State) -> None:
         if inst.state is not before:

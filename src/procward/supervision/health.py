@@ -1,0 +1,249 @@
+"""Running one instance's probes: the shell around ``probe.py``.
+
+A ``Prober`` belongs to an instance. The state machine tells it when to run
+the readiness probe (after each spawn) and the health probe (once running),
+and when to stop (any stop or exit); it answers with events: ``Ready`` when
+the readiness probe first passes, ``Unhealthy`` when the health probe fails
+``failures`` times in a row. It decides nothing else: the start timeout, the
+restart and its backoff are the machine's.
+
+Checks run as tasks in the daemon's loop; none blocks it. An exec probe is a
+child like any other (own process group, reaped by the supervisor's reaper:
+asyncio subprocesses cannot be used, see ``process.py``); when it overruns
+its timeout, or the probe is stopped, its whole group is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from procward.kit.durations import format_duration
+from procward.supervision import process
+from procward.supervision.machine import Check, Ready, Unhealthy
+from procward.supervision.probe import Probe, ProbeKind, http_address, ready_delay, tcp_address
+from procward.supervision.spec import Launch, expand_arg
+
+if TYPE_CHECKING:
+    from procward.supervision.instance import Instance
+
+log = logging.getLogger("procward.supervision.health")
+
+OUTPUT_KEPT = 512  # bytes of an exec probe's output quoted when it fails
+
+
+class Prober:
+    def __init__(self, inst: Instance) -> None:
+        self.inst = inst
+        self.task: asyncio.Task[None] | None = None
+        self.check: Check | None = None
+        self.failures = 0  # consecutive failed checks of the current probe
+        self.checks = 0
+        self.passing: bool | None = None  # result of the last check, None before any
+        self.checked_at: float | None = None  # wall time of the last check
+        self.last_error: str | None = None
+
+    def start(self, check: Check) -> None:
+        self.stop()
+        probe = self.inst.app.spec.ready if check is Check.READY else self.inst.app.spec.health
+        if probe is None:
+            return
+        self.check, self.failures = check, 0
+        if check is Check.READY:  # a new process: earlier results were another's
+            self.passing = None
+        body = self._ready(probe) if check is Check.READY else self._health(probe)
+        self.task = self.inst.sup.loop.create_task(body, name=f"{check}:{self.inst.label}")
+
+    def stop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        self.task = None
+
+    async def _ready(self, probe: Probe) -> None:
+        if probe.kind is ProbeKind.NOTIFY:
+            return  # the supervisor hears READY=1 on its notify socket
+        if probe.kind is ProbeKind.DELAY:
+            await asyncio.sleep(probe.delay)
+            self._passed()
+            self.inst.send(Ready())
+            return
+        attempt = 0
+        while True:
+            await asyncio.sleep(ready_delay(attempt, probe.interval))
+            attempt += 1
+            if await self._run(probe):
+                self.inst.send(Ready())
+                return
+
+    async def _health(self, probe: Probe) -> None:
+        while True:
+            await asyncio.sleep(probe.interval)
+            if await self._run(probe) or self.failures < probe.failures:
+                continue
+            times = "once" if self.failures == 1 else f"{self.failures} times in a row"
+            reason = f"health check failed {times} ({probe.describe}): {self.last_error}"
+            self.inst.app.note_error(f"instance {self.inst.index}: {reason}")
+            self.inst.send(Unhealthy(reason))
+            return
+
+    async def _run(self, probe: Probe) -> bool:
+        try:
+            error = await check_once(probe, self.inst.launch_plan(), self.inst.sup.watch_child)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in a check must not kill the prober silently
+            log.exception("%s: %s probe crashed", self.inst.label, probe.kind)
+            error = f"probe error: {exc}"
+        self.checks += 1
+        self.checked_at = time.time()
+        if error is None:
+            self._passed()
+            return True
+        self.passing, self.last_error = False, error
+        self.failures += 1
+        return False
+
+    def _passed(self) -> None:
+        self.passing, self.failures = True, 0
+
+    def notified_ready(self) -> None:
+        """READY=1 from the instance: the notify probe passed."""
+        self.checks += 1
+        self.checked_at = time.time()
+        self._passed()
+
+    def snapshot(self) -> dict[str, Any]:
+        spec = self.inst.app.spec
+        return {
+            "check": self.check.value if self.check is not None else None,
+            "ready": spec.ready.describe if spec.ready is not None else None,
+            "health": spec.health.describe if spec.health is not None else None,
+            "passing": self.passing,
+            "failures": self.failures,
+            "checks": self.checks,
+            "checked_at": self.checked_at,
+            "last_error": self.last_error,
+        }
+
+
+WatchChild = Callable[[int], "asyncio.Future[int]"]
+
+
+async def check_once(probe: Probe, plan: Launch, watch_child: WatchChild) -> str | None:
+    """Run ``probe`` once for the instance launched as ``plan``: None, or why it failed."""
+    index = int(plan.env.get("PROCWARD_INSTANCE", "0"))
+    try:
+        if probe.kind is ProbeKind.EXEC:
+            argv = tuple(expand_arg(arg, index, plan.env) for arg in probe.argv)
+            return await check_exec(Launch(argv, plan.env, plan.cwd), probe.timeout, watch_child)
+        target = expand_arg(probe.target, index, plan.env)
+        if probe.kind is ProbeKind.TCP:
+            return await check_tcp(target, probe.timeout)
+        return await check_http(target, probe.timeout)
+    except ValueError as exc:  # a templated address that expanded to nonsense
+        return str(exc)
+
+
+async def check_tcp(target: str, timeout: float) -> str | None:
+    address = tcp_address(target)
+    try:
+        async with asyncio.timeout(timeout):
+            _reader, writer = await asyncio.open_connection(address.host, address.port)
+    except TimeoutError:
+        return f"no connection to {target} within {format_duration(timeout)}"
+    except OSError as exc:
+        return f"cannot connect to {target}: {exc.strerror or exc}"
+    writer.close()
+    return None
+
+
+async def check_http(url: str, timeout: float) -> str | None:
+    """A GET answered 2xx or 3xx; only the status line is read."""
+    address = http_address(url)
+    request = (
+        f"GET {address.path} HTTP/1.0\r\nHost: {address.host_header}\r\n"
+        "User-Agent: procward-probe\r\nConnection: close\r\n\r\n"
+    )
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(address.host, address.port)
+            writer.write(request.encode("latin-1"))
+            status_line = await reader.readline()
+    except TimeoutError:
+        return f"no answer from {url} within {format_duration(timeout)}"
+    except OSError as exc:
+        return f"cannot connect to {url}: {exc.strerror or exc}"
+    finally:
+        if writer is not None:
+            writer.close()
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        return f"{url} did not answer HTTP (got {status_line[:60]!r})"
+    code = int(parts[1])
+    if 200 <= code < 400:
+        return None
+    reason = parts[2].decode("latin-1").strip() if len(parts) > 2 else ""
+    return f"{url} answered {code} {reason}".rstrip()
+
+
+async def check_exec(plan: Launch, timeout: float, watch_child: WatchChild) -> str | None:
+    """Run a check command; exit 0 within ``timeout`` passes."""
+    try:
+        child = process.spawn(plan, merge=True)
+    except process.SpawnError as exc:
+        return f"cannot run the check: {exc}"
+    exited = watch_child(child.pid)  # registered before the loop can reap it
+    output = _Output(child.outputs["log"])
+    try:
+        async with asyncio.timeout(timeout):
+            status = await asyncio.shield(exited)
+        said = output.text()
+    except TimeoutError:
+        return f"{plan.argv[0]} did not finish within {format_duration(timeout)}"
+    finally:
+        # Whatever it left running (or all of it, on timeout or cancel) goes.
+        process.signal_group(child.pid, process.signal_number("KILL"))
+        output.close()
+    child.reaped(status)
+    code, sig = process.exit_of(status)
+    if code == 0:
+        return None
+    how = process.describe_status(code, sig)
+    return f"{plan.argv[0]}: {how}" + (f": {said}" if said else "")
+
+
+class _Output:
+    """The first ``OUTPUT_KEPT`` bytes of a check's output; the rest is read and dropped."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.data = bytearray()
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.loop.remove_reader(self.fd)
+            return
+        room = OUTPUT_KEPT - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
+
+    def text(self) -> str:
+        self._readable()  # what is left in the pipe
+        return self.data.decode("utf-8", "replace").strip().replace("\n", " | ")
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.fd)
+        os.close(self.fd)

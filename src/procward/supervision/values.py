@@ -1,0 +1,128 @@
+"""Readers of config values: one value in, the checked value out, or a ``ValueError``.
+
+Shared by every table of ``procward.toml`` (``config.py`` for an app's keys,
+``probe.py`` for its ``ready`` and ``health`` tables), so a bad duration, a
+bad command or an unknown key reads the same wherever it is. Each reader
+takes ``(value, base_dir)``; messages quote values as TOML spells them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable, Mapping
+
+from procward.kit.durations import parse_duration
+
+__all__ = [
+    "Nested",
+    "did_you_mean",
+    "read_cmd",
+    "read_count",
+    "read_duration",
+    "read_flag",
+    "read_table",
+    "show",
+    "unknown_key",
+]
+
+
+class Nested(ValueError):
+    """Problems inside a table value (``backoff``, ``env``), located by their sub-key."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def unknown_key(key: str, known: Iterable[str], where: str) -> str:
+    choices = list(known)
+    import difflib  # only when there is a mistake to explain
+
+    close = difflib.get_close_matches(key, choices, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; the keys of {where} are: {', '.join(choices)}"
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def show(value: object) -> str:
+    """A value as the message should quote it: TOML's spelling, not Python's."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def read_cmd(value: object, _base_dir: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as e:
+            raise ValueError(f"cannot be split into arguments: {e}") from None
+    elif isinstance(value, list):
+        for i, arg in enumerate(value):
+            if not isinstance(arg, str):
+                raise ValueError(f"item {i} must be a string, got {show(arg)}")
+        argv = value
+    else:
+        raise ValueError(f"must be a command line or an array of strings, got {show(value)}")
+    if not argv or not argv[0]:
+        raise ValueError("must name a program to run, got an empty command")
+    if any("\0" in arg for arg in argv):
+        raise ValueError("must not contain NUL characters")
+    return tuple(argv)
+
+
+def read_count(value: object, _base_dir: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"must be an integer >= 0, got {show(value)}")
+    return value
+
+
+def read_flag(value: object, _base_dir: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {show(value)}")
+    return value
+
+
+def read_duration(value: object, _base_dir: str) -> float:
+    if not isinstance(value, str | int | float):
+        raise ValueError(f"must be a duration like '15s' or a number of seconds, got {show(value)}")
+    return parse_duration(value)
+
+
+def read_table(
+    value: object,
+    readers: Mapping[str, Callable[[object, str], object]],
+    base_dir: str,
+    *,
+    where: str,
+) -> dict[str, object]:
+    """Each key of a table through its reader; ``Nested`` with every problem at once."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table, got {show(value)}")
+    found: dict[str, object] = {}
+    problems = []
+    for key, item in value.items():
+        reader = readers.get(key)
+        if reader is None:
+            problems.append((key, unknown_key(key, readers, where)))
+            continue
+        try:
+            found[key] = reader(item, base_dir)
+        except ValueError as e:
+            problems.append((key, str(e)))
+    if problems:
+        raise Nested(problems)
+    return found
