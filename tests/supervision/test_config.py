@@ -500,6 +500,7 @@ A_VALID_VALUE = {
     "env_file": "/e",
     "instances": 2,
     "restart": "never",
+    "reload": "surge",
     "backoff": {},
     "max_restarts": 1,
     "restart_window": "1s",
@@ -516,6 +517,7 @@ A_VALID_VALUE = {
     "log_backups": 2,
     "ready": {"tcp": "127.0.0.1:80"},
     "health": {"exec": "true"},
+    "sockets": {"http": "127.0.0.1:8000"},
 }
 
 

@@ -1,4 +1,4 @@
-"""Commands about apps: status, health, start, stop, restart, delete, scale, env, graph."""
+"""Commands about apps: status, health, start, stop, restart, reload, delete, scale, env, graph."""
 
 from __future__ import annotations
 
@@ -90,6 +90,27 @@ def cmd_restart(args: Namespace, paths: InstancePaths) -> int:
         client.call("restartApp", name=args.name)
         apps = client.call("status")["apps"]
     return _show(args, apps, args.name)
+
+
+def cmd_reload(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        if args.name is None:
+            results = client.call("reloadConfig")
+        else:
+            client.call("reloadApp", name=args.name)
+        apps = client.call("status")["apps"]
+    if args.name is not None:
+        return _show(args, apps, args.name)
+    if args.json:
+        render.as_json(results)
+        return 0
+    for result in results:
+        print(f"{result['source']}:")
+        render.changes(result, indent="  ")
+    if not results:
+        print("no config files to reload (apps added with `up -c FILE` come from one)")
+    render.app_table(apps)
+    return 0
 
 
 def cmd_delete(args: Namespace, paths: InstancePaths) -> int:

@@ -12,6 +12,7 @@ from procward.cli.apps import (
     cmd_env,
     cmd_graph,
     cmd_health,
+    cmd_reload,
     cmd_restart,
     cmd_scale,
     cmd_start,
@@ -87,9 +88,7 @@ def cmd_up(args: Namespace, paths: InstancePaths) -> int:
     daemon = status["daemon"]
     print(f"procward is running (pid {daemon['pid']}, instance {paths.instance})")
     if args.config:
-        for key in ("added", "changed", "removed"):
-            if loaded[key]:
-                print(f"{key}: {', '.join(loaded[key])}")
+        render.changes(loaded)
         render.app_table(status["apps"])
         return 0 if status.get("healthy", True) else 1
     return 0
@@ -279,6 +278,14 @@ PARSER = Parser(
             "restart an app, or all",
             [JSON],
             [Arg("name", help="app, or all")],
+        ),
+        Command(
+            "reload",
+            cmd_reload,
+            "replace an app's instances one at a time, without downtime; "
+            "with no app, read every config file again and apply what changed",
+            [JSON],
+            [Arg("name", help="app, or all (default: the config files)", optional=True)],
         ),
         Command("delete", cmd_delete, "stop an app and forget it", [], [Arg("name", help="app")]),
         Command(

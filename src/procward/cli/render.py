@@ -91,6 +91,17 @@ def _note(app: dict[str, Any], inst: dict[str, Any], state: str) -> str:
     return str(app.get("error") or "")
 
 
+def changes(result: dict[str, Any], indent: str = "") -> None:
+    """What loading a config did: ``added: web, db`` and so on, or ``no changes``."""
+    said = False
+    for key in ("added", "changed", "reloaded", "scaled", "removed"):
+        if result.get(key):
+            sys.stdout.write(f"{indent}{key}: {', '.join(result[key])}\n")
+            said = True
+    if not said:
+        sys.stdout.write(f"{indent}no changes\n")
+
+
 _HEALTH_COLUMNS = ("NAME", "INST", "STATE", "PROBE", "RESULT", "CHECKED", "")
 
 

@@ -22,7 +22,7 @@ from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
-from procward.supervision.config import load_config, parse_app
+from procward.supervision.config import Config, load_config, parse_app
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
@@ -264,6 +264,16 @@ class ProcwardDaemon(LogMethods, Daemon):
         return self.sup.summaries()
 
     @method(Role.OPERATOR)
+    async def reloadApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        """Replace each instance with a new process, one at a time, without downtime."""
+        names = self._names(name)
+        try:
+            await self.sup.reload(names)
+        finally:
+            await self._durable()
+        return {"apps": [self.sup.app(n).summary() for n in names]}
+
+    @method(Role.OPERATOR)
     async def scale(self, ctx: CallContext, name: str, instances: int) -> dict[str, Any]:
         if instances < 0:
             raise InvalidParams("instances must be 0 or more")
@@ -282,16 +292,49 @@ class ProcwardDaemon(LogMethods, Daemon):
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
         """Add or update the apps of a procward.toml; start those with autostart."""
         config = load_config(os.path.abspath(path))
-        source = config.source or path
-        added, changed = [], []
+        result = await self._apply(config, start)
+        await self._durable()
+        return result
+
+    @method(Role.ADMIN)
+    async def reloadConfig(self, ctx: CallContext) -> list[dict[str, Any]]:
+        """Read every config file again and apply what changed (SIGHUP does the same).
+
+        Every file is read and checked before anything is applied: one bad
+        file and nothing changes, the error listing its problems.
+        """
+        return await self._reload_config()
+
+    async def _reload_config(self) -> list[dict[str, Any]]:
+        apps = self.sup.apps.values()
+        sources = list(dict.fromkeys(a.source for a in apps if a.source != ADHOC))
+        configs = [load_config(source) for source in sources]
+        results = [await self._apply(config, start=True) for config in configs]
+        await self._durable()
+        return results
+
+    async def on_reload(self) -> None:
+        try:
+            results = await self._reload_config()
+        except Exception as exc:  # a bad file must not take the daemon down
+            log.error("config reload refused, nothing changed: %s", exc)
+            return
+        for result in results:
+            log.info("reloaded %s: %s", result["source"], _changes(result) or "no changes")
+
+    async def _apply(self, config: Config, start: bool) -> dict[str, Any]:
+        """Make the apps of ``config`` what it says; changed running apps reload in place."""
+        source = config.source or "?"
+        changes: dict[str, list[str]] = {"added": [], "changed": [], "reloaded": [], "scaled": []}
         for spec in config.apps.values():
             existing = self.sup.apps.get(spec.name)
             if existing is None:
                 self.sup.add(spec, source, desired=False)
-                added.append(spec.name)
-            elif existing.spec != spec or existing.source != source:
-                await self.sup.replace(spec, source)
-                changed.append(spec.name)
+                changes["added"].append(spec.name)
+            elif existing.spec != spec:
+                changes[await self.sup.redefine(spec, source)].append(spec.name)
+            else:
+                existing.source = source
         removed = [
             n for n, a in self.sup.apps.items() if a.source == source and n not in config.apps
         ]
@@ -300,8 +343,7 @@ class ProcwardDaemon(LogMethods, Daemon):
         if start:
             autostart = [n for n, s in config.apps.items() if s.autostart]
             await self.sup.start(autostart)
-        await self._durable()
-        return {"added": added, "changed": changed, "removed": removed, "source": source}
+        return {**changes, "removed": removed, "source": source}
 
     @method(Role.ADMIN)
     async def addApp(
@@ -321,6 +363,11 @@ class ProcwardDaemon(LogMethods, Daemon):
         await self.sup.delete(name)
         await self._durable()
         return {"success": True}
+
+
+def _changes(result: dict[str, Any]) -> str:
+    keys = ("added", "changed", "reloaded", "scaled", "removed")
+    return "; ".join(f"{key}: {', '.join(result[key])}" for key in keys if result[key])
 
 
 def _raise_fd_limit() -> None:

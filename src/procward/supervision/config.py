@@ -28,10 +28,18 @@ from typing import Any
 
 from procward.supervision.graph import find_cycles
 from procward.supervision.probe import read_health, read_ready
-from procward.supervision.spec import AppSpec, Backoff, ConfigError, Problem, RestartMode
+from procward.supervision.spec import (
+    AppSpec,
+    Backoff,
+    ConfigError,
+    Problem,
+    ReloadMode,
+    RestartMode,
+)
 from procward.supervision.values import (
     Nested,
     did_you_mean,
+    read_choice,
     read_cmd,
     read_count,
     read_duration,
@@ -219,15 +227,6 @@ def _env(value: object, _base_dir: str) -> dict[str, str]:
     return dict(value)
 
 
-def _restart(value: object, _base_dir: str) -> RestartMode:
-    choices = [mode.value for mode in RestartMode]
-    if isinstance(value, str) and value in choices:
-        return RestartMode(value)
-    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-    listed = ", ".join(repr(c) for c in choices)
-    raise ValueError(f"must be one of {listed}, got {show(value)}{hint}")
-
-
 _SIGNAL_NAMES = [s.name.removeprefix("SIG") for s in signal.Signals]
 
 
@@ -293,7 +292,8 @@ _READERS: dict[str, Callable[[object, str], object]] = {
     "env": _env,
     "env_file": _path,
     "instances": read_count,
-    "restart": _restart,
+    "restart": read_choice(RestartMode),
+    "reload": read_choice(ReloadMode),
     "backoff": _backoff,
     "max_restarts": read_count,
     "restart_window": read_duration,
@@ -310,6 +310,7 @@ _READERS: dict[str, Callable[[object, str], object]] = {
     "log_backups": read_count,
     "ready": read_ready,
     "health": read_health,
+    "sockets": lambda value, _: _sockets(value),
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -351,6 +352,30 @@ def _size(value: object) -> int:
     raise ValueError(
         f"must be a size like '10MB' or '512KB', or a number of bytes, got {show(value)}"
     )
+
+
+def _sockets(value: object) -> dict[str, str]:
+    """``{ http = "127.0.0.1:8000", admin = "/run/app/admin.sock" }``: name -> address."""
+    from procward.supervision.sockets import check_address
+
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a table of name = "address", got {show(value)}')
+    problems = []
+    for name, address in value.items():
+        if not name or ":" in name or not name.isprintable() or len(name) > 255:
+            problems.append((name, "is not a socket name (printable, no ':', at most 255)"))
+        elif not isinstance(address, str | int) or isinstance(address, bool):
+            problems.append(
+                (name, f"must be 'host:port' or a Unix socket path, got {show(address)}")
+            )
+        else:
+            try:
+                check_address(str(address))
+            except ValueError as e:
+                problems.append((name, str(e)))
+    if problems:
+        raise Nested(problems)
+    return {name: str(address) for name, address in value.items()}
 
 
 def _dependency_problems(deps: Mapping[str, tuple[str, ...]]) -> list[Problem]:

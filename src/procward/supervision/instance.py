@@ -40,6 +40,7 @@ from procward.supervision.machine import (
     StopTimeout,
     Timer,
 )
+from procward.supervision.sockets import with_sockets
 from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
@@ -141,6 +142,8 @@ class Instance:
     def _spawn(self) -> None:
         try:
             plan = self.launch_plan()
+            if self.app.spec.sockets:
+                plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
             child = process.spawn(plan, merge=self.app.spec.merge_logs)
         except (process.SpawnError, ConfigError, OSError) as exc:
@@ -192,6 +195,16 @@ class Instance:
     @property
     def log_sinks(self) -> dict[str, LogSink]:
         return self._sinks
+
+    def take_over_logs(self, other: Instance) -> None:
+        """Write to ``other``'s log files: a replacement for the same index (reload)."""
+        self._sinks = other._sinks
+
+    def release_logs(self) -> None:
+        """Stop owning the log files without closing them (another instance has them)."""
+        for reader in list(self.readers):
+            reader.drain()
+        self._sinks = {}
 
     def close_logs(self) -> None:
         for reader in list(self.readers):

@@ -25,6 +25,7 @@ import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from procward.kit.procinfo import ProcessIdentity
 from procward.supervision.capture import open_pipe
@@ -50,7 +51,7 @@ def become_subreaper() -> bool:
 @dataclass(slots=True)
 class Child:
     identity: ProcessIdentity
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes] | None  # None when started by posix_spawn
     outputs: dict[str, int]  # stream ("out", "err" or "log") -> read end of its pipe
 
     @property
@@ -59,7 +60,8 @@ class Child:
 
     def reaped(self, status: int) -> None:
         # We reap with waitpid(-1); tell Popen so it does not warn at collection.
-        self.popen.returncode = os.waitstatus_to_exitcode(status)
+        if self.popen is not None:
+            self.popen.returncode = os.waitstatus_to_exitcode(status)
 
 
 def spawn(launch: Launch, *, merge: bool = False) -> Child:
@@ -74,6 +76,8 @@ def spawn(launch: Launch, *, merge: bool = False) -> Child:
     else:
         err_r, err_w = open_pipe()
         pipes = {"out": out_r, "err": err_r}
+    if launch.pass_fds:
+        return _spawn_passing_fds(launch, pipes, out_w, err_w)
     try:
         popen = subprocess.Popen(
             launch.argv,
@@ -95,6 +99,35 @@ def spawn(launch: Launch, *, merge: bool = False) -> Child:
             os.close(err_w)
     identity = ProcessIdentity.of(popen.pid) or ProcessIdentity(popen.pid, 0, "")
     return Child(identity, popen, pipes)
+
+
+def _spawn_passing_fds(launch: Launch, pipes: dict[str, int], out_w: int, err_w: int) -> Child:
+    """``posix_spawn``, which, unlike ``Popen``, can put ``pass_fds`` at 3, 4, …
+
+    Every other descriptor of the daemon is close-on-exec (PEP 446), so none
+    leaks; the working directory is the caller's to set (``posix_spawn`` has
+    no ``cwd``: the sockets prologue ``cd``s).
+    """
+    actions: list[tuple[Any, ...]] = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, out_w, 1),
+        (os.POSIX_SPAWN_DUP2, err_w, 2),
+        *((os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(launch.pass_fds)),
+    ]
+    try:
+        pid = os.posix_spawn(
+            launch.argv[0], list(launch.argv), launch.env, file_actions=actions, setpgroup=0
+        )
+    except OSError as exc:
+        for fd in pipes.values():
+            os.close(fd)
+        raise SpawnError(_explain(launch, exc)) from None
+    finally:
+        os.close(out_w)
+        if err_w != out_w:
+            os.close(err_w)
+    identity = ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, "")
+    return Child(identity, None, pipes)
 
 
 def _explain(launch: Launch, exc: OSError) -> str:

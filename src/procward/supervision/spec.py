@@ -46,6 +46,7 @@ __all__ = [
     "ConfigError",
     "Launch",
     "Problem",
+    "ReloadMode",
     "RestartMode",
     "expand_arg",
     "expand_instance",
@@ -59,6 +60,13 @@ class RestartMode(enum.StrEnum):
     ON_FAILURE = "on-failure"
     ALWAYS = "always"
     NEVER = "never"
+
+
+class ReloadMode(enum.StrEnum):
+    """How ``reload`` replaces an instance (``supervisor.Supervisor.reload``)."""
+
+    ROLLING = "rolling"  # stop it, start it, wait until ready; one instance at a time
+    SURGE = "surge"  # start the replacement, wait until ready, then stop the old one
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,7 @@ class AppSpec:
     env_file: str | None = None
     instances: int = 1
     restart: RestartMode = RestartMode.ON_FAILURE
+    reload: ReloadMode = ReloadMode.ROLLING
     backoff: Backoff = Backoff()
     max_restarts: int = 5
     restart_window: float = 60.0
@@ -96,6 +105,7 @@ class AppSpec:
     log_backups: int = 5
     ready: Probe | None = None  # when a new instance counts as running
     health: Probe | None = None  # checked while it runs; failing ones restart
+    sockets: Mapping[str, str] = field(default_factory=dict)  # name -> address, held by us
 
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
@@ -115,6 +125,7 @@ class AppSpec:
             | {
                 "instances": self.instances,
                 "restart": str(self.restart),
+                "reload": str(self.reload),
                 "backoff": backoff,
                 "max_restarts": self.max_restarts,
                 "restart_window": _duration_value(self.restart_window),
@@ -139,6 +150,8 @@ class AppSpec:
             tables["ready"] = self.ready.to_table(health=False)
         if self.health is not None:
             tables["health"] = self.health.to_table(health=True)
+        if self.sockets:
+            tables["sockets"] = dict(self.sockets)
         return tables
 
 
@@ -155,6 +168,7 @@ class Launch:
     argv: tuple[str, ...]
     env: dict[str, str]
     cwd: str | None
+    pass_fds: tuple[int, ...] = ()  # daemon fds given to the process as fds 3, 4, …
 
 
 def launch(

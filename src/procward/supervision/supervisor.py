@@ -24,13 +24,15 @@ from procward.supervision import graph, process
 from procward.supervision.instance import Instance
 from procward.supervision.logs import LogSink
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
-from procward.supervision.spec import AppSpec, Launch, launch
+from procward.supervision.sockets import HeldSockets
+from procward.supervision.spec import AppSpec, Launch, ReloadMode, launch
 
 log = logging.getLogger("procward.supervision")
 
 SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting
 STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  # spawned or failed
 RESTARTED = STARTED - {State.STOPPED}
+SERVING = frozenset({State.STARTING, State.RUNNING})
 _DAEMON_ONLY_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
 
@@ -47,6 +49,7 @@ class App:
         self._table: tuple[AppSpec, dict[str, Any]] | None = None
         self._log_dir: str | None = None
         self._log_problems: set[str] = set()
+        self._sockets: HeldSockets | None = None
         self.resize(spec.instances)
 
     @property
@@ -82,6 +85,19 @@ class App:
                 # The app runs anyway; its sinks report that they cannot write.
                 log.error("%s: log directory unusable: %s", self.name, exc)
         return self._log_dir
+
+    def held_sockets(self) -> HeldSockets:
+        """The app's listening sockets, bound at its first spawn and kept across restarts."""
+        if self._sockets is not None and self._sockets.spec != dict(self.spec.sockets):
+            self.close_sockets()  # redefined: processes still running keep their copies
+        if self._sockets is None:
+            self._sockets = HeldSockets(self.spec.sockets)
+        return self._sockets
+
+    def close_sockets(self) -> None:
+        if self._sockets is not None:
+            self._sockets.close()
+            self._sockets = None
 
     def wake(self) -> None:
         still = []
@@ -332,6 +348,71 @@ class Supervisor:
         if not await self.wait_until(app, lambda: _all_in(app, RESTARTED), timeout):
             raise Timeout(f"{app.name} did not restart within {timeout:g}s")
 
+    async def reload(self, names: Iterable[str]) -> None:
+        """Replace every instance of ``names`` with a new process, keeping the app serving.
+
+        One instance at a time, each replacement running (ready, with a
+        ``ready`` probe) before the next is touched; ``reload = "surge"``
+        starts the replacement before stopping the old process. A replacement
+        that fails ends the reload with ``Conflict``: with surge the old
+        process is still serving, with rolling only that one instance is
+        down (and restarts by its policy); the instances after it are untouched.
+        """
+        for name in names:
+            await self._reload_app(self.app(name), len(self.app(name).instances))
+
+    async def _reload_app(self, app: App, count: int) -> None:
+        """Replace the first ``count`` instances, one at a time."""
+        app.desired = True
+        app.last_error = None
+        for index in range(count):
+            inst = app.instances[index]
+            if inst.state not in SERVING:
+                inst.send(Start())  # nothing to keep serving: just start it
+            elif app.spec.reload is ReloadMode.SURGE:
+                await self._surge(app, index)
+            else:
+                await self._roll(app, inst)
+        self.on_change()
+
+    async def _roll(self, app: App, inst: Instance) -> None:
+        inst.send(Stop(restart=True))  # STOPPING now: any later RUNNING is the new process
+        await self._replacement_ready(app, inst)
+
+    async def _surge(self, app: App, index: int) -> None:
+        old = app.instances[index]
+        new = Instance(self, app, index)
+        new.take_over_logs(old)
+        new.record = dataclasses.replace(new.record, restarts=old.record.restarts)
+        new.send(Start())
+        try:
+            await self._replacement_ready(app, new)
+        except (Conflict, Timeout):
+            await self._retire(app, new)
+            raise
+        app.instances[index] = new
+        self.on_change()
+        await self._retire(app, old)
+
+    async def _replacement_ready(self, app: App, inst: Instance) -> None:
+        spec = app.spec
+        limit = spec.stop_timeout + (spec.ready.start_timeout if spec.ready else spec.min_start)
+        limit += 10.0
+        if not await self.wait_until(app, lambda: inst.state in SETTLED, limit):
+            raise Timeout(f"{inst.label}: the new process was not running within {limit:g}s")
+        if inst.state is not State.RUNNING:
+            rec = inst.record
+            why = rec.error or process.describe_status(rec.exit_code, rec.exit_signal)
+            raise Conflict(f"{inst.label}: the new process failed ({why}); reload stopped there")
+
+    async def _retire(self, app: App, inst: Instance) -> None:
+        """Stop an instance that is no longer (or never was) in ``app.instances``."""
+        inst.send(Stop())
+        limit = app.spec.stop_timeout + 5.0
+        await self.wait_until(app, lambda: inst.state in AT_REST, limit)
+        inst.cancel_timers()
+        inst.release_logs()
+
     async def scale(self, name: str, count: int) -> None:
         app = self.app(name)
         if count < 0:
@@ -368,6 +449,30 @@ class Supervisor:
         app.source = source
         self.on_change()
 
+    async def redefine(self, spec: AppSpec, source: str) -> str:
+        """Give an app a new definition; say how: "scaled", "reloaded" or "changed".
+
+        A serving app whose ``instances`` alone changed is scaled. Otherwise
+        it moves to the new definition by ``reload`` (one instance at a time,
+        no downtime), then grows or shrinks to the new ``instances``. An app at
+        rest, or one whose log settings changed (its log files are open with
+        the old ones), is replaced: stopped now, started again by the caller.
+        """
+        app = self.app(spec.name)
+        app.source = source
+        serving = app.desired and any(i.state in SERVING for i in app.instances)
+        if serving and dataclasses.replace(app.spec, instances=spec.instances) == spec:
+            await self.scale(spec.name, spec.instances)
+            return "scaled"
+        if not serving or _log_settings(app.spec) != _log_settings(spec):
+            await self.replace(spec, source)
+            return "changed"
+        kept = min(len(app.instances), spec.instances)
+        app.spec = spec
+        await self._reload_app(app, kept)
+        await self.scale(spec.name, spec.instances)
+        return "reloaded"
+
     async def delete(self, name: str) -> None:
         app = self.app(name)
         needed_by = [n for n, a in self.apps.items() if name in a.spec.depends_on]
@@ -377,6 +482,7 @@ class Supervisor:
         for inst in app.instances:
             inst.cancel_timers()
             inst.close_logs()
+        app.close_sockets()
         del self.apps[name]
         self.on_change()
 
@@ -396,6 +502,10 @@ class Supervisor:
 
     def graph(self) -> dict[str, Any]:
         return dict(graph.as_graph(self.dependencies()))
+
+
+def _log_settings(spec: AppSpec) -> tuple[object, ...]:
+    return (spec.merge_logs, spec.log_time, spec.log_format, spec.log_max_size, spec.log_backups)
 
 
 def _all_in(app: App, states: frozenset[State]) -> bool:

@@ -8,14 +8,19 @@ takes ``(value, base_dir)``; messages quote values as TOML spells them.
 
 from __future__ import annotations
 
+import enum
 import shlex
 from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from procward.kit.durations import parse_duration
+
+E = TypeVar("E", bound=enum.StrEnum)
 
 __all__ = [
     "Nested",
     "did_you_mean",
+    "read_choice",
     "read_cmd",
     "read_count",
     "read_duration",
@@ -100,6 +105,20 @@ def read_duration(value: object, _base_dir: str) -> float:
     if not isinstance(value, str | int | float):
         raise ValueError(f"must be a duration like '15s' or a number of seconds, got {show(value)}")
     return parse_duration(value)
+
+
+def read_choice(kind: type[E]) -> Callable[[object, str], E]:
+    """A reader for one of the values of the string enum ``kind``."""
+    choices = [member.value for member in kind]
+
+    def read(value: object, _base_dir: str) -> E:
+        if isinstance(value, str) and value in choices:
+            return kind(value)
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"must be one of {listed}, got {show(value)}{hint}")
+
+    return read
 
 
 def read_table(

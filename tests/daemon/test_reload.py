@@ -1,0 +1,271 @@
+"""Reloading without downtime: held sockets, surge and rolling reloads, config reloads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from procward.kit.client import Client
+from procward.kit.errors import Conflict
+from procward.kit.testing import wait_for
+
+from ..conftest import Result
+from .conftest import LoadApps, WriteConfig, app_instances, pid_of, wait_all_state, wait_state
+
+SERVER = os.path.join(os.path.dirname(__file__), "socket_server.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def server_app(home: str, name: str = "web", **keys: str) -> str:
+    extra = "\n".join(f"{key} = {value}" for key, value in keys.items())
+    return f"""
+        [apps.{name}]
+        cmd = ["{sys.executable}", "{SERVER}", "{home}"]
+        ready = {{ notify = true }}
+        {extra}
+    """
+
+
+def ask(port: int) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"?")
+        return int(conn.recv(100))
+
+
+class Load:
+    """Connections one after another until stopped: who answered, what failed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.answers: list[int] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.answers.append(ask(self.port))
+            except (OSError, ValueError) as exc:
+                self.failures.append(repr(exc))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def load(port: int) -> Iterator[Callable[[], Load]]:
+    started: list[Load] = []
+
+    def start() -> Load:
+        started.append(Load(port))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.stop()
+
+
+def test_an_app_gets_the_daemons_socket_as_fd_3(
+    daemon: Client, load_apps: LoadApps, home: str, port: int
+) -> None:
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}'))
+    wait_state(daemon, "web", "running")
+    with open(f"{home}/fds.0") as f:
+        assert f.read().split(" ", 2) == ["http", "3", f"('127.0.0.1', {port})\n"]
+    assert ask(port) == pid_of(daemon, "web")
+
+
+def test_a_surge_reload_under_load_refuses_no_connection(
+    daemon: Client, load_apps: LoadApps, home: str, port: int, load: Callable[[], Load]
+) -> None:
+    with open(f"{home}/warmup", "w") as f:
+        f.write("0.3")  # the new process takes its time: connections must wait, not fail
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', reload='"surge"'))
+    wait_state(daemon, "web", "running")
+    first = pid_of(daemon, "web")
+    traffic = load()
+    wait_for(lambda: len(traffic.answers) > 20, what="traffic")
+    daemon.call("reloadApp", name="web")
+    second = pid_of(daemon, "web")
+    wait_for(lambda: traffic.answers[-1] == second, what="the new process to answer")
+    daemon.call("restartApp", name="web")  # a plain restart loses nothing either
+    third = pid_of(daemon, "web")
+    wait_for(lambda: traffic.answers[-1] == third, what="the restarted process to answer")
+    traffic.stop()
+    assert traffic.failures == []
+    assert len({first, second, third}) == 3
+    assert first in traffic.answers and second in traffic.answers
+
+
+def test_a_surge_reload_starts_the_new_process_before_stopping_the_old(
+    daemon: Client, load_apps: LoadApps, home: str, port: int
+) -> None:
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', reload='"surge"'))
+    wait_state(daemon, "web", "running")
+    daemon.call("reloadApp", name="web")
+    wait_for(lambda: _events(home).count("stop") == 1, what="the old process to stop")
+    assert _events(home)[:3] == ["start", "start", "stop"]
+    assert app_instances(daemon, "web")[0]["restarts"] == 0  # a reload is not a crash
+
+
+def test_a_failed_replacement_leaves_the_old_process_serving(
+    daemon: Client, load_apps: LoadApps, home: str, port: int
+) -> None:
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', reload='"surge"'))
+    wait_state(daemon, "web", "running")
+    first = pid_of(daemon, "web")
+    open(f"{home}/broken", "w").close()
+    with pytest.raises(Conflict, match=r"web:0: the new process failed \(exit status 3\)"):
+        daemon.call("reloadApp", name="web")
+    assert pid_of(daemon, "web") == first
+    assert ask(port) == first
+    assert app_instances(daemon, "web")[0]["state"] == "running"
+
+
+def test_a_rolling_reload_keeps_one_instance_up_at_every_moment(
+    daemon: Client, load_apps: LoadApps, home: str, port: int
+) -> None:
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', instances="2"))
+    before = [i["pid"] for i in wait_all_state(daemon, "web", "running", count=2)]
+    daemon.call("reloadApp", name="web")
+    after = [i["pid"] for i in wait_all_state(daemon, "web", "running", count=2)]
+    assert set(before).isdisjoint(after)
+    # stop 0, start 0 (ready), then stop 1, start 1: never both stopped.
+    wait_for(lambda: len(_events(home, with_index=True)) == 6, what="six events")
+    events = _events(home, with_index=True)
+    assert sorted(events[:2]) == [("start", "0"), ("start", "1")]
+    assert events[2:] == [("stop", "0"), ("start", "0"), ("stop", "1"), ("start", "1")]
+
+
+def test_a_socket_already_taken_is_a_clear_spawn_error(
+    daemon: Client, load_apps: LoadApps, home: str, port: int
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}'))
+        wait_state(daemon, "web", "backoff")
+        inst = app_instances(daemon, "web")[0]
+        assert inst["error"] == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+    wait_state(daemon, "web", "running", timeout=15)  # the port is free again: it recovers
+
+
+def test_a_unix_socket_is_held_too(daemon: Client, load_apps: LoadApps, home: str) -> None:
+    path = f"{home}/web.sock"
+    load_apps(server_app(home, sockets=f'{{ api = "{path}" }}'))
+    wait_state(daemon, "web", "running")
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(path)
+        conn.sendall(b"?")
+        assert int(conn.recv(100)) == pid_of(daemon, "web")
+    daemon.call("deleteApp", name="web")
+    assert not os.path.exists(path)
+
+
+def test_procward_reload_applies_a_changed_config_without_downtime(
+    daemon: Client,
+    write_config: WriteConfig,
+    cli: Callable[..., Result],
+    home: str,
+    port: int,
+) -> None:
+    sockets = f'{{ http = "127.0.0.1:{port}" }}'
+    path = write_config(server_app(home, sockets=sockets, reload='"surge"', env='{ V = "1" }'))
+    assert cli("up", "-c", path).code == 0
+    wait_state(daemon, "web", "running")
+    first = pid_of(daemon, "web")
+    write_config(server_app(home, sockets=sockets, reload='"surge"', env='{ V = "2" }'))
+    result = cli("reload")
+    assert result.code == 0, result.err
+    assert f"{path}:\n  reloaded: web\n" in result.out
+    assert pid_of(daemon, "web") != first
+    assert daemon.call("getEnv", name="web")["V"] == "2"
+    assert _events(home)[:3] == ["start", "start", "stop"]  # new before old: no gap
+
+
+def test_a_bad_config_reload_changes_nothing(
+    daemon: Client, write_config: WriteConfig, cli: Callable[..., Result], home: str, port: int
+) -> None:
+    sockets = f'{{ http = "127.0.0.1:{port}" }}'
+    path = write_config(server_app(home, sockets=sockets))
+    assert cli("up", "-c", path).code == 0
+    wait_state(daemon, "web", "running")
+    first = pid_of(daemon, "web")
+    write_config(server_app(home, sockets=sockets, instances='"two"'))
+    result = cli("reload")
+    assert result.code != 0
+    assert "apps.web.instances: must be an integer >= 0, got 'two'" in result.err
+    assert pid_of(daemon, "web") == first
+
+
+def test_sighup_reloads_the_config(
+    daemon: Client, write_config: WriteConfig, cli: Callable[..., Result], home: str, port: int
+) -> None:
+    sockets = f'{{ http = "127.0.0.1:{port}" }}'
+    path = write_config(server_app(home, sockets=sockets, env='{ V = "1" }'))
+    assert cli("up", "-c", path).code == 0
+    wait_state(daemon, "web", "running")
+    write_config(server_app(home, sockets=sockets, env='{ V = "2" }'))
+    os.kill(daemon.call("status")["daemon"]["pid"], signal.SIGHUP)
+    wait_for(lambda: daemon.call("getEnv", name="web")["V"] == "2", what="the reload")
+    wait_state(daemon, "web", "running")
+
+
+def _events(home: str, *, with_index: bool = False) -> list[Any]:
+    try:
+        with open(f"{home}/events") as f:
+            lines = [line.split() for line in f.read().splitlines()]
+    except FileNotFoundError:
+        return []
+    return [(what, index) if with_index else what for what, index, _ in lines]
+
+
+def test_a_config_reload_can_shrink_and_grow_a_running_app(
+    daemon: Client, write_config: WriteConfig, cli: Callable[..., Result], home: str, port: int
+) -> None:
+    sockets = f'{{ http = "127.0.0.1:{port}" }}'
+    path = write_config(server_app(home, sockets=sockets, instances="2", env='{ V = "1" }'))
+    assert cli("up", "-c", path).code == 0
+    old = [i["pid"] for i in wait_all_state(daemon, "web", "running", count=2)]
+    write_config(server_app(home, sockets=sockets, instances="1", env='{ V = "2" }'))
+    assert "reloaded: web" in cli("reload").out
+    [kept] = wait_all_state(daemon, "web", "running", count=1)
+    assert kept["pid"] not in old
+    write_config(server_app(home, sockets=sockets, instances="3", env='{ V = "2" }'))
+    assert "scaled: web" in cli("reload").out
+    grown = wait_all_state(daemon, "web", "running", count=3)
+    assert grown[0]["pid"] == kept["pid"]  # same definition: only the new ones start
+    assert daemon.call("getEnv", name="web", instance=2)["V"] == "2"
+
+
+def test_changed_log_settings_restart_the_app(
+    daemon: Client, write_config: WriteConfig, cli: Callable[..., Result], home: str, port: int
+) -> None:
+    sockets = f'{{ http = "127.0.0.1:{port}" }}'
+    path = write_config(server_app(home, sockets=sockets))
+    assert cli("up", "-c", path).code == 0
+    wait_state(daemon, "web", "running")
+    write_config(server_app(home, sockets=sockets, log_time="true"))
+    assert "changed: web" in cli("reload").out
+    wait_state(daemon, "web", "running")
