@@ -76,19 +76,12 @@ def spawn(launch: Launch, *, merge: bool = False) -> Child:
     else:
         err_r, err_w = open_pipe()
         pipes = {"out": out_r, "err": err_r}
-    if launch.pass_fds:
-        return _spawn_passing_fds(launch, pipes, out_w, err_w)
     try:
-        popen = subprocess.Popen(
-            launch.argv,
-            cwd=launch.cwd,
-            env=launch.env,
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            process_group=0,
-            close_fds=True,
-        )
+        if launch.pass_fds:
+            popen, pid = None, _posix_spawn(launch, out_w, err_w)
+        else:
+            popen = _popen(launch, out_w, err_w)
+            pid = popen.pid
     except OSError as exc:
         for fd in pipes.values():
             os.close(fd)
@@ -97,11 +90,24 @@ def spawn(launch: Launch, *, merge: bool = False) -> Child:
         os.close(out_w)
         if err_w != out_w:
             os.close(err_w)
-    identity = ProcessIdentity.of(popen.pid) or ProcessIdentity(popen.pid, 0, "")
+    identity = ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, "")
     return Child(identity, popen, pipes)
 
 
-def _spawn_passing_fds(launch: Launch, pipes: dict[str, int], out_w: int, err_w: int) -> Child:
+def _popen(launch: Launch, out_w: int, err_w: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        launch.argv,
+        cwd=launch.cwd,
+        env=launch.env,
+        stdin=subprocess.DEVNULL,
+        stdout=out_w,
+        stderr=err_w,
+        process_group=0,
+        close_fds=True,
+    )
+
+
+def _posix_spawn(launch: Launch, out_w: int, err_w: int) -> int:
     """``posix_spawn``, which, unlike ``Popen``, can put ``pass_fds`` at 3, 4, …
 
     Every other descriptor of the daemon is close-on-exec (PEP 446), so none
@@ -114,20 +120,9 @@ def _spawn_passing_fds(launch: Launch, pipes: dict[str, int], out_w: int, err_w:
         (os.POSIX_SPAWN_DUP2, err_w, 2),
         *((os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(launch.pass_fds)),
     ]
-    try:
-        pid = os.posix_spawn(
-            launch.argv[0], list(launch.argv), launch.env, file_actions=actions, setpgroup=0
-        )
-    except OSError as exc:
-        for fd in pipes.values():
-            os.close(fd)
-        raise SpawnError(_explain(launch, exc)) from None
-    finally:
-        os.close(out_w)
-        if err_w != out_w:
-            os.close(err_w)
-    identity = ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, "")
-    return Child(identity, None, pipes)
+    return os.posix_spawn(
+        launch.argv[0], list(launch.argv), launch.env, file_actions=actions, setpgroup=0
+    )
 
 
 def _explain(launch: Launch, exc: OSError) -> str:
