@@ -113,6 +113,18 @@ def cmd_reload(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
+def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        if args.on or args.off:
+            client.call("setMetrics", enabled=bool(args.on), interval=args.interval)
+        metrics = client.call("getMetrics", name=args.name)
+    if args.json:
+        render.as_json(metrics)
+    else:
+        render.metrics_table(metrics)
+    return 0
+
+
 def cmd_delete(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         client.call("deleteApp", name=args.name)

@@ -12,6 +12,7 @@ from procward.cli.apps import (
     cmd_env,
     cmd_graph,
     cmd_health,
+    cmd_metrics,
     cmd_reload,
     cmd_restart,
     cmd_scale,
@@ -278,6 +279,18 @@ PARSER = Parser(
             "restart an app, or all",
             [JSON],
             [Arg("name", help="app, or all")],
+        ),
+        Command(
+            "metrics",
+            cmd_metrics,
+            "CPU and memory of each instance (its whole process group) and of the daemon",
+            [
+                JSON,
+                Option("--on", help="sample periodically; status then shows CPU and memory"),
+                Option("--off", help="stop sampling (the default): measured on demand"),
+                Option("--interval", type=_seconds, help="seconds between samples (default 5)"),
+            ],
+            [Arg("name", help="app (default: all)", optional=True)],
         ),
         Command(
             "reload",

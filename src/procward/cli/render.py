@@ -46,12 +46,20 @@ def app_table(apps: list[dict[str, Any]]) -> None:
         sys.stdout.write("no apps (add some with: procward up -c procward.toml)\n")
         return
     now = time.time()
-    rows: list[tuple[str, ...]] = [_COLUMNS]
+    # CPU and MEM when the daemon samples them (procward metrics --on).
+    usage = any("memory" in inst for app in apps for inst in app["instances"])
+    rows: list[tuple[str, ...]] = [_with_usage(_COLUMNS, ("CPU", "MEM"), usage)]
     for app in apps:
         instances = app["instances"] or [None]
         for inst in instances:
-            rows.append(_row(app, inst, now))
+            cells = (percent(inst.get("cpu")), size(inst.get("memory"))) if inst else ("-", "-")
+            rows.append(_with_usage(_row(app, inst, now), cells, usage))
     _columns(rows)
+
+
+def _with_usage(row: tuple[str, ...], cells: tuple[str, str], usage: bool) -> tuple[str, ...]:
+    """Put the CPU and MEM cells before the last (note) column."""
+    return (*row[:-1], *cells, row[-1]) if usage else row
 
 
 def _row(app: dict[str, Any], inst: dict[str, Any] | None, now: float) -> tuple[str, ...]:
@@ -100,6 +108,41 @@ def changes(result: dict[str, Any], indent: str = "") -> None:
             said = True
     if not said:
         sys.stdout.write(f"{indent}no changes\n")
+
+
+def size(count: int | None) -> str:
+    """``512K``, ``18.3M``, ``1.2G``: memory as ``top`` shows it."""
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit in "BK" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}G"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+_METRICS_COLUMNS = ("NAME", "INST", "STATE", "PID", "CPU", "MEM", "PROCS")
+
+
+def metrics_table(metrics: dict[str, Any]) -> None:
+    daemon = metrics["daemon"]
+    sampling = f"every {metrics['interval']:g}s" if metrics["enabled"] else "on demand"
+    sys.stdout.write(
+        f"daemon pid {daemon['pid']}: cpu {percent(daemon['cpu'])}, "
+        f"mem {size(daemon['memory'])} (sampling {sampling})\n"
+    )
+    rows: list[tuple[str, ...]] = [_METRICS_COLUMNS]
+    for app in metrics["apps"]:
+        for inst in app["instances"]:
+            pid = str(inst["pid"]) if inst["pid"] else "-"
+            usage = (percent(inst["cpu"]), size(inst["memory"]), str(inst["processes"]))
+            rows.append((app["name"], str(inst["index"]), inst["state"], pid, *usage))
+    _columns(rows)
 
 
 _HEALTH_COLUMNS = ("NAME", "INST", "STATE", "PROBE", "RESULT", "CHECKED", "")

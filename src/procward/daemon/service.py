@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from procward._version import __version__
 from procward.daemon.logs import LogMethods
+from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
 from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
@@ -33,7 +34,7 @@ log = logging.getLogger("procward.daemon")
 ADHOC = "cli"
 
 
-class ProcwardDaemon(LogMethods, Daemon):
+class ProcwardDaemon(LogMethods, MetricsMethods, Daemon):
     prefix = "procward"
     version = __version__
     state_flush_interval = 30.0
@@ -99,6 +100,13 @@ class ProcwardDaemon(LogMethods, Daemon):
         reap()  # anything that exited before the handler was in place
 
     async def _recover(self, saved: dict[str, Any]) -> None:
+        try:
+            metrics = saved.get("settings", {}).get("metrics", {})
+            if metrics.get("enabled"):
+                interval = float(metrics.get("interval", DEFAULT_INTERVAL))
+                self.apply_metrics_settings(True, min(max(interval, 0.1), 3600.0))
+        except (AttributeError, TypeError, ValueError) as exc:
+            log.error("ignoring unreadable settings in %s: %s", self.paths.state, exc)
         wanted = []
         for entry in saved.get("apps", []):
             try:
@@ -165,7 +173,7 @@ class ProcwardDaemon(LogMethods, Daemon):
                     "instances": instances,
                 }
             )
-        return {"apps": apps}
+        return {"apps": apps, "settings": {"metrics": self.metrics_settings()}}
 
     # -- inspection (viewer) --------------------------------------------------------------
 

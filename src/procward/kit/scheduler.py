@@ -52,6 +52,12 @@ class Scheduler:
     def after(self, delay: float, func: JobFunc, *, name: str) -> Job:
         return self._add(Job(name, func, None, delay))
 
+    def cancel(self, job: Job) -> None:
+        """Stop ``job`` for good (a periodic one too) and forget it."""
+        job.cancel()
+        if job in self.jobs:
+            self.jobs.remove(job)
+
     def _add(self, job: Job) -> Job:
         self.jobs.append(job)
         if self._running:

@@ -256,6 +256,9 @@ class Instance:
             info["probe"] = self.prober.snapshot()
         if self.status_text is not None:
             info["status"] = self.status_text
+        reading = self.sup.meter.reading(self.pgid)
+        if reading is not None:
+            info.update(reading.as_dict())
         if self.child is not None:
             info["starttime"] = self.child.identity.starttime
             info["boot_id"] = self.child.identity.boot_id

@@ -24,6 +24,7 @@ from procward.supervision import graph, process
 from procward.supervision.instance import Instance
 from procward.supervision.logs import LogSink
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
+from procward.supervision.metrics import Meter
 from procward.supervision.sockets import HeldSockets
 from procward.supervision.spec import AppSpec, Launch, ReloadMode, launch
 
@@ -172,6 +173,7 @@ class Supervisor:
         self.children: dict[int, Instance] = {}
         self.lingering: set[Instance] = set()
         self.helpers: dict[int, asyncio.Future[int]] = {}  # exec probes and the like
+        self.meter = Meter(self._groups, clock)
         self.reaper = process.Reaper(self._child_exited)
 
     # -- events from below ---------------------------------------------------------
@@ -208,6 +210,9 @@ class Supervisor:
                 return
         if inst is not None:
             inst.notified(fields)
+
+    def _groups(self) -> list[int]:
+        return [i.pgid for a in self.apps.values() for i in a.instances if i.pgid is not None]
 
     def launch(self, spec: AppSpec, index: int) -> Launch:
         return launch(spec, index, self.base_env, notify_socket=self.notify_socket)

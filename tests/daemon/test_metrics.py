@@ -1,0 +1,75 @@
+"""Metrics through the daemon: on demand, sampled, shown by status, kept across restarts."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from procward.kit.client import Client
+from procward.kit.errors import InvalidParams
+from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
+
+from ..conftest import Result
+from .conftest import LoadApps, app_instances, wait_state
+
+BUSY = "import time\\nend = time.time() + 60\\nwhile time.time() < end: pass"
+
+
+def test_metrics_on_demand_measure_each_group(daemon: Client, load_apps: LoadApps) -> None:
+    load_apps(f"""
+        [apps.busy]
+        cmd = ["sh", "-c", '{sys.executable} -c "$0"; :', "{BUSY}"]
+        min_start = "0s"
+
+        [apps.idle]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+    """)
+    wait_state(daemon, "busy", "running")
+    wait_for(lambda: _count_busy(daemon) == 2, what="the busy loop under its shell")
+    metrics = daemon.call("getMetrics")
+    assert metrics["enabled"] is False
+    busy, idle = (app["instances"][0] for app in metrics["apps"])
+    assert busy["processes"] == 2 and busy["cpu"] >= 30.0 and busy["memory"] > 1 << 20
+    assert idle["processes"] == 1 and idle["cpu"] < 5.0
+    assert metrics["daemon"]["memory"] > 1 << 20
+    # Measured on demand: status does not show a stale reading afterwards.
+    assert "memory" not in app_instances(daemon, "busy")[0]
+
+
+def _count_busy(daemon: Client) -> int:
+    metrics = daemon.call("getMetrics", name="busy")
+    count: int = metrics["apps"][0]["instances"][0]["processes"]
+    return count
+
+
+def test_sampling_shows_usage_in_status_and_survives_a_restart(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    load_apps("""
+        [apps.idle]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+    """)
+    wait_state(daemon, "idle", "running")
+    assert daemon.call("setMetrics", enabled=True, interval=0.2) == {
+        "enabled": True,
+        "interval": 0.2,
+    }
+    wait_for(lambda: app_instances(daemon, "idle")[0].get("cpu") is not None, what="a sample")
+    shown = cli("status")
+    assert shown.out.splitlines()[1].split()[6:] == ["CPU", "MEM"]
+    assert cli("down").code == 0
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as again:
+        assert again.call("getMetrics")["enabled"] is True
+        wait_for(lambda: "memory" in app_instances(again, "idle")[0], what="sampling again")
+
+
+def test_a_bad_sampling_interval_is_refused(daemon: Client) -> None:
+    with pytest.raises(InvalidParams, match=r"interval must be between 0\.1 and 3600 seconds"):
+        daemon.call("setMetrics", enabled=True, interval=0)
+    assert daemon.call("getMetrics")["enabled"] is False
