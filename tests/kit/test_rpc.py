@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import pytest
 
-from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound
+from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound, Unauthorized
 from procward.kit.rpc import CallContext, Method, Peer, Registry, Role, method
 
 
@@ -141,6 +141,9 @@ def test_lookup_allows_a_caller_whose_role_is_at_least_the_methods(
     registry.add(act, needed)
     if caller >= needed:
         assert registry.lookup("act", peer(caller)).name == "act"
+    elif caller is Role.ANONYMOUS:  # a network client that has not shown a token
+        with pytest.raises(Unauthorized, match="authenticate with a token first"):
+            registry.lookup("act", peer(caller))
     else:
         with pytest.raises(Forbidden) as info:
             registry.lookup("act", peer(caller))

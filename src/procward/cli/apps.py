@@ -167,3 +167,32 @@ def cmd_health(args: Namespace, paths: InstancePaths) -> int:
     else:
         render.health_table(health["apps"])
     return 0 if health["healthy"] else 1
+
+
+def cmd_token(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        if args.action == "rotate":
+            client.call("rotateTokens")
+            print("new signing key: every token issued before is refused from now on")
+            return 0
+        if args.role is None:
+            raise ValueError("token create needs a role: viewer, operator or admin")
+        made = client.call("createToken", role=args.role, ttl=args.ttl, subject=args.subject)
+    if args.json:
+        render.as_json(made)
+    else:
+        print(made["token"])
+    return 0
+
+
+def cmd_network(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        if args.tcp or args.off:
+            addresses = client.call("setNetwork", tcp=None if args.off else args.tcp)
+        else:
+            addresses = client.call("status")["daemon"]["addresses"]
+    if args.json:
+        render.as_json(addresses)
+    else:
+        print(f"tcp: {addresses.get('tcp', 'off')}")
+    return 0

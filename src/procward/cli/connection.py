@@ -17,6 +17,13 @@ def fail(message: str, code: int) -> int:
 
 
 def connect(paths: InstancePaths, spawn: bool = True) -> Client:
-    """The instance's daemon, started first unless ``spawn`` is False."""
+    """The instance's daemon, started first unless ``spawn`` is False.
+
+    With ``--connect HOST:PORT`` (``$PROCWARD_CONNECT``), a daemon's TCP
+    listener instead, authenticated with ``$PROCWARD_TOKEN``.
+    """
+    remote = os.environ.get("PROCWARD_CONNECT")
+    if remote:
+        return Client.open_tcp(remote, os.environ.get("PROCWARD_TOKEN"))
     argv = daemon_argv(paths, "--detached") if spawn else None
     return connect_to(paths, spawn_argv=argv, wait=float(os.environ.get("PROCWARD_WAIT", "2")))

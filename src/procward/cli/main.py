@@ -13,12 +13,14 @@ from procward.cli.apps import (
     cmd_graph,
     cmd_health,
     cmd_metrics,
+    cmd_network,
     cmd_reload,
     cmd_restart,
     cmd_scale,
     cmd_start,
     cmd_status,
     cmd_stop,
+    cmd_token,
 )
 from procward.cli.args import Arg, Command, Namespace, Option, Parser, UsageError
 from procward.cli.connection import connect, fail
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command, args = PARSER.parse(sys.argv[1:] if argv is None else argv)
         paths = _paths(args)
+        if args.connect:
+            os.environ["PROCWARD_CONNECT"] = args.connect
     except UsageError as exc:
         if str(exc) == "--version":
             print(f"procward {__version__}")
@@ -198,6 +202,13 @@ PARSER = Parser(
             metavar="DIR",
             help="use the instance of a project directory (e.g. --project .)",
         ),
+        Option(
+            "--connect",
+            type=str,
+            metavar="HOST:PORT",
+            help="a daemon's TCP listener, with the token in $PROCWARD_TOKEN "
+            "(default: $PROCWARD_CONNECT)",
+        ),
         JSON,
         Option("--version", help="print the version"),
     ],
@@ -291,6 +302,30 @@ PARSER = Parser(
                 Option("--interval", type=_seconds, help="seconds between samples (default 5)"),
             ],
             [Arg("name", help="app (default: all)", optional=True)],
+        ),
+        Command(
+            "token",
+            cmd_token,
+            "make a token for the TCP listener (printed once), or rotate the key to revoke all",
+            [
+                JSON,
+                Option("--ttl", type=str, default="1h", help="how long it is valid (default 1h)"),
+                Option("--subject", type=str, help="who it is for (shown in the audit log)"),
+            ],
+            [
+                Arg("action", help="create or rotate", choices=["create", "rotate"]),
+                Arg("role", help="viewer, operator or admin", optional=True),
+            ],
+        ),
+        Command(
+            "network",
+            cmd_network,
+            "listen on TCP (JSON-RPC, token required) or stop; kept across restarts",
+            [
+                JSON,
+                Option("--tcp", type=str, metavar="HOST:PORT", help="e.g. 127.0.0.1:9700"),
+                Option("--off", help="stop listening on TCP"),
+            ],
         ),
         Command(
             "reload",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from procward._version import __version__
 from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
+from procward.daemon.network import NetworkSettingsMethods
 from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
@@ -34,7 +35,7 @@ log = logging.getLogger("procward.daemon")
 ADHOC = "cli"
 
 
-class ProcwardDaemon(LogMethods, MetricsMethods, Daemon):
+class ProcwardDaemon(LogMethods, MetricsMethods, NetworkSettingsMethods, Daemon):
     prefix = "procward"
     version = __version__
     state_flush_interval = 30.0
@@ -68,6 +69,9 @@ class ProcwardDaemon(LogMethods, MetricsMethods, Daemon):
         await state.terminate_leftovers(state.leftovers(saved, self.paths.state_dir), 10.0)
         if saved is not None:
             await self._recover(saved)
+            settings = saved.get("settings")
+            if isinstance(settings, dict):
+                await self.restore_network(settings.get("network"))
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
 
     def _listen_for_notify(self, sup: Supervisor) -> None:
@@ -173,7 +177,8 @@ class ProcwardDaemon(LogMethods, MetricsMethods, Daemon):
                     "instances": instances,
                 }
             )
-        return {"apps": apps, "settings": {"metrics": self.metrics_settings()}}
+        settings = {"metrics": self.metrics_settings(), "network": self.network_settings()}
+        return {"apps": apps, "settings": settings}
 
     # -- inspection (viewer) --------------------------------------------------------------
 
@@ -189,6 +194,7 @@ class ProcwardDaemon(LogMethods, MetricsMethods, Daemon):
                 "uptime": round(time.time() - self.started_at, 3),
                 "connections": len(self.server.connections),
                 "paths": self.paths.as_dict(),
+                "addresses": self.addresses(),
             },
             "apps": apps,
             "healthy": all(app["healthy"] for app in apps),

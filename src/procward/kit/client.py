@@ -28,6 +28,21 @@ class ConnectionClosed(ConnectionError):
     pass
 
 
+def parse_address(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``"127.0.0.1:9700"``, ``"[::1]:9700"``, ``"localhost:9700"`` or ``"9700"``."""
+    text = text.strip().removeprefix("tcp://")
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = default_host, text
+    elif not host:
+        raise ValueError(f"must be 'host:port' or a port number, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"port must be a number from 0 to 65535, in {text!r}")
+    return host, int(port)
+
+
 class Client:
     """One connection to a daemon; calls are answered in order."""
 
@@ -52,6 +67,22 @@ class Client:
             sock.close()
             raise
         return cls(sock)
+
+    @classmethod
+    def open_tcp(cls, address: str, token: str | None, timeout: float | None = 30.0) -> Client:
+        """A connection to a daemon's TCP listener, authenticated with ``token``."""
+        import socket  # only for the network: the Unix path stays on `_socket`
+
+        host, port = parse_address(address)
+        sock = socket.create_connection((host, port), timeout)
+        client = cls(sock)
+        if token:
+            try:
+                client.call("authenticate", token=token)
+            except BaseException:
+                client.close()
+                raise
+        return client
 
     def call(self, method: str, params: dict[str, Any] | None = None, /, **kw: Any) -> Any:
         """Call ``method`` and return its result, or raise the daemon's ``RpcError``."""

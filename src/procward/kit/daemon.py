@@ -36,16 +36,18 @@ from procward.kit.errors import AlreadyRunning, KitError
 from procward.kit.eventloop import event_loop_factory
 from procward.kit.lock import InstanceLock
 from procward.kit.metadata import Metadata, read_metadata, remove_runtime_files, write_metadata
+from procward.kit.network import Network, NetworkMethods
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.procinfo import ProcessIdentity
 from procward.kit.rpc import CallContext, Peer, Registry, Role, method
 from procward.kit.scheduler import Scheduler
 from procward.kit.server import RpcServer, bind_unix, trust_own_uid
+from procward.kit.tokens import TokenKeeper
 
 log = logging.getLogger("procward.kit.daemon")
 
 
-class Daemon:
+class Daemon(NetworkMethods):
     prefix: ClassVar[str] = "daemon"
     version: ClassVar[str] = "0"
     shutdown_timeout: float = 25.0  # init systems SIGKILL at 30 s
@@ -68,6 +70,10 @@ class Daemon:
         self.registry.collect(self)
         self.scheduler = Scheduler()
         self.server = RpcServer(self.registry, authenticate=self.authenticate)
+        key = os.path.join(self.paths.state_dir, "token.key")
+        self.network = Network(
+            self.server, TokenKeeper(key, f"{self.prefix}:{self.paths.instance}")
+        )
         self.started_at = time.time()
         self.pid = os.getpid()  # after detach(): set again in run()
         self.log_file: kitlog.DaemonLogFile | None = None
@@ -101,7 +107,10 @@ class Daemon:
         return trust_own_uid(sock)
 
     def addresses(self) -> dict[str, str]:
-        return {"unix": self.paths.socket}
+        found = {"unix": self.paths.socket}
+        if self.network.address is not None:
+            found["tcp"] = self.network.address
+        return found
 
     # -- built-in methods ------------------------------------------------------
 
@@ -194,6 +203,10 @@ class Daemon:
         sock = bind_unix(self.paths.socket)
         self._bound_socket = True
         return sock
+
+    def update_metadata(self) -> None:
+        """Write ``daemon.json`` again (after the addresses changed)."""
+        write_metadata(self.paths, self._metadata())
 
     def _metadata(self) -> Metadata:
         me = ProcessIdentity.current()

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
-from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound
+from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound, Unauthorized
 
 
 class Role(enum.IntEnum):
@@ -48,6 +48,8 @@ class Peer:
     uid: int | None = None
     pid: int | None = None
     subject: str | None = None  # a token's "sub" on the network
+    address: str | None = None  # "host:port" of a network peer
+    expires: float | None = None  # unix time when a token's role ends
 
 
 Notify = Callable[[str, Any], Awaitable[None]]
@@ -58,6 +60,9 @@ class CallContext:
     peer: Peer
     notify: Notify  # send a notification on this connection, waiting for room to write
     extra: dict[str, Any] = field(default_factory=dict)
+    # Give the connection another identity (a network client that authenticated).
+    set_peer: Callable[[Peer], None] | None = None
+    close: Callable[[], None] | None = None  # end the connection after this reply
 
 
 Handler = Callable[..., Any]
@@ -217,6 +222,11 @@ class Registry:
         entry = self._methods.get(name)
         if entry is None:
             raise MethodNotFound(f"unknown method {name!r}")
+        if peer.role < entry.role and peer.role is Role.ANONYMOUS:
+            raise Unauthorized(
+                f"{name} needs the {entry.role.name.lower()} role: "
+                "authenticate with a token first (procward token create)"
+            )
         if peer.role < entry.role:
             raise Forbidden(
                 f"{name} needs the {entry.role.name.lower()} role; "

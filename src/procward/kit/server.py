@@ -25,6 +25,7 @@ import stat
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 from procward.kit import wire
@@ -62,6 +63,14 @@ def trust_own_uid(sock: socket.socket | None) -> Peer | None:
     if creds is None or creds[1] not in (os.geteuid(), 0):
         return None
     return Peer("unix", Role.ADMIN, uid=creds[1], pid=creds[0])
+
+
+def network_peer(sock: socket.socket | None) -> Peer | None:
+    """Anonymous until it presents a token: nothing on the network is trusted."""
+    if sock is None:
+        return None
+    host, port = sock.getpeername()[:2]
+    return Peer("tcp", Role.ANONYMOUS, address=f"{host}:{port}")
 
 
 class BindError(KitError):
@@ -138,6 +147,22 @@ class RpcServer:
     async def serve_socket(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_unix_server(lambda: Connection(self), sock=sock)
+        self._track(server)
+
+    async def serve_tcp(self, host: str, port: int) -> asyncio.Server:
+        """Listen on TCP: connections start anonymous and may ``authenticate`` with a token.
+
+        Returns the server, so that the caller can close this listener alone
+        (and learn the port when it asked for 0).
+        """
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: Connection(self, network_peer), host, port, reuse_address=True
+        )
+        self._track(server)
+        return server
+
+    def _track(self, server: asyncio.AbstractServer) -> None:
         self._servers.append(server)
         if self.idle_timeout and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_idle(self.idle_timeout))
@@ -168,8 +193,9 @@ class RpcServer:
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, server: RpcServer) -> None:
+    def __init__(self, server: RpcServer, authenticate: Authenticator | None = None) -> None:
         self.server = server
+        self.authenticate = authenticate or server.authenticate
         self.transport: asyncio.Transport | None = None
         self.decoder = wire.FrameDecoder(server.max_frame)
         self.peer: Peer | None = None
@@ -192,11 +218,14 @@ class Connection(asyncio.Protocol):
             return self._refuse(ShuttingDown("too many connections; try again later"))
         if server.closing:
             return self._refuse(ShuttingDown("the daemon is shutting down"))
-        peer = server.authenticate(self.transport.get_extra_info("socket"))
+        peer = self.authenticate(self.transport.get_extra_info("socket"))
         if peer is None:
             return self._refuse(Unauthorized("this user may not use the daemon's socket"))
+        self.set_peer(peer)
+
+    def set_peer(self, peer: Peer) -> None:
         self.peer = peer
-        self.ctx = CallContext(peer, self.notify)
+        self.ctx = CallContext(peer, self.notify, set_peer=self.set_peer, close=self.close)
 
     def data_received(self, data: bytes) -> None:
         self.server.last_activity = self.last_activity = time.monotonic()
@@ -243,6 +272,9 @@ class Connection(asyncio.Protocol):
     def _dispatch(self, req: Request) -> bool:
         """Run one request; True if it went async and later frames must wait."""
         assert self.ctx is not None
+        peer = self.ctx.peer
+        if peer.expires is not None and time.time() >= peer.expires:
+            self.set_peer(replace(peer, role=Role.ANONYMOUS, subject=None, expires=None))
         try:
             entry = self.server.registry.lookup(req.method, self.ctx.peer)
             kwargs = entry.bind(req.params)

@@ -1,0 +1,143 @@
+"""The daemon on TCP: off by default, roles from tokens, nothing anonymous but ping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from procward.kit.client import Client
+from procward.kit.errors import Forbidden, InvalidParams, Unauthorized
+from procward.kit.metadata import read_metadata
+from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
+
+from ..conftest import Result
+from .conftest import LoadApps, wait_state
+
+
+def listen(daemon: Client) -> str:
+    address: str = daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"]
+    return address
+
+
+def token(daemon: Client, role: str, ttl: str = "10m") -> str:
+    made: str = daemon.call("createToken", role=role, ttl=ttl, subject=f"test {role}")["token"]
+    return made
+
+
+def test_tcp_is_off_by_default(daemon: Client, paths: InstancePaths) -> None:
+    assert "tcp" not in daemon.call("status")["daemon"]["addresses"]
+    meta = read_metadata(paths)
+    assert meta is not None and "tcp" not in meta.addresses
+
+
+def test_each_role_may_do_what_its_token_says(daemon: Client, load_apps: LoadApps) -> None:
+    load_apps("""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+    """)
+    address = listen(daemon)
+    assert address.startswith("127.0.0.1:")
+    with Client.open_tcp(address, None) as anonymous:
+        assert "pid" in anonymous.call("ping")
+        with pytest.raises(Unauthorized, match="authenticate with a token first"):
+            anonymous.call("status")
+    with Client.open_tcp(address, token(daemon, "viewer")) as viewer:
+        assert viewer.call("getApp", name="srv")["name"] == "srv"
+        with pytest.raises(Forbidden, match="stopApp needs the operator role"):
+            viewer.call("stopApp", name="srv")
+    with Client.open_tcp(address, token(daemon, "operator")) as operator:
+        operator.call("stopApp", name="srv")
+        with pytest.raises(Forbidden, match="createToken needs the admin role"):
+            operator.call("createToken", role="admin")
+    wait_state(daemon, "srv", "stopped")
+    with Client.open_tcp(address, token(daemon, "admin")) as admin:
+        assert admin.call("createToken", role="viewer")["subject"] == "issued by test admin"
+
+
+def test_a_wrong_token_closes_the_connection(daemon: Client) -> None:
+    address = listen(daemon)
+    with Client.open_tcp(address, None) as guesser:
+        with pytest.raises(Unauthorized, match="invalid token"):
+            guesser.call("authenticate", token="eyJ.guess.ed")
+        with pytest.raises((ConnectionError, OSError)):
+            guesser.call("ping")
+    assert "pid" in daemon.call("ping")  # the daemon carries on
+
+
+def test_a_token_stops_working_when_it_expires(daemon: Client) -> None:
+    address = listen(daemon)
+    with Client.open_tcp(address, token(daemon, "viewer", ttl="1s")) as viewer:
+        viewer.call("status")
+
+        def refused() -> bool:
+            try:
+                viewer.call("status")
+            except Unauthorized:
+                return True
+            return False
+
+        wait_for(refused, timeout=5, what="the token to expire")
+        assert "pid" in viewer.call("ping")  # still connected, anonymous now
+
+
+def test_rotating_the_key_revokes_tokens(daemon: Client) -> None:
+    address = listen(daemon)
+    old = token(daemon, "viewer")
+    daemon.call("rotateTokens")
+    with pytest.raises(Unauthorized, match="Signature verification failed"):
+        Client.open_tcp(address, old)
+
+
+def test_the_listener_is_kept_across_restarts_and_can_be_turned_off(
+    daemon: Client, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    listen(daemon)
+    assert cli("network", "--tcp", "127.0.0.1:0").code == 0
+    assert cli("down").code == 0
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as again:
+        address = again.call("status")["daemon"]["addresses"]["tcp"]
+        meta = read_metadata(paths)
+        assert meta is not None and meta.addresses["tcp"] == address
+        again.call("setNetwork", tcp=None)
+        assert "tcp" not in again.call("status")["daemon"]["addresses"]
+    with pytest.raises(ConnectionRefusedError):
+        Client.open_tcp(address, None)
+
+
+def test_the_cli_talks_to_a_tcp_listener_with_a_token(
+    daemon: Client, cli: Callable[..., Result]
+) -> None:
+    address = listen(daemon)
+    viewer = token(daemon, "viewer")
+    shown = cli("--connect", address, "status", env={"PROCWARD_TOKEN": viewer})
+    assert shown.code == 0, shown.err
+    assert shown.out.startswith("procward 0.1.0")
+    refused = cli("--connect", address, "stop", "all", env={"PROCWARD_TOKEN": viewer})
+    assert refused.code == 1
+    assert "stopApp needs the operator role; this connection has viewer" in refused.err
+    made = cli("token", "create", "operator", "--ttl", "5m")
+    assert made.code == 0 and made.out.count(".") == 2  # header.claims.signature
+
+
+def test_a_taken_port_is_a_clear_error(daemon: Client) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InvalidParams, match=f"cannot listen on 127.0.0.1:{port}: Address"):
+            daemon.call("setNetwork", tcp=f"127.0.0.1:{port}")
+    assert "tcp" not in daemon.call("status")["daemon"]["addresses"]
+
+
+def test_sighup_does_not_drop_the_listener(daemon: Client) -> None:
+    address = listen(daemon)
+    os.kill(daemon.call("status")["daemon"]["pid"], signal.SIGHUP)
+    with Client.open_tcp(address, None) as anonymous:
+        assert "pid" in anonymous.call("ping")

@@ -1,0 +1,99 @@
+"""Network tokens: what a valid one grants, and every way a bad one is refused."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jwt
+import pytest
+
+from procward.kit.errors import InvalidParams, Unauthorized
+from procward.kit.rpc import Role
+from procward.kit.tokens import TokenKeeper
+
+
+@pytest.fixture
+def keeper(tmp_path: object) -> TokenKeeper:
+    return TokenKeeper(os.path.join(str(tmp_path), "token.key"), "procward:test")
+
+
+def test_a_token_grants_its_role_to_its_subject_until_it_expires(keeper: TokenKeeper) -> None:
+    token = keeper.issue(Role.OPERATOR, "ci", 3600)
+    grant = keeper.verify(token)
+    assert (grant.role, grant.subject) == (Role.OPERATOR, "ci")
+    assert time.time() + 3590 < grant.expires <= time.time() + 3600
+
+
+def test_the_key_is_private_and_made_once(keeper: TokenKeeper) -> None:
+    first = keeper.issue(Role.VIEWER, "a", 60)
+    assert os.stat(keeper.key_path).st_mode & 0o777 == 0o600
+    again = TokenKeeper(keeper.key_path, "procward:test")  # another daemon start
+    assert again.verify(first).subject == "a"
+
+
+def test_an_expired_token_is_refused(keeper: TokenKeeper) -> None:
+    token = keeper.issue(Role.ADMIN, "old", 60, now=time.time() - 120)
+    with pytest.raises(Unauthorized, match="the token has expired"):
+        keeper.verify(token)
+
+
+def test_rotating_the_key_revokes_every_token(keeper: TokenKeeper) -> None:
+    token = keeper.issue(Role.ADMIN, "leaked", 3600)
+    keeper.rotate()
+    with pytest.raises(Unauthorized, match="invalid token: Signature verification failed"):
+        keeper.verify(token)
+    assert keeper.verify(keeper.issue(Role.ADMIN, "new", 60)).subject == "new"
+
+
+def test_a_tampered_token_is_refused(keeper: TokenKeeper) -> None:
+    token = keeper.issue(Role.VIEWER, "me", 60)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "role": "admin"}, "guessed-key-guessed-key-guessed-key!")
+    with pytest.raises(Unauthorized, match="Signature verification failed"):
+        keeper.verify(forged)
+
+
+def test_an_unsigned_token_is_refused(keeper: TokenKeeper) -> None:
+    keeper.issue(Role.VIEWER, "me", 60)
+    claims = {"iss": "procward:test", "sub": "x", "role": "admin", "iat": 0, "exp": 2**40}
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    with pytest.raises(Unauthorized, match="invalid token"):
+        keeper.verify(unsigned)
+
+
+def test_a_token_of_another_instance_is_refused(keeper: TokenKeeper) -> None:
+    other = TokenKeeper(keeper.key_path, "procward:other")  # same key, other issuer
+    with pytest.raises(Unauthorized, match="Invalid issuer"):
+        keeper.verify(other.issue(Role.VIEWER, "x", 60))
+
+
+@pytest.mark.parametrize("claims", [{"role": "root"}, {"role": "anonymous"}])
+def test_a_token_without_a_usable_role_is_refused(
+    keeper: TokenKeeper, claims: dict[str, str]
+) -> None:
+    keeper.issue(Role.VIEWER, "me", 60)  # makes the key
+    with open(keeper.key_path, "rb") as f:
+        key = f.read()
+    now = int(time.time())
+    base = {"iss": "procward:test", "sub": "x", "iat": now, "exp": now + 60}
+    with pytest.raises(Unauthorized, match="invalid token"):
+        keeper.verify(jwt.encode(base | claims, key, algorithm="HS256"))
+
+
+@pytest.mark.parametrize(
+    ("role", "ttl", "why"),
+    [
+        (Role.ANONYMOUS, 60, "a token names a role"),
+        (Role.VIEWER, 0, "ttl must be more than 0"),
+        (Role.VIEWER, 400 * 86400, "at most 366 days"),
+    ],
+)
+def test_what_cannot_be_issued(keeper: TokenKeeper, role: Role, ttl: float, why: str) -> None:
+    with pytest.raises(InvalidParams, match=why):
+        keeper.issue(role, "x", ttl)
+
+
+def test_garbage_is_refused(keeper: TokenKeeper) -> None:
+    with pytest.raises(Unauthorized, match="invalid token"):
+        keeper.verify("not.a.token")
