@@ -55,7 +55,7 @@ def test_sampling_shows_usage_in_status_and_survives_a_restart(
         min_start = "0s"
     """)
     wait_state(daemon, "idle", "running")
-    assert daemon.call("setMetrics", enabled=True, interval=0.2) == {
+    assert daemon.call("setMetricsEnabled", enabled=True, interval=0.2) == {
         "enabled": True,
         "interval": 0.2,
     }
@@ -71,5 +71,5 @@ def test_sampling_shows_usage_in_status_and_survives_a_restart(
 
 def test_a_bad_sampling_interval_is_refused(daemon: Client) -> None:
     with pytest.raises(InvalidParams, match=r"interval must be between 0\.1 and 3600 seconds"):
-        daemon.call("setMetrics", enabled=True, interval=0)
+        daemon.call("setMetricsEnabled", enabled=True, interval=0)
     assert daemon.call("getMetrics")["enabled"] is False

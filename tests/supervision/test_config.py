@@ -518,6 +518,7 @@ A_VALID_VALUE = {
     "ready": {"tcp": "127.0.0.1:80"},
     "health": {"exec": "true"},
     "sockets": {"http": "127.0.0.1:8000"},
+    "watch": ["src"],
 }
 
 

@@ -116,7 +116,7 @@ def cmd_reload(args: Namespace, paths: InstancePaths) -> int:
 def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.on or args.off:
-            client.call("setMetrics", enabled=bool(args.on), interval=args.interval)
+            client.call("setMetricsEnabled", enabled=bool(args.on), interval=args.interval)
         metrics = client.call("getMetrics", name=args.name)
     if args.json:
         render.as_json(metrics)

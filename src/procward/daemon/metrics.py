@@ -1,7 +1,7 @@
 """The daemon's metrics methods: CPU and memory of each instance and of the daemon.
 
 Sampling is off by default (the idle-CPU budget), and ``getMetrics`` then
-takes two samples a quarter of a second apart on demand; ``setMetrics``
+takes two samples a quarter of a second apart on demand; ``setMetricsEnabled``
 (admin) turns periodic sampling on, so ``status`` shows CPU and memory too.
 The switch is kept in ``state.json`` like the apps.
 """
@@ -55,7 +55,7 @@ class MetricsMethods:
             self._metrics_job = job
 
     @method(Role.ADMIN)
-    async def setMetrics(
+    async def setMetricsEnabled(
         self, ctx: CallContext, enabled: bool, interval: float | None = None
     ) -> dict[str, Any]:
         """Turn periodic sampling on or off (``interval`` seconds, default 5)."""

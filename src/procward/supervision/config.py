@@ -48,6 +48,7 @@ from procward.supervision.values import (
     show,
     unknown_key,
 )
+from procward.supervision.watch import read_watch, with_cwd
 
 __all__ = [
     "Config",
@@ -177,6 +178,12 @@ def _read_app(name: str, table: object, base_dir: str) -> _Draft:
         draft.problems.append(Problem(name, "cmd", "missing: the command to run is required"))
     if name in draft.depends_on:
         draft.problems.append(Problem(name, "depends_on", "an app cannot depend on itself"))
+    if draft.fields.get("watch") is not None:
+        try:  # `watch = true` means the cwd, known only once every key is read
+            draft.fields["watch"] = with_cwd(draft.fields["watch"], draft.fields.get("cwd"))
+        except ValueError as e:
+            if "cwd" not in table:
+                draft.problems.append(Problem(name, "watch", str(e)))
     return draft
 
 
@@ -311,6 +318,7 @@ _READERS: dict[str, Callable[[object, str], object]] = {
     "ready": read_ready,
     "health": read_health,
     "sockets": lambda value, _: _sockets(value),
+    "watch": read_watch,
 }
 
 _LOG_FORMATS = ("text", "json")

@@ -39,6 +39,7 @@ from procward.kit.errors import InvalidParams
 
 if TYPE_CHECKING:
     from procward.supervision.probe import Probe
+    from procward.supervision.watch import Watch
 
 __all__ = [
     "AppSpec",
@@ -106,6 +107,7 @@ class AppSpec:
     ready: Probe | None = None  # when a new instance counts as running
     health: Probe | None = None  # checked while it runs; failing ones restart
     sockets: Mapping[str, str] = field(default_factory=dict)  # name -> address, held by us
+    watch: Watch | None = None  # reload when these files change (watcher.py)
 
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
@@ -152,6 +154,8 @@ class AppSpec:
             tables["health"] = self.health.to_table(health=True)
         if self.sockets:
             tables["sockets"] = dict(self.sockets)
+        if self.watch is not None:
+            tables["watch"] = self.watch.to_table()
         return tables
 
 

@@ -27,6 +27,7 @@ from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, St
 from procward.supervision.metrics import Meter
 from procward.supervision.sockets import HeldSockets
 from procward.supervision.spec import AppSpec, Launch, ReloadMode, launch
+from procward.supervision.watcher import Watching
 
 log = logging.getLogger("procward.supervision")
 
@@ -175,6 +176,7 @@ class Supervisor:
         self.helpers: dict[int, asyncio.Future[int]] = {}  # exec probes and the like
         self.meter = Meter(self._groups, clock)
         self.reaper = process.Reaper(self._child_exited)
+        self.watching = Watching(self)  # watch mode: reload apps when their files change
 
     # -- events from below ---------------------------------------------------------
 
@@ -298,6 +300,7 @@ class Supervisor:
         app.last_error = None
         for inst in app.instances:
             inst.send(Start())
+        self.watching.sync(app)
         return True
 
     async def _started(self, name: str, wait_running: bool, timeout: float) -> None:
@@ -331,6 +334,7 @@ class Supervisor:
     ) -> None:
         if not keep_desired:
             app.desired = False
+        self.watching.stop(app.name)
         for inst in app.instances:
             inst.send(Stop())
             if force:
@@ -346,6 +350,7 @@ class Supervisor:
             app.last_error = None
             for inst in app.instances:
                 inst.send(Stop(restart=True))
+            self.watching.sync(app)
         for name in names:
             await self._wait_started(self.apps[name], timeout)
 
@@ -370,6 +375,7 @@ class Supervisor:
         """Replace the first ``count`` instances, one at a time."""
         app.desired = True
         app.last_error = None
+        self.watching.sync(app)
         for index in range(count):
             inst = app.instances[index]
             if inst.state not in SERVING:
@@ -488,6 +494,7 @@ class Supervisor:
             inst.cancel_timers()
             inst.close_logs()
         app.close_sockets()
+        self.watching.forget(name)
         del self.apps[name]
         self.on_change()
 
