@@ -105,7 +105,7 @@ def test_the_listener_is_kept_across_restarts_and_can_be_turned_off(
         address = again.call("status")["daemon"]["addresses"]["tcp"]
         meta = read_metadata(paths)
         assert meta is not None and meta.addresses["tcp"] == address
-        again.call("setNetwork", tcp=None)
+        again.call("setNetwork", tcp="")
         assert "tcp" not in again.call("status")["daemon"]["addresses"]
     with pytest.raises(ConnectionRefusedError):
         Client.open_tcp(address, None)

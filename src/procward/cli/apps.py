@@ -187,12 +187,15 @@ def cmd_token(args: Namespace, paths: InstancePaths) -> int:
 
 def cmd_network(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        if args.tcp or args.off:
-            addresses = client.call("setNetwork", tcp=None if args.off else args.tcp)
+        if args.off:
+            addresses = client.call("setNetwork", tcp="", http="")
+        elif args.tcp or args.http:
+            addresses = client.call("setNetwork", tcp=args.tcp, http=args.http)
         else:
             addresses = client.call("status")["daemon"]["addresses"]
     if args.json:
         render.as_json(addresses)
     else:
-        print(f"tcp: {addresses.get('tcp', 'off')}")
+        print(f"tcp:  {addresses.get('tcp', 'off')}")
+        print(f"http: {addresses.get('http', 'off')}")
     return 0

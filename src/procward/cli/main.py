@@ -320,11 +320,19 @@ PARSER = Parser(
         Command(
             "network",
             cmd_network,
-            "listen on TCP (JSON-RPC, token required) or stop; kept across restarts",
+            "listen on TCP and HTTP (tokens required) or stop; kept across restarts",
             [
                 JSON,
-                Option("--tcp", type=str, metavar="HOST:PORT", help="e.g. 127.0.0.1:9700"),
-                Option("--off", help="stop listening on TCP"),
+                Option(
+                    "--tcp", type=str, metavar="HOST:PORT", help="JSON-RPC, e.g. 127.0.0.1:9700"
+                ),
+                Option(
+                    "--http",
+                    type=str,
+                    metavar="HOST:PORT",
+                    help="POST /rpc, GET /metrics (Prometheus), GET /health; e.g. 127.0.0.1:9800",
+                ),
+                Option("--off", help="stop listening on both"),
             ],
         ),
         Command(

@@ -13,10 +13,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit.rpc import CallContext, Peer, Role, method
 from procward.supervision.metrics import Reading
 
 if TYPE_CHECKING:
+    from procward.kit.http import Reply
     from procward.kit.scheduler import Job, Scheduler
     from procward.supervision.supervisor import App, Supervisor
 
@@ -67,6 +68,15 @@ class MetricsMethods:
         await self._durable()
         return self.metrics_settings()
 
+    async def metrics_page(self, peer: Peer, body: bytes) -> Reply:
+        """``GET /metrics`` on the HTTP listener: Prometheus' text format."""
+        from procward.daemon.prometheus import CONTENT_TYPE, exposition
+        from procward.kit.http import Reply
+
+        metrics = await self.getMetrics(CallContext(peer, _no_stream))
+        page = exposition(metrics, self.sup.summaries())
+        return Reply(200, page.encode(), CONTENT_TYPE)
+
     @method(Role.VIEWER)
     async def getMetrics(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
         """CPU (% of one core) and memory (bytes) per instance and for the daemon."""
@@ -87,6 +97,10 @@ class MetricsMethods:
         if on_demand:
             meter.clear()
         return result
+
+
+async def _no_stream(method: str, params: Any) -> None:
+    raise RuntimeError("no stream here")
 
 
 def _app_metrics(app: App) -> dict[str, Any]:

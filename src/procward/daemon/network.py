@@ -14,6 +14,7 @@ from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 
 if TYPE_CHECKING:
+    from procward.kit.http import HttpServer
     from procward.kit.network import Network
 
 log = logging.getLogger("procward.daemon")
@@ -34,29 +35,49 @@ class NetworkSettingsMethods:
         async def _durable(self) -> None: ...
 
     tcp_setting: str | None = None
+    http_setting: str | None = None
 
     def network_settings(self) -> dict[str, Any]:
-        return {"tcp": self.tcp_setting}
+        return {"tcp": self.tcp_setting, "http": self.http_setting}
 
     async def restore_network(self, settings: object) -> None:
-        tcp = settings.get("tcp") if isinstance(settings, dict) else None
-        if not isinstance(tcp, str):
+        if not isinstance(settings, dict):
             return
-        try:
-            await self.network.listen(tcp)
-        except InvalidParams as exc:  # the port is taken now: serve on the socket anyway
-            log.error("not listening on tcp: %s", exc)
-        self.tcp_setting = tcp
+        for kind in ("tcp", "http"):
+            address = settings.get(kind)
+            if isinstance(address, str) and address:
+                try:
+                    await self._listen(kind, address)
+                except InvalidParams as exc:  # the port is taken now: serve on the socket
+                    log.error("not listening on %s: %s", kind, exc)
+                setattr(self, f"{kind}_setting", address)
 
     @method(Role.ADMIN)
-    async def setNetwork(self, ctx: CallContext, tcp: str | None = None) -> dict[str, str]:
-        """Listen on TCP at ``tcp`` ("127.0.0.1:9700"), or stop listening (null)."""
-        if tcp:
-            await self.network.listen(tcp)
-        else:
-            self.network.close()
-        self.tcp_setting = tcp or None
+    async def setNetwork(
+        self, ctx: CallContext, tcp: str | None = None, http: str | None = None
+    ) -> dict[str, str]:
+        """Listen on TCP and/or HTTP ("127.0.0.1:9700"); "" turns one off, null leaves it."""
+        for kind, address in (("tcp", tcp), ("http", http)):
+            if address is None:
+                continue
+            if address:
+                await self._listen(kind, address)
+            elif kind == "tcp":
+                self.network.close()
+            else:
+                self.network.close_http()
+            setattr(self, f"{kind}_setting", address or None)
         self.update_metadata()
         self._changed()
         await self._durable()
         return self.addresses()
+
+    async def _listen(self, kind: str, address: str) -> None:
+        if kind == "tcp":
+            await self.network.listen(address)
+            return
+        self.add_http_routes(self.network.http_server())
+        await self.network.listen_http(address)
+
+    def add_http_routes(self, http: HttpServer) -> None:
+        """Routes beyond ``POST /rpc``; the daemon adds its own."""

@@ -20,15 +20,17 @@ from procward._version import __version__
 from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
+from procward.kit import fastjson
 from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams, NotFound
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit.rpc import CallContext, Peer, Role, method
 from procward.supervision import state
 from procward.supervision.config import Config, load_config, parse_app
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
+    from procward.kit.http import HttpServer, Reply
     from procward.kit.notify import NotifyReceiver
 
 log = logging.getLogger("procward.daemon")
@@ -225,6 +227,17 @@ class ProcwardDaemon(LogMethods, MetricsMethods, NetworkSettingsMethods, Daemon)
             "healthy": all(app.healthy() for app in apps),
         }
 
+    def add_http_routes(self, http: HttpServer) -> None:
+        http.route("GET", "/metrics", Role.VIEWER, self.metrics_page)
+        http.route("GET", "/health", Role.VIEWER, self._health_page)
+
+    async def _health_page(self, peer: Peer, body: bytes) -> Reply:
+        """``GET /health``: 200 when every app meant to run runs, else 503 (for probes)."""
+        from procward.kit.http import Reply
+
+        health = self.getHealth(CallContext(peer, _no_stream))
+        return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
+
     @method(Role.VIEWER)
     def getDependencyGraph(self, ctx: CallContext) -> dict[str, Any]:
         return self.sup.graph()
@@ -377,6 +390,10 @@ class ProcwardDaemon(LogMethods, MetricsMethods, NetworkSettingsMethods, Daemon)
         await self.sup.delete(name)
         await self._durable()
         return {"success": True}
+
+
+async def _no_stream(method: str, params: Any) -> None:
+    raise RuntimeError("no stream here")
 
 
 def _changes(result: dict[str, Any]) -> str:

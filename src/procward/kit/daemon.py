@@ -110,6 +110,8 @@ class Daemon(NetworkMethods):
         found = {"unix": self.paths.socket}
         if self.network.address is not None:
             found["tcp"] = self.network.address
+        if self.network.http_address is not None:
+            found["http"] = self.network.http_address
         return found
 
     # -- built-in methods ------------------------------------------------------

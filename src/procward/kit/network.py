@@ -22,6 +22,9 @@ from procward.kit.rpc import CallContext, Role, method
 from procward.kit.tokens import TokenKeeper
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from procward.kit.http import HttpServer
     from procward.kit.server import RpcServer
 
 __all__ = ["Network", "NetworkMethods", "parse_address"]
@@ -35,27 +38,17 @@ class Network:
         self.tokens = tokens
         self.address: str | None = None  # "host:port" while listening
         self._listener: asyncio.Server | None = None
+        self.http_address: str | None = None
+        self.http: HttpServer | None = None  # made when HTTP is first turned on
+        self._http_listener: asyncio.Server | None = None
 
     async def listen(self, address: str) -> str:
         """Listen on ``address`` instead of where it listened before; the bound address."""
-        try:
-            host, port = parse_address(address)
-        except ValueError as exc:
-            raise InvalidParams(f"tcp address {exc}") from None
+        host, port = _checked(address, "tcp")
         self.close()
-        try:
-            listener = await self.server.serve_tcp(host, port)
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)  # uvloop: no strerror
-            raise InvalidParams(f"cannot listen on {address}: {reason}") from None
-        # uvloop's servers are not asyncio.Server subclasses; both have .sockets.
-        bound_host, bound_port = listener.sockets[0].getsockname()[:2]
+        listener = await _bound(address, self.server.serve_tcp(host, port))
         self._listener = listener
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self.address = f"{shown}:{bound_port}"
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            log.warning("listening on %s: reachable from other machines (tokens required)", address)
-        log.info("listening on tcp %s", self.address)
+        self.address = _announce("tcp", host, address, listener)
         return self.address
 
     def close(self) -> None:
@@ -64,6 +57,56 @@ class Network:
             self._listener = None
             log.info("no longer listening on tcp %s", self.address)
         self.address = None
+
+    def http_server(self) -> HttpServer:
+        """The HTTP routes (made on first use: ``h11`` loads only when HTTP is wanted)."""
+        if self.http is None:
+            from procward.kit.http import HttpServer
+
+            self.http = HttpServer(self.server.registry, self.tokens)
+        return self.http
+
+    async def listen_http(self, address: str) -> str:
+        host, port = _checked(address, "http")
+        self.close_http()
+        listener = await _bound(address, self.http_server().serve(host, port))
+        self._http_listener = listener
+        self.http_address = _announce("http", host, address, listener)
+        return self.http_address
+
+    def close_http(self) -> None:
+        if self._http_listener is not None:
+            self._http_listener.close()
+            self._http_listener = None
+            if self.http is not None:
+                self.http.close_connections()
+            log.info("no longer listening on http %s", self.http_address)
+        self.http_address = None
+
+
+def _checked(address: str, what: str) -> tuple[str, int]:
+    try:
+        return parse_address(address)
+    except ValueError as exc:
+        raise InvalidParams(f"{what} address {exc}") from None
+
+
+async def _bound(address: str, listening: Awaitable[asyncio.Server]) -> asyncio.Server:
+    try:
+        return await listening
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)  # uvloop: no strerror
+        raise InvalidParams(f"cannot listen on {address}: {reason}") from None
+
+
+def _announce(what: str, host: str, asked: str, listener: asyncio.Server) -> str:
+    # uvloop's servers are not asyncio.Server subclasses; both have .sockets.
+    bound_host, bound_port = listener.sockets[0].getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("%s on %s: reachable from other machines (tokens required)", what, asked)
+    log.info("listening on %s %s:%s", what, shown, bound_port)
+    return f"{shown}:{bound_port}"
 
 
 class NetworkMethods:
