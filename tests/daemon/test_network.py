@@ -141,3 +141,32 @@ def test_sighup_does_not_drop_the_listener(daemon: Client) -> None:
     os.kill(daemon.call("status")["daemon"]["pid"], signal.SIGHUP)
     with Client.open_tcp(address, None) as anonymous:
         assert "pid" in anonymous.call("ping")
+
+
+def test_changes_logins_and_refusals_are_audited(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result]
+) -> None:
+    load_apps("""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+    """)
+    address = listen(daemon)
+    viewer = token(daemon, "viewer")
+    with Client.open_tcp(address, viewer) as remote:
+        remote.call("status")  # a read: not audited
+        with pytest.raises(Forbidden):
+            remote.call("stopApp", name="srv", token="not-stored")
+    daemon.call("stopApp", name="srv")
+    entries = daemon.call("getAudit", limit=20)
+    seen = [(e["transport"], e["method"], e["outcome"]) for e in entries]
+    assert ("tcp", "authenticate", "ok") in seen
+    assert ("tcp", "stopApp", "error") in seen
+    assert ("unix", "stopApp", "ok") in seen
+    assert ("tcp", "status", "ok") not in seen
+    refused = next(e for e in entries if e["transport"] == "tcp" and e["method"] == "stopApp")
+    assert refused["who"] == "test viewer" and refused["role"] == "viewer"
+    assert refused["error"].startswith("-32002 stopApp needs the operator role")
+    assert refused["params"] == {"name": "srv", "token": "***"}
+    shown = cli("audit", "-n", "5")
+    assert shown.code == 0 and "stopApp" in shown.out

@@ -199,3 +199,13 @@ def cmd_network(args: Namespace, paths: InstancePaths) -> int:
         print(f"tcp:  {addresses.get('tcp', 'off')}")
         print(f"http: {addresses.get('http', 'off')}")
     return 0
+
+
+def cmd_audit(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        entries = client.call("getAudit", limit=args.lines, since=args.since, name=args.method)
+    if args.json:
+        render.as_json(entries)
+    else:
+        render.audit_table(entries)
+    return 0

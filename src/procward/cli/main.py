@@ -8,6 +8,7 @@ import sys
 from procward._version import __version__
 from procward.cli import render
 from procward.cli.apps import (
+    cmd_audit,
     cmd_delete,
     cmd_env,
     cmd_graph,
@@ -302,6 +303,17 @@ PARSER = Parser(
                 Option("--interval", type=_seconds, help="seconds between samples (default 5)"),
             ],
             [Arg("name", help="app (default: all)", optional=True)],
+        ),
+        Command(
+            "audit",
+            cmd_audit,
+            "who changed what, who logged in, who was refused (newest last)",
+            [
+                JSON,
+                Option("-n", "--lines", type=int, default=50, help="how many (default 50)"),
+                Option("--since", type=str, metavar="AGE", help="only newer entries, e.g. 1h"),
+                Option("--method", type=str, help="one method, e.g. stopApp"),
+            ],
         ),
         Command(
             "token",

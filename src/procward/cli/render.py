@@ -145,6 +145,20 @@ def metrics_table(metrics: dict[str, Any]) -> None:
     _columns(rows)
 
 
+def audit_table(entries: list[dict[str, Any]]) -> None:
+    if not entries:
+        sys.stdout.write("no audit entries\n")
+        return
+    rows: list[tuple[str, ...]] = [("TIME", "VIA", "WHO", "ROLE", "METHOD", "OUTCOME", "")]
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
+        params = e.get("params")
+        shown = "" if not params else str(params)[:60]
+        detail = e.get("error") or shown
+        rows.append((when, e["transport"], e["who"], e["role"], e["method"], e["outcome"], detail))
+    _columns(rows)
+
+
 _HEALTH_COLUMNS = ("NAME", "INST", "STATE", "PROBE", "RESULT", "CHECKED", "")
 
 

@@ -17,9 +17,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward._version import __version__
+from procward.daemon.auditing import AuditMethods
 from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
+from procward.daemon.watch import WatchMethods
 from procward.kit import fastjson
 from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams, NotFound
@@ -37,7 +39,9 @@ log = logging.getLogger("procward.daemon")
 ADHOC = "cli"
 
 
-class ProcwardDaemon(LogMethods, MetricsMethods, NetworkSettingsMethods, Daemon):
+class ProcwardDaemon(
+    LogMethods, MetricsMethods, NetworkSettingsMethods, WatchMethods, AuditMethods, Daemon
+):
     prefix = "procward"
     version = __version__
     state_flush_interval = 30.0
@@ -75,6 +79,8 @@ class ProcwardDaemon(LogMethods, MetricsMethods, NetworkSettingsMethods, Daemon)
             if isinstance(settings, dict):
                 await self.restore_network(settings.get("network"))
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
+        self.open_audit_log()
+        self.server.auditor = self.audit_call
 
     def _listen_for_notify(self, sup: Supervisor) -> None:
         """The socket `ready = { notify = true }` apps report READY=1 to."""
@@ -143,6 +149,7 @@ class ProcwardDaemon(LogMethods, MetricsMethods, NetworkSettingsMethods, Daemon)
     async def on_stop(self) -> None:
         if self._sup is None:
             return
+        self._sup.watching.close()  # watcher threads end before the interpreter does
         # Stop everything but keep "desired": `down` then `up` restores the same set.
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
         self._sup.close_logs()
@@ -150,6 +157,7 @@ class ProcwardDaemon(LogMethods, MetricsMethods, NetworkSettingsMethods, Daemon)
             self._notify.close()
         if self._store is not None:
             await self._store.close()
+        self.close_audit_log()
         # The loop is about to close: a late SIGCHLD must not schedule into it.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
@@ -228,6 +236,7 @@ class ProcwardDaemon(LogMethods, MetricsMethods, NetworkSettingsMethods, Daemon)
         }
 
     def add_http_routes(self, http: HttpServer) -> None:
+        http.auditor = self.audit_call
         http.route("GET", "/metrics", Role.VIEWER, self.metrics_page)
         http.route("GET", "/health", Role.VIEWER, self._health_page)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -27,7 +28,7 @@ import h11
 
 from procward.kit import wire
 from procward.kit.errors import InternalError, MethodNotFound, RpcError, Unauthorized
-from procward.kit.rpc import CallContext, Peer, Registry, Role
+from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
 from procward.kit.tokens import TokenKeeper
 
 __all__ = ["HttpServer", "Reply", "Route"]
@@ -57,6 +58,7 @@ class HttpServer:
             ("GET", "/ping"): (Role.ANONYMOUS, self._ping),
         }
         self.connections: set[HttpConnection] = set()
+        self.auditor: Auditor | None = None
 
     def route(self, method: str, path: str, role: Role, handler: Route) -> None:
         self.routes[(method, path)] = (role, handler)
@@ -107,22 +109,43 @@ class HttpServer:
 
     async def _call(self, peer: Peer, frame: bytes) -> Reply:
         """One JSON-RPC request, answered like the socket would (no notifications)."""
-        req_id = None
         try:
             req = wire.parse_request(frame.strip())
-            req_id = req.id
+        except RpcError as err:
+            return Reply(200, wire.encode_error(wire.request_id_of(err), err))
+        entry = None
+        started = time.time()
+        try:
             entry = self.registry.lookup(req.method, peer)
             kwargs = entry.bind(req.params)
-            ctx = CallContext(peer, _no_streams)
-            result = entry.handler(ctx, **kwargs)
+            result = entry.handler(CallContext(peer, _no_streams), **kwargs)
             if entry.is_async:
                 result = await result
-            return Reply(200, wire.encode_result(req_id, result))
         except RpcError as err:
-            return Reply(200, wire.encode_error(req_id, err))
+            self._audit(peer, entry, req, started, err)
+            return Reply(200, wire.encode_error(req.id, err))
         except Exception:
-            log.exception("HTTP call failed")
-            return Reply(200, wire.encode_error(req_id, InternalError("the call failed")))
+            log.exception("HTTP call of %s failed", req.method)
+            failure = InternalError(f"{req.method} failed unexpectedly")
+            self._audit(peer, entry, req, started, failure)
+            return Reply(200, wire.encode_error(req.id, failure))
+        self._audit(peer, entry, req, started, None)
+        return Reply(200, wire.encode_result(req.id, result))
+
+    def _audit(
+        self,
+        peer: Peer,
+        entry: Method | None,
+        req: wire.Request,
+        started: float,
+        error: RpcError | None,
+    ) -> None:
+        if self.auditor is None or not self.registry.audited(entry, error):
+            return
+        try:
+            self.auditor(peer, req.method, req.params, started, time.time() - started, error)
+        except Exception:
+            log.exception("auditing %s failed", req.method)
 
 
 async def _no_streams(method: str, params: Any) -> None:

@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
-from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound, Unauthorized
+from procward.kit.errors import (
+    Forbidden,
+    InvalidParams,
+    MethodNotFound,
+    RpcError,
+    Unauthorized,
+)
 
 
 class Role(enum.IntEnum):
@@ -53,6 +59,9 @@ class Peer:
 
 
 Notify = Callable[[str, Any], Awaitable[None]]
+
+# (peer, method, params, started (unix time), seconds, error or None), for an audit log
+Auditor = Callable[[Peer, str, Any, float, float, "RpcError | None"], None]
 
 
 @dataclass(slots=True)
@@ -217,6 +226,12 @@ class Registry:
             marked = getattr(getattr(type(obj), attr, None), "__rpc__", None)
             if marked is not None:
                 self.add(getattr(obj, attr), marked[1], marked[0])
+
+    def audited(self, entry: Method | None, error: RpcError | None) -> bool:
+        """Is this call one for the audit log: a change, a login, or a refusal?"""
+        if isinstance(error, Forbidden | Unauthorized):
+            return True
+        return entry is not None and (entry.role >= Role.OPERATOR or entry.name == "authenticate")
 
     def lookup(self, name: str, peer: Peer) -> Method:
         entry = self._methods.get(name)

@@ -39,7 +39,7 @@ from procward.kit.errors import (
     UnsafeDirectory,
 )
 from procward.kit.paths import check_socket_path
-from procward.kit.rpc import CallContext, Method, Peer, Registry, Role
+from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
 from procward.kit.wire import Oversized, Request
 
 log = logging.getLogger("procward.kit.server")
@@ -133,6 +133,7 @@ class RpcServer:
         max_frame: int = wire.MAX_FRAME,
     ) -> None:
         self.registry = registry
+        self.auditor: Auditor | None = None  # told of changes, logins and refusals
         self.authenticate = authenticate
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
@@ -275,6 +276,8 @@ class Connection(asyncio.Protocol):
         peer = self.ctx.peer
         if peer.expires is not None and time.time() >= peer.expires:
             self.set_peer(replace(peer, role=Role.ANONYMOUS, subject=None, expires=None))
+        entry = None
+        started = time.time()
         try:
             entry = self.server.registry.lookup(req.method, self.ctx.peer)
             kwargs = entry.bind(req.params)
@@ -283,13 +286,30 @@ class Connection(asyncio.Protocol):
                 return True
             result = entry.handler(self.ctx, **kwargs)
         except RpcError as err:
+            self._audit(entry, req, started, err)
             return self._finish_error(req, err)
         except Exception:
             log.exception("method %s failed", req.method)
-            return self._finish_error(req, InternalError(f"{req.method} failed unexpectedly"))
+            failure = InternalError(f"{req.method} failed unexpectedly")
+            self._audit(entry, req, started, failure)
+            return self._finish_error(req, failure)
+        self._audit(entry, req, started, None)
         if not req.notification:
             self._reply(req.id, result)
         return False
+
+    def _audit(
+        self, entry: Method | None, req: Request, started: float, error: RpcError | None
+    ) -> None:
+        server = self.server
+        if server.auditor is None or not server.registry.audited(entry, error):
+            return
+        assert self.ctx is not None
+        seconds = time.time() - started
+        try:
+            server.auditor(self.ctx.peer, req.method, req.params, started, seconds, error)
+        except Exception:  # the audit log must never break a call
+            log.exception("auditing %s failed", req.method)
 
     def _finish_error(self, req: Request, err: RpcError) -> bool:
         if not req.notification:
@@ -303,18 +323,25 @@ class Connection(asyncio.Protocol):
         task.add_done_callback(self.server.in_flight.discard)
 
     async def _run_async(self, entry: Method, kwargs: dict[str, Any], req: Request) -> None:
+        started = time.time()
         try:
             result = await entry.handler(self.ctx, **kwargs)
         except RpcError as err:
+            self._audit(entry, req, started, err)
             self._finish_error(req, err)
         except asyncio.CancelledError:
+            cancelled = ShuttingDown(f"{req.method} was cancelled")
+            self._audit(entry, req, started, cancelled)
             if not self._closed:
-                self._finish_error(req, ShuttingDown(f"{req.method} was cancelled"))
+                self._finish_error(req, cancelled)
             raise
         except Exception:
             log.exception("method %s failed", req.method)
-            self._finish_error(req, InternalError(f"{req.method} failed unexpectedly"))
+            failure = InternalError(f"{req.method} failed unexpectedly")
+            self._audit(entry, req, started, failure)
+            self._finish_error(req, failure)
         else:
+            self._audit(entry, req, started, None)
             if not req.notification:
                 self._reply(req.id, result)
         finally:

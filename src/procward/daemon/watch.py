@@ -1,0 +1,45 @@
+"""The daemon's watch-mode methods: what is watched, and the runtime switch.
+
+Which apps are watched comes from their ``watch`` keys; ``enableWatch`` and
+``disableWatch`` (operator) turn that on and off while the daemon runs,
+for every such app or a chosen few, without editing the config. The switch
+is not saved: a restarted daemon watches what its config says.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from procward.kit.errors import InvalidParams
+from procward.kit.rpc import CallContext, Role, method
+
+if TYPE_CHECKING:
+    from procward.supervision.supervisor import Supervisor
+
+
+class WatchMethods:
+    """Mixed into ``ProcwardDaemon``, which provides ``sup``."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def sup(self) -> Supervisor: ...
+
+    @method(Role.VIEWER)
+    def getWatchStatus(self, ctx: CallContext) -> dict[str, Any]:
+        """Per watched app: its paths, reloads caused by changes, and the last change."""
+        return self.sup.watching.status()
+
+    @method(Role.OPERATOR)
+    def enableWatch(self, ctx: CallContext, apps: list[str] | None = None) -> dict[str, Any]:
+        """Watch every app that has a ``watch`` key, or only ``apps``."""
+        if apps is not None and not all(isinstance(name, str) for name in apps):
+            raise InvalidParams("apps must be a list of app names")
+        self.sup.watching.switch(True, apps)
+        return self.sup.watching.status()
+
+    @method(Role.OPERATOR)
+    def disableWatch(self, ctx: CallContext) -> dict[str, Any]:
+        """Stop watching every app until ``enableWatch``."""
+        self.sup.watching.switch(False)
+        return self.sup.watching.status()
