@@ -206,3 +206,25 @@ def test_a_hung_check_is_killed_with_everything_it_started(
     daemon.call("stopApp", name="srv")
     wait_for(lambda: not marked_groups(paths.state_dir, exclude=set()), what="no process left")
     assert app_group not in live_groups()
+
+
+def test_inspect_gathers_everything_about_an_app(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result]
+) -> None:
+    load_apps("""
+        [apps.svc]
+        cmd = ["sh", "-c", "echo hello from svc; exec sleep 1000"]
+        env = { COLOUR = "blue" }
+        ready = { delay = "50ms" }
+    """)
+    wait_state(daemon, "svc", "running")
+    wait_for(lambda: daemon.call("getLogs", name="svc", stream="out")[0]["lines"], what="output")
+    found = daemon.call("inspect", name="svc", lines=5)
+    assert found["spec"]["ready"]["delay"] == 0.05
+    assert found["health"]["instances"][0]["passing"] is True
+    assert found["usage"][0]["processes"] == 1 and found["usage"][0]["memory"] > 0
+    assert found["env"]["COLOUR"] == "blue" and found["watch"] is None
+    out = next(entry for entry in found["logs"] if entry["stream"] == "out")
+    assert out["lines"] == ["hello from svc"]
+    shown = cli("inspect", "svc")
+    assert shown.code == 0 and "hello from svc" in shown.out and "delay 50ms" in shown.out

@@ -209,3 +209,13 @@ def cmd_audit(args: Namespace, paths: InstancePaths) -> int:
     else:
         render.audit_table(entries)
     return 0
+
+
+def cmd_inspect(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        found = client.call("inspect", name=args.name, lines=args.lines)
+    if args.json:
+        render.as_json(found)
+    else:
+        render.inspection(found)
+    return 0 if found["healthy"] else 1

@@ -13,6 +13,7 @@ from procward.cli.apps import (
     cmd_env,
     cmd_graph,
     cmd_health,
+    cmd_inspect,
     cmd_metrics,
     cmd_network,
     cmd_reload,
@@ -303,6 +304,13 @@ PARSER = Parser(
                 Option("--interval", type=_seconds, help="seconds between samples (default 5)"),
             ],
             [Arg("name", help="app (default: all)", optional=True)],
+        ),
+        Command(
+            "inspect",
+            cmd_inspect,
+            "one app in full: definition, instances, probes, usage, env, watch, recent logs",
+            [JSON, Option("-n", "--lines", type=int, default=20, help="log lines per file")],
+            [Arg("name", help="app")],
         ),
         Command(
             "audit",

@@ -136,13 +136,51 @@ def metrics_table(metrics: dict[str, Any]) -> None:
         f"daemon pid {daemon['pid']}: cpu {percent(daemon['cpu'])}, "
         f"mem {size(daemon['memory'])} (sampling {sampling})\n"
     )
+    usage_table(metrics["apps"])
+
+
+def usage_table(apps: list[dict[str, Any]]) -> None:
     rows: list[tuple[str, ...]] = [_METRICS_COLUMNS]
-    for app in metrics["apps"]:
+    for app in apps:
         for inst in app["instances"]:
             pid = str(inst["pid"]) if inst["pid"] else "-"
             usage = (percent(inst["cpu"]), size(inst["memory"]), str(inst["processes"]))
             rows.append((app["name"], str(inst["index"]), inst["state"], pid, *usage))
     _columns(rows)
+
+
+def inspection(found: dict[str, Any]) -> None:
+    """``procward inspect``: the app's facts, then each section under a heading."""
+    spec = found["spec"]
+    fields(
+        [
+            ("name", found["name"]),
+            ("command", " ".join(spec["cmd"])),
+            ("source", found["source"]),
+            ("desired", found["desired"]),
+            ("healthy", "yes" if found["healthy"] else "no"),
+            ("restart", f"{spec['restart']}, reload {spec['reload']}"),
+            ("depends on", ", ".join(found["depends_on"]) or "-"),
+            ("error", found["error"] or "-"),
+        ]
+    )
+    sys.stdout.write("\ninstances:\n")
+    app_table([found])
+    sys.stdout.write("\nusage:\n")
+    usage_table([{"name": found["name"], "instances": found["usage"]}])
+    if found["health"]["ready"] or found["health"]["health"]:
+        sys.stdout.write("\nprobes:\n")
+        health_table([found["health"]])
+    if found["watch"]:
+        watch = found["watch"]
+        sys.stdout.write(
+            f"\nwatch: {', '.join(watch['paths'])} ({watch['restarts_by_watch']} reloads)\n"
+        )
+    sys.stdout.write("\nlogs:\n")
+    for entry in found["logs"]:
+        sys.stdout.write(f"--- {entry['path']}\n")
+        for line in entry["lines"]:
+            sys.stdout.write(f"{line}\n")
 
 
 def audit_table(entries: list[dict[str, Any]]) -> None:

@@ -149,7 +149,7 @@ class ProcwardDaemon(
     async def on_stop(self) -> None:
         if self._sup is None:
             return
-        self._sup.watching.close()  # watcher threads end before the interpreter does
+        self._sup.stop_watching()
         # Stop everything but keep "desired": `down` then `up` restores the same set.
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
         self._sup.close_logs()
@@ -218,6 +218,28 @@ class ProcwardDaemon(
     def getApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         app = self.sup.app(name)
         return {**app.summary(), "spec": app.spec.to_table()}
+
+    @method(Role.VIEWER)
+    async def inspect(self, ctx: CallContext, name: str, lines: int = 20) -> dict[str, Any]:
+        """Everything about one app for a diagnosis, in one answer.
+
+        Its definition and where it came from, each instance's state, exit,
+        restarts, probe results and CPU/memory (measured now), the environment
+        instance 0 runs with, whether it is watched, and the last ``lines``
+        lines of each of its logs.
+        """
+        app = self.sup.app(name)
+        metrics = await self.getMetrics(ctx, name=name)
+        watched = self.sup.watching.status()["apps"] if app.spec.watch is not None else []
+        return {
+            **app.summary(),
+            "spec": app.spec.to_table(),
+            "health": app.health(),
+            "usage": metrics["apps"][0]["instances"],
+            "env": self.sup.launch(app.spec, 0).env,
+            "watch": next((w for w in watched if w["name"] == name), None),
+            "logs": self.getLogs(ctx, name=name, lines=min(max(lines, 0), 1000)),
+        }
 
     @method(Role.VIEWER)
     def getEnv(self, ctx: CallContext, name: str, instance: int = 0) -> dict[str, str]:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from procward.supervision import machine, process
 from procward.supervision.capture import PipeReader
 from procward.supervision.config import ConfigError
-from procward.supervision.health import Prober
 from procward.supervision.logs import LogSink
 from procward.supervision.machine import (
     Action,
@@ -40,10 +39,10 @@ from procward.supervision.machine import (
     StopTimeout,
     Timer,
 )
-from procward.supervision.sockets import with_sockets
 from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
+    from procward.supervision.health import Prober
     from procward.supervision.supervisor import App, Supervisor
 
 log = logging.getLogger("procward.supervision")
@@ -71,7 +70,7 @@ class Instance:
         self._launch: tuple[AppSpec, Launch] | None = None
         self._sinks: dict[str, LogSink] = {}
         self.readers: set[PipeReader] = set()
-        self.prober = Prober(self)
+        self._prober: Prober | None = None
         self.status_text: str | None = None  # STATUS= from sd_notify
 
     @property
@@ -81,6 +80,15 @@ class Instance:
     @property
     def label(self) -> str:
         return f"{self.app.name}:{self.index}"
+
+    @property
+    def prober(self) -> Prober:
+        """Made on first use: apps without probes never load the probing code."""
+        if self._prober is None:
+            from procward.supervision.health import Prober
+
+            self._prober = Prober(self)
+        return self._prober
 
     def send(self, event: Event) -> None:
         self._queue.append(event)
@@ -115,8 +123,8 @@ class Instance:
             self._cancel(action.timer)
         elif isinstance(action, StartProbe):
             self.prober.start(action.check)
-        elif isinstance(action, StopProbes):
-            self.prober.stop()
+        elif isinstance(action, StopProbes) and self._prober is not None:
+            self._prober.stop()
 
     def _cancel(self, timer: Timer) -> None:
         handle = self._timers.pop(timer, None)
@@ -127,7 +135,8 @@ class Instance:
         """Nothing of this instance may fire any more (it is being removed)."""
         for timer in list(self._timers):
             self._cancel(timer)
-        self.prober.stop()
+        if self._prober is not None:
+            self._prober.stop()
 
     def notified(self, fields: dict[str, str]) -> None:
         """An sd_notify message from this instance's process group."""
@@ -143,6 +152,8 @@ class Instance:
         try:
             plan = self.launch_plan()
             if self.app.spec.sockets:
+                from procward.supervision.sockets import with_sockets
+
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
             child = process.spawn(plan, merge=self.app.spec.merge_logs)
@@ -256,7 +267,7 @@ class Instance:
             info["probe"] = self.prober.snapshot()
         if self.status_text is not None:
             info["status"] = self.status_text
-        reading = self.sup.meter.reading(self.pgid)
+        reading = self.sup.reading(self.pgid)
         if reading is not None:
             info.update(reading.as_dict())
         if self.child is not None:

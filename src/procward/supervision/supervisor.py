@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import Conflict, KitError, NotFound, Timeout
 from procward.kit.paths import InstancePaths, ensure_private_dir
@@ -24,10 +24,12 @@ from procward.supervision import graph, process
 from procward.supervision.instance import Instance
 from procward.supervision.logs import LogSink
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
-from procward.supervision.metrics import Meter
-from procward.supervision.sockets import HeldSockets
 from procward.supervision.spec import AppSpec, Launch, ReloadMode, launch
-from procward.supervision.watcher import Watching
+
+if TYPE_CHECKING:
+    from procward.supervision.metrics import Meter, Reading
+    from procward.supervision.sockets import HeldSockets
+    from procward.supervision.watcher import Watching
 
 log = logging.getLogger("procward.supervision")
 
@@ -93,6 +95,8 @@ class App:
         if self._sockets is not None and self._sockets.spec != dict(self.spec.sockets):
             self.close_sockets()  # redefined: processes still running keep their copies
         if self._sockets is None:
+            from procward.supervision.sockets import HeldSockets
+
             self._sockets = HeldSockets(self.spec.sockets)
         return self._sockets
 
@@ -174,9 +178,9 @@ class Supervisor:
         self.children: dict[int, Instance] = {}
         self.lingering: set[Instance] = set()
         self.helpers: dict[int, asyncio.Future[int]] = {}  # exec probes and the like
-        self.meter = Meter(self._groups, clock)
+        self._meter: Meter | None = None
         self.reaper = process.Reaper(self._child_exited)
-        self.watching = Watching(self)  # watch mode: reload apps when their files change
+        self._watching: Watching | None = None  # watch mode, made when first needed
 
     # -- events from below ---------------------------------------------------------
 
@@ -212,6 +216,37 @@ class Supervisor:
                 return
         if inst is not None:
             inst.notified(fields)
+
+    @property
+    def meter(self) -> Meter:
+        """Made on first use: a daemon nobody asks for metrics never loads them."""
+        if self._meter is None:
+            from procward.supervision.metrics import Meter
+
+            self._meter = Meter(self._groups, self.clock)
+        return self._meter
+
+    @property
+    def watching(self) -> Watching:
+        """Watch mode (reload apps when their files change), loaded when first needed."""
+        if self._watching is None:
+            from procward.supervision.watcher import Watching
+
+            self._watching = Watching(self)
+        return self._watching
+
+    def stop_watching(self) -> None:
+        """End the watcher threads (before the interpreter does, at shutdown)."""
+        if self._watching is not None:
+            self._watching.close()
+
+    def _watch(self, app: App) -> None:
+        if app.spec.watch is not None or self._watching is not None:
+            self.watching.sync(app)
+
+    def reading(self, pgid: int | None) -> Reading | None:
+        """The last CPU and memory reading of a group, if anything measured it."""
+        return self._meter.reading(pgid) if self._meter is not None else None
 
     def _groups(self) -> list[int]:
         return [i.pgid for a in self.apps.values() for i in a.instances if i.pgid is not None]
@@ -300,7 +335,7 @@ class Supervisor:
         app.last_error = None
         for inst in app.instances:
             inst.send(Start())
-        self.watching.sync(app)
+        self._watch(app)
         return True
 
     async def _started(self, name: str, wait_running: bool, timeout: float) -> None:
@@ -334,7 +369,8 @@ class Supervisor:
     ) -> None:
         if not keep_desired:
             app.desired = False
-        self.watching.stop(app.name)
+        if self._watching is not None:
+            self._watching.stop(app.name)
         for inst in app.instances:
             inst.send(Stop())
             if force:
@@ -350,7 +386,7 @@ class Supervisor:
             app.last_error = None
             for inst in app.instances:
                 inst.send(Stop(restart=True))
-            self.watching.sync(app)
+            self._watch(app)
         for name in names:
             await self._wait_started(self.apps[name], timeout)
 
@@ -375,7 +411,7 @@ class Supervisor:
         """Replace the first ``count`` instances, one at a time."""
         app.desired = True
         app.last_error = None
-        self.watching.sync(app)
+        self._watch(app)
         for index in range(count):
             inst = app.instances[index]
             if inst.state not in SERVING:
@@ -494,7 +530,8 @@ class Supervisor:
             inst.cancel_timers()
             inst.close_logs()
         app.close_sockets()
-        self.watching.forget(name)
+        if self._watching is not None:
+            self._watching.forget(name)
         del self.apps[name]
         self.on_change()
 
