@@ -2,7 +2,7 @@
 
 Every call that changes something (operator and admin methods), every
 ``authenticate`` and every refusal (unauthorized, forbidden), on the Unix
-socket, TCP and HTTP alike, goes to ``procward.db`` through ``AuditLog``
+socket, TCP and HTTP alike, goes to ``logs/audit.jsonl`` through ``AuditLog``
 (written by its own thread, so a slow disk never holds a call up). Reads
 (``status``, ``getLogs``…) are not recorded: they change nothing and would
 drown the rest. ``getAudit`` (admin) and ``procward audit`` read it back.
@@ -38,7 +38,7 @@ class AuditMethods:
     def open_audit_log(self) -> None:
         from procward.daemon.audit import AuditLog
 
-        self.audit_log = AuditLog(os.path.join(self.paths.state_dir, "procward.db"))
+        self.audit_log = AuditLog(os.path.join(self.paths.log_dir, "audit.jsonl"))
 
     def close_audit_log(self) -> None:
         if self.audit_log is not None:
@@ -55,7 +55,7 @@ class AuditMethods:
     ) -> None:
         if self.audit_log is None:
             return
-        from procward.daemon.audit import AuditEntry
+        from procward.daemon.auditentry import AuditEntry
 
         entry = AuditEntry.for_call(
             peer,

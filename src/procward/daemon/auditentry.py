@@ -1,0 +1,157 @@
+"""One audit entry, the line of JSON it becomes and back (the pure half of ``audit``).
+
+A line is one JSON object with the keys ``time``, ``transport``, ``who``,
+``role``, ``method``, ``params``, ``outcome``, ``error`` and ``duration_ms``.
+Params never hold secrets: the value of any key named ``token``,
+``password`` or ``secret`` (at any depth) is stored as ``"***"``. Params are
+stored as JSON; when their compact JSON is over 2,000 characters the cut text
+is stored instead, as a string ending in ``…``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from procward.kit.rpc import Peer
+
+MAX_PARAMS_CHARS = 2_000
+SECRET_KEYS = frozenset({"token", "password", "secret"})
+MASK = "***"
+BLOCK = 64 * 1024  # reading backwards, this much at a time
+
+Params: TypeAlias = dict[str, Any] | list[Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One call as the audit log keeps it.
+
+    ``params`` are the caller's, unmasked: they are masked and encoded later on
+    the writer thread, so do not change them after ``record()``.
+    """
+
+    time: float  # unix time the call arrived
+    transport: str  # "unix", "tcp" or "http"
+    who: str  # "uid 1000 pid 4242", or a token's subject
+    role: str
+    method: str
+    params: Params
+    outcome: str  # "ok" or "error"
+    error: str | None
+    duration_ms: float
+
+    @classmethod
+    def for_call(
+        cls,
+        peer: Peer,
+        method: str,
+        params: Params,
+        *,
+        started: float,
+        duration_ms: float,
+        error: str | None = None,
+    ) -> AuditEntry:
+        outcome = "ok" if error is None else "error"
+        role = peer.role.name.lower()
+        return cls(
+            started,
+            peer.transport,
+            describe(peer),
+            role,
+            method,
+            params,
+            outcome,
+            error,
+            duration_ms,
+        )
+
+
+def describe(peer: Peer) -> str:
+    """The ``who`` of a peer: its token's subject, else its Unix credentials."""
+    if peer.subject is not None:
+        return peer.subject
+    parts = [
+        f"uid {peer.uid}" if peer.uid is not None else "",
+        f"pid {peer.pid}" if peer.pid is not None else "",
+    ]
+    return " ".join(p for p in parts if p) or "unknown"
+
+
+def masked(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: MASK if isinstance(k, str) and k.lower() in SECRET_KEYS else masked(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [masked(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
+def encode_params(params: Params) -> str:
+    """The JSON stored for ``params``: masked, and a cut string when too long."""
+    if params is None:
+        return "null"
+    try:
+        text = dumps(masked(params))
+    except (TypeError, ValueError, RecursionError) as exc:  # odd keys, a cycle, absurd depth
+        return dumps(f"<params not encodable: {exc}>")
+    if len(text) <= MAX_PARAMS_CHARS:
+        return text
+    return dumps(text[: MAX_PARAMS_CHARS - 1] + "…")
+
+
+def encode(entry: AuditEntry) -> bytes:
+    """One line of the log, newline included: keys in the order of the fields."""
+    head = dumps({f: getattr(entry, f) for f in ("time", "transport", "who", "role", "method")})
+    tail = dumps({"outcome": entry.outcome, "error": entry.error, "duration_ms": entry.duration_ms})
+    line = f'{head[:-1]},"params":{encode_params(entry.params)},{tail[1:]}\n'
+    # A lone surrogate becomes the escape \udcxx, which is still valid JSON in a string.
+    return line.encode("utf-8", "backslashreplace")
+
+
+def backwards(f: IO[bytes]) -> Iterator[bytes]:
+    """The lines of ``f`` last first, read in blocks from the end."""
+    end = f.seek(0, os.SEEK_END)
+    tail = b""
+    while end > 0:
+        start = max(0, end - BLOCK)
+        f.seek(start)
+        lines = (f.read(end - start) + tail).split(b"\n")
+        end, tail = start, lines[0]  # maybe the end of a line in the block before
+        yield from reversed(lines[1:])
+    yield tail
+
+
+def parse(raw: bytes) -> dict[str, Any] | None:
+    """One entry, or None for a line that is not one (a torn line, junk)."""
+    try:
+        row = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    ok = isinstance(row, dict) and type(row.get("time")) in (int, float)
+    return row if ok else None
+
+
+def ends_at(row: dict[str, Any]) -> float:
+    """About when the call ended and was recorded; the log is in that order."""
+    ms = row.get("duration_ms")
+    return float(row["time"]) + (ms / 1000 if isinstance(ms, int | float) else 0.0)
+
+
+def drop_notice(dropped: int) -> AuditEntry:
+    error = f"{dropped} audit entries were dropped: the queue was full"
+    params = {"dropped": dropped}
+    return AuditEntry(
+        time.time(), "internal", "procward", "daemon", "audit.dropped", params, "error", error, 0.0
+    )
