@@ -33,12 +33,14 @@ class AuditMethods:
     if TYPE_CHECKING:
         paths: InstancePaths
 
-    audit_log: AuditLog | None = None
+    audit_log: AuditLog | None = None  # opened at the first entry: a quiet daemon pays nothing
 
-    def open_audit_log(self) -> None:
-        from procward.daemon.audit import AuditLog
+    def opened_audit_log(self) -> AuditLog:
+        if self.audit_log is None:
+            from procward.daemon.audit import AuditLog
 
-        self.audit_log = AuditLog(os.path.join(self.paths.log_dir, "audit.jsonl"))
+            self.audit_log = AuditLog(os.path.join(self.paths.log_dir, "audit.jsonl"))
+        return self.audit_log
 
     def close_audit_log(self) -> None:
         if self.audit_log is not None:
@@ -53,8 +55,6 @@ class AuditMethods:
         seconds: float,
         error: RpcError | None,
     ) -> None:
-        if self.audit_log is None:
-            return
         from procward.daemon.auditentry import AuditEntry
 
         entry = AuditEntry.for_call(
@@ -65,7 +65,7 @@ class AuditMethods:
             duration_ms=round(seconds * 1000, 3),
             error=None if error is None else f"{error.code} {error.message}",
         )
-        self.audit_log.record(entry)
+        self.opened_audit_log().record(entry)
 
     @method(Role.ADMIN)
     async def getAudit(
@@ -86,7 +86,5 @@ class AuditMethods:
                 since = time.time() - parse_duration(since, what="since")
             except ValueError as exc:
                 raise InvalidParams(str(exc)) from None
-        if self.audit_log is None:
-            return []
-        audit = self.audit_log
+        audit = self.opened_audit_log()
         return await asyncio.to_thread(audit.query, limit=limit, since=since, method=name)

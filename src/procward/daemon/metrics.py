@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Peer, Role, method
-from procward.supervision.metrics import Reading
 
 if TYPE_CHECKING:
     from procward.kit.http import Reply
     from procward.kit.scheduler import Job, Scheduler
+    from procward.supervision.metrics import Reading
     from procward.supervision.supervisor import App, Supervisor
 
 ON_DEMAND_WINDOW = 0.25  # seconds between the two samples of an on-demand reading

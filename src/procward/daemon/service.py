@@ -79,7 +79,6 @@ class ProcwardDaemon(
             if isinstance(settings, dict):
                 await self.restore_network(settings.get("network"))
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
-        self.open_audit_log()
         self.server.auditor = self.audit_call
 
     def _listen_for_notify(self, sup: Supervisor) -> None:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from procward.supervision.graph import find_cycles
-from procward.supervision.probe import read_health, read_ready
 from procward.supervision.spec import (
     AppSpec,
     Backoff,
@@ -48,7 +47,6 @@ from procward.supervision.values import (
     show,
     unknown_key,
 )
-from procward.supervision.watch import read_watch, with_cwd
 
 __all__ = [
     "Config",
@@ -179,6 +177,8 @@ def _read_app(name: str, table: object, base_dir: str) -> _Draft:
     if name in draft.depends_on:
         draft.problems.append(Problem(name, "depends_on", "an app cannot depend on itself"))
     if draft.fields.get("watch") is not None:
+        from procward.supervision.watch import with_cwd
+
         try:  # `watch = true` means the cwd, known only once every key is read
             draft.fields["watch"] = with_cwd(draft.fields["watch"], draft.fields.get("cwd"))
         except ValueError as e:
@@ -315,10 +315,10 @@ _READERS: dict[str, Callable[[object, str], object]] = {
     "log_format": lambda value, _: _log_format(value),
     "log_max_size": lambda value, _: _size(value),
     "log_backups": read_count,
-    "ready": read_ready,
-    "health": read_health,
+    "ready": lambda value, base_dir: _probe().read_ready(value, base_dir),
+    "health": lambda value, base_dir: _probe().read_health(value, base_dir),
     "sockets": lambda value, _: _sockets(value),
-    "watch": read_watch,
+    "watch": lambda value, base_dir: _watch().read_watch(value, base_dir),
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -384,6 +384,20 @@ def _sockets(value: object) -> dict[str, str]:
     if problems:
         raise Nested(problems)
     return {name: str(address) for name, address in value.items()}
+
+
+# Probes and watch mode are read only by configs that use them: a daemon
+# whose apps have neither never loads their modules.
+def _probe() -> Any:
+    from procward.supervision import probe
+
+    return probe
+
+
+def _watch() -> Any:
+    from procward.supervision import watch
+
+    return watch
 
 
 def _dependency_problems(deps: Mapping[str, tuple[str, ...]]) -> list[Problem]:
