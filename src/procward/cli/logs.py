@@ -1,4 +1,4 @@
-"""Commands about the apps' output: logs (with -f) and flush."""
+"""Commands about what the apps said and what happened to them: logs, events, flush."""
 
 from __future__ import annotations
 
@@ -43,4 +43,24 @@ def cmd_flush(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         result = client.call("flushLogs", name=args.name)
     print(f"emptied {result['flushed']} log file{'s' if result['flushed'] != 1 else ''}")
+    return 0
+
+
+def cmd_events(args: Namespace, paths: InstancePaths) -> int:
+    query: dict[str, object] = {"name": args.name, "limit": args.lines}
+    if args.since:
+        query["since"] = args.since
+    with connect(paths) as client:
+        for event in client.call("getEvents", query):
+            render.event(event, as_json=args.json)
+        if not args.follow:
+            return 0
+        try:
+            for method, params in client.stream("followEvents", name=args.name):
+                if method == "event":
+                    render.event(params, as_json=args.json)
+                elif method == "dropped":
+                    render.warn(f"(too slow: {params['events']} events skipped)")
+        except KeyboardInterrupt:
+            return 0
     return 0

@@ -26,7 +26,7 @@ from procward.cli.apps import (
 )
 from procward.cli.args import Arg, Command, Namespace, Option, Parser, UsageError
 from procward.cli.connection import connect, fail
-from procward.cli.logs import cmd_flush, cmd_logs
+from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit.errors import KitError, NotRunning
 from procward.kit.paths import InstancePaths, instance_for_project, resolve
@@ -399,6 +399,18 @@ PARSER = Parser(
                 Option("--index", type=int, help="one instance"),
                 Option("--since", type=str, metavar="AGE", help="only newer lines, e.g. 10m"),
                 Option("--reopen", help="reopen the log files (after an external logrotate)"),
+            ],
+            [Arg("name", help="one app (default: all)", optional=True)],
+        ),
+        Command(
+            "events",
+            cmd_events,
+            "what happened to the instances (starts, exits, restarts, probes), newest last",
+            [
+                JSON,
+                Option("-n", "--lines", type=int, default=50, help="how many (default 50)"),
+                Option("-f", "--follow", help="keep printing new events"),
+                Option("--since", type=str, metavar="AGE", help="only newer events, e.g. 10m"),
             ],
             [Arg("name", help="one app (default: all)", optional=True)],
         ),

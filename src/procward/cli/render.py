@@ -183,6 +183,22 @@ def inspection(found: dict[str, Any]) -> None:
             sys.stdout.write(f"{line}\n")
 
 
+def event(found: dict[str, Any], *, as_json: bool) -> None:
+    """``2026-12-01 03:12:44  web:0  running -> backoff  pid 4242  killed by SIGKILL``."""
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(found) + "\n")
+    else:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(found["time"]))
+        pid = f"pid {found['pid']}" if found["pid"] else "-"
+        label = f"{found['app']}:{found['instance']}"
+        change = f"{found['from']} -> {found['to']}"
+        why = f"  {found['why']}" if found["why"] else ""
+        sys.stdout.write(f"{when}  {label}  {change}  {pid}{why}\n")
+    sys.stdout.flush()
+
+
 def audit_table(entries: list[dict[str, Any]]) -> None:
     if not entries:
         sys.stdout.write("no audit entries\n")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from procward.kit.durations import parse_duration
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
+from procward.supervision.events import EventFollower, as_dict
 from procward.supervision.logs import Follower, LogSink, newer_than, tail_lines
 
 if TYPE_CHECKING:
@@ -103,6 +104,43 @@ class LogMethods:
         finally:
             for sink in sinks:
                 sink.followers.discard(follower)
+
+    @method(Role.VIEWER)
+    def getEvents(
+        self,
+        ctx: CallContext,
+        name: str | None = None,
+        limit: int = 100,
+        since: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """What happened to the instances, most recent last (kept in memory)."""
+        if name is not None:
+            self.sup.app(name)
+        cutoff = None
+        if since is not None:
+            try:
+                cutoff = time.time() - parse_duration(since, what="since")
+            except ValueError as exc:
+                raise InvalidParams(str(exc)) from None
+        return self.sup.events.recent(max(0, limit), name, cutoff)
+
+    @method(Role.VIEWER)
+    async def followEvents(self, ctx: CallContext, name: str | None = None) -> None:
+        """Stream new events as ``event`` notifications until the client hangs up."""
+        if name is not None:
+            self.sup.app(name)
+        follower = EventFollower(name)
+        self.sup.events.followers.add(follower)
+        try:
+            await ctx.notify("following", {"events": name or "all"})
+            while True:
+                event = await follower.queue.get()
+                if follower.missed:
+                    await ctx.notify("dropped", {"events": follower.missed})
+                    follower.missed = 0
+                await ctx.notify("event", as_dict(event))
+        finally:
+            self.sup.events.followers.discard(follower)
 
     @method(Role.OPERATOR)
     def flushLogs(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:

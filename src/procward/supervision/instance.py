@@ -63,6 +63,7 @@ class Instance:
         self.child: process.Child | None = None
         self.started_wall: float | None = None  # time.time() of the last spawn
         self.pgid: int | None = None  # group of the current (or lingering) process
+        self.last_pid: int | None = None  # of the latest process, kept after it exits
         self.lingering: machine.Exited | None = None  # leader gone, group not yet
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._queue: deque[Event] = deque()
@@ -165,7 +166,7 @@ class Instance:
         for stream, fd in child.outputs.items():
             self.readers.add(PipeReader(self.sup.loop, fd, sinks[stream], self.readers.discard))
         self.child = child
-        self.pgid = child.pid
+        self.pgid = self.last_pid = child.pid
         self.started_wall = time.time()
         self.sup.children[child.pid] = self
         self.status_text = None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from procward.kit.errors import Conflict, KitError, NotFound, Timeout
 from procward.kit.paths import InstancePaths, ensure_private_dir
 from procward.supervision import graph, process
+from procward.supervision.events import EventLog
 from procward.supervision.instance import Instance
 from procward.supervision.logs import LogSink
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
@@ -178,6 +179,7 @@ class Supervisor:
         self.children: dict[int, Instance] = {}
         self.lingering: set[Instance] = set()
         self.helpers: dict[int, asyncio.Future[int]] = {}  # exec probes and the like
+        self.events = EventLog()
         self._meter: Meter | None = None
         self.reaper = process.Reaper(self._child_exited)
         self._watching: Watching | None = None  # watch mode, made when first needed
@@ -257,6 +259,11 @@ class Supervisor:
     def instance_changed(self, inst: Instance, before: State) -> None:
         if inst.state is not before:
             log.debug("%s: %s -> %s", inst.label, before.value, inst.state.value)
+            rec = inst.record
+            pid = rec.pid if rec.pid is not None else inst.last_pid
+            self.events.add(
+                inst.app.name, inst.index, before.value, inst.state.value, pid, _why(inst, before)
+            )
         self.on_change()
         if inst.app.waiters:
             inst.app.wake()
@@ -551,6 +558,21 @@ class Supervisor:
 
     def graph(self) -> dict[str, Any]:
         return dict(graph.as_graph(self.dependencies()))
+
+
+def _why(inst: Instance, before: State) -> str | None:
+    """A few words on why an instance changed state, for ``procward events``."""
+    rec, now = inst.record, inst.state
+    if rec.failure is not None:
+        return rec.failure
+    if now in (State.BACKOFF, State.EXITED, State.CRASHED) or before is State.STOPPING:
+        if rec.error is not None and rec.exit_code is None and rec.exit_signal is None:
+            return rec.error  # it never ran: the spawn failed
+        if rec.exit_code is not None or rec.exit_signal is not None:
+            return process.describe_status(rec.exit_code, rec.exit_signal)
+    if now is State.RUNNING and inst.app.spec.ready is not None:
+        return f"ready ({inst.app.spec.ready.describe})"
+    return None
 
 
 def _log_settings(spec: AppSpec) -> tuple[object, ...]:

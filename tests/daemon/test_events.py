@@ -1,0 +1,78 @@
+"""`procward events`: the history of every instance, and following it live."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import pytest
+
+from procward.kit.client import Client
+from procward.kit.errors import NotFound
+from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
+
+from ..conftest import Result
+from .conftest import LoadApps, app_instances, pid_of, wait_state
+
+FAST = 'backoff = { initial = "50ms", multiplier = 2, max = "200ms" }\nmin_start = "0s"'
+
+
+def changes(daemon: Client, name: str) -> list[tuple[str, str, str | None]]:
+    return [(e["from"], e["to"], e["why"]) for e in daemon.call("getEvents", name=name)]
+
+
+def test_a_crash_and_its_restart_are_in_the_history(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result]
+) -> None:
+    load_apps(f"""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        {FAST}
+    """)
+    wait_state(daemon, "srv", "running")
+    first = pid_of(daemon, "srv")
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: app_instances(daemon, "srv")[0]["restarts"] == 1, what="a restart")
+    wait_state(daemon, "srv", "running")
+    assert changes(daemon, "srv") == [
+        ("stopped", "starting", None),
+        ("starting", "running", None),
+        ("running", "backoff", "killed by SIGKILL"),
+        ("backoff", "starting", None),
+        ("starting", "running", None),
+    ]
+    crash = daemon.call("getEvents", name="srv")[2]
+    assert crash["pid"] == first and crash["app"] == "srv" and crash["instance"] == 0
+    shown = cli("events", "srv", "-n", "3")
+    assert shown.code == 0 and "srv:0  running -> backoff" in shown.out
+    assert "killed by SIGKILL" in shown.out and len(shown.out.splitlines()) == 3
+
+
+def test_following_events_sees_new_ones(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
+) -> None:
+    load_apps("""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+    """)
+    wait_state(daemon, "srv", "running")
+    with Client.open(paths.socket) as watcher:
+        stream = watcher.stream("followEvents", name="srv")
+        assert next(stream) == ("following", {"events": "srv"})
+        daemon.call("stopApp", name="srv")
+        method, event = next(stream)
+        assert method == "event" and (event["from"], event["to"]) == ("running", "stopping")
+        method, event = next(stream)
+        assert (event["from"], event["to"], event["why"]) == (
+            "stopping",
+            "stopped",
+            "killed by SIGTERM",
+        )
+
+
+def test_events_of_an_unknown_app_are_not_found(daemon: Client) -> None:
+    with pytest.raises(NotFound, match="no app named 'nope'"):
+        daemon.call("getEvents", name="nope")
