@@ -119,7 +119,8 @@ def test_follow_sees_new_lines_within_100_ms(
     os.mkfifo(fifo)
     load_apps(f"""
         [apps.echo]
-        cmd = ["sh", "-c", "while read line < {fifo}; do echo $$line; done"]
+        # Reopened after each EOF: a read that meets EOF must not end the app.
+        cmd = ["sh", "-c", "while true; do while read line; do echo $$line; done < {fifo}; done"]
         min_start = "0s"
     """)
     with Client.open(paths.socket) as follower:
@@ -159,7 +160,9 @@ def test_a_stalled_follower_does_not_stall_the_daemon(
             start = time.monotonic()
             daemon.call("getApp", name="flood")
             worst = max(worst, time.monotonic() - start)
-        assert worst < 0.05, f"an RPC took {worst * 1000:.0f} ms"
+        # A stall would be seconds (the follower never reads); 0.5 s leaves room
+        # for a machine busy with other work.
+        assert worst < 0.5, f"an RPC took {worst * 1000:.0f} ms"
         pid = daemon.call("ping")["pid"]
         with open(f"/proc/{pid}/status") as status:
             rss_kib = int(next(ln for ln in status if ln.startswith("VmRSS:")).split()[1])
@@ -244,7 +247,8 @@ def test_reopen_follows_an_external_logrotate(
     os.mkfifo(fifo)
     load_apps(f"""
         [apps.echo]
-        cmd = ["sh", "-c", "while read line < {fifo}; do echo $$line; done"]
+        # Reopened after each EOF: a read that meets EOF must not end the app.
+        cmd = ["sh", "-c", "while true; do while read line; do echo $$line; done < {fifo}; done"]
         min_start = "0s"
     """)
     current = log_files(paths, "echo", "out")[-1]
