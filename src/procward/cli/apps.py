@@ -219,3 +219,26 @@ def cmd_inspect(args: Namespace, paths: InstancePaths) -> int:
     else:
         render.inspection(found)
     return 0 if found["healthy"] else 1
+
+
+def cmd_prompt(args: Namespace, paths: InstancePaths) -> int:
+    """For PS1 and status bars: the daemon's status file, without calling the daemon."""
+    from procward.kit import fastjson
+
+    path = os.path.join(paths.runtime_dir, "status.json")
+    try:
+        with open(path, "rb") as f:
+            status = fastjson.loads(f.read())
+        os.kill(int(status["pid"]), 0)  # a file left by a daemon that died is no answer
+    except (OSError, ValueError, KeyError, TypeError):
+        if args.always:
+            print("procward: not running")
+        return 3
+    if args.json:
+        render.as_json(status)
+    elif not status["healthy"]:
+        down = ", ".join(status["down"])
+        print(f"procward: {status['running']}/{status['wanted']} ({down} down)")
+    elif args.always:
+        print(f"procward: {status['running']}/{status['wanted']}")
+    return 0 if status["healthy"] else 1

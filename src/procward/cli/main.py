@@ -16,6 +16,7 @@ from procward.cli.apps import (
     cmd_inspect,
     cmd_metrics,
     cmd_network,
+    cmd_prompt,
     cmd_reload,
     cmd_restart,
     cmd_scale,
@@ -311,6 +312,12 @@ PARSER = Parser(
             "one app in full: definition, instances, probes, usage, env, watch, recent logs",
             [JSON, Option("-n", "--lines", type=int, default=20, help="log lines per file")],
             [Arg("name", help="app")],
+        ),
+        Command(
+            "prompt",
+            cmd_prompt,
+            "for shell prompts: nothing when all is well, else what is down (no daemon call)",
+            [JSON, Option("--always", help="print the counts even when all is well")],
         ),
         Command(
             "audit",

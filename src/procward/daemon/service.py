@@ -18,16 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from procward._version import __version__
 from procward.daemon.auditing import AuditMethods
+from procward.daemon.configs import ADHOC, ConfigMethods
 from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
+from procward.daemon.statusfile import StatusFile
 from procward.daemon.watch import WatchMethods
 from procward.kit import fastjson
 from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Peer, Role, method
 from procward.supervision import state
-from procward.supervision.config import Config, load_config, parse_app
+from procward.supervision.app import SERVING
+from procward.supervision.config import parse_app
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
@@ -36,11 +39,16 @@ if TYPE_CHECKING:
     from procward.kit.notify import NotifyReceiver
 
 log = logging.getLogger("procward.daemon")
-ADHOC = "cli"
 
 
 class ProcwardDaemon(
-    LogMethods, MetricsMethods, NetworkSettingsMethods, WatchMethods, AuditMethods, Daemon
+    ConfigMethods,
+    LogMethods,
+    MetricsMethods,
+    NetworkSettingsMethods,
+    WatchMethods,
+    AuditMethods,
+    Daemon,
 ):
     prefix = "procward"
     version = __version__
@@ -53,6 +61,7 @@ class ProcwardDaemon(
         self._store: state.StateStore | None = None
         self._restoring: asyncio.Task[None] | None = None
         self._notify: NotifyReceiver | None = None
+        self._status: StatusFile | None = None
 
     @property
     def sup(self) -> Supervisor:
@@ -66,6 +75,9 @@ class ProcwardDaemon(
         if not become_subreaper():
             log.warning("cannot become child subreaper: orphaned grandchildren go to init")
         os.environ.pop(state.MARKER, None)  # we may have been started by an app
+        self._status = StatusFile(
+            os.path.join(self.paths.runtime_dir, "status.json"), self._prompt_status
+        )
         self._sup = Supervisor(self.paths, on_change=self._changed)
         self._sup.base_env[state.MARKER] = self.paths.state_dir
         self._listen_for_notify(self._sup)
@@ -80,6 +92,7 @@ class ProcwardDaemon(
                 await self.restore_network(settings.get("network"))
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
         self.server.auditor = self.audit_call
+        self._status.write()
 
     def _listen_for_notify(self, sup: Supervisor) -> None:
         """The socket `ready = { notify = true }` apps report READY=1 to."""
@@ -157,6 +170,8 @@ class ProcwardDaemon(
         if self._store is not None:
             await self._store.close()
         self.close_audit_log()
+        if self._status is not None:
+            self._status.remove()
         # The loop is about to close: a late SIGCHLD must not schedule into it.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
@@ -169,6 +184,16 @@ class ProcwardDaemon(
     def _changed(self) -> None:
         if self._store is not None:
             self._store.mark_dirty()
+        if self._status is not None:
+            self._status.changed()
+
+    def _prompt_status(self) -> dict[str, Any]:
+        """What ``procward prompt`` shows, counted without building snapshots."""
+        wanted = [a for a in self.sup.apps.values() if a.desired]
+        expected = sum(len(a.instances) for a in wanted)
+        running = sum(1 for a in wanted for i in a.instances if i.state in SERVING)
+        down = [a.name for a in wanted if not a.healthy()]
+        return {"healthy": not down, "running": running, "wanted": expected, "down": down}
 
     def _snapshot(self) -> dict[str, Any]:
         apps = []
@@ -346,63 +371,6 @@ class ProcwardDaemon(
     # -- which apps exist (admin) ----------------------------------------------------
 
     @method(Role.ADMIN)
-    async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
-        """Add or update the apps of a procward.toml; start those with autostart."""
-        config = load_config(os.path.abspath(path))
-        result = await self._apply(config, start)
-        await self._durable()
-        return result
-
-    @method(Role.ADMIN)
-    async def reloadConfig(self, ctx: CallContext) -> list[dict[str, Any]]:
-        """Read every config file again and apply what changed (SIGHUP does the same).
-
-        Every file is read and checked before anything is applied: one bad
-        file and nothing changes, the error listing its problems.
-        """
-        return await self._reload_config()
-
-    async def _reload_config(self) -> list[dict[str, Any]]:
-        apps = self.sup.apps.values()
-        sources = list(dict.fromkeys(a.source for a in apps if a.source != ADHOC))
-        configs = [load_config(source) for source in sources]
-        results = [await self._apply(config, start=True) for config in configs]
-        await self._durable()
-        return results
-
-    async def on_reload(self) -> None:
-        try:
-            results = await self._reload_config()
-        except Exception as exc:  # a bad file must not take the daemon down
-            log.error("config reload refused, nothing changed: %s", exc)
-            return
-        for result in results:
-            log.info("reloaded %s: %s", result["source"], _changes(result) or "no changes")
-
-    async def _apply(self, config: Config, start: bool) -> dict[str, Any]:
-        """Make the apps of ``config`` what it says; changed running apps reload in place."""
-        source = config.source or "?"
-        changes: dict[str, list[str]] = {"added": [], "changed": [], "reloaded": [], "scaled": []}
-        for spec in config.apps.values():
-            existing = self.sup.apps.get(spec.name)
-            if existing is None:
-                self.sup.add(spec, source, desired=False)
-                changes["added"].append(spec.name)
-            elif existing.spec != spec:
-                changes[await self.sup.redefine(spec, source)].append(spec.name)
-            else:
-                existing.source = source
-        removed = [
-            n for n, a in self.sup.apps.items() if a.source == source and n not in config.apps
-        ]
-        for name in removed:
-            await self.sup.delete(name)
-        if start:
-            autostart = [n for n, s in config.apps.items() if s.autostart]
-            await self.sup.start(autostart)
-        return {**changes, "removed": removed, "source": source}
-
-    @method(Role.ADMIN)
     async def addApp(
         self, ctx: CallContext, name: str, spec: dict[str, Any], start: bool = True
     ) -> dict[str, Any]:
@@ -424,11 +392,6 @@ class ProcwardDaemon(
 
 async def _no_stream(method: str, params: Any) -> None:
     raise RuntimeError("no stream here")
-
-
-def _changes(result: dict[str, Any]) -> str:
-    keys = ("added", "changed", "reloaded", "scaled", "removed")
-    return "; ".join(f"{key}: {', '.join(result[key])}" for key in keys if result[key])
 
 
 def _raise_fd_limit() -> None:

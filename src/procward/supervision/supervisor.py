@@ -6,6 +6,9 @@ scale, delete) and tells the state store when something changed. Operations
 are coroutines that return once the instances reached the state asked for,
 or a deadline passed; they never poll: each state change wakes the waiters
 whose condition it satisfies.
+
+``App`` lives in ``app``; reload and redefine, the operations that move a
+serving app to new processes or a new definition, in ``reload``.
 """
 
 from __future__ import annotations
@@ -18,144 +21,24 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.errors import Conflict, KitError, NotFound, Timeout
-from procward.kit.paths import InstancePaths, ensure_private_dir
-from procward.supervision import graph, process
+from procward.kit.errors import Conflict, NotFound, Timeout
+from procward.kit.paths import InstancePaths
+from procward.supervision import graph, process, reload
+from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
 from procward.supervision.events import EventLog
-from procward.supervision.instance import Instance
-from procward.supervision.logs import LogSink
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
-from procward.supervision.spec import AppSpec, Launch, ReloadMode, launch
+from procward.supervision.spec import AppSpec, Launch, launch
 
 if TYPE_CHECKING:
+    from procward.supervision.instance import Instance
+    from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Meter, Reading
-    from procward.supervision.sockets import HeldSockets
     from procward.supervision.watcher import Watching
 
 log = logging.getLogger("procward.supervision")
 
-SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting
-STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  # spawned or failed
-RESTARTED = STARTED - {State.STOPPED}
-SERVING = frozenset({State.STARTING, State.RUNNING})
 _DAEMON_ONLY_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
-
-
-class App:
-    def __init__(self, sup: Supervisor, spec: AppSpec, source: str, desired: bool) -> None:
-        self.sup = sup
-        self.spec = spec
-        self.source = source  # the config file it came from, or "cli" for ad-hoc apps
-        self.desired = desired  # should it be running (survives daemon restarts)
-        self.instances: list[Instance] = []
-        self.last_error: str | None = None
-        self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
-        self._table: tuple[AppSpec, dict[str, Any]] | None = None
-        self._log_dir: str | None = None
-        self._log_problems: set[str] = set()
-        self._sockets: HeldSockets | None = None
-        self.resize(spec.instances)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def table(self) -> dict[str, Any]:
-        """``spec.to_table()``, computed once per spec: every save needs it."""
-        if self._table is None or self._table[0] is not self.spec:
-            self._table = (self.spec, {"name": self.spec.name, **self.spec.to_table()})
-        return self._table[1]
-
-    def resize(self, count: int) -> list[Instance]:
-        """Add instances up to ``count``; return those beyond it (to retire)."""
-        while len(self.instances) < count:
-            self.instances.append(Instance(self.sup, self, len(self.instances)))
-        return self.instances[count:]
-
-    def report_log_problem(self, text: str) -> None:
-        """Once per app and problem: a full disk is one message, not one per line."""
-        reason = text.rsplit(": ", 1)[-1]
-        if reason not in self._log_problems:
-            self._log_problems.add(reason)
-            log.error("%s: %s", self.name, text)
-
-    def log_dir(self) -> str:
-        if self._log_dir is None:  # created once per app, not at every (re)spawn
-            self._log_dir = os.path.join(self.sup.paths.log_dir, self.name)
-            try:
-                ensure_private_dir(self._log_dir)
-            except (OSError, KitError) as exc:
-                # The app runs anyway; its sinks report that they cannot write.
-                log.error("%s: log directory unusable: %s", self.name, exc)
-        return self._log_dir
-
-    def held_sockets(self) -> HeldSockets:
-        """The app's listening sockets, bound at its first spawn and kept across restarts."""
-        if self._sockets is not None and self._sockets.spec != dict(self.spec.sockets):
-            self.close_sockets()  # redefined: processes still running keep their copies
-        if self._sockets is None:
-            from procward.supervision.sockets import HeldSockets
-
-            self._sockets = HeldSockets(self.spec.sockets)
-        return self._sockets
-
-    def close_sockets(self) -> None:
-        if self._sockets is not None:
-            self._sockets.close()
-            self._sockets = None
-
-    def wake(self) -> None:
-        still = []
-        for ready, future in self.waiters:
-            if future.done():
-                continue
-            if ready():
-                future.set_result(None)
-            else:
-                still.append((ready, future))
-        self.waiters = still
-
-    def note_error(self, message: str) -> None:
-        self.last_error = message
-        log.error("%s: %s", self.name, message)
-
-    def healthy(self) -> bool:
-        """Is everything that should run, running (or done cleanly)?"""
-        if not self.desired:
-            return True
-        return all(_instance_ok(i) for i in self.instances)
-
-    def health(self) -> dict[str, Any]:
-        """The probes of each instance, as ``getHealth`` reports them."""
-        return {
-            "name": self.name,
-            "healthy": self.healthy(),
-            "ready": self.spec.ready.describe if self.spec.ready is not None else None,
-            "health": self.spec.health.describe if self.spec.health is not None else None,
-            "instances": [
-                {"index": i.index, "state": i.state.value, **i.prober.snapshot()}
-                for i in self.instances
-            ],
-        }
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "desired": "running" if self.desired else "stopped",
-            "source": self.source,
-            "instances": [i.snapshot() for i in self.instances],
-            "depends_on": list(self.spec.depends_on),
-            "healthy": self.healthy(),
-            "error": self.last_error,
-        }
-
-
-def _instance_ok(inst: Instance) -> bool:
-    if inst.state in (State.STARTING, State.RUNNING):
-        return True
-    return inst.state is State.EXITED and inst.record.exit_code == 0
 
 
 class Supervisor:
@@ -402,70 +285,8 @@ class Supervisor:
             raise Timeout(f"{app.name} did not restart within {timeout:g}s")
 
     async def reload(self, names: Iterable[str]) -> None:
-        """Replace every instance of ``names`` with a new process, keeping the app serving.
-
-        One instance at a time, each replacement running (ready, with a
-        ``ready`` probe) before the next is touched; ``reload = "surge"``
-        starts the replacement before stopping the old process. A replacement
-        that fails ends the reload with ``Conflict``: with surge the old
-        process is still serving, with rolling only that one instance is
-        down (and restarts by its policy); the instances after it are untouched.
-        """
-        for name in names:
-            await self._reload_app(self.app(name), len(self.app(name).instances))
-
-    async def _reload_app(self, app: App, count: int) -> None:
-        """Replace the first ``count`` instances, one at a time."""
-        app.desired = True
-        app.last_error = None
-        self._watch(app)
-        for index in range(count):
-            inst = app.instances[index]
-            if inst.state not in SERVING:
-                inst.send(Start())  # nothing to keep serving: just start it
-            elif app.spec.reload is ReloadMode.SURGE:
-                await self._surge(app, index)
-            else:
-                await self._roll(app, inst)
-        self.on_change()
-
-    async def _roll(self, app: App, inst: Instance) -> None:
-        inst.send(Stop(restart=True))  # STOPPING now: any later RUNNING is the new process
-        await self._replacement_ready(app, inst)
-
-    async def _surge(self, app: App, index: int) -> None:
-        old = app.instances[index]
-        new = Instance(self, app, index)
-        new.take_over_logs(old)
-        new.record = dataclasses.replace(new.record, restarts=old.record.restarts)
-        new.send(Start())
-        try:
-            await self._replacement_ready(app, new)
-        except (Conflict, Timeout):
-            await self._retire(app, new)
-            raise
-        app.instances[index] = new
-        self.on_change()
-        await self._retire(app, old)
-
-    async def _replacement_ready(self, app: App, inst: Instance) -> None:
-        spec = app.spec
-        limit = spec.stop_timeout + (spec.ready.start_timeout if spec.ready else spec.min_start)
-        limit += 10.0
-        if not await self.wait_until(app, lambda: inst.state in SETTLED, limit):
-            raise Timeout(f"{inst.label}: the new process was not running within {limit:g}s")
-        if inst.state is not State.RUNNING:
-            rec = inst.record
-            why = rec.error or process.describe_status(rec.exit_code, rec.exit_signal)
-            raise Conflict(f"{inst.label}: the new process failed ({why}); reload stopped there")
-
-    async def _retire(self, app: App, inst: Instance) -> None:
-        """Stop an instance that is no longer (or never was) in ``app.instances``."""
-        inst.send(Stop())
-        limit = app.spec.stop_timeout + 5.0
-        await self.wait_until(app, lambda: inst.state in AT_REST, limit)
-        inst.cancel_timers()
-        inst.release_logs()
+        """Replace every instance of ``names`` with a new process, keeping the app serving."""
+        await reload.reload(self, names)
 
     async def scale(self, name: str, count: int) -> None:
         app = self.app(name)
@@ -490,42 +311,11 @@ class Supervisor:
 
     async def replace(self, spec: AppSpec, source: str) -> None:
         """Give an app a new definition: its instances stop and start again later."""
-        app = self.app(spec.name)
-        if app.spec != spec:
-            await self.stop([spec.name], keep_desired=True)
-            for inst in app.resize(spec.instances):
-                inst.cancel_timers()
-                inst.close_logs()
-            del app.instances[spec.instances :]
-            for inst in app.instances:
-                inst.close_logs()  # reopened with the new spec's log settings
-            app.spec = spec
-        app.source = source
-        self.on_change()
+        await reload.replace(self, spec, source)
 
     async def redefine(self, spec: AppSpec, source: str) -> str:
-        """Give an app a new definition; say how: "scaled", "reloaded" or "changed".
-
-        A serving app whose ``instances`` alone changed is scaled. Otherwise
-        it moves to the new definition by ``reload`` (one instance at a time,
-        no downtime), then grows or shrinks to the new ``instances``. An app at
-        rest, or one whose log settings changed (its log files are open with
-        the old ones), is replaced: stopped now, started again by the caller.
-        """
-        app = self.app(spec.name)
-        app.source = source
-        serving = app.desired and any(i.state in SERVING for i in app.instances)
-        if serving and dataclasses.replace(app.spec, instances=spec.instances) == spec:
-            await self.scale(spec.name, spec.instances)
-            return "scaled"
-        if not serving or _log_settings(app.spec) != _log_settings(spec):
-            await self.replace(spec, source)
-            return "changed"
-        kept = min(len(app.instances), spec.instances)
-        app.spec = spec
-        await self._reload_app(app, kept)
-        await self.scale(spec.name, spec.instances)
-        return "reloaded"
+        """Give an app a new definition; say how: "scaled", "reloaded" or "changed"."""
+        return await reload.redefine(self, spec, source)
 
     async def delete(self, name: str) -> None:
         app = self.app(name)
@@ -573,10 +363,6 @@ def _why(inst: Instance, before: State) -> str | None:
     if now is State.RUNNING and inst.app.spec.ready is not None:
         return f"ready ({inst.app.spec.ready.describe})"
     return None
-
-
-def _log_settings(spec: AppSpec) -> tuple[object, ...]:
-    return (spec.merge_logs, spec.log_time, spec.log_format, spec.log_max_size, spec.log_backups)
 
 
 def _all_in(app: App, states: frozenset[State]) -> bool:

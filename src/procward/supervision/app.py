@@ -1,0 +1,151 @@
+"""An app: one definition (``AppSpec``), its instances, and what it holds for them.
+
+The supervisor keeps one ``App`` per name. It owns the app's ``Instance``
+objects, the waiters of operations on it (only this app's changes re-check
+them), its log directory and listening sockets (made once, kept across
+restarts), and the views ``status`` and ``getHealth`` report. The state
+groups below are the conditions operations wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from procward.kit.errors import KitError
+from procward.kit.paths import ensure_private_dir
+from procward.supervision.instance import Instance
+from procward.supervision.machine import AT_REST, State
+from procward.supervision.spec import AppSpec
+
+if TYPE_CHECKING:
+    from procward.supervision.sockets import HeldSockets
+    from procward.supervision.supervisor import Supervisor
+
+__all__ = ["RESTARTED", "SERVING", "SETTLED", "STARTED", "App"]
+
+log = logging.getLogger("procward.supervision")
+
+SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting
+STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  # spawned or failed
+RESTARTED = STARTED - {State.STOPPED}
+SERVING = frozenset({State.STARTING, State.RUNNING})
+
+
+class App:
+    def __init__(self, sup: Supervisor, spec: AppSpec, source: str, desired: bool) -> None:
+        self.sup = sup
+        self.spec = spec
+        self.source = source  # the config file it came from, or "cli" for ad-hoc apps
+        self.desired = desired  # should it be running (survives daemon restarts)
+        self.instances: list[Instance] = []
+        self.last_error: str | None = None
+        self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._table: tuple[AppSpec, dict[str, Any]] | None = None
+        self._log_dir: str | None = None
+        self._log_problems: set[str] = set()
+        self._sockets: HeldSockets | None = None
+        self.resize(spec.instances)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def table(self) -> dict[str, Any]:
+        """``spec.to_table()``, computed once per spec: every save needs it."""
+        if self._table is None or self._table[0] is not self.spec:
+            self._table = (self.spec, {"name": self.spec.name, **self.spec.to_table()})
+        return self._table[1]
+
+    def resize(self, count: int) -> list[Instance]:
+        """Add instances up to ``count``; return those beyond it (to retire)."""
+        while len(self.instances) < count:
+            self.instances.append(Instance(self.sup, self, len(self.instances)))
+        return self.instances[count:]
+
+    def report_log_problem(self, text: str) -> None:
+        """Once per app and problem: a full disk is one message, not one per line."""
+        reason = text.rsplit(": ", 1)[-1]
+        if reason not in self._log_problems:
+            self._log_problems.add(reason)
+            log.error("%s: %s", self.name, text)
+
+    def log_dir(self) -> str:
+        if self._log_dir is None:  # created once per app, not at every (re)spawn
+            self._log_dir = os.path.join(self.sup.paths.log_dir, self.name)
+            try:
+                ensure_private_dir(self._log_dir)
+            except (OSError, KitError) as exc:
+                # The app runs anyway; its sinks report that they cannot write.
+                log.error("%s: log directory unusable: %s", self.name, exc)
+        return self._log_dir
+
+    def held_sockets(self) -> HeldSockets:
+        """The app's listening sockets, bound at its first spawn and kept across restarts."""
+        if self._sockets is not None and self._sockets.spec != dict(self.spec.sockets):
+            self.close_sockets()  # redefined: processes still running keep their copies
+        if self._sockets is None:
+            from procward.supervision.sockets import HeldSockets
+
+            self._sockets = HeldSockets(self.spec.sockets)
+        return self._sockets
+
+    def close_sockets(self) -> None:
+        if self._sockets is not None:
+            self._sockets.close()
+            self._sockets = None
+
+    def wake(self) -> None:
+        still = []
+        for ready, future in self.waiters:
+            if future.done():
+                continue
+            if ready():
+                future.set_result(None)
+            else:
+                still.append((ready, future))
+        self.waiters = still
+
+    def note_error(self, message: str) -> None:
+        self.last_error = message
+        log.error("%s: %s", self.name, message)
+
+    def healthy(self) -> bool:
+        """Is everything that should run, running (or done cleanly)?"""
+        if not self.desired:
+            return True
+        return all(_instance_ok(i) for i in self.instances)
+
+    def health(self) -> dict[str, Any]:
+        """The probes of each instance, as ``getHealth`` reports them."""
+        return {
+            "name": self.name,
+            "healthy": self.healthy(),
+            "ready": self.spec.ready.describe if self.spec.ready is not None else None,
+            "health": self.spec.health.describe if self.spec.health is not None else None,
+            "instances": [
+                {"index": i.index, "state": i.state.value, **i.prober.snapshot()}
+                for i in self.instances
+            ],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "desired": "running" if self.desired else "stopped",
+            "source": self.source,
+            "instances": [i.snapshot() for i in self.instances],
+            "depends_on": list(self.spec.depends_on),
+            "healthy": self.healthy(),
+            "error": self.last_error,
+        }
+
+
+def _instance_ok(inst: Instance) -> bool:
+    if inst.state in (State.STARTING, State.RUNNING):
+        return True
+    return inst.state is State.EXITED and inst.record.exit_code == 0

@@ -1,0 +1,149 @@
+"""Reload and redefine: moving a serving app to new processes or a new definition.
+
+``reload`` replaces every instance with a new process while the app keeps
+serving: one instance at a time, each replacement running (ready, with a
+``ready`` probe) before the next is touched. ``reload = "surge"`` starts the
+replacement before stopping the old process, so there is never one fewer.
+``redefine`` applies a changed definition the least disruptive way it can:
+scale, reload, or (for an app at rest or with new log settings) replace.
+
+These are the supervisor's longest operations and the only ones that run two
+processes for one instance slot, hence their own module; the ``Supervisor``
+methods of the same names delegate here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from procward.kit.errors import Conflict, Timeout
+from procward.supervision import process
+from procward.supervision.app import SERVING, SETTLED
+from procward.supervision.instance import Instance
+from procward.supervision.machine import AT_REST, Start, State, Stop
+from procward.supervision.spec import AppSpec, ReloadMode
+
+if TYPE_CHECKING:
+    from procward.supervision.app import App
+    from procward.supervision.supervisor import Supervisor
+
+__all__ = ["redefine", "reload", "reload_app", "replace"]
+
+
+async def reload(sup: Supervisor, names: Iterable[str]) -> None:
+    """Replace every instance of ``names`` with a new process, keeping the app serving.
+
+    One instance at a time, each replacement running (ready, with a
+    ``ready`` probe) before the next is touched; ``reload = "surge"``
+    starts the replacement before stopping the old process. A replacement
+    that fails ends the reload with ``Conflict``: with surge the old
+    process is still serving, with rolling only that one instance is
+    down (and restarts by its policy); the instances after it are untouched.
+    """
+    for name in names:
+        await reload_app(sup, sup.app(name), len(sup.app(name).instances))
+
+
+async def reload_app(sup: Supervisor, app: App, count: int) -> None:
+    """Replace the first ``count`` instances, one at a time."""
+    app.desired = True
+    app.last_error = None
+    sup._watch(app)
+    for index in range(count):
+        inst = app.instances[index]
+        if inst.state not in SERVING:
+            inst.send(Start())  # nothing to keep serving: just start it
+        elif app.spec.reload is ReloadMode.SURGE:
+            await _surge(sup, app, index)
+        else:
+            await _roll(sup, app, inst)
+    sup.on_change()
+
+
+async def _roll(sup: Supervisor, app: App, inst: Instance) -> None:
+    inst.send(Stop(restart=True))  # STOPPING now: any later RUNNING is the new process
+    await _replacement_ready(sup, app, inst)
+
+
+async def _surge(sup: Supervisor, app: App, index: int) -> None:
+    old = app.instances[index]
+    new = Instance(sup, app, index)
+    new.take_over_logs(old)
+    new.record = dataclasses.replace(new.record, restarts=old.record.restarts)
+    new.send(Start())
+    try:
+        await _replacement_ready(sup, app, new)
+    except (Conflict, Timeout):
+        await _retire(sup, app, new)
+        raise
+    app.instances[index] = new
+    sup.on_change()
+    await _retire(sup, app, old)
+
+
+async def _replacement_ready(sup: Supervisor, app: App, inst: Instance) -> None:
+    spec = app.spec
+    limit = spec.stop_timeout + (spec.ready.start_timeout if spec.ready else spec.min_start)
+    limit += 10.0
+    if not await sup.wait_until(app, lambda: inst.state in SETTLED, limit):
+        raise Timeout(f"{inst.label}: the new process was not running within {limit:g}s")
+    if inst.state is not State.RUNNING:
+        rec = inst.record
+        why = rec.error or process.describe_status(rec.exit_code, rec.exit_signal)
+        raise Conflict(f"{inst.label}: the new process failed ({why}); reload stopped there")
+
+
+async def _retire(sup: Supervisor, app: App, inst: Instance) -> None:
+    """Stop an instance that is no longer (or never was) in ``app.instances``."""
+    inst.send(Stop())
+    limit = app.spec.stop_timeout + 5.0
+    await sup.wait_until(app, lambda: inst.state in AT_REST, limit)
+    inst.cancel_timers()
+    inst.release_logs()
+
+
+async def replace(sup: Supervisor, spec: AppSpec, source: str) -> None:
+    """Give an app a new definition: its instances stop and start again later."""
+    app = sup.app(spec.name)
+    if app.spec != spec:
+        await sup.stop([spec.name], keep_desired=True)
+        for inst in app.resize(spec.instances):
+            inst.cancel_timers()
+            inst.close_logs()
+        del app.instances[spec.instances :]
+        for inst in app.instances:
+            inst.close_logs()  # reopened with the new spec's log settings
+        app.spec = spec
+    app.source = source
+    sup.on_change()
+
+
+async def redefine(sup: Supervisor, spec: AppSpec, source: str) -> str:
+    """Give an app a new definition; say how: "scaled", "reloaded" or "changed".
+
+    A serving app whose ``instances`` alone changed is scaled. Otherwise
+    it moves to the new definition by ``reload`` (one instance at a time,
+    no downtime), then grows or shrinks to the new ``instances``. An app at
+    rest, or one whose log settings changed (its log files are open with
+    the old ones), is replaced: stopped now, started again by the caller.
+    """
+    app = sup.app(spec.name)
+    app.source = source
+    serving = app.desired and any(i.state in SERVING for i in app.instances)
+    if serving and dataclasses.replace(app.spec, instances=spec.instances) == spec:
+        await sup.scale(spec.name, spec.instances)
+        return "scaled"
+    if not serving or _log_settings(app.spec) != _log_settings(spec):
+        await sup.replace(spec, source)
+        return "changed"
+    kept = min(len(app.instances), spec.instances)
+    app.spec = spec
+    await reload_app(sup, app, kept)
+    await sup.scale(spec.name, spec.instances)
+    return "reloaded"
+
+
+def _log_settings(spec: AppSpec) -> tuple[object, ...]:
+    return (spec.merge_logs, spec.log_time, spec.log_format, spec.log_max_size, spec.log_backups)
