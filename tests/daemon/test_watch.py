@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -171,3 +172,17 @@ def test_watch_status_and_the_runtime_switch(
         daemon.call("enableWatch", apps=["nope"])
     with pytest.raises(InvalidParams, match="plain has no watch key"):
         daemon.call("enableWatch", apps=["plain"])
+
+
+def test_procward_watch_shows_and_switches(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths, home: str, cli: Any
+) -> None:
+    load_apps(watched_app(home))
+    wait_watching(paths, home)
+    shown = cli("watch")
+    assert shown.code == 0 and shown.out.startswith("watch mode: on\n")
+    assert f"web   yes       0        -            {home}/src" in shown.out
+    off = cli("watch", "--off")
+    assert off.out.startswith("watch mode: off (procward watch --on)\n")
+    on = cli("watch", "--on", "web")
+    assert on.out.startswith("watch mode: on, only web\n")

@@ -242,3 +242,18 @@ def cmd_prompt(args: Namespace, paths: InstancePaths) -> int:
     elif args.always:
         print(f"procward: {status['running']}/{status['wanted']}")
     return 0 if status["healthy"] else 1
+
+
+def cmd_watch(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        if args.off:
+            status = client.call("disableWatch")
+        elif args.on:
+            status = client.call("enableWatch", apps=args.names or None)
+        else:
+            status = client.call("getWatchStatus")
+    if args.json:
+        render.as_json(status)
+    else:
+        render.watch_table(status)
+    return 0

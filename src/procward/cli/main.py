@@ -24,6 +24,7 @@ from procward.cli.apps import (
     cmd_status,
     cmd_stop,
     cmd_token,
+    cmd_watch,
 )
 from procward.cli.args import Arg, Command, Namespace, Option, Parser, UsageError
 from procward.cli.connection import connect, fail
@@ -312,6 +313,17 @@ PARSER = Parser(
             "one app in full: definition, instances, probes, usage, env, watch, recent logs",
             [JSON, Option("-n", "--lines", type=int, default=20, help="log lines per file")],
             [Arg("name", help="app")],
+        ),
+        Command(
+            "watch",
+            cmd_watch,
+            "watch mode: which apps reload when their files change; switch it on or off",
+            [
+                JSON,
+                Option("--on", help="watch the apps with a `watch` key (or only NAMES)"),
+                Option("--off", help="stop watching until --on"),
+            ],
+            [Arg("names", help="apps, with --on", many=True)],
         ),
         Command(
             "prompt",

@@ -199,6 +199,26 @@ def event(found: dict[str, Any], *, as_json: bool) -> None:
     sys.stdout.flush()
 
 
+def watch_table(status: dict[str, Any]) -> None:
+    state = "on" if status["enabled"] else "off (procward watch --on)"
+    only = f", only {', '.join(status['only'])}" if status.get("only") else ""
+    sys.stdout.write(f"watch mode: {state}{only}\n")
+    if not status["apps"]:
+        sys.stdout.write('no app has a watch key (watch = true, or watch = ["src"])\n')
+        return
+    rows: list[tuple[str, ...]] = [("NAME", "WATCHING", "RELOADS", "LAST CHANGE", "PATHS")]
+    for app in status["apps"]:
+        change = app.get("last_change")
+        last = f"{change['path']} ({duration(time.time() - change['time'])} ago)" if change else "-"
+        watching = (
+            "yes" if app["watching"] else ("error: " + app["error"] if app.get("error") else "no")
+        )
+        rows.append(
+            (app["name"], watching, str(app["restarts_by_watch"]), last, ", ".join(app["paths"]))
+        )
+    _columns(rows)
+
+
 def audit_table(entries: list[dict[str, Any]]) -> None:
     if not entries:
         sys.stdout.write("no audit entries\n")
