@@ -141,6 +141,9 @@ class NetworkMethods:
         """A token for the network: ``role`` viewer, operator or admin, valid ``ttl``."""
         try:
             chosen = Role.parse(role)
+        except ValueError:
+            raise InvalidParams(f"unknown role {role!r}: use viewer, operator or admin") from None
+        try:
             seconds = parse_duration(ttl, what="ttl")
         except ValueError as exc:
             raise InvalidParams(str(exc)) from None
