@@ -170,3 +170,17 @@ def test_changes_logins_and_refusals_are_audited(
     assert refused["params"] == {"name": "srv", "token": "***"}
     shown = cli("audit", "-n", "5")
     assert shown.code == 0 and "stopApp" in shown.out
+
+
+@pytest.mark.parametrize(
+    ("params", "why"),
+    [
+        ({"role": "root"}, "unknown role 'root': use viewer, operator or admin"),
+        ({"role": "anonymous"}, "a token names a role: viewer, operator or admin"),
+        ({"role": "viewer", "ttl": "soon"}, "invalid ttl 'soon'"),
+        ({"role": "viewer", "ttl": "400d"}, "at most 366 days"),
+    ],
+)
+def test_bad_token_requests_say_why(daemon: Client, params: dict[str, str], why: str) -> None:
+    with pytest.raises(InvalidParams, match=why):
+        daemon.call("createToken", **params)
