@@ -14,19 +14,12 @@ import pytest
 
 from procward.kit.client import Client
 from procward.kit.errors import Conflict
-from procward.kit.testing import wait_for
+from procward.kit.testing import free_port, wait_for
 
 from ..conftest import Result
 from .conftest import LoadApps, WriteConfig, app_instances, pid_of, wait_all_state, wait_state
 
 SERVER = os.path.join(os.path.dirname(__file__), "socket_server.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def server_app(home: str, name: str = "web", **keys: str) -> str:

@@ -228,7 +228,7 @@ def test_listen_fds_without_valid_variables_is_empty(
 
 
 async def _received(
-    receiver_dir: str, send: list[str], expect: int
+    receiver_dir: str, send: list[str], expect: int, *, abstract: bool = False
 ) -> list[tuple[int, dict[str, str]]]:
     got: list[tuple[int, dict[str, str]]] = []
     loop = asyncio.get_running_loop()
@@ -239,11 +239,12 @@ async def _received(
         if len(got) >= expect and not done.done():
             done.set_result(None)
 
-    path = os.path.join(receiver_dir, "notify.sock")
+    path = f"@pwn-test/{os.getpid()}" if abstract else os.path.join(receiver_dir, "notify.sock")
     receiver = NotifyReceiver(path, on_message)
     receiver.attach(loop)
     try:
-        assert os.stat(path).st_mode & 0o777 == 0o600
+        if not abstract:
+            assert os.stat(path).st_mode & 0o777 == 0o600
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
@@ -258,7 +259,7 @@ async def _received(
             assert pid == child.pid  # the kernel's word, not the sender's
     finally:
         receiver.close()
-    assert not os.path.exists(path)
+    assert abstract or not os.path.exists(path)
     return got
 
 
@@ -281,3 +282,9 @@ def test_a_receiver_replaces_a_stale_socket_file(short_dir: str) -> None:
         pass
     NotifyReceiver(path, lambda pid, fields: None).close()
     assert not os.path.exists(path)
+
+
+def test_a_receiver_in_the_abstract_namespace(short_dir: str) -> None:
+    got = asyncio.run(_received(short_dir, ["READY=1"], 1, abstract=True))
+    assert got[0][1] == {"READY": "1"}
+    assert os.listdir(short_dir) == []  # no file made, none to remove

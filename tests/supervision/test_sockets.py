@@ -10,17 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from procward.kit.testing import free_port
 from procward.supervision.config import ConfigError, parse_app
 from procward.supervision.process import SpawnError
 from procward.supervision.sockets import HeldSockets, check_address, with_sockets
 from procward.supervision.spec import Launch
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

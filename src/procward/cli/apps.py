@@ -68,10 +68,7 @@ def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
 
 def _show(args: Namespace, apps: list[dict[str, object]], name: str) -> int:
     chosen = apps if name == "all" else [a for a in apps if a["name"] == name]
-    if args.json:
-        render.as_json(chosen)
-    else:
-        render.app_table(chosen)
+    render.show(chosen, render.app_table, json=args.json)
     return 0 if all(a["healthy"] for a in chosen) else 1
 
 
@@ -118,10 +115,7 @@ def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
         if args.on or args.off:
             client.call("setMetricsEnabled", enabled=bool(args.on), interval=args.interval)
         metrics = client.call("getMetrics", name=args.name)
-    if args.json:
-        render.as_json(metrics)
-    else:
-        render.metrics_table(metrics)
+    render.show(metrics, render.metrics_table, json=args.json)
     return 0
 
 
@@ -152,10 +146,7 @@ def cmd_env(args: Namespace, paths: InstancePaths) -> int:
 def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         graph = client.call("getDependencyGraph")
-    if args.json:
-        render.as_json(graph)
-    else:
-        render.graph(graph)
+    render.show(graph, render.graph, json=args.json)
     return 0
 
 
@@ -204,20 +195,14 @@ def cmd_network(args: Namespace, paths: InstancePaths) -> int:
 def cmd_audit(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         entries = client.call("getAudit", limit=args.lines, since=args.since, name=args.method)
-    if args.json:
-        render.as_json(entries)
-    else:
-        render.audit_table(entries)
+    render.show(entries, render.audit_table, json=args.json)
     return 0
 
 
 def cmd_inspect(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         found = client.call("inspect", name=args.name, lines=args.lines)
-    if args.json:
-        render.as_json(found)
-    else:
-        render.inspection(found)
+    render.show(found, render.inspection, json=args.json)
     return 0 if found["healthy"] else 1
 
 
@@ -252,8 +237,5 @@ def cmd_watch(args: Namespace, paths: InstancePaths) -> int:
             status = client.call("enableWatch", apps=args.names or None)
         else:
             status = client.call("getWatchStatus")
-    if args.json:
-        render.as_json(status)
-    else:
-        render.watch_table(status)
+    render.show(status, render.watch_table, json=args.json)
     return 0

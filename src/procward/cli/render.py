@@ -7,6 +7,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -29,6 +30,14 @@ def as_json(value: Any) -> None:
     import json  # only for --json: it costs ~12 ms of start-up
 
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def show(value: Any, as_text: Callable[[Any], None], *, json: bool) -> None:
+    """``--json`` prints the reply as it came; otherwise ``as_text`` renders it."""
+    if json:
+        as_json(value)
+    else:
+        as_text(value)
 
 
 def fields(pairs: list[tuple[str, Any]]) -> None:

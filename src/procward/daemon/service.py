@@ -36,7 +36,6 @@ from procward.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from procward.kit.http import HttpServer, Reply
-    from procward.kit.notify import NotifyReceiver
 
 log = logging.getLogger("procward.daemon")
 
@@ -60,7 +59,6 @@ class ProcwardDaemon(
         self._sup: Supervisor | None = None
         self._store: state.StateStore | None = None
         self._restoring: asyncio.Task[None] | None = None
-        self._notify: NotifyReceiver | None = None
         self._status: StatusFile | None = None
 
     @property
@@ -80,7 +78,6 @@ class ProcwardDaemon(
         )
         self._sup = Supervisor(self.paths, on_change=self._changed)
         self._sup.base_env[state.MARKER] = self.paths.state_dir
-        self._listen_for_notify(self._sup)
         self._watch_children(self._sup.reaper.reap)
         saved = state.load(self.paths.state)
         self._store = state.StateStore(self.paths.state, self._snapshot)
@@ -93,19 +90,6 @@ class ProcwardDaemon(
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
         self.server.auditor = self.audit_call
         self._status.write()
-
-    def _listen_for_notify(self, sup: Supervisor) -> None:
-        """The socket `ready = { notify = true }` apps report READY=1 to."""
-        from procward.kit.notify import NotifyReceiver
-
-        path = os.path.join(self.paths.runtime_dir, "notify.sock")
-        try:
-            self._notify = NotifyReceiver(path, sup.notified)
-        except OSError as exc:
-            log.error("cannot listen for sd_notify at %s: %s (notify probes fail)", path, exc)
-            return
-        self._notify.attach(asyncio.get_running_loop())
-        sup.notify_socket = path
 
     def _flush_state(self) -> None:
         if self._store is not None:
@@ -165,8 +149,6 @@ class ProcwardDaemon(
         # Stop everything but keep "desired": `down` then `up` restores the same set.
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
         self._sup.close_logs()
-        if self._notify is not None:
-            self._notify.close()
         if self._store is not None:
             await self._store.close()
         self.close_audit_log()

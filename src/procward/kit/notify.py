@@ -84,10 +84,17 @@ class NotifyReceiver:
 
     A supervisor sets ``NOTIFY_SOCKET`` to ``path`` in a child's environment;
     the child (or anything it starts) sends ``READY=1``, ``STATUS=...`` lines
-    as under systemd. The kernel attaches the sender's credentials
-    (``SO_PASSCRED``), so a message is known by the pid that sent it and a
-    child cannot speak for another. ``on_message(pid, fields)`` runs in the
-    loop for each datagram; malformed lines are skipped, never fatal.
+    as under systemd. ``path`` may be a file path or, starting with ``@``, a
+    name in the abstract namespace (no file, nothing to clean up). The
+    kernel attaches the sender's credentials (``SO_PASSCRED``): messages from
+    users other than ours (and root) are dropped, and ``on_message(pid,
+    fields)`` runs in the loop for the rest; malformed lines are skipped,
+    never fatal.
+
+    Give each supervised unit a receiver of its own rather than telling units
+    apart by sender pid: the sender is often a short-lived helper
+    (``systemd-notify``, a script's one-liner) that has exited, and been
+    reaped, before its datagram is read — systemd's own known race.
     """
 
     MAX_DATAGRAM = 4096
@@ -100,10 +107,13 @@ class NotifyReceiver:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)  # a datagram socket has no listener to ask: ours or stale
-            sock.bind(path)
-            os.chmod(path, 0o600)
+            if path.startswith("@"):
+                sock.bind("\0" + path[1:])
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)  # a datagram socket has no listener to ask: ours or stale
+                sock.bind(path)
+                os.chmod(path, 0o600)
         except OSError:
             sock.close()
             raise
@@ -122,27 +132,29 @@ class NotifyReceiver:
                 return
             except OSError:
                 return
-            pid = _sender_pid(ancillary)
-            if pid is not None:
-                self.on_message(pid, parse_notify(data))
+            sender = _sender(ancillary)
+            if sender is not None and sender[1] in (os.geteuid(), 0):
+                self.on_message(sender[0], parse_notify(data))
 
     def close(self) -> None:
         if self._loop is not None:
             self._loop.remove_reader(self.sock.fileno())
             self._loop = None
         self.sock.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        if not self.path.startswith("@"):
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
 _UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
 
 
-def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int | None:
+def _sender(ancillary: list[tuple[int, int, bytes]]) -> tuple[int, int] | None:
+    """(pid, uid) of a datagram's sender, as the kernel reports it."""
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            pid, _uid, _gid = _UCRED.unpack(data[: _UCRED.size])
-            return int(pid)
+            pid, uid, _gid = _UCRED.unpack(data[: _UCRED.size])
+            return int(pid), int(uid)
     return None
 
 

@@ -8,13 +8,15 @@ nothing behind; these helpers make that short to write:
 - ``reap(paths)`` ends whatever daemon still holds an instance, by its
   recorded identity (never by name), and removes its leftovers;
 - ``short_home(prefix)`` makes a temporary home whose socket paths fit the
-  107-byte limit of Unix socket addresses.
+  107-byte limit of Unix socket addresses;
+- ``free_port()`` is a TCP port on 127.0.0.1 that nothing listens on (now).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -66,3 +68,11 @@ def instances(home: str) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(n for n in names if os.path.isdir(os.path.join(home, n)))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 free at the time of the call (the kernel picked it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

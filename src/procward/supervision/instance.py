@@ -42,6 +42,7 @@ from procward.supervision.machine import (
 from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
+    from procward.kit.notify import NotifyReceiver
     from procward.supervision.health import Prober
     from procward.supervision.supervisor import App, Supervisor
 
@@ -72,6 +73,7 @@ class Instance:
         self._sinks: dict[str, LogSink] = {}
         self.readers: set[PipeReader] = set()
         self._prober: Prober | None = None
+        self._notify: NotifyReceiver | None = None  # made for a `notify` readiness probe
         self.status_text: str | None = None  # STATUS= from sd_notify
 
     @property
@@ -138,6 +140,9 @@ class Instance:
             self._cancel(timer)
         if self._prober is not None:
             self._prober.stop()
+        if self._notify is not None:
+            self._notify.close()
+            self._notify = None
 
     def notified(self, fields: dict[str, str]) -> None:
         """An sd_notify message from this instance's process group."""
@@ -175,11 +180,34 @@ class Instance:
     def launch_plan(self) -> Launch:
         """What to exec; cached per spec unless an env_file must be read afresh."""
         spec = self.app.spec
+        notify = self._notify_socket() if spec.ready is not None else None
         if spec.env_file is not None:
-            return self.sup.launch(spec, self.index)
+            return self.sup.launch(spec, self.index, notify_socket=notify)
         if self._launch is None or self._launch[0] is not spec:
-            self._launch = (spec, self.sup.launch(spec, self.index))
+            self._launch = (spec, self.sup.launch(spec, self.index, notify_socket=notify))
         return self._launch[1]
+
+    def _notify_socket(self) -> str | None:
+        """This instance's own NOTIFY_SOCKET, for a ``notify`` readiness probe.
+
+        One abstract socket per instance, so a message counts for the
+        instance whose socket it reached, whoever sent it and whether or not
+        the sender still exists when it is read.
+        """
+        ready = self.app.spec.ready
+        if ready is None or ready.kind != "notify":
+            return None
+        if self._notify is None:
+            from procward.kit.notify import NotifyReceiver
+
+            address = f"@procward/{os.getpid()}/{id(self):x}/{self.label}"
+            try:
+                self._notify = NotifyReceiver(address, lambda _pid, fields: self.notified(fields))
+            except OSError as exc:
+                log.error("%s: cannot listen for sd_notify: %s", self.label, exc)
+                return None
+            self._notify.attach(self.sup.loop)
+        return self._notify.path
 
     def sinks(self) -> dict[str, LogSink]:
         """This instance's log files, opened at its first spawn and kept across restarts."""

@@ -54,7 +54,6 @@ class Supervisor:
         self.base_env = dict(os.environ if base_env is None else base_env)
         for name in _DAEMON_ONLY_VARS:  # ours, from systemd: not the children's
             self.base_env.pop(name, None)
-        self.notify_socket: str | None = None  # NOTIFY_SOCKET for `ready.notify` apps
         self.clock = clock
         self.on_change = on_change
         self.loop = asyncio.get_running_loop()
@@ -91,17 +90,6 @@ class Supervisor:
         self.helpers[pid] = future
         return future
 
-    def notified(self, pid: int, fields: dict[str, str]) -> None:
-        """An sd_notify message; it counts for the instance whose process group sent it."""
-        inst = self.children.get(pid)
-        if inst is None:
-            try:
-                inst = self.children.get(os.getpgid(pid))
-            except OSError:  # gone already: too late to matter
-                return
-        if inst is not None:
-            inst.notified(fields)
-
     @property
     def meter(self) -> Meter:
         """Made on first use: a daemon nobody asks for metrics never loads them."""
@@ -136,8 +124,8 @@ class Supervisor:
     def _groups(self) -> list[int]:
         return [i.pgid for a in self.apps.values() for i in a.instances if i.pgid is not None]
 
-    def launch(self, spec: AppSpec, index: int) -> Launch:
-        return launch(spec, index, self.base_env, notify_socket=self.notify_socket)
+    def launch(self, spec: AppSpec, index: int, *, notify_socket: str | None = None) -> Launch:
+        return launch(spec, index, self.base_env, notify_socket=notify_socket)
 
     def instance_changed(self, inst: Instance, before: State) -> None:
         if inst.state is not before:
