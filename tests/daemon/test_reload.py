@@ -14,7 +14,9 @@ import pytest
 
 from procward.kit.client import Client
 from procward.kit.errors import Conflict
+from procward.kit.paths import InstancePaths
 from procward.kit.testing import free_port, wait_for
+from procward.supervision.state import marked_groups
 
 from ..conftest import Result
 from .conftest import LoadApps, WriteConfig, app_instances, pid_of, wait_all_state, wait_state
@@ -262,3 +264,30 @@ def test_changed_log_settings_restart_the_app(
     write_config(server_app(home, sockets=sockets, log_time="true"))
     assert "changed: web" in cli("reload").out
     wait_state(daemon, "web", "running")
+
+
+def test_a_stop_during_a_surge_reload_stops_the_replacement_too(
+    daemon: Client, load_apps: LoadApps, home: str, port: int, paths: InstancePaths
+) -> None:
+    sockets = f'{{ http = "127.0.0.1:{port}" }}'
+    load_apps(server_app(home, sockets=sockets, reload='"surge"', stop_timeout='"500ms"'))
+    wait_state(daemon, "web", "running")
+    with open(f"{home}/warmup", "w") as f:
+        f.write("30")  # the replacement would take its time being ready
+    errors: list[Exception] = []
+
+    def reload() -> None:
+        with Client.open(paths.socket) as other:
+            try:
+                other.call("reloadApp", name="web")
+            except Exception as exc:
+                errors.append(exc)
+
+    reloading = threading.Thread(target=reload)
+    reloading.start()
+    wait_for(lambda: _events(home).count("start") == 2, what="the replacement to start")
+    daemon.call("stopApp", name="web")
+    reloading.join(30)
+    assert [str(e) for e in errors] == ["web was stopped during the reload"]
+    assert isinstance(errors[0], Conflict)
+    wait_for(lambda: not marked_groups(paths.state_dir, exclude=set()), what="nothing left")

@@ -42,6 +42,9 @@ class App:
         self.source = source  # the config file it came from, or "cli" for ad-hoc apps
         self.desired = desired  # should it be running (survives daemon restarts)
         self.instances: list[Instance] = []
+        # Replacements a surge reload is starting, not yet in `instances`:
+        # a stop must reach them too, or they would outlive it.
+        self.arriving: set[Instance] = set()
         self.last_error: str | None = None
         self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._table: tuple[AppSpec, dict[str, Any]] | None = None

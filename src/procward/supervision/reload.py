@@ -72,12 +72,15 @@ async def _surge(sup: Supervisor, app: App, index: int) -> None:
     new = Instance(sup, app, index)
     new.take_over_logs(old)
     new.record = dataclasses.replace(new.record, restarts=old.record.restarts)
-    new.send(Start())
+    app.arriving.add(new)
     try:
+        new.send(Start())
         await _replacement_ready(sup, app, new)
     except (Conflict, Timeout):
         await _retire(sup, app, new)
         raise
+    finally:
+        app.arriving.discard(new)
     app.instances[index] = new
     sup.on_change()
     await _retire(sup, app, old)
@@ -89,6 +92,8 @@ async def _replacement_ready(sup: Supervisor, app: App, inst: Instance) -> None:
     limit += 10.0
     if not await sup.wait_until(app, lambda: inst.state in SETTLED, limit):
         raise Timeout(f"{inst.label}: the new process was not running within {limit:g}s")
+    if not app.desired:
+        raise Conflict(f"{app.name} was stopped during the reload")
     if inst.state is not State.RUNNING:
         rec = inst.record
         why = rec.error or process.describe_status(rec.exit_code, rec.exit_signal)

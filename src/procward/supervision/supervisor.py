@@ -249,12 +249,13 @@ class Supervisor:
             app.desired = False
         if self._watching is not None:
             self._watching.stop(app.name)
-        for inst in app.instances:
+        every = [*app.instances, *app.arriving]
+        for inst in every:
             inst.send(Stop())
             if force:
                 inst.send(StopTimeout())
         limit = (timeout if timeout is not None else app.spec.stop_timeout) + 5.0
-        if not await self.wait_until(app, lambda: _all_in(app, AT_REST), limit):
+        if not await self.wait_until(app, lambda: all(i.state in AT_REST for i in every), limit):
             raise Timeout(f"{app.name} did not stop within {limit:g}s")
 
     async def restart(self, names: Iterable[str], *, timeout: float = 60.0) -> None:
