@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.durations import parse_duration
+from procward.daemon.logs import newer_than_age
 from procward.kit.errors import InvalidParams, RpcError
 from procward.kit.rpc import CallContext, Peer, Role, method
 
@@ -82,9 +81,6 @@ class AuditMethods:
         if not 0 <= limit <= 100_000:
             raise InvalidParams(f"limit must be between 0 and 100000, got {limit}")
         if isinstance(since, str):
-            try:
-                since = time.time() - parse_duration(since, what="since")
-            except ValueError as exc:
-                raise InvalidParams(str(exc)) from None
+            since = newer_than_age(since)
         audit = self.opened_audit_log()
         return await asyncio.to_thread(audit.query, limit=limit, since=since, method=name)

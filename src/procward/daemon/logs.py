@@ -50,12 +50,7 @@ class LogMethods:
         """
         if stream not in (None, "out", "err"):
             raise InvalidParams("stream must be 'out' or 'err'")
-        cutoff = None
-        if since is not None:
-            try:
-                cutoff = time.time() - parse_duration(since, what="since")
-            except ValueError as exc:
-                raise InvalidParams(str(exc)) from None
+        cutoff = newer_than_age(since)
         out = []
         for sink in self._sinks(name, stream, instance):
             raw = tail_lines(sink.path, max(0, lines), sink.backups)
@@ -116,12 +111,7 @@ class LogMethods:
         """What happened to the instances, most recent last (kept in memory)."""
         if name is not None:
             self.sup.app(name)
-        cutoff = None
-        if since is not None:
-            try:
-                cutoff = time.time() - parse_duration(since, what="since")
-            except ValueError as exc:
-                raise InvalidParams(str(exc)) from None
+        cutoff = newer_than_age(since)
         return self.sup.events.recent(max(0, limit), name, cutoff)
 
     @method(Role.VIEWER)
@@ -155,3 +145,13 @@ class LogMethods:
         """Reopen every log file by name, after an external logrotate (also SIGUSR1)."""
         self._reopen_logs()
         return {"reopened": len(self.sup.sinks()) + 1}
+
+
+def newer_than_age(since: str | None) -> float | None:
+    """The unix time ``since`` ("10m", "1h30m") ago, for "only newer than" queries."""
+    if since is None:
+        return None
+    try:
+        return time.time() - parse_duration(since, what="since")
+    except ValueError as exc:
+        raise InvalidParams(str(exc)) from None
