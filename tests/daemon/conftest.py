@@ -12,6 +12,7 @@ until they reach a state (``wait_state``, ``wait_all_state``).
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -102,3 +103,24 @@ def wait_all_state(
         return found if all(i["state"] == state for i in found) else None
 
     return wait_for(reached, timeout, what=f"{count or 'all'} of {name} {state}")
+
+
+def start_sleeper(client: Client, load_apps: LoadApps, name: str = "srv") -> int:
+    """Load app ``name`` (``sleep 1000``, running at once), wait until it runs; its pid."""
+    load_apps(f"""
+        [apps.{name}]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+    """)
+    wait_state(client, name, "running")
+    return pid_of(client, name)
+
+
+def kill_and_wait_restart(client: Client, name: str) -> int:
+    """SIGKILL instance 0 of ``name`` and wait until it runs again; the killed pid."""
+    first = pid_of(client, name)
+    restarts = app_instances(client, name)[0]["restarts"]
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: app_instances(client, name)[0]["restarts"] == restarts + 1, what="a restart")
+    wait_state(client, name, "running")
+    return first

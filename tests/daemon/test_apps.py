@@ -22,6 +22,7 @@ from .conftest import (
     LoadApps,
     WriteConfig,
     app_instances,
+    kill_and_wait_restart,
     pid_of,
     state_of,
     wait_all_state,
@@ -43,10 +44,7 @@ def test_a_killed_child_is_restarted_with_backoff(daemon: Client, load_apps: Loa
         {FAST}
     """)
     wait_state(daemon, "srv", "running")
-    first = pid_of(daemon, "srv")
-    os.kill(first, signal.SIGKILL)
-    wait_for(lambda: app_instances(daemon, "srv")[0]["restarts"] == 1, what="a restart")
-    wait_state(daemon, "srv", "running")
+    first = kill_and_wait_restart(daemon, "srv")
     second = pid_of(daemon, "srv")
     assert second != first
     inst = app_instances(daemon, "srv")[0]

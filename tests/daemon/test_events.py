@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 
 import pytest
@@ -11,10 +9,14 @@ import pytest
 from procward.kit.client import Client
 from procward.kit.errors import NotFound
 from procward.kit.paths import InstancePaths
-from procward.kit.testing import wait_for
 
 from ..conftest import Result
-from .conftest import LoadApps, app_instances, pid_of, wait_state
+from .conftest import (
+    LoadApps,
+    kill_and_wait_restart,
+    start_sleeper,
+    wait_state,
+)
 
 FAST = 'backoff = { initial = "50ms", multiplier = 2, max = "200ms" }\nmin_start = "0s"'
 
@@ -32,10 +34,7 @@ def test_a_crash_and_its_restart_are_in_the_history(
         {FAST}
     """)
     wait_state(daemon, "srv", "running")
-    first = pid_of(daemon, "srv")
-    os.kill(first, signal.SIGKILL)
-    wait_for(lambda: app_instances(daemon, "srv")[0]["restarts"] == 1, what="a restart")
-    wait_state(daemon, "srv", "running")
+    first = kill_and_wait_restart(daemon, "srv")
     assert changes(daemon, "srv") == [
         ("stopped", "starting", None),
         ("starting", "running", None),
@@ -53,12 +52,7 @@ def test_a_crash_and_its_restart_are_in_the_history(
 def test_following_events_sees_new_ones(
     daemon: Client, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
-    load_apps("""
-        [apps.srv]
-        cmd = ["sleep", "1000"]
-        min_start = "0s"
-    """)
-    wait_state(daemon, "srv", "running")
+    start_sleeper(daemon, load_apps)
     with Client.open(paths.socket) as watcher:
         stream = watcher.stream("followEvents", name="srv")
         assert next(stream) == ("following", {"events": "srv"})

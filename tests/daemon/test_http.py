@@ -11,7 +11,7 @@ import pytest
 
 from procward.kit.client import Client
 
-from .conftest import LoadApps, wait_state
+from .conftest import LoadApps, start_sleeper, wait_state
 
 
 @pytest.fixture
@@ -50,12 +50,7 @@ def rpc(method: str, **params: Any) -> dict[str, Any]:
 def test_rpc_over_http_acts_with_the_tokens_role(
     daemon: Client, load_apps: LoadApps, http_address: tuple[str, int]
 ) -> None:
-    load_apps("""
-        [apps.srv]
-        cmd = ["sleep", "1000"]
-        min_start = "0s"
-    """)
-    wait_state(daemon, "srv", "running")
+    start_sleeper(daemon, load_apps)
     viewer, operator = token(daemon, "viewer"), token(daemon, "operator")
     status, _, body = request(http_address, "POST", "/rpc", rpc("getApp", name="srv"), viewer)
     assert status == 200 and json.loads(body)["result"]["name"] == "srv"
@@ -79,12 +74,7 @@ def test_without_a_token_only_ping(daemon: Client, http_address: tuple[str, int]
 def test_prometheus_metrics(
     daemon: Client, load_apps: LoadApps, http_address: tuple[str, int]
 ) -> None:
-    load_apps("""
-        [apps.srv]
-        cmd = ["sleep", "1000"]
-        min_start = "0s"
-    """)
-    wait_state(daemon, "srv", "running")
+    start_sleeper(daemon, load_apps)
     status, headers, body = request(http_address, "GET", "/metrics", token=token(daemon, "viewer"))
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
     page = body.decode()
