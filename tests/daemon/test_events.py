@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -65,6 +66,23 @@ def test_following_events_sees_new_ones(
             "stopped",
             "killed by SIGTERM",
         )
+
+
+def test_a_quiet_stream_outlasts_the_connections_timeout(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
+) -> None:
+    # `logs -f` of a quiet app once died after 30 s: "the daemon did not answer in time".
+    start_sleeper(daemon, load_apps)
+    with Client.open(paths.socket, timeout=0.2) as watcher:
+        stream = watcher.stream("followEvents", name="srv")
+        assert next(stream) == ("following", {"events": "srv"})
+        later = threading.Timer(1.0, daemon.call, ("stopApp",), {"name": "srv"})
+        later.start()
+        try:
+            method, event = next(stream)  # five timeouts' worth of silence first
+        finally:
+            later.join()
+        assert method == "event" and event["to"] == "stopping"
 
 
 def test_events_of_an_unknown_app_are_not_found(daemon: Client) -> None:

@@ -95,8 +95,16 @@ class Client:
     def stream(
         self, method: str, params: dict[str, Any] | None = None, /, **kw: Any
     ) -> Iterator[tuple[str, Any]]:
-        """Call a streaming method; yield its notifications until it returns."""
+        """Call a streaming method; yield its notifications until it returns.
+
+        A stream may be quiet for hours (``logs -f`` of a quiet app), so it
+        waits without the connection's timeout: it ends when the method
+        returns or the daemon closes the connection.
+        """
         req_id = self._send(method, {**(params or {}), **kw})
+        self._sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVTIMEO, _struct.pack("ll", 0, 0))
+        if self._sock.gettimeout() is not None:  # a TCP socket: Python's own timeout
+            self._sock.settimeout(None)
         while True:
             msg = self._receive()
             if "method" in msg and "id" not in msg:
