@@ -519,6 +519,7 @@ A_VALID_VALUE = {
     "health": {"exec": "true"},
     "sockets": {"http": "127.0.0.1:8000"},
     "watch": ["src"],
+    "commands": {"migrate": "python manage.py migrate"},
 }
 
 
@@ -534,6 +535,28 @@ def test_log_sizes(text: object, size: int) -> None:
 def test_bad_log_sizes(text: object) -> None:
     with pytest.raises(ConfigError, match="log_max_size: must be a size"):
         parse_app("a", {"cmd": "x", "log_max_size": text}, base_dir="/")
+
+
+def test_commands_are_named_command_lines() -> None:
+    spec = parse_app(
+        "a",
+        {"cmd": "x", "commands": {"migrate": "manage.py migrate --plan", "sh": ["sh", "-i"]}},
+        base_dir="/",
+    )
+    assert spec.commands == {"migrate": ("manage.py", "migrate", "--plan"), "sh": ("sh", "-i")}
+
+
+def test_bad_commands_are_each_reported() -> None:
+    table = {"cmd": "x", "commands": {"ok": "true", "bad name": "x", "empty": [], "quote": "'"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_app("a", table, base_dir="/")
+    text = str(caught.value)
+    assert "commands.bad name: is not a command name" in text
+    assert "commands.empty: must name a program to run" in text
+    assert "commands.quote: cannot be split into arguments" in text
+    assert "commands.ok" not in text
+    with pytest.raises(ConfigError, match='commands: must be a table of name = "command line"'):
+        parse_app("a", {"cmd": "x", "commands": "migrate"}, base_dir="/")
 
 
 def test_every_spec_field_is_a_config_key_and_nothing_else() -> None:

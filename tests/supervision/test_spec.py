@@ -374,6 +374,13 @@ def app_specs(draw: st.DrawFn) -> AppSpec:
         stop_timeout=draw(durations),
         depends_on=tuple(draw(st.lists(names.filter(lambda n: n != name), unique=True))),
         autostart=draw(st.booleans()),
+        commands=draw(
+            st.dictionaries(
+                names,
+                st.lists(words, min_size=1).map(tuple).filter(lambda c: bool(c[0])),
+                max_size=3,
+            )
+        ),
     )
 
 

@@ -1,13 +1,20 @@
-"""Commands about apps: status, health, start, stop, restart, reload, delete, scale, env, graph."""
+"""Commands about apps: status, health, start, stop, restart, reload, delete, scale, exec, env…"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 from procward.cli import render
 from procward.cli.args import Namespace
 from procward.cli.connection import connect, fail
 from procward.kit.paths import InstancePaths
+
+TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
+if TYPE_CHECKING:
+    from typing import Any
+
+    from procward.kit.client import Client
 
 
 def cmd_status(args: Namespace, paths: InstancePaths) -> int:
@@ -141,6 +148,61 @@ def cmd_env(args: Namespace, paths: InstancePaths) -> int:
         for key in sorted(env):
             print(f"{key}={env[key]}")
     return 0
+
+
+def cmd_exec(args: Namespace, paths: InstancePaths) -> int:
+    """Run a one-off command in an app's environment; exit with its status.
+
+    The output streams as it comes (with --json: all of it in the result).
+    Exit status as a shell's: the command's own, 128+N when killed by
+    signal N, 124 on timeout (as timeout(1)), 127 when it could not start.
+    """
+    params: dict[str, object] = {"name": args.name, "instance": args.index}
+    if args.command:
+        params["command"] = args.command
+    if args.cmd:
+        params["args"] = args.cmd
+    if args.timeout is not None:
+        params["timeout"] = args.timeout
+    with connect(paths) as client:
+        if args.json:
+            result = client.call("exec", params)
+            render.as_json(result)
+        else:
+            try:
+                result = _stream_exec(client, params)
+            except KeyboardInterrupt:  # closing the connection stops the command
+                return 130
+    if result["timed_out"]:
+        render.warn(f"procward: {result['error']}")
+        return 124
+    if result["code"] is None and result["signal"] is None:
+        render.warn(f"procward: {result['error']}")
+        return 127
+    if result["signal"] is not None:
+        return 128 + signal_number(result["signal"])
+    return int(result["code"])
+
+
+def _stream_exec(client: Client, params: dict[str, object]) -> dict[str, Any]:
+    outputs = {"out": sys.stdout, "err": sys.stderr}
+    calls = client.stream("exec", {**params, "stream": True})
+    while True:
+        try:
+            method, chunk = next(calls)
+        except StopIteration as done:
+            result: dict[str, Any] = done.value
+            return result
+        if method == "output":
+            out = outputs[chunk["stream"]]
+            out.write(chunk["data"])
+            out.flush()
+
+
+def signal_number(name: str) -> int:
+    import signal
+
+    return int(getattr(signal, "SIG" + name, 0)) if not name.isdigit() else int(name)
 
 
 def cmd_graph(args: Namespace, paths: InstancePaths) -> int:

@@ -11,6 +11,7 @@ from procward.cli.apps import (
     cmd_audit,
     cmd_delete,
     cmd_env,
+    cmd_exec,
     cmd_graph,
     cmd_health,
     cmd_inspect,
@@ -378,6 +379,21 @@ PARSER = Parser(
             "the environment an app's instance runs with",
             [JSON, Option("--index", type=int, default=0, help="which instance (default 0)")],
             [Arg("name", help="app")],
+        ),
+        Command(
+            "exec",
+            cmd_exec,
+            "run a command in an app's environment: exec web migrate, exec web -- ls (admin)",
+            [
+                JSON,
+                Option("--index", type=int, default=0, help="as which instance (default 0)"),
+                Option("--timeout", type=str, metavar="AGE", help="then stop it (default 10m)"),
+            ],
+            [
+                Arg("name", help="app"),
+                Arg("command", help="one of the app's [commands]", optional=True),
+                Arg("cmd", help="after --: a command line, or more arguments", many=True),
+            ],
         ),
         Command("graph", cmd_graph, "the dependency graph of the apps", [JSON]),
         Command(

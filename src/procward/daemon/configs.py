@@ -72,7 +72,13 @@ class ConfigMethods:
     async def _apply(self, config: Config, start: bool) -> dict[str, Any]:
         """Make the apps of ``config`` what it says; changed running apps reload in place."""
         source = config.source or "?"
-        changes: dict[str, list[str]] = {"added": [], "changed": [], "reloaded": [], "scaled": []}
+        changes: dict[str, list[str]] = {
+            "added": [],
+            "changed": [],
+            "reloaded": [],
+            "scaled": [],
+            "updated": [],
+        }
         for spec in config.apps.values():
             existing = self.sup.apps.get(spec.name)
             if existing is None:
@@ -94,5 +100,5 @@ class ConfigMethods:
 
 
 def _changes(result: dict[str, Any]) -> str:
-    keys = ("added", "changed", "reloaded", "scaled", "removed")
+    keys = ("added", "changed", "reloaded", "scaled", "updated", "removed")
     return "; ".join(f"{key}: {', '.join(result[key])}" for key in keys if result[key])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from procward._version import __version__
 from procward.daemon.auditing import AuditMethods
 from procward.daemon.configs import ADHOC, ConfigMethods
+from procward.daemon.execute import ExecMethods
 from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
@@ -46,6 +47,7 @@ class ProcwardDaemon(
     MetricsMethods,
     NetworkSettingsMethods,
     WatchMethods,
+    ExecMethods,
     AuditMethods,
     Daemon,
 ):

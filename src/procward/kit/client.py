@@ -18,7 +18,7 @@ from procward.kit.paths import InstancePaths, check_socket_path
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Generator, Sequence
     from typing import Any
 
 _NO_DAEMON = (FileNotFoundError, ConnectionRefusedError)
@@ -94,8 +94,10 @@ class Client:
 
     def stream(
         self, method: str, params: dict[str, Any] | None = None, /, **kw: Any
-    ) -> Iterator[tuple[str, Any]]:
+    ) -> Generator[tuple[str, Any], None, Any]:
         """Call a streaming method; yield its notifications until it returns.
+
+        The method's result is the generator's return value (``StopIteration.value``).
 
         A stream may be quiet for hours (``logs -f`` of a quiet app), so it
         waits without the connection's timeout: it ends when the method
@@ -110,8 +112,7 @@ class Client:
             if "method" in msg and "id" not in msg:
                 yield msg["method"], msg.get("params")
             elif msg.get("id") == req_id:
-                _result(msg)
-                return
+                return _result(msg)
 
     def _send(self, method: str, params: dict[str, Any]) -> int:
         self._next_id += 1

@@ -293,6 +293,24 @@ def _backoff(value: object, base_dir: str) -> Backoff:
     return backoff
 
 
+def _commands(value: object, base_dir: str) -> dict[str, tuple[str, ...]]:
+    """``{ migrate = "python manage.py migrate", shell = ["python", "-i"] }``."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a table of name = "command line", got {show(value)}')
+    commands, problems = {}, []
+    for name, cmd in value.items():
+        if not (0 < len(name) <= 64 and name[0] in _NAME_START and set(name) <= _NAME_CHARS):
+            problems.append((name, "is not a command name: 1-64 letters, digits, '_', '-', '.'"))
+            continue
+        try:
+            commands[name] = read_cmd(cmd, base_dir)
+        except ValueError as e:
+            problems.append((name, str(e)))
+    if problems:
+        raise Nested(problems)
+    return commands
+
+
 _READERS: dict[str, Callable[[object, str], object]] = {
     "cmd": read_cmd,
     "cwd": _path,
@@ -319,6 +337,7 @@ _READERS: dict[str, Callable[[object, str], object]] = {
     "health": lambda value, base_dir: _probe().read_health(value, base_dir),
     "sockets": lambda value, _: _sockets(value),
     "watch": lambda value, base_dir: _watch().read_watch(value, base_dir),
+    "commands": _commands,
 }
 
 _LOG_FORMATS = ("text", "json")

@@ -126,9 +126,11 @@ async def replace(sup: Supervisor, spec: AppSpec, source: str) -> None:
 
 
 async def redefine(sup: Supervisor, spec: AppSpec, source: str) -> str:
-    """Give an app a new definition; say how: "scaled", "reloaded" or "changed".
+    """Give an app a new definition; say how: "updated", "scaled", "reloaded" or "changed".
 
-    A serving app whose ``instances`` alone changed is scaled. Otherwise
+    An app whose ``commands`` alone changed is updated, its processes left
+    alone (they do not run them). A serving app whose ``instances`` alone
+    changed is scaled. Otherwise
     it moves to the new definition by ``reload`` (one instance at a time,
     no downtime), then grows or shrinks to the new ``instances``. An app at
     rest, or one whose log settings changed (its log files are open with
@@ -136,6 +138,10 @@ async def redefine(sup: Supervisor, spec: AppSpec, source: str) -> str:
     """
     app = sup.app(spec.name)
     app.source = source
+    if dataclasses.replace(app.spec, commands=spec.commands) == spec:
+        app.spec = spec
+        sup.on_change()
+        return "updated"
     serving = app.desired and any(i.state in SERVING for i in app.instances)
     if serving and dataclasses.replace(app.spec, instances=spec.instances) == spec:
         await sup.scale(spec.name, spec.instances)

@@ -108,6 +108,8 @@ class AppSpec:
     health: Probe | None = None  # checked while it runs; failing ones restart
     sockets: Mapping[str, str] = field(default_factory=dict)  # name -> address, held by us
     watch: Watch | None = None  # reload when these files change (watcher.py)
+    # One-off commands operators may run in the app's environment (``procward exec``).
+    commands: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
@@ -156,6 +158,8 @@ class AppSpec:
             tables["sockets"] = dict(self.sockets)
         if self.watch is not None:
             tables["watch"] = self.watch.to_table()
+        if self.commands:
+            tables["commands"] = {name: list(argv) for name, argv in self.commands.items()}
         return tables
 
 

@@ -303,7 +303,7 @@ class Supervisor:
         await reload.replace(self, spec, source)
 
     async def redefine(self, spec: AppSpec, source: str) -> str:
-        """Give an app a new definition; say how: "scaled", "reloaded" or "changed"."""
+        """Give an app a new definition; say how: "updated", "scaled", "reloaded" or "changed"."""
         return await reload.redefine(self, spec, source)
 
     async def delete(self, name: str) -> None:
