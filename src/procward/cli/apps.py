@@ -205,6 +205,13 @@ def signal_number(name: str) -> int:
     return int(getattr(signal, "SIG" + name, 0)) if not name.isdigit() else int(name)
 
 
+def cmd_uptime(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        report = client.call("getUptime", name=args.name, days=args.days)
+    render.show(report, render.uptime_table, json=args.json)
+    return 0
+
+
 def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         graph = client.call("getDependencyGraph")

@@ -25,6 +25,7 @@ from procward.cli.apps import (
     cmd_status,
     cmd_stop,
     cmd_token,
+    cmd_uptime,
     cmd_watch,
 )
 from procward.cli.args import Arg, Command, Namespace, Option, Parser, UsageError
@@ -317,6 +318,13 @@ PARSER = Parser(
             cmd_health,
             "readiness and health probes of each instance; exit 1 if any app is unwell",
             [JSON],
+            [Arg("name", help="app (default: all)", optional=True)],
+        ),
+        Command(
+            "uptime",
+            cmd_uptime,
+            "how long each app was up while meant to run, per day (90 days kept)",
+            [JSON, Option("--days", type=int, default=30, help="how many days (default 30)")],
             [Arg("name", help="app (default: all)", optional=True)],
         ),
         Command(

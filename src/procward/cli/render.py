@@ -263,6 +263,32 @@ def health_table(apps: list[dict[str, Any]]) -> None:
     _columns(rows)
 
 
+def uptime_table(report: dict[str, Any]) -> None:
+    """Per app: uptime over the window, how it is now, and a bar per day, oldest first.
+
+    █ fully up all day, ▆ at least 99 %, ▄ at least 90 %, ▂ less, · not counted
+    (stopped, or no daemon), as status pages draw it.
+    """
+    days = report["days"]
+    rows: list[tuple[str, ...]] = [("NAME", f"UPTIME {days}d", "NOW", "DAYS (oldest first, UTC)")]
+    for app in report["apps"]:
+        share = app["uptime"]
+        shown = "-" if share is None else f"{share * 100:.2f}%".replace("100.00%", "100%")
+        bar = "".join(_day_mark(day) for day in app["days"])
+        rows.append((app["name"], shown, app["now"] or "-", bar))
+    _columns(rows)
+
+
+def _day_mark(day: dict[str, Any]) -> str:
+    if day["up"] is None:
+        return "·"
+    counted = day["up"] + day["partial"] + day["down"]
+    if not counted:
+        return "·"
+    share = day["up"] / counted
+    return "█" if share >= 1 else "▆" if share >= 0.99 else "▄" if share >= 0.9 else "▂"
+
+
 def _columns(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

@@ -24,6 +24,7 @@ from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
 from procward.daemon.statusfile import StatusFile
+from procward.daemon.uptime import UptimeMethods
 from procward.daemon.watch import WatchMethods
 from procward.kit import fastjson
 from procward.kit.daemon import Daemon
@@ -48,6 +49,7 @@ class ProcwardDaemon(
     NetworkSettingsMethods,
     WatchMethods,
     ExecMethods,
+    UptimeMethods,
     AuditMethods,
     Daemon,
 ):
@@ -83,6 +85,7 @@ class ProcwardDaemon(
         self._watch_children(self._sup.reaper.reap)
         saved = state.load(self.paths.state)
         self._store = state.StateStore(self.paths.state, self._snapshot)
+        self.start_uptime()
         await state.terminate_leftovers(state.leftovers(saved, self.paths.state_dir), 10.0)
         if saved is not None:
             await self._recover(saved)
@@ -148,9 +151,11 @@ class ProcwardDaemon(
         if self._sup is None:
             return
         self._sup.stop_watching()
+        self.stop_uptime()
         # Stop everything but keep "desired": `down` then `up` restores the same set.
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
         self._sup.close_logs()
+        await self.save_uptime()
         if self._store is not None:
             await self._store.close()
         self.close_audit_log()

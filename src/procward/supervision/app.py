@@ -20,6 +20,7 @@ from procward.kit.paths import ensure_private_dir
 from procward.supervision.instance import Instance
 from procward.supervision.machine import AT_REST, State
 from procward.supervision.spec import AppSpec
+from procward.supervision.uptime import DOWN, PARTIAL, UP
 
 if TYPE_CHECKING:
     from procward.supervision.sockets import HeldSockets
@@ -40,7 +41,7 @@ class App:
         self.sup = sup
         self.spec = spec
         self.source = source  # the config file it came from, or "cli" for ad-hoc apps
-        self.desired = desired  # should it be running (survives daemon restarts)
+        self._desired = desired  # should it be running (survives daemon restarts)
         self.instances: list[Instance] = []
         # Replacements a surge reload is starting, not yet in `instances`:
         # a stop must reach them too, or they would outlive it.
@@ -56,6 +57,24 @@ class App:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def desired(self) -> bool:
+        return self._desired
+
+    @desired.setter
+    def desired(self, value: bool) -> None:
+        if value != self._desired:
+            self._desired = value
+            self.sup.uptime.note(self.name, self.availability())
+
+    def availability(self) -> int | None:
+        """``UP``, ``PARTIAL`` or ``DOWN`` for the uptime history; None when not meant to run."""
+        if not self._desired:
+            return None
+        probed = self.spec.ready is not None
+        ok = sum(1 for i in self.instances if _instance_up(i, probed))
+        return UP if ok == len(self.instances) else PARTIAL if ok else DOWN
 
     @property
     def table(self) -> dict[str, Any]:
@@ -146,6 +165,18 @@ class App:
             "healthy": self.healthy(),
             "error": self.last_error,
         }
+
+
+def _instance_up(inst: Instance, probed: bool) -> bool:
+    """Serving: running (ready, when there is a ready probe), or a job that ended cleanly.
+
+    Without a ready probe, a process still in its ``min_start`` counts as up:
+    nothing says it is not serving, and every start would otherwise count a
+    second of downtime.
+    """
+    if inst.state is State.RUNNING or (inst.state is State.STARTING and not probed):
+        return True
+    return inst.state is State.EXITED and inst.record.exit_code == 0
 
 
 def _instance_ok(inst: Instance) -> bool:

@@ -28,6 +28,7 @@ from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
 from procward.supervision.events import EventLog
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
 from procward.supervision.spec import AppSpec, Launch, launch
+from procward.supervision.uptime import UptimeHistory
 
 if TYPE_CHECKING:
     from procward.supervision.instance import Instance
@@ -62,6 +63,7 @@ class Supervisor:
         self.lingering: set[Instance] = set()
         self.helpers: dict[int, asyncio.Future[int]] = {}  # exec probes and the like
         self.events = EventLog()
+        self.uptime = UptimeHistory()
         self._meter: Meter | None = None
         self.reaper = process.Reaper(self._child_exited)
         self._watching: Watching | None = None  # watch mode, made when first needed
@@ -135,6 +137,7 @@ class Supervisor:
             self.events.add(
                 inst.app.name, inst.index, before.value, inst.state.value, pid, _why(inst, before)
             )
+            self.uptime.note(inst.app.name, inst.app.availability())
         self.on_change()
         if inst.app.waiters:
             inst.app.wake()
@@ -169,6 +172,7 @@ class Supervisor:
             raise Conflict(f"an app named {spec.name!r} exists already")
         app = App(self, spec, source, desired)
         self.apps[spec.name] = app
+        self.uptime.note(spec.name, app.availability())
         self.on_change()
         return app
 
@@ -319,6 +323,7 @@ class Supervisor:
         if self._watching is not None:
             self._watching.forget(name)
         del self.apps[name]
+        self.uptime.note(name, None)
         self.on_change()
 
     def close_logs(self) -> None:

@@ -1,0 +1,126 @@
+"""The daemon's uptime history: ``<state_dir>/uptime.json`` and ``getUptime``.
+
+The history itself is ``supervision.uptime``. Saved every ``SAVE_INTERVAL``
+seconds when something was counted (temp file, fsync, rename, previous
+kept as ``.bak``; in a thread, so the loop never waits on the disk) and
+when the daemon stops. A daemon killed between saves loses at most that
+much counting, never the days before. An unreadable file (and ``.bak``) is
+logged and a new history begins; the daemon does not refuse to start over
+its statistics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from procward.kit import fastjson
+from procward.kit.atomic import read_with_fallback, write_atomic
+from procward.kit.errors import CorruptFile, InvalidParams, NotFound
+from procward.kit.rpc import CallContext, Role, method
+from procward.supervision.uptime import KEEP_DAYS, UptimeHistory
+
+if TYPE_CHECKING:
+    from procward.kit.paths import InstancePaths
+    from procward.kit.scheduler import Scheduler
+    from procward.supervision.supervisor import Supervisor
+
+log = logging.getLogger("procward.daemon")
+
+SAVE_INTERVAL = 300.0
+DEFAULT_DAYS = 30
+
+
+class UptimeMethods:
+    """Mixed into ``ProcwardDaemon``, which provides ``sup``, ``paths`` and ``scheduler``."""
+
+    if TYPE_CHECKING:
+        paths: InstancePaths
+        scheduler: Scheduler
+
+        @property
+        def sup(self) -> Supervisor: ...
+
+    _uptime_saving: asyncio.Future[None] | None = None
+
+    @property
+    def uptime_path(self) -> str:
+        return os.path.join(self.paths.state_dir, "uptime.json")
+
+    def start_uptime(self) -> None:
+        """Take up the saved history (before the apps come back), then save it now and then."""
+        try:
+            days = read_with_fallback(self.uptime_path, _parse)
+        except CorruptFile as exc:
+            log.error("uptime history unreadable, starting a new one: %s", exc)
+            days = None
+        if days is not None:
+            self.sup.uptime.days = days
+        self.scheduler.every(SAVE_INTERVAL, self._save_uptime_soon, name="uptime-save")
+
+    def stop_uptime(self) -> None:
+        """Stop counting (the apps are about to be stopped by us, not to fail)."""
+        self.sup.uptime.pause()
+
+    async def save_uptime(self) -> None:
+        """Write the history if it changed, after any save still under way."""
+        if self._uptime_saving is not None:
+            await self._uptime_saving
+        data = self._uptime_data()
+        if data is not None:
+            _write(self.uptime_path, data, self.sup.uptime)
+
+    def _save_uptime_soon(self) -> None:
+        if self._uptime_saving is not None and not self._uptime_saving.done():
+            return  # the last one is still writing
+        data = self._uptime_data()
+        if data is not None:
+            loop = asyncio.get_running_loop()
+            self._uptime_saving = loop.run_in_executor(
+                None, _write, self.uptime_path, data, self.sup.uptime
+            )
+
+    def _uptime_data(self) -> bytes | None:
+        history = self.sup.uptime
+        history.settle()
+        if not history.dirty:
+            return None
+        history.dirty = False
+        return fastjson.dumps(history.to_json()).encode()
+
+    @method(Role.VIEWER)
+    def getUptime(
+        self, ctx: CallContext, name: str | None = None, days: int = DEFAULT_DAYS
+    ) -> dict[str, Any]:
+        """Per app and UTC day: seconds up, partly up and down while meant to run.
+
+        ``uptime`` is the share of counted time the app was fully up over the
+        ``days`` shown; days with no data (stopped, or no daemon) are null.
+        """
+        if not 1 <= days <= KEEP_DAYS:
+            raise InvalidParams(f"days must be 1..{KEEP_DAYS}, got {days}")
+        history = self.sup.uptime
+        if name is None:
+            names = sorted(set(self.sup.apps) | set(history.known()))
+        elif name in self.sup.apps or name in history.days:
+            names = [name]
+        else:
+            known = ", ".join(sorted(self.sup.apps)) or "none"
+            raise NotFound(f"no app named {name!r} (known: {known})")
+        return {"days": days, "apps": history.report(names, days)}
+
+
+def _parse(raw: bytes) -> dict[str, dict[int, list[float]]]:
+    history = UptimeHistory()
+    history.load(fastjson.loads(raw))
+    return history.days
+
+
+def _write(path: str, data: bytes, history: UptimeHistory) -> None:
+    try:
+        write_atomic(path, data, backup=True)
+    except OSError as exc:
+        history.dirty = True  # try again next time
+        log.error("cannot save the uptime history to %s: %s", path, exc.strerror or exc)
