@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -492,7 +491,7 @@ def test_parse_app_reports_every_problem_of_the_app_without_a_file_name() -> Non
     assert info.value.problems[0] == Problem("web", "cmd", info.value.problems[0].message)
 
 
-APP_KEYS = [f.name for f in dataclasses.fields(AppSpec) if f.name != "name"]
+APP_KEYS = [key for key in AppSpec._fields if key != "name"]
 A_VALID_VALUE = {
     "cmd": "x",
     "cwd": "/",

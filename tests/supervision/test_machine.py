@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
+from procward.kit.structs import replace
 from procward.supervision.machine import (
     BackoffElapsed,
     CancelTimer,

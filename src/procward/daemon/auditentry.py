@@ -14,8 +14,9 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
+
+from procward.kit.structs import Struct
 
 if TYPE_CHECKING:
     from procward.kit.rpc import Peer
@@ -28,8 +29,7 @@ BLOCK = 64 * 1024  # reading backwards, this much at a time
 Params: TypeAlias = dict[str, Any] | list[Any] | None
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
+class AuditEntry(Struct):
     """One call as the audit log keeps it.
 
     ``params`` are the caller's, unmasked: they are masked and encoded later on

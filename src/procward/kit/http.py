@@ -21,7 +21,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import h11
@@ -29,6 +28,7 @@ import h11
 from procward.kit import wire
 from procward.kit.errors import InternalError, MethodNotFound, RpcError, Unauthorized
 from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
+from procward.kit.structs import Struct, replace
 from procward.kit.tokens import TokenKeeper
 
 __all__ = ["HttpServer", "Reply", "Route"]
@@ -37,8 +37,7 @@ log = logging.getLogger("procward.kit.http")
 MAX_BODY = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(Struct):
     status: int
     body: bytes
     content_type: str = "application/json"

@@ -10,7 +10,6 @@ connection. Tokens: ``tokens.TokenKeeper``.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from procward.kit.client import parse_address
 from procward.kit.durations import parse_duration
 from procward.kit.errors import InvalidParams, Unauthorized
 from procward.kit.rpc import CallContext, Role, method
+from procward.kit.structs import replace
 from procward.kit.tokens import TokenKeeper
 
 if TYPE_CHECKING:
@@ -128,9 +128,7 @@ class NetworkMethods:
                 asyncio.get_running_loop().call_soon(ctx.close)
             raise
         if ctx.set_peer is not None:
-            peer = dataclasses.replace(
-                ctx.peer, role=grant.role, subject=grant.subject, expires=grant.expires
-            )
+            peer = replace(ctx.peer, role=grant.role, subject=grant.subject, expires=grant.expires)
             ctx.set_peer(peer)
         return {"role": grant.role.name.lower(), "subject": grant.subject, "expires": grant.expires}
 

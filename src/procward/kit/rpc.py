@@ -18,7 +18,6 @@ import inspect
 import types
 import typing
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
 from procward.kit.errors import (
@@ -28,6 +27,7 @@ from procward.kit.errors import (
     RpcError,
     Unauthorized,
 )
+from procward.kit.structs import Struct, field
 
 
 class Role(enum.IntEnum):
@@ -45,8 +45,7 @@ class Role(enum.IntEnum):
             raise ValueError(f"unknown role {name!r} (known: {known})") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Peer:
+class Peer(Struct):
     """Who is on the other end of a connection."""
 
     transport: str  # "unix" or "tcp"
@@ -64,8 +63,7 @@ Notify = Callable[[str, Any], Awaitable[None]]
 Auditor = Callable[[Peer, str, Any, float, float, "RpcError | None"], None]
 
 
-@dataclass(slots=True)
-class CallContext:
+class CallContext(Struct, frozen=False):
     peer: Peer
     notify: Notify  # send a notification on this connection, waiting for room to write
     extra: dict[str, Any] = field(default_factory=dict)
@@ -77,8 +75,7 @@ class CallContext:
 Handler = Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Method:
+class Method(Struct):
     name: str
     handler: Handler
     role: Role

@@ -14,22 +14,22 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+
+from procward.kit.structs import Struct
 
 log = logging.getLogger("procward.kit.scheduler")
 
 JobFunc = Callable[[], Awaitable[None] | None]
 
 
-@dataclass(eq=False)
-class Job:
+class Job(Struct, frozen=False, eq=False):
     name: str
     func: JobFunc
     interval: float | None  # None: run once
     delay: float
     runs: int = 0
     failures: int = 0
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    task: asyncio.Task[None] | None = None
 
     def cancel(self) -> None:
         if self.task is not None:

@@ -25,7 +25,6 @@ import stat
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, cast
 
 from procward.kit import wire
@@ -40,6 +39,7 @@ from procward.kit.errors import (
 )
 from procward.kit.paths import check_socket_path
 from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
+from procward.kit.structs import replace
 from procward.kit.wire import Oversized, Request
 
 log = logging.getLogger("procward.kit.server")

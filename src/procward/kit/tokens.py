@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from procward.kit.errors import InvalidParams, Unauthorized
 from procward.kit.rpc import Role
+from procward.kit.structs import Struct
 
 __all__ = ["Grant", "TokenKeeper"]
 
@@ -31,8 +31,7 @@ ALGORITHM = "HS256"
 MAX_TTL = 366 * 86400.0
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
+class Grant(Struct):
     """What a valid token allows."""
 
     role: Role

@@ -23,9 +23,9 @@ import os
 import signal
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from procward.kit.structs import Struct, field
 from procward.supervision.graph import find_cycles
 from procward.supervision.spec import (
     AppSpec,
@@ -64,8 +64,7 @@ _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _NAME_CHARS = _NAME_START | frozenset("_-.")
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(Struct):
     apps: dict[str, AppSpec]  # in file order
     source: str | None = None
 
@@ -143,8 +142,7 @@ def validate_app_name(name: str) -> str:
     return name
 
 
-@dataclass(slots=True)
-class _Draft:
+class _Draft(Struct, frozen=False):
     """One app as far as it could be read: the fields that were valid, and the problems."""
 
     name: str

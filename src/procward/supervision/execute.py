@@ -21,9 +21,9 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from procward.kit.structs import Struct, field
 from procward.supervision import process
 from procward.supervision.spec import Launch
 
@@ -34,8 +34,7 @@ Output = Callable[[str, bytes], Awaitable[None]]  # (stream, chunk)
 WatchChild = Callable[[int], "asyncio.Future[int]"]
 
 
-@dataclass(slots=True)
-class Outcome:
+class Outcome(Struct, frozen=False):
     code: int | None = None  # exit status, or None when killed by a signal
     signal: int | None = None
     timed_out: bool = False

@@ -29,15 +29,15 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+
+from procward.kit.structs import Struct, field
 
 log = logging.getLogger("procward.supervision.logs")
 LINE_LIMIT = 64 * 1024
 FOLLOW_QUEUE = 256  # chunks (of up to 1 MiB) a follower may lag behind
 
 
-@dataclass(eq=False)
-class Follower:
+class Follower(Struct, frozen=False, eq=False):
     """One ``followLogs`` subscription: chunks in, bounded."""
 
     queue: asyncio.Queue[tuple[str, int, str, bytes]] = field(

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 
 from procward.kit.durations import format_duration
+from procward.kit.structs import Struct, field, replace
 from procward.supervision.policy import Budget, after_exit
 from procward.supervision.spec import AppSpec
 
@@ -55,56 +55,46 @@ AT_REST = frozenset({State.STOPPED, State.EXITED, State.CRASHED})
 # -- events ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Start:
+class Start(Struct):
     """Someone wants the instance running (an operator, start-up, a restart)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Stop:
+class Stop(Struct):
     """Someone wants the instance stopped; ``restart`` starts it again after."""
 
     restart: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Spawned:
+class Spawned(Struct):
     pid: int
 
 
-@dataclass(frozen=True, slots=True)
-class SpawnFailed:
+class SpawnFailed(Struct):
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class Exited:
+class Exited(Struct):
     code: int | None  # exit status, or None when killed by a signal
     signal: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StartupElapsed:
+class StartupElapsed(Struct):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class BackoffElapsed:
+class BackoffElapsed(Struct):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class StopTimeout:
+class StopTimeout(Struct):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Ready:
+class Ready(Struct):
     """The ``ready`` probe passed."""
 
 
-@dataclass(frozen=True, slots=True)
-class Unhealthy:
+class Unhealthy(Struct):
     """The ``health`` probe failed ``failures`` times in a row."""
 
     reason: str
@@ -133,24 +123,20 @@ class Timer(enum.StrEnum):
     STOP = "stop"
 
 
-@dataclass(frozen=True, slots=True)
-class Spawn:
+class Spawn(Struct):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class SignalGroup:
+class SignalGroup(Struct):
     signal: str  # a name such as "TERM" or "KILL"
 
 
-@dataclass(frozen=True, slots=True)
-class SetTimer:
+class SetTimer(Struct):
     timer: Timer
     delay: float
 
 
-@dataclass(frozen=True, slots=True)
-class CancelTimer:
+class CancelTimer(Struct):
     timer: Timer
 
 
@@ -159,13 +145,11 @@ class Check(enum.StrEnum):
     HEALTH = "health"
 
 
-@dataclass(frozen=True, slots=True)
-class StartProbe:
+class StartProbe(Struct):
     check: Check
 
 
-@dataclass(frozen=True, slots=True)
-class StopProbes:
+class StopProbes(Struct):
     pass
 
 
@@ -175,8 +159,7 @@ Action = Spawn | SignalGroup | SetTimer | CancelTimer | StartProbe | StopProbes
 # -- the record --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(Struct):
     state: State = State.STOPPED
     pid: int | None = None
     started_at: float | None = None  # `now` of the last spawn

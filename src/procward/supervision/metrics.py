@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+
+from procward.kit.structs import Struct
 
 __all__ = ["Meter", "Usage", "cpu_percent", "read_usage"]
 
@@ -29,8 +30,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(Struct):
     """One process group (or process) at one moment."""
 
     ticks: int  # CPU time so far, clock ticks
@@ -81,8 +81,7 @@ def cpu_percent(before: Usage, after: Usage, seconds: float) -> float:
     return round(100.0 * used / seconds, 1)
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(Struct):
     cpu: float | None  # None on the first sample of a group: no interval yet
     memory: int
     processes: int

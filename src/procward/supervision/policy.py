@@ -10,8 +10,7 @@ spend the budget: the next failure is final (``crashed``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from procward.kit.structs import Struct
 from procward.supervision.spec import AppSpec, Backoff, RestartMode
 
 
@@ -35,8 +34,7 @@ def wants_restart(mode: RestartMode, clean_exit: bool) -> bool:
     return not clean_exit
 
 
-@dataclass(frozen=True, slots=True)
-class Budget:
+class Budget(Struct):
     """Restart times still inside the window, oldest first."""
 
     recent: tuple[float, ...] = ()
@@ -51,8 +49,7 @@ class Budget:
         return Budget((*self.within(window, now).recent, now))
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Struct):
     """What to do after an unplanned exit."""
 
     restart: bool

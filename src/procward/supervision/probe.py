@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from procward.kit.durations import format_duration
+from procward.kit.structs import Struct, replace
 from procward.supervision.values import (
     read_cmd,
     read_count,
@@ -75,8 +75,7 @@ HEALTH_KINDS = (ProbeKind.TCP, ProbeKind.HTTP, ProbeKind.EXEC)
 READY_KINDS = tuple(ProbeKind)
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(Struct):
     kind: ProbeKind
     target: str = ""  # tcp: "host:port"; http: the URL; may hold {instance} and $VAR
     argv: tuple[str, ...] = ()  # exec
@@ -125,8 +124,7 @@ def ready_delay(attempt: int, interval: float) -> float:
 # -- addresses -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(Struct):
     host: str
     port: int
     path: str = "/"  # http only: path and query
@@ -278,7 +276,7 @@ def _read_probe(
         got = " and ".join(chosen) if chosen else "none"
         raise ValueError(f"needs one of {listed}, got {got}")
     kind = chosen[0]
-    settings: dict[str, Any] = {f.name: found[f.name] for f in fields(Probe) if f.name in found}
+    settings: dict[str, Any] = {key: found[key] for key in Probe._fields if key in found}
     if kind is ProbeKind.EXEC:
         settings["argv"] = found["exec"]
     elif kind is ProbeKind.DELAY:

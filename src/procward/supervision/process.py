@@ -24,10 +24,10 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from procward.kit.procinfo import ProcessIdentity
+from procward.kit.structs import Struct
 from procward.supervision.capture import open_pipe
 from procward.supervision.spec import Launch
 
@@ -48,8 +48,7 @@ def become_subreaper() -> bool:
         return False
 
 
-@dataclass(slots=True)
-class Child:
+class Child(Struct, frozen=False):
     identity: ProcessIdentity
     popen: subprocess.Popen[bytes] | None  # None when started by posix_spawn
     outputs: dict[str, int]  # stream ("out", "err" or "log") -> read end of its pipe

@@ -14,10 +14,10 @@ methods of the same names delegate here.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from procward.kit import structs
 from procward.kit.errors import Conflict, Timeout
 from procward.supervision import process
 from procward.supervision.app import SERVING, SETTLED
@@ -71,7 +71,7 @@ async def _surge(sup: Supervisor, app: App, index: int) -> None:
     old = app.instances[index]
     new = Instance(sup, app, index)
     new.take_over_logs(old)
-    new.record = dataclasses.replace(new.record, restarts=old.record.restarts)
+    new.record = structs.replace(new.record, restarts=old.record.restarts)
     app.arriving.add(new)
     try:
         new.send(Start())
@@ -138,12 +138,12 @@ async def redefine(sup: Supervisor, spec: AppSpec, source: str) -> str:
     """
     app = sup.app(spec.name)
     app.source = source
-    if dataclasses.replace(app.spec, commands=spec.commands) == spec:
+    if structs.replace(app.spec, commands=spec.commands) == spec:
         app.spec = spec
         sup.on_change()
         return "updated"
     serving = app.desired and any(i.state in SERVING for i in app.instances)
-    if serving and dataclasses.replace(app.spec, instances=spec.instances) == spec:
+    if serving and structs.replace(app.spec, instances=spec.instances) == spec:
         await sup.scale(spec.name, spec.instances)
         return "scaled"
     if not serving or _log_settings(app.spec) != _log_settings(spec):

@@ -27,8 +27,8 @@ import shutil
 import socket
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 
+from procward.kit.structs import Struct, replace
 from procward.supervision.probe import tcp_address
 from procward.supervision.process import SpawnError
 from procward.supervision.spec import Launch
@@ -47,8 +47,7 @@ exec "$@"
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(Struct):
     text: str
     path: str | None = None  # a Unix socket
     host: str = ""

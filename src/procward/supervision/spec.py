@@ -31,11 +31,11 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.durations import format_duration, parse_duration
 from procward.kit.errors import InvalidParams
+from procward.kit.structs import Struct, field
 
 if TYPE_CHECKING:
     from procward.supervision.probe import Probe
@@ -70,8 +70,7 @@ class ReloadMode(enum.StrEnum):
     SURGE = "surge"  # start the replacement, wait until ready, then stop the old one
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
+class Backoff(Struct):
     """Delay before restart ``n`` (from 0): ``min(initial * multiplier**n, max)`` seconds."""
 
     initial: float = 1.0
@@ -79,8 +78,7 @@ class Backoff:
     max: float = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class AppSpec:
+class AppSpec(Struct):
     name: str
     cmd: tuple[str, ...]
     cwd: str | None = None
@@ -169,8 +167,7 @@ def _duration_value(seconds: float) -> str | float:
     return text if parse_duration(text) == seconds else float(seconds)
 
 
-@dataclass(frozen=True, slots=True)
-class Launch:
+class Launch(Struct):
     """One instance, ready to spawn: nothing left to expand."""
 
     argv: tuple[str, ...]
@@ -286,8 +283,7 @@ def _unquote(value: str) -> str:
     return _ESCAPES.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), inner)
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(Struct):
     """One thing wrong in a config, located as ``apps.<app>.<key>``."""
 
     app: str | None

@@ -33,12 +33,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from procward.kit.atomic import read_with_fallback, write_atomic
 from procward.kit.errors import CorruptFile
 from procward.kit.procinfo import ProcessIdentity, starttime
+from procward.kit.structs import Struct
 from procward.supervision import process
 
 log = logging.getLogger("procward.supervision.state")
@@ -110,8 +110,7 @@ class StateStore:
         self._writer.shutdown(wait=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Leftover:
+class Leftover(Struct):
     label: str
     pgid: int
     identity: ProcessIdentity

@@ -14,13 +14,13 @@ serving app to new processes or a new definition, in ``reload``.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from procward.kit import structs
 from procward.kit.errors import Conflict, NotFound, Timeout
 from procward.kit.paths import InstancePaths
 from procward.supervision import graph, process, reload
@@ -285,7 +285,7 @@ class Supervisor:
         app = self.app(name)
         if count < 0:
             raise ValueError("instances must be >= 0")
-        app.spec = dataclasses.replace(app.spec, instances=count)
+        app.spec = structs.replace(app.spec, instances=count)
         retired = app.resize(count)
         if retired:
             for inst in retired:

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from procward.kit.structs import Struct
 from procward.supervision.values import read_duration, read_table, show
 
 __all__ = ["DEFAULT_DELAY", "DEFAULT_IGNORE", "Watch", "read_watch", "with_cwd"]
@@ -39,8 +39,7 @@ DEFAULT_IGNORE = (".git", "__pycache__", "*.pyc", "*.log", "node_modules", ".ven
 DEFAULT_DELAY = 0.5  # seconds of quiet after the last change before the reload
 
 
-@dataclass(frozen=True, slots=True)
-class Watch:
+class Watch(Struct):
     paths: tuple[str, ...] = ()  # absolute; empty only until config.py fills in the cwd
     ignore: tuple[str, ...] = DEFAULT_IGNORE  # the defaults first, then the app's own
     delay: float = DEFAULT_DELAY

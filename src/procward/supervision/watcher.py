@@ -28,10 +28,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams, KitError
+from procward.kit.structs import Struct, field
 from procward.supervision.watch import Watch
 
 if TYPE_CHECKING:
@@ -119,8 +119,7 @@ class _StopEvent(threading.Event):
         return super().is_set()
 
 
-@dataclass(slots=True)
-class _Record:
+class _Record(Struct, frozen=False):
     """What watch mode did for one app; kept while the app exists, across stops."""
 
     reloads: int = 0
