@@ -23,6 +23,7 @@ class Sample(Daemon):
         super().__init__(resolve("sample"), idle_shutdown=args.idle)
         self.args = args
         self.shutdown_timeout = args.shutdown_timeout
+        self.vital_interval = args.vitals
         self.reloads = 0
         self.server.max_connections = args.max_connections
         self.server.idle_timeout = args.conn_idle
@@ -88,6 +89,7 @@ def main() -> int:
     parser.add_argument("--max-connections", type=int, default=256)
     parser.add_argument("--conn-idle", type=float, default=600.0)
     parser.add_argument("--shutdown-timeout", type=float, default=25.0)
+    parser.add_argument("--vitals", type=float, default=10.0)
     args = parser.parse_args()
     return Sample(args).run(detached=args.detached)
 

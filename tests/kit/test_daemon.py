@@ -130,6 +130,32 @@ def test_sigusr1_reopens_the_log(sample: Sample) -> None:
     wait_for(lambda: "reopened" in sample.log(), what="the reopen message")
 
 
+def test_a_removed_socket_is_bound_again(sample: Sample) -> None:
+    sample.start("--vitals", "0.05")
+    before = sample.client()
+    os.unlink(sample.paths.socket)
+    # Logged after the old listener was closed: closing it must not take the new file.
+    wait_for(lambda: "listening on it again" in sample.log(), what="the log line")
+    assert sample.client().call("echo", value=1) == 1  # a new client gets in
+    assert before.call("echo", value=2) == 2  # and the one from before carries on
+    assert os.stat(sample.paths.socket).st_mode & 0o777 == 0o600
+
+
+def test_a_removed_instance_directory_is_made_again(sample: Sample) -> None:
+    # A tmp cleaner emptying /tmp/<prefix>-<uid>, or an `rm -rf` of the home:
+    # without its lock file, the instance would look free to a second daemon.
+    pid = sample.start("--vitals", "0.05")
+    for directory in {sample.paths.runtime_dir, sample.paths.state_dir}:
+        subprocess.run(["rm", "-rf", directory], check=True)
+    wait_for(lambda: is_locked(sample.paths.lock), what="the lock taken again")
+    wait_for(lambda: os.path.exists(sample.paths.socket), what="the socket again")
+    wait_for(lambda: read_metadata(sample.paths) is not None, what="daemon.json again")
+    assert sample.client().call("echo", value=3) == 3
+    with pytest.raises(StartFailed, match=f"already running \\(pid {pid}\\)"):
+        sample.start()
+    wait_for(lambda: "lock file" in sample.log() and "locked a new one" in sample.log())
+
+
 def test_detached_logs_are_json_lines(sample: Sample) -> None:
     sample.start()
     lines = [json.loads(line) for line in sample.log().splitlines() if line.startswith("{")]

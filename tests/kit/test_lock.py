@@ -199,3 +199,26 @@ def test_hold_times_out_against_another_process(
 ) -> None:
     with pytest.raises(TimeoutError), hold(lock_path, timeout=0.05):
         pass
+
+
+def test_a_removed_lock_file_is_noticed_and_taken_again(
+    lock_path: str, locks: list[InstanceLock]
+) -> None:
+    lock = new_lock(locks, lock_path)
+    assert lock.acquire() and lock.still_ours()
+    os.unlink(lock_path)
+    assert not lock.still_ours() and not is_locked(lock_path)
+    assert lock.retake()
+    assert lock.still_ours() and is_locked(lock_path) and lock.held
+
+
+def test_retake_fails_when_someone_else_locked_the_new_file(
+    lock_path: str, locks: list[InstanceLock]
+) -> None:
+    lock = new_lock(locks, lock_path)
+    assert lock.acquire()
+    os.unlink(lock_path)
+    other = new_lock(locks, lock_path)  # a second daemon that found the instance free
+    assert other.acquire(grace=0)
+    assert not lock.retake()
+    assert lock.held and not lock.still_ours()  # it keeps what it had; the caller says so

@@ -14,6 +14,12 @@ ritual of DESIGN.md, bounded by ``shutdown_timeout`` as a whole: stop accepting
 → cancel scheduled jobs → let in-flight requests finish → ``on_stop`` →
 remove socket and metadata → exit 0. Signal handlers only set flags on the
 loop; every decision runs in the loop.
+
+While it serves, a check every ``vital_interval`` seconds heals what others
+may break behind its back: a socket file removed (a tmp cleaner emptying
+``/tmp/<prefix>-<uid>``, a stray ``rm``) is bound again, so clients do not
+find a live daemon unreachable; a removed ``daemon.json`` is written again.
+Two ``stat`` calls; nothing else wakes an idle daemon.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class Daemon(NetworkMethods):
     version: ClassVar[str] = "0"
     shutdown_timeout: float = 25.0  # init systems SIGKILL at 30 s
     request_grace: float = 2.0  # of which in-flight requests may take this much
+    vital_interval: float = 10.0  # seconds between checks that socket and metadata are there
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,6 +87,11 @@ class Daemon(NetworkMethods):
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = ""
         self._bound_socket = False
+        self._socket_id: tuple[int, int] | None = None  # (st_dev, st_ino) of what we bound
+        self._unix_server: asyncio.AbstractServer | None = None
+        self._rebinding: asyncio.Future[None] | None = None
+        self._vital_errors: set[str] = set()
+        self._lock: InstanceLock | None = None
         self._reloading: asyncio.Future[Any] | None = None
 
     # -- hooks for subclasses ------------------------------------------------
@@ -148,7 +160,7 @@ class Daemon(NetworkMethods):
         except (KitError, OSError) as exc:
             return self._fail_start(ready, str(exc))
         self.log_file = kitlog.setup(self.prefix, detached=detached, log_path=self.paths.daemon_log)
-        lock = InstanceLock(self.paths.lock)
+        lock = self._lock = InstanceLock(self.paths.lock)
         if not lock.acquire():
             meta = read_metadata(self.paths)
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
@@ -179,7 +191,7 @@ class Daemon(NetworkMethods):
             write_metadata(self.paths, self._metadata())
             sock = self._listening_socket()
             await self.on_start()
-            await self.server.serve_socket(sock)
+            self._unix_server = await self.server.serve_socket(sock)
             write_metadata(self.paths, self._metadata())
         except Exception as exc:
             if not isinstance(exc, KitError | OSError):
@@ -204,6 +216,7 @@ class Daemon(NetworkMethods):
             return sock
         sock = bind_unix(self.paths.socket)
         self._bound_socket = True
+        self._socket_id = _file_id(self.paths.socket)
         return sock
 
     def update_metadata(self) -> None:
@@ -255,7 +268,68 @@ class Daemon(NetworkMethods):
             self.scheduler.every(
                 max(0.05, self.idle_shutdown / 4), self._check_idle, name="idle-shutdown"
             )
+        self.scheduler.every(self.vital_interval, self._check_vitals, name="vital-signs")
         self.scheduler.start()
+
+    def _check_vitals(self) -> None:
+        """Put back what was removed: the log file, the lock file, the socket, daemon.json.
+
+        The log file first, so that what the others say is not written to a
+        deleted file.
+        """
+        log_file = self.log_file
+        if log_file is not None and not os.path.exists(log_file.baseFilename):
+            try:
+                self.paths.ensure()
+                log_file.reopen()
+            except (OSError, KitError) as exc:
+                self._vital_error(f"cannot open {log_file.baseFilename} again: {exc}")
+            else:
+                log.warning("%s had been removed: logging to a new one", log_file.baseFilename)
+        if self._lock is not None and not self._lock.still_ours():
+            self._heal_lock(self._lock)
+        busy = self._rebinding is not None and not self._rebinding.done()
+        if self._bound_socket and not busy and _file_id(self.paths.socket) != self._socket_id:
+            self._rebinding = asyncio.ensure_future(self._rebind())
+        if not os.path.exists(self.paths.metadata):
+            try:
+                self.paths.ensure()
+                write_metadata(self.paths, self._metadata())
+            except (OSError, KitError) as exc:
+                self._vital_error(f"cannot write {self.paths.metadata} again: {exc}")
+            else:
+                log.warning("%s had been removed: written again", self.paths.metadata)
+
+    def _heal_lock(self, lock: InstanceLock) -> None:
+        """Without its lock file, the instance looks free: a second daemon could start."""
+        try:
+            self.paths.ensure()
+        except (OSError, KitError) as exc:
+            self._vital_error(f"lock file {lock.path} is gone and cannot be made again: {exc}")
+            return
+        if lock.retake():
+            log.warning("lock file %s had been removed: locked a new one", lock.path)
+        else:
+            self._vital_error(f"lock file {lock.path} was replaced, and another process holds it")
+
+    async def _rebind(self) -> None:
+        try:
+            self.paths.ensure()  # a tmp cleaner may have taken the directory too
+            sock = bind_unix(self.paths.socket)
+        except (OSError, KitError) as exc:
+            self._vital_error(f"socket {self.paths.socket} is gone and cannot be bound: {exc}")
+            return
+        self._socket_id = _file_id(self.paths.socket)
+        old, self._unix_server = self._unix_server, await self.server.serve_socket(sock)
+        if old is not None:
+            old.close()  # its connections carry on; only its listening socket goes
+        self._vital_errors.clear()
+        log.warning("socket %s had been removed: listening on it again", self.paths.socket)
+
+    def _vital_error(self, text: str) -> None:
+        if text not in self._vital_errors:  # once, not every ten seconds
+            self._vital_errors.add(text)
+            log.error("%s", text)
 
     def _check_idle(self) -> None:
         assert self.idle_shutdown is not None
@@ -287,6 +361,14 @@ class Daemon(NetworkMethods):
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.paths.metadata)
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _watchdog_ping() -> None:

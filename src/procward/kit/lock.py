@@ -49,6 +49,29 @@ class InstanceLock:
             self._fd = fd
             return True
 
+    def still_ours(self) -> bool:
+        """Is the file at ``path`` still the one we hold? (False if removed or replaced.)"""
+        if self._fd is None:
+            return False
+        try:
+            return os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except OSError:
+            return False
+
+    def retake(self) -> bool:
+        """After the file was removed: lock a new one at ``path``, unless someone did first."""
+        old, self._fd = self._fd, None
+        try:
+            taken = self.acquire(grace=0.0)
+        except OSError:
+            taken = False
+        if taken:
+            if old is not None:
+                os.close(old)
+        else:
+            self._fd = old
+        return taken
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the last fd drops the flock

@@ -145,10 +145,11 @@ class RpcServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def serve_socket(self, sock: socket.socket) -> None:
+    async def serve_socket(self, sock: socket.socket) -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
         server = await loop.create_unix_server(lambda: Connection(self), sock=sock)
         self._track(server)
+        return server
 
     async def serve_tcp(self, host: str, port: int) -> asyncio.Server:
         """Listen on TCP: connections start anonymous and may ``authenticate`` with a token.
