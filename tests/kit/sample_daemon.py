@@ -43,6 +43,22 @@ class Sample(Daemon):
     def on_reload(self) -> None:
         self.reloads += 1
 
+    def preflight_argv(self) -> list[str]:
+        if self.args.broken_upgrade:
+            return [
+                sys.executable,
+                "-c",
+                "raise SystemExit('SyntaxError: the new build is broken')",
+            ]
+        return super().preflight_argv()
+
+    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
+        return {"reloads": self.reloads}, []
+
+    @method(Role.VIEWER)
+    def handed(self, ctx: CallContext) -> Any:
+        return self.handed_over
+
     @method(Role.VIEWER)
     def echo(self, ctx: CallContext, value: Any = None) -> Any:
         return value
@@ -90,7 +106,11 @@ def main() -> int:
     parser.add_argument("--conn-idle", type=float, default=600.0)
     parser.add_argument("--shutdown-timeout", type=float, default=25.0)
     parser.add_argument("--vitals", type=float, default=10.0)
+    parser.add_argument("--check", action="store_true")  # an upgrade's pre-flight
+    parser.add_argument("--broken-upgrade", action="store_true")
     args = parser.parse_args()
+    if args.check:
+        return 0
     return Sample(args).run(detached=args.detached)
 
 

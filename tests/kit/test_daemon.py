@@ -14,7 +14,7 @@ import pytest
 
 from procward.kit.client import Client
 from procward.kit.control import stop, wait_exit
-from procward.kit.errors import StartFailed
+from procward.kit.errors import Conflict, StartFailed
 from procward.kit.lock import is_locked
 from procward.kit.metadata import Liveness, read_metadata, running
 from procward.kit.spawn import start_detached
@@ -154,6 +154,40 @@ def test_a_removed_instance_directory_is_made_again(sample: Sample) -> None:
     with pytest.raises(StartFailed, match=f"already running \\(pid {pid}\\)"):
         sample.start()
     wait_for(lambda: "lock file" in sample.log() and "locked a new one" in sample.log())
+
+
+def test_upgrade_replaces_the_program_in_place(sample: Sample) -> None:
+    pid = sample.start()
+    os.kill(pid, signal.SIGHUP)  # some state for the next program to take over
+    first = sample.client()
+    wait_for(lambda: first.call("reloaded") == 1, what="on_reload")
+    before = first.call("ping")
+    fds_before = len(os.listdir(f"/proc/{pid}/fd"))
+    assert first.call("upgrade") == {"upgrading": True, "pid": pid}
+    # Connecting meanwhile is never refused: the socket is handed over, not re-bound.
+    again = Client.open(sample.paths.socket)
+    sample.clients.append(again)
+    after = again.call("ping")
+    assert after["pid"] == pid and after["uptime"] < before["uptime"] + 1
+    assert again.call("handed") == {"reloads": 1}
+    assert is_locked(sample.paths.lock) and read_metadata(sample.paths).pid == pid
+    with pytest.raises(StartFailed, match="already running"):
+        sample.start()
+    wait_for(lambda: "upgrading in place" in sample.log(), what="the log line")
+    assert not os.path.exists(os.path.join(sample.paths.state_dir, "handover.json"))
+    # Nothing leaked across the exec: one client then, one client now.
+    assert len(os.listdir(f"/proc/{pid}/fd")) == fds_before
+    stop(sample.paths, timeout=5)
+    assert wait_exit(pid, 5)
+    assert running(sample.paths)[0] is Liveness.NOT_RUNNING
+
+
+def test_an_upgrade_to_a_program_that_cannot_start_is_refused(sample: Sample) -> None:
+    pid = sample.start("--broken-upgrade")
+    client = sample.client()
+    with pytest.raises(Conflict, match="the new program does not start: SyntaxError"):
+        client.call("upgrade")
+    assert client.call("ping")["pid"] == pid  # serving on, the same program
 
 
 def test_detached_logs_are_json_lines(sample: Sample) -> None:

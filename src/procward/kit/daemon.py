@@ -20,6 +20,9 @@ may break behind its back: a socket file removed (a tmp cleaner emptying
 ``/tmp/<prefix>-<uid>``, a stray ``rm``) is bound again, so clients do not
 find a live daemon unreachable; a removed ``daemon.json`` is written again.
 Two ``stat`` calls; nothing else wakes an idle daemon.
+
+``upgrade`` (admin) replaces the program in place, same pid, keeping the
+lock, the listening socket and what ``on_handover`` returns (``handover``).
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ import time
 from collections.abc import Awaitable
 from typing import Any, ClassVar
 
+from procward.kit import handover, notify, spawn
 from procward.kit import log as kitlog
-from procward.kit import notify, spawn
-from procward.kit.errors import AlreadyRunning, KitError
+from procward.kit.errors import AlreadyRunning, Conflict, KitError
 from procward.kit.eventloop import event_loop_factory
 from procward.kit.lock import InstanceLock
 from procward.kit.metadata import Metadata, read_metadata, remove_runtime_files, write_metadata
@@ -92,6 +95,13 @@ class Daemon(NetworkMethods):
         self._rebinding: asyncio.Future[None] | None = None
         self._vital_errors: set[str] = set()
         self._lock: InstanceLock | None = None
+        self._listen_sock: socket.socket | None = None
+        # In-place upgrade: what the previous program handed over (subclasses
+        # read ``handed_over`` in on_start), and what this one will hand on.
+        self.handed_over: dict[str, Any] | None = None
+        self._handed_socket: int | None = None
+        self._upgrading = False
+        self._handing: tuple[dict[str, Any], list[int]] | None = None
         self._reloading: asyncio.Future[Any] | None = None
 
     # -- hooks for subclasses ------------------------------------------------
@@ -105,6 +115,26 @@ class Daemon(NetworkMethods):
     def on_reload(self) -> Awaitable[None] | None:
         """SIGHUP: reload configuration (may be a coroutine function)."""
         return None
+
+    async def before_upgrade(self) -> dict[str, Any]:
+        """May the daemon upgrade now? Raise ``Conflict`` to refuse; extra reply fields."""
+        return {}
+
+    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
+        """Instead of on_stop for an upgrade: stop threads and timers, keep children.
+
+        Returns what the next program finds in ``handed_over`` (JSON) and the
+        descriptors it must inherit (their numbers go in the JSON).
+        """
+        return {}, []
+
+    def upgrade_argv(self) -> list[str]:
+        """The program to exec for an upgrade: by default, this one's command line."""
+        return [sys.executable, *sys.orig_argv[1:]]
+
+    def preflight_argv(self) -> list[str]:
+        """Run before letting go of anything; must exit 0 (default: ``… --check``)."""
+        return [*self.upgrade_argv(), "--check"]
 
     def is_idle(self) -> bool:
         """May idle shutdown stop the daemon now? (No clients is checked too.)"""
@@ -142,6 +172,23 @@ class Daemon(NetworkMethods):
         asyncio.get_running_loop().call_soon(self.request_stop, "shutdown requested")
         return {"success": True}
 
+    @method(Role.ADMIN)
+    async def upgrade(self, ctx: CallContext) -> dict[str, Any]:
+        """Replace the daemon's program in place: same pid, children kept running.
+
+        Refused, with the daemon serving on, when the new program's pre-flight
+        fails or ``before_upgrade`` objects.
+        """
+        if self._upgrading:
+            raise Conflict("an upgrade is already under way")
+        problem = await asyncio.to_thread(handover.preflight, self.preflight_argv())
+        if problem is not None:
+            raise Conflict(f"upgrade refused: the new program does not start: {problem}")
+        extra = await self.before_upgrade()
+        self._upgrading = True
+        asyncio.get_running_loop().call_soon(self.request_stop, "upgrade")
+        return {"upgrading": True, "pid": self.pid, **extra}
+
     # -- lifecycle ---------------------------------------------------------------
 
     def request_stop(self, reason: str = "") -> None:
@@ -151,7 +198,8 @@ class Daemon(NetworkMethods):
 
     def run(self, *, detached: bool = False) -> int:
         """Run the daemon until it is told to stop; returns the exit status."""
-        ready = spawn.ReadyPipe.from_env()
+        handed = handover.take(self.prefix)
+        ready = None if handed is not None else spawn.ReadyPipe.from_env()
         if detached and ready is not None:
             spawn.detach()
         self.pid = os.getpid()
@@ -161,14 +209,21 @@ class Daemon(NetworkMethods):
             return self._fail_start(ready, str(exc))
         self.log_file = kitlog.setup(self.prefix, detached=detached, log_path=self.paths.daemon_log)
         lock = self._lock = InstanceLock(self.paths.lock)
-        if not lock.acquire():
+        if handed is not None:
+            lock.adopt(int(handed["lock_fd"]))
+            self._handed_socket = int(handed["socket_fd"])
+            self.handed_over = handed.get("app") or {}
+        elif not lock.acquire():
             meta = read_metadata(self.paths)
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
         try:
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
                 error = runner.run(self._main(ready))
         finally:
-            lock.release()
+            if self._handing is None:
+                lock.release()
+        if self._handing is not None:
+            return self._exec_upgrade(*self._handing)
         # Reported only now, with the lock free, so that a caller who retries at
         # once finds the instance free rather than a daemon on its way out.
         return 0 if error is None else self._fail_start(ready, error)
@@ -204,10 +259,56 @@ class Daemon(NetworkMethods):
             ready.ready()
         notify.notify(f"READY=1\nSTATUS=serving\nMAINPID={os.getpid()}")
         await self._stop_requested.wait()
+        if self._upgrading and await self._hand_over():
+            return None
         await self._shutdown()
         return None
 
+    async def _hand_over(self) -> bool:
+        """Stop serving but keep the lock, socket and children; False to shut down instead."""
+        log.info("upgrading in place (pid %d)", self.pid)
+        notify.notify("RELOADING=1\nSTATUS=upgrading")
+        assert self._listen_sock is not None and self._lock is not None
+        sock_fd = os.dup(self._listen_sock.fileno())  # the server's copy closes below
+        self.server.stop_accepting()
+        await self.scheduler.stop()
+        await self.server.finish_in_flight(self.request_grace)
+        try:
+            payload, fds = await self.on_handover()
+        except Exception:
+            log.exception("handing over failed; shutting down instead")
+            os.close(sock_fd)
+            return False
+        lock_fd = self._lock.fileno()
+        data = {"lock_fd": lock_fd, "socket_fd": sock_fd, "app": payload}
+        self._handing = (data, [lock_fd, sock_fd, *fds])
+        return True
+
+    def _exec_upgrade(self, data: dict[str, Any], fds: list[int]) -> int:
+        path = os.path.join(self.paths.state_dir, "handover.json")
+        argv = self.upgrade_argv()
+        try:
+            handover.write(path, data, fds)
+            os.environ[handover.env_name(self.prefix)] = path
+            logging.shutdown()  # flush: the new program appends to the same log
+            os.execv(argv[0], argv)
+        except OSError as exc:
+            log.critical("upgrade failed, cannot exec %s: %s", argv[0], exc)
+        return 1
+
     def _listening_socket(self) -> socket.socket:
+        sock = self._take_listening_socket()
+        self._listen_sock = sock
+        return sock
+
+    def _take_listening_socket(self) -> socket.socket:
+        if self._handed_socket is not None:  # an upgrade: the socket clients already use
+            sock = socket.socket(fileno=self._handed_socket)
+            sock.set_inheritable(False)
+            sock.setblocking(False)
+            self._bound_socket = True
+            self._socket_id = _file_id(self.paths.socket)
+            return sock
         activated = notify.listen_fds()
         if activated:
             _name, sock = activated[0]

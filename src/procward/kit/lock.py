@@ -49,6 +49,15 @@ class InstanceLock:
             self._fd = fd
             return True
 
+    def adopt(self, fd: int) -> None:
+        """Hold the lock already taken through ``fd`` (handed over across an exec)."""
+        os.set_inheritable(fd, False)
+        self._fd = fd
+
+    def fileno(self) -> int:
+        assert self._fd is not None, "the lock is not held"
+        return self._fd
+
     def still_ours(self) -> bool:
         """Is the file at ``path`` still the one we hold? (False if removed or replaced.)"""
         if self._fd is None:
