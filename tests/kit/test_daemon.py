@@ -164,12 +164,22 @@ def test_upgrade_replaces_the_program_in_place(sample: Sample) -> None:
     before = first.call("ping")
     fds_before = len(os.listdir(f"/proc/{pid}/fd"))
     assert first.call("upgrade") == {"upgrading": True, "pid": pid}
-    # Connecting meanwhile is never refused: the socket is handed over, not re-bound.
-    again = Client.open(sample.paths.socket)
-    sample.clients.append(again)
+
+    def new_program() -> Client | None:
+        # Connecting is never refused: the socket is handed over, not bound again.
+        # A connection the old program accepted in its last moments is closed.
+        client = Client.open(sample.paths.socket)
+        sample.clients.append(client)
+        try:
+            handed = client.call("handed")
+        except ConnectionError:
+            return None
+        return client if handed is not None else None
+
+    again = wait_for(new_program, what="the new program to serve")
+    assert again.call("handed") == {"reloads": 1}
     after = again.call("ping")
     assert after["pid"] == pid and after["uptime"] < before["uptime"] + 1
-    assert again.call("handed") == {"reloads": 1}
     assert is_locked(sample.paths.lock) and read_metadata(sample.paths).pid == pid
     with pytest.raises(StartFailed, match="already running"):
         sample.start()
