@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +24,7 @@ import pytest
 
 from procward.kit.client import Client
 from procward.kit.paths import InstancePaths
-from procward.kit.testing import wait_for
+from procward.kit.testing import free_port, wait_for
 
 LoadApps = Callable[[str], dict[str, Any]]
 WriteConfig = Callable[[str], str]
@@ -124,3 +127,65 @@ def kill_and_wait_restart(client: Client, name: str) -> int:
     wait_for(lambda: app_instances(client, name)[0]["restarts"] == restarts + 1, what="a restart")
     wait_state(client, name, "running")
     return first
+
+
+# -- apps that serve on a socket the daemon holds (reload and upgrade tests) --
+
+SERVER = os.path.join(os.path.dirname(__file__), "socket_server.py")
+
+
+def server_app(home: str, name: str = "web", **keys: str) -> str:
+    extra = "\n".join(f"{key} = {value}" for key, value in keys.items())
+    return f"""
+        [apps.{name}]
+        cmd = ["{sys.executable}", "{SERVER}", "{home}"]
+        ready = {{ notify = true }}
+        {extra}
+    """
+
+
+def ask(port: int) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"?")
+        return int(conn.recv(100))
+
+
+class Load:
+    """Connections one after another until stopped: who answered, what failed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.answers: list[int] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.answers.append(ask(self.port))
+            except (OSError, ValueError) as exc:
+                self.failures.append(repr(exc))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def load(port: int) -> Iterator[Callable[[], Load]]:
+    started: list[Load] = []
+
+    def start() -> Load:
+        started.append(Load(port))
+        return started[-1]
+
+    yield start
+    for each in started:
+        each.stop()

@@ -116,6 +116,34 @@ def cmd_down(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
+def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
+    """Exec the installed procward in the daemon's place; the apps keep running."""
+    import time
+
+    with connect(paths, spawn=False) as client:
+        before = client.call("ping")
+        asked = time.time()
+        result = client.call("upgrade")
+    deadline = time.monotonic() + args.timeout
+    while True:
+        try:
+            with connect(paths, spawn=False) as client:
+                after = client.call("ping")
+            if time.time() - after["uptime"] >= asked - 0.01:  # started since we asked
+                break
+        except (KitError, OSError):  # the old program's last moments
+            pass
+        if time.monotonic() > deadline:
+            return fail(f"the daemon did not come back within {args.timeout:g}s: see its log", 1)
+        time.sleep(0.02)
+    kept = result.get("keeping", 0)
+    print(
+        f"procward upgraded in place: {before['version']} -> {after['version']} "
+        f"(pid {after['pid']}), {kept} process{'es' if kept != 1 else ''} kept running"
+    )
+    return 0
+
+
 def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
     from procward.kit.control import kill
 
@@ -243,6 +271,12 @@ PARSER = Parser(
             [Option("--timeout", type=_seconds, default=30.0, help="then SIGKILL (default 30)")],
         ),
         Command("kill", cmd_kill, "SIGKILL the daemon (for a hung daemon)"),
+        Command(
+            "upgrade",
+            cmd_upgrade,
+            "run the installed procward in the daemon's place; every app keeps running",
+            [Option("--timeout", type=_seconds, default=30.0, help="to come back (default 30)")],
+        ),
         Command(
             "ping",
             cmd_ping,

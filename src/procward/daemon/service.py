@@ -24,6 +24,7 @@ from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
 from procward.daemon.statusfile import StatusFile
+from procward.daemon.upgrade import UpgradeMethods, handed_pids
 from procward.daemon.uptime import UptimeMethods
 from procward.daemon.watch import WatchMethods
 from procward.kit import fastjson
@@ -50,6 +51,7 @@ class ProcwardDaemon(
     WatchMethods,
     ExecMethods,
     UptimeMethods,
+    UpgradeMethods,
     AuditMethods,
     Daemon,
 ):
@@ -82,13 +84,20 @@ class ProcwardDaemon(
         )
         self._sup = Supervisor(self.paths, on_change=self._changed)
         self._sup.base_env[state.MARKER] = self.paths.state_dir
-        self._watch_children(self._sup.reaper.reap)
+        handed = self.handed_over
+        if handed is None:  # else after the handed-over children are adopted
+            self._watch_children(self._sup.reaper.reap)
         saved = state.load(self.paths.state)
         self._store = state.StateStore(self.paths.state, self._snapshot)
         self.start_uptime()
-        await state.terminate_leftovers(state.leftovers(saved, self.paths.state_dir), 10.0)
+        kept = handed_pids(handed)
+        leftovers = [g for g in state.leftovers(saved, self.paths.state_dir) if g.pgid not in kept]
+        await state.terminate_leftovers(leftovers, 10.0)
+        if handed is not None and saved is None:
+            log.error("upgrade: no state.json to adopt the running apps from")
+            self._watch_children(self._sup.reaper.reap)
         if saved is not None:
-            await self._recover(saved)
+            await self._recover(saved, handed)
             settings = saved.get("settings")
             if isinstance(settings, dict):
                 await self.restore_network(settings.get("network"))
@@ -112,7 +121,7 @@ class ProcwardDaemon(
         signal.signal(signal.SIGCHLD, lambda _sig, _frame: loop.call_soon_threadsafe(reap))
         reap()  # anything that exited before the handler was in place
 
-    async def _recover(self, saved: dict[str, Any]) -> None:
+    async def _recover(self, saved: dict[str, Any], handed: dict[str, Any] | None) -> None:
         try:
             metrics = saved.get("settings", {}).get("metrics", {})
             if metrics.get("enabled"):
@@ -133,6 +142,9 @@ class ProcwardDaemon(
             if desired:
                 wanted.append(spec.name)
         log.info("restored %d apps (%d to run)", len(self.sup.apps), len(wanted))
+        if handed is not None:
+            self.adopt_handed_over(handed)
+            self._watch_children(self.sup.reaper.reap)  # and reap what exited meanwhile
         if wanted:
             # Serve once they are spawned (so the first `status` shows them
             # starting), but not later than start_grace: slow dependency chains
@@ -163,6 +175,11 @@ class ProcwardDaemon(
             self._status.remove()
         # The loop is about to close: a late SIGCHLD must not schedule into it.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+    async def close_state(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
 
     async def _durable(self) -> None:
         """Save now and wait for it: an operator's change is on disk before we answer,

@@ -116,6 +116,15 @@ class App:
             self._sockets = HeldSockets(self.spec.sockets)
         return self._sockets
 
+    def adopt_sockets(self, fds: list[int]) -> None:
+        """The listening sockets the previous program held for this app (upgrade)."""
+        from procward.supervision.sockets import HeldSockets
+
+        self._sockets = HeldSockets.adopted(self.spec.sockets, fds)
+
+    def held_socket_fds(self) -> list[int]:
+        return [s.fileno() for s in self._sockets.sockets] if self._sockets is not None else []
+
     def close_sockets(self) -> None:
         if self._sockets is not None:
             self._sockets.close()

@@ -70,6 +70,13 @@ class PipeReader:
             if self.fd >= 0 and not _has_data(self.fd):
                 self.close()
 
+    def detach(self) -> int:
+        """Stop reading without closing: the pipe goes to the next program (upgrade)."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            self.loop.remove_reader(fd)
+        return fd
+
     def close(self) -> None:
         if self.fd < 0:
             return

@@ -14,8 +14,9 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from procward.kit.procinfo import ProcessIdentity
 from procward.supervision import machine, process
 from procward.supervision.capture import PipeReader
 from procward.supervision.config import ConfigError
@@ -39,6 +40,7 @@ from procward.supervision.machine import (
     StopTimeout,
     Timer,
 )
+from procward.supervision.policy import Budget
 from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
@@ -279,6 +281,60 @@ class Instance:
         event, self.lingering = self.lingering, None
         self.pgid = None
         self.send(event)
+
+    # -- in-place upgrade ------------------------------------------------------------
+
+    def hand_over(self) -> dict[str, Any] | None:
+        """Let go of a running process for the next program; None if there is none."""
+        if self.child is None or self.state is not State.RUNNING:
+            return None
+        self.cancel_timers()
+        fds = {}
+        for reader in list(self.readers):
+            fds[reader.sink.stream] = reader.detach()
+        self.readers.clear()
+        sinks = {stream: sink.hand_over() for stream, sink in self._sinks.items()}
+        self._sinks = {}
+        rec = self.record
+        return {
+            "app": self.app.name,
+            "index": self.index,
+            "pid": self.child.pid,
+            "started_wall": self.started_wall,
+            "started_at": rec.started_at,
+            "restarts": rec.restarts,
+            "attempt": rec.attempt,
+            "budget": list(rec.budget.recent),
+            "fds": fds,
+            "sinks": sinks,
+        }
+
+    def adopt(self, handed: dict[str, Any]) -> None:
+        """Take over a process the previous program ran (``hand_over``): it is running."""
+        pid = int(handed["pid"])
+        fds = {str(stream): int(fd) for stream, fd in handed["fds"].items()}
+        self.child = process.Child(
+            ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, ""), None, fds
+        )
+        self.pgid = self.last_pid = pid
+        self.started_wall = handed.get("started_wall")
+        self.record = Record(
+            state=State.RUNNING,
+            pid=pid,
+            started_at=handed.get("started_at"),
+            attempt=int(handed.get("attempt", 0)),
+            budget=Budget(tuple(handed.get("budget", ()))),
+            restarts=int(handed.get("restarts", 0)),
+        )
+        sinks = self.sinks()
+        for stream, fd in fds.items():
+            os.set_inheritable(fd, False)
+            sinks[stream].take_over(handed.get("sinks", {}).get(stream, {}))
+            self.readers.add(PipeReader(self.sup.loop, fd, sinks[stream], self.readers.discard))
+        self.sup.children[pid] = self
+        if self.app.spec.health is not None:
+            self.prober.start(machine.Check.HEALTH)
+        self.sup.instance_changed(self, State.RUNNING)
 
     def snapshot(self) -> dict[str, object]:
         rec = self.record

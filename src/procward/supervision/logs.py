@@ -205,6 +205,18 @@ class LogSink:
         self.flush_partial()
         self._close()
 
+    def hand_over(self) -> dict[str, object]:
+        """Close for an in-place upgrade: what the next sink needs to go on mid-line."""
+        state = {"pending": self.pending.decode("latin-1"), "at_line_start": self.at_line_start}
+        self.pending = b""
+        self._close()
+        return state
+
+    def take_over(self, state: dict[str, object]) -> None:
+        """Go on where the sink of the previous program stopped (``hand_over``)."""
+        self.pending = str(state.get("pending", "")).encode("latin-1")
+        self.at_line_start = bool(state.get("at_line_start", True))
+
     def truncate(self) -> None:
         """``procward flush``: empty the file and delete its backups."""
         for n in range(1, self.backups + 1):

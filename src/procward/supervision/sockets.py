@@ -121,6 +121,16 @@ class HeldSockets:
             self.close()
             raise
 
+    @classmethod
+    def adopted(cls, spec: Mapping[str, str], fds: list[int]) -> HeldSockets:
+        """The sockets a previous program of this daemon bound, handed over by fd."""
+        held = cls.__new__(cls)
+        held.spec = dict(spec)
+        held.sockets = [socket.socket(fileno=fd) for fd in fds]
+        for sock in held.sockets:
+            sock.set_inheritable(False)
+        return held
+
     def close(self) -> None:
         for sock in self.sockets:
             if sock.family == socket.AF_UNIX:

@@ -1,0 +1,120 @@
+"""``procward upgrade``: a new daemon program without stopping a single app.
+
+The kit does the exec (``kit.handover``): same pid, so the apps stay our
+children and their pipes stay open. This mixin says what procward hands
+over and how the next program takes it back:
+
+- refused while an instance is starting or stopping, or a reload is
+  replacing one (``Conflict``: try again in a moment), so that every
+  process handed over is simply *running*;
+- for each running instance: its pid, restart counters and budget, the read
+  ends of its output pipes, and the unfinished line of a ``log_format =
+  "json"`` sink; for each app, the listening sockets it holds;
+- state, uptime and audit log are written first, the watch threads stopped;
+- the next program restores the apps from ``state.json`` as after any
+  restart, but adopts the handed-over processes as running instead of
+  treating them as a dead daemon's leftovers, and starts only what else
+  should run (instances in backoff, say).
+
+Output written during the exec waits in the pipes (1 MiB each): no line is
+lost. Not carried over: sd_notify ``STATUS=`` texts (the abstract sockets
+are per program; an app's next ``READY=1`` is not needed), a follower's
+``logs -f`` connection (it ends; run it again).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import TYPE_CHECKING, Any
+
+from procward.kit.errors import Conflict
+from procward.supervision.machine import State
+from procward.supervision.process import signal_group, signal_number
+
+if TYPE_CHECKING:
+    from procward.supervision.supervisor import Supervisor
+
+log = logging.getLogger("procward.daemon")
+
+_BUSY = (State.STARTING, State.STOPPING)
+
+
+class UpgradeMethods:
+    """Mixed into ``ProcwardDaemon``, which provides the hooks' other halves."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def sup(self) -> Supervisor: ...
+
+        async def _durable(self) -> None: ...
+        async def save_uptime(self) -> None: ...
+        def stop_uptime(self) -> None: ...
+        def close_audit_log(self) -> None: ...
+        async def close_state(self) -> None: ...
+
+    async def before_upgrade(self) -> dict[str, Any]:
+        busy = [
+            f"{inst.label} is {inst.state.value}"
+            for app in self.sup.apps.values()
+            for inst in (*app.instances, *app.arriving)
+            if inst.state in _BUSY or inst in app.arriving
+        ]
+        if busy:
+            raise Conflict(f"not now: {', '.join(busy[:5])}; try again in a moment")
+        kept = sum(1 for a in self.sup.apps.values() for i in a.instances if i.child is not None)
+        return {"keeping": kept}
+
+    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
+        sup = self.sup
+        sup.stop_watching()
+        self.stop_uptime()
+        await self.save_uptime()
+        await self._durable()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # exits wait, as zombies, for the next
+        instances, sockets, fds = [], {}, []
+        for app in sup.apps.values():
+            for inst in app.instances:
+                handed = inst.hand_over()
+                if handed is not None:
+                    instances.append(handed)
+                    fds.extend(handed["fds"].values())
+            held = app.held_socket_fds()
+            if held:
+                sockets[app.name] = held
+                fds.extend(held)
+        await self.close_state()
+        self.close_audit_log()
+        log.info("handing over %d running processes", len(instances))
+        return {"instances": instances, "sockets": sockets}, fds
+
+    def adopt_handed_over(self, handed: dict[str, Any]) -> None:
+        """Take back what the previous program handed over; the apps are restored."""
+        for name, fds in handed.get("sockets", {}).items():
+            app = self.sup.apps.get(name)
+            if app is not None:
+                app.adopt_sockets([int(fd) for fd in fds])
+            else:
+                for fd in fds:
+                    os.close(int(fd))
+        adopted = 0
+        for info in handed.get("instances", []):
+            app = self.sup.apps.get(info["app"])
+            if app is None or not 0 <= int(info["index"]) < len(app.instances):
+                # Its app is gone from state.json: nobody to give it to.
+                signal_group(int(info["pid"]), signal_number("KILL"))
+                for fd in info["fds"].values():
+                    os.close(int(fd))
+                continue
+            app.instances[int(info["index"])].adopt(info)
+            adopted += 1
+        log.info("upgraded in place: %d running processes taken over", adopted)
+
+
+def handed_pids(handed: dict[str, Any] | None) -> set[int]:
+    """The process groups handed over: not a dead daemon's leftovers."""
+    if handed is None:
+        return set()
+    return {int(info["pid"]) for info in handed.get("instances", [])}

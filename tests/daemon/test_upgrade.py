@@ -1,0 +1,149 @@
+"""`procward upgrade`: the daemon execs itself anew; every app keeps running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from procward.kit.client import Client
+from procward.kit.errors import Conflict
+from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
+
+from ..conftest import Result
+from .conftest import (
+    Load,
+    LoadApps,
+    app_instances,
+    ask,
+    pid_of,
+    server_app,
+    wait_all_state,
+    wait_state,
+)
+
+COUNTER = (
+    "import itertools, time\n"
+    "for i in itertools.count():\n"
+    "    print(i, flush=True)\n"
+    "    time.sleep(0.0005)\n"
+)
+
+
+def pids(client: Client) -> dict[str, list[int]]:
+    return {
+        app["name"]: [i["pid"] for i in app["instances"]] for app in client.call("status")["apps"]
+    }
+
+
+def upgraded(cli: Callable[..., Result], paths: InstancePaths) -> Client:
+    shown = cli("upgrade")
+    assert shown.code == 0, shown.err
+    assert "procward upgraded in place" in shown.out
+    return Client.open(paths.socket)
+
+
+def counted(path: str) -> list[int]:
+    with open(path) as f:
+        return [int(line) for line in f if line.strip()]
+
+
+def test_an_upgrade_keeps_every_process_and_every_line(  # noqa: PLR0917 - fixtures
+    daemon: Client,
+    load_apps: LoadApps,
+    cli: Callable[..., Result],
+    paths: InstancePaths,
+    home: str,
+    port: int,
+    load: Callable[[], Load],
+) -> None:
+    load_apps(
+        f"""
+        [apps.counter]
+        cmd = ["{sys.executable}", "-u", "-c", {json.dumps(COUNTER)}]
+
+        [apps.pair]
+        cmd = ["sleep", "1000"]
+        instances = 2
+        min_start = "0s"
+        backoff = {{ initial = "50ms" }}
+        """
+        + server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}')
+    )
+    wait_all_state(daemon, "pair", "running")
+    wait_state(daemon, "web", "running")
+    wait_state(daemon, "counter", "running")
+    before, daemon_pid = pids(daemon), daemon.call("ping")["pid"]
+    traffic = load()  # the app serves on through the upgrade: nothing of ours is in the way
+    wait_for(lambda: len(traffic.answers) > 20, what="some answers")
+    with upgraded(cli, paths) as client:
+        assert client.call("ping")["pid"] == daemon_pid
+        assert pids(client) == before
+        wait_for(lambda: len(traffic.answers) > 200, what="more answers")
+        traffic.stop()
+        assert traffic.failures == []
+        # It still supervises: a crash is seen (reaped) and restarted ...
+        os.kill(before["pair"][0], signal.SIGKILL)
+        first = before["pair"][0]
+        wait_for(lambda: app_instances(client, "pair")[0]["pid"] not in (None, first))
+        wait_state(client, "pair", "running")
+        # ... and a restart gets the listening socket it held before.
+        client.call("restartApp", name="web")
+        wait_state(client, "web", "running")
+        assert ask(port) == pid_of(client, "web") != before["web"][0]
+        client.call("stopApp", name="counter")
+    numbers = counted(os.path.join(paths.log_dir, "counter", "0.out"))
+    assert numbers == list(range(len(numbers))) and len(numbers) > 100  # none lost, none twice
+
+
+def test_an_upgraded_daemon_stops_cleanly_with_no_process_left(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    load_apps("""
+        [apps.pair]
+        cmd = ["sleep", "1000"]
+        instances = 2
+        min_start = "0s"
+    """)
+    wait_all_state(daemon, "pair", "running")
+    kept = pids(daemon)["pair"]
+    with upgraded(cli, paths) as client:
+        assert [i["restarts"] for i in app_instances(client, "pair")] == [0, 0]
+    assert cli("down").code == 0
+    for pid in kept:
+        assert not os.path.exists(f"/proc/{pid}") or _zombie(pid)
+    assert cli("up").code == 0  # and the next start finds no leftovers to fight
+    with Client.open(paths.socket) as client:
+        wait_all_state(client, "pair", "running")
+        assert set(pids(client)["pair"]).isdisjoint(kept)
+
+
+def test_an_upgrade_waits_for_instances_that_are_starting(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
+        [apps.slow]
+        cmd = ["sleep", "1000"]
+        ready = { tcp = "127.0.0.1:1", start_timeout = "1h" }
+    """)
+    wait_state(daemon, "slow", "starting")
+    with pytest.raises(Conflict, match="not now: slow:0 is starting; try again in a moment"):
+        daemon.call("upgrade")
+    assert daemon.call("ping")["uptime"] > 0  # nothing happened
+    daemon.call("stopApp", name="slow")
+    result: dict[str, Any] = daemon.call("upgrade")
+    assert result == {"upgrading": True, "pid": daemon.call("ping")["pid"], "keeping": 0}
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
