@@ -100,6 +100,7 @@ class Daemon(NetworkMethods):
         # read ``handed_over`` in on_start), and what this one will hand on.
         self.handed_over: dict[str, Any] | None = None
         self._handed_socket: int | None = None
+        self._handed_bound = True
         self._upgrading = False
         self._handing: tuple[dict[str, Any], list[int]] | None = None
         self._reloading: asyncio.Future[Any] | None = None
@@ -212,6 +213,7 @@ class Daemon(NetworkMethods):
         if handed is not None:
             lock.adopt(int(handed["lock_fd"]))
             self._handed_socket = int(handed["socket_fd"])
+            self._handed_bound = bool(handed.get("bound_socket", True))
             self.handed_over = handed.get("app") or {}
         elif not lock.acquire():
             meta = read_metadata(self.paths)
@@ -280,7 +282,12 @@ class Daemon(NetworkMethods):
             os.close(sock_fd)
             return False
         lock_fd = self._lock.fileno()
-        data = {"lock_fd": lock_fd, "socket_fd": sock_fd, "app": payload}
+        data = {
+            "lock_fd": lock_fd,
+            "socket_fd": sock_fd,
+            "bound_socket": self._bound_socket,  # else the service manager's to remove
+            "app": payload,
+        }
         self._handing = (data, [lock_fd, sock_fd, *fds])
         return True
 
@@ -306,7 +313,7 @@ class Daemon(NetworkMethods):
             sock = socket.socket(fileno=self._handed_socket)
             sock.set_inheritable(False)
             sock.setblocking(False)
-            self._bound_socket = True
+            self._bound_socket = self._handed_bound
             self._socket_id = _file_id(self.paths.socket)
             return sock
         activated = notify.listen_fds()
