@@ -137,8 +137,9 @@ def test_an_upgrade_waits_for_instances_that_are_starting(
         daemon.call("upgrade")
     assert daemon.call("ping")["uptime"] > 0  # nothing happened
     daemon.call("stopApp", name="slow")
-    result: dict[str, Any] = daemon.call("upgrade")
-    assert result == {"upgrading": True, "pid": daemon.call("ping")["pid"], "keeping": 0}
+    pid = daemon.call("ping")["pid"]
+    result: dict[str, Any] = daemon.call("upgrade")  # this connection ends with the old program
+    assert result == {"upgrading": True, "pid": pid, "keeping": 0}
 
 
 def _zombie(pid: int) -> bool:

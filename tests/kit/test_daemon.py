@@ -192,6 +192,17 @@ def test_upgrade_replaces_the_program_in_place(sample: Sample) -> None:
     assert running(sample.paths)[0] is Liveness.NOT_RUNNING
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
+def test_a_stop_during_an_upgrade_is_not_lost(sample: Sample, delay: float) -> None:
+    # SIGTERM while handing over, while exec'ing (no handler yet) or just after.
+    pid = sample.start()
+    assert sample.client().call("upgrade")["upgrading"]
+    time.sleep(delay)  # the point of the test: land the signal in each window
+    os.kill(pid, signal.SIGTERM)
+    assert wait_exit(pid, 10), sample.log()
+    assert running(sample.paths)[0] is Liveness.NOT_RUNNING  # a graceful stop: files removed
+
+
 def test_an_upgrade_to_a_program_that_cannot_start_is_refused(sample: Sample) -> None:
     pid = sample.start("--broken-upgrade")
     client = sample.client()

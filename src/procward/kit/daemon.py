@@ -41,8 +41,9 @@ from typing import Any, ClassVar
 
 from procward.kit import handover, notify, spawn
 from procward.kit import log as kitlog
-from procward.kit.errors import AlreadyRunning, Conflict, KitError
+from procward.kit.errors import AlreadyRunning, KitError
 from procward.kit.eventloop import event_loop_factory
+from procward.kit.handover import UpgradeMixin
 from procward.kit.lock import InstanceLock
 from procward.kit.metadata import Metadata, read_metadata, remove_runtime_files, write_metadata
 from procward.kit.network import Network, NetworkMethods
@@ -52,11 +53,12 @@ from procward.kit.rpc import CallContext, Peer, Registry, Role, method
 from procward.kit.scheduler import Scheduler
 from procward.kit.server import RpcServer, bind_unix, trust_own_uid
 from procward.kit.tokens import TokenKeeper
+from procward.kit.vitals import Vitals
 
 log = logging.getLogger("procward.kit.daemon")
 
 
-class Daemon(NetworkMethods):
+class Daemon(UpgradeMixin, NetworkMethods):
     prefix: ClassVar[str] = "daemon"
     version: ClassVar[str] = "0"
     shutdown_timeout: float = 25.0  # init systems SIGKILL at 30 s
@@ -90,11 +92,8 @@ class Daemon(NetworkMethods):
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = ""
         self._bound_socket = False
-        self._socket_id: tuple[int, int] | None = None  # (st_dev, st_ino) of what we bound
-        self._unix_server: asyncio.AbstractServer | None = None
-        self._rebinding: asyncio.Future[None] | None = None
-        self._vital_errors: set[str] = set()
-        self._lock: InstanceLock | None = None
+        self.vitals = Vitals(self)
+        self.lock: InstanceLock | None = None
         self._listen_sock: socket.socket | None = None
         # In-place upgrade: what the previous program handed over (subclasses
         # read ``handed_over`` in on_start), and what this one will hand on.
@@ -102,6 +101,7 @@ class Daemon(NetworkMethods):
         self._handed_socket: int | None = None
         self._handed_bound = True
         self._upgrading = False
+        self.stop_after_upgrade: str | None = None  # a stop asked for during an upgrade
         self._handing: tuple[dict[str, Any], list[int]] | None = None
         self._reloading: asyncio.Future[Any] | None = None
 
@@ -116,26 +116,6 @@ class Daemon(NetworkMethods):
     def on_reload(self) -> Awaitable[None] | None:
         """SIGHUP: reload configuration (may be a coroutine function)."""
         return None
-
-    async def before_upgrade(self) -> dict[str, Any]:
-        """May the daemon upgrade now? Raise ``Conflict`` to refuse; extra reply fields."""
-        return {}
-
-    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
-        """Instead of on_stop for an upgrade: stop threads and timers, keep children.
-
-        Returns what the next program finds in ``handed_over`` (JSON) and the
-        descriptors it must inherit (their numbers go in the JSON).
-        """
-        return {}, []
-
-    def upgrade_argv(self) -> list[str]:
-        """The program to exec for an upgrade: by default, this one's command line."""
-        return [sys.executable, *sys.orig_argv[1:]]
-
-    def preflight_argv(self) -> list[str]:
-        """Run before letting go of anything; must exit 0 (default: ``… --check``)."""
-        return [*self.upgrade_argv(), "--check"]
 
     def is_idle(self) -> bool:
         """May idle shutdown stop the daemon now? (No clients is checked too.)"""
@@ -173,26 +153,13 @@ class Daemon(NetworkMethods):
         asyncio.get_running_loop().call_soon(self.request_stop, "shutdown requested")
         return {"success": True}
 
-    @method(Role.ADMIN)
-    async def upgrade(self, ctx: CallContext) -> dict[str, Any]:
-        """Replace the daemon's program in place: same pid, children kept running.
-
-        Refused, with the daemon serving on, when the new program's pre-flight
-        fails or ``before_upgrade`` objects.
-        """
-        if self._upgrading:
-            raise Conflict("an upgrade is already under way")
-        problem = await asyncio.to_thread(handover.preflight, self.preflight_argv())
-        if problem is not None:
-            raise Conflict(f"upgrade refused: the new program does not start: {problem}")
-        extra = await self.before_upgrade()
-        self._upgrading = True
-        asyncio.get_running_loop().call_soon(self.request_stop, "upgrade")
-        return {"upgrading": True, "pid": self.pid, **extra}
-
     # -- lifecycle ---------------------------------------------------------------
 
     def request_stop(self, reason: str = "") -> None:
+        if self._upgrading and reason != "upgrade":
+            # Before the hand-over: no upgrade, a plain stop. During it: the
+            # new program stops as soon as it serves. Either way, not lost.
+            self.stop_after_upgrade = self._stop_reason = reason
         if self._stop_requested is not None and not self._stop_requested.is_set():
             self._stop_reason = reason
             self._stop_requested.set()
@@ -209,12 +176,13 @@ class Daemon(NetworkMethods):
         except (KitError, OSError) as exc:
             return self._fail_start(ready, str(exc))
         self.log_file = kitlog.setup(self.prefix, detached=detached, log_path=self.paths.daemon_log)
-        lock = self._lock = InstanceLock(self.paths.lock)
+        lock = self.lock = InstanceLock(self.paths.lock)
         if handed is not None:
             lock.adopt(int(handed["lock_fd"]))
             self._handed_socket = int(handed["socket_fd"])
             self._handed_bound = bool(handed.get("bound_socket", True))
             self.handed_over = handed.get("app") or {}
+            self.stop_after_upgrade = handed.get("stop")
         elif not lock.acquire():
             meta = read_metadata(self.paths)
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
@@ -245,63 +213,28 @@ class Daemon(NetworkMethods):
         try:
             # Written first so that `stop` can find (and signal) a daemon whose
             # on_start is still running; written again once it serves.
-            write_metadata(self.paths, self._metadata())
+            write_metadata(self.paths, self.metadata())
             sock = self._listening_socket()
             await self.on_start()
-            self._unix_server = await self.server.serve_socket(sock)
-            write_metadata(self.paths, self._metadata())
+            self.vitals.serving(await self.server.serve_socket(sock), self._bound_socket)
+            write_metadata(self.paths, self.metadata())
         except Exception as exc:
             if not isinstance(exc, KitError | OSError):
                 log.exception("start-up failed")
             await self._stop_quietly()
             return str(exc) or type(exc).__name__
         self._start_background_jobs()
+        if self.stop_after_upgrade:
+            self.request_stop(self.stop_after_upgrade)
         log.info("serving on %s (pid %d, version %s)", self.paths.socket, os.getpid(), self.version)
         if ready is not None:
             ready.ready()
         notify.notify(f"READY=1\nSTATUS=serving\nMAINPID={os.getpid()}")
         await self._stop_requested.wait()
-        if self._upgrading and await self._hand_over():
+        if self._upgrading and not self.stop_after_upgrade and await self._hand_over():
             return None
         await self._shutdown()
         return None
-
-    async def _hand_over(self) -> bool:
-        """Stop serving but keep the lock, socket and children; False to shut down instead."""
-        log.info("upgrading in place (pid %d)", self.pid)
-        notify.notify("RELOADING=1\nSTATUS=upgrading")
-        assert self._listen_sock is not None and self._lock is not None
-        sock_fd = os.dup(self._listen_sock.fileno())  # the server's copy closes below
-        self.server.stop_accepting()
-        await self.scheduler.stop()
-        await self.server.finish_in_flight(self.request_grace)
-        try:
-            payload, fds = await self.on_handover()
-        except Exception:
-            log.exception("handing over failed; shutting down instead")
-            os.close(sock_fd)
-            return False
-        lock_fd = self._lock.fileno()
-        data = {
-            "lock_fd": lock_fd,
-            "socket_fd": sock_fd,
-            "bound_socket": self._bound_socket,  # else the service manager's to remove
-            "app": payload,
-        }
-        self._handing = (data, [lock_fd, sock_fd, *fds])
-        return True
-
-    def _exec_upgrade(self, data: dict[str, Any], fds: list[int]) -> int:
-        path = os.path.join(self.paths.state_dir, "handover.json")
-        argv = self.upgrade_argv()
-        try:
-            handover.write(path, data, fds)
-            os.environ[handover.env_name(self.prefix)] = path
-            logging.shutdown()  # flush: the new program appends to the same log
-            os.execv(argv[0], argv)
-        except OSError as exc:
-            log.critical("upgrade failed, cannot exec %s: %s", argv[0], exc)
-        return 1
 
     def _listening_socket(self) -> socket.socket:
         sock = self._take_listening_socket()
@@ -314,7 +247,6 @@ class Daemon(NetworkMethods):
             sock.set_inheritable(False)
             sock.setblocking(False)
             self._bound_socket = self._handed_bound
-            self._socket_id = _file_id(self.paths.socket)
             return sock
         activated = notify.listen_fds()
         if activated:
@@ -324,14 +256,13 @@ class Daemon(NetworkMethods):
             return sock
         sock = bind_unix(self.paths.socket)
         self._bound_socket = True
-        self._socket_id = _file_id(self.paths.socket)
         return sock
 
     def update_metadata(self) -> None:
         """Write ``daemon.json`` again (after the addresses changed)."""
-        write_metadata(self.paths, self._metadata())
+        write_metadata(self.paths, self.metadata())
 
-    def _metadata(self) -> Metadata:
+    def metadata(self) -> Metadata:
         me = ProcessIdentity.current()
         return Metadata(
             pid=me.pid,
@@ -349,6 +280,9 @@ class Daemon(NetworkMethods):
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self._reload)
         loop.add_signal_handler(signal.SIGUSR1, self._reopen_logs)
+        # Blocked by the previous program across an upgrade's exec: what came
+        # meanwhile is delivered now, to these handlers.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, handover.HANDLED_SIGNALS)
 
     def _reload(self) -> None:
         log.info("SIGHUP: reloading")
@@ -376,68 +310,8 @@ class Daemon(NetworkMethods):
             self.scheduler.every(
                 max(0.05, self.idle_shutdown / 4), self._check_idle, name="idle-shutdown"
             )
-        self.scheduler.every(self.vital_interval, self._check_vitals, name="vital-signs")
+        self.scheduler.every(self.vital_interval, self.vitals.check, name="vital-signs")
         self.scheduler.start()
-
-    def _check_vitals(self) -> None:
-        """Put back what was removed: the log file, the lock file, the socket, daemon.json.
-
-        The log file first, so that what the others say is not written to a
-        deleted file.
-        """
-        log_file = self.log_file
-        if log_file is not None and not os.path.exists(log_file.baseFilename):
-            try:
-                self.paths.ensure()
-                log_file.reopen()
-            except (OSError, KitError) as exc:
-                self._vital_error(f"cannot open {log_file.baseFilename} again: {exc}")
-            else:
-                log.warning("%s had been removed: logging to a new one", log_file.baseFilename)
-        if self._lock is not None and not self._lock.still_ours():
-            self._heal_lock(self._lock)
-        busy = self._rebinding is not None and not self._rebinding.done()
-        if self._bound_socket and not busy and _file_id(self.paths.socket) != self._socket_id:
-            self._rebinding = asyncio.ensure_future(self._rebind())
-        if not os.path.exists(self.paths.metadata):
-            try:
-                self.paths.ensure()
-                write_metadata(self.paths, self._metadata())
-            except (OSError, KitError) as exc:
-                self._vital_error(f"cannot write {self.paths.metadata} again: {exc}")
-            else:
-                log.warning("%s had been removed: written again", self.paths.metadata)
-
-    def _heal_lock(self, lock: InstanceLock) -> None:
-        """Without its lock file, the instance looks free: a second daemon could start."""
-        try:
-            self.paths.ensure()
-        except (OSError, KitError) as exc:
-            self._vital_error(f"lock file {lock.path} is gone and cannot be made again: {exc}")
-            return
-        if lock.retake():
-            log.warning("lock file %s had been removed: locked a new one", lock.path)
-        else:
-            self._vital_error(f"lock file {lock.path} was replaced, and another process holds it")
-
-    async def _rebind(self) -> None:
-        try:
-            self.paths.ensure()  # a tmp cleaner may have taken the directory too
-            sock = bind_unix(self.paths.socket)
-        except (OSError, KitError) as exc:
-            self._vital_error(f"socket {self.paths.socket} is gone and cannot be bound: {exc}")
-            return
-        self._socket_id = _file_id(self.paths.socket)
-        old, self._unix_server = self._unix_server, await self.server.serve_socket(sock)
-        if old is not None:
-            old.close()  # its connections carry on; only its listening socket goes
-        self._vital_errors.clear()
-        log.warning("socket %s had been removed: listening on it again", self.paths.socket)
-
-    def _vital_error(self, text: str) -> None:
-        if text not in self._vital_errors:  # once, not every ten seconds
-            self._vital_errors.add(text)
-            log.error("%s", text)
 
     def _check_idle(self) -> None:
         assert self.idle_shutdown is not None
@@ -469,14 +343,6 @@ class Daemon(NetworkMethods):
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.paths.metadata)
-
-
-def _file_id(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _watchdog_ping() -> None:

@@ -16,14 +16,31 @@ start is refused while the old one keeps serving.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
+import signal
+import socket
 import subprocess
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from procward.kit import notify
 from procward.kit.atomic import write_atomic
+from procward.kit.errors import Conflict
+from procward.kit.rpc import CallContext, Role, method
+
+if TYPE_CHECKING:
+    from procward.kit.lock import InstanceLock
+    from procward.kit.paths import InstancePaths
+    from procward.kit.scheduler import Scheduler
+    from procward.kit.server import RpcServer
+
+log = logging.getLogger("procward.kit.daemon")
 
 FORMAT = 1
+HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 
 
 def env_name(prefix: str) -> str:
@@ -74,3 +91,105 @@ def take(prefix: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a handover of format {FORMAT}")
     return data
+
+
+class UpgradeMixin:
+    """The ``upgrade`` method and its hooks, mixed into ``Daemon``."""
+
+    if TYPE_CHECKING:
+        prefix: ClassVar[str]
+        pid: int
+        paths: InstancePaths
+        server: RpcServer
+        scheduler: Scheduler
+        request_grace: float
+        lock: InstanceLock | None
+        _listen_sock: socket.socket | None
+        _bound_socket: bool
+        _upgrading: bool
+        stop_after_upgrade: str | None
+        _handing: tuple[dict[str, Any], list[int]] | None
+
+        def request_stop(self, reason: str = "") -> None: ...
+
+    async def before_upgrade(self) -> dict[str, Any]:
+        """May the daemon upgrade now? Raise ``Conflict`` to refuse; extra reply fields."""
+        return {}
+
+    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
+        """Instead of on_stop for an upgrade: stop threads and timers, keep children.
+
+        Returns what the next program finds in ``handed_over`` (JSON) and the
+        descriptors it must inherit (their numbers go in the JSON).
+        """
+        return {}, []
+
+    def upgrade_argv(self) -> list[str]:
+        """The program to exec for an upgrade: by default, this one's command line."""
+        return [sys.executable, *sys.orig_argv[1:]]
+
+    def preflight_argv(self) -> list[str]:
+        """Run before letting go of anything; must exit 0 (default: ``… --check``)."""
+        return [*self.upgrade_argv(), "--check"]
+
+    @method(Role.ADMIN)
+    async def upgrade(self, ctx: CallContext) -> dict[str, Any]:
+        """Replace the daemon's program in place: same pid, children kept running.
+
+        Refused, with the daemon serving on, when the new program's pre-flight
+        fails or ``before_upgrade`` objects.
+        """
+        if self._upgrading:
+            raise Conflict("an upgrade is already under way")
+        problem = await asyncio.to_thread(preflight, self.preflight_argv())
+        if problem is not None:
+            raise Conflict(f"upgrade refused: the new program does not start: {problem}")
+        extra = await self.before_upgrade()
+        self._upgrading = True
+        asyncio.get_running_loop().call_soon(self.request_stop, "upgrade")
+        return {"upgrading": True, "pid": self.pid, **extra}
+
+    async def _hand_over(self) -> bool:
+        """Stop serving but keep the lock, socket and children; False to shut down instead."""
+        log.info("upgrading in place (pid %d)", self.pid)
+        notify.notify("RELOADING=1\nSTATUS=upgrading")
+        assert self._listen_sock is not None and self.lock is not None
+        sock_fd = os.dup(self._listen_sock.fileno())  # the server's copy closes below
+        self.server.stop_accepting()
+        await self.scheduler.stop()
+        await self.server.finish_in_flight(self.request_grace)
+        try:
+            payload, fds = await self.on_handover()
+        except Exception:
+            log.exception("handing over failed; shutting down instead")
+            os.close(sock_fd)
+            return False
+        # From here until the new program installs its handlers, a SIGTERM
+        # must wait (blocked, pending across the exec) rather than find no
+        # handler or a loop that no longer runs. One that came just before
+        # is handled now, by the loop, into ``stop_after_upgrade``.
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        await asyncio.sleep(0.01)
+        lock_fd = self.lock.fileno()
+        data = {
+            "lock_fd": lock_fd,
+            "socket_fd": sock_fd,
+            "bound_socket": self._bound_socket,  # else the service manager's to remove
+            "app": payload,
+            "stop": self.stop_after_upgrade,
+        }
+        self._handing = (data, [lock_fd, sock_fd, *fds])
+        return True
+
+    def _exec_upgrade(self, data: dict[str, Any], fds: list[int]) -> int:
+        path = os.path.join(self.paths.state_dir, "handover.json")
+        argv = self.upgrade_argv()
+        try:
+            write(path, data, fds)
+            os.environ[env_name(self.prefix)] = path
+            logging.shutdown()  # flush: the new program appends to the same log
+            os.execv(argv[0], argv)  # signals blocked since _hand_over
+        except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
+            log.critical("upgrade failed, cannot exec %s: %s", argv[0], exc)
+        return 1
