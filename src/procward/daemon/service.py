@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +25,11 @@ from procward.daemon.network import NetworkSettingsMethods
 from procward.daemon.statusfile import StatusFile
 from procward.daemon.upgrade import UpgradeMethods, handed_pids
 from procward.daemon.uptime import UptimeMethods
+from procward.daemon.views import ViewMethods
 from procward.daemon.watch import WatchMethods
-from procward.kit import fastjson
 from procward.kit.daemon import Daemon
-from procward.kit.errors import InvalidParams, NotFound
-from procward.kit.rpc import CallContext, Peer, Role, method
+from procward.kit.errors import InvalidParams
+from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.app import SERVING
 from procward.supervision.config import parse_app
@@ -38,12 +37,13 @@ from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
-    from procward.kit.http import HttpServer, Reply
+    pass
 
 log = logging.getLogger("procward.daemon")
 
 
 class ProcwardDaemon(
+    ViewMethods,
     ConfigMethods,
     LogMethods,
     MetricsMethods,
@@ -222,87 +222,6 @@ class ProcwardDaemon(
 
     # -- inspection (viewer) --------------------------------------------------------------
 
-    @method(Role.VIEWER)
-    def status(self, ctx: CallContext) -> dict[str, Any]:
-        apps = self.sup.summaries()
-        return {
-            "daemon": {
-                "pid": self.pid,
-                "version": self.version,
-                "instance": self.paths.instance,
-                "started_at": self.started_at,
-                "uptime": round(time.time() - self.started_at, 3),
-                "connections": len(self.server.connections),
-                "paths": self.paths.as_dict(),
-                "addresses": self.addresses(),
-            },
-            "apps": apps,
-            "healthy": all(app["healthy"] for app in apps),
-        }
-
-    @method(Role.VIEWER, name="list")
-    def list_apps(self, ctx: CallContext) -> list[dict[str, Any]]:
-        return self.sup.summaries()
-
-    @method(Role.VIEWER)
-    def getApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
-        app = self.sup.app(name)
-        return {**app.summary(), "spec": app.spec.to_table()}
-
-    @method(Role.VIEWER)
-    async def inspect(self, ctx: CallContext, name: str, lines: int = 20) -> dict[str, Any]:
-        """Everything about one app for a diagnosis, in one answer.
-
-        Its definition and where it came from, each instance's state, exit,
-        restarts, probe results and CPU/memory (measured now), the environment
-        instance 0 runs with, whether it is watched, and the last ``lines``
-        lines of each of its logs.
-        """
-        app = self.sup.app(name)
-        metrics = await self.getMetrics(ctx, name=name)
-        watched = self.sup.watching.status()["apps"] if app.spec.watch is not None else []
-        return {
-            **app.summary(),
-            "spec": app.spec.to_table(),
-            "health": app.health(),
-            "usage": metrics["apps"][0]["instances"],
-            "env": self.sup.launch(app.spec, 0).env,
-            "watch": next((w for w in watched if w["name"] == name), None),
-            "logs": self.getLogs(ctx, name=name, lines=min(max(lines, 0), 1000)),
-        }
-
-    @method(Role.VIEWER)
-    def getEnv(self, ctx: CallContext, name: str, instance: int = 0) -> dict[str, str]:
-        app = self.sup.app(name)
-        if not 0 <= instance < max(1, app.spec.instances):
-            raise NotFound(f"{name} has no instance {instance} (it has {app.spec.instances})")
-        return self.sup.launch(app.spec, instance).env
-
-    @method(Role.VIEWER)
-    def getHealth(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
-        """Probe results per instance, and whether everything meant to run is well."""
-        apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
-        return {
-            "apps": [app.health() for app in apps],
-            "healthy": all(app.healthy() for app in apps),
-        }
-
-    def add_http_routes(self, http: HttpServer) -> None:
-        http.auditor = self.audit_call
-        http.route("GET", "/metrics", Role.VIEWER, self.metrics_page)
-        http.route("GET", "/health", Role.VIEWER, self._health_page)
-
-    async def _health_page(self, peer: Peer, body: bytes) -> Reply:
-        """``GET /health``: 200 when every app meant to run runs, else 503 (for probes)."""
-        from procward.kit.http import Reply
-
-        health = self.getHealth(CallContext(peer, _no_stream))
-        return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
-
-    @method(Role.VIEWER)
-    def getDependencyGraph(self, ctx: CallContext) -> dict[str, Any]:
-        return self.sup.graph()
-
     # -- lifecycle of apps (operator) ------------------------------------------------
 
     def _names(self, name: str) -> list[str]:
@@ -394,10 +313,6 @@ class ProcwardDaemon(
         await self.sup.delete(name)
         await self._durable()
         return {"success": True}
-
-
-async def _no_stream(method: str, params: Any) -> None:
-    raise RuntimeError("no stream here")
 
 
 def _raise_fd_limit() -> None:

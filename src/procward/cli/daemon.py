@@ -1,0 +1,148 @@
+"""Commands about the daemon itself: run, up, down, upgrade, kill, ping, info, service."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from procward.cli import render
+from procward.cli.args import Namespace
+from procward.cli.connection import connect, fail
+from procward.client import daemon_argv as _daemon_argv
+from procward.kit.errors import KitError
+from procward.kit.paths import InstancePaths
+
+
+def cmd_run(args: Namespace, paths: InstancePaths) -> int:
+    extra = ["--detached"] if args.detached else []
+    if args.idle_shutdown is not None:
+        extra += ["--idle-shutdown", str(args.idle_shutdown)]
+    argv = _daemon_argv(paths, *extra)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)  # same pid: what systemd and containers expect
+
+
+def cmd_up(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths) as client:
+        if args.config:
+            loaded = client.call("loadConfig", path=os.path.abspath(args.config))
+            status = client.call("status")
+        else:
+            status = client.call("status")
+    if args.json:
+        render.as_json(status)
+        return 0
+    daemon = status["daemon"]
+    print(f"procward is running (pid {daemon['pid']}, instance {paths.instance})")
+    if args.config:
+        render.changes(loaded)
+        render.app_table(status["apps"])
+        return 0 if status.get("healthy", True) else 1
+    return 0
+
+
+def cmd_down(args: Namespace, paths: InstancePaths) -> int:
+    from procward.kit.control import stop
+
+    was_running, meta = stop(paths, timeout=args.timeout)
+    if not was_running or meta is None:
+        print("procward is not running")
+    else:
+        print(f"procward stopped (pid {meta.pid})")
+    return 0
+
+
+def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
+    """Exec the installed procward in the daemon's place; the apps keep running."""
+    import time
+
+    with connect(paths, spawn=False) as client:
+        before = client.call("ping")
+        asked = time.time()
+        result = client.call("upgrade")
+    deadline = time.monotonic() + args.timeout
+    while True:
+        try:
+            with connect(paths, spawn=False) as client:
+                after = client.call("ping")
+            if time.time() - after["uptime"] >= asked - 0.01:  # started since we asked
+                break
+        except (KitError, OSError):  # the old program's last moments
+            pass
+        if time.monotonic() > deadline:
+            return fail(f"the daemon did not come back within {args.timeout:g}s: see its log", 1)
+        time.sleep(0.02)
+    kept = result.get("keeping", 0)
+    print(
+        f"procward upgraded in place: {before['version']} -> {after['version']} "
+        f"(pid {after['pid']}), {kept} process{'es' if kept != 1 else ''} kept running"
+    )
+    return 0
+
+
+def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
+    from procward.kit.control import kill
+
+    was_running, meta = kill(paths)
+    if not was_running or meta is None:
+        print("procward is not running")
+    else:
+        print(f"procward killed (pid {meta.pid})")
+    # Its apps too: a hung daemon's children are no use, and a new daemon would
+    # end them anyway. The daemon's module knows where they are; run it.
+    argv = _daemon_argv(paths, "--kill-leftovers")
+    sys.stdout.flush()
+    pid = os.posix_spawn(argv[0], argv, os.environ)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
+    with connect(paths, spawn=not args.no_spawn) as client:
+        info = client.call("ping")
+    if args.json:
+        render.as_json(info)
+    else:
+        uptime = render.duration(info["uptime"])
+        print(f"pong from procward {info['version']} (pid {info['pid']}, up {uptime})")
+    return 0
+
+
+def cmd_info(args: Namespace, paths: InstancePaths) -> int:
+    from procward.kit.metadata import running
+
+    liveness, meta = running(paths)
+    info: dict[str, object] = {"daemon": liveness.value, **paths.as_dict()}
+    if meta is not None:
+        info["pid"] = meta.pid
+        info["version"] = meta.version
+    if args.json:
+        render.as_json(info)
+    else:
+        render.fields(list(info.items()))
+    return 0
+
+
+def cmd_service(args: Namespace, paths: InstancePaths) -> int:
+    from procward.kit.units import launchd_plist, systemd_units
+
+    exe = os.path.abspath(sys.argv[0]) if sys.argv[0].endswith("procward") else "procward"
+    run = [exe, "--instance", paths.instance, "run"]
+    env = {"PROCWARD_HOME": os.environ["PROCWARD_HOME"]} if "PROCWARD_HOME" in os.environ else {}
+    if args.kind == "launchd":
+        sys.stdout.write(
+            launchd_plist(
+                "dev.procward." + paths.instance, run, log_path=paths.daemon_log, environment=env
+            )
+        )
+        return 0
+    units = systemd_units(
+        "procward" if paths.instance == "default" else f"procward-{paths.instance}",
+        run,
+        description=f"procward process supervisor ({paths.instance})",
+        socket_path=paths.socket if args.socket else None,
+        environment=env,
+    )
+    for name, text in units.items():
+        sys.stdout.write(f"# {name}\n{text}\n")
+    return 0
