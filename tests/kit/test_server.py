@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -212,7 +213,9 @@ def _as_uid(uid: int, path: str, request: bytes) -> str:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(20)
                 sock.connect(path)
-                sock.sendall(request)
+                # Refused at once, the send may break: the answer still waits to be read.
+                with contextlib.suppress(BrokenPipeError):
+                    sock.sendall(request)
                 reply = b""
                 while not reply.endswith(b"\n"):
                     chunk = sock.recv(4096)
