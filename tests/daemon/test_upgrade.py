@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -148,3 +149,31 @@ def _zombie(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_a_follower_follows_the_upgraded_daemon(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    load_apps(f"""
+        [apps.counter]
+        cmd = ["{sys.executable}", "-u", "-c", {json.dumps(COUNTER.replace("0.0005", "0.01"))}]
+    """)
+    wait_state(daemon, "counter", "running")
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "procward", "logs", "-f", "-n", "0", "counter"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None and follower.stderr is not None
+        assert follower.stdout.readline()  # following
+        assert cli("upgrade").code == 0
+        assert "following again" in follower.stderr.readline()
+        assert follower.stdout.readline()  # and new lines come through the new daemon
+        assert cli("down").code == 0
+        assert follower.wait(10) == 0  # a stopped daemon ends it quietly
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+        follower.communicate()

@@ -82,6 +82,11 @@ class Sample(Daemon):
             await ctx.notify("tick", {"i": i, "pad": "x" * size})
         return n
 
+    @method(Role.VIEWER, stream=True)
+    async def forever(self, ctx: CallContext) -> None:
+        await ctx.notify("started", {})
+        await asyncio.Event().wait()  # until the client hangs up
+
     @method(Role.VIEWER)
     def boom(self, ctx: CallContext) -> None:
         raise ValueError("kaboom")

@@ -14,7 +14,7 @@ import pytest
 
 from procward.kit.client import Client
 from procward.kit.control import stop, wait_exit
-from procward.kit.errors import Conflict, StartFailed
+from procward.kit.errors import Conflict, ShuttingDown, StartFailed
 from procward.kit.lock import is_locked
 from procward.kit.metadata import Liveness, read_metadata, running
 from procward.kit.spawn import start_detached
@@ -96,6 +96,19 @@ def test_in_flight_requests_finish_before_shutdown(sample: Sample) -> None:
 def _in_flight(sample: Sample) -> int:
     with Client.open(sample.paths.socket) as c:
         return int(c.call("in_flight"))
+
+
+def test_streams_do_not_hold_up_a_shutdown(sample: Sample) -> None:
+    pid = sample.start()
+    follower = sample.client()
+    calls = follower.stream("forever")
+    assert next(calls) == ("started", {})
+    started = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    with pytest.raises(ShuttingDown, match="forever was cancelled"):
+        next(calls)
+    assert wait_exit(pid, 5)
+    assert time.monotonic() - started < 1.5  # not the 2 s grace of requests that end
 
 
 def test_idle_shutdown(sample: Sample) -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from procward.cli import render
 from procward.cli.args import Namespace
 from procward.cli.connection import connect
+from procward.kit.errors import KitError, NotRunning, ShuttingDown
 from procward.kit.paths import InstancePaths
+
+TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from procward.kit.client import Client
 
 
 def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
@@ -28,15 +36,14 @@ def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
             printer.lines(entry)
         if not args.follow:
             return 0
-        try:
-            for method, params in client.stream("followLogs", scope):
-                if method == "log":
-                    printer.chunk(params)
-                elif method == "dropped":
-                    render.warn(f"(too slow: {params['bytes']} bytes of output skipped)")
-        except KeyboardInterrupt:
-            return 0
-    return 0
+
+        def shown(method: str, params: Any) -> None:
+            if method == "log":
+                printer.chunk(params)
+            elif method == "dropped":
+                render.warn(f"(too slow: {params['bytes']} bytes of output skipped)")
+
+        return _follow(paths, client, "followLogs", scope, shown)
 
 
 def cmd_flush(args: Namespace, paths: InstancePaths) -> int:
@@ -55,12 +62,54 @@ def cmd_events(args: Namespace, paths: InstancePaths) -> int:
             render.event(event, as_json=args.json)
         if not args.follow:
             return 0
+
+        def shown(method: str, params: Any) -> None:
+            if method == "event":
+                render.event(params, as_json=args.json)
+            elif method == "dropped":
+                render.warn(f"(too slow: {params['events']} events skipped)")
+
+        return _follow(paths, client, "followEvents", {"name": args.name}, shown)
+
+
+def _follow(
+    paths: InstancePaths,
+    client: Client,
+    method: str,
+    params: dict[str, object],
+    shown: Callable[[str, Any], None],
+) -> int:
+    """Stream until Ctrl-C. When the daemon goes (``procward upgrade``, a
+    restart by systemd), follow the next one; when it stopped, end quietly."""
+    while True:
         try:
-            for method, params in client.stream("followEvents", name=args.name):
-                if method == "event":
-                    render.event(params, as_json=args.json)
-                elif method == "dropped":
-                    render.warn(f"(too slow: {params['events']} events skipped)")
+            for name, value in client.stream(method, params):
+                shown(name, value)
+            return 0
         except KeyboardInterrupt:
             return 0
-    return 0
+        except (ConnectionError, ShuttingDown):  # it is going: maybe it comes back
+            client.close()
+        try:
+            again = _reconnect(paths)
+        except KeyboardInterrupt:
+            return 0
+        if again is None:
+            return 0
+        client = again
+        render.warn("(the daemon restarted: following again; what came meanwhile is in the files)")
+
+
+def _reconnect(paths: InstancePaths, wait: float = 10.0) -> Client | None:
+    """The daemon again, or None if it stopped (or did not come back within ``wait``)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            return connect(paths, spawn=False)
+        except NotRunning:
+            return None
+        except (KitError, OSError):
+            time.sleep(0.05)
+    return None

@@ -68,7 +68,7 @@ class LogMethods:
             )
         return out
 
-    @method(Role.VIEWER)
+    @method(Role.VIEWER, stream=True)
     async def followLogs(
         self,
         ctx: CallContext,
@@ -114,7 +114,7 @@ class LogMethods:
         cutoff = newer_than_age(since)
         return self.sup.events.recent(max(0, limit), name, cutoff)
 
-    @method(Role.VIEWER)
+    @method(Role.VIEWER, stream=True)
     async def followEvents(self, ctx: CallContext, name: str | None = None) -> None:
         """Stream new events as ``event`` notifications until the client hangs up."""
         if name is not None:

@@ -85,6 +85,7 @@ class Method(Struct):
     required: frozenset[str]
     open_keywords: bool  # the handler takes **kwargs
     checks: dict[str, tuple[type, ...]]  # param name -> accepted runtime types
+    stream: bool = False  # runs until the client hangs up: cancelled at once at shutdown
 
     def bind(self, params: dict[str, Any] | list[Any]) -> dict[str, Any]:
         """Check ``params`` against the handler; the keyword arguments to call it with.
@@ -177,11 +178,17 @@ def _param_hints(handler: Handler, names: list[str]) -> dict[str, Any]:
     return hints
 
 
-def method(role: Role = Role.ADMIN, name: str | None = None) -> Callable[[F], F]:
-    """Mark a function or daemon method as an RPC method (admin unless stated)."""
+def method(
+    role: Role = Role.ADMIN, name: str | None = None, *, stream: bool = False
+) -> Callable[[F], F]:
+    """Mark a function or daemon method as an RPC method (admin unless stated).
+
+    ``stream``: it sends notifications until the client hangs up (``logs -f``),
+    so a shutdown or an upgrade cancels it at once instead of waiting for it.
+    """
 
     def mark(func: F) -> F:
-        func.__rpc__ = (name or func.__name__, role)  # type: ignore[attr-defined]
+        func.__rpc__ = (name or func.__name__, role, stream)  # type: ignore[attr-defined]
         return func
 
     return mark
@@ -191,7 +198,9 @@ class Registry:
     def __init__(self) -> None:
         self._methods: dict[str, Method] = {}
 
-    def add(self, handler: Handler, role: Role, name: str | None = None) -> Method:
+    def add(
+        self, handler: Handler, role: Role, name: str | None = None, *, stream: bool = False
+    ) -> Method:
         name = name or handler.__name__
         if name in self._methods:
             raise ValueError(f"method {name!r} is registered twice")
@@ -213,6 +222,7 @@ class Registry:
             required=frozenset(p.name for p in named if p.default is p.empty),
             open_keywords=any(p.kind is p.VAR_KEYWORD for p in params),
             checks=checks,
+            stream=stream,
         )
         self._methods[name] = entry
         return entry
@@ -222,7 +232,7 @@ class Registry:
         for attr in dir(type(obj)):
             marked = getattr(getattr(type(obj), attr, None), "__rpc__", None)
             if marked is not None:
-                self.add(getattr(obj, attr), marked[1], marked[0])
+                self.add(getattr(obj, attr), marked[1], marked[0], stream=marked[2])
 
     def audited(self, entry: Method | None, error: RpcError | None) -> bool:
         """Is this call one for the audit log: a change, a login, or a refusal?"""

@@ -140,6 +140,7 @@ class RpcServer:
         self.max_frame = max_frame
         self.connections: set[Connection] = set()
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.streams: set[asyncio.Task[None]] = set()  # of them, the endless ones
         self.last_activity = time.monotonic()
         self.closing = False
         self._servers: list[asyncio.AbstractServer] = []
@@ -177,7 +178,12 @@ class RpcServer:
             self._sweeper.cancel()
 
     async def finish_in_flight(self, timeout: float) -> None:
-        """Let running requests finish for up to ``timeout`` s, then cancel them."""
+        """Let running requests finish for up to ``timeout`` s, then cancel them.
+
+        Streams (``@method(stream=True)``) would never finish: cancelled first.
+        """
+        for task in list(self.streams):
+            task.cancel()
         if self.in_flight:
             _done, pending = await asyncio.wait(set(self.in_flight), timeout=timeout)
             for task in pending:
@@ -322,6 +328,9 @@ class Connection(asyncio.Protocol):
         self.busy = task
         self.server.in_flight.add(task)
         task.add_done_callback(self.server.in_flight.discard)
+        if entry.stream:
+            self.server.streams.add(task)
+            task.add_done_callback(self.server.streams.discard)
 
     async def _run_async(self, entry: Method, kwargs: dict[str, Any], req: Request) -> None:
         started = time.time()
