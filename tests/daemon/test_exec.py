@@ -198,3 +198,16 @@ def test_the_cli_streams_and_exits_as_the_command_did(
     assert missing.code == 127 and "no-such-program-here: command not found" in missing.err
     unknown = cli("exec", "web", "nope")
     assert unknown.code == 1 and "web has no command 'nope'" in unknown.err
+
+
+def test_without_streaming_the_first_mib_of_each_stream_is_kept(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load(
+        load_apps,
+        'big = ["sh", "-c", "head -c 3000000 /dev/zero | tr \\"\\\\\\\\0\\" x; echo done >&2"]',
+    )
+    result = daemon.call("exec", name="web", command="big")
+    assert result["code"] == 0 and result["stderr"] == "done\n"
+    assert result["stdout"] == "x" * 1024 * 1024
+    assert result["dropped"] == {"out": 3_000_000 - 1024 * 1024}
