@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -177,3 +178,21 @@ def test_a_follower_follows_the_upgraded_daemon(
         if follower.poll() is None:
             follower.kill()
         follower.communicate()
+
+
+def test_the_network_listeners_keep_their_ports(
+    daemon: Client, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    addresses = daemon.call("setNetwork", tcp="127.0.0.1:0", http="127.0.0.1:0")
+    token = daemon.call("createToken", role="viewer", ttl="10m")["token"]
+    with upgraded(cli, paths) as client:
+        assert client.call("status")["daemon"]["addresses"] == {
+            "unix": paths.socket,
+            **addresses,
+        }
+    with Client.open_tcp(addresses["tcp"], token) as remote:  # the same port, still
+        assert remote.call("status")["healthy"]
+    host, port = addresses["http"].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(f"GET /health HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+        assert conn.recv(100).startswith(b"HTTP/1.1 200")

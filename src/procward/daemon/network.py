@@ -25,6 +25,7 @@ class NetworkSettingsMethods:
 
     if TYPE_CHECKING:
         network: Network
+        handed_network: dict[str, dict[str, Any]]
 
         def addresses(self) -> dict[str, str]: ...
 
@@ -45,6 +46,11 @@ class NetworkSettingsMethods:
             return
         for kind in ("tcp", "http"):
             address = settings.get(kind)
+            handed = self.handed_network.pop(kind, None)
+            if isinstance(address, str) and address and handed is not None:
+                await self._adopt(kind, handed)  # an upgrade: the same socket, nobody refused
+                setattr(self, f"{kind}_setting", address)
+                continue
             if isinstance(address, str) and address:
                 try:
                     await self._listen(kind, address)
@@ -78,6 +84,11 @@ class NetworkSettingsMethods:
             return
         self.add_http_routes(self.network.http_server())
         await self.network.listen_http(address)
+
+    async def _adopt(self, kind: str, handed: dict[str, Any]) -> None:
+        if kind == "http":
+            self.add_http_routes(self.network.http_server())
+        await self.network.adopt(kind, int(handed["fd"]), str(handed["address"]))
 
     def add_http_routes(self, http: HttpServer) -> None:
         """Routes beyond ``POST /rpc``; the daemon adds its own."""

@@ -98,6 +98,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         # In-place upgrade: what the previous program handed over (subclasses
         # read ``handed_over`` in on_start), and what this one will hand on.
         self.handed_over: dict[str, Any] | None = None
+        self.handed_network: dict[str, dict[str, Any]] = {}
         self._handed_socket: int | None = None
         self._handed_bound = True
         self._upgrading = False
@@ -182,6 +183,8 @@ class Daemon(UpgradeMixin, NetworkMethods):
             self._handed_socket = int(handed["socket_fd"])
             self._handed_bound = bool(handed.get("bound_socket", True))
             self.handed_over = handed.get("app") or {}
+            # Listeners the subclass may take over (``Network.adopt``); the rest are closed.
+            self.handed_network = handed.get("network") or {}
             self.stop_after_upgrade = handed.get("stop")
         elif not lock.acquire():
             meta = read_metadata(self.paths)
@@ -216,6 +219,9 @@ class Daemon(UpgradeMixin, NetworkMethods):
             write_metadata(self.paths, self.metadata())
             sock = self._listening_socket()
             await self.on_start()
+            for unused in self.handed_network.values():  # listeners nobody took over
+                os.close(int(unused["fd"]))
+            self.handed_network = {}
             self.vitals.serving(await self.server.serve_socket(sock), self._bound_socket)
             write_metadata(self.paths, self.metadata())
         except Exception as exc:

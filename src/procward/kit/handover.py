@@ -33,6 +33,7 @@ from procward.kit.rpc import CallContext, Role, method
 
 if TYPE_CHECKING:
     from procward.kit.lock import InstanceLock
+    from procward.kit.network import Network
     from procward.kit.paths import InstancePaths
     from procward.kit.scheduler import Scheduler
     from procward.kit.server import RpcServer
@@ -101,6 +102,7 @@ class UpgradeMixin:
         pid: int
         paths: InstancePaths
         server: RpcServer
+        network: Network
         scheduler: Scheduler
         request_grace: float
         lock: InstanceLock | None
@@ -155,6 +157,7 @@ class UpgradeMixin:
         notify.notify("RELOADING=1\nSTATUS=upgrading")
         assert self._listen_sock is not None and self.lock is not None
         sock_fd = os.dup(self._listen_sock.fileno())  # the server's copy closes below
+        network = self.network.hand_over()  # TCP and HTTP listeners, likewise
         self.server.stop_accepting()
         await self.scheduler.stop()
         await self.server.finish_in_flight(self.request_grace)
@@ -162,7 +165,8 @@ class UpgradeMixin:
             payload, fds = await self.on_handover()
         except Exception:
             log.exception("handing over failed; shutting down instead")
-            os.close(sock_fd)
+            for fd in (sock_fd, *(each["fd"] for each in network.values())):
+                os.close(fd)
             return False
         # From here until the new program installs its handlers, a SIGTERM
         # must wait (blocked, pending across the exec) rather than find no
@@ -175,10 +179,12 @@ class UpgradeMixin:
             "lock_fd": lock_fd,
             "socket_fd": sock_fd,
             "bound_socket": self._bound_socket,  # else the service manager's to remove
+            "network": network,
             "app": payload,
             "stop": self.stop_after_upgrade,
         }
-        self._handing = (data, [lock_fd, sock_fd, *fds])
+        network_fds = [each["fd"] for each in network.values()]
+        self._handing = (data, [lock_fd, sock_fd, *network_fds, *fds])
         return True
 
     def _exec_upgrade(self, data: dict[str, Any], fds: list[int]) -> int:

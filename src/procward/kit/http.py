@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -62,8 +63,12 @@ class HttpServer:
     def route(self, method: str, path: str, role: Role, handler: Route) -> None:
         self.routes[(method, path)] = (role, handler)
 
-    async def serve(self, host: str, port: int) -> asyncio.Server:
+    async def serve(
+        self, host: str, port: int, sock: socket.socket | None = None
+    ) -> asyncio.Server:
         loop = asyncio.get_running_loop()
+        if sock is not None:  # handed over by an upgrade
+            return await loop.create_server(lambda: HttpConnection(self), sock=sock)
         return await loop.create_server(lambda: HttpConnection(self), host, port)
 
     def close_connections(self) -> None:

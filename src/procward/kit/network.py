@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.client import parse_address
@@ -50,6 +51,31 @@ class Network:
         self._listener = listener
         self.address = _announce("tcp", host, address, listener)
         return self.address
+
+    def hand_over(self) -> dict[str, dict[str, Any]]:
+        """Copies of the listening sockets, for the next program of an upgrade."""
+        out = {}
+        for kind, listener, address in (
+            ("tcp", self._listener, self.address),
+            ("http", self._http_listener, self.http_address),
+        ):
+            if listener is not None and address is not None:
+                out[kind] = {"fd": os.dup(listener.sockets[0].fileno()), "address": address}
+        return out
+
+    async def adopt(self, kind: str, fd: int, address: str) -> None:
+        """Serve on a listening socket the previous program handed over (``hand_over``)."""
+        sock = socket.socket(fileno=fd)
+        sock.set_inheritable(False)
+        if kind == "tcp":
+            self.close()
+            self._listener = await self.server.serve_tcp("", 0, sock=sock)
+            self.address = address
+        else:
+            self.close_http()
+            self._http_listener = await self.http_server().serve("", 0, sock=sock)
+            self.http_address = address
+        log.info("listening on %s %s (handed over)", kind, address)
 
     def close(self) -> None:
         if self._listener is not None:

@@ -152,16 +152,21 @@ class RpcServer:
         self._track(server)
         return server
 
-    async def serve_tcp(self, host: str, port: int) -> asyncio.Server:
+    async def serve_tcp(
+        self, host: str, port: int, sock: socket.socket | None = None
+    ) -> asyncio.Server:
         """Listen on TCP: connections start anonymous and may ``authenticate`` with a token.
 
         Returns the server, so that the caller can close this listener alone
-        (and learn the port when it asked for 0).
+        (and learn the port when it asked for 0). ``sock``: serve on this
+        listening socket instead (handed over by an upgrade).
         """
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: Connection(self, network_peer), host, port, reuse_address=True
-        )
+        factory = lambda: Connection(self, network_peer)  # noqa: E731
+        if sock is not None:
+            server = await loop.create_server(factory, sock=sock)
+        else:
+            server = await loop.create_server(factory, host, port, reuse_address=True)
         self._track(server)
         return server
 
