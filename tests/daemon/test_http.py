@@ -126,3 +126,21 @@ def test_keep_alive_serves_several_requests_on_one_connection(
         reply = conn.getresponse()
         assert reply.status == 200 and b"pid" in reply.read()
     conn.close()
+
+
+def test_exec_over_http_returns_the_output_and_refuses_streaming(
+    daemon: Client, load_apps: LoadApps, http_address: tuple[str, int]
+) -> None:
+    load_apps("""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        commands = { hello = "echo hello" }
+    """)
+    operator = token(daemon, "operator")
+    _, _, body = request(
+        http_address, "POST", "/rpc", rpc("exec", name="srv", command="hello"), operator
+    )
+    assert json.loads(body)["result"]["stdout"] == "hello\n"
+    asked = rpc("exec", name="srv", command="hello", stream=True)
+    _, _, body = request(http_address, "POST", "/rpc", asked, operator)
+    assert "stream needs the Unix socket or TCP" in json.loads(body)["error"]["message"]

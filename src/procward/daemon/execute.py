@@ -67,6 +67,10 @@ class ExecMethods:
         if command is None and not args:
             declared = ", ".join(sorted(spec.commands)) or "none"
             raise InvalidParams(f"run what? {name}'s commands: {declared}; or give a command line")
+        if stream and not ctx.can_stream:
+            raise InvalidParams(
+                "stream needs the Unix socket or TCP; without it the output is in the result"
+            )
         if args is not None and not all(isinstance(a, str) for a in args):
             raise InvalidParams("args must be a list of strings")
         if command is not None and command not in spec.commands:

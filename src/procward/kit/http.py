@@ -122,7 +122,7 @@ class HttpServer:
         try:
             entry = self.registry.lookup(req.method, peer)
             kwargs = entry.bind(req.params)
-            result = entry.handler(CallContext(peer, _no_streams), **kwargs)
+            result = entry.handler(CallContext(peer, _no_streams, can_stream=False), **kwargs)
             if entry.is_async:
                 result = await result
         except RpcError as err:

@@ -70,6 +70,7 @@ class CallContext(Struct, frozen=False):
     # Give the connection another identity (a network client that authenticated).
     set_peer: Callable[[Peer], None] | None = None
     close: Callable[[], None] | None = None  # end the connection after this reply
+    can_stream: bool = True  # False over HTTP: no notifications there
 
 
 Handler = Callable[..., Any]
