@@ -196,3 +196,18 @@ def test_the_network_listeners_keep_their_ports(
     with socket.create_connection((host, int(port)), timeout=5) as conn:
         conn.sendall(f"GET /health HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
         assert conn.recv(100).startswith(b"HTTP/1.1 200")
+
+
+def test_the_cli_waits_for_a_starting_instance_then_upgrades(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    load_apps("""
+        [apps.warming]
+        cmd = ["sleep", "1000"]
+        ready = { delay = "1s" }
+    """)
+    assert app_instances(daemon, "warming")[0]["state"] == "starting"
+    with pytest.raises(Conflict, match="not now: warming:0 is starting"):
+        daemon.call("upgrade")
+    with upgraded(cli, paths) as client:  # retried until it was running
+        assert app_instances(client, "warming")[0]["state"] == "running"

@@ -9,7 +9,7 @@ from procward.cli import render
 from procward.cli.args import Namespace
 from procward.cli.connection import connect, fail
 from procward.client import daemon_argv as _daemon_argv
-from procward.kit.errors import KitError
+from procward.kit.errors import Conflict, KitError
 from procward.kit.paths import InstancePaths
 
 
@@ -56,11 +56,18 @@ def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
     """Exec the installed procward in the daemon's place; the apps keep running."""
     import time
 
+    deadline = time.monotonic() + args.timeout
     with connect(paths, spawn=False) as client:
         before = client.call("ping")
-        asked = time.time()
-        result = client.call("upgrade")
-    deadline = time.monotonic() + args.timeout
+        while True:  # "not now: web:0 is starting": a moment later it is not
+            asked = time.time()
+            try:
+                result = client.call("upgrade")
+                break
+            except Conflict as exc:
+                if not str(exc).startswith("not now") or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     while True:
         try:
             with connect(paths, spawn=False) as client:
