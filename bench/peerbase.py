@@ -137,6 +137,17 @@ class PeerSystem(CleansUp):
                 )
             time.sleep(0.005)
 
+    def upgrade_label(self) -> str:
+        """No in-place upgrade by default: quit, then start again with the same config."""
+        return f"`{self._quit_command().label}`, then `{self.up_command(self.conf).label}`"
+
+    def upgrade(self) -> None:
+        """The default: quit the daemon (wait until it is gone), start it again with the
+        same config and wait until it answers; ``attach`` makes the new daemon the one
+        clean-up ends."""
+        self.stop()
+        self.start()
+
     def log_files(self, app: str, backups: int) -> list[str]:
         live = self._log_path(app)
         return [*(f"{live}.{n}" for n in range(backups, 0, -1)), live]

@@ -157,6 +157,16 @@ class Pm2System(PeerSystem):
         if not answer.get("ok"):
             raise RuntimeError(f"pm2: restart all failed: {answer}")
 
+    def upgrade_label(self) -> str:
+        return "`pm2 update`"
+
+    def upgrade(self) -> None:
+        """``pm2 update``: dump the process list, kill the daemon, spawn the installed one
+        and resurrect the list; ``attach`` makes the new daemon the one clean-up ends."""
+        self.disconnect()
+        run(self.ctl("update"), timeout=READY_TIMEOUT * 2)
+        self.attach()
+
     def status_command(self) -> Command:
         return self.ctl("ls")
 

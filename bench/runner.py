@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import chart, logcapture, logwriter, machine, report, scenarios, summary, supervision
+from bench import (
+    chart,
+    logcapture,
+    logwriter,
+    machine,
+    report,
+    scenarios,
+    summary,
+    supervision,
+    upgrade,
+)
 from bench.circus_peer import METHOD_NOTE as CIRCUS_NOTE
 from bench.measure import CommandFailed
 from bench.peers import PeerUnavailable
@@ -27,6 +37,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 # Variables that would distort start-up times: the first is the explicit
 # condition (bytecode must be written and used), the others are diagnostics.
+PARTS = ("kit", "supervision", "upgrade", "logs")  # in the order a run measures them
 DROPPED_ENV = (
     "PYTHONDONTWRITEBYTECODE",
     "PYTHONPROFILEIMPORTTIME",
@@ -45,7 +56,7 @@ class Config:
     calls: int
     call_warmup: int
     out: Path
-    parts: tuple[str, ...]  # "kit", "supervision", "logs"
+    parts: tuple[str, ...]  # "kit", "supervision", "upgrade", "logs"
     plan: supervision.Plan
     log_plan: logcapture.LogPlan
     peers: bool  # measure the peers (supervisord) alongside procward
@@ -76,8 +87,9 @@ def parse(argv: Sequence[str]) -> Config:
     )
     parser.add_argument(
         "--only",
-        choices=["kit", "supervision", "logs"],
-        help="only the kit scenarios (empty daemon), the supervision ones (apps) or log capture",
+        choices=PARTS,
+        help="only the kit scenarios (empty daemon), the supervision ones (apps), the "
+        "supervisor upgrade with apps running, or log capture",
     )
     parser.add_argument(
         "--log-lines",
@@ -111,6 +123,7 @@ def parse(argv: Sequence[str]) -> Config:
         status_rounds=reps,
         status_warmup=warmup,
         stop_samples=1 if quick else 5,
+        upgrade_runs=2 if quick else 5,
     )
     if args.log_width is not None and args.log_width < logwriter.MIN_WIDTH:
         parser.error(f"--log-width must be at least {logwriter.MIN_WIDTH}")
@@ -131,7 +144,7 @@ def parse(argv: Sequence[str]) -> Config:
         calls=args.calls or (3000 if quick else 20000),
         call_warmup=300 if quick else 1000,
         out=args.out,
-        parts=(args.only,) if args.only else ("kit", "supervision", "logs"),
+        parts=(args.only,) if args.only else PARTS,
         plan=plan,
         log_plan=log_plan,
         peers=not (args.no_peers or quick),  # quick: procward alone, for development
@@ -234,6 +247,11 @@ def measure(
             print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
             result = scenario(factories, env, cfg.plan)
             sections += result if isinstance(result, list) else [result]
+        warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
+    if "upgrade" in cfg.parts:
+        print("bench: upgrade supervisor", file=sys.stderr)
+        factories, made = _recording(app_systems)
+        sections.append(upgrade.upgrade_supervisor(factories, env, cfg.plan))
         warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
     if "logs" in cfg.parts:
         print("bench: log capture", file=sys.stderr)

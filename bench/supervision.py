@@ -83,6 +83,7 @@ class Plan:
     status_rounds: int
     status_warmup: int
     stop_samples: int
+    upgrade_runs: int  # supervisor upgrades with apps running, per system
 
 
 def sleep_apps(n: int) -> list[AppDef]:

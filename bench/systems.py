@@ -42,6 +42,8 @@ from bench.measure import Command, CommandFailed, run
 from procward.kit.client import Client
 from procward.kit.paths import resolve
 
+UPGRADED = "procward upgraded in place:"  # what `procward upgrade` prints on success
+
 
 @dataclass(frozen=True, slots=True)
 class CliCase:
@@ -160,6 +162,16 @@ class AppSystem(System, Protocol):
 
     def supports_timestamps(self) -> bool:
         """Can ``LogSpec.timestamps`` be honoured?"""
+        ...
+
+    def upgrade_label(self) -> str:
+        """How ``upgrade`` replaces the daemon, for the report (Markdown)."""
+        ...
+
+    def upgrade(self) -> None:
+        """Replace the running daemon's program with the installed one, the system's own
+        documented way (in place where it has one; else quit and start again with the same
+        config); return once its command(s) returned and the daemon is known again."""
         ...
 
     def __enter__(self) -> AppSystem: ...
@@ -303,6 +315,27 @@ class ProcwardSystem(CleansUp):
         self._daemon = self._read_daemon()
         if self._daemon is None or not self._daemon.is_alive():
             raise RuntimeError(f"procward up returned but no live daemon in {self.home}")
+
+    def upgrade_label(self) -> str:
+        return "`procward upgrade`"
+
+    def upgrade(self) -> None:
+        """``procward upgrade``: the daemon execs the installed procward in place (same
+        pid) and the command returns once the new program answers."""
+        cmd = self.command("upgrade")
+        proc = subprocess.run(
+            cmd.argv,
+            env=cmd.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60.0,
+            check=False,
+        )
+        out = proc.stdout.decode(errors="replace").strip()
+        if proc.returncode != 0 or not out.startswith(UPGRADED):
+            err = proc.stderr.decode(errors="replace").strip()
+            raise CommandFailed(f"{cmd.shell} exited with {proc.returncode}: {out} {err}")
+        self.attach()
 
     def instances(self) -> list[InstanceView] | None:
         if self._client is None:
