@@ -18,6 +18,8 @@ SERVES_WITHOUT_OPENSSL = """
 import os, sys, tempfile
 from procward.kit.eventloop import event_loop_factory, keep_openssl_out, openssl_loaded
 
+scratch = tempfile.TemporaryDirectory()  # removed when the interpreter exits
+
 assert keep_openssl_out() is True
 import asyncio, asyncio.sslproto
 assert asyncio.sslproto.ssl is None  # asyncio's own "no OpenSSL" configuration
@@ -28,7 +30,7 @@ async def main():
         writer.write(await reader.readline())
         await writer.drain()
         writer.close()
-    path = os.path.join(tempfile.mkdtemp(), "s")
+    path = os.path.join(scratch.name, "s")
     server = await asyncio.start_unix_server(echo, path)
     reader, writer = await asyncio.open_unix_connection(path)
     writer.write(b"hello\\n")
@@ -72,12 +74,14 @@ ASKS_FOR_TLS = """
 import os, tempfile
 from procward.kit.eventloop import TLSUnavailable, event_loop_factory, keep_openssl_out
 
+scratch = tempfile.TemporaryDirectory()  # removed when the interpreter exits
+
 assert keep_openssl_out()
 import asyncio, ssl
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 
 async def main():
-    path = os.path.join(tempfile.mkdtemp(), "s")
+    path = os.path.join(scratch.name, "s")
     try:
         await asyncio.get_running_loop().create_unix_server(asyncio.Protocol, path, ssl=context)
     except (TLSUnavailable, AttributeError, TypeError) as exc:
