@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -88,3 +89,39 @@ def test_a_quiet_stream_outlasts_the_connections_timeout(
 def test_events_of_an_unknown_app_are_not_found(daemon: Client) -> None:
     with pytest.raises(NotFound, match="no app named 'nope'"):
         daemon.call("getEvents", name="nope")
+
+
+def test_the_history_outlives_a_restart_of_the_daemon(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    load_apps(f"""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        {FAST}
+    """)
+    wait_state(daemon, "srv", "running")
+    kill_and_wait_restart(daemon, "srv")
+    assert cli("down").code == 0
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as again:
+        wait_state(again, "srv", "running")
+        seen = changes(again, "srv")
+    assert ("running", "backoff", "killed by SIGKILL") in seen  # from before the restart
+    assert seen[-2:] == [("stopped", "starting", None), ("starting", "running", None)]
+
+
+def test_an_unreadable_history_is_logged_and_a_new_one_begins(
+    cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    os.makedirs(paths.state_dir, mode=0o700, exist_ok=True)
+    for name in ("events.json", "events.json.bak"):
+        with open(os.path.join(paths.state_dir, name), "w") as f:
+            f.write("{not json")
+    assert cli("up").code == 0
+    try:
+        with Client.open(paths.socket) as client:
+            assert client.call("getEvents") == []
+        with open(paths.daemon_log) as log:
+            assert "events history unreadable, starting a new one" in log.read()
+    finally:
+        assert cli("down").code == 0

@@ -117,6 +117,8 @@ def test_an_upgraded_daemon_stops_cleanly_with_no_process_left(
     kept = pids(daemon)["pair"]
     with upgraded(cli, paths) as client:
         assert [i["restarts"] for i in app_instances(client, "pair")] == [0, 0]
+        history = [(e["instance"], e["to"]) for e in client.call("getEvents", name="pair")]
+        assert {(0, "running"), (1, "running")} <= set(history)  # from before the upgrade
     assert cli("down").code == 0
     for pid in kept:
         assert not os.path.exists(f"/proc/{pid}") or _zombie(pid)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from procward.supervision.events import EventFollower, EventLog
 
 
@@ -45,3 +47,28 @@ def test_a_lagging_follower_counts_what_it_missed() -> None:
         return follower.queue.qsize(), follower.missed
 
     assert asyncio.run(scenario()) == (1000, 5)
+
+
+def test_saved_events_come_back_before_the_new_ones() -> None:
+    old = EventLog()
+    old.add("web", 0, "running", "backoff", 41, "killed by SIGKILL")
+    old.add("web", 0, "backoff", "starting", None, None)
+    rows = old.saved()
+    assert not old.dirty
+    new = EventLog(capacity=3)
+    new.add("web", 0, "starting", "running", 42, None)
+    bad = [[1.0, "x"], "junk", [1.0, "web", "0", "a", "b", None, None]]
+    assert new.restore([*rows, *bad]) == 2
+    assert [(e["from"], e["to"]) for e in new.recent(10)] == [
+        ("running", "backoff"),
+        ("backoff", "starting"),
+        ("starting", "running"),
+    ]
+    assert new.recent(1, name="web")[0]["pid"] == 42
+    new.restore(rows)  # over capacity: the oldest go, as in the ring
+    assert len(new.ring) == 3
+
+
+def test_restore_refuses_what_is_not_a_list() -> None:
+    with pytest.raises(ValueError, match="not a list of events"):
+        EventLog().restore({"events": []})

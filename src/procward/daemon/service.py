@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from procward._version import __version__
 from procward.daemon.auditing import AuditMethods
 from procward.daemon.configs import ADHOC, ConfigMethods
+from procward.daemon.eventfile import EventFileMethods
 from procward.daemon.execute import ExecMethods
 from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
@@ -51,6 +52,7 @@ class ProcwardDaemon(
     WatchMethods,
     ExecMethods,
     UptimeMethods,
+    EventFileMethods,
     UpgradeMethods,
     AuditMethods,
     Daemon,
@@ -90,6 +92,7 @@ class ProcwardDaemon(
         saved = state.load(self.paths.state)
         self._store = state.StateStore(self.paths.state, self._snapshot)
         self.start_uptime()
+        self.start_event_file()
         kept = handed_pids(handed)
         leftovers = [g for g in state.leftovers(saved, self.paths.state_dir) if g.pgid not in kept]
         await state.terminate_leftovers(leftovers, 10.0)
@@ -168,6 +171,7 @@ class ProcwardDaemon(
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
         self._sup.close_logs()
         await self.save_uptime()
+        await self.save_events()
         if self._store is not None:
             await self._store.close()
         self.close_audit_log()

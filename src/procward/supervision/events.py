@@ -9,8 +9,9 @@ backoff (killed by SIGKILL)``, ``web:0 backoff -> starting``, …
 
 Memory is bounded (``CAPACITY`` events as tuples, ~150 bytes each); followers
 get a bounded queue and a count of what they missed when they lag, as log
-followers do. The ring is not saved: after a daemon restart the history
-starts again (the daemon log keeps the errors).
+followers do. The daemon saves the ring (``saved`` / ``restore``) now and
+then and when it stops or upgrades, so the history outlives a restart; after
+a crash, the last moments before it may be missing (the daemon log has them).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class EventLog:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.ring: deque[Event] = deque(maxlen=capacity)
         self.followers: set[EventFollower] = set()
+        self.dirty = False  # added to since the last ``saved()``
 
     def add(  # noqa: PLR0917 - one event's fields
         self,
@@ -75,6 +77,7 @@ class EventLog:
     ) -> None:
         event = (time.time(), app, index, before, after, pid, why)
         self.ring.append(event)
+        self.dirty = True
         for follower in self.followers:
             follower.push(event)
 
@@ -89,3 +92,34 @@ class EventLog:
             if name is None or event[1] == name:
                 found.append(event)
         return [as_dict(event) for event in reversed(found)]
+
+    def saved(self) -> list[list[Any]]:
+        """The ring as JSON-able rows, oldest first; not dirty any more."""
+        self.dirty = False
+        return [list(event) for event in self.ring]
+
+    def restore(self, rows: object) -> int:
+        """Put saved rows back before what was added since; how many were usable."""
+        if not isinstance(rows, list):
+            raise ValueError("not a list of events")
+        kept = [event for row in rows if (event := _event(row)) is not None]
+        self.ring = deque([*kept, *self.ring], maxlen=self.ring.maxlen)
+        return len(kept)
+
+
+def _event(row: object) -> Event | None:
+    """A saved row, if it is one; else None (skipped, not fatal)."""
+    if not isinstance(row, list) or len(row) != 7:
+        return None
+    when, app, index, before, after, pid, why = row
+    if not (
+        isinstance(when, int | float)
+        and isinstance(app, str)
+        and isinstance(index, int)
+        and isinstance(before, str)
+        and isinstance(after, str)
+        and (pid is None or isinstance(pid, int))
+        and (why is None or isinstance(why, str))
+    ):
+        return None
+    return (float(when), app, index, before, after, pid, why)
