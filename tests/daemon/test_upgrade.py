@@ -213,3 +213,30 @@ def test_the_cli_waits_for_a_starting_instance_then_upgrades(
         daemon.call("upgrade")
     with upgraded(cli, paths) as client:  # retried until it was running
         assert app_instances(client, "warming")[0]["state"] == "running"
+
+
+def test_an_upgrade_waits_for_exec_commands(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths, tmp_path: Any
+) -> None:
+    started = tmp_path / "started"
+    load_apps(f"""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        commands = {{ long = ["sh", "-c", "touch {started}; exec sleep 1000"] }}
+    """)
+    caller = socket.socket(socket.AF_UNIX)
+    caller.connect(paths.socket)
+    ask = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "exec",
+        "params": {"name": "srv", "command": "long"},
+    }
+    caller.sendall(json.dumps(ask).encode() + b"\n")
+    try:
+        wait_for(started.exists, what="the command to run")
+        wait_state(daemon, "srv", "running")
+        with pytest.raises(Conflict, match=r"not now: 1 exec command\(s\) running"):
+            daemon.call("upgrade")
+    finally:
+        caller.close()  # which stops the command

@@ -4,9 +4,9 @@ The kit does the exec (``kit.handover``): same pid, so the apps stay our
 children and their pipes stay open. This mixin says what procward hands
 over and how the next program takes it back:
 
-- refused while an instance is starting or stopping, or a reload is
-  replacing one (``Conflict``: try again in a moment), so that every
-  process handed over is simply *running*;
+- refused while an instance is starting or stopping, a reload is replacing
+  one, or an ``exec`` command runs (``Conflict``: try again in a moment), so
+  that every process handed over is simply *running* and nothing is cut short;
 - for each running instance: its pid, restart counters and budget, the read
   ends of its output pipes, and the unfinished line of a ``log_format =
   "json"`` sink; for each app, the listening sockets it holds;
@@ -54,6 +54,9 @@ class UpgradeMethods:
         async def save_events(self) -> None: ...
         def stop_uptime(self) -> None: ...
         def close_audit_log(self) -> None: ...
+
+        _running_execs: int
+
         async def close_state(self) -> None: ...
 
     async def before_upgrade(self) -> dict[str, Any]:
@@ -63,6 +66,8 @@ class UpgradeMethods:
             for inst in (*app.instances, *app.arriving)
             if inst.state in _BUSY or inst in app.arriving
         ]
+        if self._running_execs:  # they would be killed with the old program's requests
+            busy.append(f"{self._running_execs} exec command(s) running")
         if busy:
             raise Conflict(f"not now: {', '.join(busy[:5])}; try again in a moment")
         kept = sum(1 for a in self.sup.apps.values() for i in a.instances if i.child is not None)
