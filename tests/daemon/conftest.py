@@ -11,6 +11,7 @@ until they reach a state (``wait_state``, ``wait_all_state``).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -127,6 +128,15 @@ def kill_and_wait_restart(client: Client, name: str) -> int:
     wait_for(lambda: app_instances(client, name)[0]["restarts"] == restarts + 1, what="a restart")
     wait_state(client, name, "running")
     return first
+
+
+def send_request(paths: InstancePaths, method: str, **params: Any) -> socket.socket:
+    """Send one request on a new raw connection and leave it unanswered (close it to hang up)."""
+    conn = socket.socket(socket.AF_UNIX)
+    conn.connect(paths.socket)
+    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    conn.sendall(json.dumps(request).encode() + b"\n")
+    return conn
 
 
 # -- apps that serve on a socket the daemon holds (reload and upgrade tests) --

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +14,7 @@ from procward.kit.paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result
-from .conftest import LoadApps, WriteConfig, pid_of, wait_state
+from .conftest import LoadApps, WriteConfig, pid_of, send_request, wait_state
 
 APP = """
     [apps.web]
@@ -107,15 +105,7 @@ def test_hanging_up_stops_the_command(
 ) -> None:
     pidfile = tmp_path / "pid"
     load(load_apps, f'quiet = ["sh", "-c", "echo $$$$ > {pidfile}; exec sleep 1000"]')
-    caller = socket.socket(socket.AF_UNIX)
-    caller.connect(paths.socket)
-    request = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "exec",
-        "params": {"name": "web", "command": "quiet"},
-    }
-    caller.sendall(json.dumps(request).encode() + b"\n")
+    caller = send_request(paths, "exec", name="web", command="quiet")
     pid = wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="pid file")
     assert running(int(pid))
     caller.close()

@@ -25,6 +25,7 @@ from .conftest import (
     app_instances,
     ask,
     pid_of,
+    send_request,
     server_app,
     wait_all_state,
     wait_state,
@@ -224,15 +225,7 @@ def test_an_upgrade_waits_for_exec_commands(
         cmd = ["sleep", "1000"]
         commands = {{ long = ["sh", "-c", "touch {started}; exec sleep 1000"] }}
     """)
-    caller = socket.socket(socket.AF_UNIX)
-    caller.connect(paths.socket)
-    ask = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "exec",
-        "params": {"name": "srv", "command": "long"},
-    }
-    caller.sendall(json.dumps(ask).encode() + b"\n")
+    caller = send_request(paths, "exec", name="srv", command="long")
     try:
         wait_for(started.exists, what="the command to run")
         wait_state(daemon, "srv", "running")

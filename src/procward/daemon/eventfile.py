@@ -11,14 +11,12 @@ daemon log has them). An unreadable file is logged and a new history begins.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from procward.daemon.savedfile import SavedFile
 from procward.kit import fastjson
-from procward.kit.atomic import read_with_fallback, write_atomic
-from procward.kit.errors import CorruptFile
 
 if TYPE_CHECKING:
     from procward.kit.paths import InstancePaths
@@ -40,44 +38,30 @@ class EventFileMethods:
         @property
         def sup(self) -> Supervisor: ...
 
-    _events_saving: asyncio.Future[None] | None = None
+    _events_file: SavedFile | None = None
 
     @property
-    def events_path(self) -> str:
-        return os.path.join(self.paths.state_dir, "events.json")
+    def events_file(self) -> SavedFile:
+        if self._events_file is None:
+            events = self.sup.events
+            self._events_file = SavedFile(
+                os.path.join(self.paths.state_dir, "events.json"),
+                "events history",
+                lambda: fastjson.dumps(events.saved()).encode() if events.dirty else None,
+                lambda: setattr(events, "dirty", True),
+            )
+        return self._events_file
 
     def start_event_file(self) -> None:
-        try:
-            rows = read_with_fallback(self.events_path, fastjson.loads)
-            if rows is not None:
+        rows = self.events_file.load(fastjson.loads)
+        if rows is not None:
+            try:
                 self.sup.events.restore(rows)
-        except (CorruptFile, ValueError) as exc:
-            log.error("events history unreadable, starting a new one: %s", exc)
+            except ValueError as exc:
+                log.error("events history unreadable, starting a new one: %s", exc)
         self.sup.events.dirty = False
-        self.scheduler.every(SAVE_INTERVAL, self._save_events_soon, name="events-save")
-
-    def _save_events_soon(self) -> None:
-        busy = self._events_saving is not None and not self._events_saving.done()
-        if busy or not self.sup.events.dirty:
-            return
-        data = _encode(self.sup.events.saved())
-        loop = asyncio.get_running_loop()
-        self._events_saving = loop.run_in_executor(None, _write, self.events_path, data)
+        self.scheduler.every(SAVE_INTERVAL, self.events_file.save_soon, name="events-save")
 
     async def save_events(self) -> None:
-        """Write the history now (stop, upgrade), after a save still under way."""
-        if self._events_saving is not None:
-            await self._events_saving
-        if self.sup.events.dirty:
-            _write(self.events_path, _encode(self.sup.events.saved()))
-
-
-def _encode(rows: list[list[Any]]) -> bytes:
-    return fastjson.dumps(rows).encode()
-
-
-def _write(path: str, data: bytes) -> None:
-    try:
-        write_atomic(path, data, backup=True)
-    except OSError as exc:
-        log.error("cannot save the events history to %s: %s", path, exc.strerror or exc)
+        """Write the history now (stop, upgrade)."""
+        await self.events_file.save()

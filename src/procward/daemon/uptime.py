@@ -11,14 +11,13 @@ its statistics.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from procward.daemon.savedfile import SavedFile
 from procward.kit import fastjson
-from procward.kit.atomic import read_with_fallback, write_atomic
-from procward.kit.errors import CorruptFile, InvalidParams, NotFound
+from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision.uptime import KEEP_DAYS, UptimeHistory
 
@@ -43,44 +42,33 @@ class UptimeMethods:
         @property
         def sup(self) -> Supervisor: ...
 
-    _uptime_saving: asyncio.Future[None] | None = None
+    _uptime_file: SavedFile | None = None
 
     @property
-    def uptime_path(self) -> str:
-        return os.path.join(self.paths.state_dir, "uptime.json")
+    def uptime_file(self) -> SavedFile:
+        if self._uptime_file is None:
+            history = self.sup.uptime
+            self._uptime_file = SavedFile(
+                os.path.join(self.paths.state_dir, "uptime.json"),
+                "uptime history",
+                self._uptime_data,
+                lambda: setattr(history, "dirty", True),
+            )
+        return self._uptime_file
 
     def start_uptime(self) -> None:
         """Take up the saved history (before the apps come back), then save it now and then."""
-        try:
-            days = read_with_fallback(self.uptime_path, _parse)
-        except CorruptFile as exc:
-            log.error("uptime history unreadable, starting a new one: %s", exc)
-            days = None
+        days = self.uptime_file.load(_parse)
         if days is not None:
             self.sup.uptime.days = days
-        self.scheduler.every(SAVE_INTERVAL, self._save_uptime_soon, name="uptime-save")
+        self.scheduler.every(SAVE_INTERVAL, self.uptime_file.save_soon, name="uptime-save")
 
     def stop_uptime(self) -> None:
         """Stop counting (the apps are about to be stopped by us, not to fail)."""
         self.sup.uptime.pause()
 
     async def save_uptime(self) -> None:
-        """Write the history if it changed, after any save still under way."""
-        if self._uptime_saving is not None:
-            await self._uptime_saving
-        data = self._uptime_data()
-        if data is not None:
-            _write(self.uptime_path, data, self.sup.uptime)
-
-    def _save_uptime_soon(self) -> None:
-        if self._uptime_saving is not None and not self._uptime_saving.done():
-            return  # the last one is still writing
-        data = self._uptime_data()
-        if data is not None:
-            loop = asyncio.get_running_loop()
-            self._uptime_saving = loop.run_in_executor(
-                None, _write, self.uptime_path, data, self.sup.uptime
-            )
+        await self.uptime_file.save()
 
     def _uptime_data(self) -> bytes | None:
         history = self.sup.uptime
@@ -116,11 +104,3 @@ def _parse(raw: bytes) -> dict[str, dict[int, list[float]]]:
     history = UptimeHistory()
     history.load(fastjson.loads(raw))
     return history.days
-
-
-def _write(path: str, data: bytes, history: UptimeHistory) -> None:
-    try:
-        write_atomic(path, data, backup=True)
-    except OSError as exc:
-        history.dirty = True  # try again next time
-        log.error("cannot save the uptime history to %s: %s", path, exc.strerror or exc)
