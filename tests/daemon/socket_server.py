@@ -1,8 +1,10 @@
 """An app for reload tests: ``socket_server.py HOME``.
 
 It serves on the first of the daemon's sockets (LISTEN_FDS). It exits 3 at
-start when HOME/broken exists, logs "start <instance> <time>" and "stop
-<instance> <time>" to HOME/events, waits HOME/warmup seconds (if that file
+start when HOME/broken exists (a broken new version; when the file holds a
+number, it first serves that many seconds without ever saying READY=1),
+logs "start <instance> <time>" and "stop <instance> <time>" to HOME/events,
+waits HOME/warmup seconds (if that file
 exists) before saying READY=1, and answers every connection with its pid; on
 SIGTERM it stops accepting and exits.
 """
@@ -23,8 +25,14 @@ def event(what: str) -> None:
         f.write(f"{what} {index} {time.time()!r}\n")
 
 
-if os.path.exists(os.path.join(home, "broken")):
-    sys.exit(3)
+broken = os.path.join(home, "broken")
+lifetime = None
+if os.path.exists(broken):
+    with open(broken) as f:
+        text = f.read().strip()
+    if not text:
+        sys.exit(3)
+    lifetime = float(text)
 event("start")
 held = listen_fds()
 with open(os.path.join(home, f"fds.{index}"), "w") as f:
@@ -45,9 +53,13 @@ try:
         time.sleep(float(f.read()))
 except FileNotFoundError:
     pass
-notify("READY=1")
+if lifetime is None:
+    notify("READY=1")
+end = time.monotonic() + lifetime if lifetime is not None else None
 server.settimeout(0.02)
 while not stopping:
+    if end is not None and time.monotonic() > end:
+        sys.exit(3)
     try:
         conn, _ = server.accept()
     except TimeoutError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from procward.supervision.state import marked_groups
 
 from ..conftest import Result
 from .conftest import (
+    SERVER,
     Load,
     LoadApps,
     WriteConfig,
@@ -26,6 +28,7 @@ from .conftest import (
     ask,
     pid_of,
     server_app,
+    state_of,
     wait_all_state,
     wait_state,
 )
@@ -241,3 +244,65 @@ def test_a_stop_during_a_surge_reload_stops_the_replacement_too(
     assert [str(e) for e in errors] == ["web was stopped during the reload"]
     assert isinstance(errors[0], Conflict)
     wait_for(lambda: not marked_groups(paths.state_dir, exclude=set()), what="nothing left")
+
+
+def test_a_ready_probe_on_the_held_socket_is_refused_at_load(
+    daemon: Client, write_config: WriteConfig, cli: Callable[..., Result], home: str, port: int
+) -> None:
+    # What the README once showed: the old process answers the probe through the
+    # shared socket, so a broken new version was declared ready and the old one stopped.
+    path = write_config(f"""
+        [apps.web]
+        cmd = ["{sys.executable}", "{SERVER}", "{home}"]
+        sockets = {{ http = "127.0.0.1:{port}" }}
+        reload = "surge"
+        ready = {{ http = "http://127.0.0.1:{port}/" }}
+    """)
+    result = cli("up", "-c", path)
+    assert result.code != 0
+    assert 'apps.web.ready.http: with reload = "surge" the new process starts' in result.err
+    assert daemon.call("list") == []  # nothing applied
+
+
+def test_a_probe_reaching_the_held_socket_through_env_file_fails_the_spawn(
+    daemon: Client, load_apps: LoadApps, home: str, port: int
+) -> None:
+    with open(f"{home}/app.env", "w") as f:
+        f.write(f"PORT={port}\n")
+    load_apps(f"""
+        [apps.web]
+        cmd = ["{sys.executable}", "{SERVER}", "{home}"]
+        env_file = "app.env"
+        sockets = {{ http = "127.0.0.1:{port}" }}
+        ready = {{ tcp = "127.0.0.1:$PORT" }}
+    """)
+    wait_state(daemon, "web", "backoff")
+    error = app_instances(daemon, "web")[0]["error"]
+    assert f"ready.tcp: 127.0.0.1:{port} is the app's held socket 'http'" in error
+
+
+def test_a_broken_new_version_is_never_declared_ready(  # noqa: PLR0917
+    daemon: Client,
+    load_apps: LoadApps,
+    cli: Callable[..., Result],
+    home: str,
+    port: int,
+    load: Callable[[], Load],
+) -> None:
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', reload='"surge"'))
+    wait_state(daemon, "web", "running")
+    first = pid_of(daemon, "web")
+    traffic = load()
+    wait_for(lambda: len(traffic.answers) > 20, what="traffic")
+    with open(f"{home}/broken", "w") as f:
+        f.write("1")  # the new version serves for a second, never says READY=1, exits 3
+    result = cli("reload", "web")
+    assert result.code == 1
+    assert "web:0: the new process failed (exit status 3)" in result.err
+    assert pid_of(daemon, "web") == first
+    served = len(traffic.answers)
+    wait_for(lambda: len(traffic.answers) > served + 20, what="more answers")
+    traffic.stop()
+    assert traffic.failures == []
+    assert traffic.answers[-1] == first
+    assert state_of(daemon, "web") == "running"

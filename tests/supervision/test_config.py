@@ -514,7 +514,7 @@ A_VALID_VALUE = {
     "log_format": "json",
     "log_max_size": "1MB",
     "log_backups": 2,
-    "ready": {"tcp": "127.0.0.1:80"},
+    "ready": {"exec": "true"},
     "health": {"exec": "true"},
     "sockets": {"http": "127.0.0.1:8000"},
     "watch": ["src"],
@@ -564,3 +564,49 @@ def test_every_spec_field_is_a_config_key_and_nothing_else() -> None:
     defaults = AppSpec(name="web", cmd=("x",))
     changed = {k for k in APP_KEYS if getattr(spec, k) != getattr(defaults, k)}
     assert changed == set(APP_KEYS) - {"cmd", "backoff", "depends_on", "env"}
+
+
+# -- a ready probe must judge the new process, not another one (issue 10, item 1) --
+
+
+@pytest.mark.parametrize(
+    ("ready", "held"),
+    [
+        ({"http": "http://127.0.0.1:8000/ready"}, "127.0.0.1:8000"),
+        ({"tcp": "127.0.0.1:8000"}, "127.0.0.1:8000"),
+        ({"tcp": "localhost:8000"}, "0.0.0.0:8000"),
+        ({"http": "http://localhost:8000/"}, "8000"),
+        ({"tcp": "127.0.0.1:${PORT}"}, "127.0.0.1:8000"),  # PORT from env, below
+        ({"tcp": "127.0.0.1:800{instance}"}, "127.0.0.1:8000"),
+    ],
+)
+def test_a_ready_probe_on_a_held_socket_is_refused(ready: dict[str, str], held: str) -> None:
+    table = {"cmd": "x", "sockets": {"http": held}, "ready": ready, "env": {"PORT": "8000"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_app("web", table, base_dir="/")
+    [problem] = caught.value.problems
+    assert problem.key == f"ready.{next(iter(ready))}"
+    assert "is the app's held socket 'http', which every process of the app answers" in str(problem)
+    assert "use notify" in problem.message
+
+
+def test_a_surge_app_cannot_be_judged_by_tcp_or_http() -> None:
+    for ready in ({"tcp": "127.0.0.1:9000"}, {"http": "http://127.0.0.1:9000/"}):
+        with pytest.raises(ConfigError, match='with reload = "surge" the new process starts'):
+            parse_app("web", {"cmd": "x", "reload": "surge", "ready": ready}, base_dir="/")
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"sockets": {"http": "127.0.0.1:8000"}, "ready": {"notify": True}, "reload": "surge"},
+        {"sockets": {"http": "127.0.0.1:8000"}, "ready": {"tcp": "127.0.0.1:9000"}},
+        {"sockets": {"http": "127.0.0.1:8000"}, "ready": {"tcp": "127.0.0.2:8000"}},
+        {"sockets": {"api": "/run/api.sock"}, "ready": {"http": "http://127.0.0.1:8000/"}},
+        {"sockets": {"http": "127.0.0.1:8000"}, "ready": {"tcp": "127.0.0.1:$ADMIN"}},
+        {"ready": {"tcp": "127.0.0.1:8000"}},
+        {"reload": "surge", "ready": {"exec": "true"}},
+    ],
+)
+def test_ready_probes_that_judge_the_process_itself_are_accepted(table: dict[str, Any]) -> None:
+    parse_app("web", {"cmd": "x", **table}, base_dir="/")

@@ -20,6 +20,7 @@ config file), so the same file means the same thing wherever the CLI runs.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import tomllib
 from collections.abc import Callable, Mapping
@@ -34,6 +35,8 @@ from procward.supervision.spec import (
     Problem,
     ReloadMode,
     RestartMode,
+    expand_arg,
+    expand_instance,
 )
 from procward.supervision.values import (
     Nested,
@@ -174,6 +177,8 @@ def _read_app(name: str, table: object, base_dir: str) -> _Draft:
         draft.problems.append(Problem(name, "cmd", "missing: the command to run is required"))
     if name in draft.depends_on:
         draft.problems.append(Problem(name, "depends_on", "an app cannot depend on itself"))
+    if draft.fields.get("ready") is not None:
+        draft.problems += _readiness_problems(draft)
     if draft.fields.get("watch") is not None:
         from procward.supervision.watch import with_cwd
 
@@ -183,6 +188,21 @@ def _read_app(name: str, table: object, base_dir: str) -> _Draft:
             if "cwd" not in table:
                 draft.problems.append(Problem(name, "watch", str(e)))
     return draft
+
+
+def _readiness_problems(draft: _Draft) -> list[Problem]:
+    """A ready probe that could be answered by another process of the app is refused."""
+    from procward.supervision.probe import why_it_cannot_judge
+
+    probe = draft.fields["ready"]
+    env = draft.fields.get("env", {})
+    target = probe.target
+    names = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", target))
+    if names <= set(env):  # else it depends on the environment: checked at each spawn
+        target = expand_arg(target, 0, {k: expand_instance(v, 0) for k, v in env.items()})
+    surge = draft.fields.get("reload") is ReloadMode.SURGE
+    why = why_it_cannot_judge(probe, draft.fields.get("sockets", {}), surge=surge, target=target)
+    return [] if why is None else [Problem(draft.name, f"ready.{probe.kind.value}", why)]
 
 
 def _read_key(draft: _Draft, key: str, value: object, base_dir: str) -> None:

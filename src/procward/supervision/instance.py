@@ -162,6 +162,7 @@ class Instance:
             if self.app.spec.sockets:
                 from procward.supervision.sockets import with_sockets
 
+                _check_ready_target(self.app.spec, plan, self.index)
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
             child = process.spawn(plan, merge=self.app.spec.merge_logs)
@@ -359,3 +360,19 @@ class Instance:
             info["starttime"] = self.child.identity.starttime
             info["boot_id"] = self.child.identity.boot_id
         return info
+
+
+def _check_ready_target(spec: AppSpec, plan: Launch, index: int) -> None:
+    """The config check of a ready probe's address, once its variables are known."""
+    if spec.ready is None or not spec.ready.target:
+        return
+    from procward.supervision.probe import why_it_cannot_judge
+    from procward.supervision.spec import Problem, expand_arg
+
+    target = expand_arg(spec.ready.target, index, plan.env)
+    try:
+        why = why_it_cannot_judge(spec.ready, spec.sockets, surge=False, target=target)
+    except ValueError:
+        return  # an address that expanded to nonsense: the probe says so
+    if why is not None:
+        raise ConfigError([Problem(spec.name, f"ready.{spec.ready.kind.value}", why)])

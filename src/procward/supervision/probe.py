@@ -58,6 +58,7 @@ __all__ = [
     "read_ready",
     "ready_delay",
     "tcp_address",
+    "why_it_cannot_judge",
 ]
 
 FIRST_READY_ATTEMPT = 0.02  # seconds after the spawn
@@ -179,6 +180,62 @@ def _port(text: str, whole: str) -> int:
 def _templated(text: str) -> bool:
     """Checked at each probe instead: the address depends on the instance."""
     return "$" in text or "{instance}" in text
+
+
+# -- can it judge the new process? ------------------------------------------------
+
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def why_it_cannot_judge(
+    probe: Probe, sockets: Mapping[str, str], *, surge: bool, target: str | None = None
+) -> str | None:
+    """Why ``probe`` cannot tell whether a *new* process is ready, or None if it can.
+
+    Readiness gates a reload: the old process is stopped (or the next
+    instance touched) once the new one is ready. A tcp or http probe on an
+    address the daemon holds for the app is answered by whichever process
+    of the app accepts first, old or sibling; with ``reload = "surge"`` the
+    new process runs beside the old one of the same index, so any tcp or
+    http address may be the old one's. Either way a broken new version
+    would be declared ready. ``target`` is the probe's address as expanded
+    for one instance (at spawn); by default the address as written.
+    """
+    if probe.kind not in (ProbeKind.TCP, ProbeKind.HTTP):
+        return None
+    alternatives = "use notify (the app sends READY=1), exec or delay"
+    if surge:
+        return (
+            f'with reload = "surge" the new process starts beside the old one of the same '
+            f"index, so a {probe.kind.value} probe may be answered by the old process; "
+            f"{alternatives}"
+        )
+    text = probe.target if target is None else target
+    if _templated(text):
+        return None  # checked at each spawn, once expanded
+    reached = tcp_address(text) if probe.kind is ProbeKind.TCP else http_address(text)
+    for name, held in sockets.items():
+        if _same_listener(reached, held):
+            return (
+                f"{text} is the app's held socket {name!r}, which every process of the app "
+                "answers, so it cannot tell whether the new one is ready; "
+                f"{alternatives}, or probe an address each process listens on itself"
+            )
+    return None
+
+
+def _same_listener(reached: Address, held: str) -> bool:
+    if held.startswith(("/", "unix:")):
+        return False
+    try:
+        bound = tcp_address(held)
+    except ValueError:
+        return False
+    if bound.port != reached.port:
+        return False
+    hosts = {bound.host, reached.host}
+    return bound.host in _WILDCARDS or len(hosts) == 1 or hosts <= _LOOPBACK
 
 
 # -- reading the config -----------------------------------------------------------
