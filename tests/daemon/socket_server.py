@@ -17,7 +17,7 @@ import time
 from procward.kit.notify import listen_fds, notify
 
 home = sys.argv[1]
-index = os.environ.get("PROCWARD_INSTANCE", "0")
+index = os.environ.get("PROCWARD_INDEX", "0")
 
 
 def event(what: str) -> None:

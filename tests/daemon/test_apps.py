@@ -88,7 +88,7 @@ def test_clean_exit_with_on_failure_is_exited_and_always_restarts(
 def test_scale_up_and_down(daemon: Client, load_apps: LoadApps) -> None:
     load_apps(f"""
         [apps.pool]
-        cmd = ["sh", "-c", "echo $PROCWARD_INSTANCE; exec sleep 1000"]
+        cmd = ["sh", "-c", "echo $PROCWARD_INDEX; exec sleep 1000"]
         instances = 2
         {FAST}
     """)
@@ -99,7 +99,7 @@ def test_scale_up_and_down(daemon: Client, load_apps: LoadApps) -> None:
     assert app_instances(daemon, "pool")[0]["pid"] == pids[0], "the first instance is untouched"
     for pid in pids[1:]:
         assert wait_exit(pid, 5)
-    assert daemon.call("getEnv", name="pool", instance=0)["PROCWARD_INSTANCE"] == "0"
+    assert daemon.call("getEnv", name="pool", instance=0)["PROCWARD_INDEX"] == "0"
 
 
 def test_stop_kills_the_whole_group_including_grandchildren(

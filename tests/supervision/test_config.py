@@ -497,6 +497,7 @@ A_VALID_VALUE = {
     "cwd": "/",
     "env": {},
     "env_file": "/e",
+    "inherit_env": ["VIRTUAL_ENV"],
     "instances": 2,
     "restart": "never",
     "reload": "surge",

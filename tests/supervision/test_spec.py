@@ -68,7 +68,7 @@ def test_launch_environment_layers() -> None:
             "PATH": "/bin",
             "PROCWARD_APP": "web",
             "PORT": "802",
-            "PROCWARD_INSTANCE": "2",
+            "PROCWARD_INDEX": "2",
         },
         cwd="/srv/app",
     )
@@ -98,7 +98,7 @@ def test_argv_expansion() -> None:
             "--price=$$5",
             "{{literal}}",
             "${MISSING}|$MISSING",
-            "--name=${PROCWARD_APP}-$PROCWARD_INSTANCE",
+            "--name=${PROCWARD_APP}-$PROCWARD_INDEX",
             "--env=$PORT",
         ),
         env={"PORT": "90{instance}"},

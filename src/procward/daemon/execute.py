@@ -23,7 +23,7 @@ from procward.kit.durations import format_duration, parse_duration
 from procward.kit.errors import Conflict, Forbidden, InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision.process import signal_number
-from procward.supervision.spec import Launch, expand_arg, launch
+from procward.supervision.spec import Launch, expand_arg
 from procward.supervision.values import did_you_mean
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _timeout(value: float | str) -> float:
 def _plan(sup: Supervisor, name: str, command: str | None, args: list[str], index: int) -> Launch:
     """As instance ``index`` would run: its env and cwd; declared words expanded, ``args`` not."""
     spec = sup.app(name).spec
-    base = launch(spec, index, sup.base_env)
+    base = sup.launch(spec, index)
     declared = [expand_arg(a, index, base.env) for a in spec.commands[command]] if command else []
     return Launch(argv=(*declared, *args), env=base.env, cwd=base.cwd)
 

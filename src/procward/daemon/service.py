@@ -85,7 +85,7 @@ class ProcwardDaemon(
             os.path.join(self.paths.runtime_dir, "status.json"), self._prompt_status
         )
         self._sup = Supervisor(self.paths, on_change=self._changed)
-        self._sup.base_env[state.MARKER] = self.paths.state_dir
+        self._sup.own_env[state.MARKER] = self.paths.state_dir
         handed = self.handed_over
         if handed is None:  # else after the handed-over children are adopted
             self._watch_children(self._sup.reaper.reap)

@@ -252,6 +252,21 @@ def _env(value: object, _base_dir: str) -> dict[str, str]:
     return dict(value)
 
 
+def _inherit_env(value: object) -> bool | tuple[str, ...]:
+    """``true`` (the daemon's whole environment), ``false``, or names of variables."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list) and all(isinstance(n, str) for n in value):
+        bad = [n for n in value if not n or "=" in n or "\0" in n]
+        if not bad:
+            return tuple(value)
+        raise ValueError(f"{bad[0]!r} is not a variable name")
+    raise ValueError(
+        'must be true, false, or an array of variable names like ["VIRTUAL_ENV"], '
+        f"got {show(value)}"
+    )
+
+
 _SIGNAL_NAMES = [s.name.removeprefix("SIG") for s in signal.Signals]
 
 
@@ -334,6 +349,7 @@ _READERS: dict[str, Callable[[object, str], object]] = {
     "cwd": _path,
     "env": _env,
     "env_file": _path,
+    "inherit_env": lambda value, _: _inherit_env(value),
     "instances": read_count,
     "restart": read_choice(RestartMode),
     "reload": read_choice(ReloadMode),

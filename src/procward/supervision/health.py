@@ -135,7 +135,7 @@ WatchChild = Callable[[int], "asyncio.Future[int]"]
 
 async def check_once(probe: Probe, plan: Launch, watch_child: WatchChild) -> str | None:
     """Run ``probe`` once for the instance launched as ``plan``: None, or why it failed."""
-    index = int(plan.env.get("PROCWARD_INSTANCE", "0"))
+    index = int(plan.env.get("PROCWARD_INDEX", "0"))
     try:
         if probe.kind is ProbeKind.EXEC:
             argv = tuple(expand_arg(arg, index, plan.env) for arg in probe.argv)

@@ -85,6 +85,9 @@ class AppSpec(Struct):
     # A plain dict so that it serialises as is; nothing may mutate it.
     env: Mapping[str, str] = field(default_factory=dict)
     env_file: str | None = None
+    # The daemon's variables passed on besides the clean base (environment.py):
+    # True for all of them, or some names.
+    inherit_env: bool | tuple[str, ...] = False
     instances: int = 1
     restart: RestartMode = RestartMode.ON_FAILURE
     reload: ReloadMode = ReloadMode.ROLLING
@@ -117,6 +120,10 @@ class AppSpec(Struct):
         table["env"] = dict(self.env)
         if self.env_file is not None:
             table["env_file"] = self.env_file
+        if isinstance(self.inherit_env, tuple):
+            table["inherit_env"] = list(self.inherit_env)
+        elif self.inherit_env:
+            table["inherit_env"] = True
         backoff = {
             "initial": _duration_value(self.backoff.initial),
             "multiplier": float(self.backoff.multiplier),
@@ -181,9 +188,10 @@ def launch(
 ) -> Launch:
     """The argv, environment and cwd of instance ``index`` of ``spec``.
 
-    The environment is, later entries winning: ``base_env`` (the daemon's),
-    the ``env_file``, ``spec.env``, then ``PROCWARD_APP`` and ``PROCWARD_INSTANCE``,
-    and ``NOTIFY_SOCKET`` for an app whose readiness probe is ``notify``.
+    The environment is, later entries winning: ``base_env`` (the clean base
+    of ``environment.py``), the ``env_file``, ``spec.env``, then
+    ``PROCWARD_APP`` and ``PROCWARD_INDEX`` (0, 1, ...), and ``NOTIFY_SOCKET``
+    for an app whose readiness probe is ``notify``.
     """
     if index < 0:
         raise ValueError(f"instance index must be >= 0, got {index}")
@@ -192,7 +200,7 @@ def launch(
         env.update(read_env_file(spec.env_file, app=spec.name))
     env.update((key, expand_instance(value, index)) for key, value in spec.env.items())
     env["PROCWARD_APP"] = spec.name
-    env["PROCWARD_INSTANCE"] = str(index)
+    env["PROCWARD_INDEX"] = str(index)
     if notify_socket is not None and spec.ready is not None and spec.ready.kind == "notify":
         env["NOTIFY_SOCKET"] = notify_socket
     argv = tuple(expand_arg(arg, index, env) for arg in spec.cmd)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from procward.kit import structs
 from procward.kit.errors import Conflict, NotFound, Timeout
 from procward.kit.paths import InstancePaths
-from procward.supervision import graph, process, reload
+from procward.supervision import environment, graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
 from procward.supervision.events import EventLog
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("procward.supervision")
 
-_DAEMON_ONLY_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
 
 
@@ -47,14 +46,18 @@ class Supervisor:
         self,
         paths: InstancePaths,
         *,
-        base_env: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.paths = paths
-        self.base_env = dict(os.environ if base_env is None else base_env)
-        for name in _DAEMON_ONLY_VARS:  # ours, from systemd: not the children's
-            self.base_env.pop(name, None)
+        # The daemon's own environment; apps start from a clean base (environment.py).
+        self.environ = dict(os.environ if environ is None else environ)
+        self.clean_env = environment.clean_base(self.environ)
+        # Ours, last before the app's own: how a `procward` in an app finds this daemon.
+        self.own_env = environment.daemon_pointer(
+            self.environ, prefix=paths.prefix.upper(), instance=paths.instance
+        )
         self.clock = clock
         self.on_change = on_change
         self.loop = asyncio.get_running_loop()
@@ -127,7 +130,9 @@ class Supervisor:
         return [i.pgid for a in self.apps.values() for i in a.instances if i.pgid is not None]
 
     def launch(self, spec: AppSpec, index: int, *, notify_socket: str | None = None) -> Launch:
-        return launch(spec, index, self.base_env, notify_socket=notify_socket)
+        base = environment.base_for(spec.inherit_env, self.clean_env, self.environ)
+        base.update(self.own_env)
+        return launch(spec, index, base, notify_socket=notify_socket)
 
     def instance_changed(self, inst: Instance, before: State) -> None:
         if inst.state is not before:
