@@ -85,7 +85,6 @@ class ProcwardDaemon(
             os.path.join(self.paths.runtime_dir, "status.json"), self._prompt_status
         )
         self._sup = Supervisor(self.paths, on_change=self._changed)
-        self._sup.own_env[state.MARKER] = self.paths.state_dir
         handed = self.handed_over
         if handed is None:  # else after the handed-over children are adopted
             self._watch_children(self._sup.reaper.reap)
@@ -169,6 +168,7 @@ class ProcwardDaemon(
         self.stop_uptime()
         # Stop everything but keep "desired": `down` then `up` restores the same set.
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
+        await self._sup.end_strays()
         self._sup.close_logs()
         await self.save_uptime()
         await self.save_events()

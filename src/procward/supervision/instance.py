@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.procinfo import ProcessIdentity
-from procward.supervision import machine, process
+from procward.supervision import escapees, machine, process
 from procward.supervision.capture import PipeReader
 from procward.supervision.config import ConfigError
 from procward.supervision.logs import LogSink
@@ -68,6 +68,8 @@ class Instance:
         self.pgid: int | None = None  # group of the current (or lingering) process
         self.last_pid: int | None = None  # of the latest process, kept after it exits
         self.lingering: machine.Exited | None = None  # leader gone, group not yet
+        # Processes it started outside its group, found when it was signalled (escapees.py).
+        self.escapees: list[ProcessIdentity] = []
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._queue: deque[Event] = deque()
         self._busy = False
@@ -118,8 +120,7 @@ class Instance:
         if isinstance(action, Spawn):
             self._spawn()
         elif isinstance(action, SignalGroup):
-            if self.pgid is not None:
-                process.signal_group(self.pgid, process.signal_number(action.signal))
+            self._signal(process.signal_number(action.signal))
         elif isinstance(action, SetTimer):
             self._cancel(action.timer)
             event = _TIMER_EVENTS[action.timer]()
@@ -130,6 +131,22 @@ class Instance:
             self.prober.start(action.check)
         elif isinstance(action, StopProbes) and self._prober is not None:
             self._prober.stop()
+
+    def _signal(self, sig: int) -> None:
+        """The process group, and what the instance started outside it."""
+        if self.pgid is not None:
+            process.signal_group(self.pgid, sig)
+        found = {p.pid: p for p in (*self.escapees, *self.sup.escapees(self))}
+        self.escapees = escapees.signal_each(found.values(), sig)
+        if self.escapees:
+            pids = ", ".join(str(p.pid) for p in self.escapees)
+            log.info("%s: also signalled %s, started outside its process group", self.label, pids)
+
+    def anything_left(self) -> bool:
+        """Is any process of this instance (group or escapee) still running?"""
+        if self.pgid is not None and process.group_alive(self.pgid):
+            return True
+        return escapees.alive(self.escapees)
 
     def _cancel(self, timer: Timer) -> None:
         handle = self._timers.pop(timer, None)
@@ -264,23 +281,40 @@ class Instance:
         code, sig = process.exit_of(status)
         pgid = self.pgid
         self.child = None
+        if self.state is State.STOPPING and self.anything_left():
+            # Not stopped until the whole group (and what left it) is gone: the
+            # stop timer still KILLs stragglers, and group_emptied() finishes the job.
+            self.lingering = machine.Exited(code, sig)
+            self.sup.lingering.add(self)
+            return
         if pgid is not None and process.group_alive(pgid):
-            if self.state is State.STOPPING:
-                # Not stopped until the whole group is gone: the stop timer
-                # still KILLs stragglers, and group_emptied() finishes the job.
-                self.lingering = machine.Exited(code, sig)
-                self.sup.lingering.add(self)
-                return
             # The leader died on its own: what it left behind would be a
             # duplicate of the next generation.
             process.signal_group(pgid, process.signal_number("KILL"))
+        stopping = self.state is State.STOPPING
         self.pgid = None
+        self.escapees = []
         self.send(machine.Exited(code, sig))
+        if not stopping:  # after the restart, which must not wait for a scan of /proc
+            self.sup.loop.call_soon(self._end_orphans)
+
+    def _end_orphans(self) -> None:
+        """KILL what an exited leader left outside its group (handed to the daemon)."""
+        table = self.sup.process_table()
+        left = table.escapees(None, None, self.sup.orphans_of(self, table))
+        if escapees.signal_each(left, process.signal_number("KILL")):
+            pids = ", ".join(str(p.pid) for p in left)
+            message = (
+                f"instance {self.index} left {pids} running outside its process group; "
+                "killed (run the program in the foreground: no daemonizing)"
+            )
+            self.app.note_error(message)
 
     def group_emptied(self) -> None:
         assert self.lingering is not None
         event, self.lingering = self.lingering, None
         self.pgid = None
+        self.escapees = []
         self.send(event)
 
     # -- in-place upgrade ------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,14 +24,17 @@ from typing import TYPE_CHECKING, Any
 from procward.kit import structs
 from procward.kit.errors import Conflict, NotFound, Timeout
 from procward.kit.paths import InstancePaths
-from procward.supervision import environment, graph, process, reload
+from procward.supervision import environment, escapees, graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
+from procward.supervision.escapees import ProcessTable, origin
 from procward.supervision.events import EventLog
 from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
 from procward.supervision.spec import AppSpec, Launch, launch
+from procward.supervision.state import MARKER
 from procward.supervision.uptime import UptimeHistory
 
 if TYPE_CHECKING:
+    from procward.kit.procinfo import ProcessIdentity
     from procward.supervision.instance import Instance
     from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Meter, Reading
@@ -58,6 +62,11 @@ class Supervisor:
         self.own_env = environment.daemon_pointer(
             self.environ, prefix=paths.prefix.upper(), instance=paths.instance
         )
+        # Every process of every app carries it: after a crash of the daemon, and
+        # for processes that left their group, it says whose they are (escapees.py).
+        self.own_env[MARKER] = paths.state_dir
+        self._marker = f"{MARKER}={paths.state_dir}".encode()
+        self._table: ProcessTable | None = None
         self.clock = clock
         self.on_change = on_change
         self.loop = asyncio.get_running_loop()
@@ -81,9 +90,56 @@ class Supervisor:
         if helper is not None and not helper.done():
             helper.set_result(status)
         for lingering in list(self.lingering):
-            if lingering.pgid is None or not process.group_alive(lingering.pgid):
+            if not lingering.anything_left():
                 self.lingering.discard(lingering)
                 lingering.group_emptied()
+
+    # -- processes that left their group (escapees.py) ---------------------------------
+
+    def process_table(self) -> ProcessTable:
+        """``/proc`` as of this pass of the loop: one scan for every stop made in it."""
+        if self._table is None:
+            self._table = ProcessTable.read()
+            self.loop.call_soon(self._forget_table)
+        return self._table
+
+    def _forget_table(self) -> None:
+        self._table = None
+
+    def _orphans(self, table: ProcessTable) -> list[int]:
+        return table.orphans(os.getpid(), (*self.children, *self.helpers))
+
+    def escapees(self, inst: Instance) -> list[ProcessIdentity]:
+        """What ``inst`` started outside its process group, alive now."""
+        table = self.process_table()
+        leader = inst.child.pid if inst.child is not None else None
+        return table.escapees(leader, inst.pgid, self.orphans_of(inst, table))
+
+    def orphans_of(self, inst: Instance, table: ProcessTable | None = None) -> list[int]:
+        """Orphans handed to the daemon whose environment says they came from ``inst``."""
+        table = table or self.process_table()
+        label = (inst.app.name, inst.index)
+        return [p for p in self._orphans(table) if origin(p, self._marker) == label]
+
+    def strays(self) -> list[ProcessIdentity]:
+        """Everything the daemon was handed and did not start (its apps are stopped)."""
+        table = ProcessTable.read()
+        return table.escapees(None, None, self._orphans(table))
+
+    async def end_strays(self, timeout: float = 2.0) -> None:
+        """TERM, then KILL after ``timeout``, what no stopped app accounted for.
+
+        The last net of ``down``: orphans whose environment no longer says
+        which app started them.
+        """
+        left = escapees.signal_each(self.strays(), signal.SIGTERM)
+        if not left:
+            return
+        log.warning("ended %s, left running by apps", ", ".join(str(p.pid) for p in left))
+        deadline = time.monotonic() + timeout
+        while escapees.alive(left) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # children of ours: reaped as they go
+        escapees.signal_each(left, signal.SIGKILL)
 
     def watch_child(self, pid: int) -> asyncio.Future[int]:
         """The wait status of ``pid``, a child the daemon started for itself.
