@@ -189,6 +189,35 @@ def test_dependencies_start_in_order_and_stop_in_reverse(
     assert graph["edges"] == [{"from": "api", "to": "db"}]
 
 
+def test_stopping_an_app_stops_what_depends_on_it_first(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Any]
+) -> None:
+    load_apps(f"""
+        [apps.db]
+        cmd = ["sleep", "1000"]
+        {FAST}
+        [apps.web]
+        cmd = ["sleep", "1000"]
+        depends_on = ["db"]
+        {FAST}
+        [apps.worker]
+        cmd = ["sleep", "1000"]
+        depends_on = ["web"]
+        {FAST}
+        [apps.other]
+        cmd = ["sleep", "1000"]
+        {FAST}
+    """)
+    wait_state(daemon, "worker", "running")
+    result = cli("stop", "db")
+    assert result.code == 0, result.err
+    assert [line.split()[0] for line in result.out.splitlines()[1:]] == ["db", "web", "worker"]
+    for name in ("db", "web", "worker"):
+        assert state_of(daemon, name) == "stopped"
+    assert state_of(daemon, "other") == "running"
+    assert daemon.call("stopApp", name="web")["stopped"] == ["web", "worker"]
+
+
 def test_unknown_names_list_the_known_ones(daemon: Client, load_apps: LoadApps) -> None:
     load_apps(f"""
         [apps.web]
@@ -341,6 +370,7 @@ def test_adhoc_app_from_the_cli_is_kept(cli: Callable[..., Any], paths: Instance
     assert cli("down").code == 0
     r = cli("status")
     assert "tick" in r.out
+    assert cli("up").code == 0  # `down` held it down until `up`
     with connect(paths) as client:
         wait_state(client, "tick", "running")
     assert cli("delete", "tick").code == 0

@@ -57,7 +57,8 @@ def test_rpc_over_http_acts_with_the_tokens_role(
     status, _, body = request(http_address, "POST", "/rpc", rpc("stopApp", name="srv"), viewer)
     assert json.loads(body)["error"]["code"] == -32002  # forbidden, as on the socket
     status, _, body = request(http_address, "POST", "/rpc", rpc("stopApp", name="srv"), operator)
-    assert json.loads(body) == {"jsonrpc": "2.0", "id": 7, "result": {"success": True}}
+    result = {"success": True, "stopped": ["srv"]}
+    assert json.loads(body) == {"jsonrpc": "2.0", "id": 7, "result": result}
 
 
 def test_without_a_token_only_ping(daemon: Client, http_address: tuple[str, int]) -> None:

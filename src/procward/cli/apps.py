@@ -33,6 +33,9 @@ def cmd_status(args: Namespace, paths: InstancePaths) -> int:
         render.app_table(status["apps"])
     else:
         render.app_table(status["apps"])
+    held = [app["name"] for app in status["apps"] if app.get("held")]
+    if held and not args.json:
+        print(f"held down since `procward down`: {', '.join(held)} (`procward up` starts them)")
     # Non-zero when something meant to run is not running: scripts and CI can rely on it.
     return 0 if status.get("healthy", True) else 1
 
@@ -84,9 +87,12 @@ def cmd_stop(args: Namespace, paths: InstancePaths) -> int:
     if args.timeout is not None:
         params["timeout"] = args.timeout
     with connect(paths) as client:
-        client.call("stopApp", params)
+        stopped = client.call("stopApp", params).get("stopped", [args.name])
         apps = client.call("status")["apps"]
-    return _show(args, apps, args.name)
+    if args.name == "all":
+        return _show(args, apps, "all")
+    render.show([a for a in apps if a["name"] in stopped], render.app_table, json=args.json)
+    return 0
 
 
 def cmd_restart(args: Namespace, paths: InstancePaths) -> int:

@@ -24,16 +24,17 @@ def cmd_run(args: Namespace, paths: InstancePaths) -> int:
 
 def cmd_up(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
+        resumed = client.call("resume")["started"]  # what `down` held down
         if args.config:
             loaded = client.call("loadConfig", path=os.path.abspath(args.config))
-            status = client.call("status")
-        else:
-            status = client.call("status")
+        status = client.call("status")
     if args.json:
         render.as_json(status)
         return 0
     daemon = status["daemon"]
     print(f"procward is running (pid {daemon['pid']}, instance {paths.instance})")
+    if resumed:
+        print(f"started again: {', '.join(resumed)}")
     if args.config:
         render.changes(loaded)
         render.app_table(status["apps"])

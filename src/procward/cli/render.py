@@ -111,7 +111,7 @@ def _note(app: dict[str, Any], inst: dict[str, Any], state: str) -> str:
 def changes(result: dict[str, Any], indent: str = "") -> None:
     """What loading a config did: ``added: web, db`` and so on, or ``no changes``."""
     said = False
-    for key in ("added", "changed", "reloaded", "scaled", "updated", "removed"):
+    for key in ("added", "changed", "reloaded", "scaled", "updated", "started", "removed"):
         if result.get(key):
             sys.stdout.write(f"{indent}{key}: {', '.join(result[key])}\n")
             said = True

@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     keep_openssl_out()
     from procward.daemon.service import ProcwardDaemon
 
-    return ProcwardDaemon(paths, idle_shutdown=args.idle_shutdown).run(detached=args.detached)
+    # In the foreground (`procward run`) a service manager or a container started it
+    # on purpose: what `down` held down starts too. On demand (--detached), it waits for `up`.
+    daemon = ProcwardDaemon(paths, idle_shutdown=args.idle_shutdown, start_held=not args.detached)
+    return daemon.run(detached=args.detached)
 
 
 def kill_leftovers(paths: InstancePaths) -> int:

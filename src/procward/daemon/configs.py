@@ -16,7 +16,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.rpc import CallContext, Role, method
-from procward.supervision.config import Config, load_config
+from procward.supervision.app import SERVING
+from procward.supervision.config import Config, ConfigError, Problem, load_config
 
 if TYPE_CHECKING:
     from procward.supervision.supervisor import Supervisor
@@ -39,7 +40,8 @@ class ConfigMethods:
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
         """Add or update the apps of a procward.toml; start those with autostart."""
         config = load_config(os.path.abspath(path))
-        result = await self._apply(config, start)
+        _refuse_conflicts(config, self.sup)
+        result = await self._apply(config, start_all=start)
         await self._durable()
         return result
 
@@ -56,7 +58,8 @@ class ConfigMethods:
         apps = self.sup.apps.values()
         sources = list(dict.fromkeys(a.source for a in apps if a.source != ADHOC))
         configs = [load_config(source) for source in sources]
-        results = [await self._apply(config, start=True) for config in configs]
+        _refuse_duplicates(configs)
+        results = [await self._apply(config, start_all=False) for config in configs]
         await self._durable()
         return results
 
@@ -69,16 +72,17 @@ class ConfigMethods:
         for result in results:
             log.info("reloaded %s: %s", result["source"], _changes(result) or "no changes")
 
-    async def _apply(self, config: Config, start: bool) -> dict[str, Any]:
-        """Make the apps of ``config`` what it says; changed running apps reload in place."""
+    async def _apply(self, config: Config, *, start_all: bool) -> dict[str, Any]:
+        """Make the apps of ``config`` what it says; changed running apps reload in place.
+
+        ``start_all`` (``up -c``, an operator starting the file's apps) starts
+        every app with ``autostart``, crashed or stopped ones too. A reload
+        starts only what it added (with ``autostart``) and what it redefined
+        that was meant to run: an app an operator stopped stays stopped, and a
+        ``crashed`` one stays crashed unless its definition changed.
+        """
         source = config.source or "?"
-        changes: dict[str, list[str]] = {
-            "added": [],
-            "changed": [],
-            "reloaded": [],
-            "scaled": [],
-            "updated": [],
-        }
+        changes: dict[str, list[str]] = {key: [] for key in _CHANGES}
         for spec in config.apps.values():
             existing = self.sup.apps.get(spec.name)
             if existing is None:
@@ -93,12 +97,68 @@ class ConfigMethods:
         ]
         for name in removed:
             await self.sup.delete(name)
-        if start:
-            autostart = [n for n, s in config.apps.items() if s.autostart]
-            await self.sup.start(autostart)
-        return {**changes, "removed": removed, "source": source}
+        if start_all:
+            starting = [n for n, s in config.apps.items() if s.autostart]
+        else:
+            added = [n for n in changes["added"] if config.apps[n].autostart]
+            starting = added + [n for n in changes["changed"] if self.sup.apps[n].wanted]
+        starting = [n for n in starting if not _serving(self.sup, n)]
+        await self.sup.start(starting)
+        return {**changes, "started": starting, "removed": removed, "source": source}
+
+
+_CHANGES = ("added", "changed", "reloaded", "scaled", "updated")
+
+
+def _serving(sup: Supervisor, name: str) -> bool:
+    return all(i.state in SERVING for i in sup.apps[name].instances)
+
+
+def _refuse_conflicts(config: Config, sup: Supervisor) -> None:
+    """An app of ``config`` that another file still defines: refused, naming both files."""
+    problems = []
+    for name in config.apps:
+        existing = sup.apps.get(name)
+        if existing is None or existing.source in (ADHOC, config.source):
+            continue
+        if _defines(existing.source, name):
+            problems.append(_conflict(name, existing.source))
+    if problems:
+        raise ConfigError(problems, config.source)
+
+
+def _refuse_duplicates(configs: list[Config]) -> None:
+    """The same app in two files: which definition wins would flip at every reload."""
+    first: dict[str, str] = {}
+    for config in configs:
+        problems = []
+        for name in config.apps:
+            other = first.setdefault(name, config.source or "?")
+            if other != config.source:
+                problems.append(_conflict(name, other))
+        if problems:
+            raise ConfigError(problems, config.source)
+
+
+def _conflict(name: str, other: str) -> Problem:
+    message = f"is defined in {other} too; an app comes from one file: rename it or remove one"
+    return Problem(name, None, message)
+
+
+def _defines(path: str, name: str) -> bool:
+    """Does the file at ``path`` (still) have ``[apps.<name>]``? Unreadable: assume so."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            apps = tomllib.load(f).get("apps", {})
+    except FileNotFoundError:
+        return False  # the app moved to another file
+    except (OSError, ValueError):
+        return True
+    return isinstance(apps, dict) and name in apps
 
 
 def _changes(result: dict[str, Any]) -> str:
-    keys = ("added", "changed", "reloaded", "scaled", "updated", "removed")
+    keys = (*_CHANGES, "started", "removed")
     return "; ".join(f"{key}: {', '.join(result[key])}" for key in keys if result[key])

@@ -38,7 +38,7 @@ from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
-    pass
+    from procward.supervision.app import App
 
 log = logging.getLogger("procward.daemon")
 
@@ -62,8 +62,12 @@ class ProcwardDaemon(
     state_flush_interval = 30.0
     start_grace = 5.0  # at most this long restoring apps before serving
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, start_held: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Started deliberately in the foreground (`procward run`: a service
+        # manager, a container): apps held down by the last stop start too.
+        # A daemon some command started on demand leaves them down until `up`.
+        self.start_held = start_held
         self._sup: Supervisor | None = None
         self._store: state.StateStore | None = None
         self._restoring: asyncio.Task[None] | None = None
@@ -109,7 +113,7 @@ class ProcwardDaemon(
 
     def _flush_state(self) -> None:
         if self._store is not None:
-            self._store.flush_if_changed()
+            self._store.flush()  # the seed's baseline: a removed or damaged file comes back
 
     @staticmethod
     def _watch_children(reap: Callable[[], None]) -> None:
@@ -131,7 +135,7 @@ class ProcwardDaemon(
                 self.apply_metrics_settings(True, min(max(interval, 0.1), 3600.0))
         except (AttributeError, TypeError, ValueError) as exc:
             log.error("ignoring unreadable settings in %s: %s", self.paths.state, exc)
-        wanted = []
+        wanted, held = [], []
         for entry in saved.get("apps", []):
             try:
                 table = dict(entry["spec"])
@@ -139,11 +143,19 @@ class ProcwardDaemon(
             except (KeyError, TypeError, ValueError) as exc:
                 log.error("skipping an app in %s that no longer parses: %s", self.paths.state, exc)
                 continue
-            desired = bool(entry.get("desired"))
-            self.sup.add(spec, str(entry.get("source", ADHOC)), desired)
-            if desired:
+            app = self.sup.add(spec, str(entry.get("source", ADHOC)), bool(entry.get("desired")))
+            if app.desired and entry.get("held") and not self.start_held:
+                app.hold()
+                held.append(spec.name)
+            elif app.desired:
                 wanted.append(spec.name)
-        log.info("restored %d apps (%d to run)", len(self.sup.apps), len(wanted))
+                _restore_instances(app, entry.get("instances"))
+        log.info(
+            "restored %d apps (%d to run, %d held down by `down`)",
+            len(self.sup.apps),
+            len(wanted),
+            len(held),
+        )
         if handed is not None:
             self.adopt_handed_over(handed)
             self._watch_children(self.sup.reaper.reap)  # and reap what exited meanwhile
@@ -157,7 +169,7 @@ class ProcwardDaemon(
 
     async def _start_quietly(self, names: list[str]) -> None:
         try:
-            await self.sup.start(names)
+            await self.sup.start(names, revive=False)
         except Exception:
             log.exception("restarting the saved apps failed")
 
@@ -166,9 +178,12 @@ class ProcwardDaemon(
             return
         self._sup.stop_watching()
         self.stop_uptime()
-        # Stop everything but keep "desired": `down` then `up` restores the same set.
+        # Stop everything but keep "desired": `down` then `up` restores the same set,
+        # and until then they are held down (a daemon started by `status` leaves them).
         await self._sup.stop(list(self._sup.apps), keep_desired=True)
         await self._sup.end_strays()
+        for app in self._sup.apps.values():
+            app.hold()
         self._sup.close_logs()
         await self.save_uptime()
         await self.save_events()
@@ -218,6 +233,7 @@ class ProcwardDaemon(
                     "spec": app.table,
                     "source": app.source,
                     "desired": app.desired,
+                    "held": app.held,
                     "instances": instances,
                 }
             )
@@ -241,6 +257,15 @@ class ProcwardDaemon(
         return self.sup.app(name).summary()
 
     @method(Role.OPERATOR)
+    async def resume(self, ctx: CallContext) -> dict[str, Any]:
+        """Start the apps the last stop of the daemon held down (what `procward up` does)."""
+        held = [app.name for app in self.sup.apps.values() if app.held]
+        if held:
+            await self.sup.start(held)
+            await self._durable()
+        return {"started": held}
+
+    @method(Role.OPERATOR)
     async def startAll(self, ctx: CallContext) -> list[dict[str, Any]]:
         await self.sup.start(list(self.sup.apps))
         await self._durable()
@@ -250,9 +275,11 @@ class ProcwardDaemon(
     async def stopApp(
         self, ctx: CallContext, name: str, force: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
-        await self.sup.stop(self._names(name), force=force, timeout=timeout)
+        """Stop an app, and first the apps that depend on it (they cannot run without it)."""
+        names = self.sup.dependents(self._names(name))
+        await self.sup.stop(names, force=force, timeout=timeout)
         await self._durable()
-        return {"success": True}
+        return {"success": True, "stopped": names}
 
     @method(Role.OPERATOR)
     async def stopAll(self, ctx: CallContext, force: bool = False) -> dict[str, Any]:
@@ -317,6 +344,17 @@ class ProcwardDaemon(
         await self.sup.delete(name)
         await self._durable()
         return {"success": True}
+
+
+def _restore_instances(app: App, saved: object) -> None:
+    """``crashed`` and ``exited`` instances stay so: a crash of the daemon is not a start."""
+    if not isinstance(saved, list):
+        return
+    for entry in saved:
+        if isinstance(entry, dict) and isinstance(entry.get("index"), int):
+            index = entry["index"]
+            if 0 <= index < len(app.instances):
+                app.instances[index].restore(entry)
 
 
 def _raise_fd_limit() -> None:

@@ -42,6 +42,9 @@ class App:
         self.spec = spec
         self.source = source  # the config file it came from, or "cli" for ad-hoc apps
         self._desired = desired  # should it be running (survives daemon restarts)
+        # Meant to run, but held down by the daemon's last stop (`down`): started
+        # again by `up` or an operator, not by a daemon some other command started.
+        self.held = False
         self.instances: list[Instance] = []
         # Replacements a surge reload is starting, not yet in `instances`:
         # a stop must reach them too, or they would outlive it.
@@ -64,13 +67,24 @@ class App:
 
     @desired.setter
     def desired(self, value: bool) -> None:
-        if value != self._desired:
+        if value != self._desired or self.held:
             self._desired = value
+            self.held = False  # an operator decided: the hold is over
             self.sup.uptime.note(self.name, self.availability())
+
+    def hold(self) -> None:
+        """Meant to run, but down until `up` (or an operator's start): the daemon stops."""
+        self.held = self._desired
+        self.sup.uptime.note(self.name, self.availability())
+
+    @property
+    def wanted(self) -> bool:
+        """Meant to run now: desired and not held down."""
+        return self._desired and not self.held
 
     def availability(self) -> int | None:
         """``UP``, ``PARTIAL`` or ``DOWN`` for the uptime history; None when not meant to run."""
-        if not self._desired:
+        if not self.wanted:
             return None
         probed = self.spec.ready is not None
         ok = sum(1 for i in self.instances if _instance_up(i, probed))
@@ -147,7 +161,7 @@ class App:
 
     def healthy(self) -> bool:
         """Is everything that should run, running (or done cleanly)?"""
-        if not self.desired:
+        if not self.wanted:
             return True
         return all(_instance_ok(i) for i in self.instances)
 
@@ -168,6 +182,7 @@ class App:
         return {
             "name": self.name,
             "desired": "running" if self.desired else "stopped",
+            "held": self.held,
             "source": self.source,
             "instances": [i.snapshot() for i in self.instances],
             "depends_on": list(self.spec.depends_on),

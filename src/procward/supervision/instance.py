@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.procinfo import ProcessIdentity
@@ -370,6 +370,27 @@ class Instance:
         if self.app.spec.health is not None:
             self.prober.start(machine.Check.HEALTH)
         self.sup.instance_changed(self, State.RUNNING)
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Take back a ``crashed`` or ``exited`` record from ``state.json`` (after a crash).
+
+        Those are decisions, not accidents of the daemon's death: the next
+        daemon keeps them rather than starting the process again.
+        """
+        try:
+            state = State(str(saved.get("state")))
+            code, sig = saved.get("exit_code"), saved.get("exit_signal")
+            self.record = Record(
+                state=state,
+                restarts=int(saved.get("restarts") or 0),
+                exit_code=code if isinstance(code, int) else None,
+                exit_signal=sig if isinstance(sig, int) else None,
+                error=str(saved["error"]) if saved.get("error") else None,
+            )
+        except (ValueError, TypeError):
+            return
+        if state not in (State.CRASHED, State.EXITED):
+            self.record = Record()
 
     def snapshot(self) -> dict[str, object]:
         rec = self.record

@@ -4,7 +4,8 @@
 it should run, and per instance the identity of its process group leader
 ``(pid, starttime, boot id)``. It is written through the kit's atomic store
 (previous version kept as ``.bak``), coalesced: a burst of 500 transitions is
-one write 10 ms later, not 500 fsyncs, plus a baseline flush every 30 s. The
+one write 10 ms later, not 500 fsyncs, plus the seed's baseline flush every
+30 s (changed or not: a removed or damaged file is back within 30 s). The
 write itself runs on one worker thread so a slow disk never stalls the loop.
 
 After a crash the next daemon calls ``terminate_leftovers``: every recorded
@@ -74,11 +75,8 @@ class StateStore:
         self._pending: asyncio.TimerHandle | None = None
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="state")
         self._last: concurrent.futures.Future[None] | None = None
-        self._changes = 0  # changes seen, and how many of them the last save covered
-        self._saved = -1
 
     def mark_dirty(self, delay: float = 0.01) -> None:
-        self._changes += 1
         if self._pending is None:
             self._pending = self._loop.call_later(delay, self.flush)
 
@@ -87,7 +85,6 @@ class StateStore:
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
-        self._saved = self._changes
         data = json.dumps({"format": FORMAT, "saved_at": time.time(), **self.snapshot()})
         self._last = self._writer.submit(self._write, data.encode())
         return self._last
@@ -98,11 +95,6 @@ class StateStore:
             self.writes += 1
         except OSError as exc:  # full disk, read-only fs: keep serving, retry next time
             log.error("cannot save %s: %s; the next change will try again", self.path, exc)
-
-    def flush_if_changed(self) -> None:
-        """The periodic save: a no-op when nothing changed since the last one."""
-        if self._saved != self._changes:
-            self.flush()
 
     async def close(self) -> None:
         """Write the final state and stop the worker."""

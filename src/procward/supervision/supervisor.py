@@ -254,21 +254,29 @@ class Supervisor:
 
     # -- operations ------------------------------------------------------------------
 
-    async def start(self, names: Iterable[str], *, timeout: float = 60.0) -> None:
-        """Start ``names`` (and what they depend on), each after its dependencies run."""
+    async def start(
+        self, names: Iterable[str], *, timeout: float = 60.0, revive: bool = True
+    ) -> None:
+        """Start ``names`` (and what they depend on), each after its dependencies run.
+
+        An operator's start also starts instances that are ``crashed`` or
+        ``exited``; with ``revive`` False (a daemon relaunching what it ran
+        before a crash, a config reload) those stay as they are: ``crashed``
+        is the restart budget's decision, and a job that ended is done.
+        """
         order = self.closure(names)
         deps = {n: self.apps[n].spec.depends_on for n in order}
         needed = {d for n in order for d in deps[n]}
         for layer in graph.start_layers(deps):
             kicked = []
             for count, name in enumerate(layer, 1):
-                if self._kick(self.apps[name]):
+                if self._kick(self.apps[name], revive):
                     kicked.append(name)
                 if count % SPAWN_BATCH == 0:
                     await asyncio.sleep(0)  # let RPC and exits in between big batches
             await asyncio.gather(*(self._started(n, n in needed, timeout) for n in kicked))
 
-    def _kick(self, app: App) -> bool:
+    def _kick(self, app: App, revive: bool = True) -> bool:
         """Send Start to the app's instances, unless a dependency is not running."""
         missing = [d for d in app.spec.depends_on if not _running(self.apps[d])]
         if missing:
@@ -277,7 +285,8 @@ class Supervisor:
         app.desired = True
         app.last_error = None
         for inst in app.instances:
-            inst.send(Start())
+            if revive or inst.state not in _DONE:
+                inst.send(Start())
         self._watch(app)
         return True
 
@@ -287,6 +296,15 @@ class Supervisor:
         if not await self.wait_until(app, lambda: _all_in(app, target), timeout):
             raise Timeout(f"{name} did not start within {timeout:g}s")
 
+    def dependents(self, names: Iterable[str]) -> list[str]:
+        """``names`` and every app that depends on them, directly or not."""
+        chosen = list(dict.fromkeys(names))
+        for name in chosen:  # grows as it goes
+            chosen += [
+                n for n, a in self.apps.items() if name in a.spec.depends_on and n not in chosen
+            ]
+        return chosen
+
     async def stop(
         self,
         names: Iterable[str],
@@ -295,7 +313,12 @@ class Supervisor:
         timeout: float | None = None,
         keep_desired: bool = False,
     ) -> None:
-        """Stop ``names``, dependents before their dependencies, each app's instances at once."""
+        """Stop ``names``, dependents before their dependencies, each app's instances at once.
+
+        Apps that depend on ``names`` are the caller's to include
+        (``dependents``): an operator's stop takes them along, as systemd's
+        ``Requires=`` does; a restart or a redefinition does not.
+        """
         chosen = set(names)
         deps = {
             n: tuple(d for d in a.spec.depends_on if d in chosen)
@@ -418,6 +441,9 @@ def _why(inst: Instance, before: State) -> str | None:
     if now is State.RUNNING and inst.app.spec.ready is not None:
         return f"ready ({inst.app.spec.ready.describe})"
     return None
+
+
+_DONE = frozenset({State.CRASHED, State.EXITED})
 
 
 def _all_in(app: App, states: frozenset[State]) -> bool:
