@@ -180,12 +180,14 @@ def test_sighup_reloads_the_config(
     wait_state(daemon, "web", "running")
 
 
-def _events(home: str, *, with_index: bool = False) -> list[Any]:
+def _events(home: str, *, with_index: bool = False, with_time: bool = False) -> list[Any]:
     try:
         with open(f"{home}/events") as f:
             lines = [line.split() for line in f.read().splitlines()]
     except FileNotFoundError:
         return []
+    if with_time:
+        return [(what, index, float(when)) for what, index, when in lines]
     return [(what, index) if with_index else what for what, index, _ in lines]
 
 
@@ -306,3 +308,48 @@ def test_a_broken_new_version_is_never_declared_ready(  # noqa: PLR0917
     assert traffic.failures == []
     assert traffic.answers[-1] == first
     assert state_of(daemon, "web") == "running"
+
+
+def test_a_failed_rolling_reload_says_where_it_stopped_and_exits_1(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], home: str, port: int
+) -> None:
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', instances="3"))
+    old = [i["pid"] for i in wait_all_state(daemon, "web", "running", count=3)]
+    open(f"{home}/broken", "w").close()
+    result = cli("reload", "web")
+    assert result.code == 1
+    assert result.err == (
+        "procward: web:0: the new process failed (exit status 3); the reload stopped at "
+        "web:0, web:0 is down and restarts by its restart policy, web:1 web:2 not touched\n"
+    )
+    assert [i["pid"] for i in app_instances(daemon, "web")][1:] == old[1:]
+    assert "the reload stopped at web:0" in daemon.call("getApp", name="web")["error"]
+
+
+def test_a_slow_replacement_is_waited_for_before_the_next(  # noqa: PLR0917
+    daemon: Client,
+    load_apps: LoadApps,
+    cli: Callable[..., Result],
+    home: str,
+    port: int,
+    load: Callable[[], Load],
+) -> None:
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', instances="2"))
+    old = [i["pid"] for i in wait_all_state(daemon, "web", "running", count=2)]
+    with open(f"{home}/warmup", "w") as f:
+        f.write("1")  # each new process takes a second before READY=1
+    traffic = load()
+    wait_for(lambda: len(traffic.answers) > 20, what="traffic")
+    result = cli("reload", "web")
+    assert result.code == 0, result.err
+    new = [i["pid"] for i in app_instances(daemon, "web")]
+    traffic.stop()
+    assert set(new).isdisjoint(old)
+    assert traffic.failures == []
+    # Replaced one at a time, each only once ready: the second old process
+    # stopped after the first new one had warmed up (never declared by a sibling).
+    events = _events(home, with_index=True, with_time=True)
+    starts = [t for what, index, t in events if what == "start"][2:]
+    stops = [t for what, index, t in events if what == "stop"]
+    assert len(starts) == 2 and len(stops) == 2
+    assert stops[1] - starts[0] >= 1.0

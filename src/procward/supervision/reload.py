@@ -53,13 +53,39 @@ async def reload_app(sup: Supervisor, app: App, count: int) -> None:
     sup._watch(app)
     for index in range(count):
         inst = app.instances[index]
-        if inst.state not in SERVING:
-            inst.send(Start())  # nothing to keep serving: just start it
-        elif app.spec.reload is ReloadMode.SURGE:
-            await _surge(sup, app, index)
-        else:
-            await _roll(sup, app, inst)
+        try:
+            if inst.state not in SERVING:
+                inst.send(Start())  # nothing to keep serving: just start it
+            elif app.spec.reload is ReloadMode.SURGE:
+                await _surge(sup, app, index)
+            else:
+                await _roll(sup, app, inst)
+        except (Conflict, Timeout) as exc:
+            if not app.desired:  # stopped meanwhile: nothing more to say
+                raise
+            failure = f"{exc}; {_how_far(app, index, count)}"
+            app.note_error(failure)
+            raise type(exc)(failure) from None
     sup.on_change()
+
+
+def _how_far(app: App, failed: int, count: int) -> str:
+    """What a failed reload leaves: which instances run the new version, which the old."""
+    surge = app.spec.reload is ReloadMode.SURGE
+    parts = [f"the reload stopped at {app.name}:{failed}"]
+    if failed:
+        parts.append(f"{_labels(app, range(failed))} already replaced")
+    if surge:
+        parts.append(f"{app.name}:{failed} still runs the old process")
+    else:
+        parts.append(f"{app.name}:{failed} is down and restarts by its restart policy")
+    if failed + 1 < count:
+        parts.append(f"{_labels(app, range(failed + 1, count))} not touched")
+    return ", ".join(parts)
+
+
+def _labels(app: App, indexes: Iterable[int]) -> str:
+    return " ".join(f"{app.name}:{i}" for i in indexes)
 
 
 async def _roll(sup: Supervisor, app: App, inst: Instance) -> None:
@@ -97,7 +123,7 @@ async def _replacement_ready(sup: Supervisor, app: App, inst: Instance) -> None:
     if inst.state is not State.RUNNING:
         rec = inst.record
         why = rec.error or process.describe_status(rec.exit_code, rec.exit_signal)
-        raise Conflict(f"{inst.label}: the new process failed ({why}); reload stopped there")
+        raise Conflict(f"{inst.label}: the new process failed ({why})")
 
 
 async def _retire(sup: Supervisor, app: App, inst: Instance) -> None:
