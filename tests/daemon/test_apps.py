@@ -12,7 +12,7 @@ import pytest
 
 from procward.kit.client import Client, connect
 from procward.kit.control import wait_exit
-from procward.kit.errors import NotFound
+from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.metadata import read_metadata
 from procward.kit.paths import InstancePaths
 from procward.kit.testing import wait_for
@@ -146,26 +146,51 @@ def test_stop_during_backoff_cancels_the_restart(daemon: Client, load_apps: Load
     assert state_of(daemon, "slow") == "stopped"
 
 
-def test_missing_program_and_bad_cwd_are_clear_per_app_errors(
-    daemon: Client, load_apps: LoadApps
+def test_missing_program_and_bad_cwd_are_refused_at_load(
+    daemon: Client, load_apps: LoadApps, home: str
 ) -> None:
-    load_apps("""
-        [apps.ghost]
-        cmd = ["no-such-program-xyz"]
-        max_restarts = 0
-        min_start = "0s"
+    with pytest.raises(InvalidParams) as refused:
+        load_apps("""
+            [apps.ghost]
+            cmd = ["no-such-program-xyz"]
 
-        [apps.lost]
-        cmd = ["true"]
-        cwd = "/nonexistent/dir"
+            [apps.lost]
+            cmd = ["true"]
+            cwd = "/nonexistent/dir"
+
+            [apps.script]
+            cmd = ["./missing.sh"]
+        """)
+    lines = str(refused.value).splitlines()
+    assert lines[0].startswith(
+        f"{home}/procward.toml: apps.ghost.cmd: no-such-program-xyz: command not found (PATH="
+    )
+    assert lines[1:] == [
+        f"{home}/procward.toml: apps.lost.cwd: /nonexistent/dir is not a directory",
+        f"{home}/procward.toml: apps.script.cmd: ./missing.sh: no such file",
+    ]
+    assert daemon.call("list") == []  # nothing applied
+    assert daemon.call("ping")["pid"]  # the daemon keeps serving
+
+
+def test_a_program_removed_after_the_load_is_a_clear_spawn_error(
+    daemon: Client, load_apps: LoadApps, home: str
+) -> None:
+    script = os.path.join(home, "app.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nexec sleep 1000\n")
+    os.chmod(script, 0o755)
+    load_apps(f"""
+        [apps.gone]
+        cmd = ["{script}"]
         max_restarts = 0
         min_start = "0s"
     """)
-    wait_state(daemon, "ghost", "crashed")
-    wait_state(daemon, "lost", "crashed")
-    assert app_instances(daemon, "ghost")[0]["error"] == "no-such-program-xyz: command not found"
-    assert "/nonexistent/dir does not exist" in app_instances(daemon, "lost")[0]["error"]
-    assert daemon.call("ping")["pid"]  # the daemon keeps serving
+    wait_state(daemon, "gone", "running")
+    os.unlink(script)
+    daemon.call("restartApp", name="gone")
+    wait_state(daemon, "gone", "crashed")
+    assert app_instances(daemon, "gone")[0]["error"] == f"{script}: command not found"
 
 
 def test_dependencies_start_in_order_and_stop_in_reverse(
@@ -484,4 +509,12 @@ def test_restart_and_stop_all_from_the_cli(
     assert [line.split()[2] for line in r.out.splitlines()[1:]] == ["stopped", "stopped"]
     for pid in after.values():
         assert wait_exit(pid, 1)
+    assert cli("down").code == 0
+
+
+def test_an_adhoc_app_with_a_missing_program_is_refused(cli: Callable[..., Any]) -> None:
+    result = cli("start", "--name", "typo", "--", "no-such-program-xyz", "--flag")
+    assert result.code == 1
+    assert "apps.typo.cmd: no-such-program-xyz: command not found" in result.err
+    assert "no apps" in cli("status").out
     assert cli("down").code == 0

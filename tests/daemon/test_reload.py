@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from procward.kit.client import Client
-from procward.kit.errors import Conflict
+from procward.kit.errors import Conflict, InvalidParams
 from procward.kit.paths import InstancePaths
 from procward.kit.testing import wait_for
 from procward.supervision.state import marked_groups
@@ -106,17 +106,24 @@ def test_a_rolling_reload_keeps_one_instance_up_at_every_moment(
     assert events[2:] == [("stop", "0"), ("start", "0"), ("stop", "1"), ("start", "1")]
 
 
-def test_a_socket_already_taken_is_a_clear_spawn_error(
+def test_a_socket_already_taken_is_refused_at_load(
     daemon: Client, load_apps: LoadApps, home: str, port: int
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}'))
-        wait_state(daemon, "web", "backoff")
-        inst = app_instances(daemon, "web")[0]
-        assert inst["error"] == f"cannot listen on 127.0.0.1:{port}: Address already in use"
-    wait_state(daemon, "web", "running", timeout=15)  # the port is free again: it recovers
+        with pytest.raises(InvalidParams) as refused:
+            load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}'))
+        assert str(refused.value) == (
+            f"{home}/procward.toml: apps.web.sockets.http: "
+            f"cannot listen on 127.0.0.1:{port}: Address already in use"
+        )
+        assert daemon.call("list") == []
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}'))  # free again
+    wait_state(daemon, "web", "running")
+    # Its own address is not "in use" when the file is read again.
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', instances="2"))
+    wait_all_state(daemon, "web", "running", count=2)
 
 
 def test_a_unix_socket_is_held_too(daemon: Client, load_apps: LoadApps, home: str) -> None:

@@ -41,6 +41,7 @@ class ConfigMethods:
         """Add or update the apps of a procward.toml; start those with autostart."""
         config = load_config(os.path.abspath(path))
         _refuse_conflicts(config, self.sup)
+        check_config(config, self.sup)
         result = await self._apply(config, start_all=start)
         await self._durable()
         return result
@@ -59,6 +60,8 @@ class ConfigMethods:
         sources = list(dict.fromkeys(a.source for a in apps if a.source != ADHOC))
         configs = [load_config(source) for source in sources]
         _refuse_duplicates(configs)
+        for config in configs:
+            check_config(config, self.sup)
         results = [await self._apply(config, start_all=False) for config in configs]
         await self._durable()
         return results
@@ -108,6 +111,20 @@ class ConfigMethods:
 
 
 _CHANGES = ("added", "changed", "reloaded", "scaled", "updated")
+
+
+def check_config(config: Config, sup: Supervisor) -> None:
+    """What is new or changed in ``config`` against this machine (``preflight``)."""
+    from procward.supervision.preflight import check_on_this_machine
+
+    changed = [
+        s for s in config.apps.values() if s.name not in sup.apps or sup.apps[s.name].spec != s
+    ]
+    held = {name: app.held_addresses() for name, app in sup.apps.items()}
+    try:
+        check_on_this_machine(((s, sup.launch(s, 0)) for s in changed), held)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, config.source) from None
 
 
 def _serving(sup: Supervisor, name: str) -> bool:

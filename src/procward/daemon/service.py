@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from procward._version import __version__
 from procward.daemon.auditing import AuditMethods
-from procward.daemon.configs import ADHOC, ConfigMethods
+from procward.daemon.configs import ADHOC, ConfigMethods, check_config
 from procward.daemon.eventfile import EventFileMethods
 from procward.daemon.execute import ExecMethods
 from procward.daemon.logs import LogMethods
@@ -33,7 +33,7 @@ from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.app import SERVING
-from procward.supervision.config import parse_app
+from procward.supervision.config import Config, parse_app
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
@@ -333,7 +333,10 @@ class ProcwardDaemon(
         """Add an ad-hoc app (kept across restarts) from a procward.toml-shaped table."""
         cwd = spec.get("cwd")
         base = cwd if isinstance(cwd, str) and os.path.isabs(cwd) else "/"
-        app = self.sup.add(parse_app(name, spec, base_dir=base), ADHOC, desired=False)
+        parsed = parse_app(name, spec, base_dir=base)
+        if name not in self.sup.apps:  # else the Conflict below says so
+            check_config(Config({name: parsed}), self.sup)
+        app = self.sup.add(parsed, ADHOC, desired=False)
         if start:
             await self.sup.start([app.name])
         await self._durable()

@@ -130,6 +130,10 @@ class App:
             self._sockets = HeldSockets(self.spec.sockets)
         return self._sockets
 
+    def held_addresses(self) -> dict[str, str]:
+        """The sockets bound for this app now (name -> address); none before its first spawn."""
+        return dict(self._sockets.spec) if self._sockets is not None else {}
+
     def adopt_sockets(self, fds: list[int]) -> None:
         """The listening sockets the previous program held for this app (upgrade)."""
         from procward.supervision.sockets import HeldSockets
