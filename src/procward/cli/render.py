@@ -160,11 +160,13 @@ def usage_table(apps: list[dict[str, Any]]) -> None:
 
 def inspection(found: dict[str, Any]) -> None:
     """``procward inspect``: the app's facts, then each section under a heading."""
+    import shlex  # only here: not on the start-up path of every command
+
     spec = found["spec"]
     fields(
         [
             ("name", found["name"]),
-            ("command", " ".join(spec["cmd"])),
+            ("command", shlex.join(spec["cmd"])),  # as it can be pasted into a shell
             ("source", found["source"]),
             ("desired", found["desired"]),
             ("healthy", "yes" if found["healthy"] else "no"),
@@ -321,7 +323,12 @@ def warn(text: str) -> None:
 
 
 class LogPrinter:
-    """Log lines for people: ``app:0 | line``, a colour per app on a terminal."""
+    """Log lines for people: ``app:0 | line``, a colour per app on a terminal.
+
+    With ``--json``, one object per line: ``{"app", "instance", "stream",
+    "line"}``, or for a ``log_format = "json"`` app the object it logged.
+    A log's ``note`` (merged streams, skipped for --since) goes to stderr once.
+    """
 
     def __init__(self, *, prefix: bool, as_json: bool) -> None:
         self.prefix = prefix
@@ -329,8 +336,13 @@ class LogPrinter:
         self.colour = sys.stdout.isatty()
         self._palette: dict[str, str] = {}
         self._partial: dict[tuple[str, int, str], str] = {}
+        self._noted: set[tuple[str, str]] = set()
 
     def lines(self, entry: dict[str, Any]) -> None:
+        note = entry.get("note")
+        if note and (entry["app"], note) not in self._noted:
+            self._noted.add((entry["app"], note))
+            warn(f"{entry['app']}: {note}")
         for line in entry["lines"]:
             self._emit(entry, line)
 
@@ -346,10 +358,7 @@ class LogPrinter:
 
     def _emit(self, where: dict[str, Any], line: str) -> None:
         if self.as_json:
-            import json
-
-            record = {k: where[k] for k in ("app", "instance", "stream")}
-            sys.stdout.write(json.dumps({**record, "line": line}) + "\n")
+            sys.stdout.write(_json_line(where, line) + "\n")
             return
         if not self.prefix:
             sys.stdout.write(line + "\n")
@@ -361,3 +370,17 @@ class LogPrinter:
             code = self._palette.setdefault(where["app"], _COLOURS[len(self._palette) % 6])
             label = f"\033[{code}m{label}\033[0m"
         sys.stdout.write(f"{label} | {line}\n")
+
+
+def _json_line(where: dict[str, Any], line: str) -> str:
+    """A log line as one JSON object: a JSON app's own, or one made for it."""
+    import json
+
+    if where.get("format") == "json":
+        try:
+            if isinstance(json.loads(line), dict):
+                return line  # already the object, with time, app, instance and stream
+        except ValueError:
+            pass  # written before the app logged JSON (or cut): wrapped like any line
+    record = {k: where[k] for k in ("app", "instance", "stream")}
+    return json.dumps({**record, "line": line})
