@@ -328,9 +328,7 @@ def test_merged_logs_do_not_pretend_to_know_the_stream(
     wait_for(lambda: len(daemon.call("getLogs", name="merged")[0]["lines"]) == 2, what="lines")
     r = cli("logs", "merged", "--err")
     assert (r.code, r.out) == (0, "one\ntwo\n")
-    assert r.err == (
-        "merged: stdout and stderr are merged (merge_logs = true): both are shown\n"
-    )
+    assert r.err == ("merged: stdout and stderr are merged (merge_logs = true): both are shown\n")
     r = cli("logs", "merged", "--json")
     assert [json.loads(line)["stream"] for line in r.out.splitlines()] == ["log", "log"]
     assert r.err == ""

@@ -290,11 +290,15 @@ def cmd_prompt(args: Namespace, paths: InstancePaths) -> int:
         return 3
     if args.json:
         render.as_json(status)
-    elif not status["healthy"]:
-        down = ", ".join(status["down"])
-        print(f"procward: {status['running']}/{status['wanted']} ({down} down)")
-    elif args.always:
-        print(f"procward: {status['running']}/{status['wanted']}")
+    elif not status["healthy"] or args.always:
+        # Every instance not counted as running is accounted for by a name.
+        why = [
+            f"{', '.join(status[key])} {key}"
+            for key in ("down", "exited", "starting")
+            if status.get(key)
+        ]
+        said = f" ({', '.join(why)})" if why else ""
+        print(f"procward: {status['running']}/{status['wanted']}{said}")
     return 0 if status["healthy"] else 1
 
 

@@ -32,13 +32,13 @@ from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
-from procward.supervision.app import SERVING
 from procward.supervision.config import parse_app
+from procward.supervision.machine import State
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
-    pass
+    from procward.supervision.instance import Instance
 
 log = logging.getLogger("procward.daemon")
 
@@ -198,12 +198,27 @@ class ProcwardDaemon(
             self._status.changed()
 
     def _prompt_status(self) -> dict[str, Any]:
-        """What ``procward prompt`` shows, counted without building snapshots."""
+        """What ``procward prompt`` shows, counted without building snapshots.
+
+        ``running`` counts the instances that serve (running, or starting
+        with no ready probe to wait for), out of ``wanted``; every app with an
+        instance that does not is named once, by why: ``down`` (not well),
+        ``exited`` (finished cleanly) or ``starting`` (not ready yet).
+        """
         wanted = [a for a in self.sup.apps.values() if a.desired]
+        running = 0
+        named: dict[str, list[str]] = {"down": [], "exited": [], "starting": []}
+        for app in wanted:
+            probed = app.spec.ready is not None
+            idle = [i for i in app.instances if not _serving(i, probed)]
+            running += len(app.instances) - len(idle)
+            if not app.healthy():
+                named["down"].append(app.name)
+            elif idle:  # well, so each is a clean exit or not ready yet
+                done = all(i.state is State.EXITED for i in idle)
+                named["exited" if done else "starting"].append(app.name)
         expected = sum(len(a.instances) for a in wanted)
-        running = sum(1 for a in wanted for i in a.instances if i.state in SERVING)
-        down = [a.name for a in wanted if not a.healthy()]
-        return {"healthy": not down, "running": running, "wanted": expected, "down": down}
+        return {"healthy": not named["down"], "running": running, "wanted": expected, **named}
 
     def _snapshot(self) -> dict[str, Any]:
         apps = []
@@ -317,6 +332,11 @@ class ProcwardDaemon(
         await self.sup.delete(name)
         await self._durable()
         return {"success": True}
+
+
+def _serving(inst: Instance, probed: bool) -> bool:
+    """Up and serving: running, or starting with no ready probe to pass first."""
+    return inst.state is State.RUNNING or (inst.state is State.STARTING and not probed)
 
 
 def _raise_fd_limit() -> None:
