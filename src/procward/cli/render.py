@@ -255,6 +255,8 @@ def health_table(apps: list[dict[str, Any]]) -> None:
         for inst in app["instances"]:
             probe = inst["health"] if inst["check"] == "health" else inst["ready"]
             result = {True: "passing", False: "failing", None: "-"}[inst["passing"]]
+            if result == "failing" and inst["check"] == "ready" and inst["state"] == "starting":
+                result = "not ready"  # yet: a new process, not a failing one
             if inst["passing"] is False and inst["failures"] > 1:
                 result += f" x{inst['failures']}"
             checked = inst["checked_at"]

@@ -26,7 +26,7 @@ from procward.kit.paths import InstancePaths
 from procward.supervision import graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
 from procward.supervision.events import EventLog
-from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
+from procward.supervision.machine import ACTIVE, AT_REST, Check, Start, State, Stop, StopTimeout
 from procward.supervision.spec import AppSpec, Launch, launch
 from procward.supervision.uptime import UptimeHistory
 
@@ -355,7 +355,7 @@ def _why(inst: Instance, before: State) -> str | None:
         if rec.exit_code is not None or rec.exit_signal is not None:
             return process.describe_status(rec.exit_code, rec.exit_signal)
     if now is State.RUNNING and inst.app.spec.ready is not None:
-        return f"ready ({inst.app.spec.ready.describe})"
+        return f"ready ({inst.prober.describe(Check.READY)})"  # its own $PORT, not the template
     return None
 
 
