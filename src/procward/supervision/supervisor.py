@@ -129,18 +129,35 @@ class Supervisor:
     def launch(self, spec: AppSpec, index: int, *, notify_socket: str | None = None) -> Launch:
         return launch(spec, index, self.base_env, notify_socket=notify_socket)
 
-    def instance_changed(self, inst: Instance, before: State) -> None:
-        if inst.state is not before:
-            log.debug("%s: %s -> %s", inst.label, before.value, inst.state.value)
-            rec = inst.record
+    def instance_changed(self, inst: Instance, before: State, old_pid: int | None = None) -> None:
+        """``inst`` went on from ``before``, when process ``old_pid`` (if any) was its own.
+
+        One step may end a process and start the next (a restart: the exit
+        of a stopping process, or a crash restarted without backoff). That is
+        two events, so that each pid goes with what happened to it: the old
+        process's exit, then the new one's start.
+        """
+        rec, app = inst.record, inst.app
+        restarted = old_pid is not None and rec.pid is None and rec.state is State.STARTING
+        if restarted:
+            between = State.STOPPED if before is State.STOPPING else State.BACKOFF
+            self._event(inst, before, between, old_pid, _why(inst, before, between))
+            new_pid = inst.last_pid if inst.last_pid != old_pid else None  # None: spawn failed
+            self._event(inst, between, rec.state, new_pid, None)
+        elif inst.state is not before:
             pid = rec.pid if rec.pid is not None else inst.last_pid
-            self.events.add(
-                inst.app.name, inst.index, before.value, inst.state.value, pid, _why(inst, before)
-            )
-            self.uptime.note(inst.app.name, inst.app.availability())
+            self._event(inst, before, inst.state, pid, _why(inst, before))
+        if restarted or inst.state is not before:
+            self.uptime.note(app.name, app.availability())
         self.on_change()
-        if inst.app.waiters:
-            inst.app.wake()
+        if app.waiters:
+            app.wake()
+
+    def _event(
+        self, inst: Instance, before: State, after: State, pid: int | None, why: str | None
+    ) -> None:
+        log.debug("%s: %s -> %s", inst.label, before.value, after.value)
+        self.events.add(inst.app.name, inst.index, before.value, after.value, pid, why)
 
     async def wait_until(self, app: App, ready: Callable[[], bool], timeout: float | None) -> bool:
         """Wait (without polling) until ``ready()``; False if ``timeout`` passed first.
@@ -344,9 +361,10 @@ class Supervisor:
         return dict(graph.as_graph(self.dependencies()))
 
 
-def _why(inst: Instance, before: State) -> str | None:
-    """A few words on why an instance changed state, for ``procward events``."""
-    rec, now = inst.record, inst.state
+def _why(inst: Instance, before: State, now: State | None = None) -> str | None:
+    """A few words on why an instance went from ``before`` to ``now`` (its state if None)."""
+    rec = inst.record
+    now = inst.state if now is None else now
     if rec.failure is not None:
         return rec.failure
     if now in (State.BACKOFF, State.EXITED, State.CRASHED) or before is State.STOPPING:
