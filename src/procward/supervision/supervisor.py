@@ -340,7 +340,7 @@ class Supervisor:
         if self._watching is not None:
             self._watching.forget(name)
         del self.apps[name]
-        self.uptime.note(name, None)
+        self.uptime.forget(name)
         self.on_change()
 
     def close_logs(self) -> None:
