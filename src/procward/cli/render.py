@@ -221,9 +221,11 @@ def watch_table(status: dict[str, Any]) -> None:
     for app in status["apps"]:
         change = app.get("last_change")
         last = f"{change['path']} ({duration(time.time() - change['time'])} ago)" if change else "-"
-        watching = (
-            "yes" if app["watching"] else ("error: " + app["error"] if app.get("error") else "no")
-        )
+        watching = "yes" if app["watching"] else "no"
+        if app.get("error"):
+            watching = "error: " + app["error"]
+        elif not app["watching"] and app.get("why_not"):
+            watching += f" ({app['why_not']})"
         rows.append(
             (app["name"], watching, str(app["restarts_by_watch"]), last, ", ".join(app["paths"]))
         )
