@@ -564,3 +564,29 @@ def test_every_spec_field_is_a_config_key_and_nothing_else() -> None:
     defaults = AppSpec(name="web", cmd=("x",))
     changed = {k for k in APP_KEYS if getattr(spec, k) != getattr(defaults, k)}
     assert changed == set(APP_KEYS) - {"cmd", "backoff", "depends_on", "env"}
+
+
+def test_a_pm2_key_is_not_mistaken_for_a_procward_one() -> None:
+    [problem] = app_problems(max_memory_restart="300M")
+    assert problem.startswith("apps.web.max_memory_restart: unknown key; 'max_memory_restart'")
+    assert "not supported" in problem and "did you mean" not in problem
+    assert app_problems(stopwaitsecs=10) == [
+        "apps.web.stopwaitsecs: unknown key; 'stopwaitsecs' is supervisord's: use 'stop_timeout'"
+    ]
+
+
+def test_a_duplicate_key_is_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+[apps.web]
+cmd = "a"
+instances = 2
+  cmd = "b"
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: invalid TOML: 'cmd' of [apps.web] is set twice (at line 4, column 12)"
+    )
