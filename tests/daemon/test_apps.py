@@ -455,3 +455,45 @@ def test_restart_and_stop_all_from_the_cli(
     for pid in after.values():
         assert wait_exit(pid, 1)
     assert cli("down").code == 0
+
+
+def test_the_dependency_graph_of_one_app(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Any]
+) -> None:
+    load_apps("""
+        [apps.db]
+        cmd = ["sleep", "1000"]
+        autostart = false
+
+        [apps.cache]
+        cmd = ["sleep", "1000"]
+        autostart = false
+
+        [apps.api]
+        cmd = ["sleep", "1000"]
+        depends_on = ["db", "cache"]
+        autostart = false
+
+        [apps.worker]
+        cmd = ["sleep", "1000"]
+        depends_on = ["api", "cache"]
+        autostart = false
+
+        [apps.other]
+        cmd = ["sleep", "1000"]
+        autostart = false
+    """)
+    graph = daemon.call("getDependencyGraph", name="api")
+    assert graph == {
+        "nodes": ["api", "cache", "db", "worker"],
+        "edges": [
+            {"from": "api", "to": "cache"},
+            {"from": "api", "to": "db"},
+            {"from": "worker", "to": "api"},
+        ],
+    }
+    shown = cli("graph", "api")
+    assert (shown.code, shown.out) == (0, "api -> cache, db\ncache\ndb\nworker -> api\n")
+    with pytest.raises(NotFound, match="no app named 'nope'"):
+        daemon.call("getDependencyGraph", name="nope")
+    assert len(daemon.call("getDependencyGraph")["nodes"]) == 5

@@ -214,7 +214,7 @@ def cmd_uptime(args: Namespace, paths: InstancePaths) -> int:
 
 def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        graph = client.call("getDependencyGraph")
+        graph = client.call("getDependencyGraph", **({"name": args.name} if args.name else {}))
     render.show(graph, render.graph, json=args.json)
     return 0
 

@@ -310,7 +310,13 @@ PARSER = Parser(
                 Arg("cmd", help="after --: a command line, or more arguments", many=True),
             ],
         ),
-        Command("graph", cmd_graph, "the dependency graph of the apps", [JSON]),
+        Command(
+            "graph",
+            cmd_graph,
+            "the dependency graph of the apps, or what one app needs and what needs it",
+            [JSON],
+            [Arg("name", help="app (default: all)", optional=True)],
+        ),
         Command(
             "watch",
             cmd_watch,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from procward.kit import fastjson
 from procward.kit.errors import NotFound
 from procward.kit.rpc import CallContext, Peer, Role, method
+from procward.supervision import graph
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -127,8 +128,12 @@ class ViewMethods:
         return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
 
     @method(Role.VIEWER)
-    def getDependencyGraph(self, ctx: CallContext) -> dict[str, Any]:
-        return self.sup.graph()
+    def getDependencyGraph(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
+        """Who depends on whom; with ``name``, what that app needs and what needs it."""
+        if name is None:
+            return self.sup.graph()
+        self.sup.app(name)  # NotFound, with the known names
+        return dict(graph.as_graph(graph.around(self.sup.dependencies(), name)))
 
 
 def health_of(app: App) -> dict[str, Any]:
