@@ -91,7 +91,7 @@ def test_sampling_can_be_for_some_apps_only(
     wait_state(daemon, "a", "running")
     wait_state(daemon, "b", "running")
     on = daemon.call("setMetricsEnabled", name="a", enabled=True, interval=0.2)
-    assert on == {"enabled": True, "interval": 0.2, "apps": ["a"]}
+    assert on == {"enabled": True, "interval": 0.2, "sampled": ["a"]}
     wait_for(lambda: app_instances(daemon, "a")[0].get("cpu") is not None, what="a sampled")
     assert "memory" not in app_instances(daemon, "b")[0]
     # b is not sampled: measured on demand, and status shows no reading of it after
@@ -103,7 +103,7 @@ def test_sampling_can_be_for_some_apps_only(
     assert shown.code == 0 and "(sampling every 0.2s: a, b)" in shown.out
     wait_for(lambda: "memory" in app_instances(daemon, "b")[0], what="b sampled")
     off = cli("metrics", "--off", "a", "--json")
-    assert json.loads(off.out)["apps"] == ["b"]
+    assert json.loads(off.out)["sampled"] == ["b"]
     assert "memory" not in app_instances(daemon, "a")[0]
     assert cli("down").code == 0
     assert cli("up").code == 0

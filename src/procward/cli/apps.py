@@ -120,7 +120,10 @@ def cmd_reload(args: Namespace, paths: InstancePaths) -> int:
 def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.on or args.off:
-            client.call("setMetricsEnabled", enabled=bool(args.on), interval=args.interval)
+            switch: dict[str, object] = {"enabled": bool(args.on), "interval": args.interval}
+            if args.name:  # that app only, or not that one any more
+                switch["name"] = args.name
+            client.call("setMetricsEnabled", switch)
         metrics = client.call("getMetrics", name=args.name)
     render.show(metrics, render.metrics_table, json=args.json)
     return 0

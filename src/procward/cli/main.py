@@ -282,8 +282,10 @@ PARSER = Parser(
             "CPU and memory of each instance (its whole process group) and of the daemon",
             [
                 JSON,
-                Option("--on", help="sample periodically; status then shows CPU and memory"),
-                Option("--off", help="stop sampling (the default): measured on demand"),
+                Option(
+                    "--on", help="sample periodically (NAME: that app too); status shows CPU, MEM"
+                ),
+                Option("--off", help="stop sampling (NAME: that app), the default: on demand"),
                 Option("--interval", type=_seconds, help="seconds between samples (default 5)"),
             ],
             [Arg("name", help="app (default: all)", optional=True)],

@@ -141,6 +141,8 @@ _METRICS_COLUMNS = ("NAME", "INST", "STATE", "PID", "CPU", "MEM", "PROCS")
 def metrics_table(metrics: dict[str, Any]) -> None:
     daemon = metrics["daemon"]
     sampling = f"every {metrics['interval']:g}s" if metrics["enabled"] else "on demand"
+    if metrics.get("sampled"):
+        sampling += f": {', '.join(metrics['sampled'])}"  # the others measured on demand
     sys.stdout.write(
         f"daemon pid {daemon['pid']}: cpu {percent(daemon['cpu'])}, "
         f"mem {size(daemon['memory'])} (sampling {sampling})\n"

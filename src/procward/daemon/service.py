@@ -21,7 +21,7 @@ from procward.daemon.configs import ADHOC, ConfigMethods
 from procward.daemon.eventfile import EventFileMethods
 from procward.daemon.execute import ExecMethods
 from procward.daemon.logs import LogMethods
-from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
+from procward.daemon.metrics import MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
 from procward.daemon.statusfile import StatusFile
 from procward.daemon.upgrade import UpgradeMethods, handed_pids
@@ -126,10 +126,7 @@ class ProcwardDaemon(
 
     async def _recover(self, saved: dict[str, Any], handed: dict[str, Any] | None) -> None:
         try:
-            metrics = saved.get("settings", {}).get("metrics", {})
-            if metrics.get("enabled"):
-                interval = float(metrics.get("interval", DEFAULT_INTERVAL))
-                self.apply_metrics_settings(True, min(max(interval, 0.1), 3600.0))
+            self.restore_metrics(saved.get("settings", {}).get("metrics", {}))
         except (AttributeError, TypeError, ValueError) as exc:
             log.error("ignoring unreadable settings in %s: %s", self.paths.state, exc)
         wanted = []
