@@ -71,12 +71,11 @@ class MetricsMethods:
             self._metrics_job = None
         self.metrics_interval = interval
         self.metrics_apps = frozenset(apps) if enabled and apps is not None else None
-        meter = self.sup.meter if enabled or was_on else None
-        if meter is None:
-            return
         if not enabled:
-            meter.clear()  # status must not go on showing the last readings
+            if was_on:
+                self.sup.meter.clear()  # status must not go on showing the last readings
             return
+        meter = self.sup.meter
         meter.groups = self._sampled_groups
         meter.sample()  # a baseline now (and no reading left of an app no longer sampled)
         self._metrics_job = self.scheduler.every(interval, meter.sample, name="metrics")
@@ -91,12 +90,13 @@ class MetricsMethods:
             self.apply_metrics_settings(True, min(max(interval, 0.1), 3600.0), apps)
 
     def _sampled(self, name: str) -> bool:
-        return self._metrics_job is not None and (
-            self.metrics_apps is None or name in self.metrics_apps
-        )
+        return self._metrics_job is not None and self._chosen(name)
+
+    def _chosen(self, name: str) -> bool:
+        return self.metrics_apps is None or name in self.metrics_apps
 
     def _sampled_groups(self) -> list[int]:
-        return _groups(a for a in self.sup.apps.values() if self._sampled(a.name))
+        return _groups(a for a in self.sup.apps.values() if self._chosen(a.name))
 
     def _switched(self, enabled: bool, name: str) -> tuple[bool, frozenset[str] | None]:
         """Sampling on or off, and for which apps, once ``name`` is switched."""

@@ -129,8 +129,8 @@ class Prober:
         return self._described[1][check]
 
     def _describe_all(self, spec: AppSpec) -> dict[Check, str | None]:
-        try:
-            plan: Launch | None = self.inst.launch_plan()
+        try:  # the instance's environment (not launch_plan: no notify socket for a view)
+            plan: Launch | None = self.inst.sup.launch(spec, self.inst.index)
         except (ConfigError, OSError):  # e.g. its env_file is gone: the templates, then
             plan = None
         shown: dict[Check, str | None] = {}
@@ -169,8 +169,8 @@ def expanded(probe: Probe, plan: Launch) -> Probe:
 
 async def check_once(probe: Probe, plan: Launch, watch_child: WatchChild) -> str | None:
     """Run ``probe`` once for the instance launched as ``plan``: None, or why it failed."""
-    probe = expanded(probe, plan)
     try:
+        probe = expanded(probe, plan)
         if probe.kind is ProbeKind.EXEC:
             run = Launch(probe.argv, plan.env, plan.cwd)
             return await check_exec(run, probe.timeout, watch_child)

@@ -140,7 +140,9 @@ class Supervisor:
         rec, app = inst.record, inst.app
         restarted = old_pid is not None and rec.pid is None and rec.state is State.STARTING
         if restarted:
-            between = State.STOPPED if before is State.STOPPING else State.BACKOFF
+            # A failure (attempt > 0) went through the restart policy, with no
+            # delay; an operator's restart (attempt reset) through "stopped".
+            between = State.BACKOFF if rec.attempt > 0 else State.STOPPED
             self._event(inst, before, between, old_pid, _why(inst, before, between))
             new_pid = inst.last_pid if inst.last_pid != old_pid else None  # None: spawn failed
             self._event(inst, between, rec.state, new_pid, None)
