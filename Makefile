@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 DEMO_HOME := $(CURDIR)/.procward-demo
 
-.PHONY: run stop test lint typecheck unit bench bench-quick clean
+.PHONY: run stop install test lint typecheck unit bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,17 @@ run: $(STAMP)
 	@echo "The demo keeps running. Look again with:"
 	@echo "  PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward status"
 	@echo "Stop it with: make stop"
+	@echo
+	@echo "The command is $(BIN)/procward. To call it as procward:"
+	@echo "  export PATH=\"$(CURDIR)/$(BIN):\$$PATH\"   (this shell), or: make install   (~/.local/bin)"
+
+## Link the venv's procward into ~/.local/bin (on PATH in most distributions).
+INSTALL_DIR ?= $(HOME)/.local/bin
+install: $(STAMP)
+	mkdir -p $(INSTALL_DIR)
+	ln -sf $(CURDIR)/$(BIN)/procward $(INSTALL_DIR)/procward
+	@case ":$$PATH:" in *":$(INSTALL_DIR):"*) ;; \
+	  *) echo "$(INSTALL_DIR) is not on your PATH: add it, e.g. in ~/.profile";; esac
 
 stop: $(STAMP)
 	PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward down

@@ -518,3 +518,45 @@ def test_an_adhoc_app_with_a_missing_program_is_refused(cli: Callable[..., Any])
     assert "apps.typo.cmd: no-such-program-xyz: command not found" in result.err
     assert "no apps" in cli("status").out
     assert cli("down").code == 0
+
+
+def test_the_dependency_graph_of_one_app(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Any]
+) -> None:
+    load_apps("""
+        [apps.db]
+        cmd = ["sleep", "1000"]
+        autostart = false
+
+        [apps.cache]
+        cmd = ["sleep", "1000"]
+        autostart = false
+
+        [apps.api]
+        cmd = ["sleep", "1000"]
+        depends_on = ["db", "cache"]
+        autostart = false
+
+        [apps.worker]
+        cmd = ["sleep", "1000"]
+        depends_on = ["api", "cache"]
+        autostart = false
+
+        [apps.other]
+        cmd = ["sleep", "1000"]
+        autostart = false
+    """)
+    graph = daemon.call("getDependencyGraph", name="api")
+    assert graph == {
+        "nodes": ["api", "cache", "db", "worker"],
+        "edges": [
+            {"from": "api", "to": "cache"},
+            {"from": "api", "to": "db"},
+            {"from": "worker", "to": "api"},
+        ],
+    }
+    shown = cli("graph", "api")
+    assert (shown.code, shown.out) == (0, "api -> cache, db\ncache\ndb\nworker -> api\n")
+    with pytest.raises(NotFound, match="no app named 'nope'"):
+        daemon.call("getDependencyGraph", name="nope")
+    assert len(daemon.call("getDependencyGraph")["nodes"]) == 5

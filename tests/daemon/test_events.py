@@ -16,6 +16,7 @@ from ..conftest import Result
 from .conftest import (
     LoadApps,
     kill_and_wait_restart,
+    pid_of,
     start_sleeper,
     wait_state,
 )
@@ -125,3 +126,41 @@ def test_an_unreadable_history_is_logged_and_a_new_one_begins(
             assert "events history unreadable, starting a new one" in log.read()
     finally:
         assert cli("down").code == 0
+
+
+def history(daemon: Client, name: str) -> list[tuple[str, str, int | None, str | None]]:
+    return [(e["from"], e["to"], e["pid"], e["why"]) for e in daemon.call("getEvents", name=name)]
+
+
+def test_a_restart_shows_the_old_process_ending_then_the_new_one_starting(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    first = start_sleeper(daemon, load_apps)
+    daemon.call("restartApp", name="srv")
+    wait_state(daemon, "srv", "running")
+    second = pid_of(daemon, "srv")
+    assert history(daemon, "srv")[-4:] == [
+        ("running", "stopping", first, None),
+        ("stopping", "stopped", first, "killed by SIGTERM"),
+        ("stopped", "starting", second, None),
+        ("starting", "running", second, None),
+    ]
+
+
+def test_a_restart_without_backoff_shows_the_exit_then_the_new_start(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
+        [apps.srv]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+        backoff = { initial = "0s", multiplier = 1, max = "0s" }
+    """)
+    wait_state(daemon, "srv", "running")
+    first = kill_and_wait_restart(daemon, "srv")
+    second = pid_of(daemon, "srv")
+    assert history(daemon, "srv")[-3:] == [
+        ("running", "backoff", first, "killed by SIGKILL"),
+        ("backoff", "starting", second, None),
+        ("starting", "running", second, None),
+    ]

@@ -267,3 +267,85 @@ def test_reopen_follows_an_external_logrotate(
         assert f.read() == "after\n"
     with open(current + ".moved") as f:
         assert f.read() == "before\n"
+
+
+def test_since_for_every_app_skips_those_without_times_with_a_note(
+    cli: Any, daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
+        [apps.timed]
+        cmd = ["sh", "-c", "echo early; sleep 1000"]
+        log_time = true
+        min_start = "0s"
+
+        [apps.plain]
+        cmd = ["sh", "-c", "echo early; sleep 1000"]
+        min_start = "0s"
+    """)
+    wait_for(lambda: daemon.call("getLogs", name="timed")[0]["lines"], what="a line")
+    r = cli("logs", "--since", "1h")
+    assert r.code == 0, r.err
+    assert [line.split(" ", 1)[0] for line in r.out.splitlines()] == ["timed:0"]
+    assert r.out.rstrip().endswith("early")
+    assert r.err == "plain: skipped, its lines carry no time (set log_time = true)\n"
+    skipped = [e for e in daemon.call("getLogs", since="1h") if e["app"] == "plain"]
+    assert [(e["stream"], e["lines"], "no time" in e["note"]) for e in skipped] == [
+        ("out", [], True),
+        ("err", [], True),
+    ]
+
+
+def test_json_of_a_json_app_is_each_of_its_objects_once(
+    cli: Any, daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
+        [apps.jsony]
+        cmd = ["sh", "-c", "echo hello; echo oops >&2; exec sleep 1000"]
+        log_format = "json"
+        min_start = "0s"
+    """)
+    wait_for(lambda: all(e["lines"] for e in daemon.call("getLogs", name="jsony")), what="lines")
+    r = cli("logs", "jsony", "--json")
+    assert r.code == 0, r.err
+    records = [json.loads(line) for line in r.out.splitlines()]
+    assert [(x["app"], x["instance"], x["stream"], x["line"]) for x in records] == [
+        ("jsony", 0, "out", "hello"),
+        ("jsony", 0, "err", "oops"),
+    ]
+    assert all(isinstance(x["time"], float) for x in records)
+
+
+def test_merged_logs_do_not_pretend_to_know_the_stream(
+    cli: Any, daemon: Client, load_apps: LoadApps
+) -> None:
+    # One pipe carries both: which stream a line came from is not known.
+    load_apps("""
+        [apps.merged]
+        cmd = ["sh", "-c", "echo one; echo two >&2; exec sleep 1000"]
+        merge_logs = true
+        min_start = "0s"
+    """)
+    wait_for(lambda: len(daemon.call("getLogs", name="merged")[0]["lines"]) == 2, what="lines")
+    r = cli("logs", "merged", "--err")
+    assert (r.code, r.out) == (0, "one\ntwo\n")
+    assert r.err == ("merged: stdout and stderr are merged (merge_logs = true): both are shown\n")
+    r = cli("logs", "merged", "--json")
+    assert [json.loads(line)["stream"] for line in r.out.splitlines()] == ["log", "log"]
+    assert r.err == ""
+
+
+def test_the_lines_of_several_instances_say_whose_they_are(
+    cli: Any, daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
+        [apps.web]
+        cmd = ["sh", "-c", "echo I am $PROCWARD_INDEX; exec sleep 1000"]
+        instances = 2
+        min_start = "0s"
+    """)
+    wait_for(
+        lambda: all(e["lines"] for e in daemon.call("getLogs", name="web", stream="out")),
+        what="both instances' lines",
+    )
+    r = cli("logs", "web", "-n", "2", "--out")
+    assert r.out.splitlines() == ["web:0 | I am 0", "web:1 | I am 1"]

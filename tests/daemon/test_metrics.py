@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 
@@ -73,3 +74,43 @@ def test_a_bad_sampling_interval_is_refused(daemon: Client) -> None:
     with pytest.raises(InvalidParams, match=r"interval must be between 0\.1 and 3600 seconds"):
         daemon.call("setMetricsEnabled", enabled=True, interval=0)
     assert daemon.call("getMetrics")["enabled"] is False
+
+
+def test_sampling_can_be_for_some_apps_only(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    load_apps("""
+        [apps.a]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+
+        [apps.b]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+    """)
+    wait_state(daemon, "a", "running")
+    wait_state(daemon, "b", "running")
+    on = daemon.call("setMetricsEnabled", name="a", enabled=True, interval=0.2)
+    assert on == {"enabled": True, "interval": 0.2, "sampled": ["a"]}
+    wait_for(lambda: app_instances(daemon, "a")[0].get("cpu") is not None, what="a sampled")
+    assert "memory" not in app_instances(daemon, "b")[0]
+    # b is not sampled: measured on demand, and status shows no reading of it after
+    [b] = daemon.call("getMetrics", name="b")["apps"]
+    assert b["instances"][0]["memory"] > 0
+    assert "memory" not in app_instances(daemon, "b")[0]
+
+    shown = cli("metrics", "--on", "b")
+    assert shown.code == 0 and "(sampling every 0.2s: a, b)" in shown.out
+    wait_for(lambda: "memory" in app_instances(daemon, "b")[0], what="b sampled")
+    off = cli("metrics", "--off", "a", "--json")
+    assert json.loads(off.out)["sampled"] == ["b"]
+    assert "memory" not in app_instances(daemon, "a")[0]
+    assert cli("down").code == 0
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as again:
+        wait_for(lambda: "memory" in app_instances(again, "b")[0], what="b sampled again")
+        assert "memory" not in app_instances(again, "a")[0]
+        assert again.call("setMetricsEnabled", name="b", enabled=False) == {
+            "enabled": False,
+            "interval": 0.2,
+        }

@@ -221,3 +221,44 @@ def test_inspect_gathers_everything_about_an_app(
     assert out["lines"] == ["hello from svc"]
     shown = cli("inspect", "svc")
     assert shown.code == 0 and "hello from svc" in shown.out and "delay 50ms" in shown.out
+
+
+def test_health_exits_1_while_it_shows_a_failing_check(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result]
+) -> None:
+    port = free_port()  # nobody listens there
+    load_apps(f"""
+        [apps.api]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+        health = {{ tcp = "127.0.0.1:{port}", interval = "50ms", failures = 1000 }}
+    """)
+    wait_for(lambda: probe_of(daemon, "api")["passing"] is False, what="a failed check")
+    assert state_of(daemon, "api") == "running"  # not restarted yet: 1000 failures allowed
+    shown = cli("health", "api")
+    row = shown.out.splitlines()[1].split()
+    assert row[:5] == ["api", "0", "running", "tcp", f"127.0.0.1:{port}"]
+    assert row[5] == "failing" and shown.code == 1
+    assert daemon.call("getHealth", name="api")["healthy"] is False
+
+
+def test_probes_and_events_name_the_target_of_each_instance(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], home: str
+) -> None:
+    port = free_port()
+    load_apps(f"""
+        [apps.db]
+        cmd = "{sys.executable} {SERVER} ${{PORT}} 0 {home}/status {home}/stamp"
+        env = {{ PORT = "{port}" }}
+        ready = {{ tcp = "127.0.0.1:${{PORT}}" }}
+        health = {{ http = "http://127.0.0.1:$PORT/health", interval = "50ms" }}
+    """)
+    wait_state(daemon, "db", "running")
+    target = f"127.0.0.1:{port}"
+    assert daemon.call("getEvents", name="db")[-1]["why"] == f"ready (tcp {target})"
+    wait_for(lambda: probe_of(daemon, "db")["check"] == "health", what="health checks")
+    probe = probe_of(daemon, "db")
+    assert (probe["ready"], probe["health"]) == (f"tcp {target}", f"http http://{target}/health")
+    shown = cli("health", "db")
+    assert shown.out.splitlines()[1].split()[3:6] == ["http", f"http://{target}/health", "passing"]
+    assert f"http http://{target}/health" in cli("inspect", "db").out

@@ -57,3 +57,38 @@ def test_no_daemon_no_status(cli: Callable[..., Result], paths: InstancePaths) -
     assert status_file(paths) is None
     shown = cli("prompt", "--always")
     assert (shown.code, shown.out) == (3, "procward: not running\n")
+
+
+def test_the_prompt_counts_what_serves_and_names_every_app_that_does_not(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths, cli: Callable[..., Result]
+) -> None:
+    load_apps("""
+        [apps.web]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+
+        [apps.bad]
+        cmd = ["sh", "-c", "exit 3"]
+        max_restarts = 0
+
+        [apps.job]
+        cmd = ["true"]
+        min_start = "0s"
+
+        [apps.slow]
+        cmd = ["sleep", "1000"]
+        ready = { exec = "false", start_timeout = "1h", interval = "1s" }
+    """)
+    wait_state(daemon, "bad", "crashed")
+    wait_state(daemon, "job", "exited")
+    wait_for(lambda: (status_file(paths) or {}).get("down") == ["bad"], what="the file")
+    status = status_file(paths)
+    assert status is not None
+    assert (status["running"], status["wanted"]) == (1, 4)
+    assert (status["exited"], status["starting"]) == (["job"], ["slow"])
+    shown = cli("prompt")
+    assert (shown.code, shown.out) == (1, "procward: 1/4 (bad down, job exited, slow starting)\n")
+    daemon.call("deleteApp", name="bad")
+    wait_for(lambda: (status_file(paths) or {}).get("healthy") is True, what="healthy again")
+    assert cli("prompt").out == ""
+    assert cli("prompt", "--always").out == "procward: 1/3 (job exited, slow starting)\n"

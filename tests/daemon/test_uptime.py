@@ -117,3 +117,20 @@ def test_mistakes_and_the_cli(
     assert header.split()[:3] == ["NAME", "UPTIME", "7d"]
     srv = next(r for r in rows if r.startswith("srv"))
     assert srv.split()[2] == "up" and srv.split()[3].startswith("······")
+
+
+def test_a_deleted_app_leaves_the_report(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    load_apps(APPS)
+    wait_state(daemon, "srv", "running")
+    wait_for(lambda: (today(daemon, "srv")["up"] or 0) > 0, what="some time up")
+    daemon.call("deleteApp", name="srv")
+    assert [app["name"] for app in daemon.call("getUptime")["apps"]] == ["idle"]
+    with pytest.raises(NotFound, match="no app named 'srv'"):
+        daemon.call("getUptime", name="srv")
+    assert "srv" not in cli("uptime").out
+    assert cli("down").code == 0  # saved without it: not back after a restart
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as again:
+        assert [app["name"] for app in again.call("getUptime")["apps"]] == ["idle"]

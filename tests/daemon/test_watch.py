@@ -186,3 +186,19 @@ def test_procward_watch_shows_and_switches(
     assert off.out.startswith("watch mode: off (procward watch --on)\n")
     on = cli("watch", "--on", "web")
     assert on.out.startswith("watch mode: on, only web\n")
+
+
+def test_watch_on_answers_once_the_app_is_watched_or_says_why_not(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths, home: str, cli: Any
+) -> None:
+    load_apps(watched_app(home))
+    wait_watching(paths, home)
+    assert cli("watch", "--off").code == 0
+    on = cli("watch", "--on", "web")
+    assert on.code == 0 and f"web   yes       0        -            {home}/src" in on.out
+    daemon.call("stopApp", name="web")
+    shown = cli("watch", "--on", "web")
+    assert "web   no (stopped: watched once it starts)" in shown.out
+    assert daemon.call("getWatchStatus")["apps"][0]["why_not"] == "stopped: watched once it starts"
+    daemon.call("startApp", name="web")
+    assert cli("watch", "--off").out.splitlines()[2].split()[:3] == ["web", "no", "(watch"]

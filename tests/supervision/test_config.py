@@ -611,3 +611,29 @@ def test_a_surge_app_cannot_be_judged_by_tcp_or_http() -> None:
 )
 def test_ready_probes_that_judge_the_process_itself_are_accepted(table: dict[str, Any]) -> None:
     parse_app("web", {"cmd": "x", **table}, base_dir="/")
+
+
+def test_a_pm2_key_is_not_mistaken_for_a_procward_one() -> None:
+    [problem] = app_problems(max_memory_restart="300M")
+    assert problem.startswith("apps.web.max_memory_restart: unknown key; 'max_memory_restart'")
+    assert "not supported" in problem and "did you mean" not in problem
+    assert app_problems(stopwaitsecs=10) == [
+        "apps.web.stopwaitsecs: unknown key; 'stopwaitsecs' is supervisord's: use 'stop_timeout'"
+    ]
+
+
+def test_a_duplicate_key_is_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+[apps.web]
+cmd = "a"
+instances = 2
+  cmd = "b"
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: invalid TOML: 'cmd' of [apps.web] is set twice (at line 4, column 12)"
+    )

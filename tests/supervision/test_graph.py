@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from procward.supervision.graph import (
+    around,
     as_graph,
     find_cycle,
     find_cycles,
@@ -150,3 +151,14 @@ def test_breaking_the_cycles_found_leaves_no_cycle(deps: dict[str, list[str]]) -
     for cycle in find_cycles(deps):
         remaining[cycle[-2]].discard(cycle[-1])
     assert find_cycle(remaining) is None
+
+
+def test_the_graph_around_one_app_is_what_it_needs_and_what_needs_it() -> None:
+    # web needs api and cache, api needs db; worker needs db too, but not api.
+    assert around(STACK, "api") == {"web": ["api"], "api": ["db"], "db": []}
+    assert around(STACK, "db") == {"web": ["api"], "api": ["db"], "worker": ["db"], "db": []}
+    assert around(STACK, "cache") == {"web": ["cache"], "cache": []}
+    assert as_graph(around(STACK, "worker")) == {
+        "nodes": ["db", "worker"],
+        "edges": [{"from": "worker", "to": "db"}],
+    }

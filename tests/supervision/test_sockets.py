@@ -120,3 +120,30 @@ def test_what_cannot_start_is_said_before_the_shell_runs(
     held = HeldSockets({})
     with pytest.raises(SpawnError, match=why):
         with_sockets(Launch(argv, {"PATH": os.defpath}, cwd), held)
+
+
+def test_held_tcp_sockets_answer_without_nagle_delay(short_dir: str) -> None:
+    # uvicorn --fd takes the fd for a Unix socket and never sets TCP_NODELAY:
+    # a keep-alive round trip behind procward then waits ~40 ms for Nagle.
+    held = HeldSockets({"http": f"127.0.0.1:{free_port()}", "unix": f"{short_dir}/u.sock"})
+    try:
+        listener = held.sockets[0]
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        with socket.create_connection(listener.getsockname(), timeout=2):
+            conn, _ = listener.accept()
+            with conn:  # what the app gets: accepted sockets inherit it on Linux
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        held.close()
+
+
+def test_adopted_tcp_sockets_get_no_delay_too() -> None:
+    # Bound by an older program (an upgrade from before the option was set).
+    old = socket.socket()
+    old.bind(("127.0.0.1", 0))
+    old.listen()
+    held = HeldSockets.adopted({"http": "127.0.0.1:1"}, [old.detach()])
+    try:
+        assert held.sockets[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        held.close()

@@ -101,3 +101,16 @@ def test_the_file_form_round_trips_and_bad_files_are_refused() -> None:
             UptimeHistory().load(bad)
     with pytest.raises(ValueError, match="invalid literal"):
         UptimeHistory().load({"format": 1, "apps": {"web": {"monday": [1, 2, 3]}}})
+
+
+def test_a_forgotten_app_is_gone_from_the_history_and_the_file() -> None:
+    h = UptimeHistory()
+    h.note("web", UP, now=MIDNIGHT)
+    h.note("db", UP, now=MIDNIGHT)
+    h.settle(now=MIDNIGHT + 10)
+    h.dirty = False
+    h.forget("web")  # deleted
+    assert h.known() == ["db"] and h.dirty
+    assert list(h.to_json()["apps"]) == ["db"]
+    h.settle(now=MIDNIGHT + 20)
+    assert h.known() == ["db"]

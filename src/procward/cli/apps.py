@@ -126,7 +126,10 @@ def cmd_reload(args: Namespace, paths: InstancePaths) -> int:
 def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.on or args.off:
-            client.call("setMetricsEnabled", enabled=bool(args.on), interval=args.interval)
+            switch: dict[str, object] = {"enabled": bool(args.on), "interval": args.interval}
+            if args.name:  # that app only, or not that one any more
+                switch["name"] = args.name
+            client.call("setMetricsEnabled", switch)
         metrics = client.call("getMetrics", name=args.name)
     render.show(metrics, render.metrics_table, json=args.json)
     return 0
@@ -220,7 +223,7 @@ def cmd_uptime(args: Namespace, paths: InstancePaths) -> int:
 
 def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        graph = client.call("getDependencyGraph")
+        graph = client.call("getDependencyGraph", **({"name": args.name} if args.name else {}))
     render.show(graph, render.graph, json=args.json)
     return 0
 
@@ -296,11 +299,15 @@ def cmd_prompt(args: Namespace, paths: InstancePaths) -> int:
         return 3
     if args.json:
         render.as_json(status)
-    elif not status["healthy"]:
-        down = ", ".join(status["down"])
-        print(f"procward: {status['running']}/{status['wanted']} ({down} down)")
-    elif args.always:
-        print(f"procward: {status['running']}/{status['wanted']}")
+    elif not status["healthy"] or args.always:
+        # Every instance not counted as running is accounted for by a name.
+        why = [
+            f"{', '.join(status[key])} {key}"
+            for key in ("down", "exited", "starting")
+            if status.get(key)
+        ]
+        said = f" ({', '.join(why)})" if why else ""
+        print(f"procward: {status['running']}/{status['wanted']}{said}")
     return 0 if status["healthy"] else 1
 
 

@@ -30,7 +30,8 @@ def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
         if args.since:
             query["since"] = args.since
         logs = client.call("getLogs", query)
-        many = len({entry["app"] for entry in logs}) > 1 or not args.name
+        # Say whose each line is when they come from more than one instance.
+        many = len({(entry["app"], entry["instance"]) for entry in logs}) > 1 or not args.name
         printer = render.LogPrinter(prefix=many or args.follow, as_json=args.json)
         for entry in logs:
             printer.lines(entry)

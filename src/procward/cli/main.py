@@ -282,8 +282,10 @@ PARSER = Parser(
             "CPU and memory of each instance (its whole process group) and of the daemon",
             [
                 JSON,
-                Option("--on", help="sample periodically; status then shows CPU and memory"),
-                Option("--off", help="stop sampling (the default): measured on demand"),
+                Option(
+                    "--on", help="sample periodically (NAME: that app too); status shows CPU, MEM"
+                ),
+                Option("--off", help="stop sampling (NAME: that app), the default: on demand"),
                 Option("--interval", type=_seconds, help="seconds between samples (default 5)"),
             ],
             [Arg("name", help="app (default: all)", optional=True)],
@@ -310,7 +312,13 @@ PARSER = Parser(
                 Arg("cmd", help="after --: a command line, or more arguments", many=True),
             ],
         ),
-        Command("graph", cmd_graph, "the dependency graph of the apps", [JSON]),
+        Command(
+            "graph",
+            cmd_graph,
+            "the dependency graph of the apps, or what one app needs and what needs it",
+            [JSON],
+            [Arg("name", help="app (default: all)", optional=True)],
+        ),
         Command(
             "watch",
             cmd_watch,

@@ -141,6 +141,8 @@ _METRICS_COLUMNS = ("NAME", "INST", "STATE", "PID", "CPU", "MEM", "PROCS")
 def metrics_table(metrics: dict[str, Any]) -> None:
     daemon = metrics["daemon"]
     sampling = f"every {metrics['interval']:g}s" if metrics["enabled"] else "on demand"
+    if metrics.get("sampled"):
+        sampling += f": {', '.join(metrics['sampled'])}"  # the others measured on demand
     sys.stdout.write(
         f"daemon pid {daemon['pid']}: cpu {percent(daemon['cpu'])}, "
         f"mem {size(daemon['memory'])} (sampling {sampling})\n"
@@ -160,11 +162,13 @@ def usage_table(apps: list[dict[str, Any]]) -> None:
 
 def inspection(found: dict[str, Any]) -> None:
     """``procward inspect``: the app's facts, then each section under a heading."""
+    import shlex  # only here: not on the start-up path of every command
+
     spec = found["spec"]
     fields(
         [
             ("name", found["name"]),
-            ("command", " ".join(spec["cmd"])),
+            ("command", shlex.join(spec["cmd"])),  # as it can be pasted into a shell
             ("source", found["source"]),
             ("desired", found["desired"]),
             ("healthy", "yes" if found["healthy"] else "no"),
@@ -219,9 +223,11 @@ def watch_table(status: dict[str, Any]) -> None:
     for app in status["apps"]:
         change = app.get("last_change")
         last = f"{change['path']} ({duration(time.time() - change['time'])} ago)" if change else "-"
-        watching = (
-            "yes" if app["watching"] else ("error: " + app["error"] if app.get("error") else "no")
-        )
+        watching = "yes" if app["watching"] else "no"
+        if app.get("error"):
+            watching = "error: " + app["error"]
+        elif not app["watching"] and app.get("why_not"):
+            watching += f" ({app['why_not']})"
         rows.append(
             (app["name"], watching, str(app["restarts_by_watch"]), last, ", ".join(app["paths"]))
         )
@@ -253,6 +259,8 @@ def health_table(apps: list[dict[str, Any]]) -> None:
         for inst in app["instances"]:
             probe = inst["health"] if inst["check"] == "health" else inst["ready"]
             result = {True: "passing", False: "failing", None: "-"}[inst["passing"]]
+            if result == "failing" and inst["check"] == "ready" and inst["state"] == "starting":
+                result = "not ready"  # yet: a new process, not a failing one
             if inst["passing"] is False and inst["failures"] > 1:
                 result += f" x{inst['failures']}"
             checked = inst["checked_at"]
@@ -321,7 +329,12 @@ def warn(text: str) -> None:
 
 
 class LogPrinter:
-    """Log lines for people: ``app:0 | line``, a colour per app on a terminal."""
+    """Log lines for people: ``app:0 | line``, a colour per app on a terminal.
+
+    With ``--json``, one object per line: ``{"app", "instance", "stream",
+    "line"}``, or for a ``log_format = "json"`` app the object it logged.
+    A log's ``note`` (merged streams, skipped for --since) goes to stderr once.
+    """
 
     def __init__(self, *, prefix: bool, as_json: bool) -> None:
         self.prefix = prefix
@@ -329,8 +342,13 @@ class LogPrinter:
         self.colour = sys.stdout.isatty()
         self._palette: dict[str, str] = {}
         self._partial: dict[tuple[str, int, str], str] = {}
+        self._noted: set[tuple[str, str]] = set()
 
     def lines(self, entry: dict[str, Any]) -> None:
+        note = entry.get("note")
+        if note and (entry["app"], note) not in self._noted:
+            self._noted.add((entry["app"], note))
+            warn(f"{entry['app']}: {note}")
         for line in entry["lines"]:
             self._emit(entry, line)
 
@@ -346,10 +364,7 @@ class LogPrinter:
 
     def _emit(self, where: dict[str, Any], line: str) -> None:
         if self.as_json:
-            import json
-
-            record = {k: where[k] for k in ("app", "instance", "stream")}
-            sys.stdout.write(json.dumps({**record, "line": line}) + "\n")
+            sys.stdout.write(_json_line(where, line) + "\n")
             return
         if not self.prefix:
             sys.stdout.write(line + "\n")
@@ -361,3 +376,17 @@ class LogPrinter:
             code = self._palette.setdefault(where["app"], _COLOURS[len(self._palette) % 6])
             label = f"\033[{code}m{label}\033[0m"
         sys.stdout.write(f"{label} | {line}\n")
+
+
+def _json_line(where: dict[str, Any], line: str) -> str:
+    """A log line as one JSON object: a JSON app's own, or one made for it."""
+    import json
+
+    if where.get("format") == "json":
+        try:
+            if isinstance(json.loads(line), dict):
+                return line  # already the object, with time, app, instance and stream
+        except ValueError:
+            pass  # written before the app logged JSON (or cut): wrapped like any line
+    record = {k: where[k] for k in ("app", "instance", "stream")}
+    return json.dumps({**record, "line": line})

@@ -46,26 +46,27 @@ class LogMethods:
         """The last ``lines`` lines of each matching log (current file and backups).
 
         ``since`` ("10m", "1h30m") keeps lines newer than that; it needs lines
-        that carry their time (``log_time = true`` or ``log_format = "json"``).
+        that carry their time (``log_time = true`` or ``log_format = "json"``):
+        for one app that is an error, for all apps those without are skipped
+        with a ``note``. A ``log_format = "json"`` log says ``"format": "json"``
+        (each line is the app's JSON object). A merged log (``merge_logs``) is
+        stream ``log``: one pipe carried both, so which one a line came from is
+        not known, and ``stream`` "out" or "err" shows it whole, with a note.
         """
         if stream not in (None, "out", "err"):
             raise InvalidParams("stream must be 'out' or 'err'")
         cutoff = newer_than_age(since)
         out = []
         for sink in self._sinks(name, stream, instance):
+            entry = log_entry(sink, merged_note=stream is not None)
+            out.append(entry)
+            if cutoff is not None and not sink.timed and name is None:
+                entry["note"] = UNTIMED_NOTE
+                continue
             raw = tail_lines(sink.path, max(0, lines), sink.backups)
             if cutoff is not None:
                 raw = newer_than(sink, raw, cutoff)
-            text = [ln.decode("utf-8", "replace") for ln in raw]
-            out.append(
-                {
-                    "app": sink.app,
-                    "instance": sink.index,
-                    "stream": sink.stream,
-                    "path": sink.path,
-                    "lines": text,
-                }
-            )
+            entry["lines"] = [ln.decode("utf-8", "replace") for ln in raw]
         return out
 
     @method(Role.VIEWER, stream=True)
@@ -82,6 +83,7 @@ class LogMethods:
         say how much); the daemon never buffers more than FOLLOW_QUEUE chunks.
         """
         sinks = self._sinks(name, stream, instance)
+        json_logs = {(s.app, s.index, s.stream) for s in sinks if s.json_lines}
         follower = Follower()
         for sink in sinks:
             sink.followers.add(follower)
@@ -92,10 +94,15 @@ class LogMethods:
                 if follower.dropped:
                     await ctx.notify("dropped", {"bytes": follower.dropped})
                     follower.dropped = 0
-                text = data.decode("utf-8", "replace")
-                await ctx.notify(
-                    "log", {"app": app, "instance": index, "stream": which, "data": text}
-                )
+                chunk = {
+                    "app": app,
+                    "instance": index,
+                    "stream": which,
+                    "data": data.decode("utf-8", "replace"),
+                }
+                if (app, index, which) in json_logs:
+                    chunk["format"] = "json"
+                await ctx.notify("log", chunk)
         finally:
             for sink in sinks:
                 sink.followers.discard(follower)
@@ -145,6 +152,26 @@ class LogMethods:
         """Reopen every log file by name, after an external logrotate (also SIGUSR1)."""
         self._reopen_logs()
         return {"reopened": len(self.sup.sinks()) + 1}
+
+
+UNTIMED_NOTE = "skipped, its lines carry no time (set log_time = true)"
+MERGED_NOTE = "stdout and stderr are merged (merge_logs = true): both are shown"
+
+
+def log_entry(sink: LogSink, *, merged_note: bool) -> dict[str, Any]:
+    """One log as ``getLogs`` answers it, without its lines yet."""
+    entry: dict[str, Any] = {
+        "app": sink.app,
+        "instance": sink.index,
+        "stream": sink.stream,
+        "path": sink.path,
+        "lines": [],
+    }
+    if sink.json_lines:
+        entry["format"] = "json"
+    if merged_note and sink.stream == "log":
+        entry["note"] = MERGED_NOTE
+    return entry
 
 
 def newer_than_age(since: str | None) -> float | None:

@@ -3,13 +3,23 @@
 Sampling is off by default (the idle-CPU budget), and ``getMetrics`` then
 takes two samples a quarter of a second apart on demand; ``setMetricsEnabled``
 (admin) turns periodic sampling on, so ``status`` shows CPU and memory too.
-The switch is kept in ``state.json`` like the apps.
+
+Sampling covers every app, or the apps listed in ``sampled``: ``{name,
+enabled: true}`` adds one (only it, if sampling was off), ``{name, enabled:
+false}`` takes one out (if every app was sampled, the list becomes every
+other app there is now; apps added later are not in it). Apps not sampled
+are measured on demand by a meter of their own, so ``status`` never shows a
+reading that is not kept current. (Sampling fewer apps saves little: one
+pass over /proc reads every process either way.) The switch, with its
+list, is kept in ``state.json`` like the apps.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams
@@ -18,7 +28,7 @@ from procward.kit.rpc import CallContext, Peer, Role, method
 if TYPE_CHECKING:
     from procward.kit.http import Reply
     from procward.kit.scheduler import Job, Scheduler
-    from procward.supervision.metrics import Reading
+    from procward.supervision.metrics import Meter, Reading
     from procward.supervision.supervisor import App, Supervisor
 
 ON_DEMAND_WINDOW = 0.25  # seconds between the two samples of an on-demand reading
@@ -41,29 +51,80 @@ class MetricsMethods:
 
     _metrics_job: Job | None = None
     metrics_interval: float = DEFAULT_INTERVAL
+    metrics_apps: frozenset[str] | None = None  # sampled apps; None: every app
 
     def metrics_settings(self) -> dict[str, Any]:
-        return {"enabled": self._metrics_job is not None, "interval": self.metrics_interval}
+        settings: dict[str, Any] = {
+            "enabled": self._metrics_job is not None,
+            "interval": self.metrics_interval,
+        }
+        if self._metrics_job is not None and self.metrics_apps is not None:
+            settings["sampled"] = sorted(self.metrics_apps)  # "apps": getMetrics' own
+        return settings
 
-    def apply_metrics_settings(self, enabled: bool, interval: float) -> None:
+    def apply_metrics_settings(
+        self, enabled: bool, interval: float, apps: Iterable[str] | None = None
+    ) -> None:
+        was_on = self._metrics_job is not None
         if self._metrics_job is not None:
             self.scheduler.cancel(self._metrics_job)
             self._metrics_job = None
         self.metrics_interval = interval
-        if enabled:
-            self.sup.meter.sample()  # a baseline now: CPU from the next sample on
-            job = self.scheduler.every(interval, self.sup.meter.sample, name="metrics")
-            self._metrics_job = job
+        self.metrics_apps = frozenset(apps) if enabled and apps is not None else None
+        if not enabled:
+            if was_on:
+                self.sup.meter.clear()  # status must not go on showing the last readings
+            return
+        meter = self.sup.meter
+        meter.groups = self._sampled_groups
+        meter.sample()  # a baseline now (and no reading left of an app no longer sampled)
+        self._metrics_job = self.scheduler.every(interval, meter.sample, name="metrics")
+
+    def restore_metrics(self, saved: dict[str, Any]) -> None:
+        """The switch as ``metrics_settings`` saved it in state.json."""
+        if saved.get("enabled"):
+            interval = float(saved.get("interval", DEFAULT_INTERVAL))
+            apps = saved.get("sampled")
+            if apps is not None and not all(isinstance(name, str) for name in apps):
+                raise ValueError(f"metrics apps must be app names, got {apps!r}")
+            self.apply_metrics_settings(True, min(max(interval, 0.1), 3600.0), apps)
+
+    def _sampled(self, name: str) -> bool:
+        return self._metrics_job is not None and self._chosen(name)
+
+    def _chosen(self, name: str) -> bool:
+        return self.metrics_apps is None or name in self.metrics_apps
+
+    def _sampled_groups(self) -> list[int]:
+        return _groups(a for a in self.sup.apps.values() if self._chosen(a.name))
+
+    def _switched(self, enabled: bool, name: str) -> tuple[bool, frozenset[str] | None]:
+        """Sampling on or off, and for which apps, once ``name`` is switched."""
+        if self._metrics_job is None:
+            return enabled, frozenset({name}) if enabled else None
+        if self.metrics_apps is None and enabled:
+            return True, None  # every app already
+        now = self.metrics_apps if self.metrics_apps is not None else frozenset(self.sup.apps)
+        chosen = now | {name} if enabled else now - {name}
+        return bool(chosen), chosen or None
 
     @method(Role.ADMIN)
     async def setMetricsEnabled(
-        self, ctx: CallContext, enabled: bool, interval: float | None = None
+        self,
+        ctx: CallContext,
+        enabled: bool,
+        interval: float | None = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
-        """Turn periodic sampling on or off (``interval`` seconds, default 5)."""
+        """Turn periodic sampling on or off (``interval`` seconds, default 5), or for one app."""
         chosen = self.metrics_interval if interval is None else interval
         if not 0.1 <= chosen <= 3600:
             raise InvalidParams(f"interval must be between 0.1 and 3600 seconds, got {chosen}")
-        self.apply_metrics_settings(enabled, chosen)
+        apps = None
+        if name is not None:
+            self.sup.app(name)  # NotFound, with the known names
+            enabled, apps = self._switched(enabled, name)
+        self.apply_metrics_settings(enabled, chosen, apps)
         self._changed()
         await self._durable()
         return self.metrics_settings()
@@ -81,30 +142,37 @@ class MetricsMethods:
     async def getMetrics(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
         """CPU (% of one core) and memory (bytes) per instance and for the daemon."""
         apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
-        meter = self.sup.meter
-        on_demand = self._metrics_job is None
-        if on_demand:
-            meter.sample()
-            await asyncio.sleep(ON_DEMAND_WINDOW)
-            meter.sample()
-        own = meter.own
-        result = {
+        sampled = self._metrics_job is not None and all(self._sampled(a.name) for a in apps)
+        meter = self.sup.meter if sampled else await _measured_now(apps)
+        return {
             **self.metrics_settings(),
             "sampled_at": meter.sampled_at,
-            "daemon": {"pid": os.getpid(), **_reading(own)},
-            "apps": [_app_metrics(app) for app in apps],
+            "daemon": {"pid": os.getpid(), **_reading(meter.own)},
+            "apps": [_app_metrics(app, meter) for app in apps],
         }
-        if on_demand:
-            meter.clear()
-        return result
 
 
 async def _no_stream(method: str, params: Any) -> None:
     raise RuntimeError("no stream here")
 
 
-def _app_metrics(app: App) -> dict[str, Any]:
-    meter = app.sup.meter
+async def _measured_now(apps: list[App]) -> Meter:
+    """A meter of their own for ``apps``: two samples ``ON_DEMAND_WINDOW`` apart."""
+    from procward.supervision.metrics import Meter
+
+    groups = _groups(apps)
+    meter = Meter(lambda: groups, time.monotonic)
+    meter.sample()
+    await asyncio.sleep(ON_DEMAND_WINDOW)
+    meter.sample()
+    return meter
+
+
+def _groups(apps: Iterable[App]) -> list[int]:
+    return [i.pgid for app in apps for i in app.instances if i.pgid is not None]
+
+
+def _app_metrics(app: App, meter: Meter) -> dict[str, Any]:
     return {
         "name": app.name,
         "instances": [

@@ -21,7 +21,7 @@ from procward.daemon.configs import ADHOC, ConfigMethods, check_config
 from procward.daemon.eventfile import EventFileMethods
 from procward.daemon.execute import ExecMethods
 from procward.daemon.logs import LogMethods
-from procward.daemon.metrics import DEFAULT_INTERVAL, MetricsMethods
+from procward.daemon.metrics import MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
 from procward.daemon.statusfile import StatusFile
 from procward.daemon.upgrade import UpgradeMethods, handed_pids
@@ -32,13 +32,14 @@ from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
-from procward.supervision.app import SERVING
 from procward.supervision.config import Config, parse_app
+from procward.supervision.machine import State
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from procward.supervision.app import App
+    from procward.supervision.instance import Instance
 
 log = logging.getLogger("procward.daemon")
 
@@ -129,10 +130,7 @@ class ProcwardDaemon(
 
     async def _recover(self, saved: dict[str, Any], handed: dict[str, Any] | None) -> None:
         try:
-            metrics = saved.get("settings", {}).get("metrics", {})
-            if metrics.get("enabled"):
-                interval = float(metrics.get("interval", DEFAULT_INTERVAL))
-                self.apply_metrics_settings(True, min(max(interval, 0.1), 3600.0))
+            self.restore_metrics(saved.get("settings", {}).get("metrics", {}))
         except (AttributeError, TypeError, ValueError) as exc:
             log.error("ignoring unreadable settings in %s: %s", self.paths.state, exc)
         wanted, held = [], []
@@ -213,12 +211,27 @@ class ProcwardDaemon(
             self._status.changed()
 
     def _prompt_status(self) -> dict[str, Any]:
-        """What ``procward prompt`` shows, counted without building snapshots."""
-        wanted = [a for a in self.sup.apps.values() if a.desired]
+        """What ``procward prompt`` shows, counted without building snapshots.
+
+        ``running`` counts the instances that serve (running, or starting
+        with no ready probe to wait for), out of ``wanted``; every app with an
+        instance that does not is named once, by why: ``down`` (not well),
+        ``exited`` (finished cleanly) or ``starting`` (not ready yet).
+        """
+        wanted = [a for a in self.sup.apps.values() if a.wanted]
+        running = 0
+        named: dict[str, list[str]] = {"down": [], "exited": [], "starting": []}
+        for app in wanted:
+            probed = app.spec.ready is not None
+            idle = [i for i in app.instances if not _serving(i, probed)]
+            running += len(app.instances) - len(idle)
+            if not app.healthy():
+                named["down"].append(app.name)
+            elif idle:  # well, so each is a clean exit or not ready yet
+                done = all(i.state is State.EXITED for i in idle)
+                named["exited" if done else "starting"].append(app.name)
         expected = sum(len(a.instances) for a in wanted)
-        running = sum(1 for a in wanted for i in a.instances if i.state in SERVING)
-        down = [a.name for a in wanted if not a.healthy()]
-        return {"healthy": not down, "running": running, "wanted": expected, "down": down}
+        return {"healthy": not named["down"], "running": running, "wanted": expected, **named}
 
     def _snapshot(self) -> dict[str, Any]:
         apps = []
@@ -358,6 +371,11 @@ def _restore_instances(app: App, saved: object) -> None:
             index = entry["index"]
             if 0 <= index < len(app.instances):
                 app.instances[index].restore(entry)
+
+
+def _serving(inst: Instance, probed: bool) -> bool:
+    """Up and serving: running, or starting with no ready probe to pass first."""
+    return inst.state is State.RUNNING or (inst.state is State.STARTING and not probed)
 
 
 def _raise_fd_limit() -> None:

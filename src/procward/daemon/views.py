@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from procward.kit import fastjson
 from procward.kit.errors import NotFound
 from procward.kit.rpc import CallContext, Peer, Role, method
+from procward.supervision import graph
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from procward.kit.http import HttpServer, Reply
     from procward.kit.paths import InstancePaths
     from procward.kit.server import RpcServer
+    from procward.supervision.app import App
     from procward.supervision.supervisor import Supervisor
 
 
@@ -82,10 +84,12 @@ class ViewMethods:
         app = self.sup.app(name)
         metrics = await self.getMetrics(ctx, name=name)
         watched = self.sup.watching.status()["apps"] if app.spec.watch is not None else []
+        health = health_of(app)
         return {
             **app.summary(),
+            "healthy": health["healthy"],
             "spec": app.spec.to_table(),
-            "health": app.health(),
+            "health": health,
             "usage": metrics["apps"][0]["instances"],
             "env": self.sup.launch(app.spec, 0).env,
             "watch": next((w for w in watched if w["name"] == name), None),
@@ -101,12 +105,15 @@ class ViewMethods:
 
     @method(Role.VIEWER)
     def getHealth(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
-        """Probe results per instance, and whether everything meant to run is well."""
+        """Probe results per instance, and whether everything meant to run is well.
+
+        Well means running (or done cleanly) and no check failing: a health
+        check that failed last counts before it has failed often enough for
+        a restart; a new process that is not ready yet does not.
+        """
         apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
-        return {
-            "apps": [app.health() for app in apps],
-            "healthy": all(app.healthy() for app in apps),
-        }
+        reports = [health_of(app) for app in apps]
+        return {"apps": reports, "healthy": all(report["healthy"] for report in reports)}
 
     def add_http_routes(self, http: HttpServer) -> None:
         http.auditor = self.audit_call
@@ -121,8 +128,24 @@ class ViewMethods:
         return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
 
     @method(Role.VIEWER)
-    def getDependencyGraph(self, ctx: CallContext) -> dict[str, Any]:
-        return self.sup.graph()
+    def getDependencyGraph(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
+        """Who depends on whom; with ``name``, what that app needs and what needs it."""
+        if name is None:
+            return self.sup.graph()
+        self.sup.app(name)  # NotFound, with the known names
+        return dict(graph.as_graph(graph.around(self.sup.dependencies(), name)))
+
+
+def health_of(app: App) -> dict[str, Any]:
+    """``app.health()``, not well while one of its checks fails."""
+    report = app.health()
+    failing = app.desired and any(_failing(inst) for inst in report["instances"])
+    return {**report, "healthy": report["healthy"] and not failing}
+
+
+def _failing(inst: dict[str, Any]) -> bool:
+    starting = inst["check"] == "ready" and inst["state"] == "starting"
+    return inst.get("passing") is False and not starting
 
 
 async def _no_stream(method: str, params: Any) -> None:

@@ -16,6 +16,8 @@ from procward.kit.rpc import CallContext, Role, method
 if TYPE_CHECKING:
     from procward.supervision.supervisor import Supervisor
 
+WATCH_WAIT = 5.0  # seconds enableWatch waits for the watches to be in place
+
 
 class WatchMethods:
     """Mixed into ``ProcwardDaemon``, which provides ``sup``."""
@@ -31,11 +33,16 @@ class WatchMethods:
         return self.sup.watching.status()
 
     @method(Role.OPERATOR)
-    def enableWatch(self, ctx: CallContext, apps: list[str] | None = None) -> dict[str, Any]:
-        """Watch every app that has a ``watch`` key, or only ``apps``."""
+    async def enableWatch(self, ctx: CallContext, apps: list[str] | None = None) -> dict[str, Any]:
+        """Watch every app that has a ``watch`` key, or only ``apps``.
+
+        Answers once their watches are in place (at most ``WATCH_WAIT``
+        seconds): each app is then "watching", or says why not.
+        """
         if apps is not None and not all(isinstance(name, str) for name in apps):
             raise InvalidParams("apps must be a list of app names")
         self.sup.watching.switch(True, apps)
+        await self.sup.watching.wait_watching(WATCH_WAIT)
         return self.sup.watching.status()
 
     @method(Role.OPERATOR)

@@ -96,7 +96,37 @@ def _read_toml(path: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise fail("not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:  # its message ends "(at line L, column C)"
-        raise fail(f"invalid TOML: {e}") from None
+        raise fail(f"invalid TOML: {_named_key(path, str(e))}") from None
+
+
+def _named_key(path: str, message: str) -> str:
+    """tomllib's "Cannot overwrite a value (at line 5, column 9)", with the key named.
+
+    It does not say which key is set twice: that is the key of line 5 (or of
+    the line above where a multi-line value began), in the table above it.
+    """
+    import re  # only for a file with a mistake
+
+    found = re.fullmatch(r"Cannot overwrite a value \(at line (\d+), column (\d+)\)", message)
+    if found is None:
+        return message
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()[: int(found[1])]
+    except (OSError, UnicodeDecodeError):
+        return message
+    key = table = None
+    for line in reversed(lines):
+        text = line.strip()
+        if key is None and (assigned := re.match(r"([\w\-.\"' ]+?)\s*=", text)) is not None:
+            key = assigned[1]
+        elif key is not None and text.startswith("["):
+            table = text.split("#", 1)[0].strip()
+            break
+    if key is None:
+        return message
+    where = f" of {table}" if table else ""
+    return f"{key!r}{where} is set twice (at line {found[1]}, column {found[2]})"
 
 
 def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None = None) -> Config:

@@ -14,12 +14,13 @@ dependents before what they depend on.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TypedDict
 
 __all__ = [
     "Edge",
     "Graph",
+    "around",
     "as_graph",
     "find_cycle",
     "find_cycles",
@@ -123,3 +124,28 @@ def as_graph(deps: Deps) -> Graph:
         {"from": app, "to": dep} for app in sorted(deps) for dep in sorted(set(deps[app]))
     ]
     return {"nodes": nodes_of(deps), "edges": edges}
+
+
+def around(deps: Deps, name: str) -> dict[str, list[str]]:
+    """The graph of one app: what it needs, transitively, and what needs it, transitively.
+
+    Only the edges on those paths: a dependent's other needs are not ``name``'s business.
+    """
+    needs = _reach(name, lambda node: deps.get(node, ()))
+    needed_by = _reach(name, lambda node: [n for n in deps if node in deps[n]])
+    return {
+        node: sorted(set(deps.get(node, ())) & (needs if node in needs else needed_by))
+        for node in needs | needed_by
+    }
+
+
+def _reach(start: str, following: Callable[[str], Collection[str]]) -> set[str]:
+    """``start`` and every node reached from it through ``following``."""
+    seen = {start}
+    stack = [start]
+    while stack:
+        for node in following(stack.pop()):
+            if node not in seen:
+                seen.add(node)
+                stack.append(node)
+    return seen

@@ -23,10 +23,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.durations import format_duration
+from procward.kit.structs import replace
 from procward.supervision import process
 from procward.supervision.machine import Check, Ready, Unhealthy
 from procward.supervision.probe import Probe, ProbeKind, http_address, ready_delay, tcp_address
-from procward.supervision.spec import Launch, expand_arg
+from procward.supervision.spec import AppSpec, ConfigError, Launch, expand_arg
 
 if TYPE_CHECKING:
     from procward.supervision.instance import Instance
@@ -46,6 +47,8 @@ class Prober:
         self.passing: bool | None = None  # result of the last check, None before any
         self.checked_at: float | None = None  # wall time of the last check
         self.last_error: str | None = None
+        # The probes as this instance runs them ($PORT filled in), per spec.
+        self._described: tuple[AppSpec, dict[Check, str | None]] | None = None
 
     def start(self, check: Check) -> None:
         self.stop()
@@ -55,6 +58,7 @@ class Prober:
         self.check, self.failures = check, 0
         if check is Check.READY:  # a new process: earlier results were another's
             self.passing = None
+            self._described = None  # and its environment may be new (env_file)
         body = self._ready(probe) if check is Check.READY else self._health(probe)
         self.task = self.inst.sup.loop.create_task(body, name=f"{check}:{self.inst.label}")
 
@@ -85,7 +89,8 @@ class Prober:
             if await self._run(probe) or self.failures < probe.failures:
                 continue
             times = "once" if self.failures == 1 else f"{self.failures} times in a row"
-            reason = f"health check failed {times} ({probe.describe}): {self.last_error}"
+            shown = self.describe(Check.HEALTH)
+            reason = f"health check failed {times} ({shown}): {self.last_error}"
             self.inst.app.note_error(f"instance {self.inst.index}: {reason}")
             self.inst.send(Unhealthy(reason))
             return
@@ -116,12 +121,31 @@ class Prober:
         self.checked_at = time.time()
         self._passed()
 
-    def snapshot(self) -> dict[str, Any]:
+    def describe(self, check: Check) -> str | None:
+        """``tcp 127.0.0.1:8001``: the probe of ``check`` as this instance runs it."""
         spec = self.inst.app.spec
+        if self._described is None or self._described[0] is not spec:
+            self._described = (spec, self._describe_all(spec))
+        return self._described[1][check]
+
+    def _describe_all(self, spec: AppSpec) -> dict[Check, str | None]:
+        try:  # the instance's environment (not launch_plan: no notify socket for a view)
+            plan: Launch | None = self.inst.sup.launch(spec, self.inst.index)
+        except (ConfigError, OSError):  # e.g. its env_file is gone: the templates, then
+            plan = None
+        shown: dict[Check, str | None] = {}
+        for check, probe in ((Check.READY, spec.ready), (Check.HEALTH, spec.health)):
+            if probe is None:
+                shown[check] = None
+            else:
+                shown[check] = (expanded(probe, plan) if plan is not None else probe).describe
+        return shown
+
+    def snapshot(self) -> dict[str, Any]:
         return {
             "check": self.check.value if self.check is not None else None,
-            "ready": spec.ready.describe if spec.ready is not None else None,
-            "health": spec.health.describe if spec.health is not None else None,
+            "ready": self.describe(Check.READY),
+            "health": self.describe(Check.HEALTH),
             "passing": self.passing,
             "failures": self.failures,
             "checks": self.checks,
@@ -133,17 +157,26 @@ class Prober:
 WatchChild = Callable[[int], "asyncio.Future[int]"]
 
 
+def expanded(probe: Probe, plan: Launch) -> Probe:
+    """``probe`` with ``{instance}`` and ``$VAR`` filled in for the instance run as ``plan``."""
+    index = int(plan.env.get("PROCWARD_INDEX", "0"))
+    if probe.kind is ProbeKind.EXEC:
+        return replace(probe, argv=tuple(expand_arg(arg, index, plan.env) for arg in probe.argv))
+    if probe.kind in (ProbeKind.TCP, ProbeKind.HTTP):
+        return replace(probe, target=expand_arg(probe.target, index, plan.env))
+    return probe
+
+
 async def check_once(probe: Probe, plan: Launch, watch_child: WatchChild) -> str | None:
     """Run ``probe`` once for the instance launched as ``plan``: None, or why it failed."""
-    index = int(plan.env.get("PROCWARD_INDEX", "0"))
     try:
+        probe = expanded(probe, plan)
         if probe.kind is ProbeKind.EXEC:
-            argv = tuple(expand_arg(arg, index, plan.env) for arg in probe.argv)
-            return await check_exec(Launch(argv, plan.env, plan.cwd), probe.timeout, watch_child)
-        target = expand_arg(probe.target, index, plan.env)
+            run = Launch(probe.argv, plan.env, plan.cwd)
+            return await check_exec(run, probe.timeout, watch_child)
         if probe.kind is ProbeKind.TCP:
-            return await check_tcp(target, probe.timeout)
-        return await check_http(target, probe.timeout)
+            return await check_tcp(probe.target, probe.timeout)
+        return await check_http(probe.target, probe.timeout)
     except ValueError as exc:  # a templated address that expanded to nonsense
         return str(exc)
 

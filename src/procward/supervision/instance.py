@@ -114,7 +114,7 @@ class Instance:
         for action in actions:
             self._perform(action)
         if self.record != before:
-            self.sup.instance_changed(self, before.state)
+            self.sup.instance_changed(self, before.state, before.pid)
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, Spawn):

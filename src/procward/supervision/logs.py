@@ -241,6 +241,11 @@ class LogSink:
     def label(self) -> str:
         return f"{self.app}:{self.index} {self.stream}"
 
+    @property
+    def timed(self) -> bool:
+        """Do its lines carry their time (``log_time`` or ``log_format = "json"``)?"""
+        return self.stamp or self.json_lines
+
     # -- formats -----------------------------------------------------------------------
 
     def _stamped(self, data: bytes) -> bytes:

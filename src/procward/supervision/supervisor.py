@@ -28,7 +28,7 @@ from procward.supervision import environment, escapees, graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
 from procward.supervision.escapees import ProcessTable, origin
 from procward.supervision.events import EventLog
-from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
+from procward.supervision.machine import ACTIVE, AT_REST, Check, Start, State, Stop, StopTimeout
 from procward.supervision.spec import AppSpec, Launch, launch
 from procward.supervision.state import MARKER
 from procward.supervision.uptime import UptimeHistory
@@ -190,18 +190,37 @@ class Supervisor:
         base.update(self.own_env)
         return launch(spec, index, base, notify_socket=notify_socket)
 
-    def instance_changed(self, inst: Instance, before: State) -> None:
-        if inst.state is not before:
-            log.debug("%s: %s -> %s", inst.label, before.value, inst.state.value)
-            rec = inst.record
+    def instance_changed(self, inst: Instance, before: State, old_pid: int | None = None) -> None:
+        """``inst`` went on from ``before``, when process ``old_pid`` (if any) was its own.
+
+        One step may end a process and start the next (a restart: the exit
+        of a stopping process, or a crash restarted without backoff). That is
+        two events, so that each pid goes with what happened to it: the old
+        process's exit, then the new one's start.
+        """
+        rec, app = inst.record, inst.app
+        restarted = old_pid is not None and rec.pid is None and rec.state is State.STARTING
+        if restarted:
+            # A failure (attempt > 0) went through the restart policy, with no
+            # delay; an operator's restart (attempt reset) through "stopped".
+            between = State.BACKOFF if rec.attempt > 0 else State.STOPPED
+            self._event(inst, before, between, old_pid, _why(inst, before, between))
+            new_pid = inst.last_pid if inst.last_pid != old_pid else None  # None: spawn failed
+            self._event(inst, between, rec.state, new_pid, None)
+        elif inst.state is not before:
             pid = rec.pid if rec.pid is not None else inst.last_pid
-            self.events.add(
-                inst.app.name, inst.index, before.value, inst.state.value, pid, _why(inst, before)
-            )
-            self.uptime.note(inst.app.name, inst.app.availability())
+            self._event(inst, before, inst.state, pid, _why(inst, before))
+        if restarted or inst.state is not before:
+            self.uptime.note(app.name, app.availability())
         self.on_change()
-        if inst.app.waiters:
-            inst.app.wake()
+        if app.waiters:
+            app.wake()
+
+    def _event(
+        self, inst: Instance, before: State, after: State, pid: int | None, why: str | None
+    ) -> None:
+        log.debug("%s: %s -> %s", inst.label, before.value, after.value)
+        self.events.add(inst.app.name, inst.index, before.value, after.value, pid, why)
 
     async def wait_until(self, app: App, ready: Callable[[], bool], timeout: float | None) -> bool:
         """Wait (without polling) until ``ready()``; False if ``timeout`` passed first.
@@ -407,7 +426,7 @@ class Supervisor:
         if self._watching is not None:
             self._watching.forget(name)
         del self.apps[name]
-        self.uptime.note(name, None)
+        self.uptime.forget(name)
         self.on_change()
 
     def close_logs(self) -> None:
@@ -428,9 +447,10 @@ class Supervisor:
         return dict(graph.as_graph(self.dependencies()))
 
 
-def _why(inst: Instance, before: State) -> str | None:
-    """A few words on why an instance changed state, for ``procward events``."""
-    rec, now = inst.record, inst.state
+def _why(inst: Instance, before: State, now: State | None = None) -> str | None:
+    """A few words on why an instance went from ``before`` to ``now`` (its state if None)."""
+    rec = inst.record
+    now = inst.state if now is None else now
     if rec.failure is not None:
         return rec.failure
     if now in (State.BACKOFF, State.EXITED, State.CRASHED) or before is State.STOPPING:
@@ -439,7 +459,7 @@ def _why(inst: Instance, before: State) -> str | None:
         if rec.exit_code is not None or rec.exit_signal is not None:
             return process.describe_status(rec.exit_code, rec.exit_signal)
     if now is State.RUNNING and inst.app.spec.ready is not None:
-        return f"ready ({inst.app.spec.ready.describe})"
+        return f"ready ({inst.prober.describe(Check.READY)})"  # its own $PORT, not the template
     return None
 
 

@@ -46,6 +46,12 @@ class UptimeHistory:
         else:
             self.current[name] = (availability, now)
 
+    def forget(self, name: str) -> None:
+        """The app is deleted: its history goes (a new app of that name starts afresh)."""
+        self.current.pop(name, None)
+        if self.days.pop(name, None) is not None:
+            self.dirty = True
+
     def settle(self, now: float | None = None) -> None:
         """Count everything up to ``now``; forget days past ``KEEP_DAYS``."""
         now = self.clock() if now is None else now

@@ -19,6 +19,7 @@ E = TypeVar("E", bound=enum.StrEnum)
 
 __all__ = [
     "Nested",
+    "close_match",
     "did_you_mean",
     "read_choice",
     "read_cmd",
@@ -40,20 +41,68 @@ class Nested(ValueError):
 
 
 def unknown_key(key: str, known: Iterable[str], where: str) -> str:
-    choices = list(known)
-    import difflib  # only when there is a mistake to explain
+    """Why ``key`` is refused, with the key that was meant when that can be told.
 
-    close = difflib.get_close_matches(key, choices, n=1)
-    if close:
-        return f"unknown key; did you mean {close[0]!r}?"
+    A key of another supervisor (supervisord, PM2, Circus) gets procward's
+    answer to it; a slip of the keyboard gets the key it missed; anything
+    else gets the list of keys.
+    """
+    from procward.supervision.otherkeys import answer  # only with a mistake to explain
+
+    choices = list(known)
+    said = answer(key) if key not in choices else None
+    if said is not None:
+        return f"unknown key; {said}"
+    close = close_match(key, choices)
+    if close is not None:
+        return f"unknown key; did you mean {close!r}?"
     return f"unknown key; the keys of {where} are: {', '.join(choices)}"
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
-    import difflib
+    close = close_match(value, list(choices))
+    return f" (did you mean {close!r}?)" if close is not None else ""
 
-    close = difflib.get_close_matches(value, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+
+def close_match(typed: str, choices: Iterable[str]) -> str | None:
+    """The choice ``typed`` is a slip for, if any: a typo, words swapped or one left out.
+
+    Not a mere likeness: ``max_memory_restart`` shares most letters with
+    ``max_restarts`` but means something else, so it matches nothing.
+    """
+    words = _words(typed)
+    best: tuple[int, str] | None = None
+    for choice in choices:
+        theirs = _words(choice)
+        if sorted(words) == sorted(theirs) or (len(words) > 1 and set(words) < set(theirs)):
+            distance = 0  # the same words, or all of them from a longer name
+        else:
+            distance = _edits(typed.lower(), choice.lower())
+            if distance > max(1, len(typed) // 4):
+                continue
+        if best is None or distance < best[0]:
+            best = (distance, choice)
+    return best[1] if best is not None else None
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in name.lower().replace("-", "_").split("_") if w]
+
+
+def _edits(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of neighbours from ``a`` to ``b``."""
+    before: list[int] | None = None
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + cost)
+            swapped = i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]
+            if swapped and before is not None:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, row = row, current
+    return row[len(b)]
 
 
 def show(value: object) -> str:

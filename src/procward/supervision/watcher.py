@@ -62,6 +62,7 @@ class AppWatcher:
         self._stop = _StopEvent(lambda: self._post(on_ready, None))
         self._thread = threading.Thread(target=self._run, name="procward-watch")
         self.ready = False  # set in the loop once no change can be missed
+        self.settled: asyncio.Future[None] = loop.create_future()  # ready, failed or stopped
 
     def start(self) -> None:
         self._thread.start()
@@ -166,7 +167,7 @@ class Watching:
             watch,
             self.sup.loop,
             lambda paths: self._changed(name, paths),
-            lambda why: self._failed(name, why),
+            lambda why: self._failed(name, why, watcher),
             lambda _: self._ready(name, watcher),
         )
         self._watchers[name] = watcher
@@ -177,6 +178,7 @@ class Watching:
         watcher = self._watchers.pop(name, None)
         if watcher is not None:
             watcher.stop()
+            _settle(watcher)
         record = self._records.get(name)
         if record is not None and record.timer is not None:
             record.timer.cancel()
@@ -206,23 +208,45 @@ class Watching:
         for app in self.sup.apps.values():
             self.sync(app)
 
+    async def wait_watching(self, timeout: float) -> None:
+        """Until every watcher started is in place (or failed), at most ``timeout`` seconds.
+
+        So that the answer to ``enableWatch`` says "watching" for what it
+        switched on, rather than what the threads had managed by then.
+        """
+        waiting = [w.settled for w in self._watchers.values() if not w.settled.done()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout)
+
     def status(self) -> dict[str, Any]:
         apps = []
         for app in self.sup.apps.values():
             if app.spec.watch is None:
                 continue
             record = self._records.get(app.name, _Record())
+            watching = _is_ready(self._watchers.get(app.name))
             apps.append(
                 {
                     "name": app.name,
                     "paths": list(app.spec.watch.paths),
-                    "watching": _is_ready(self._watchers.get(app.name)),
+                    "watching": watching,
+                    "why_not": None if watching or record.error else self._why_not(app),
                     "restarts_by_watch": record.reloads,
                     "last_change": record.last_change,
                     "error": record.error,
                 }
             )
         return {"enabled": self.enabled, "only": _listed(self.only), "apps": apps}
+
+    def _why_not(self, app: App) -> str:
+        """Why an app with a ``watch`` key is not watched (when it did not fail)."""
+        if not self.enabled:
+            return "watch mode is off"
+        if self.only is not None and app.name not in self.only:
+            return f"not chosen (watch --on {', '.join(sorted(self.only))})"
+        if not app.desired:
+            return "stopped: watched once it starts"
+        return "starting to watch"
 
     # -- changes, in the loop ------------------------------------------------------
 
@@ -270,15 +294,23 @@ class Watching:
     def _ready(self, name: str, watcher: AppWatcher) -> None:
         if self._watchers.get(name) is watcher:
             watcher.ready = True
+            _settle(watcher)
             log.info("%s: watching %s", name, ", ".join(watcher.watch.paths))
 
-    def _failed(self, name: str, why: str) -> None:
-        self._watchers.pop(name, None)
+    def _failed(self, name: str, why: str, watcher: AppWatcher) -> None:
+        _settle(watcher)
+        if self._watchers.get(name) is watcher:
+            self._watchers.pop(name)
         record = self._records.setdefault(name, _Record())
         record.error = f"cannot watch: {why}"
         app = self.sup.apps.get(name)
         if app is not None:
             app.note_error(record.error)
+
+
+def _settle(watcher: AppWatcher) -> None:
+    if not watcher.settled.done():
+        watcher.settled.set_result(None)
 
 
 def _is_ready(watcher: AppWatcher | None) -> bool:

@@ -1,0 +1,63 @@
+"""What the CLI prints from daemon replies, without a daemon."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+
+from procward.cli import render
+
+
+def test_json_lines_of_a_json_app_are_its_own_objects(capsys: pytest.CaptureFixture[str]) -> None:
+    own = '{"time": 1.5, "app": "api", "instance": 0, "stream": "out", "line": "hi"}'
+    printer = render.LogPrinter(prefix=False, as_json=True)
+    where = {"app": "api", "instance": 0, "stream": "out", "format": "json"}
+    printer.lines({**where, "lines": [own, "not json, from before the format changed"]})
+    printer.chunk({**where, "data": own + "\n"})  # followed
+    printer.lines({"app": "web", "instance": 1, "stream": "err", "lines": ['{"a": 1}']})
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        json.loads(own),
+        {
+            "app": "api",
+            "instance": 0,
+            "stream": "out",
+            "line": "not json, from before the format changed",
+        },
+        json.loads(own),
+        {"app": "web", "instance": 1, "stream": "err", "line": '{"a": 1}'},
+    ]
+
+
+def test_a_note_on_a_log_is_said_once_per_app(capsys: pytest.CaptureFixture[str]) -> None:
+    printer = render.LogPrinter(prefix=True, as_json=False)
+    for stream in ("out", "err"):
+        printer.lines({"app": "p", "instance": 0, "stream": stream, "lines": [], "note": "skipped"})
+    assert capsys.readouterr() == ("", "p: skipped\n")
+
+
+def test_inspect_shows_a_command_that_can_be_pasted_into_a_shell(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["sh", "-c", "echo 'a b' \"$HOME\"; exec sleep 1000", "it's"]
+    render.inspection(
+        {
+            "name": "svc",
+            "spec": {"cmd": argv, "restart": "on-failure", "reload": "rolling"},
+            "source": "cli",
+            "desired": "running",
+            "healthy": True,
+            "depends_on": [],
+            "error": None,
+            "instances": [],
+            "usage": [],
+            "health": {"ready": None, "health": None},
+            "watch": None,
+            "logs": [],
+        }
+    )
+    [command] = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("command:")
+    ]
+    assert shlex.split(command.removeprefix("command:")) == argv
