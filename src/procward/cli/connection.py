@@ -16,6 +16,23 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+def output_closed() -> bool:
+    """Has the reader of our stdout gone (a pipe with no reader left)?
+
+    How a ``BrokenPipeError`` from printing is told apart from one of the
+    daemon's socket: only the former is a normal end of a command.
+    """
+    import select  # a C module, and only on this rare path
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
 def connect(paths: InstancePaths, spawn: bool = True) -> Client:
     """The instance's daemon, started first unless ``spawn`` is False.
 
