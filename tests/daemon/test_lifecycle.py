@@ -8,14 +8,18 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from procward.kit.client import Client
 from procward.kit.control import wait_exit
 from procward.kit.lock import is_locked
 from procward.kit.metadata import Liveness, read_metadata, running
 from procward.kit.paths import InstancePaths
 from procward.kit.testing import wait_for
+
+from .conftest import LoadApps, pid_of, wait_state
 
 Cli = Callable[..., "object"]
 
@@ -228,3 +232,28 @@ def test_the_daemon_leaves_openssl_out(cli, paths: InstancePaths) -> None:
         mapped = maps.read()
     assert "libpython" in mapped or "python" in mapped  # the file is the daemon's
     assert "libssl" not in mapped and "libcrypto" not in mapped
+
+
+def test_shutdown_force_kills_the_apps_at_once_and_keeps_the_state(
+    cli, paths: InstancePaths, load_apps: LoadApps
+) -> None:
+    assert cli("up").code == 0
+    load_apps("""
+        [apps.stubborn]
+        cmd = ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]
+        stop_timeout = "30s"
+        min_start = "0s"
+    """)
+    with Client.open(paths.socket) as client:
+        wait_state(client, "stubborn", "running")
+        app = pid_of(client, "stubborn")
+        pid = daemon_pid(paths)
+        started = time.monotonic()
+        assert client.call("shutdown", force=True) == {"success": True}
+    assert wait_exit(pid, 10) and wait_exit(app, 1)
+    assert time.monotonic() - started < 5, "force must not wait for the 30 s stop_timeout"
+    assert running(paths)[0] is Liveness.NOT_RUNNING  # a clean exit: files removed
+    assert cli("up").code == 0  # and the state was saved: the app is meant to run
+    with Client.open(paths.socket) as client:
+        wait_state(client, "stubborn", "running")
+        client.call("stopApp", name="stubborn", force=True)

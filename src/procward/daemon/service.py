@@ -168,7 +168,7 @@ class ProcwardDaemon(
         self._sup.stop_watching()
         self.stop_uptime()
         # Stop everything but keep "desired": `down` then `up` restores the same set.
-        await self._sup.stop(list(self._sup.apps), keep_desired=True)
+        await self._sup.stop(list(self._sup.apps), keep_desired=True, force=self.force_stop)
         self._sup.close_logs()
         await self.save_uptime()
         await self.save_events()

@@ -91,6 +91,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.log_file: kitlog.DaemonLogFile | None = None
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = ""
+        self.force_stop = False  # shutdown(force=True): on_stop kills instead of stopping
         self._bound_socket = False
         self.vitals = Vitals(self)
         self.lock: InstanceLock | None = None
@@ -112,7 +113,11 @@ class Daemon(UpgradeMixin, NetworkMethods):
         """Runs before the daemon reports ready; raise to refuse to start."""
 
     async def on_stop(self) -> None:
-        """Runs during shutdown after requests are done: stop children, save."""
+        """Runs during shutdown after requests are done: stop children, save.
+
+        With ``force_stop`` set (``shutdown(force=True)``), kill the children
+        at once instead of waiting for them to stop.
+        """
 
     def on_reload(self) -> Awaitable[None] | None:
         """SIGHUP: reload configuration (may be a coroutine function)."""
@@ -149,9 +154,16 @@ class Daemon(UpgradeMixin, NetworkMethods):
         }
 
     @method(Role.ADMIN)
-    def shutdown(self, ctx: CallContext) -> dict[str, Any]:
-        """Stop the daemon gracefully; the reply is sent before it stops."""
-        asyncio.get_running_loop().call_soon(self.request_stop, "shutdown requested")
+    def shutdown(self, ctx: CallContext, force: bool = False) -> dict[str, Any]:
+        """Stop the daemon; the reply is sent before it stops.
+
+        ``force``: no courtesy for what it runs (``on_stop`` reads
+        ``force_stop``: kill children at once rather than wait for them); the
+        rest of the ritual (state saved, files removed, exit 0) is the same.
+        """
+        self.force_stop = self.force_stop or force
+        reason = "forced shutdown requested" if force else "shutdown requested"
+        asyncio.get_running_loop().call_soon(self.request_stop, reason)
         return {"success": True}
 
     # -- lifecycle ---------------------------------------------------------------
