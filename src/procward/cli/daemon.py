@@ -122,7 +122,8 @@ def cmd_info(args: Namespace, paths: InstancePaths) -> int:
     info: dict[str, object] = {"daemon": liveness.value, **paths.as_dict()}
     if meta is not None:
         info["pid"] = meta.pid
-        info["version"] = meta.version
+        if meta.version:  # unknown while daemon.json is missing
+            info["version"] = meta.version
     if args.json:
         render.as_json(info)
     else:

@@ -127,5 +127,16 @@ def kill(paths: InstancePaths) -> tuple[bool, Metadata | None]:
 
 
 def _forget(paths: InstancePaths) -> None:
+    """Remove what the daemon left, under the spawn lock like every other cleanup.
+
+    ``cleanup_stale`` holds the instance lock for an instant; under the spawn
+    lock, a racing `down` cannot take this process for the lock's holder.
+    """
+    from procward.kit.lock import hold
+
     wait_unlocked(paths, 1.0)
-    cleanup_stale(paths)
+    try:
+        with hold(paths.spawn_lock, timeout=2.0):
+            cleanup_stale(paths)
+    except TimeoutError:  # a start in progress: it cleans up itself
+        pass

@@ -18,8 +18,8 @@ loop; every decision runs in the loop.
 While it serves, a check every ``vital_interval`` seconds heals what others
 may break behind its back: a socket file removed (a tmp cleaner emptying
 ``/tmp/<prefix>-<uid>``, a stray ``rm``) is bound again, so clients do not
-find a live daemon unreachable; a removed ``daemon.json`` is written again.
-Two ``stat`` calls; nothing else wakes an idle daemon.
+find a live daemon unreachable; a removed or changed ``daemon.json`` is
+written again. A few ``stat`` calls; nothing else wakes an idle daemon.
 
 ``upgrade`` (admin) replaces the program in place, same pid, keeping the
 lock, the listening socket and what ``on_handover`` returns (``handover``).
@@ -45,7 +45,7 @@ from procward.kit.errors import AlreadyRunning, KitError
 from procward.kit.eventloop import event_loop_factory
 from procward.kit.handover import UpgradeMixin
 from procward.kit.lock import InstanceLock
-from procward.kit.metadata import Metadata, read_metadata, remove_runtime_files, write_metadata
+from procward.kit.metadata import Metadata, remove_runtime_files, running
 from procward.kit.network import Network, NetworkMethods
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.procinfo import ProcessIdentity
@@ -199,7 +199,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
             self.handed_network = handed.get("network") or {}
             self.stop_after_upgrade = handed.get("stop")
         elif not lock.acquire():
-            meta = read_metadata(self.paths)
+            _, meta = running(self.paths)  # the lock's holder, whatever daemon.json says
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
         try:
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
@@ -228,14 +228,14 @@ class Daemon(UpgradeMixin, NetworkMethods):
         try:
             # Written first so that `stop` can find (and signal) a daemon whose
             # on_start is still running; written again once it serves.
-            write_metadata(self.paths, self.metadata())
+            self.update_metadata()
             sock = self._listening_socket()
             await self.on_start()
             for unused in self.handed_network.values():  # listeners nobody took over
                 os.close(int(unused["fd"]))
             self.handed_network = {}
             self.vitals.serving(await self.server.serve_socket(sock), self._bound_socket)
-            write_metadata(self.paths, self.metadata())
+            self.update_metadata()
         except Exception as exc:
             if not isinstance(exc, KitError | OSError):
                 log.exception("start-up failed")
@@ -277,8 +277,8 @@ class Daemon(UpgradeMixin, NetworkMethods):
         return sock
 
     def update_metadata(self) -> None:
-        """Write ``daemon.json`` again (after the addresses changed)."""
-        write_metadata(self.paths, self.metadata())
+        """Write ``daemon.json`` (again, after the addresses changed)."""
+        self.vitals.write_metadata(self.metadata())
 
     def metadata(self) -> Metadata:
         me = ProcessIdentity.current()
