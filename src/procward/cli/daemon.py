@@ -7,7 +7,7 @@ import sys
 
 from procward.cli import render
 from procward.cli.args import Namespace
-from procward.cli.connection import connect, fail
+from procward.cli.connection import connect, fail, start_timeout, warn_of
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit.errors import Conflict, KitError
 from procward.kit.paths import InstancePaths
@@ -18,6 +18,13 @@ def cmd_run(args: Namespace, paths: InstancePaths) -> int:
     if args.idle_shutdown is not None:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
     argv = _daemon_argv(paths, *extra)
+    if args.detached:  # in the background, exactly as `up` starts it
+        from procward.kit.client import start_daemon
+
+        started = start_daemon(paths, argv, start_timeout=start_timeout())
+        warn_of(started.warnings)
+        print(f"procward is running (pid {started.pid}, instance {paths.instance})")
+        return 1 if started.warnings else 0
     sys.stdout.flush()
     os.execv(argv[0], argv)  # same pid: what systemd and containers expect
 
@@ -29,16 +36,18 @@ def cmd_up(args: Namespace, paths: InstancePaths) -> int:
             status = client.call("status")
         else:
             status = client.call("status")
+        # It runs, but not all is well (a listener could not bind): say so in the status.
+        warned = bool(client.start_warnings)
     if args.json:
         render.as_json(status)
-        return 0
+        return 1 if warned else 0
     daemon = status["daemon"]
     print(f"procward is running (pid {daemon['pid']}, instance {paths.instance})")
     if args.config:
         render.changes(loaded)
         render.app_table(status["apps"])
-        return 0 if status.get("healthy", True) else 1
-    return 0
+        return 0 if status.get("healthy", True) and not warned else 1
+    return 1 if warned else 0
 
 
 def cmd_down(args: Namespace, paths: InstancePaths) -> int:

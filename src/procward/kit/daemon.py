@@ -92,6 +92,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = ""
         self.force_stop = False  # shutdown(force=True): on_stop kills instead of stopping
+        self.start_warnings: list[str] = []  # for whoever started us (``start_warning``)
         self._bound_socket = False
         self.vitals = Vitals(self)
         self.lock: InstanceLock | None = None
@@ -122,6 +123,16 @@ class Daemon(UpgradeMixin, NetworkMethods):
     def on_reload(self) -> Awaitable[None] | None:
         """SIGHUP: reload configuration (may be a coroutine function)."""
         return None
+
+    def start_warning(self, text: str) -> None:
+        """A problem at start that does not stop the daemon, for its starter to hear.
+
+        Call it from ``on_start``: the text goes to the log and, with
+        "ready", through the ready pipe to the command that started the
+        daemon (``Client.start_warnings``), which can tell its user.
+        """
+        log.warning("%s", text)
+        self.start_warnings.append(text)
 
     def is_idle(self) -> bool:
         """May idle shutdown stop the daemon now? (No clients is checked too.)"""
@@ -246,7 +257,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
             self.request_stop(self.stop_after_upgrade)
         log.info("serving on %s (pid %d, version %s)", self.paths.socket, os.getpid(), self.version)
         if ready is not None:
-            ready.ready()
+            ready.ready(warnings=self.start_warnings)
         notify.notify(f"READY=1\nSTATUS=serving\nMAINPID={os.getpid()}")
         await self._stop_requested.wait()
         if self._upgrading and not self.stop_after_upgrade and await self._hand_over():
