@@ -51,14 +51,22 @@ def cmd_up(args: Namespace, paths: InstancePaths) -> int:
 
 
 def cmd_down(args: Namespace, paths: InstancePaths) -> int:
-    from procward.kit.control import stop
+    from procward.kit.control import stop_or_kill
 
-    was_running, meta = stop(paths, timeout=args.timeout)
-    if not was_running or meta is None:
+    meta, killed = stop_or_kill(paths, timeout=args.timeout)
+    if meta is None:
         print("procward is not running")
-    else:
+        return 0
+    if not killed:
         print(f"procward stopped (pid {meta.pid})")
-    return 0
+        return 0
+    # Hung (or too slow): it never stopped its apps. End them as `kill` does.
+    _, groups = _end_apps(paths)
+    return fail(
+        f"did not stop within {args.timeout:g}s: killed it (pid {meta.pid}) "
+        f"and its apps ({_groups(groups)})",
+        1,
+    )
 
 
 def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
@@ -105,12 +113,36 @@ def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
     else:
         print(f"procward killed (pid {meta.pid})")
     # Its apps too: a hung daemon's children are no use, and a new daemon would
-    # end them anyway. The daemon's module knows where they are; run it.
+    # end them anyway.
+    code, groups = _end_apps(paths)
+    if groups:
+        print(f"killed {_groups(groups, 'app ')}")
+    return code
+
+
+def _end_apps(paths: InstancePaths) -> tuple[int, int]:
+    """SIGKILL the apps a dead daemon left: its exit status, and how many process groups.
+
+    The daemon's module knows where they are (``--kill-leftovers``); the CLI
+    does not import it, so it runs it and reads its "killed N ..." line.
+    """
     argv = _daemon_argv(paths, "--kill-leftovers")
-    sys.stdout.flush()
-    pid = os.posix_spawn(argv[0], argv, os.environ)
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, write_end, 1)]
+        )
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as out:
+        said = out.read().decode(errors="replace").split()
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    groups = int(said[1]) if said[:1] == ["killed"] and said[1:2] and said[1].isdigit() else 0
+    return os.waitstatus_to_exitcode(status), groups
+
+
+def _groups(count: int, of: str = "") -> str:
+    return f"{count} {of}process group{'s' if count != 1 else ''}"
 
 
 def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
