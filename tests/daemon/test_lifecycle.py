@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import stat
 import subprocess
@@ -356,3 +357,30 @@ def test_down_on_a_hung_daemon_kills_it_and_its_apps(
     )
     assert wait_exit(pid, 5) and wait_exit(app, 5)
     assert running(paths)[0] is Liveness.NOT_RUNNING
+
+
+def test_the_daemon_does_not_keep_the_callers_stray_fds(home: str, paths: InstancePaths) -> None:
+    # A shell passes its open descriptors to `procward up`, and so on to the daemon.
+    read_end, write_end = os.pipe()
+    try:
+        os.set_inheritable(write_end, True)
+        done = subprocess.run(
+            [sys.executable, "-m", "procward", "up"],
+            pass_fds=(write_end,),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        os.close(write_end)
+        write_end = -1
+        pipe = f"pipe:[{os.fstat(read_end).st_ino}]"
+        fd_dir = f"/proc/{daemon_pid(paths)}/fd"
+        assert pipe not in [os.readlink(f"{fd_dir}/{fd}") for fd in os.listdir(fd_dir)]
+        readable, _, _ = select.select([read_end], [], [], 5)  # no writer left: EOF
+        assert readable and os.read(read_end, 1) == b""
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)

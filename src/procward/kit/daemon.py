@@ -195,6 +195,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         if detached and ready is not None:
             spawn.detach()
         self.pid = os.getpid()
+        _close_inherited(handed, ready)
         try:
             self.paths.ensure()
         except (KitError, OSError) as exc:
@@ -372,6 +373,16 @@ class Daemon(UpgradeMixin, NetworkMethods):
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.paths.metadata)
+
+
+def _close_inherited(handed: dict[str, Any] | None, ready: spawn.ReadyPipe | None) -> None:
+    """Close what the starter's shell left open, keeping what is ours to take."""
+    if handed is not None and "fds" not in handed:
+        return  # handed over by a program that did not list its descriptors: keep all
+    keep = {*notify.activated_fds(), *(int(fd) for fd in (handed or {}).get("fds", []))}
+    if ready is not None and ready.fd is not None:
+        keep.add(ready.fd)
+    spawn.close_inherited(keep)
 
 
 def _watchdog_ping() -> None:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import select
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from procward.kit.errors import StartFailed, StillStarting
 
@@ -187,6 +187,31 @@ class ReadyPipe:
 
 def _line(kind: str, text: str) -> str:
     return f"{kind} {' '.join(text.split())}\n"
+
+
+def close_inherited(keep: Collection[int]) -> None:
+    """Close every descriptor above 2 this process inherited, except ``keep``.
+
+    A daemon lives long: a pipe its starter's shell had open (a ``$(...)``
+    capture, a test runner's, an editor's) would stay open as long as it
+    does, and whoever reads that pipe would wait for an EOF that never comes.
+    Inherited means inheritable: what Python opens itself is close-on-exec
+    (PEP 446), so this never closes the process's own files; ``keep`` names
+    the inherited ones it is meant to take (activated sockets, what an
+    upgrade hands over).
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: leave them
+        return
+    for fd in fds:
+        if fd <= 2 or fd in keep:
+            continue
+        try:
+            if os.get_inheritable(fd):
+                os.close(fd)
+        except OSError:  # the listing's own descriptor, already closed
+            pass
 
 
 def detach() -> None:
