@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from procward.kit.client import Client
-from procward.kit.control import wait_exit
+from procward.kit.control import signal_process, wait_exit
 from procward.kit.lock import is_locked
 from procward.kit.metadata import Liveness, read_metadata, running
 from procward.kit.paths import InstancePaths
+from procward.kit.procinfo import ProcessIdentity
 from procward.kit.testing import wait_for
 
 from .conftest import LoadApps, pid_of, start_sleeper, wait_state
@@ -384,3 +385,31 @@ def test_the_daemon_does_not_keep_the_callers_stray_fds(home: str, paths: Instan
         os.close(read_end)
         if write_end >= 0:
             os.close(write_end)
+
+
+@pytest.mark.parametrize("lock_file", ["held", "removed"])
+def test_a_failing_second_daemon_leaves_the_live_daemons_files(
+    cli, paths: InstancePaths, lock_file: str
+) -> None:
+    assert cli("up").code == 0
+    live = ProcessIdentity.of(daemon_pid(paths))
+    assert live is not None
+    with open(paths.metadata, "rb") as f:
+        written = f.read()
+    try:
+        if lock_file == "removed":  # a tmp cleaner: the instance looks free for a while
+            os.unlink(paths.lock)
+        second = subprocess.run(
+            [sys.executable, "-m", "procward.daemon"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert "already running" in second.stderr or "another process is serving" in second.stderr
+        with open(paths.metadata, "rb") as f:
+            assert f.read() == written, "the live daemon's daemon.json was touched"
+        assert os.path.exists(paths.socket)
+    finally:
+        assert signal_process(live, signal.SIGTERM, 10)  # whatever the lock file says

@@ -45,7 +45,7 @@ from procward.kit.errors import AlreadyRunning, KitError
 from procward.kit.eventloop import event_loop_factory
 from procward.kit.handover import UpgradeMixin
 from procward.kit.lock import InstanceLock
-from procward.kit.metadata import Metadata, remove_runtime_files, running
+from procward.kit.metadata import Metadata, remove_socket, running
 from procward.kit.network import Network, NetworkMethods
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.procinfo import ProcessIdentity
@@ -238,10 +238,13 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self._stop_requested = asyncio.Event()
         self._install_signal_handlers()
         try:
-            # Written first so that `stop` can find (and signal) a daemon whose
-            # on_start is still running; written again once it serves.
-            self.update_metadata()
+            # Written before on_start so that `stop` can find (and signal) a
+            # daemon whose on_start is still running, but after the socket:
+            # one that cannot bind it may not be the instance's daemon (its
+            # lock file was removed under a live one, whose file this is).
+            # Written again once it serves.
             sock = self._listening_socket()
+            self.update_metadata()
             await self.on_start()
             for unused in self.handed_network.values():  # listeners nobody took over
                 os.close(int(unused["fd"]))
@@ -251,7 +254,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         except Exception as exc:
             if not isinstance(exc, KitError | OSError):
                 log.exception("start-up failed")
-            await self._stop_quietly()
+            await self._stop_quietly(served=False)
             return str(exc) or type(exc).__name__
         self._start_background_jobs()
         if self.stop_after_upgrade:
@@ -365,12 +368,19 @@ class Daemon(UpgradeMixin, NetworkMethods):
         await self._stop_quietly()
         log.info("stopped")
 
-    async def _stop_quietly(self) -> None:
+    async def _stop_quietly(self, *, served: bool = True) -> None:
+        """Stop serving; remove the socket if we bound it, and ``daemon.json``.
+
+        After a start that failed (``served`` False), ``daemon.json`` only if
+        it is the one we wrote: a daemon that got the lock while another
+        serves (its lock file was removed) fails to bind, and the file is
+        then the live daemon's.
+        """
         self.server.stop_accepting()
         await self.scheduler.stop()
         if self._bound_socket:
-            remove_runtime_files(self.paths)
-        else:
+            remove_socket(self.paths)
+        if served or self.vitals.metadata_is_ours():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.paths.metadata)
 

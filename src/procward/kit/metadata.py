@@ -182,16 +182,18 @@ def cleanup_stale(paths: InstancePaths) -> bool:
 
 
 def remove_runtime_files(paths: InstancePaths) -> None:
-    """Remove socket and metadata. Only call while holding the instance lock.
+    """Remove socket and metadata. Only call while holding the instance lock."""
+    remove_socket(paths)
+    try:
+        os.unlink(paths.metadata)
+    except FileNotFoundError:
+        pass
 
-    Whatever sits at the socket path but is not a socket is not ours to delete.
-    """
+
+def remove_socket(paths: InstancePaths) -> None:
+    """Remove the socket file; whatever sits there but is not a socket is not ours."""
     try:
         if stat.S_ISSOCK(os.lstat(paths.socket).st_mode):
             os.unlink(paths.socket)
-    except FileNotFoundError:
-        pass
-    try:
-        os.unlink(paths.metadata)
     except FileNotFoundError:
         pass

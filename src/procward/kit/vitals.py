@@ -107,6 +107,10 @@ class Vitals:
         write_metadata(self.paths, meta)
         self._metadata_version = file_version(self.paths.metadata)
 
+    def metadata_is_ours(self) -> bool:
+        """Does ``daemon.json`` hold what we last wrote (and not, say, another daemon's)?"""
+        return bool(self._metadata) and _read(self.paths.metadata) == self._metadata
+
     def _check_metadata(self) -> None:
         path = self.paths.metadata
         version = file_version(path)
