@@ -50,6 +50,16 @@ def test_start_failure_text_reaches_the_caller(sample: Sample) -> None:
     assert not os.path.exists(sample.paths.socket)
 
 
+def test_start_warnings_reach_the_starter(sample: Sample) -> None:
+    sample.paths.ensure()
+    argv = sample.argv("--warn", "port 9 is taken", "--warn", "two\nlines")
+    with connect(sample.paths, spawn_argv=argv) as client:
+        assert client.start_warnings == ["port 9 is taken", "two lines"]
+    with connect(sample.paths, spawn_argv=argv) as client:
+        assert client.start_warnings == []  # it was running: nothing to report
+    assert "port 9 is taken" in sample.log()
+
+
 def test_a_slow_start_is_not_called_a_failure(sample: Sample) -> None:
     sample.paths.ensure()
     argv = sample.argv("--slow-start", "1")
@@ -357,3 +367,12 @@ def test_ready_pipe_is_closed_after_the_handshake() -> None:
     assert pipe.fd is None
     with os.fdopen(read_end, "rb") as reader:
         assert reader.read() == b"ready 1234\n"  # EOF: no write end is left open
+
+
+def test_warnings_follow_ready_so_a_one_line_reader_still_starts() -> None:
+    from procward.kit.spawn import ReadyPipe
+
+    read_end, write_end = os.pipe()
+    ReadyPipe(write_end).ready(1234, ["no tcp:\nport taken"])
+    with os.fdopen(read_end, "rb") as reader:
+        assert reader.read() == b"ready 1234\nwarn no tcp: port taken\n"

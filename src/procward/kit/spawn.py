@@ -15,8 +15,8 @@ then closes it:
 
 The parent blocks on the first line with a deadline, so a caller never polls
 a socket that will never appear and always sees the daemon's own error text;
-after ``ready`` it reads the rest up to EOF. Each line is one line: the
-daemon folds newlines in a text into spaces.
+after ``ready`` it reads the rest of that write (to EOF, which follows at
+once). Each line is one line: the daemon folds newlines in a text into spaces.
 
 Compatibility: the ``warn`` lines come after ``ready`` so that a parent that
 reads only the first line (before they existed) still starts such a daemon;
@@ -100,7 +100,10 @@ def _await_ready(read_end: int, pid: int, timeout: float, log_path: str) -> Star
     first, _, rest = data.decode(errors="replace").partition("\n")
     if first.startswith("ready"):
         word = first.split()[1:] or [str(pid)]
-        rest += (_read(read_end, deadline, until_line=False) or b"").decode(errors="replace")
+        # The rest came in the same write; EOF follows at once. A child that
+        # forked without exec may hold the pipe open: do not wait for it.
+        grace = min(deadline, time.monotonic() + 0.1)
+        rest += (_read(read_end, grace, until_line=False) or b"").decode(errors="replace")
         warnings = [line[len("warn ") :] for line in rest.splitlines() if line.startswith("warn ")]
         return Started(int(word[0]), warnings)
     if first.startswith("error "):
