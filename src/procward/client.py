@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+# How long a command waits for a daemon it started to report ready. Its start
+# may take up to ~15 s by design: ending a crashed daemon's leftovers (10 s at
+# most, for apps that ignore their stop signal) and restoring the apps (5 s at
+# most before it serves). Past this, it is said to be still starting, not failed.
+START_TIMEOUT = 20.0
+
+
 def daemon_argv(paths: InstancePaths, *extra: str) -> list[str]:
     """The command that runs the daemon of ``paths``' instance."""
     return [sys.executable, "-m", "procward.daemon", "--instance", paths.instance, *extra]
@@ -39,7 +46,9 @@ class Client:
     ) -> None:
         self.paths = paths or resolve("procward", instance)
         argv = daemon_argv(self.paths, "--detached") if spawn else None
-        self._conn: _Connection = connect(self.paths, spawn_argv=argv, wait=wait)
+        self._conn: _Connection = connect(
+            self.paths, spawn_argv=argv, wait=wait, start_timeout=START_TIMEOUT
+        )
 
     def call(self, method: str, /, **params: Any) -> Any:
         return self._conn.call(method, params)

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from procward.kit.control import wait_exit
+import pytest
+
+from procward.kit.client import Client
+from procward.kit.control import signal_process, wait_exit
 from procward.kit.lock import is_locked
 from procward.kit.metadata import Liveness, read_metadata, running
 from procward.kit.paths import InstancePaths
+from procward.kit.procinfo import ProcessIdentity
 from procward.kit.testing import wait_for
+
+from .conftest import LoadApps, pid_of, start_sleeper, wait_state
 
 Cli = Callable[..., "object"]
 
@@ -96,6 +105,32 @@ def test_recycled_pid_is_not_mistaken_for_the_daemon(cli, paths: InstancePaths) 
         r = cli("ping")
         assert r.code == 0, r.err
         assert daemon_pid(paths) != stranger.pid
+        assert stranger.poll() is None, "the unrelated process was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+@pytest.mark.parametrize(("command", "done"), [("down", "stopped"), ("kill", "killed")])
+def test_a_forged_daemon_json_does_not_hide_the_daemon(
+    cli, paths: InstancePaths, command: str, done: str
+) -> None:
+    # daemon.json names a live process that is not the daemon: the lock says who is.
+    assert cli("up").code == 0
+    pid = daemon_pid(paths)
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        with open(paths.metadata) as f:
+            forged = json.load(f)
+        forged["pid"] = stranger.pid
+        with open(paths.metadata, "w") as f:
+            json.dump(forged, f)
+        info = json.loads(cli("info", "--json").out)
+        assert (info["daemon"], info["pid"]) == ("running", pid)
+        r = cli(command)
+        assert r.code == 0 and f"procward {done} (pid {pid})" in r.out, r
+        assert wait_exit(pid, 5)
+        assert running(paths)[0] is Liveness.NOT_RUNNING
         assert stranger.poll() is None, "the unrelated process was signalled"
     finally:
         stranger.kill()
@@ -228,3 +263,153 @@ def test_the_daemon_leaves_openssl_out(cli, paths: InstancePaths) -> None:
         mapped = maps.read()
     assert "libpython" in mapped or "python" in mapped  # the file is the daemon's
     assert "libssl" not in mapped and "libcrypto" not in mapped
+
+
+def test_shutdown_force_kills_the_apps_at_once_and_keeps_the_state(
+    cli, paths: InstancePaths, load_apps: LoadApps
+) -> None:
+    assert cli("up").code == 0
+    load_apps("""
+        [apps.stubborn]
+        cmd = ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]
+        stop_timeout = "30s"
+        min_start = "0s"
+    """)
+    with Client.open(paths.socket) as client:
+        wait_state(client, "stubborn", "running")
+        app = pid_of(client, "stubborn")
+        pid = daemon_pid(paths)
+        started = time.monotonic()
+        assert client.call("shutdown", force=True) == {"success": True}
+    assert wait_exit(pid, 10) and wait_exit(app, 1)
+    assert time.monotonic() - started < 5, "force must not wait for the 30 s stop_timeout"
+    assert running(paths)[0] is Liveness.NOT_RUNNING  # a clean exit: files removed
+    assert cli("up").code == 0  # and the state was saved: the app is meant to run
+    with Client.open(paths.socket) as client:
+        wait_state(client, "stubborn", "running")
+        client.call("stopApp", name="stubborn", force=True)
+
+
+def test_run_detached_returns_and_the_daemon_outlives_the_callers_group(
+    cli, paths: InstancePaths
+) -> None:
+    # The caller leads a process group of its own, as a shell's job does.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "procward", "run", "--detached"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the terminal closes: its job's group goes
+        proc.communicate()
+    assert proc.returncode == 0, err
+    pid = daemon_pid(paths)
+    assert out == f"procward is running (pid {pid}, instance default)\n"
+    assert os.getpgid(pid) != proc.pid
+    assert "pong" in cli("ping", "--no-spawn").out
+    r = cli("run", "--detached")
+    assert r.code == 1 and f"already running (pid {pid})" in r.err
+
+
+def test_a_slow_start_is_not_called_a_failure(cli, paths: InstancePaths, load_apps) -> None:
+    # Restoring apps may take the daemon a while: here a dependency's ready delay.
+    assert cli("up").code == 0
+    load_apps("""
+        [apps.slow]
+        cmd = ["sleep", "1000"]
+        ready = { delay = "2s" }
+        [apps.after]
+        cmd = ["sleep", "1000"]
+        depends_on = ["slow"]
+    """)
+    assert cli("kill").code == 0  # not `down`: what `down` stops waits for `up`
+    r = cli("up", env={"PROCWARD_START_TIMEOUT": "0.5"})
+    assert r.code == 1
+    pid = daemon_pid(paths)
+    assert r.err == (
+        f"procward: the daemon did not answer within 0.5s; still starting (pid {pid}), "
+        f"see {paths.daemon_log}\n"
+    )
+    wait_for(lambda: cli("ping", "--no-spawn").code == 0, timeout=10, what="the daemon serving")
+    assert daemon_pid(paths) == pid
+
+
+def test_down_on_a_hung_daemon_kills_it_and_its_apps(
+    cli, paths: InstancePaths, load_apps: LoadApps
+) -> None:
+    assert cli("up").code == 0
+    with Client.open(paths.socket) as client:
+        app = start_sleeper(client, load_apps)
+    pid = daemon_pid(paths)
+    os.kill(pid, signal.SIGSTOP)  # hung: it will never act on SIGTERM
+    try:
+        r = cli("down", "--timeout", "1")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    assert r.code == 1, "it was not a graceful stop"
+    assert r.err == (
+        f"procward: did not stop within 1s: killed it (pid {pid}) and its apps (1 process group)\n"
+    )
+    assert wait_exit(pid, 5) and wait_exit(app, 5)
+    assert running(paths)[0] is Liveness.NOT_RUNNING
+
+
+def test_the_daemon_does_not_keep_the_callers_stray_fds(home: str, paths: InstancePaths) -> None:
+    # A shell passes its open descriptors to `procward up`, and so on to the daemon.
+    read_end, write_end = os.pipe()
+    try:
+        os.set_inheritable(write_end, True)
+        done = subprocess.run(
+            [sys.executable, "-m", "procward", "up"],
+            pass_fds=(write_end,),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        os.close(write_end)
+        write_end = -1
+        pipe = f"pipe:[{os.fstat(read_end).st_ino}]"
+        fd_dir = f"/proc/{daemon_pid(paths)}/fd"
+        assert pipe not in [os.readlink(f"{fd_dir}/{fd}") for fd in os.listdir(fd_dir)]
+        readable, _, _ = select.select([read_end], [], [], 5)  # no writer left: EOF
+        assert readable and os.read(read_end, 1) == b""
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+@pytest.mark.parametrize("lock_file", ["held", "removed"])
+def test_a_failing_second_daemon_leaves_the_live_daemons_files(
+    cli, paths: InstancePaths, lock_file: str
+) -> None:
+    assert cli("up").code == 0
+    live = ProcessIdentity.of(daemon_pid(paths))
+    assert live is not None
+    with open(paths.metadata, "rb") as f:
+        written = f.read()
+    try:
+        if lock_file == "removed":  # a tmp cleaner: the instance looks free for a while
+            os.unlink(paths.lock)
+        second = subprocess.run(
+            [sys.executable, "-m", "procward.daemon"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert "already running" in second.stderr or "another process is serving" in second.stderr
+        with open(paths.metadata, "rb") as f:
+            assert f.read() == written, "the live daemon's daemon.json was touched"
+        assert os.path.exists(paths.socket)
+    finally:
+        assert signal_process(live, signal.SIGTERM, 10)  # whatever the lock file says

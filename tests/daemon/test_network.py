@@ -184,3 +184,46 @@ def test_changes_logins_and_refusals_are_audited(
 def test_bad_token_requests_say_why(daemon: Client, params: dict[str, str], why: str) -> None:
     with pytest.raises(InvalidParams, match=why):
         daemon.call("createToken", **params)
+
+
+def test_a_listener_that_cannot_bind_at_start_is_reported(
+    cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    assert cli("up").code == 0
+    with socket.socket() as probe:  # a port that was free, then taken while the daemon is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    assert cli("network", "--tcp", address).code == 0
+    assert cli("down").code == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        up = cli("up")
+        assert up.code == 1, "up must not look like all is well"
+        assert up.out.startswith("procward is running")  # the apps matter more: it runs
+        assert f"not listening on tcp {address}: Address already in use" in up.err
+        wanted = f"tcp:  {address} (not listening: Address already in use)"
+        shown = cli("network")
+        assert (shown.code, shown.out.splitlines()) == (0, [wanted, "http: off"])
+        assert wanted in cli("status").out.splitlines()
+        again = cli("network", "--tcp", address)
+        assert again.code == 1
+        assert f"cannot listen on {address}: Address already in use" in again.err
+    assert cli("network", "--tcp", address).code == 0  # free again: listening
+    assert cli("network").out.splitlines() == [f"tcp:  {address}", "http: off"]
+    with Client.open(paths.socket) as client:
+        assert client.call("status")["daemon"]["addresses"]["tcp"] == address
+
+
+def test_a_failed_change_of_address_keeps_the_old_listener(daemon: Client) -> None:
+    address = listen(daemon)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InvalidParams, match="Address already in use"):
+            daemon.call("setNetwork", tcp=f"127.0.0.1:{port}")
+    assert daemon.call("status")["daemon"]["addresses"]["tcp"] == address
+    with Client.open_tcp(address, None) as anonymous:
+        assert "pid" in anonymous.call("ping")

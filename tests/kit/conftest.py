@@ -28,7 +28,8 @@ class Sample:
 
     def start(self, *flags: str, timeout: float = 10.0) -> int:
         self.paths.ensure()
-        return start_detached(self.argv(*flags), log_path=self.paths.daemon_log, timeout=timeout)
+        started = start_detached(self.argv(*flags), log_path=self.paths.daemon_log, timeout=timeout)
+        return started.pid
 
     def client(self) -> Client:
         client = Client.open(self.paths.socket)

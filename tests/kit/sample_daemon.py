@@ -1,7 +1,7 @@
 """A small daemon on the kit, with knobs for misbehaving, used by the kit's tests.
 
 python sample_daemon.py [--detached] [--idle S] [--ignore-term] [--slow-stop]
-                        [--shutdown-timeout S]
+                        [--slow-start S] [--warn TEXT] [--shutdown-timeout S]
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ class Sample(Daemon):
             loop = asyncio.get_running_loop()
             loop.remove_signal_handler(signal.SIGTERM)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for text in self.args.warn or ():
+            self.start_warning(text)
+        if self.args.slow_start:
+            await asyncio.sleep(self.args.slow_start)
         if self.args.fail_start:
             raise RuntimeError("refusing to start: " + self.args.fail_start)
 
@@ -106,6 +110,8 @@ def main() -> int:
     parser.add_argument("--idle", type=float)
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--slow-stop", action="store_true")
+    parser.add_argument("--slow-start", type=float)
+    parser.add_argument("--warn", action="append")
     parser.add_argument("--fail-start")
     parser.add_argument("--max-connections", type=int, default=256)
     parser.add_argument("--conn-idle", type=float, default=600.0)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from procward.kit.client import Client
+from procward.kit.client import Client, connect
 from procward.kit.control import stop, wait_exit
 from procward.kit.errors import Conflict, ShuttingDown, StartFailed
 from procward.kit.lock import is_locked
@@ -48,6 +48,37 @@ def test_start_failure_text_reaches_the_caller(sample: Sample) -> None:
         sample.start("--fail-start", "no reason")
     assert running(sample.paths)[0] is Liveness.NOT_RUNNING
     assert not os.path.exists(sample.paths.socket)
+
+
+def test_start_warnings_reach_the_starter(sample: Sample) -> None:
+    sample.paths.ensure()
+    argv = sample.argv("--warn", "port 9 is taken", "--warn", "two\nlines")
+    with connect(sample.paths, spawn_argv=argv) as client:
+        assert client.start_warnings == ["port 9 is taken", "two lines"]
+    with connect(sample.paths, spawn_argv=argv) as client:
+        assert client.start_warnings == []  # it was running: nothing to report
+    assert "port 9 is taken" in sample.log()
+
+
+def test_a_slow_start_is_not_called_a_failure(sample: Sample) -> None:
+    sample.paths.ensure()
+    argv = sample.argv("--slow-start", "1")
+    with pytest.raises(StartFailed) as raised:
+        connect(sample.paths, spawn_argv=argv, start_timeout=0.2).close()
+    pid = wait_for(lambda: read_metadata(sample.paths), what="daemon.json").pid
+    assert str(raised.value) == (
+        f"the daemon did not answer within 0.2s; still starting (pid {pid}), "
+        f"see {sample.paths.daemon_log}"
+    )
+    assert wait_for(lambda: _pid_when_serving(sample), what="serving") == pid
+
+
+def _pid_when_serving(sample: Sample) -> int | None:
+    try:
+        with Client.open(sample.paths.socket) as client:
+            return int(client.call("ping")["pid"])
+    except OSError:
+        return None
 
 
 def test_a_program_that_cannot_run(sample: Sample) -> None:
@@ -167,6 +198,31 @@ def test_a_removed_instance_directory_is_made_again(sample: Sample) -> None:
     with pytest.raises(StartFailed, match=f"already running \\(pid {pid}\\)"):
         sample.start()
     wait_for(lambda: "lock file" in sample.log() and "locked a new one" in sample.log())
+
+
+def test_a_forged_daemon_json_is_seen_through_and_written_again(sample: Sample) -> None:
+    pid = sample.start("--vitals", "0.05")
+    with open(sample.paths.metadata, "rb") as f:
+        written = f.read()
+    stranger = subprocess.Popen(["sleep", "60"])  # a live process that is not the daemon
+    try:
+        forged = json.loads(written)
+        forged["pid"] = stranger.pid
+        with open(sample.paths.metadata, "w") as f:  # in place, as an editor might
+            json.dump(forged, f)
+        liveness, meta = running(sample.paths)  # the lock's holder, not the file, says who
+        assert liveness is Liveness.RUNNING and meta is not None and meta.pid == pid
+        assert meta.identity.matches_live()
+
+        def healed() -> bool:
+            with open(sample.paths.metadata, "rb") as f:
+                return f.read() == written
+
+        wait_for(healed, what="daemon.json written again by the daemon")
+        wait_for(lambda: "had been changed: written again" in sample.log(), what="the log line")
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 def test_upgrade_replaces_the_program_in_place(sample: Sample) -> None:
@@ -311,3 +367,12 @@ def test_ready_pipe_is_closed_after_the_handshake() -> None:
     assert pipe.fd is None
     with os.fdopen(read_end, "rb") as reader:
         assert reader.read() == b"ready 1234\n"  # EOF: no write end is left open
+
+
+def test_warnings_follow_ready_so_a_one_line_reader_still_starts() -> None:
+    from procward.kit.spawn import ReadyPipe
+
+    read_end, write_end = os.pipe()
+    ReadyPipe(write_end).ready(1234, ["no tcp:\nport taken"])
+    with os.fdopen(read_end, "rb") as reader:
+        assert reader.read() == b"ready 1234\nwarn no tcp: port taken\n"

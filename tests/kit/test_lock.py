@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from procward.kit.lock import InstanceLock, hold, is_locked
+from procward.kit.lock import InstanceLock, hold, is_locked, lock_holder
 from procward.kit.testing import wait_for
 
 HOLDER = """
@@ -222,3 +222,24 @@ def test_retake_fails_when_someone_else_locked_the_new_file(
     assert other.acquire(grace=0)
     assert not lock.retake()
     assert lock.held and not lock.still_ours()  # it keeps what it had; the caller says so
+
+
+def test_lock_holder_names_the_process_that_holds_the_lock(
+    lock_path: str, holder: subprocess.Popen[str]
+) -> None:
+    assert lock_holder(lock_path) == holder.pid
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert lock_holder(lock_path) is None
+
+
+def test_lock_holder_of_a_free_or_missing_lock_is_none(
+    lock_path: str, locks: list[InstanceLock]
+) -> None:
+    assert lock_holder(lock_path) is None  # no file
+    lock = InstanceLock(lock_path)
+    assert lock.acquire()
+    locks.append(lock)
+    assert lock_holder(lock_path) == os.getpid()
+    lock.release()
+    assert lock_holder(lock_path) is None

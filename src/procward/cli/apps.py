@@ -30,6 +30,8 @@ def cmd_status(args: Namespace, paths: InstancePaths) -> int:
         daemon = status["daemon"]
         uptime = render.duration(daemon["uptime"])
         print(f"procward {daemon['version']} (pid {daemon['pid']}, up {uptime}), {paths.instance}")
+        for line in render.listeners(daemon, problems_only=True):
+            print(line)
         render.app_table(status["apps"])
     else:
         render.app_table(status["apps"])
@@ -257,16 +259,15 @@ def cmd_token(args: Namespace, paths: InstancePaths) -> int:
 def cmd_network(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.off:
-            addresses = client.call("setNetwork", tcp="", http="")
+            client.call("setNetwork", tcp="", http="")
         elif args.tcp or args.http:
-            addresses = client.call("setNetwork", tcp=args.tcp, http=args.http)
-        else:
-            addresses = client.call("status")["daemon"]["addresses"]
+            client.call("setNetwork", tcp=args.tcp, http=args.http)
+        daemon = client.call("status")["daemon"]
     if args.json:
-        render.as_json(addresses)
+        render.as_json(daemon["addresses"])
     else:
-        print(f"tcp:  {addresses.get('tcp', 'off')}")
-        print(f"http: {addresses.get('http', 'off')}")
+        for line in render.listeners(daemon):
+            print(line)
     return 0
 
 

@@ -7,7 +7,7 @@ import sys
 
 from procward.cli import render
 from procward.cli.args import Namespace
-from procward.cli.connection import connect, fail
+from procward.cli.connection import connect, fail, start_timeout, warn_of
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit.errors import Conflict, KitError
 from procward.kit.paths import InstancePaths
@@ -18,6 +18,15 @@ def cmd_run(args: Namespace, paths: InstancePaths) -> int:
     if args.idle_shutdown is not None:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
     argv = _daemon_argv(paths, *extra)
+    if args.detached:  # in the background, exactly as `up` starts it
+        from procward.kit.client import start_daemon
+
+        started = start_daemon(paths, argv, start_timeout=start_timeout())
+        warn_of(started.warnings)
+        with connect(paths, spawn=False) as client:  # deliberate, as `up`: what `down` held
+            client.call("resume")
+        print(f"procward is running (pid {started.pid}, instance {paths.instance})")
+        return 1 if started.warnings else 0
     sys.stdout.flush()
     os.execv(argv[0], argv)  # same pid: what systemd and containers expect
 
@@ -28,9 +37,11 @@ def cmd_up(args: Namespace, paths: InstancePaths) -> int:
         if args.config:
             loaded = client.call("loadConfig", path=os.path.abspath(args.config))
         status = client.call("status")
+        # It runs, but not all is well (a listener could not bind): say so in the status.
+        warned = bool(client.start_warnings)
     if args.json:
         render.as_json(status)
-        return 0
+        return 1 if warned else 0
     daemon = status["daemon"]
     print(f"procward is running (pid {daemon['pid']}, instance {paths.instance})")
     if resumed:
@@ -38,19 +49,27 @@ def cmd_up(args: Namespace, paths: InstancePaths) -> int:
     if args.config:
         render.changes(loaded)
         render.app_table(status["apps"])
-        return 0 if status.get("healthy", True) else 1
-    return 0
+        return 0 if status.get("healthy", True) and not warned else 1
+    return 1 if warned else 0
 
 
 def cmd_down(args: Namespace, paths: InstancePaths) -> int:
-    from procward.kit.control import stop
+    from procward.kit.control import stop_or_kill
 
-    was_running, meta = stop(paths, timeout=args.timeout)
-    if not was_running or meta is None:
+    meta, killed = stop_or_kill(paths, timeout=args.timeout)
+    if meta is None:
         print("procward is not running")
-    else:
+        return 0
+    if not killed:
         print(f"procward stopped (pid {meta.pid})")
-    return 0
+        return 0
+    # Hung (or too slow): it never stopped its apps. End them as `kill` does.
+    _, groups = _end_apps(paths)
+    return fail(
+        f"did not stop within {args.timeout:g}s: killed it (pid {meta.pid}) "
+        f"and its apps ({_groups(groups)})",
+        1,
+    )
 
 
 def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
@@ -97,12 +116,36 @@ def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
     else:
         print(f"procward killed (pid {meta.pid})")
     # Its apps too: a hung daemon's children are no use, and a new daemon would
-    # end them anyway. The daemon's module knows where they are; run it.
+    # end them anyway.
+    code, groups = _end_apps(paths)
+    if groups:
+        print(f"killed {_groups(groups, 'app ')}")
+    return code
+
+
+def _end_apps(paths: InstancePaths) -> tuple[int, int]:
+    """SIGKILL the apps a dead daemon left: its exit status, and how many process groups.
+
+    The daemon's module knows where they are (``--kill-leftovers``); the CLI
+    does not import it, so it runs it and reads its "killed N ..." line.
+    """
     argv = _daemon_argv(paths, "--kill-leftovers")
-    sys.stdout.flush()
-    pid = os.posix_spawn(argv[0], argv, os.environ)
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.posix_spawn(
+            argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, write_end, 1)]
+        )
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as out:
+        said = out.read().decode(errors="replace").split()
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    groups = int(said[1]) if said[:1] == ["killed"] and said[1:2] and said[1].isdigit() else 0
+    return os.waitstatus_to_exitcode(status), groups
+
+
+def _groups(count: int, of: str = "") -> str:
+    return f"{count} {of}process group{'s' if count != 1 else ''}"
 
 
 def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
@@ -123,7 +166,8 @@ def cmd_info(args: Namespace, paths: InstancePaths) -> int:
     info: dict[str, object] = {"daemon": liveness.value, **paths.as_dict()}
     if meta is not None:
         info["pid"] = meta.pid
-        info["version"] = meta.version
+        if meta.version:  # unknown while daemon.json is missing
+            info["version"] = meta.version
     if args.json:
         render.as_json(info)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from procward.cli import render
 from procward.cli.args import Namespace
-from procward.cli.connection import connect
+from procward.cli.connection import connect, output_closed
 from procward.kit.errors import KitError, NotRunning, ShuttingDown
 from procward.kit.paths import InstancePaths
 
@@ -89,7 +89,9 @@ def _follow(
             return 0
         except KeyboardInterrupt:
             return 0
-        except (ConnectionError, ShuttingDown):  # it is going: maybe it comes back
+        except (ConnectionError, ShuttingDown) as exc:  # it is going: maybe it comes back
+            if isinstance(exc, BrokenPipeError) and output_closed():
+                raise  # not the daemon: our reader went away (main ends quietly)
             client.close()
         try:
             again = _reconnect(paths)

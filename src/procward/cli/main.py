@@ -28,7 +28,7 @@ from procward.cli.apps import (
     cmd_watch,
 )
 from procward.cli.args import Arg, Command, Namespace, Option, Parser, UsageError
-from procward.cli.connection import fail
+from procward.cli.connection import fail, output_closed
 from procward.cli.daemon import (
     cmd_down,
     cmd_info,
@@ -43,15 +43,31 @@ from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
 from procward.kit.errors import KitError, NotRunning
 from procward.kit.paths import InstancePaths, instance_for_project, resolve
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    pass
-
-
 PREFIX = "procward"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status.
+
+    A reader that went away (``procward logs | head -1``) is a normal end, as
+    for ``cat``: no message, status 141 (128 + SIGPIPE). Python ignores SIGPIPE
+    and raises ``BrokenPipeError`` instead, from a ``print`` or from the flush
+    of stdout, which is done here so that it cannot fail at interpreter exit.
+    """
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if not output_closed():
+            raise  # a socket's, which _run reports itself; not expected here
+        # What is still buffered must not be flushed into the closed pipe at
+        # exit either (the Python docs' SIGPIPE note): send it to /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         command, args = PARSER.parse(sys.argv[1:] if argv is None else argv)
         paths = _paths(args)
@@ -69,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         return command.func(args, paths)
     except NotRunning:
         return fail("procward is not running (start it with: procward up)", 3)
+    except BrokenPipeError as exc:
+        if output_closed():
+            raise
+        return fail(str(exc), 1)
     except (KitError, OSError) as exc:
         return fail(str(exc), 1)
     except KeyboardInterrupt:

@@ -324,6 +324,19 @@ def graph(g: dict[str, Any]) -> None:
 _COLOURS = ("36", "32", "33", "35", "34", "31")
 
 
+def listeners(daemon: dict[str, Any], *, problems_only: bool = False) -> list[str]:
+    """``tcp:  127.0.0.1:9700``, ``http: off``, or the address wanted and why it does not listen."""
+    lines = []
+    for kind in ("tcp", "http"):
+        wanted = daemon.get("network", {}).get(kind) or {}  # absent from older daemons
+        address = daemon["addresses"].get(kind)
+        if address is None and wanted.get("wanted") and wanted.get("error"):
+            lines.append(f"{kind + ':':5} {wanted['wanted']} (not listening: {wanted['error']})")
+        elif not problems_only:
+            lines.append(f"{kind + ':':5} {address or 'off'}")
+    return lines
+
+
 def warn(text: str) -> None:
     sys.stderr.write(text + "\n")
 

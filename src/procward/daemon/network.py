@@ -3,6 +3,12 @@
 The kit does the listening and the tokens (``procward.kit.network``); this
 is where procward remembers the choice in ``state.json``, so a daemon
 restarted after a crash or a reboot listens where it did before.
+
+If the saved address cannot be bound at start (the port was taken
+meanwhile), the daemon starts all the same (the apps matter more) but says
+so: to the command that started it (a start warning: ``procward up`` prints
+it and exits 1), and in ``status`` (``network_view``: the address wanted and
+why it does not listen) until ``procward network`` moves or drops it.
 """
 
 from __future__ import annotations
@@ -35,11 +41,27 @@ class NetworkSettingsMethods:
 
         async def _durable(self) -> None: ...
 
-    tcp_setting: str | None = None
+        def start_warning(self, text: str) -> None: ...
+
+    tcp_setting: str | None = None  # the address wanted, listening or not
     http_setting: str | None = None
+    tcp_error: str | None = None  # why the wanted address does not listen
+    http_error: str | None = None
 
     def network_settings(self) -> dict[str, Any]:
         return {"tcp": self.tcp_setting, "http": self.http_setting}
+
+    def network_view(self) -> dict[str, dict[str, str | None]]:
+        """Per listener: the address wanted, where it listens (None if not), and why not."""
+        listening = self.addresses()
+        return {
+            kind: {
+                "wanted": getattr(self, f"{kind}_setting"),
+                "address": listening.get(kind),
+                "error": getattr(self, f"{kind}_error"),
+            }
+            for kind in ("tcp", "http")
+        }
 
     async def restore_network(self, settings: object) -> None:
         if not isinstance(settings, dict):
@@ -55,8 +77,17 @@ class NetworkSettingsMethods:
                 try:
                     await self._listen(kind, address)
                 except InvalidParams as exc:  # the port is taken now: serve on the socket
-                    log.error("not listening on %s: %s", kind, exc)
+                    self._not_listening(kind, address, exc)
                 setattr(self, f"{kind}_setting", address)
+
+    def _not_listening(self, kind: str, address: str, exc: InvalidParams) -> None:
+        data = exc.data if isinstance(exc.data, dict) else {}
+        reason = str(data.get("reason") or exc)
+        setattr(self, f"{kind}_error", reason)
+        self.start_warning(
+            f"not listening on {kind} {address}: {reason} (serving on the Unix socket; "
+            f"change it with: procward network --{kind} HOST:PORT, or --off)"
+        )
 
     @method(Role.ADMIN)
     async def setNetwork(
@@ -67,12 +98,13 @@ class NetworkSettingsMethods:
             if address is None:
                 continue
             if address:
-                await self._listen(kind, address)
+                await self._listen(kind, address)  # a failure keeps the old listener
             elif kind == "tcp":
                 self.network.close()
             else:
                 self.network.close_http()
             setattr(self, f"{kind}_setting", address or None)
+            setattr(self, f"{kind}_error", None)
         self.update_metadata()
         self._changed()
         await self._durable()

@@ -178,7 +178,7 @@ class ProcwardDaemon(
         self.stop_uptime()
         # Stop everything but keep "desired": `down` then `up` restores the same set,
         # and until then they are held down (a daemon started by `status` leaves them).
-        await self._sup.stop(list(self._sup.apps), keep_desired=True)
+        await self._sup.stop(list(self._sup.apps), keep_desired=True, force=self.force_stop)
         await self._sup.end_strays()
         for app in self._sup.apps.values():
             app.hold()

@@ -38,6 +38,7 @@ class ViewMethods:
         def sup(self) -> Supervisor: ...
 
         def addresses(self) -> dict[str, str]: ...
+        def network_view(self) -> dict[str, dict[str, str | None]]: ...
         async def getMetrics(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]: ...
 
         getLogs: Callable[..., list[dict[str, Any]]]  # LogMethods'
@@ -58,6 +59,7 @@ class ViewMethods:
                 "connections": len(self.server.connections),
                 "paths": self.paths.as_dict(),
                 "addresses": self.addresses(),
+                "network": self.network_view(),  # listeners wanted, and why one does not listen
             },
             "apps": apps,
             "healthy": all(app["healthy"] for app in apps),

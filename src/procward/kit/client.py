@@ -13,13 +13,15 @@ import _socket
 import _struct
 
 from procward.kit import wire
-from procward.kit.errors import NotRunning, RpcError, StartFailed
+from procward.kit.errors import NotRunning, RpcError, StartFailed, StillStarting
 from procward.kit.paths import InstancePaths, check_socket_path
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
     from typing import Any
+
+    from procward.kit.spawn import Started
 
 _NO_DAEMON = (FileNotFoundError, ConnectionRefusedError)
 
@@ -50,6 +52,8 @@ class Client:
         self._sock = sock
         self._buf = b""
         self._next_id = 0
+        # What the daemon warned of when ``connect`` had to start it.
+        self.start_warnings: list[str] = []
 
     @classmethod
     def open(cls, path: str, timeout: float | None = 30.0) -> Client:
@@ -165,7 +169,8 @@ def connect(
 
     Without ``spawn_argv`` a missing daemon raises ``NotRunning``. With it,
     racing callers serialise on a spawn lock and exactly one of them starts
-    the daemon; the others find it serving when they get the lock.
+    the daemon; the others find it serving when they get the lock. The one
+    that started it finds what the daemon warned of in ``start_warnings``.
     """
     sock_path = check_socket_path(paths.socket)
     try:
@@ -176,10 +181,36 @@ def connect(
     return _spawn_and_connect(paths, spawn_argv, wait, start_timeout)
 
 
+def start_daemon(
+    paths: InstancePaths, argv: Sequence[str], *, start_timeout: float = 10.0
+) -> Started:
+    """Start the instance's daemon detached, as ``connect`` does when it finds none.
+
+    Under the spawn lock, so it never races an auto-spawn. A daemon already
+    running makes the new one fail with its text, ``already running (pid N)``.
+    """
+    from procward.kit import lock
+
+    paths.ensure()
+    with lock.hold(paths.spawn_lock, timeout=start_timeout + 2.0):
+        return _start(paths, argv, start_timeout)
+
+
+def _start(paths: InstancePaths, argv: Sequence[str], start_timeout: float) -> Started:
+    from procward.kit import spawn
+
+    try:
+        return spawn.start_detached(argv, log_path=paths.daemon_log, timeout=start_timeout)
+    except StillStarting as slow:
+        from procward.kit.lock import lock_holder  # who it is: it took the lock first
+
+        raise StillStarting(slow.timeout, slow.log_path, lock_holder(paths.lock)) from None
+
+
 def _spawn_and_connect(
     paths: InstancePaths, argv: Sequence[str], wait: float, start_timeout: float
 ) -> Client:
-    from procward.kit import lock, metadata, spawn
+    from procward.kit import lock, metadata
 
     paths.ensure()
     with lock.hold(paths.spawn_lock, timeout=start_timeout + wait):
@@ -194,8 +225,10 @@ def _spawn_and_connect(
             return wait_for_socket(paths, wait, meta.pid if meta else None)
         if liveness is metadata.Liveness.STALE:
             metadata.cleanup_stale(paths)
-        spawn.start_detached(argv, log_path=paths.daemon_log, timeout=start_timeout)
-        return Client.open(paths.socket)
+        started = _start(paths, argv, start_timeout)
+        client = Client.open(paths.socket)
+        client.start_warnings = started.warnings
+        return client
 
 
 def wait_for_socket(paths: InstancePaths, wait: float, pid: int | None = None) -> Client:

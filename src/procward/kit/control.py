@@ -88,15 +88,27 @@ def _live_daemon(paths: InstancePaths, wait: float = 2.0) -> Metadata | None:
 def stop(paths: InstancePaths, timeout: float = 30.0) -> tuple[bool, Metadata | None]:
     """SIGTERM the daemon and wait; SIGKILL it when ``timeout`` passes.
 
-    Returns ``(was_running, metadata)``.
+    Returns ``(was_running, metadata)``; ``stop_or_kill`` also says which it took.
+    """
+    meta, _killed = stop_or_kill(paths, timeout)
+    return meta is not None, meta
+
+
+def stop_or_kill(paths: InstancePaths, timeout: float = 30.0) -> tuple[Metadata | None, bool]:
+    """``stop``, returning ``(metadata, killed)``: None if it was not running, and
+    True if it did not stop within ``timeout`` and took SIGKILL.
+
+    A killed daemon did not stop its children: its caller may have to (the
+    kit cannot know where they are).
     """
     meta = _live_daemon_after_spawns(paths)
     if meta is None:
-        return False, None
-    if not signal_process(meta.identity, signal.SIGTERM, timeout):
+        return None, False
+    killed = not signal_process(meta.identity, signal.SIGTERM, timeout)
+    if killed:
         signal_process(meta.identity, signal.SIGKILL, 5.0)
     _forget(paths)
-    return True, meta
+    return meta, killed
 
 
 def _live_daemon_after_spawns(paths: InstancePaths, wait: float = 15.0) -> Metadata | None:
@@ -127,5 +139,16 @@ def kill(paths: InstancePaths) -> tuple[bool, Metadata | None]:
 
 
 def _forget(paths: InstancePaths) -> None:
+    """Remove what the daemon left, under the spawn lock like every other cleanup.
+
+    ``cleanup_stale`` holds the instance lock for an instant; under the spawn
+    lock, a racing `down` cannot take this process for the lock's holder.
+    """
+    from procward.kit.lock import hold
+
     wait_unlocked(paths, 1.0)
-    cleanup_stale(paths)
+    try:
+        with hold(paths.spawn_lock, timeout=2.0):
+            cleanup_stale(paths)
+    except TimeoutError:  # a start in progress: it cleans up itself
+        pass

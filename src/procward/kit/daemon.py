@@ -18,8 +18,8 @@ loop; every decision runs in the loop.
 While it serves, a check every ``vital_interval`` seconds heals what others
 may break behind its back: a socket file removed (a tmp cleaner emptying
 ``/tmp/<prefix>-<uid>``, a stray ``rm``) is bound again, so clients do not
-find a live daemon unreachable; a removed ``daemon.json`` is written again.
-Two ``stat`` calls; nothing else wakes an idle daemon.
+find a live daemon unreachable; a removed or changed ``daemon.json`` is
+written again. A few ``stat`` calls; nothing else wakes an idle daemon.
 
 ``upgrade`` (admin) replaces the program in place, same pid, keeping the
 lock, the listening socket and what ``on_handover`` returns (``handover``).
@@ -45,7 +45,7 @@ from procward.kit.errors import AlreadyRunning, KitError
 from procward.kit.eventloop import event_loop_factory
 from procward.kit.handover import UpgradeMixin
 from procward.kit.lock import InstanceLock
-from procward.kit.metadata import Metadata, read_metadata, remove_runtime_files, write_metadata
+from procward.kit.metadata import Metadata, remove_socket, running
 from procward.kit.network import Network, NetworkMethods
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.procinfo import ProcessIdentity
@@ -91,6 +91,8 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.log_file: kitlog.DaemonLogFile | None = None
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = ""
+        self.force_stop = False  # shutdown(force=True): on_stop kills instead of stopping
+        self.start_warnings: list[str] = []  # for whoever started us (``start_warning``)
         self._bound_socket = False
         self.vitals = Vitals(self)
         self.lock: InstanceLock | None = None
@@ -112,11 +114,25 @@ class Daemon(UpgradeMixin, NetworkMethods):
         """Runs before the daemon reports ready; raise to refuse to start."""
 
     async def on_stop(self) -> None:
-        """Runs during shutdown after requests are done: stop children, save."""
+        """Runs during shutdown after requests are done: stop children, save.
+
+        With ``force_stop`` set (``shutdown(force=True)``), kill the children
+        at once instead of waiting for them to stop.
+        """
 
     def on_reload(self) -> Awaitable[None] | None:
         """SIGHUP: reload configuration (may be a coroutine function)."""
         return None
+
+    def start_warning(self, text: str) -> None:
+        """A problem at start that does not stop the daemon, for its starter to hear.
+
+        Call it from ``on_start``: the text goes to the log and, with
+        "ready", through the ready pipe to the command that started the
+        daemon (``Client.start_warnings``), which can tell its user.
+        """
+        log.warning("%s", text)
+        self.start_warnings.append(text)
 
     def is_idle(self) -> bool:
         """May idle shutdown stop the daemon now? (No clients is checked too.)"""
@@ -149,9 +165,16 @@ class Daemon(UpgradeMixin, NetworkMethods):
         }
 
     @method(Role.ADMIN)
-    def shutdown(self, ctx: CallContext) -> dict[str, Any]:
-        """Stop the daemon gracefully; the reply is sent before it stops."""
-        asyncio.get_running_loop().call_soon(self.request_stop, "shutdown requested")
+    def shutdown(self, ctx: CallContext, force: bool = False) -> dict[str, Any]:
+        """Stop the daemon; the reply is sent before it stops.
+
+        ``force``: no courtesy for what it runs (``on_stop`` reads
+        ``force_stop``: kill children at once rather than wait for them); the
+        rest of the ritual (state saved, files removed, exit 0) is the same.
+        """
+        self.force_stop = self.force_stop or force
+        reason = "forced shutdown requested" if force else "shutdown requested"
+        asyncio.get_running_loop().call_soon(self.request_stop, reason)
         return {"success": True}
 
     # -- lifecycle ---------------------------------------------------------------
@@ -172,6 +195,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         if detached and ready is not None:
             spawn.detach()
         self.pid = os.getpid()
+        _close_inherited(handed, ready)
         try:
             self.paths.ensure()
         except (KitError, OSError) as exc:
@@ -187,7 +211,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
             self.handed_network = handed.get("network") or {}
             self.stop_after_upgrade = handed.get("stop")
         elif not lock.acquire():
-            meta = read_metadata(self.paths)
+            _, meta = running(self.paths)  # the lock's holder, whatever daemon.json says
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
         try:
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
@@ -214,27 +238,30 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self._stop_requested = asyncio.Event()
         self._install_signal_handlers()
         try:
-            # Written first so that `stop` can find (and signal) a daemon whose
-            # on_start is still running; written again once it serves.
-            write_metadata(self.paths, self.metadata())
+            # Written before on_start so that `stop` can find (and signal) a
+            # daemon whose on_start is still running, but after the socket:
+            # one that cannot bind it may not be the instance's daemon (its
+            # lock file was removed under a live one, whose file this is).
+            # Written again once it serves.
             sock = self._listening_socket()
+            self.update_metadata()
             await self.on_start()
             for unused in self.handed_network.values():  # listeners nobody took over
                 os.close(int(unused["fd"]))
             self.handed_network = {}
             self.vitals.serving(await self.server.serve_socket(sock), self._bound_socket)
-            write_metadata(self.paths, self.metadata())
+            self.update_metadata()
         except Exception as exc:
             if not isinstance(exc, KitError | OSError):
                 log.exception("start-up failed")
-            await self._stop_quietly()
+            await self._stop_quietly(served=False)
             return str(exc) or type(exc).__name__
         self._start_background_jobs()
         if self.stop_after_upgrade:
             self.request_stop(self.stop_after_upgrade)
         log.info("serving on %s (pid %d, version %s)", self.paths.socket, os.getpid(), self.version)
         if ready is not None:
-            ready.ready()
+            ready.ready(warnings=self.start_warnings)
         notify.notify(f"READY=1\nSTATUS=serving\nMAINPID={os.getpid()}")
         await self._stop_requested.wait()
         if self._upgrading and not self.stop_after_upgrade and await self._hand_over():
@@ -265,8 +292,8 @@ class Daemon(UpgradeMixin, NetworkMethods):
         return sock
 
     def update_metadata(self) -> None:
-        """Write ``daemon.json`` again (after the addresses changed)."""
-        write_metadata(self.paths, self.metadata())
+        """Write ``daemon.json`` (again, after the addresses changed)."""
+        self.vitals.write_metadata(self.metadata())
 
     def metadata(self) -> Metadata:
         me = ProcessIdentity.current()
@@ -341,14 +368,31 @@ class Daemon(UpgradeMixin, NetworkMethods):
         await self._stop_quietly()
         log.info("stopped")
 
-    async def _stop_quietly(self) -> None:
+    async def _stop_quietly(self, *, served: bool = True) -> None:
+        """Stop serving; remove the socket if we bound it, and ``daemon.json``.
+
+        After a start that failed (``served`` False), ``daemon.json`` only if
+        it is the one we wrote: a daemon that got the lock while another
+        serves (its lock file was removed) fails to bind, and the file is
+        then the live daemon's.
+        """
         self.server.stop_accepting()
         await self.scheduler.stop()
         if self._bound_socket:
-            remove_runtime_files(self.paths)
-        else:
+            remove_socket(self.paths)
+        if served or self.vitals.metadata_is_ours():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.paths.metadata)
+
+
+def _close_inherited(handed: dict[str, Any] | None, ready: spawn.ReadyPipe | None) -> None:
+    """Close what the starter's shell left open, keeping what is ours to take."""
+    if handed is not None and "fds" not in handed:
+        return  # handed over by a program that did not list its descriptors: keep all
+    keep = {*notify.activated_fds(), *(int(fd) for fd in (handed or {}).get("fds", []))}
+    if ready is not None and ready.fd is not None:
+        keep.add(ready.fd)
+    spawn.close_inherited(keep)
 
 
 def _watchdog_ping() -> None:

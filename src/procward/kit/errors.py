@@ -17,6 +17,7 @@
     │   ├── AlreadyRunning
     │   ├── NotRunning
     │   └── StartFailed               carries the daemon's own error text
+    │       └── StillStarting         no answer within the start timeout, yet alive
     ├── UnsafeDirectory               wrong owner or permissions
     └── CorruptFile                   a file and its .bak are both unreadable
 
@@ -127,6 +128,26 @@ class StartFailed(DaemonError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"daemon failed to start: {reason}")
         self.reason = reason
+
+
+class StillStarting(StartFailed):
+    """The daemon did not report ready in time, but it has not failed either.
+
+    Its start may legitimately take long (ending a crashed predecessor's
+    leftovers, restoring what ran before); saying "failed" would be false,
+    and the next command finds it serving.
+    """
+
+    def __init__(self, timeout: float, log_path: str, pid: int | None = None) -> None:
+        who = f" (pid {pid})" if pid else ""
+        reason = (
+            f"the daemon did not answer within {timeout:g}s; still starting{who}, see {log_path}"
+        )
+        DaemonError.__init__(self, reason)
+        self.reason = reason
+        self.timeout = timeout
+        self.log_path = log_path
+        self.pid = pid
 
 
 class UnsafeDirectory(KitError):

@@ -68,8 +68,12 @@ def preflight(argv: list[str], timeout: float = 60.0) -> str | None:
 
 
 def write(path: str, data: dict[str, Any], fds: list[int]) -> None:
-    """Save ``data`` for the next program and let ``fds`` survive the exec."""
-    write_atomic(path, json.dumps({"format": FORMAT, **data}).encode())
+    """Save ``data`` for the next program and let ``fds`` survive the exec.
+
+    ``fds`` go in the file too: the next program closes every other
+    descriptor it inherited (``spawn.close_inherited``).
+    """
+    write_atomic(path, json.dumps({"format": FORMAT, **data, "fds": fds}).encode())
     for fd in fds:
         os.set_inheritable(fd, True)
 

@@ -104,6 +104,37 @@ def is_locked(path: str) -> bool:
     return False
 
 
+def lock_holder(path: str) -> int | None:
+    """The pid of the process holding ``path`` flock'd exclusively; None if none (or unknown).
+
+    Why: ``daemon.json`` names the daemon's pid, but a file can be stale or
+    edited by hand, and the pid in it may then be some unrelated live
+    process. The kernel's lock table cannot be edited: ``/proc/locks`` lists
+    every lock with the pid that took it (for a flock, the process that
+    called ``flock``; the daemon takes its lock after its last fork and keeps
+    its pid across an upgrade's exec) and the locked file as
+    ``major:minor:inode`` (major and minor in hex). Reading it costs one
+    small read; it is consulted when the file and the lock must agree.
+    """
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", "rb") as f:
+            table = f.read()
+    except OSError:
+        return None
+    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}".encode()
+    for line in table.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2148466 0 EOF"; a waiter's line has
+        # "->" after the number, so its fields do not line up and it is skipped.
+        fields = line.split()
+        if fields[1:4] == [b"FLOCK", b"ADVISORY", b"WRITE"] and fields[5:6] == [wanted]:
+            try:
+                return int(fields[4])
+            except ValueError:
+                return None
+    return None
+
+
 class hold:  # noqa: N801 - used like the function it replaced: `with hold(path, 5):`
     """Hold an exclusive flock on ``path`` (created if needed) for a block.
 

@@ -8,6 +8,12 @@ into the three answers
 - ``STALE``: metadata but nobody holds the lock, so the daemon died uncleanly
   (``cleanup_stale`` removes its leftovers, under the lock);
 - ``RUNNING``: the lock is held; the recorded pid is safe to signal.
+
+When the lock is held, the process holding it is the daemon, whatever the
+file says: a ``daemon.json`` naming another process (stale, or edited) is
+answered with the holder's identity (``lock.lock_holder``), so that `info`,
+`down` and `kill` all name and signal the real daemon. The daemon itself
+writes the file again when it finds it changed (``vitals``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import stat
 
 from procward.kit import fastjson
 from procward.kit.atomic import write_atomic
-from procward.kit.lock import InstanceLock, is_locked
+from procward.kit.lock import InstanceLock, is_locked, lock_holder
 from procward.kit.paths import InstancePaths
 from procward.kit.procinfo import ProcessIdentity
 
@@ -125,10 +131,36 @@ def read_metadata(paths: InstancePaths) -> Metadata | None:
 def running(paths: InstancePaths) -> tuple[Liveness, Metadata | None]:
     meta = read_metadata(paths)
     if is_locked(paths.lock):
-        return Liveness.RUNNING, meta
+        return Liveness.RUNNING, _as_held(paths, meta)
     if meta is None and not os.path.exists(paths.metadata):
         return Liveness.NOT_RUNNING, None
     return Liveness.STALE, meta
+
+
+def _as_held(paths: InstancePaths, meta: Metadata | None) -> Metadata | None:
+    """``meta`` with the identity of the lock's holder, when the file names someone else.
+
+    Missing or unreadable while the lock is held: the daemon is starting (it
+    writes the file in a moment), or the file was removed or spoiled (it
+    writes it again); either way the holder is the daemon.
+    """
+    holder = lock_holder(paths.lock)
+    if holder is None or (meta is not None and meta.pid == holder and meta.identity.matches_live()):
+        return meta  # they agree, or there is no lock table to ask
+    found = ProcessIdentity.of(holder)
+    if found is None:  # it has just exited
+        return meta
+    if meta is None:
+        return Metadata(found.pid, found.starttime, found.boot_id, "", paths.socket, 0.0)
+    return Metadata(
+        found.pid,
+        found.starttime,
+        found.boot_id,
+        meta.version,
+        meta.socket,
+        meta.started_at,
+        meta.addresses,
+    )
 
 
 def cleanup_stale(paths: InstancePaths) -> bool:
@@ -150,16 +182,18 @@ def cleanup_stale(paths: InstancePaths) -> bool:
 
 
 def remove_runtime_files(paths: InstancePaths) -> None:
-    """Remove socket and metadata. Only call while holding the instance lock.
+    """Remove socket and metadata. Only call while holding the instance lock."""
+    remove_socket(paths)
+    try:
+        os.unlink(paths.metadata)
+    except FileNotFoundError:
+        pass
 
-    Whatever sits at the socket path but is not a socket is not ours to delete.
-    """
+
+def remove_socket(paths: InstancePaths) -> None:
+    """Remove the socket file; whatever sits there but is not a socket is not ours."""
     try:
         if stat.S_ISSOCK(os.lstat(paths.socket).st_mode):
             os.unlink(paths.socket)
-    except FileNotFoundError:
-        pass
-    try:
-        os.unlink(paths.metadata)
     except FileNotFoundError:
         pass

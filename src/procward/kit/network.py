@@ -23,7 +23,7 @@ from procward.kit.structs import replace
 from procward.kit.tokens import TokenKeeper
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from procward.kit.http import HttpServer
     from procward.kit.server import RpcServer
@@ -44,10 +44,18 @@ class Network:
         self._http_listener: asyncio.Server | None = None
 
     async def listen(self, address: str) -> str:
-        """Listen on ``address`` instead of where it listened before; the bound address."""
+        """Listen on ``address`` instead of where it listened before; the bound address.
+
+        When ``address`` cannot be bound, it listens where it did before.
+        """
         host, port = _checked(address, "tcp")
+        before = self.address
         self.close()
-        listener = await _bound(address, self.server.serve_tcp(host, port))
+        try:
+            listener = await _bound(address, self.server.serve_tcp(host, port))
+        except InvalidParams:
+            await _back_to(self.listen, before, "tcp")
+            raise
         self._listener = listener
         self.address = _announce("tcp", host, address, listener)
         return self.address
@@ -93,9 +101,15 @@ class Network:
         return self.http
 
     async def listen_http(self, address: str) -> str:
+        """Like ``listen``, for HTTP."""
         host, port = _checked(address, "http")
+        before = self.http_address
         self.close_http()
-        listener = await _bound(address, self.http_server().serve(host, port))
+        try:
+            listener = await _bound(address, self.http_server().serve(host, port))
+        except InvalidParams:
+            await _back_to(self.listen_http, before, "http")
+            raise
         self._http_listener = listener
         self.http_address = _announce("http", host, address, listener)
         return self.http_address
@@ -118,11 +132,24 @@ def _checked(address: str, what: str) -> tuple[str, int]:
 
 
 async def _bound(address: str, listening: Awaitable[asyncio.Server]) -> asyncio.Server:
+    """The listener, or ``InvalidParams`` whose data is ``{"address", "reason"}``."""
     try:
         return await listening
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)  # uvloop: no strerror
-        raise InvalidParams(f"cannot listen on {address}: {reason}") from None
+        raise InvalidParams(
+            f"cannot listen on {address}: {reason}", {"address": address, "reason": reason}
+        ) from None
+
+
+async def _back_to(listen: Callable[[str], Awaitable[str]], address: str | None, what: str) -> None:
+    """After a failed move: listen where it did before (just freed, so it normally works)."""
+    if address is None:
+        return
+    try:
+        await listen(address)
+    except InvalidParams as exc:
+        log.error("no longer listening on %s: %s", what, exc)
 
 
 def _announce(what: str, host: str, asked: str, listener: asyncio.Server) -> str:

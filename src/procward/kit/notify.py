@@ -58,21 +58,28 @@ def watchdog_interval() -> float | None:
     return timeout / 2 if timeout > 0 else None
 
 
-def listen_fds() -> list[tuple[str, socket.socket]]:
-    """The activated sockets as ``(name, socket)``; empty when not activated."""
+def activated_fds() -> range:
+    """The descriptors socket activation passed to this process (not taken yet)."""
     env = os.environ
     try:
         if int(env.get("LISTEN_PID", "0")) != os.getpid():
-            return []
+            return range(0)
         count = int(env.get("LISTEN_FDS", "0"))
     except ValueError:
-        return []
+        return range(0)
+    return range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + max(count, 0))
+
+
+def listen_fds() -> list[tuple[str, socket.socket]]:
+    """The activated sockets as ``(name, socket)``; empty when not activated."""
+    env = os.environ
+    fds = activated_fds()
     names = env.get("LISTEN_FDNAMES", "").split(":")
-    for var in _ACTIVATION_VARS:
-        env.pop(var, None)
+    if fds:
+        for var in _ACTIVATION_VARS:
+            env.pop(var, None)
     out = []
-    for offset in range(count):
-        fd = SD_LISTEN_FDS_START + offset
+    for offset, fd in enumerate(fds):
         os.set_inheritable(fd, False)
         name = names[offset] if offset < len(names) and names[offset] else "unknown"
         out.append((name, socket.socket(fileno=fd)))

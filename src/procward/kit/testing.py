@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from procward.kit.control import signal_process, wait_unlocked
 from procward.kit.lock import is_locked
-from procward.kit.metadata import cleanup_stale, read_metadata
+from procward.kit.metadata import cleanup_stale, running
 from procward.kit.paths import InstancePaths
 
 T = TypeVar("T")
@@ -53,7 +53,7 @@ def reap(paths: InstancePaths, timeout: float = 5.0) -> int | None:
     if not is_locked(paths.lock):
         cleanup_stale(paths)
         return None
-    meta = wait_for(lambda: read_metadata(paths), timeout, what=f"metadata of {paths}")
+    meta = wait_for(lambda: running(paths)[1], timeout, what=f"metadata of {paths}")
     assert meta is not None
     signal_process(meta.identity, signal.SIGKILL, timeout)
     wait_unlocked(paths, timeout)

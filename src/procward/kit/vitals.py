@@ -11,7 +11,9 @@ take a serving daemon's files. Every ``Daemon.vital_interval`` seconds
   meanwhile, that is reported, not fought over;
 - the socket: bound again (connections already open carry on; closing the
   old listener closes only its descriptor);
-- ``daemon.json``: written again, for sibling commands that read it.
+- ``daemon.json``: written again when removed or changed (a stale copy put
+  back, a hand edit), for sibling commands that read it. Changed means its
+  ``stat`` differs from that of our last write and so do its bytes.
 
 A few ``stat`` calls; each problem is logged once, not every ten seconds.
 """
@@ -30,6 +32,7 @@ from procward.kit.server import bind_unix
 
 if TYPE_CHECKING:
     from procward.kit.daemon import Daemon
+    from procward.kit.metadata import Metadata
 
 log = logging.getLogger("procward.kit.daemon")
 
@@ -43,6 +46,15 @@ def file_id(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def file_version(path: str) -> tuple[int, int, int, int] | None:
+    """What changes when ``path`` is replaced or rewritten; None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 class Vitals:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -51,6 +63,8 @@ class Vitals:
         self.unix_server: asyncio.AbstractServer | None = None
         self._rebinding: asyncio.Future[None] | None = None
         self._errors: set[str] = set()
+        self._metadata = b""  # what we last wrote to daemon.json
+        self._metadata_version: tuple[int, int, int, int] | None = None
 
     def serving(self, server: asyncio.AbstractServer, bound: bool) -> None:
         """The Unix socket is served by ``server``; ``bound`` by us (not activated)."""
@@ -87,12 +101,28 @@ class Vitals:
         if file_id(self.paths.socket) != self.socket_id:
             self._rebinding = asyncio.ensure_future(self._rebind())
 
+    def write_metadata(self, meta: Metadata) -> None:
+        """Write ``daemon.json``, and remember what it was, to notice a change."""
+        self._metadata = meta.to_json()
+        write_metadata(self.paths, meta)
+        self._metadata_version = file_version(self.paths.metadata)
+
+    def metadata_is_ours(self) -> bool:
+        """Does ``daemon.json`` hold what we last wrote (and not, say, another daemon's)?"""
+        return bool(self._metadata) and _read(self.paths.metadata) == self._metadata
+
     def _check_metadata(self) -> None:
-        if os.path.exists(self.paths.metadata):
+        path = self.paths.metadata
+        version = file_version(path)
+        if version is not None and version == self._metadata_version:
             return
-        write = lambda: write_metadata(self.paths, self.daemon.metadata())  # noqa: E731
-        if self._heal(f"cannot write {self.paths.metadata} again", write):
-            log.warning("%s had been removed: written again", self.paths.metadata)
+        if version is not None and _read(path) == self._metadata:  # touched, not changed
+            self._metadata_version = version
+            return
+        write = lambda: self.write_metadata(self.daemon.metadata())  # noqa: E731
+        if self._heal(f"cannot write {path} again", write):
+            what = "removed" if version is None else "changed"
+            log.warning("%s had been %s: written again", path, what)
 
     def _heal(self, failure: str, action: Callable[[], object]) -> bool:
         try:
@@ -125,3 +155,11 @@ class Vitals:
 
 def _nothing() -> None:
     pass
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
