@@ -262,7 +262,9 @@ def test_cmd_is_required() -> None:
     ("cmd", "argv"),
     [
         ("python -m http.server", ("python", "-m", "http.server")),
-        ("sh -c 'echo $HOME; sleep 1'", ("sh", "-c", "echo $HOME; sleep 1")),
+        # What a shell leaves alone, procward does too: $$ is its literal dollar.
+        ("sh -c 'echo $HOME; sleep 1'", ("sh", "-c", "echo $$HOME; sleep 1")),
+        ("echo hi; exit 7", ("/bin/sh", "-c", "echo hi; exit 7")),
         (["prog", "", "a b"], ("prog", "", "a b")),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+from procward.kit.testing import wait_for
 from procward.supervision.escapees import ProcessTable, alive, origin, signal_each
 
 DAEMON = 100
@@ -43,7 +44,10 @@ def test_origin_reads_the_app_and_index_under_the_marker_only() -> None:
     env = {"PROCWARD_DAEMON": "/state", "PROCWARD_APP": "web", "PROCWARD_INDEX": "2"}
     with subprocess.Popen(["sleep", "30"], env=env) as child:
         try:
-            assert origin(child.pid, b"PROCWARD_DAEMON=/state") == ("web", 2)
+            # Popen returns once exec closed its pipe, a moment before the
+            # kernel has set up the new environment for /proc to read.
+            found = wait_for(lambda: origin(child.pid, b"PROCWARD_DAEMON=/state"))
+            assert found == ("web", 2)
             assert origin(child.pid, b"PROCWARD_DAEMON=/other") is None
             [me] = signal_each([ProcessTable.read().identity(child.pid)], 0)
             assert alive([me])

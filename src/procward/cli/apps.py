@@ -59,7 +59,9 @@ def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
         return fail("nothing to run: put the command after --", 2)
     name = args.app_name or args.name or os.path.basename(args.cmd[0])
     spec: dict[str, object] = {
-        "cmd": args.cmd,
+        # Exactly these arguments, as `env` or `nohup` would run them: the shell
+        # that ran `procward start` expanded what it meant to ($$: no second pass).
+        "cmd": [arg.replace("$", "$$") for arg in args.cmd],
         "cwd": os.path.abspath(args.cwd or "."),
         "instances": args.instances,
         "restart": args.restart,

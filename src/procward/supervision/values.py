@@ -9,7 +9,6 @@ takes ``(value, base_dir)``; messages quote values as TOML spells them.
 from __future__ import annotations
 
 import enum
-import shlex
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
@@ -120,8 +119,10 @@ def show(value: object) -> str:
 
 def read_cmd(value: object, _base_dir: str) -> tuple[str, ...]:
     if isinstance(value, str):
+        from procward.supervision.cmdline import to_argv
+
         try:
-            argv = shlex.split(value)
+            argv = list(to_argv(value))
         except ValueError as e:
             raise ValueError(f"cannot be split into arguments: {e}") from None
     elif isinstance(value, list):
