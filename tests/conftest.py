@@ -61,7 +61,9 @@ class Result:
     err: str
 
 
-def run_cli(*args: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> Result:
+def run_cli(
+    *args: str, timeout: float = 30.0, env: dict[str, str] | None = None, cwd: str | None = None
+) -> Result:
     """Run ``procward ARGS`` as a user would, in a separate process."""
     proc = subprocess.run(
         [sys.executable, "-m", "procward", *args],
@@ -69,6 +71,7 @@ def run_cli(*args: str, timeout: float = 30.0, env: dict[str, str] | None = None
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 from collections.abc import Callable
 
 from procward.kit.client import Client
 from procward.kit.errors import InvalidParams
 from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
 
 from ..conftest import Result
 from .conftest import WriteConfig, app_instances, state_of, wait_state
@@ -106,3 +108,47 @@ def _write(home: str, name: str, who: str, *, app: str = "web", also_web: bool =
     with open(path, "w") as f:
         f.write(textwrap.dedent(body))
     return path
+
+
+def test_an_app_runs_next_to_its_config_file(
+    daemon: Client, write_config: WriteConfig, cli: Callable[..., Result], home: str
+) -> None:
+    with open(os.path.join(home, "app.py"), "w") as f:
+        f.write("import os, time\nprint('here:', os.getcwd(), flush=True)\ntime.sleep(1000)\n")
+    path = write_config(f"""
+        [apps.web]
+        cmd = "{sys.executable} app.py"
+    """)
+    elsewhere = cli("up", "-c", path, cwd="/")  # wherever the command runs
+    assert elsewhere.code == 0, elsewhere.err
+    wait_state(daemon, "web", "running")
+    logs = wait_for(lambda: daemon.call("getLogs", name="web", stream="out")[0]["lines"] or None)
+    assert logs == [f"here: {home}"]
+
+
+def test_a_typo_of_100000_instances_is_refused(
+    daemon: Client, write_config: WriteConfig, cli: Callable[..., Result]
+) -> None:
+    path = write_config("""
+        [apps.web]
+        cmd = ["sleep", "1000"]
+        instances = 100000
+    """)
+    result = cli("up", "-c", path)
+    assert result.code == 1
+    assert "apps.web.instances: 100000 is more than max_instances (256)" in result.err
+    assert daemon.call("list") == []
+    write_config("""
+        [procward]
+        max_instances = 3
+        [apps.web]
+        cmd = ["sleep", "1000"]
+        instances = 2
+    """)
+    assert cli("up", "-c", path).code == 0
+    result = cli("scale", "web", "100000")
+    assert result.code == 1
+    assert "100000 instances of web is more than max_instances (3)" in result.err
+    assert len(daemon.call("getApp", name="web")["instances"]) == 2
+    adhoc = cli("start", "--name", "many", "--instances", "5000", "--", "sleep", "1000")
+    assert adhoc.code == 1 and "more than max_instances (256)" in adhoc.err

@@ -87,7 +87,7 @@ def test_a_valid_file(tmp_path: Path) -> None:
         tmp_path,
         """
 [procward]
-anything = "goes here for now"
+max_instances = 8
 
 [apps.web]
 cmd = "gunicorn app:app --bind 0.0.0.0:80{instance}"
@@ -131,7 +131,10 @@ cmd = ["postgres", "-D", "/var/lib/pg"]
         depends_on=("db",),
         autostart=False,
     )
-    assert config.apps["db"] == AppSpec(name="db", cmd=("postgres", "-D", "/var/lib/pg"))
+    assert config.apps["db"] == AppSpec(
+        name="db", cmd=("postgres", "-D", "/var/lib/pg"), cwd=str(tmp_path)
+    )
+    assert config.max_instances == 8
     assert config.dependencies() == {"web": ("db",), "db": ()}
 
 
@@ -639,3 +642,40 @@ instances = 2
     assert str(info.value) == (
         f"{path}: invalid TOML: 'cmd' of [apps.web] is set twice (at line 4, column 12)"
     )
+
+
+# -- the file's directory, its settings, and a cap on instances (issue 10, items 15 and 18) --
+
+
+def test_an_app_of_a_file_runs_in_the_files_directory_by_default() -> None:
+    config = parse_config(
+        {"apps": {"web": {"cmd": "python3 app.py"}, "api": {"cmd": "x", "cwd": "api"}}},
+        base_dir="/srv/site",
+    )
+    assert config.apps["web"].cwd == "/srv/site"
+    assert config.apps["api"].cwd == "/srv/site/api"
+    watched = parse_config({"apps": {"w": {"cmd": "x", "watch": True}}}, base_dir="/srv/site")
+    assert watched.apps["w"].watch is not None and watched.apps["w"].watch.paths == ("/srv/site",)
+    assert parse_app("adhoc", {"cmd": "x"}, base_dir="/").cwd is None
+
+
+def test_unknown_settings_are_refused() -> None:
+    assert problems_of({"procward": {"bogus": 1, "max_instances": 0}}) == [
+        "procward.bogus: unknown key; the keys of [procward] are: max_instances",
+        "procward.max_instances: must be an integer >= 1, got 0",
+    ]
+
+
+def test_instances_are_capped_unless_the_file_says_more() -> None:
+    [problem] = app_problems(instances=100_000)
+    assert problem == (
+        "apps.web.instances: 100000 is more than max_instances (256); "
+        "if you mean it, raise it: [procward] max_instances = 100000"
+    )
+    app_problems_ok = {
+        "procward": {"max_instances": 300},
+        "apps": {"web": {"cmd": "x", "instances": 300}},
+    }
+    assert parse_config(app_problems_ok, base_dir="/").apps["web"].instances == 300
+    with pytest.raises(ConfigError, match="more than max_instances"):
+        parse_app("web", {"cmd": "x", "instances": 257}, base_dir="/", max_instances=256)

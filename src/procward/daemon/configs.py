@@ -89,9 +89,10 @@ class ConfigMethods:
         for spec in config.apps.values():
             existing = self.sup.apps.get(spec.name)
             if existing is None:
-                self.sup.add(spec, source, desired=False)
+                existing = self.sup.add(spec, source, desired=False)
                 changes["added"].append(spec.name)
-            elif existing.spec != spec:
+            existing.max_instances = config.max_instances  # before a redefinition scales it
+            if existing.spec != spec:
                 changes[await self.sup.redefine(spec, source)].append(spec.name)
             else:
                 existing.source = source

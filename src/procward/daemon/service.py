@@ -32,7 +32,7 @@ from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
-from procward.supervision.config import Config, parse_app
+from procward.supervision.config import MAX_INSTANCES, Config, parse_app
 from procward.supervision.machine import State
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
@@ -142,6 +142,8 @@ class ProcwardDaemon(
                 log.error("skipping an app in %s that no longer parses: %s", self.paths.state, exc)
                 continue
             app = self.sup.add(spec, str(entry.get("source", ADHOC)), bool(entry.get("desired")))
+            if isinstance(entry.get("max_instances"), int):
+                app.max_instances = max(1, entry["max_instances"])
             if app.desired and entry.get("held") and not self.start_held:
                 app.hold()
                 held.append(spec.name)
@@ -247,6 +249,7 @@ class ProcwardDaemon(
                     "source": app.source,
                     "desired": app.desired,
                     "held": app.held,
+                    "max_instances": app.max_instances,
                     "instances": instances,
                 }
             )
@@ -346,7 +349,7 @@ class ProcwardDaemon(
         """Add an ad-hoc app (kept across restarts) from a procward.toml-shaped table."""
         cwd = spec.get("cwd")
         base = cwd if isinstance(cwd, str) and os.path.isabs(cwd) else "/"
-        parsed = parse_app(name, spec, base_dir=base)
+        parsed = parse_app(name, spec, base_dir=base, max_instances=MAX_INSTANCES)
         if name not in self.sup.apps:  # else the Conflict below says so
             check_config(Config({name: parsed}), self.sup)
         app = self.sup.add(parsed, ADHOC, desired=False)

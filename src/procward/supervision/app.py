@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import KitError
 from procward.kit.paths import ensure_private_dir
+from procward.supervision.config import MAX_INSTANCES
 from procward.supervision.instance import Instance
 from procward.supervision.machine import AT_REST, State
 from procward.supervision.spec import AppSpec
@@ -45,6 +46,9 @@ class App:
         # Meant to run, but held down by the daemon's last stop (`down`): started
         # again by `up` or an operator, not by a daemon some other command started.
         self.held = False
+        # `scale` refuses more (a typo of 100000 would fork the machine to death);
+        # its file's [procward] max_instances, if it came from one.
+        self.max_instances = MAX_INSTANCES
         self.instances: list[Instance] = []
         # Replacements a surge reload is starting, not yet in `instances`:
         # a stop must reach them too, or they would outlive it.

@@ -52,6 +52,7 @@ from procward.supervision.values import (
 )
 
 __all__ = [
+    "MAX_INSTANCES",
     "Config",
     "ConfigError",
     "Problem",
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 TOP_LEVEL_KEYS = ("apps", "procward")
+MAX_INSTANCES = 256  # of one app, unless a file's [procward] max_instances says more
 RESERVED_NAMES = frozenset({"all"})  # the CLI's "every app"
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NAME_CHARS = _NAME_START | frozenset("_-.")
@@ -70,6 +72,7 @@ _NAME_CHARS = _NAME_START | frozenset("_-.")
 class Config(Struct):
     apps: dict[str, AppSpec]  # in file order
     source: str | None = None
+    max_instances: int = MAX_INSTANCES  # the file's cap on an app's instances ([procward])
 
     def dependencies(self) -> dict[str, tuple[str, ...]]:
         """``{app: depends_on}``, the input of ``procward.supervision.graph``."""
@@ -134,28 +137,37 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None =
     problems = [
         _unknown_top_level(key, value) for key, value in data.items() if key not in TOP_LEVEL_KEYS
     ]
-    if not isinstance(data.get("procward", {}), Mapping):
-        problems.append(Problem(None, "procward", f"must be a table, got {show(data['procward'])}"))
+    settings, found = _read_settings(data.get("procward", {}), base_dir)
+    problems += found
     apps = data.get("apps", {})
     if not isinstance(apps, Mapping):
         problems.append(Problem(None, "apps", f"must be a table of apps, got {show(apps)}"))
         apps = {}
-    drafts = [_read_app(name, table, base_dir) for name, table in apps.items()]
+    # An app of a file runs in the file's directory unless it says otherwise, so
+    # `cmd = "python3 app.py"` finds app.py next to procward.toml.
+    drafts = [_read_app(name, table, base_dir, cwd=base_dir) for name, table in apps.items()]
+    cap = settings.get("max_instances", MAX_INSTANCES)
     for draft in drafts:
-        problems += draft.problems
+        problems += draft.problems + _over_the_cap(draft, cap)
     problems += _dependency_problems({d.name: d.depends_on for d in drafts})
     if problems:
         raise ConfigError(problems, source)
-    return Config({d.name: d.spec() for d in drafts}, source)
+    return Config({d.name: d.spec() for d in drafts}, source, max_instances=cap)
 
 
-def parse_app(name: str, table: Mapping[str, Any], *, base_dir: str) -> AppSpec:
+def parse_app(
+    name: str, table: Mapping[str, Any], *, base_dir: str, max_instances: int | None = None
+) -> AppSpec:
     """One app's spec, or a ``ConfigError`` with every problem of that app.
 
     Whether its ``depends_on`` names exist is a question for the whole file
-    (``parse_config``); depending on itself is caught here.
+    (``parse_config``); depending on itself is caught here. ``max_instances``
+    caps ``instances`` (not checked when None: a saved app was checked when
+    its file was loaded).
     """
     draft = _read_app(name, table, base_dir)
+    if max_instances is not None:
+        draft.problems += _over_the_cap(draft, max_instances)
     if draft.problems:
         raise ConfigError(draft.problems)
     return draft.spec()
@@ -191,7 +203,8 @@ class _Draft(Struct, frozen=False):
         return AppSpec(name=self.name, **self.fields)
 
 
-def _read_app(name: str, table: object, base_dir: str) -> _Draft:
+def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None) -> _Draft:
+    """One app's table; ``cwd`` is its working directory when the table names none."""
     draft = _Draft(name)
     try:
         validate_app_name(name)
@@ -203,6 +216,8 @@ def _read_app(name: str, table: object, base_dir: str) -> _Draft:
         return draft
     for key, value in table.items():
         _read_key(draft, key, value, base_dir)
+    if "cwd" not in table and cwd is not None:
+        draft.fields["cwd"] = cwd
     if "cmd" not in table:
         draft.problems.append(Problem(name, "cmd", "missing: the command to run is required"))
     if name in draft.depends_on:
@@ -215,7 +230,7 @@ def _read_app(name: str, table: object, base_dir: str) -> _Draft:
         try:  # `watch = true` means the cwd, known only once every key is read
             draft.fields["watch"] = with_cwd(draft.fields["watch"], draft.fields.get("cwd"))
         except ValueError as e:
-            if "cwd" not in table:
+            if "cwd" not in draft.fields:
                 draft.problems.append(Problem(name, "watch", str(e)))
     return draft
 
@@ -246,6 +261,38 @@ def _read_key(draft: _Draft, key: str, value: object, base_dir: str) -> None:
         draft.problems += [Problem(draft.name, f"{key}.{sub}", msg) for sub, msg in e.problems]
     except ValueError as e:
         draft.problems.append(Problem(draft.name, key, str(e)))
+
+
+def _read_settings(value: object, base_dir: str) -> tuple[dict[str, Any], list[Problem]]:
+    """The ``[procward]`` table: settings of the file as a whole."""
+    if not isinstance(value, Mapping):
+        return {}, [Problem(None, "procward", f"must be a table, got {show(value)}")]
+    try:
+        return read_table(value, _SETTINGS, base_dir, where="[procward]"), []
+    except Nested as e:
+        return {}, [Problem(None, f"procward.{key}", message) for key, message in e.problems]
+
+
+def _max_instances(value: object, base_dir: str) -> int:
+    count = read_count(value, base_dir)
+    if count < 1:
+        raise ValueError(f"must be an integer >= 1, got {show(value)}")
+    return count
+
+
+_SETTINGS: dict[str, Callable[[object, str], object]] = {"max_instances": _max_instances}
+
+
+def _over_the_cap(draft: _Draft, cap: int) -> list[Problem]:
+    """A typo of 100000 instances would fork the machine to death: refused above the cap."""
+    count = draft.fields.get("instances", 1)
+    if count <= cap:
+        return []
+    message = (
+        f"{count} is more than max_instances ({cap}); if you mean it, "
+        f"raise it: [procward] max_instances = {count}"
+    )
+    return [Problem(draft.name, "instances", message)]
 
 
 def _unknown_top_level(key: str, value: object) -> Problem:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from procward.kit import structs
-from procward.kit.errors import Conflict, NotFound, Timeout
+from procward.kit.errors import Conflict, InvalidParams, NotFound, Timeout
 from procward.kit.paths import InstancePaths
 from procward.supervision import environment, escapees, graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
@@ -388,6 +388,11 @@ class Supervisor:
         app = self.app(name)
         if count < 0:
             raise ValueError("instances must be >= 0")
+        if count > app.max_instances:
+            raise InvalidParams(
+                f"{count} instances of {name} is more than max_instances ({app.max_instances}); "
+                f"if you mean it, raise it in the app's file: [procward] max_instances = {count}"
+            )
         app.spec = structs.replace(app.spec, instances=count)
         retired = app.resize(count)
         if retired:
