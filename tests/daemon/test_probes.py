@@ -78,6 +78,23 @@ def test_a_dependent_starts_once_its_dependency_is_ready(
     assert read_float(f"{home}/web-started") >= read_float(f"{home}/stamp")
 
 
+def test_not_ready_in_time_names_the_instances_own_address(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    port = free_port()  # nobody listens there
+    load_apps(f"""
+        [apps.slow]
+        cmd = ["sleep", "1000"]
+        env = {{ PORT = "{port}" }}
+        ready = {{ tcp = "127.0.0.1:$PORT", start_timeout = "200ms", interval = "50ms" }}
+        max_restarts = 0
+        {FAST}
+    """)
+    wait_state(daemon, "slow", "crashed")
+    inst = app_instances(daemon, "slow")[0]
+    assert inst["error"] == f"not ready within 200ms (tcp 127.0.0.1:{port})"
+
+
 def test_not_ready_in_time_is_a_failed_start(
     daemon: Client, load_apps: LoadApps, paths: InstancePaths, cli: Callable[..., Result]
 ) -> None:

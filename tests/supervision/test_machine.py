@@ -216,6 +216,11 @@ def test_with_a_ready_probe_starting_lasts_until_ready() -> None:
     assert actions[-1] == [CancelTimer(Timer.STARTUP), StartProbe(Check.HEALTH)]
 
 
+def test_not_ready_names_the_probe_as_the_instance_runs_it() -> None:
+    rec, _ = run([Start(), Spawned(7), 5.0, StartupElapsed("tcp 127.0.0.1:8001")], PROBED)
+    assert rec.error == "not ready within 5s (tcp 127.0.0.1:8001)"
+
+
 def test_not_ready_in_time_is_a_failed_start_judged_by_the_policy() -> None:
     rec, actions = run([Start(), Spawned(7), 5.0, StartupElapsed()], PROBED)
     assert rec.state is State.STOPPING

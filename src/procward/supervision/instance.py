@@ -124,6 +124,8 @@ class Instance:
         elif isinstance(action, SetTimer):
             self._cancel(action.timer)
             event = _TIMER_EVENTS[action.timer]()
+            if action.timer is Timer.STARTUP and self.app.spec.ready is not None:
+                event = StartupElapsed(self.prober.describe(machine.Check.READY) or "")
             self._timers[action.timer] = self.sup.loop.call_later(action.delay, self.send, event)
         elif isinstance(action, CancelTimer):
             self._cancel(action.timer)

@@ -79,7 +79,13 @@ class Exited(Struct):
 
 
 class StartupElapsed(Struct):
-    pass
+    """``min_start`` or the ready probe's ``start_timeout`` passed.
+
+    ``probe`` names the ready probe as this instance runs it (its own
+    ``$PORT`` filled in), for the failure's reason; the shell knows it.
+    """
+
+    probe: str = ""
 
 
 class BackoffElapsed(Struct):
@@ -209,8 +215,9 @@ def _running(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
 def _startup_elapsed(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     if spec.ready is None:  # survived min_start
         return _running(rec, event, spec, now)
+    assert isinstance(event, StartupElapsed)
     wait = format_duration(spec.ready.start_timeout)
-    return _fail(rec, spec, f"not ready within {wait} ({spec.ready.describe})")
+    return _fail(rec, spec, f"not ready within {wait} ({event.probe or spec.ready.describe})")
 
 
 def _ready(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
