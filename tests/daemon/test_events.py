@@ -164,3 +164,26 @@ def test_a_restart_without_backoff_shows_the_exit_then_the_new_start(
         ("backoff", "starting", second, None),
         ("starting", "running", second, None),
     ]
+
+
+def test_a_start_that_cannot_spawn_names_no_process(
+    daemon: Client, load_apps: LoadApps, home: str
+) -> None:
+    script = os.path.join(home, "app.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nexec sleep 1000\n")
+    os.chmod(script, 0o755)
+    load_apps(f"""
+        [apps.gone]
+        cmd = ["{script}"]
+        min_start = "0s"
+        max_restarts = 0
+    """)
+    wait_state(daemon, "gone", "running")
+    daemon.call("stopApp", name="gone")
+    os.unlink(script)  # the next start cannot spawn anything
+    daemon.call("startApp", name="gone")
+    wait_state(daemon, "gone", "crashed")
+    events = daemon.call("getEvents", name="gone")
+    last = [(e["from"], e["to"], e["pid"]) for e in events[-2:]]
+    assert last == [("stopped", "starting", None), ("starting", "crashed", None)]

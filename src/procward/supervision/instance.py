@@ -188,6 +188,7 @@ class Instance:
         except (process.SpawnError, ConfigError, OSError) as exc:
             reason = str(exc)
             self.app.note_error(f"instance {self.index}: {reason}")
+            self.last_pid = None  # no process this time: events must not name the last one
             self.send(SpawnFailed(reason))
             return
         for stream, fd in child.outputs.items():
