@@ -29,6 +29,7 @@ from typing import Any
 from procward.kit.procinfo import ProcessIdentity
 from procward.kit.structs import Struct
 from procward.supervision.capture import open_pipe
+from procward.supervision.escapees import ProcessTable
 from procward.supervision.spec import Launch
 
 log = logging.getLogger("procward.supervision.process")
@@ -165,16 +166,8 @@ def live_groups() -> dict[int, list[int]]:
     longer running anything.
     """
     groups: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] not in (b"Z", b"X"):
-            groups.setdefault(int(fields[2]), []).append(int(entry))
+    for pid, (_ppid, pgid, _start) in ProcessTable.read().rows.items():
+        groups.setdefault(pgid, []).append(pid)
     return groups
 
 

@@ -1,0 +1,260 @@
+"""The reader of each key of an ``[apps.<name>]`` table.
+
+Each reader takes ``(value, base_dir)`` and returns the field of ``AppSpec``
+it becomes, or raises ``ValueError`` (``Nested`` for a table's sub-keys) with
+a message that quotes the value as TOML spells it; ``config.py`` runs them
+all and collects the problems. Readers shared with other tables (durations,
+counts, commands) are in ``values.py``; probes and watch mode read their own
+tables, loaded only by configs that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from procward.supervision.spec import Backoff, ReloadMode, RestartMode
+from procward.supervision.values import (
+    Nested,
+    did_you_mean,
+    read_choice,
+    read_cmd,
+    read_count,
+    read_duration,
+    read_flag,
+    read_table,
+    show,
+)
+
+__all__ = ["NAME_CHARS", "NAME_START", "READERS"]
+
+NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+NAME_CHARS = NAME_START | frozenset("_-.")
+
+
+def _path(value: object, base_dir: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a path (a string), got {show(value)}")
+    if not value or "\0" in value:
+        raise ValueError(f"must be a non-empty path without NUL characters, got {value!r}")
+    return value if os.path.isabs(value) else os.path.normpath(os.path.join(base_dir, value))
+
+
+def _env(value: object, _base_dir: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a table of variables (NAME = "value"), got {show(value)}')
+    problems = []
+    for name, item in value.items():
+        if not name or "=" in name or "\0" in name:
+            problems.append((name, "is not a valid variable name"))
+        elif not isinstance(item, str):
+            hint = f' (quote it: "{show(item)}")' if isinstance(item, int | float) else ""
+            problems.append((name, f"must be a string, got {show(item)}{hint}"))
+        elif "\0" in item:
+            problems.append((name, "must not contain NUL characters"))
+    if problems:
+        raise Nested(problems)
+    return dict(value)
+
+
+def _inherit_env(value: object) -> bool | tuple[str, ...]:
+    """``true`` (the daemon's whole environment), ``false``, or names of variables."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list) and all(isinstance(n, str) for n in value):
+        bad = [n for n in value if not n or "=" in n or "\0" in n]
+        if not bad:
+            return tuple(value)
+        raise ValueError(f"{bad[0]!r} is not a variable name")
+    raise ValueError(
+        'must be true, false, or an array of variable names like ["VIRTUAL_ENV"], '
+        f"got {show(value)}"
+    )
+
+
+_SIGNAL_NAMES = [s.name.removeprefix("SIG") for s in signal.Signals]
+
+
+def _signal(value: object, _base_dir: str) -> str:
+    """``"TERM"`` from ``"TERM"``, ``"SIGTERM"``, ``"term"``, ``"15"`` or ``15``."""
+    text = (
+        str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    )
+    try:
+        if text.isascii() and text.isdigit():
+            found = signal.Signals(int(text))
+        else:
+            found = signal.Signals["SIG" + text.upper().removeprefix("SIG")]
+    except (ValueError, KeyError):
+        hint = did_you_mean(text.upper().removeprefix("SIG"), _SIGNAL_NAMES) if text else ""
+        raise ValueError(
+            f"unknown signal {show(value)}{hint}; use a name like 'TERM', 'INT', 'HUP', 'QUIT' "
+            "or 'USR1', or a signal number"
+        ) from None
+    return found.name.removeprefix("SIG")
+
+
+def _depends_on(value: object, _base_dir: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f'must be an array of app names, like ["db"], got {show(value)}')
+    seen: list[str] = []
+    for i, name in enumerate(value):
+        if not isinstance(name, str):
+            raise ValueError(f"item {i} must be an app name (a string), got {show(name)}")
+        if name in seen:
+            raise ValueError(f"names {name!r} more than once")
+        seen.append(name)
+    return tuple(seen)
+
+
+_BACKOFF_READERS: dict[str, Callable[[object, str], float]] = {
+    "initial": read_duration,
+    "multiplier": lambda value, _: _multiplier(value),
+    "max": read_duration,
+}
+
+
+def _multiplier(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 1:
+        raise ValueError(f"must be a number >= 1, got {show(value)}")
+    return float(value)
+
+
+def _backoff(value: object, base_dir: str) -> Backoff:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table with initial, multiplier and max, got {show(value)}")
+    found: dict[str, Any] = read_table(value, _BACKOFF_READERS, base_dir, where="backoff")
+    backoff = Backoff(**found)
+    if "initial" in found and "max" in found and backoff.max < backoff.initial:
+        message = f"must be >= initial ({show(value['initial'])}), got {show(value['max'])}"
+        raise Nested([("max", message)])
+    return backoff
+
+
+def _commands(value: object, base_dir: str) -> dict[str, tuple[str, ...]]:
+    """``{ migrate = "python manage.py migrate", shell = ["python", "-i"] }``."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a table of name = "command line", got {show(value)}')
+    commands, problems = {}, []
+    for name, cmd in value.items():
+        if not (0 < len(name) <= 64 and name[0] in NAME_START and set(name) <= NAME_CHARS):
+            problems.append((name, "is not a command name: 1-64 letters, digits, '_', '-', '.'"))
+            continue
+        try:
+            commands[name] = read_cmd(cmd, base_dir)
+        except ValueError as e:
+            problems.append((name, str(e)))
+    if problems:
+        raise Nested(problems)
+    return commands
+
+
+READERS: dict[str, Callable[[object, str], object]] = {
+    "cmd": read_cmd,
+    "cwd": _path,
+    "env": _env,
+    "env_file": _path,
+    "inherit_env": lambda value, _: _inherit_env(value),
+    "instances": read_count,
+    "restart": read_choice(RestartMode),
+    "reload": read_choice(ReloadMode),
+    "backoff": _backoff,
+    "max_restarts": read_count,
+    "restart_window": read_duration,
+    "min_uptime": read_duration,
+    "min_start": read_duration,
+    "stop_signal": _signal,
+    "stop_timeout": read_duration,
+    "depends_on": _depends_on,
+    "autostart": read_flag,
+    "merge_logs": read_flag,
+    "log_time": read_flag,
+    "log_format": lambda value, _: _log_format(value),
+    "log_max_size": lambda value, _: _size(value),
+    "log_backups": read_count,
+    "ready": lambda value, base_dir: _probe().read_ready(value, base_dir),
+    "health": lambda value, base_dir: _probe().read_health(value, base_dir),
+    "sockets": lambda value, _: _sockets(value),
+    "watch": lambda value, base_dir: _watch().read_watch(value, base_dir),
+    "commands": _commands,
+}
+
+_LOG_FORMATS = ("text", "json")
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+    "gib": 1 << 30,
+}
+
+
+def _log_format(value: object) -> str:
+    if isinstance(value, str) and value in _LOG_FORMATS:
+        return value
+    raise ValueError(f"must be 'text' or 'json', got {show(value)}")
+
+
+def _size(value: object) -> int:
+    """Bytes from 1048576, "512KB", "10MB" or "1GiB" (powers of 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+        unit = text[len(digits) :].strip()
+        try:
+            number = float(digits)
+        except ValueError:
+            number = -1.0
+        if unit in _SIZE_UNITS and number > 0:
+            return max(1, int(number * _SIZE_UNITS[unit]))
+    raise ValueError(
+        f"must be a size like '10MB' or '512KB', or a number of bytes, got {show(value)}"
+    )
+
+
+def _sockets(value: object) -> dict[str, str]:
+    """``{ http = "127.0.0.1:8000", admin = "/run/app/admin.sock" }``: name -> address."""
+    from procward.supervision.sockets import check_address
+
+    if not isinstance(value, Mapping):
+        raise ValueError(f'must be a table of name = "address", got {show(value)}')
+    problems = []
+    for name, address in value.items():
+        if not name or ":" in name or not name.isprintable() or len(name) > 255:
+            problems.append((name, "is not a socket name (printable, no ':', at most 255)"))
+        elif not isinstance(address, str | int) or isinstance(address, bool):
+            problems.append(
+                (name, f"must be 'host:port' or a Unix socket path, got {show(address)}")
+            )
+        else:
+            try:
+                check_address(str(address))
+            except ValueError as e:
+                problems.append((name, str(e)))
+    if problems:
+        raise Nested(problems)
+    return {name: str(address) for name, address in value.items()}
+
+
+# Probes and watch mode are read only by configs that use them: a daemon
+# whose apps have neither never loads their modules.
+def _probe() -> Any:
+    from procward.supervision import probe
+
+    return probe
+
+
+def _watch() -> Any:
+    from procward.supervision import watch
+
+    return watch
