@@ -17,7 +17,6 @@ undone at once, except those the app holds already.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable
 
 from procward.supervision.spec import AppSpec, ConfigError, Launch, Problem
@@ -58,10 +57,19 @@ def _where_and_what(spec: AppSpec, plan: Launch) -> list[Problem]:
         if not os.access(path, os.X_OK) or os.path.isdir(path):
             return [Problem(spec.name, "cmd", f"{program}: not an executable file")]
         return []
-    if shutil.which(program, path=plan.env.get("PATH", os.defpath)) is None:
-        where = plan.env.get("PATH", os.defpath)
+    where = plan.env.get("PATH", os.defpath)
+    if not _on_path(program, where):
         return [Problem(spec.name, "cmd", f"{program}: command not found (PATH={where})")]
     return []
+
+
+def _on_path(program: str, path: str) -> bool:
+    """``shutil.which``'s answer, without importing shutil (and with it bz2 and lzma)."""
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return True
+    return False
 
 
 def _cannot_listen(address: str) -> str | None:
