@@ -187,7 +187,7 @@ def _saved_state(paths: InstancePaths, name: str) -> str | None:
     return None
 
 
-def test_the_state_is_saved_every_interval_even_without_a_change(
+def test_a_removed_state_file_is_written_again_at_the_baseline(
     home: str, paths: InstancePaths
 ) -> None:
     # The seed's baseline flush (every 30 s; 0.2 s here): a state file removed

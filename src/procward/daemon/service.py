@@ -114,7 +114,7 @@ class ProcwardDaemon(
 
     def _flush_state(self) -> None:
         if self._store is not None:
-            self._store.flush()  # the seed's baseline: a removed or damaged file comes back
+            self._store.baseline()
 
     @staticmethod
     def _watch_children(reap: Callable[[], None]) -> None:

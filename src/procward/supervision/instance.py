@@ -298,8 +298,9 @@ class Instance:
         self.pgid = None
         self.escapees = []
         self.send(machine.Exited(code, sig))
-        if not stopping:  # after the restart, which must not wait for a scan of /proc
-            self.sup.loop.call_soon(self._end_orphans)
+        if not stopping:  # once restarted: the new process's start must not wait for
+            # (or, on two cores, compete with) a scan of /proc
+            self.sup.loop.call_later(0.05, self._end_orphans)
 
     def _end_orphans(self) -> None:
         """KILL what an exited leader left outside its group (handed to the daemon)."""

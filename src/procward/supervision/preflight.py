@@ -33,8 +33,9 @@ def check_on_this_machine(
     address an app keeps is not "in use" by someone else.
     """
     problems = []
+    found: dict[tuple[str, str], bool] = {}  # 500 apps running `sleep`: one look
     for spec, plan in plans:
-        problems += _where_and_what(spec, plan)
+        problems += _where_and_what(spec, plan, found)
         kept = held.get(spec.name, {})
         problems += [
             Problem(spec.name, f"sockets.{name}", why)
@@ -45,7 +46,9 @@ def check_on_this_machine(
         raise ConfigError(problems)
 
 
-def _where_and_what(spec: AppSpec, plan: Launch) -> list[Problem]:
+def _where_and_what(
+    spec: AppSpec, plan: Launch, found: dict[tuple[str, str], bool]
+) -> list[Problem]:
     cwd = plan.cwd
     if cwd is not None and not os.path.isdir(cwd):
         return [Problem(spec.name, "cwd", f"{cwd} is not a directory")]
@@ -58,7 +61,9 @@ def _where_and_what(spec: AppSpec, plan: Launch) -> list[Problem]:
             return [Problem(spec.name, "cmd", f"{program}: not an executable file")]
         return []
     where = plan.env.get("PATH", os.defpath)
-    if not _on_path(program, where):
+    if (program, where) not in found:
+        found[program, where] = _on_path(program, where)
+    if not found[program, where]:
         return [Problem(spec.name, "cmd", f"{program}: command not found (PATH={where})")]
     return []
 
