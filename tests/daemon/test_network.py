@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -227,3 +228,18 @@ def test_a_failed_change_of_address_keeps_the_old_listener(daemon: Client) -> No
     assert daemon.call("status")["daemon"]["addresses"]["tcp"] == address
     with Client.open_tcp(address, None) as anonymous:
         assert "pid" in anonymous.call("ping")
+
+
+def test_a_half_failed_change_saves_the_half_that_was_made(
+    daemon: Client, paths: InstancePaths
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with pytest.raises(InvalidParams, match="Address already in use"):
+            daemon.call("setNetwork", tcp="127.0.0.1:0", http=f"127.0.0.1:{busy}")
+    tcp = daemon.call("status")["daemon"]["addresses"]["tcp"]
+    with open(paths.state) as f:
+        assert json.load(f)["settings"]["network"] == {"tcp": "127.0.0.1:0", "http": None}
+    assert read_metadata(paths).addresses["tcp"] == tcp  # type: ignore[union-attr]

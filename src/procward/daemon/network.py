@@ -93,21 +93,27 @@ class NetworkSettingsMethods:
     async def setNetwork(
         self, ctx: CallContext, tcp: str | None = None, http: str | None = None
     ) -> dict[str, str]:
-        """Listen on TCP and/or HTTP ("127.0.0.1:9700"); "" turns one off, null leaves it."""
-        for kind, address in (("tcp", tcp), ("http", http)):
-            if address is None:
-                continue
-            if address:
-                await self._listen(kind, address)  # a failure keeps the old listener
-            elif kind == "tcp":
-                self.network.close()
-            else:
-                self.network.close_http()
-            setattr(self, f"{kind}_setting", address or None)
-            setattr(self, f"{kind}_error", None)
-        self.update_metadata()
-        self._changed()
-        await self._durable()
+        """Listen on TCP and/or HTTP ("127.0.0.1:9700"); "" turns one off, null leaves it.
+
+        One after the other: if the second fails, the first stays changed, and
+        saved (a restarted daemon listens where this one does).
+        """
+        try:
+            for kind, address in (("tcp", tcp), ("http", http)):
+                if address is None:
+                    continue
+                if address:
+                    await self._listen(kind, address)  # a failure keeps the old listener
+                elif kind == "tcp":
+                    self.network.close()
+                else:
+                    self.network.close_http()
+                setattr(self, f"{kind}_setting", address or None)
+                setattr(self, f"{kind}_error", None)
+        finally:
+            self.update_metadata()
+            self._changed()
+            await self._durable()
         return self.addresses()
 
     async def _listen(self, kind: str, address: str) -> None:
