@@ -32,6 +32,7 @@ from procward.kit.daemon import Daemon
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
+from procward.supervision.app import serving
 from procward.supervision.config import MAX_INSTANCES, Config, parse_app
 from procward.supervision.machine import State
 from procward.supervision.process import become_subreaper
@@ -39,7 +40,6 @@ from procward.supervision.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from procward.supervision.app import App
-    from procward.supervision.instance import Instance
 
 log = logging.getLogger("procward.daemon")
 
@@ -225,7 +225,7 @@ class ProcwardDaemon(
         named: dict[str, list[str]] = {"down": [], "exited": [], "starting": []}
         for app in wanted:
             probed = app.spec.ready is not None
-            idle = [i for i in app.instances if not _serving(i, probed)]
+            idle = [i for i in app.instances if not serving(i, probed)]
             running += len(app.instances) - len(idle)
             if not app.healthy():
                 named["down"].append(app.name)
@@ -374,11 +374,6 @@ def _restore_instances(app: App, saved: object) -> None:
             index = entry["index"]
             if 0 <= index < len(app.instances):
                 app.instances[index].restore(entry)
-
-
-def _serving(inst: Instance, probed: bool) -> bool:
-    """Up and serving: running, or starting with no ready probe to pass first."""
-    return inst.state is State.RUNNING or (inst.state is State.STARTING and not probed)
 
 
 def _raise_fd_limit() -> None:

@@ -71,6 +71,18 @@ def _keep_backup(path: str) -> None:
     os.replace(link, backup_path(path))
 
 
+def file_version(path: str) -> tuple[int, int, int, int] | None:
+    """What changes when ``path`` is replaced or rewritten; None when it is gone.
+
+    To tell whether a file is still the one we wrote, without reading it.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 def fsync_dir(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

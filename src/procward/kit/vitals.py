@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from procward.kit.atomic import file_version
 from procward.kit.errors import KitError
 from procward.kit.metadata import write_metadata
 from procward.kit.server import bind_unix
@@ -44,15 +45,6 @@ def file_id(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
-
-
-def file_version(path: str) -> tuple[int, int, int, int] | None:
-    """What changes when ``path`` is replaced or rewritten; None when it is gone."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 class Vitals:

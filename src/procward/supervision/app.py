@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from procward.supervision.sockets import HeldSockets
     from procward.supervision.supervisor import Supervisor
 
-__all__ = ["RESTARTED", "SERVING", "SETTLED", "STARTED", "App"]
+__all__ = ["RESTARTED", "SERVING", "SETTLED", "STARTED", "App", "serving"]
 
 log = logging.getLogger("procward.supervision")
 
@@ -199,16 +199,19 @@ class App:
         }
 
 
-def _instance_up(inst: Instance, probed: bool) -> bool:
-    """Serving: running (ready, when there is a ready probe), or a job that ended cleanly.
+def serving(inst: Instance, probed: bool) -> bool:
+    """Running (ready, when there is a ready probe: ``probed``).
 
-    Without a ready probe, a process still in its ``min_start`` counts as up:
-    nothing says it is not serving, and every start would otherwise count a
+    Without a ready probe, a process still in its ``min_start`` counts as
+    serving: nothing says it is not, and every start would otherwise count a
     second of downtime.
     """
-    if inst.state is State.RUNNING or (inst.state is State.STARTING and not probed):
-        return True
-    return inst.state is State.EXITED and inst.record.exit_code == 0
+    return inst.state is State.RUNNING or (inst.state is State.STARTING and not probed)
+
+
+def _instance_up(inst: Instance, probed: bool) -> bool:
+    """Up, for the uptime history: serving, or a job that ended cleanly."""
+    return serving(inst, probed) or (inst.state is State.EXITED and inst.record.exit_code == 0)
 
 
 def _instance_ok(inst: Instance) -> bool:

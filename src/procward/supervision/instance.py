@@ -181,7 +181,7 @@ class Instance:
             if self.app.spec.sockets:
                 from procward.supervision.sockets import with_sockets
 
-                _check_ready_target(self.app.spec, plan, self.index)
+                _check_ready_target(self.app.spec, plan)
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
             child = process.spawn(plan, merge=self.app.spec.merge_logs)
@@ -381,20 +381,21 @@ class Instance:
         Those are decisions, not accidents of the daemon's death: the next
         daemon keeps them rather than starting the process again.
         """
-        try:
-            state = State(str(saved.get("state")))
-            code, sig = saved.get("exit_code"), saved.get("exit_signal")
-            self.record = Record(
-                state=state,
-                restarts=int(saved.get("restarts") or 0),
-                exit_code=code if isinstance(code, int) else None,
-                exit_signal=sig if isinstance(sig, int) else None,
-                error=str(saved["error"]) if saved.get("error") else None,
-            )
-        except (ValueError, TypeError):
-            return
+        state = saved.get("state")
         if state not in (State.CRASHED, State.EXITED):
-            self.record = Record()
+            return
+        code, sig, restarts = (
+            saved.get("exit_code"),
+            saved.get("exit_signal"),
+            saved.get("restarts"),
+        )
+        self.record = Record(
+            state=State(state),
+            restarts=restarts if isinstance(restarts, int) and restarts >= 0 else 0,
+            exit_code=code if isinstance(code, int) else None,
+            exit_signal=sig if isinstance(sig, int) else None,
+            error=str(saved["error"]) if saved.get("error") else None,
+        )
 
     def snapshot(self) -> dict[str, object]:
         rec = self.record
@@ -421,14 +422,15 @@ class Instance:
         return info
 
 
-def _check_ready_target(spec: AppSpec, plan: Launch, index: int) -> None:
+def _check_ready_target(spec: AppSpec, plan: Launch) -> None:
     """The config check of a ready probe's address, once its variables are known."""
     if spec.ready is None or not spec.ready.target:
         return
+    from procward.supervision.health import expanded
     from procward.supervision.probe import why_it_cannot_judge
-    from procward.supervision.spec import Problem, expand_arg
+    from procward.supervision.spec import Problem
 
-    target = expand_arg(spec.ready.target, index, plan.env)
+    target = expanded(spec.ready, plan).target
     try:
         why = why_it_cannot_judge(spec.ready, spec.sockets, surge=False, target=target)
     except ValueError:

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from procward.kit.atomic import read_with_fallback, write_atomic
+from procward.kit.atomic import file_version, read_with_fallback, write_atomic
 from procward.kit.errors import CorruptFile
 from procward.kit.procinfo import ProcessIdentity, starttime
 from procward.kit.structs import Struct
@@ -78,7 +78,7 @@ class StateStore:
         self._last: concurrent.futures.Future[None] | None = None
         self._changes = 0  # changes seen, and how many of them the last save covered
         self._saved = -1
-        self._written: tuple[int, int, int] | None = None  # the file as we left it
+        self._written: tuple[int, int, int, int] | None = None  # the file as we left it
 
     def mark_dirty(self, delay: float = 0.01) -> None:
         self._changes += 1
@@ -100,14 +100,14 @@ class StateStore:
         when the file is not the one it wrote (removed, replaced, cut short, a failed
         write). A write that would change nothing but ``saved_at`` is skipped: measured,
         it tripled the idle daemon's CPU (0.004 % to 0.012 % of a core at 100 apps)."""
-        if self._saved != self._changes or self._written != _file_id(self.path):
+        if self._saved != self._changes or self._written != file_version(self.path):
             self.flush()
 
     def _write(self, data: bytes) -> None:
         try:
             write_atomic(self.path, data, backup=True)
             self.writes += 1
-            self._written = _file_id(self.path)
+            self._written = file_version(self.path)
         except OSError as exc:  # full disk, read-only fs: keep serving, retry next time
             self._saved = -1  # not saved: the next baseline writes, changed or not
             log.error("cannot save %s: %s; trying again within 30 s", self.path, exc)
@@ -116,14 +116,6 @@ class StateStore:
         """Write the final state and stop the worker."""
         await asyncio.wrap_future(self.flush())
         self._writer.shutdown(wait=True)
-
-
-def _file_id(path: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class Leftover(Struct):

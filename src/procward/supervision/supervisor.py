@@ -318,10 +318,11 @@ class Supervisor:
     def dependents(self, names: Iterable[str]) -> list[str]:
         """``names`` and every app that depends on them, directly or not."""
         chosen = list(dict.fromkeys(names))
+        seen = set(chosen)
         for name in chosen:  # grows as it goes
-            chosen += [
-                n for n, a in self.apps.items() if name in a.spec.depends_on and n not in chosen
-            ]
+            more = [n for n, a in self.apps.items() if name in a.spec.depends_on and n not in seen]
+            chosen += more
+            seen.update(more)
         return chosen
 
     async def stop(
