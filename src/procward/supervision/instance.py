@@ -71,6 +71,7 @@ class Instance:
         # Processes it started outside its group, found when it was signalled (escapees.py).
         self.escapees: list[ProcessIdentity] = []
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._respawn: asyncio.Handle | None = None  # a restart without delay, next pass
         self._queue: deque[Event] = deque()
         self._busy = False
         self._launch: tuple[AppSpec, Launch] | None = None
@@ -111,8 +112,12 @@ class Instance:
     def _apply(self, event: Event) -> None:
         before = self.record
         self.record, actions = machine.step(before, event, self.app.spec, self.sup.clock())
+        restarting = isinstance(event, machine.Exited | SpawnFailed)
         for action in actions:
-            self._perform(action)
+            if restarting and isinstance(action, Spawn):
+                self._respawn_soon()
+            else:
+                self._perform(action)
         if self.record != before:
             self.sup.instance_changed(self, before.state, before.pid)
 
@@ -133,6 +138,21 @@ class Instance:
             self.prober.start(action.check)
         elif isinstance(action, StopProbes) and self._prober is not None:
             self._prober.stop()
+
+    def _respawn_soon(self) -> None:
+        """Restart without delay, but on the loop's next pass, not now.
+
+        Now would be inside the reaper's pass (or a failed spawn's): with
+        children that die faster than they are spawned, that pass would never
+        end, and no call, pipe or timer would get its turn.
+        """
+        if self._respawn is None:
+            self._respawn = self.sup.loop.call_soon(self._respawn_now)
+
+    def _respawn_now(self) -> None:
+        self._respawn = None
+        if self.state is State.STARTING and self.record.pid is None and self.child is None:
+            self._spawn()
 
     def _signal(self, sig: int) -> None:
         """The process group, and what the instance started outside it."""
@@ -159,6 +179,9 @@ class Instance:
         """Nothing of this instance may fire any more (it is being removed)."""
         for timer in list(self._timers):
             self._cancel(timer)
+        if self._respawn is not None:
+            self._respawn.cancel()
+            self._respawn = None
         if self._prober is not None:
             self._prober.stop()
         if self._notify is not None:

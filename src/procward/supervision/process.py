@@ -184,23 +184,49 @@ def describe_status(code: int | None, sig: int | None) -> str:
 
 
 class Reaper:
-    """Drain ``waitpid(-1)`` on SIGCHLD and report every exit to ``on_exit``."""
+    """Drain ``waitpid(-1)`` on SIGCHLD and report every exit to ``on_exit``.
 
-    def __init__(self, on_exit: Callable[[int, int], None]) -> None:
+    In batches of at most ``batch`` exits: when more are waiting, the rest is
+    left to a later pass of the loop (``schedule``), so that a storm of exits
+    (hundreds of crash-looping children) cannot keep the loop from reading
+    pipes, answering calls and firing timers.
+    """
+
+    def __init__(
+        self,
+        on_exit: Callable[[int, int], None],
+        schedule: Callable[[Callable[[], None]], object] | None = None,
+        batch: int = 64,
+    ) -> None:
         self.on_exit = on_exit
+        self.schedule = schedule
+        self.batch = batch
+        self._again = False  # a later pass is already scheduled
 
     def reap(self) -> None:
-        while True:
+        self._again = False
+        exits = []
+        for _ in range(self.batch):
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return  # no children at all
+                break  # no children at all
             if pid == 0:
-                return
+                break
+            exits.append((pid, status))
+        else:
+            if self.schedule is not None:  # more may be waiting: after the loop's turn
+                self._again = True
+                self.schedule(self._reap_again)
+        for pid, status in exits:
             try:
                 self.on_exit(pid, status)
             except Exception:
                 log.exception("handling the exit of pid %d failed", pid)
+
+    def _reap_again(self) -> None:
+        if self._again:
+            self.reap()
 
 
 def exit_of(status: int) -> tuple[int | None, int | None]:

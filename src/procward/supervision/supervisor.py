@@ -77,7 +77,7 @@ class Supervisor:
         self.events = EventLog()
         self.uptime = UptimeHistory()
         self._meter: Meter | None = None
-        self.reaper = process.Reaper(self._child_exited)
+        self.reaper = process.Reaper(self._child_exited, self.loop.call_soon)
         self._watching: Watching | None = None  # watch mode, made when first needed
 
     # -- events from below ---------------------------------------------------------
