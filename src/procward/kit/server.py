@@ -39,7 +39,6 @@ from procward.kit.errors import (
 )
 from procward.kit.paths import check_socket_path
 from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
-from procward.kit.structs import replace
 from procward.kit.wire import Oversized, Request
 
 log = logging.getLogger("procward.kit.server")
@@ -320,8 +319,9 @@ class Connection(asyncio.Protocol):
         """Run one request; True if it went async and later frames must wait."""
         assert self.ctx is not None
         peer = self.ctx.peer
-        if peer.expires is not None and time.time() >= peer.expires:
-            self.set_peer(replace(peer, role=Role.ANONYMOUS, subject=None, expires=None))
+        if peer.expires is not None and time.time() >= peer.expires:  # before its timer ran
+            self.end_session(Unauthorized("session ended: the token has expired"))
+            return False
         entry = None
         started = time.time()
         try:
