@@ -196,7 +196,9 @@ def test_revoking_a_token_ends_its_sessions_and_outlives_a_restart(
     assert leaked["token"] not in text and kept["token"] not in text  # ids, never tokens
 
 
-def test_the_token_list_shows_what_is_known_never_the_token(daemon: Client) -> None:
+def test_the_token_list_shows_what_is_known_never_the_token(
+    daemon: Client, cli: Callable[..., Result]
+) -> None:
     made = make_token(daemon, "viewer")
     (listed,) = daemon.call("listTokens")
     assert listed == {
@@ -209,6 +211,11 @@ def test_the_token_list_shows_what_is_known_never_the_token(daemon: Client) -> N
     }
     with pytest.raises(NotFound, match="no valid token with id 'nope'"):
         daemon.call("revokeToken", id="nope")
+    missing = cli("token", "revoke")
+    assert (missing.code, missing.err) == (
+        2,
+        "procward: token revoke needs the token's id (see procward token list)\n",
+    )
 
 
 def http_status(where: tuple[str, int], token: str, source: str = "127.0.0.1") -> tuple[int, str]:

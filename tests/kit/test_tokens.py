@@ -86,6 +86,7 @@ def test_a_token_without_a_usable_role_is_refused(
     [
         (Role.ANONYMOUS, 60, "a token names a role"),
         (Role.VIEWER, 0, "ttl must be more than 0"),
+        (Role.VIEWER, float("nan"), "ttl must be more than 0"),
         (Role.VIEWER, 91 * 86400, "at most 90d, the longest a token may live; got 91d"),
     ],
 )
@@ -169,3 +170,10 @@ def test_a_source_that_keeps_failing_is_refused_without_a_look(keeper: TokenKeep
 def test_the_cap_comes_from_the_environment(value: str | None, seconds: float) -> None:
     environ = {} if value is None else {"PROCWARD_TOKEN_MAX_TTL": value}
     assert max_ttl_from_environment("procward", environ) == seconds
+
+
+def test_a_subject_is_short_enough_for_every_token_to_be_usable(keeper: TokenKeeper) -> None:
+    with pytest.raises(InvalidParams, match="subject must be at most 200 characters"):
+        keeper.issue(Role.VIEWER, "x" * 201, 60)
+    longest = keeper.issue(Role.VIEWER, "\ud800" * 200, 60)
+    assert keeper.verify(longest).subject == "\ud800" * 200

@@ -243,6 +243,12 @@ def cmd_health(args: Namespace, paths: InstancePaths) -> int:
 
 
 def cmd_token(args: Namespace, paths: InstancePaths) -> int:
+    needs = {
+        "create": "a role: viewer, operator or admin",
+        "revoke": "the token's id (see procward token list)",
+    }
+    if args.action in needs and args.what is None:
+        return fail(f"token {args.action} needs {needs[args.action]}", 2)
     with connect(paths) as client:
         if args.action == "rotate":
             ended = client.call("rotateTokens").get("sessions_ended", 0)
@@ -252,13 +258,9 @@ def cmd_token(args: Namespace, paths: InstancePaths) -> int:
             render.show(client.call("listTokens"), render.token_table, json=args.json)
             return 0
         if args.action == "revoke":
-            if args.what is None:
-                raise ValueError("token revoke needs the token's id (see procward token list)")
             revoked = client.call("revokeToken", id=args.what)
             print(f"revoked {revoked['id']}; {revoked['sessions_ended']} sessions ended")
             return 0
-        if args.what is None:
-            raise ValueError("token create needs a role: viewer, operator or admin")
         made = client.call("createToken", role=args.what, ttl=args.ttl, subject=args.subject)
     if args.json:
         render.as_json(made)

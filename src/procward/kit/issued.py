@@ -98,7 +98,8 @@ class IssuedTokens:
         tokens = self._pruned(now)
         found = tokens.get(token_id)
         if found is None:
-            raise NotFound(f"no valid token with id {token_id!r} (see procward token list)")
+            shown = repr(token_id) if len(token_id) <= 64 else f"{token_id[:64]!r}..."
+            raise NotFound(f"no valid token with id {shown} (see procward token list)")
         if found.revoked is None:
             tokens[token_id] = replace(found, revoked=now)
             self._save(tokens, "revoked until the daemon restarts only")

@@ -45,6 +45,7 @@ log = logging.getLogger("procward.kit.tokens")
 ALGORITHM = "HS256"
 DEFAULT_MAX_TTL = 90 * 86400.0
 MAX_TOKEN_CHARS = 4096  # ours are ~250; anything longer is not worth decoding
+MAX_SUBJECT_CHARS = 200  # so that every token issued stays well under MAX_TOKEN_CHARS
 
 
 class Grant(Struct):
@@ -80,6 +81,8 @@ class TokenKeeper:
         """A token for ``role`` valid for ``ttl`` seconds, recorded as issued."""
         if role is Role.ANONYMOUS:
             raise InvalidParams("a token names a role: viewer, operator or admin")
+        if len(subject) > MAX_SUBJECT_CHARS:
+            raise InvalidParams(f"subject must be at most {MAX_SUBJECT_CHARS} characters")
         if not 0 < ttl <= self.max_ttl:
             from procward.kit.durations import format_duration
 
