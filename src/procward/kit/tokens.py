@@ -30,14 +30,15 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.attempts import FailedAttempts, source_of
 from procward.kit.errors import InvalidParams, Unauthorized
-from procward.kit.issued import IssuedToken, IssuedTokens
 from procward.kit.rpc import Role
 from procward.kit.structs import Struct
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from procward.kit.attempts import FailedAttempts
+    from procward.kit.issued import IssuedToken, IssuedTokens
 
 __all__ = ["Grant", "TokenKeeper", "TooManyAttempts", "max_ttl_from_environment"]
 
@@ -73,9 +74,29 @@ class TokenKeeper:
         self.key_path = key_path
         self.issuer = issuer
         self.max_ttl = max_ttl
-        self.issued = IssuedTokens(os.path.join(os.path.dirname(key_path), "tokens.json"))
-        self.attempts = attempts or FailedAttempts()
+        self._attempts = attempts
+        self._issued: IssuedTokens | None = None
         self._key: bytes | None = None
+
+    # Made on first use, like PyJWT's import: a daemon that never sees a
+    # token does not load them.
+
+    @property
+    def issued(self) -> IssuedTokens:
+        if self._issued is None:
+            from procward.kit.issued import IssuedTokens
+
+            path = os.path.join(os.path.dirname(self.key_path), "tokens.json")
+            self._issued = IssuedTokens(path)
+        return self._issued
+
+    @property
+    def attempts(self) -> FailedAttempts:
+        if self._attempts is None:
+            from procward.kit.attempts import FailedAttempts
+
+            self._attempts = FailedAttempts()
+        return self._attempts
 
     def issue(self, role: Role, subject: str, ttl: float, *, now: float | None = None) -> str:
         """A token for ``role`` valid for ``ttl`` seconds, recorded as issued."""
@@ -106,6 +127,8 @@ class TokenKeeper:
             "jti": secrets.token_hex(8),
         }
         token = jwt.encode(claims, self._signing_key(), algorithm=ALGORITHM)
+        from procward.kit.issued import IssuedToken
+
         record = IssuedToken(claims["jti"], claims["role"], subject, issued, claims["exp"])
         self.issued.add(record, issued)
         return token
@@ -118,6 +141,8 @@ class TokenKeeper:
         """
         if source is None:
             return self._verify(token)
+        from procward.kit.attempts import source_of
+
         counted, now = source_of(source), time.time()
         wait = self.attempts.wait_before(counted, now)
         if wait:
