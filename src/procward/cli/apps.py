@@ -243,14 +243,25 @@ def cmd_health(args: Namespace, paths: InstancePaths) -> int:
 
 
 def cmd_token(args: Namespace, paths: InstancePaths) -> int:
+    needs = {
+        "create": "a role: viewer, operator or admin",
+        "revoke": "the token's id (see procward token list)",
+    }
+    if args.action in needs and args.what is None:
+        return fail(f"token {args.action} needs {needs[args.action]}", 2)
     with connect(paths) as client:
         if args.action == "rotate":
-            client.call("rotateTokens")
-            print("new signing key: every token issued before is refused from now on")
+            ended = client.call("rotateTokens").get("sessions_ended", 0)
+            print(f"new signing key: every token issued before is refused; {ended} sessions ended")
             return 0
-        if args.role is None:
-            raise ValueError("token create needs a role: viewer, operator or admin")
-        made = client.call("createToken", role=args.role, ttl=args.ttl, subject=args.subject)
+        if args.action == "list":
+            render.show(client.call("listTokens"), render.token_table, json=args.json)
+            return 0
+        if args.action == "revoke":
+            revoked = client.call("revokeToken", id=args.what)
+            print(f"revoked {revoked['id']}; {revoked['sessions_ended']} sessions ended")
+            return 0
+        made = client.call("createToken", role=args.what, ttl=args.ttl, subject=args.subject)
     if args.json:
         render.as_json(made)
     else:

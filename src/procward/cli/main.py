@@ -377,15 +377,24 @@ PARSER = Parser(
         Command(
             "token",
             cmd_token,
-            "make a token for the TCP listener (printed once), or rotate the key to revoke all",
+            "tokens for the network: create one (printed once), list, revoke one, "
+            "or rotate the key to revoke all",
             [
                 JSON,
                 Option("--ttl", type=str, default="1h", help="how long it is valid (default 1h)"),
                 Option("--subject", type=str, help="who it is for (shown in the audit log)"),
             ],
             [
-                Arg("action", help="create or rotate", choices=["create", "rotate"]),
-                Arg("role", help="viewer, operator or admin", optional=True),
+                Arg(
+                    "action",
+                    help="create, list, revoke or rotate",
+                    choices=["create", "list", "revoke", "rotate"],
+                ),
+                Arg(
+                    "what",
+                    help="create: the role (viewer, operator or admin); revoke: the token's id",
+                    optional=True,
+                ),
             ],
         ),
         Command(

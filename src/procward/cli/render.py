@@ -248,6 +248,23 @@ def audit_table(entries: list[dict[str, Any]]) -> None:
     _columns(rows)
 
 
+def token_table(tokens: list[dict[str, Any]]) -> None:
+    """The tokens issued and not expired; never the tokens themselves."""
+    if not tokens:
+        sys.stdout.write("no valid tokens\n")
+        return
+    rows: list[tuple[str, ...]] = [("ID", "ROLE", "SUBJECT", "ISSUED", "EXPIRES", "STATE")]
+    for t in tokens:
+        issued, expires = (_local_time(t[key]) for key in ("issued", "expires"))
+        state = "valid" if t["revoked"] is None else f"revoked {_local_time(t['revoked'])}"
+        rows.append((t["id"], t["role"], t["subject"], issued, expires, state))
+    _columns(rows)
+
+
+def _local_time(when: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+
+
 _HEALTH_COLUMNS = ("NAME", "INST", "STATE", "PROBE", "RESULT", "CHECKED", "")
 
 

@@ -52,7 +52,7 @@ from procward.kit.procinfo import ProcessIdentity
 from procward.kit.rpc import CallContext, Peer, Registry, Role, method
 from procward.kit.scheduler import Scheduler
 from procward.kit.server import RpcServer, bind_unix, trust_own_uid
-from procward.kit.tokens import TokenKeeper
+from procward.kit.tokens import TokenKeeper, max_ttl_from_environment
 from procward.kit.vitals import Vitals
 
 log = logging.getLogger("procward.kit.daemon")
@@ -83,9 +83,9 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.scheduler = Scheduler()
         self.server = RpcServer(self.registry, authenticate=self.authenticate)
         key = os.path.join(self.paths.state_dir, "token.key")
-        self.network = Network(
-            self.server, TokenKeeper(key, f"{self.prefix}:{self.paths.instance}")
-        )
+        issuer = f"{self.prefix}:{self.paths.instance}"
+        max_ttl = max_ttl_from_environment(self.prefix)
+        self.network = Network(self.server, TokenKeeper(key, issuer, max_ttl=max_ttl))
         self.started_at = time.time()
         self.pid = os.getpid()  # after detach(): set again in run()
         self.log_file: kitlog.DaemonLogFile | None = None

@@ -99,9 +99,13 @@ class HttpServer:
                 scheme, _, token = value.decode("latin-1").partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
                     raise Unauthorized("use Authorization: Bearer <token>")
-                grant = self.tokens.verify(token.strip())
+                grant = self.tokens.verify(token.strip(), source=address)
                 return replace(
-                    anonymous, role=grant.role, subject=grant.subject, expires=grant.expires
+                    anonymous,
+                    role=grant.role,
+                    subject=grant.subject,
+                    expires=grant.expires,
+                    token_id=grant.token_id,
                 )
         return anonymous
 

@@ -3,8 +3,15 @@
 ``Network.listen("127.0.0.1:9700")`` opens a TCP listener speaking the same
 JSON-RPC as the Unix socket. A connection starts with the anonymous role
 (``ping`` only) and gets the role of a token it presents with the built-in
-``authenticate`` method, until the token expires; a wrong token closes the
-connection. Tokens: ``tokens.TokenKeeper``.
+``authenticate`` method; a wrong token closes the connection. Tokens:
+``tokens.TokenKeeper``.
+
+A session ends when its token does: the connection is told why (an error
+frame without id) and closed, its stream cancelled, at the moment the token
+expires (a timer of the connection), is revoked (``revokeToken``) or the key
+is rotated (``rotateTokens``). Closing rather than falling back to
+anonymous: a client that acted with a role and silently lost it would fail
+later in a confusing way; a closed connection is unmistakable.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from procward.kit.client import parse_address
 from procward.kit.durations import parse_duration
 from procward.kit.errors import InvalidParams, Unauthorized
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit.rpc import CallContext, Peer, Role, method
 from procward.kit.structs import replace
 from procward.kit.tokens import TokenKeeper
 
@@ -84,6 +91,10 @@ class Network:
             self._http_listener = await self.http_server().serve("", 0, sock=sock)
             self.http_address = address
         log.info("listening on %s %s (handed over)", kind, address)
+
+    def end_sessions(self, which: Callable[[Peer], bool], why: str) -> int:
+        """End the TCP sessions whose peer ``which`` picks, telling them ``why``; how many."""
+        return self.server.end_sessions(which, Unauthorized(why))
 
     def close(self) -> None:
         if self._listener is not None:
@@ -172,16 +183,23 @@ class NetworkMethods:
         """Act with the role of ``token`` on this connection, until it expires.
 
         A wrong token gets ``Unauthorized`` and the connection is closed: a
-        guesser must reconnect for every guess.
+        guesser must reconnect for every guess, and after a few failures
+        its address is refused for a while without a look at its token.
         """
         try:
-            grant = self.network.tokens.verify(token)
+            grant = self.network.tokens.verify(token, source=ctx.peer.address)
         except Unauthorized:
             if ctx.close is not None:
                 asyncio.get_running_loop().call_soon(ctx.close)
             raise
         if ctx.set_peer is not None:
-            peer = replace(ctx.peer, role=grant.role, subject=grant.subject, expires=grant.expires)
+            peer = replace(
+                ctx.peer,
+                role=grant.role,
+                subject=grant.subject,
+                expires=grant.expires,
+                token_id=grant.token_id,
+            )
             ctx.set_peer(peer)
         return {"role": grant.role.name.lower(), "subject": grant.subject, "expires": grant.expires}
 
@@ -201,13 +219,36 @@ class NetworkMethods:
         who = subject or _describe(ctx)
         token = self.network.tokens.issue(chosen, who, seconds)
         grant = self.network.tokens.verify(token)
-        return {"token": token, "role": role.lower(), "subject": who, "expires": grant.expires}
+        return {
+            "token": token,
+            "id": grant.token_id,
+            "role": role.lower(),
+            "subject": who,
+            "expires": grant.expires,
+        }
 
     @method(Role.ADMIN)
     def rotateTokens(self, ctx: CallContext) -> dict[str, Any]:
-        """A new signing key: every token issued so far is refused from now on."""
+        """A new signing key: every token issued so far is refused, its sessions ended."""
         self.network.tokens.rotate()
-        return {"success": True}
+        ended = self.network.end_sessions(
+            lambda peer: peer.token_id is not None, "session ended: the token key was rotated"
+        )
+        return {"success": True, "sessions_ended": ended}
+
+    @method(Role.ADMIN)
+    def revokeToken(self, ctx: CallContext, id: str) -> dict[str, Any]:
+        """Refuse one token from now on (across restarts) and end its sessions."""
+        revoked = self.network.tokens.revoke(id)
+        ended = self.network.end_sessions(
+            lambda peer: peer.token_id == revoked.id, f"session ended: token {id} was revoked"
+        )
+        return {**revoked.as_dict(), "sessions_ended": ended}
+
+    @method(Role.ADMIN)
+    def listTokens(self, ctx: CallContext) -> list[dict[str, Any]]:
+        """The tokens issued and not yet expired (never the tokens themselves), oldest first."""
+        return [t.as_dict() for t in self.network.tokens.listing()]
 
 
 def _describe(ctx: CallContext) -> str:

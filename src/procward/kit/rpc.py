@@ -55,6 +55,7 @@ class Peer(Struct):
     subject: str | None = None  # a token's "sub" on the network
     address: str | None = None  # "host:port" of a network peer
     expires: float | None = None  # unix time when a token's role ends
+    token_id: str | None = None  # the token's id (jti): revoking it ends this session
 
 
 Notify = Callable[[str, Any], Awaitable[None]]

@@ -39,7 +39,6 @@ from procward.kit.errors import (
 )
 from procward.kit.paths import check_socket_path
 from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
-from procward.kit.structs import replace
 from procward.kit.wire import Oversized, Request
 
 log = logging.getLogger("procward.kit.server")
@@ -196,6 +195,18 @@ class RpcServer:
         for conn in list(self.connections):
             conn.close()
 
+    def end_sessions(self, which: Callable[[Peer], bool], why: RpcError) -> int:
+        """End the connections whose peer ``which`` picks (a revoked token's); how many.
+
+        Each ends before the loop reads anything more, but after the reply
+        of the call that asked (a token's own ``rotateTokens`` is answered).
+        """
+        ended = [c for c in self.connections if c.peer is not None and which(c.peer)]
+        loop = asyncio.get_running_loop()
+        for conn in ended:
+            loop.call_soon(conn.end_session, why)
+        return len(ended)
+
     async def _sweep_idle(self, idle: float) -> None:
         while True:
             await asyncio.sleep(idle / 4)
@@ -219,6 +230,7 @@ class Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._closed = False
+        self._expiry: asyncio.TimerHandle | None = None  # ends a token's session on time
 
     # -- asyncio callbacks -------------------------------------------------
 
@@ -239,6 +251,26 @@ class Connection(asyncio.Protocol):
     def set_peer(self, peer: Peer) -> None:
         self.peer = peer
         self.ctx = CallContext(peer, self.notify, set_peer=self.set_peer, close=self.close)
+        self._end_at_expiry(peer.expires)
+
+    def _end_at_expiry(self, expires: float | None) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if expires is not None:
+            why = Unauthorized("session ended: the token has expired")
+            delay = max(0.0, expires - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(delay, self.end_session, why)
+
+    def end_session(self, why: RpcError) -> None:
+        """Say ``why`` (an error without id), cancel what runs (a stream) and close."""
+        self._end_at_expiry(None)
+        if self._closed:
+            return
+        self._reply_error(None, why)
+        if self.busy is not None:
+            self.busy.cancel()
+        self.close()
 
     def data_received(self, data: bytes) -> None:
         self.server.last_activity = self.last_activity = time.monotonic()
@@ -256,6 +288,7 @@ class Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         if self.busy is not None:
             self.busy.cancel()
+        self._end_at_expiry(None)
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -286,8 +319,9 @@ class Connection(asyncio.Protocol):
         """Run one request; True if it went async and later frames must wait."""
         assert self.ctx is not None
         peer = self.ctx.peer
-        if peer.expires is not None and time.time() >= peer.expires:
-            self.set_peer(replace(peer, role=Role.ANONYMOUS, subject=None, expires=None))
+        if peer.expires is not None and time.time() >= peer.expires:  # before its timer ran
+            self.end_session(Unauthorized("session ended: the token has expired"))
+            return False
         entry = None
         started = time.time()
         try:

@@ -11,24 +11,42 @@ brings OpenSSL in (decision 0008: the daemon starts without it).
 
 The signing key is 32 random bytes in a file of the instance's state
 directory, mode 0600, made on first use. ``rotate()`` replaces it: every
-token issued so far stops working at once, which is how a leaked token is
-revoked.
+token issued so far stops working at once. One leaked token is revoked
+alone with ``revoke(id)``: a token is accepted only while its id is in the
+list of issued tokens, not revoked (``issued.IssuedTokens``). A token lives
+at most ``max_ttl`` (90 days unless ``<PREFIX>_TOKEN_MAX_TTL`` says
+otherwise, decision 0028); lowering it shortens tokens already issued.
+
+What is checked before the token is even decoded: the source's recent
+failures (``attempts.FailedAttempts``: a guesser is refused for a while),
+and the token's shape (ASCII, at most ``MAX_TOKEN_CHARS``): a lone
+surrogate or a megabyte of text is refused like any wrong token.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams, Unauthorized
 from procward.kit.rpc import Role
 from procward.kit.structs import Struct
 
-__all__ = ["Grant", "TokenKeeper"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
+    from procward.kit.attempts import FailedAttempts
+    from procward.kit.issued import IssuedToken, IssuedTokens
+
+__all__ = ["Grant", "TokenKeeper", "TooManyAttempts", "max_ttl_from_environment"]
+
+log = logging.getLogger("procward.kit.tokens")
 ALGORITHM = "HS256"
-MAX_TTL = 366 * 86400.0
+DEFAULT_MAX_TTL = 90 * 86400.0
+MAX_TOKEN_CHARS = 4096  # ours are ~250; anything longer is not worth decoding
+MAX_SUBJECT_CHARS = 200  # so that every token issued stays well under MAX_TOKEN_CHARS
 
 
 class Grant(Struct):
@@ -37,20 +55,64 @@ class Grant(Struct):
     role: Role
     subject: str
     expires: float  # unix time
+    token_id: str = ""  # the jti claim: what ``revoke`` takes
+
+
+class TooManyAttempts(Unauthorized):
+    """Refused without a look: this source failed too often lately."""
 
 
 class TokenKeeper:
-    def __init__(self, key_path: str, issuer: str) -> None:
+    def __init__(
+        self,
+        key_path: str,
+        issuer: str,
+        *,
+        max_ttl: float = DEFAULT_MAX_TTL,
+        attempts: FailedAttempts | None = None,
+    ) -> None:
         self.key_path = key_path
         self.issuer = issuer
+        self.max_ttl = max_ttl
+        self._attempts = attempts
+        self._issued: IssuedTokens | None = None
         self._key: bytes | None = None
 
+    # Made on first use, like PyJWT's import: a daemon that never sees a
+    # token does not load them.
+
+    @property
+    def issued(self) -> IssuedTokens:
+        if self._issued is None:
+            from procward.kit.issued import IssuedTokens
+
+            path = os.path.join(os.path.dirname(self.key_path), "tokens.json")
+            self._issued = IssuedTokens(path)
+        return self._issued
+
+    @property
+    def attempts(self) -> FailedAttempts:
+        if self._attempts is None:
+            from procward.kit.attempts import FailedAttempts
+
+            self._attempts = FailedAttempts()
+        return self._attempts
+
     def issue(self, role: Role, subject: str, ttl: float, *, now: float | None = None) -> str:
-        """A token for ``role`` valid for ``ttl`` seconds."""
+        """A token for ``role`` valid for ``ttl`` seconds, recorded as issued."""
         if role is Role.ANONYMOUS:
             raise InvalidParams("a token names a role: viewer, operator or admin")
-        if not 0 < ttl <= MAX_TTL:
-            raise InvalidParams(f"ttl must be more than 0 and at most 366 days, got {ttl:g}s")
+        if len(subject) > MAX_SUBJECT_CHARS:
+            raise InvalidParams(f"subject must be at most {MAX_SUBJECT_CHARS} characters")
+        if not 0 < ttl <= self.max_ttl:
+            from procward.kit.durations import format_duration
+
+            most = format_duration(self.max_ttl)
+            asked = format_duration(ttl) if 0 < ttl < 1e12 else f"{ttl:g}s"
+            raise InvalidParams(
+                f"ttl must be more than 0 and at most {most}, the longest a token may live; "
+                f"got {asked}"
+            )
         import secrets  # with hmac, it loads OpenSSL: not before a token is needed
 
         import jwt
@@ -64,10 +126,40 @@ class TokenKeeper:
             "exp": int(issued + ttl),
             "jti": secrets.token_hex(8),
         }
-        return jwt.encode(claims, self._signing_key(), algorithm=ALGORITHM)
+        token = jwt.encode(claims, self._signing_key(), algorithm=ALGORITHM)
+        from procward.kit.issued import IssuedToken
 
-    def verify(self, token: str) -> Grant:
-        """The grant of a valid token; ``Unauthorized`` saying why for any other."""
+        record = IssuedToken(claims["jti"], claims["role"], subject, issued, claims["exp"])
+        self.issued.add(record, issued)
+        return token
+
+    def verify(self, token: str, *, source: str | None = None) -> Grant:
+        """The grant of a valid token; ``Unauthorized`` saying why for any other.
+
+        ``source``: the peer's "host:port" on the network, whose failures
+        are counted; past the limit, ``TooManyAttempts`` without a check.
+        """
+        if source is None:
+            return self._verify(token)
+        from procward.kit.attempts import source_of
+
+        counted, now = source_of(source), time.time()
+        wait = self.attempts.wait_before(counted, now)
+        if wait:
+            raise TooManyAttempts(
+                f"too many failed attempts; retry in {wait} s", {"retry_after": wait}
+            )
+        try:
+            return self._verify(token)
+        except Unauthorized:
+            self.attempts.failed(counted, now)
+            raise
+
+    def _verify(self, token: str) -> Grant:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise Unauthorized(f"invalid token: longer than {MAX_TOKEN_CHARS} characters")
+        if not token.isascii():
+            raise Unauthorized("invalid token: not ASCII")
         import jwt
 
         try:
@@ -76,7 +168,7 @@ class TokenKeeper:
                 self._signing_key(),
                 algorithms=[ALGORITHM],  # never "none", never what the token says
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "role"]},
+                options={"require": ["exp", "iat", "sub", "role", "jti"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the token has expired") from None
@@ -88,12 +180,33 @@ class TokenKeeper:
             raise Unauthorized(f"invalid token: unknown role {claims['role']!r}") from None
         if role is Role.ANONYMOUS:
             raise Unauthorized("invalid token: no role")
-        return Grant(role, str(claims["sub"]), float(claims["exp"]))
+        token_id = str(claims["jti"])
+        self._check_issued(token_id)
+        expires = min(float(claims["exp"]), float(claims["iat"]) + self.max_ttl)
+        if expires <= time.time():
+            raise Unauthorized("the token has expired (tokens now live at most that long)")
+        return Grant(role, str(claims["sub"]), expires, token_id)
+
+    def _check_issued(self, token_id: str) -> None:
+        record = self.issued.get(token_id)
+        if record is None:
+            raise Unauthorized("invalid token: not one this daemon issued, or forgotten")
+        if record.revoked is not None:
+            raise Unauthorized(f"the token has been revoked (id {token_id})")
+
+    def revoke(self, token_id: str) -> IssuedToken:
+        """Refuse the token ``token_id`` from now on, across restarts."""
+        return self.issued.revoke(token_id, time.time())
+
+    def listing(self) -> list[IssuedToken]:
+        """The tokens issued that have not expired, revoked or not."""
+        return self.issued.listing(time.time())
 
     def rotate(self) -> None:
         """A new key: every token issued before is refused from now on."""
         self._write_key(replace=True)
         self._key = None
+        self.issued.clear()
 
     def _signing_key(self) -> bytes:
         if self._key is None:
@@ -124,3 +237,22 @@ class TokenKeeper:
             pass
         finally:
             os.unlink(temp)
+
+
+def max_ttl_from_environment(prefix: str, environ: Mapping[str, str] | None = None) -> float:
+    """The longest a token may live: ``<PREFIX>_TOKEN_MAX_TTL`` ("30d"), else 90 days."""
+    name = f"{prefix.upper()}_TOKEN_MAX_TTL"
+    value = (os.environ if environ is None else environ).get(name)
+    if not value:
+        return DEFAULT_MAX_TTL
+    from procward.kit.durations import parse_duration
+
+    try:
+        seconds = parse_duration(value, what=name)
+    except ValueError as exc:
+        log.warning("%s; tokens live at most 90 days", exc)
+        return DEFAULT_MAX_TTL
+    if seconds <= 0:
+        log.warning("%s=%s is not a duration > 0; tokens live at most 90 days", name, value)
+        return DEFAULT_MAX_TTL
+    return seconds
