@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 from procward.daemon import audit as audit_module
-from procward.daemon.audit import BACKUPS, MAX_PENDING, AuditLog
+from procward.daemon.audit import BACKUPS, MAX_PENDING, AuditLog, Limits
 from procward.daemon.auditentry import MAX_PARAMS_CHARS, AuditEntry, encode
+from procward.kit.masking import MAX_STRING
 from procward.kit.rpc import Peer, Role
 
 LOGGER = "procward.daemon.audit"
@@ -159,14 +160,16 @@ def test_secrets_are_masked_at_any_depth(audit: AuditLog, path: str) -> None:
 def test_params_are_json_and_cut_to_text_past_the_limit(audit: AuditLog, path: str) -> None:
     audit.record(entry(name="web", n=1))
     audit.record(entry(blob="x" * 10_000))
+    audit.record(entry(**{f"k{i}": "x" * 100 for i in range(40)}))
     audit.record(entry(name="café", odd="\udc80"))  # not ASCII; a lone surrogate
     assert audit.flush(timeout=5)
-    short, long, odd = (row["params"] for row in stored(path))
+    short, blob, long, odd = (row["params"] for row in stored(path))
     assert short == {"name": "web", "n": 1}
+    assert blob == {"blob": "x" * (MAX_STRING - 1) + "…"}  # each string is cut first
     assert isinstance(long, str) and len(long) == MAX_PARAMS_CHARS and long.endswith("…")
-    assert long.startswith('{"blob":"xxx')
+    assert long.startswith('{"k0":"xxx')
     assert odd == {"name": "café", "odd": "\udc80"}
-    assert [r["params"] for r in audit.query()] == [short, long, odd]
+    assert [r["params"] for r in audit.query()] == [short, blob, long, odd]
 
 
 def test_thousands_in_one_burst_are_all_written(audit: AuditLog) -> None:
@@ -322,10 +325,15 @@ def test_files_are_private(path: str) -> None:
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
-def test_rotation_keeps_every_entry_once_and_query_spans_the_files(
-    audit: AuditLog, path: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(audit_module, "MAX_BYTES", 1_000)
+def test_rotation_keeps_every_entry_once_and_query_spans_the_files(path: str) -> None:
+    audit = AuditLog(path, Limits(file_bytes=1_000))
+    try:
+        check_rotation(audit, path)
+    finally:
+        audit.close()
+
+
+def check_rotation(audit: AuditLog, path: str) -> None:
     files = [path, *(f"{path}.{n}" for n in range(1, BACKUPS + 1))]
 
     def on_disk() -> list[int]:
