@@ -406,3 +406,39 @@ def test_the_store_does_not_import_sqlite() -> None:
     code = "import procward.daemon.audit, sys; print('sqlite3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_megabyte_of_params_is_held_as_a_short_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log directory should be: nothing is written")
+    log = AuditLog(str(blocker / "audit.jsonl"))
+    peer = Peer("tcp", Role.ANONYMOUS, address="127.0.0.1:5555")
+    huge = {"name": "x" * 1024 * 1024, "list": ["y" * 1000] * 1000}
+    try:
+        for _ in range(50):
+            log.record(AuditEntry.for_call(peer, "stopApp", huge, started=1.0, duration_ms=1))
+        held = log.statistics()
+        assert held["queued"] + log.statistics()["dropped"] <= 50
+        assert held["queued_bytes"] < 50 * 4096  # not 50 MiB
+    finally:
+        log.close(timeout=1)
+
+
+def test_the_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log directory should be")
+    log = AuditLog(str(blocker / "audit.jsonl"), Limits(queued_bytes=64 * 1024))
+    try:
+        for i in range(1_000):
+            log.record(entry(n=i, blob="z" * 150))
+        held = log.statistics()
+        assert held["queued_bytes"] <= 64 * 1024 and held["dropped"] > 0
+        blocker.unlink()
+        blocker.mkdir()
+        assert log.flush(timeout=30)
+        rows = log.query(limit=2_000)
+        assert rows[0]["method"] == "audit.dropped"
+        assert [r["params"]["n"] for r in rows[1:]][-1] == 999  # the newest are kept
+        assert rows[0]["params"]["dropped"] + len(rows) - 1 == 1_000
+    finally:
+        log.close()

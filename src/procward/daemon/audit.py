@@ -165,6 +165,15 @@ class AuditLog:
         found.reverse()
         return found
 
+    def statistics(self) -> dict[str, int]:
+        """What waits in memory now: queued lines and their bytes; entries dropped, not yet said."""
+        with self._cond:
+            return {
+                "queued": len(self._queue),
+                "queued_bytes": self._queued_bytes,
+                "dropped": self._dropped,
+            }
+
     def files(self) -> list[str]:
         """The live file, then the backups, newest first."""
         return [self.path, *(f"{self.path}.{n}" for n in range(1, self.limits.backups + 1))]
