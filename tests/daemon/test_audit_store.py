@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from procward.daemon import audit as audit_module
 from procward.daemon.audit import BACKUPS, MAX_PENDING, AuditLog, Limits
 from procward.daemon.auditentry import MAX_PARAMS_CHARS, AuditEntry, encode
 from procward.kit.masking import MAX_STRING

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +16,7 @@ from procward.daemon.auditing import AuditTrail
 from procward.daemon.refusals import RefusalFolder, kind_of
 from procward.kit.errors import Unauthorized
 from procward.kit.rpc import Peer, Role
+from procward.kit.testing import wait_for
 
 ANON = Peer("tcp", Role.ANONYMOUS, address="127.0.0.1:40001")
 
@@ -87,5 +92,28 @@ def test_thirty_thousand_distinct_refusals_leave_the_changes_alone(
         assert [r["method"] for r in newest] == ["stopApp"] * 100  # merged by time
         assert newest[-1]["time"] == 2.0 + 29_999
         assert (tmp_path / "audit-refusals.jsonl.1").exists()
+    finally:
+        trail.close()
+
+
+def test_the_count_is_recorded_when_the_window_ends_without_a_reader(tmp_path: Path) -> None:
+    trail = AuditTrail(str(tmp_path), lambda name: ("name",), fold_window=0.05)
+    refused = Unauthorized("stopApp needs the operator role")
+
+    async def flood() -> None:
+        for _ in range(5):
+            trail.record_call(ANON, "stopApp", {"name": "x"}, time.time(), 0.001, refused)
+        await asyncio.to_thread(wait_for, lambda: len(stored()) == 2, 10)
+
+    def stored() -> list[dict[str, Any]]:
+        trail.refusals().flush(timeout=1)
+        path = tmp_path / "audit-refusals.jsonl"
+        data = path.read_bytes() if path.exists() else b""
+        return [json.loads(line) for line in data.splitlines()]
+
+    try:
+        asyncio.run(flood())
+        first, rest = stored()
+        assert "count" not in first and rest["count"] == 4
     finally:
         trail.close()

@@ -46,9 +46,15 @@ REFUSAL_BACKUPS = 1
 class AuditTrail:
     """The two audit logs of one daemon, each opened at its first entry."""
 
-    def __init__(self, log_dir: str, names: Callable[[str], tuple[str, ...] | None]) -> None:
+    def __init__(
+        self,
+        log_dir: str,
+        names: Callable[[str], tuple[str, ...] | None],
+        fold_window: float | None = None,  # seconds; None: refusals.WINDOW
+    ) -> None:
         self.log_dir = log_dir
         self._names = names  # a method's parameter names, to mask positional secrets
+        self._fold_window = fold_window
         self._changes: AuditLog | None = None
         self._refusals: AuditLog | None = None
         self._folder: RefusalFolder | None = None
@@ -95,10 +101,10 @@ class AuditTrail:
             self.changes().record(entry)
 
     def _refused(self, peer: Peer, entry: AuditEntry, code: int) -> None:
-        from procward.daemon.refusals import RefusalFolder, kind_of
+        from procward.daemon.refusals import WINDOW, RefusalFolder, kind_of
 
         if self._folder is None:
-            self._folder = RefusalFolder()
+            self._folder = RefusalFolder(self._fold_window or WINDOW)
         kind = kind_of(peer, entry.method, code)
         self._record_refusals(self._folder.add(kind, entry, time.monotonic()))
         self._wake_at_next_close()
