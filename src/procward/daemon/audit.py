@@ -13,7 +13,8 @@ audit`` asks for (the last few, maybe since a time or of one method).
 ``record()`` only encodes the entry (its params already bounded and masked,
 see ``auditentry``) and appends the line to an in-memory queue bounded in
 entries and in bytes, so the RPC path never waits for the disk and a flood
-of calls holds at most a few MiB. One writer thread appends what has piled up as one
+of calls holds a few MiB at most (the queue, and the batch being written,
+which left it). One writer thread appends what has piled up as one
 ``os.write`` of whole lines (O_APPEND, mode 0600): a crash leaves at most a
 torn last line, which ``query`` skips and the next writer ends with a newline.
 No fsync: the audit log is as durable as the daemon log, written the same way
@@ -23,8 +24,9 @@ the next batch, at a line boundary. The limits are per log (``Limits``): the
 daemon keeps refusals in a log of their own (decision 0029), so that no
 number of them can rotate the changes away.
 
-When the queue is full (entries or bytes), the oldest entries are dropped and counted, and an
-``audit.dropped`` entry says how many once writing works again. When a write
+When the queue is full (entries or bytes), the oldest entries are dropped and
+counted, and an ``audit.dropped`` entry says how many once writing works
+again. When a write
 fails (disk full, unwritable directory), the whole lines that made it stay, a
 torn one is cut off, the rest goes back to the queue, the error is logged once
 per distinct message, and the writer retries on a fresh descriptor with
