@@ -37,11 +37,15 @@ URL_SCAN = 4096  # characters of a string searched for a URL password before it 
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _SECRET_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "PRIVATE")
 _NOT_AUTH = frozenset({"AUTHOR", "AUTHORS"})
+_HINTS = ("TOKEN", "SECRET", "PASS", "CREDENTIAL", "PRIVATE", "AUTH", "KEY")
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*):[^\s/?#]*@")
 
 
 def is_secret_name(name: str) -> bool:
     """Does ``name`` (an environment variable, a param) look like it holds a secret?"""
+    upper = name.upper()
+    if not any(hint in upper for hint in _HINTS):  # most names: no need to split
+        return False
     return any(_secret_word(word.upper()) for word in _WORDS.findall(name))
 
 
@@ -98,7 +102,7 @@ def _copy(value: Any, depth: int, budget: list[int]) -> Any:
     if budget[0] < 0:
         return "…"
     if isinstance(value, str):
-        return _cut(masked_url_passwords(value[:URL_SCAN]) if "://" in value else value)
+        return _cut(masked_url_passwords(value[:URL_SCAN]))  # never a scan of a megabyte
     if value is None or isinstance(value, bool | float):
         return value
     if isinstance(value, int):
