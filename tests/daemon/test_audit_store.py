@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from procward.daemon import audit as audit_module
-from procward.daemon.audit import BACKUPS, MAX_PENDING, AuditLog
+from procward.daemon.audit import BACKUPS, MAX_PENDING, AuditLog, Limits
 from procward.daemon.auditentry import MAX_PARAMS_CHARS, AuditEntry, encode
+from procward.kit.masking import MAX_STRING
 from procward.kit.rpc import Peer, Role
 
 LOGGER = "procward.daemon.audit"
@@ -159,14 +159,16 @@ def test_secrets_are_masked_at_any_depth(audit: AuditLog, path: str) -> None:
 def test_params_are_json_and_cut_to_text_past_the_limit(audit: AuditLog, path: str) -> None:
     audit.record(entry(name="web", n=1))
     audit.record(entry(blob="x" * 10_000))
+    audit.record(entry(**{f"k{i}": "x" * 100 for i in range(40)}))
     audit.record(entry(name="café", odd="\udc80"))  # not ASCII; a lone surrogate
     assert audit.flush(timeout=5)
-    short, long, odd = (row["params"] for row in stored(path))
+    short, blob, long, odd = (row["params"] for row in stored(path))
     assert short == {"name": "web", "n": 1}
+    assert blob == {"blob": "x" * (MAX_STRING - 1) + "…"}  # each string is cut first
     assert isinstance(long, str) and len(long) == MAX_PARAMS_CHARS and long.endswith("…")
-    assert long.startswith('{"blob":"xxx')
+    assert long.startswith('{"k0":"xxx')
     assert odd == {"name": "café", "odd": "\udc80"}
-    assert [r["params"] for r in audit.query()] == [short, long, odd]
+    assert [r["params"] for r in audit.query()] == [short, blob, long, odd]
 
 
 def test_thousands_in_one_burst_are_all_written(audit: AuditLog) -> None:
@@ -322,10 +324,15 @@ def test_files_are_private(path: str) -> None:
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
-def test_rotation_keeps_every_entry_once_and_query_spans_the_files(
-    audit: AuditLog, path: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(audit_module, "MAX_BYTES", 1_000)
+def test_rotation_keeps_every_entry_once_and_query_spans_the_files(path: str) -> None:
+    audit = AuditLog(path, Limits(file_bytes=1_000))
+    try:
+        check_rotation(audit, path)
+    finally:
+        audit.close()
+
+
+def check_rotation(audit: AuditLog, path: str) -> None:
     files = [path, *(f"{path}.{n}" for n in range(1, BACKUPS + 1))]
 
     def on_disk() -> list[int]:
@@ -398,3 +405,39 @@ def test_the_store_does_not_import_sqlite() -> None:
     code = "import procward.daemon.audit, sys; print('sqlite3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_megabyte_of_params_is_held_as_a_short_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log directory should be: nothing is written")
+    log = AuditLog(str(blocker / "audit.jsonl"))
+    peer = Peer("tcp", Role.ANONYMOUS, address="127.0.0.1:5555")
+    huge = {"name": "x" * 1024 * 1024, "list": ["y" * 1000] * 1000}
+    try:
+        for _ in range(50):
+            log.record(AuditEntry.for_call(peer, "stopApp", huge, started=1.0, duration_ms=1))
+        held = log.statistics()
+        assert held["queued"] + log.statistics()["dropped"] <= 50
+        assert held["queued_bytes"] < 50 * 4096  # not 50 MiB
+    finally:
+        log.close(timeout=1)
+
+
+def test_the_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log directory should be")
+    log = AuditLog(str(blocker / "audit.jsonl"), Limits(queued_bytes=64 * 1024))
+    try:
+        for i in range(1_000):
+            log.record(entry(n=i, blob="z" * 150))
+        held = log.statistics()
+        assert held["queued_bytes"] <= 64 * 1024 and held["dropped"] > 0
+        blocker.unlink()
+        blocker.mkdir()
+        assert log.flush(timeout=30)
+        rows = log.query(limit=2_000)
+        assert rows[0]["method"] == "audit.dropped"
+        assert [r["params"]["n"] for r in rows[1:]][-1] == 999  # the newest are kept
+        assert rows[0]["params"]["dropped"] + len(rows) - 1 == 1_000
+    finally:
+        log.close()

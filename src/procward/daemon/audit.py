@@ -10,17 +10,23 @@ loaded anyway, and the file is greppable and ``jq``-able. Given up: indexed
 queries; ``query`` reads backwards from the end, which suits what ``procward
 audit`` asks for (the last few, maybe since a time or of one method).
 
-``record()`` only appends to a bounded in-memory queue, so the RPC path never
-waits for the disk. One writer thread appends what has piled up as one
+``record()`` only encodes the entry (its params already bounded and masked,
+see ``auditentry``) and appends the line to an in-memory queue bounded in
+entries and in bytes, so the RPC path never waits for the disk and a flood
+of calls holds a few MiB at most (the queue, and the batch being written,
+which left it). One writer thread appends what has piled up as one
 ``os.write`` of whole lines (O_APPEND, mode 0600): a crash leaves at most a
 torn last line, which ``query`` skips and the next writer ends with a newline.
 No fsync: the audit log is as durable as the daemon log, written the same way
 (a daemon crash loses nothing written; a machine crash, the last seconds of
 both). Past 10 MiB it is renamed ``audit.jsonl.1`` (.1 to .2 …, 5 kept) before
-the next batch, at a line boundary.
+the next batch, at a line boundary. The limits are per log (``Limits``): the
+daemon keeps refusals in a log of their own (decision 0029), so that no
+number of them can rotate the changes away.
 
-When the queue is full, the oldest entries are dropped and counted, and an
-``audit.dropped`` entry says how many once writing works again. When a write
+When the queue is full (entries or bytes), the oldest entries are dropped and
+counted, and an ``audit.dropped`` entry says how many once writing works
+again. When a write
 fails (disk full, unwritable directory), the whole lines that made it stay, a
 torn one is cut off, the rest goes back to the queue, the error is logged once
 per distinct message, and the writer retries on a fresh descriptor with
@@ -38,10 +44,12 @@ from collections import deque
 from typing import Any
 
 from procward.daemon.auditentry import AuditEntry, backwards, drop_notice, encode, ends_at, parse
+from procward.kit.structs import Struct
 
 log = logging.getLogger("procward.daemon.audit")
 
 MAX_PENDING = 10_000
+MAX_QUEUED_BYTES = 4 * 1024 * 1024
 MAX_BYTES = 10 * 1024 * 1024  # rotate once the live file is past this
 BACKUPS = 5
 CLOCK_SLACK = 60.0  # seconds a ``since`` query reads past, for clock steps
@@ -49,13 +57,24 @@ RETRY_FIRST, RETRY_MAX = 0.5, 30.0  # seconds between attempts while writing fai
 QUERY_FLUSH_TIMEOUT = 2.0
 
 
-class AuditLog:
-    """The audit file of one daemon: ``record`` from the loop, ``query`` from a thread."""
+class Limits(Struct):
+    """What one audit log holds: in memory before it is written, and on disk."""
 
-    def __init__(self, path: str) -> None:
+    entries: int = MAX_PENDING  # queued lines
+    queued_bytes: int = MAX_QUEUED_BYTES  # their bytes
+    file_bytes: int = MAX_BYTES  # the live file is rotated past this
+    backups: int = BACKUPS  # rotated files kept
+
+
+class AuditLog:
+    """One audit file: ``record`` from the loop, ``query`` from a thread."""
+
+    def __init__(self, path: str, limits: Limits | None = None) -> None:
         self.path = path
+        self.limits = Limits() if limits is None else limits
         self._cond = threading.Condition()
-        self._queue: deque[tuple[int, AuditEntry]] = deque()  # (sequence number, entry)
+        self._queue: deque[tuple[int, bytes]] = deque()  # (sequence number, line)
+        self._queued_bytes = 0
         self._accepted = 0  # entries ever accepted; the next sequence number
         self._in_flight: int | None = None  # sequence number of the batch being written
         self._dropped = 0  # dropped and not yet reported in the file
@@ -74,11 +93,13 @@ class AuditLog:
 
     def record(self, entry: AuditEntry) -> None:
         """Queue ``entry`` to be written; never blocks on the disk, never raises."""
+        line = encode(entry)
         with self._cond:
             if self._closing:
                 self._report_once("closed", "audit log closed; dropping %s", entry.method)
                 return
-            self._queue.append((self._accepted, entry))
+            self._queue.append((self._accepted, line))
+            self._queued_bytes += len(line)
             self._accepted += 1
             self._trim()
             if len(self._queue) == 1:
@@ -146,23 +167,32 @@ class AuditLog:
         found.reverse()
         return found
 
+    def statistics(self) -> dict[str, int]:
+        """What waits in memory now: queued lines and their bytes; entries dropped, not yet said."""
+        with self._cond:
+            return {
+                "queued": len(self._queue),
+                "queued_bytes": self._queued_bytes,
+                "dropped": self._dropped,
+            }
+
     def files(self) -> list[str]:
         """The live file, then the backups, newest first."""
-        return [self.path, *(f"{self.path}.{n}" for n in range(1, BACKUPS + 1))]
+        return [self.path, *(f"{self.path}.{n}" for n in range(1, self.limits.backups + 1))]
 
     # The writer thread.
 
     def _run(self) -> None:
         while (work := self._take()) is not None:
             batch, dropped = work
-            self._settle(batch, dropped, self._write([e for _, e in batch], dropped))
+            self._settle(batch, dropped, self._write([line for _, line in batch], dropped))
         with self._cond:
             lost = len(self._queue)
         if lost:
             log.error("audit log %s: %d entries could not be written and are lost", self.path, lost)
         self._close_fd()
 
-    def _take(self) -> tuple[list[tuple[int, AuditEntry]], int] | None:
+    def _take(self) -> tuple[list[tuple[int, bytes]], int] | None:
         """Wait for work; None when closing and the last attempt is done."""
         with self._cond:
             while not (self._closing or self._due()):
@@ -174,6 +204,7 @@ class AuditLog:
             self._last_try = self._closing  # after close: one attempt, no backoff
             batch = list(self._queue)
             self._queue.clear()
+            self._queued_bytes = 0
             self._in_flight = batch[0][0]
             self._attempts += 1
             return batch, self._dropped
@@ -184,9 +215,9 @@ class AuditLog:
     def _pause(self) -> float | None:
         return max(0.0, self._retry_at - time.monotonic()) if self._queue else None
 
-    def _write(self, batch: list[AuditEntry], dropped: int) -> int:
+    def _write(self, batch: list[bytes], dropped: int) -> int:
         """Append the drop notice (if any) and ``batch``; how many lines made it."""
-        lines = [encode(e) for e in ([drop_notice(dropped)] if dropped else []) + batch]
+        lines = ([encode(drop_notice(dropped))] if dropped else []) + batch
         data = b"".join(lines)
         fd, size, done = -1, 0, 0
         try:
@@ -217,7 +248,7 @@ class AuditLog:
         if self._fd is None:
             self._fd = self._open()
         size = os.fstat(self._fd).st_size
-        if size > MAX_BYTES:
+        if size > self.limits.file_bytes:
             self._close_fd()
             self._rotate()
             self._fd = self._open()
@@ -241,7 +272,7 @@ class AuditLog:
         names = self.files()
         try:
             with self._rotating:
-                for n in range(BACKUPS, 0, -1):
+                for n in range(self.limits.backups, 0, -1):
                     with contextlib.suppress(FileNotFoundError):
                         os.replace(names[n - 1], names[n])
         except OSError as exc:  # keep writing to the big file rather than lose entries
@@ -256,14 +287,14 @@ class AuditLog:
     def _fail(self, exc: OSError) -> None:
         self._close_fd()
         msg = "audit log %s: cannot write (%s); keeping up to %d entries in memory, retrying"
-        self._report_once(f"{type(exc).__name__}: {exc}", msg, self.path, exc, MAX_PENDING)
+        self._report_once(f"{type(exc).__name__}: {exc}", msg, self.path, exc, self.limits.entries)
         with self._cond:
             self._last_failed = self._attempts
             self._retry_at = time.monotonic() + self._retry_delay
             self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
             self._cond.notify_all()
 
-    def _settle(self, batch: list[tuple[int, AuditEntry]], dropped: int, written: int) -> None:
+    def _settle(self, batch: list[tuple[int, bytes]], dropped: int, written: int) -> None:
         """Forget what was written; what was not goes back to the front of the queue."""
         with self._cond:
             self._in_flight = None
@@ -271,14 +302,16 @@ class AuditLog:
                 self._dropped -= dropped
                 written -= 1
             self._queue.extendleft(reversed(batch[written:]))
+            self._queued_bytes += sum(len(line) for _, line in batch[written:])
             self._trim()
             self._cond.notify_all()
 
     # Under the lock.
 
     def _trim(self) -> None:
-        while len(self._queue) > MAX_PENDING:
-            self._queue.popleft()
+        limits = self.limits
+        while len(self._queue) > limits.entries or self._queued_bytes > limits.queued_bytes:
+            self._queued_bytes -= len(self._queue.popleft()[1])
             self._dropped += 1
         if self._dropped:
             self._report_once("overflow", "audit log %s: queue full, dropping oldest", self.path)

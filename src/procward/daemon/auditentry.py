@@ -1,11 +1,17 @@
 """One audit entry, the line of JSON it becomes and back (the pure half of ``audit``).
 
 A line is one JSON object with the keys ``time``, ``transport``, ``who``,
-``role``, ``method``, ``params``, ``outcome``, ``error`` and ``duration_ms``.
-Params never hold secrets: the value of any key named ``token``,
-``password`` or ``secret`` (at any depth) is stored as ``"***"``. Params are
-stored as JSON; when their compact JSON is over 2,000 characters the cut text
-is stored instead, as a string ending in ``…``.
+``role``, ``method``, ``params``, ``outcome``, ``error`` and ``duration_ms``;
+an entry that stands for several alike refusals (see ``refusals``) adds
+``count`` and ``until`` (the time of the last one).
+
+Params never hold secrets and never much text: ``for_call`` keeps a bounded,
+masked copy (``procward.kit.masking.bounded``: secret-looking names at any
+depth and secret positional params become ``"***"``, strings are cut to 200
+characters, containers to 50 items and 6 levels), made on the event loop
+before the entry is queued, so a client's megabyte of params is never held.
+Encoding masks again (entries built by hand), and stores the cut text, a
+string ending in ``…``, when the compact JSON is over 2,000 characters.
 """
 
 from __future__ import annotations
@@ -13,28 +19,24 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
+from procward.kit.masking import bounded
 from procward.kit.structs import Struct
 
 if TYPE_CHECKING:
     from procward.kit.rpc import Peer
 
 MAX_PARAMS_CHARS = 2_000
-SECRET_KEYS = frozenset({"token", "password", "secret"})
-MASK = "***"
+MAX_TEXT = 500  # characters of ``who`` and ``error`` kept
 BLOCK = 64 * 1024  # reading backwards, this much at a time
 
 Params: TypeAlias = dict[str, Any] | list[Any] | None
 
 
 class AuditEntry(Struct):
-    """One call as the audit log keeps it.
-
-    ``params`` are the caller's, unmasked: they are masked and encoded later on
-    the writer thread, so do not change them after ``record()``.
-    """
+    """One call (or ``count`` alike refusals, the last at ``until``) as the audit log keeps it."""
 
     time: float  # unix time the call arrived
     transport: str  # "unix", "tcp" or "http"
@@ -45,6 +47,8 @@ class AuditEntry(Struct):
     outcome: str  # "ok" or "error"
     error: str | None
     duration_ms: float
+    count: int = 1
+    until: float | None = None
 
     @classmethod
     def for_call(
@@ -56,7 +60,13 @@ class AuditEntry(Struct):
         started: float,
         duration_ms: float,
         error: str | None = None,
+        positional: Sequence[str] | None = None,
     ) -> AuditEntry:
+        """The entry of one call, with bounded, masked params.
+
+        ``positional``: the method's parameter names in order, to know which
+        items of params given as a list are secrets (an unnamed one is).
+        """
         outcome = "ok" if error is None else "error"
         role = peer.role.name.lower()
         return cls(
@@ -64,34 +74,23 @@ class AuditEntry(Struct):
             peer.transport,
             describe(peer),
             role,
-            method,
-            params,
+            method[:MAX_TEXT],
+            bounded(params, positional),
             outcome,
-            error,
+            None if error is None else error[:MAX_TEXT],
             duration_ms,
         )
 
 
 def describe(peer: Peer) -> str:
-    """The ``who`` of a peer: its token's subject, else its Unix credentials."""
+    """The ``who`` of a peer: its token's subject, its Unix credentials, or its address."""
     if peer.subject is not None:
-        return peer.subject
+        return peer.subject[:MAX_TEXT]
     parts = [
         f"uid {peer.uid}" if peer.uid is not None else "",
         f"pid {peer.pid}" if peer.pid is not None else "",
     ]
-    return " ".join(p for p in parts if p) or "unknown"
-
-
-def masked(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: MASK if isinstance(k, str) and k.lower() in SECRET_KEYS else masked(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [masked(v) for v in value]
-    return value
+    return " ".join(p for p in parts if p) or peer.address or "unknown"
 
 
 def dumps(value: Any) -> str:
@@ -103,7 +102,7 @@ def encode_params(params: Params) -> str:
     if params is None:
         return "null"
     try:
-        text = dumps(masked(params))
+        text = dumps(bounded(params))
     except (TypeError, ValueError, RecursionError) as exc:  # odd keys, a cycle, absurd depth
         return dumps(f"<params not encodable: {exc}>")
     if len(text) <= MAX_PARAMS_CHARS:
@@ -114,7 +113,10 @@ def encode_params(params: Params) -> str:
 def encode(entry: AuditEntry) -> bytes:
     """One line of the log, newline included: keys in the order of the fields."""
     head = dumps({f: getattr(entry, f) for f in ("time", "transport", "who", "role", "method")})
-    tail = dumps({"outcome": entry.outcome, "error": entry.error, "duration_ms": entry.duration_ms})
+    ending = {"outcome": entry.outcome, "error": entry.error, "duration_ms": entry.duration_ms}
+    if entry.count != 1:
+        ending.update(count=entry.count, until=entry.until)
+    tail = dumps(ending)
     line = f'{head[:-1]},"params":{encode_params(entry.params)},{tail[1:]}\n'
     # A lone surrogate becomes the escape \udcxx, which is still valid JSON in a string.
     return line.encode("utf-8", "backslashreplace")
@@ -144,9 +146,11 @@ def parse(raw: bytes) -> dict[str, Any] | None:
 
 
 def ends_at(row: dict[str, Any]) -> float:
-    """About when the call ended and was recorded; the log is in that order."""
+    """About when the call (the last of ``count``) ended and was recorded: the log's order."""
     ms = row.get("duration_ms")
-    return float(row["time"]) + (ms / 1000 if isinstance(ms, int | float) else 0.0)
+    until = row.get("until")
+    start = float(until if isinstance(until, int | float) else row["time"])
+    return start + (ms / 1000 if isinstance(ms, int | float) else 0.0)
 
 
 def drop_notice(dropped: int) -> AuditEntry:

@@ -72,7 +72,7 @@ class ViewMethods:
     @method(Role.VIEWER)
     def getApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         app = self.sup.app(name)
-        return {**app.summary(), "spec": app.spec.to_table()}
+        return {**app.summary(), "spec": spec_for(ctx.peer, app)}
 
     @method(Role.VIEWER)
     async def inspect(self, ctx: CallContext, name: str, lines: int = 20) -> dict[str, Any]:
@@ -80,30 +80,34 @@ class ViewMethods:
 
         Its definition and where it came from, each instance's state, exit,
         restarts, probe results and CPU/memory (measured now), the environment
-        instance 0 runs with, whether it is watched, and the last ``lines``
-        lines of each of its logs.
+        instance 0 runs with (secrets masked below admin, named in
+        ``env_masked``), whether it is watched, and the last ``lines`` lines
+        of each of its logs.
         """
         app = self.sup.app(name)
         metrics = await self.getMetrics(ctx, name=name)
         watched = self.sup.watching.status()["apps"] if app.spec.watch is not None else []
         health = health_of(app)
+        env, hidden = env_for(ctx.peer, self.sup.launch(app.spec, 0).env)
         return {
             **app.summary(),
             "healthy": health["healthy"],
-            "spec": app.spec.to_table(),
+            "spec": spec_for(ctx.peer, app),
             "health": health,
             "usage": metrics["apps"][0]["instances"],
-            "env": self.sup.launch(app.spec, 0).env,
+            "env": env,
+            "env_masked": hidden,
             "watch": next((w for w in watched if w["name"] == name), None),
             "logs": self.getLogs(ctx, name=name, lines=min(max(lines, 0), 1000)),
         }
 
     @method(Role.VIEWER)
     def getEnv(self, ctx: CallContext, name: str, instance: int = 0) -> dict[str, str]:
+        """The environment an instance runs with; below admin, secret values read ``***``."""
         app = self.sup.app(name)
         if not 0 <= instance < max(1, app.spec.instances):
             raise NotFound(f"{name} has no instance {instance} (it has {app.spec.instances})")
-        return self.sup.launch(app.spec, instance).env
+        return env_for(ctx.peer, self.sup.launch(app.spec, instance).env)[0]
 
     @method(Role.VIEWER)
     def getHealth(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
@@ -136,6 +140,28 @@ class ViewMethods:
             return self.sup.graph()
         self.sup.app(name)  # NotFound, with the known names
         return dict(graph.as_graph(graph.around(self.sup.dependencies(), name)))
+
+
+def env_for(peer: Peer, env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """What ``peer`` may see of ``env``, and the names masked (decision 0029).
+
+    Below admin, values whose names look secret and passwords in URLs are
+    masked: a viewer or an operator needs to know a variable is set, not
+    the credential in it.
+    """
+    if peer.role >= Role.ADMIN:
+        return env, []
+    from procward.kit.masking import masked_env
+
+    return masked_env(env)
+
+
+def spec_for(peer: Peer, app: App) -> dict[str, Any]:
+    """An app's definition as ``peer`` may see it: its ``env`` table masked as ``env_for``."""
+    table = app.spec.to_table()
+    if isinstance(table.get("env"), dict):
+        table["env"] = env_for(peer, table["env"])[0]
+    return table
 
 
 def health_of(app: App) -> dict[str, Any]:

@@ -236,6 +236,11 @@ class Registry:
             if marked is not None:
                 self.add(getattr(obj, attr), marked[1], marked[0], stream=marked[2])
 
+    def parameter_names(self, name: str) -> tuple[str, ...] | None:
+        """The parameters of method ``name`` in order (for positional params); None if unknown."""
+        entry = self._methods.get(name)
+        return None if entry is None else entry.names
+
     def audited(self, entry: Method | None, error: RpcError | None) -> bool:
         """Is this call one for the audit log: a change, a login, or a refusal?"""
         if isinstance(error, Forbidden | Unauthorized):
