@@ -61,3 +61,19 @@ def test_inspect_shows_a_command_that_can_be_pasted_into_a_shell(
         line for line in capsys.readouterr().out.splitlines() if line.startswith("command:")
     ]
     assert shlex.split(command.removeprefix("command:")) == argv
+
+
+def test_folded_refusals_show_their_count(capsys: pytest.CaptureFixture[str]) -> None:
+    entry = {
+        "time": 1_700_000_000.0,
+        "transport": "tcp",
+        "who": "127.0.0.1",
+        "role": "anonymous",
+        "method": "status",
+        "outcome": "refused",
+        "error": "status needs the viewer role",
+    }
+    render.audit_table([entry, {**entry, "count": 250, "until": 1_700_000_059.0}])
+    lines = capsys.readouterr().out.splitlines()
+    assert "x250" not in lines[1]
+    assert "refused x250 (until " in lines[2]

@@ -244,7 +244,11 @@ def audit_table(entries: list[dict[str, Any]]) -> None:
         params = e.get("params")
         shown = "" if not params else str(params)[:60]
         detail = e.get("error") or shown
-        rows.append((when, e["transport"], e["who"], e["role"], e["method"], e["outcome"], detail))
+        outcome = e["outcome"]
+        if e.get("count", 1) > 1:  # alike refusals folded into one entry
+            until = time.strftime("%H:%M:%S", time.localtime(e.get("until", e["time"])))
+            outcome = f"{outcome} x{e['count']} (until {until})"
+        rows.append((when, e["transport"], e["who"], e["role"], e["method"], outcome, detail))
     _columns(rows)
 
 
