@@ -29,7 +29,7 @@ from procward.daemon.uptime import UptimeMethods
 from procward.daemon.views import ViewMethods
 from procward.daemon.watch import WatchMethods
 from procward.kit.daemon import Daemon
-from procward.kit.errors import InvalidParams
+from procward.kit.errors import CorruptFile, InvalidParams, NotSaved
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.app import serving
@@ -73,6 +73,10 @@ class ProcwardDaemon(
         self._store: state.StateStore | None = None
         self._restoring: asyncio.Task[None] | None = None
         self._status: StatusFile | None = None
+        # Apps of state.json that could not be restored: name -> (entry, why).
+        # An entry that did not even make an app is saved again as it was: one
+        # bad entry is reported, not lost.
+        self._unrestored: dict[str, tuple[dict[str, Any] | None, str]] = {}
 
     @property
     def sup(self) -> Supervisor:
@@ -86,6 +90,8 @@ class ProcwardDaemon(
         if not become_subreaper():
             log.warning("cannot become child subreaper: orphaned grandchildren go to init")
         os.environ.pop(state.MARKER, None)  # we may have been started by an app
+        # First, before any app is touched: a state nobody can trust stops the start here.
+        saved = self._load_state()
         self._status = StatusFile(
             os.path.join(self.paths.runtime_dir, "status.json"), self._prompt_status
         )
@@ -93,7 +99,6 @@ class ProcwardDaemon(
         handed = self.handed_over
         if handed is None:  # else after the handed-over children are adopted
             self._watch_children(self._sup.reaper.reap)
-        saved = state.load(self.paths.state)
         self._store = state.StateStore(self.paths.state, self._snapshot)
         self.start_uptime()
         self.start_event_file()
@@ -111,6 +116,86 @@ class ProcwardDaemon(
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
         self.server.auditor = self.audit_call
         self._status.write()
+        await self._save_or_warn()
+
+    def _load_state(self) -> dict[str, Any] | None:
+        """``state.json`` (or its ``.bak``); refuse to start when neither can be read.
+
+        Without a state it can trust the daemon cannot tell its apps from
+        anything else: ending the processes that carry its marker would end
+        apps it may not relaunch, starting with no apps would leave them
+        unsupervised and end them at the next start. So it touches nothing,
+        and says what an operator can do (decision 0031).
+        """
+        try:
+            return state.load(self.paths.state)
+        except CorruptFile as exc:
+            if self.handed_over is not None:  # an upgrade: the running apps are our children
+                state.set_aside(self.paths.state)
+                return None
+            me = {os.getpid(), os.getpgid(0)}
+            groups = len(state.marked_groups(self.paths.state_dir, exclude=me))
+            raise CorruptFile(
+                f"{exc}. Not starting: without a state it can trust, the daemon cannot tell "
+                f"which processes are its apps, so it touched none "
+                f"({groups} process group{'' if groups == 1 else 's'} of the last daemon still "
+                f"running). Either put a good copy back as {self.paths.state} and run any "
+                "command, or run `procward kill` to end those apps and set the unreadable "
+                "files aside (the next start has no apps)"
+            ) from None
+
+    async def _save_or_warn(self) -> None:
+        """Save once before serving; a disk that refuses is worth a warning, not a refusal.
+
+        The apps are running by now: a daemon that gave up here would leave
+        them unsupervised. It serves, and says that changes will not survive it.
+        """
+        try:
+            await self._durable()
+        except NotSaved:
+            self.start_warning(self._unsaved_warning())
+
+    def _unsaved_warning(self) -> str:
+        assert self._store is not None and self._store.problem is not None
+        return (
+            f"{self._store.problem}: changes to the apps hold only while this daemon runs "
+            "(it tries again every 30 s)"
+        )
+
+    def daemon_warnings(self) -> list[str]:
+        """What ``status`` shows above the apps: trouble an operator must hear of."""
+        found = []
+        if self._store is not None and self._store.problem is not None:
+            found.append(self._unsaved_warning())
+        for name, (_entry, why) in self._unrestored.items():
+            app = self.sup.apps.get(name)
+            if app is None:
+                found.append(f"app {name!r} was not restored: {why} (kept in {self.paths.state})")
+            elif app.last_error == f"not restored: {why}":  # until it starts, or fails anew
+                found.append(f"app {name!r} was not restored: {why}")
+        return found
+
+    async def on_start_failed(self) -> None:
+        """End what this start spawned: a daemon that never served leaves no app behind.
+
+        Nothing is saved: ``state.json`` keeps what should run, and the next
+        daemon starts it.
+        """
+        store, self._store = self._store, None
+        if store is not None:
+            store.abandon()
+        if self._restoring is not None:
+            self._restoring.cancel()
+        sup = self._sup
+        if sup is None:
+            return
+        sup.stop_watching()
+        await sup.stop(list(sup.apps), keep_desired=True, force=True)
+        await sup.end_strays()
+        sup.close_logs()
+        if self._status is not None:
+            self._status.remove()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
     def _flush_state(self) -> None:
         if self._store is not None:
@@ -136,20 +221,14 @@ class ProcwardDaemon(
         wanted, held = [], []
         for entry in saved.get("apps", []):
             try:
-                table = dict(entry["spec"])
-                spec = parse_app(str(table.pop("name")), table, base_dir="/")
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error("skipping an app in %s that no longer parses: %s", self.paths.state, exc)
+                app = self._restore_app(entry)
+            except Exception as exc:  # one bad entry must not cost the others their restore
+                self._not_restored(entry, exc)
                 continue
-            app = self.sup.add(spec, str(entry.get("source", ADHOC)), bool(entry.get("desired")))
-            if isinstance(entry.get("max_instances"), int):
-                app.max_instances = max(1, entry["max_instances"])
-            if app.desired and entry.get("held") and not self.start_held:
-                app.hold()
-                held.append(spec.name)
+            if app.held:
+                held.append(app.name)
             elif app.desired:
-                wanted.append(spec.name)
-                _restore_instances(app, entry.get("instances"))
+                wanted.append(app.name)
         log.info(
             "restored %d apps (%d to run, %d held down by `down`)",
             len(self.sup.apps),
@@ -167,11 +246,51 @@ class ProcwardDaemon(
             self._restoring = task
             await asyncio.wait([task], timeout=self.start_grace)
 
+    def _restore_app(self, entry: Any) -> App:
+        table = dict(entry["spec"])
+        spec = parse_app(str(table.pop("name")), table, base_dir="/")
+        app = self.sup.add(spec, str(entry.get("source", ADHOC)), bool(entry.get("desired")))
+        if isinstance(entry.get("max_instances"), int):
+            app.max_instances = max(1, entry["max_instances"])
+        if app.desired and entry.get("held") and not self.start_held:
+            app.hold()
+        elif app.desired:
+            _restore_instances(app, entry.get("instances"))
+        return app
+
+    def _not_restored(self, entry: Any, exc: BaseException) -> None:
+        """Report an app that could not be restored: log, ``status``, and whoever started us."""
+        why = str(exc) or type(exc).__name__
+        spec = entry.get("spec") if isinstance(entry, dict) else None
+        name = str(spec.get("name", "?")) if isinstance(spec, dict) else "?"
+        app = self.sup.apps.get(name)
+        if app is not None:
+            entry = None  # an app all the same: saved as apps are
+            app.note_error(f"not restored: {why}")
+        self._unrestored[name] = (entry if isinstance(entry, dict) else None, why)
+        self.start_warning(f"app {name!r} was not restored: {why}")
+
     async def _start_quietly(self, names: list[str]) -> None:
-        try:
-            await self.sup.start(names, revive=False)
-        except Exception:
-            log.exception("restarting the saved apps failed")
+        """Start what ran before the crash; an app that cannot start costs only itself.
+
+        All together first (dependency order, batched spawns). Should one
+        spawn raise, the apps it stopped short are started again without it,
+        until all are done; the one that raised shows its error in ``status``.
+        """
+        left = list(names)
+        while left:
+            try:
+                await self.sup.start(left, revive=False)
+                return
+            except Exception as exc:
+                broken = [n for n in left if _stuck(self.sup.app(n))]
+                if not broken:
+                    log.exception("restarting the saved apps failed")
+                    return
+                log.error("restarting %s failed", ", ".join(broken), exc_info=exc)
+                for name in broken:
+                    self._not_restored({"spec": {"name": name}}, exc)
+                left = [n for n in left if n not in broken]
 
     async def on_stop(self) -> None:
         if self._sup is None:
@@ -202,9 +321,20 @@ class ProcwardDaemon(
 
     async def _durable(self) -> None:
         """Save now and wait for it: an operator's change is on disk before we answer,
-        so a daemon killed right after still knows what it was told."""
-        if self._store is not None:
-            await asyncio.wrap_future(self._store.flush())
+        so a daemon killed right after still knows what it was told.
+
+        When it cannot be saved (a full disk), the answer is ``NotSaved``: the
+        change is made, but the operator must know that a crash would undo it.
+        """
+        store = self._store
+        if store is None:
+            return
+        await asyncio.wrap_future(store.flush())
+        if store.problem is not None:
+            raise NotSaved(
+                f"done, but not saved ({store.problem}): it holds while this daemon runs; "
+                "should the daemon die before a save succeeds, the previous state comes back"
+            )
 
     def _changed(self) -> None:
         if self._store is not None:
@@ -253,6 +383,11 @@ class ProcwardDaemon(
                     "instances": instances,
                 }
             )
+        apps.extend(
+            entry
+            for name, (entry, _why) in self._unrestored.items()
+            if entry is not None and name not in self.sup.apps
+        )
         settings = {"metrics": self.metrics_settings(), "network": self.network_settings()}
         return {"apps": apps, "settings": settings}
 
@@ -374,6 +509,11 @@ def _restore_instances(app: App, saved: object) -> None:
             index = entry["index"]
             if 0 <= index < len(app.instances):
                 app.instances[index].restore(entry)
+
+
+def _stuck(app: App) -> bool:
+    """An instance left ``starting`` with no process: its spawn raised midway."""
+    return any(i.state is State.STARTING and i.record.pid is None for i in app.instances)
 
 
 def _raise_fd_limit() -> None:
