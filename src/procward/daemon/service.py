@@ -495,7 +495,11 @@ class ProcwardDaemon(
 
     @method(Role.ADMIN)
     async def deleteApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
-        await self.sup.delete(name)
+        if name in self._unrestored and name not in self.sup.apps:
+            del self._unrestored[name]  # an entry of state.json that could not be restored
+            self._changed()
+        else:
+            await self.sup.delete(name)
         await self._durable()
         return {"success": True}
 

@@ -138,7 +138,8 @@ class StateStore:
             self.problem = f"cannot save {self.path}: {exc.strerror or exc}"
             return
         self.writes += 1
-        self._written = file_version(self.path)
+        # Gone already (removed between our rename and this stat): never "as we left it".
+        self._written = file_version(self.path) or (-1, -1, -1, -1)
         if self.problem is not None:
             log.warning("saved %s again", self.path)
         self.problem = None
