@@ -9,7 +9,6 @@ could not be saved; a start that fails after spawning ends what it spawned.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
@@ -23,58 +22,25 @@ from procward.kit.client import Client
 from procward.kit.control import wait_exit
 from procward.kit.lock import is_locked
 from procward.kit.paths import InstancePaths, resolve
-from procward.kit.testing import instances, reap, short_home
+from procward.kit.testing import instances, reap
 from procward.supervision.state import marked_groups
 
-from ..conftest import Result, end_apps_of
+from ..conftest import Result, TinyDisk, end_apps_of
 from .conftest import pid_of, wait_state
 
 
-class TinyDisk:
-    """A 256 KiB tmpfs: ``fill()`` takes every free byte, ``free()`` gives them back."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.filler = os.path.join(path, "filler")
-
-    def fill(self) -> None:
-        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-        finally:
-            os.close(fd)
-        assert os.statvfs(self.path).f_bavail == 0
-
-    def free(self) -> None:
-        os.unlink(self.filler)
-
-
 @pytest.fixture
-def disk(home: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TinyDisk]:
-    """``PROCWARD_HOME`` on a tiny tmpfs of its own; skipped where mount is not allowed."""
-    mount = short_home("pw-disk-")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", mount],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        os.rmdir(mount)
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    tiny = os.path.join(mount, "h")
+def disk(home: str, tiny_disk: TinyDisk, monkeypatch: pytest.MonkeyPatch) -> Iterator[TinyDisk]:
+    """``PROCWARD_HOME`` on a tiny tmpfs; its daemon and apps ended before it is unmounted."""
+    tiny = os.path.join(tiny_disk.path, "h")
     monkeypatch.setenv("PROCWARD_HOME", tiny)
     try:
-        yield TinyDisk(mount)
+        yield tiny_disk
     finally:
         for name in instances(tiny):
             paths = resolve("procward", name, env={"PROCWARD_HOME": tiny})
             reap(paths)
             end_apps_of(paths.state_dir)
-        subprocess.run(["umount", "-l", mount], check=False)
-        os.rmdir(mount)
 
 
 @pytest.fixture
