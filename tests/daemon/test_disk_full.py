@@ -160,3 +160,22 @@ def _intent(paths: InstancePaths) -> dict[str, tuple[bool, bool]]:
     with open(paths.state) as f:
         apps = json.load(f)["apps"]
     return {a["spec"]["name"]: (a["desired"], a["held"]) for a in apps}
+
+
+def test_no_upgrade_while_the_state_cannot_be_saved(
+    disk: TinyDisk, tiny_paths: InstancePaths, cli: Callable[..., Result]
+) -> None:
+    # The next program restores the apps from state.json: a stale one would
+    # not know them.
+    _start_sleepers(cli, tiny_paths, "web")
+    with Client.open(tiny_paths.socket) as client:
+        before = (int(client.call("ping")["pid"]), pid_of(client, "web"))
+    disk.fill()
+    result = cli("upgrade")
+    assert result.code != 0
+    assert "upgrade refused" in result.err and "No space left on device" in result.err
+    with Client.open(tiny_paths.socket) as client:
+        assert (int(client.call("ping")["pid"]), pid_of(client, "web")) == before
+        assert client.call("ping")["uptime"] > 0
+    disk.free()
+    assert cli("down").code == 0

@@ -29,7 +29,7 @@ from procward.daemon.uptime import UptimeMethods
 from procward.daemon.views import ViewMethods
 from procward.daemon.watch import WatchMethods
 from procward.kit.daemon import Daemon
-from procward.kit.errors import CorruptFile, InvalidParams, NotSaved
+from procward.kit.errors import Conflict, CorruptFile, InvalidParams, NotSaved
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.app import serving
@@ -174,6 +174,15 @@ class ProcwardDaemon(
             elif app.last_error == f"not restored: {why}":  # until it starts, or fails anew
                 found.append(f"app {name!r} was not restored: {why}")
         return found
+
+    async def before_upgrade(self) -> dict[str, Any]:
+        """No upgrade while the state cannot be saved: the next program restores from it."""
+        store = self._store
+        if store is not None:
+            await asyncio.wrap_future(store.flush())
+            if store.problem is not None:
+                raise Conflict(f"upgrade refused: {store.problem}; the new program needs it")
+        return await super().before_upgrade()
 
     async def on_start_failed(self) -> None:
         """End what this start spawned: a daemon that never served leaves no app behind.
