@@ -177,12 +177,13 @@ class ProcwardDaemon(
 
     async def before_upgrade(self) -> dict[str, Any]:
         """No upgrade while the state cannot be saved: the next program restores from it."""
+        extra = await super().before_upgrade()  # not busy: then, one save to see
         store = self._store
         if store is not None:
             await asyncio.wrap_future(store.flush())
             if store.problem is not None:
                 raise Conflict(f"upgrade refused: {store.problem}; the new program needs it")
-        return await super().before_upgrade()
+        return extra
 
     async def on_start_failed(self) -> None:
         """End what this start spawned: a daemon that never served leaves no app behind.
