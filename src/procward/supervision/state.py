@@ -179,8 +179,9 @@ def leftovers(saved: dict[str, Any] | None, state_dir: str) -> list[Leftover]:
         return found
     known = {g.pgid for g in found}
     for app in saved.get("apps", []):
-        spec = app.get("spec", {})
-        for inst in app.get("instances", []):
+        spec = app.get("spec") if isinstance(app, dict) else None
+        spec = spec if isinstance(spec, dict) else {}
+        for inst in _instances(app):
             pgid, pid = inst.get("pgid") or inst.get("pid"), inst.get("pid")
             if not isinstance(pgid, int) or pgid <= 1:
                 continue
@@ -191,6 +192,12 @@ def leftovers(saved: dict[str, Any] | None, state_dir: str) -> list[Leftover]:
                 label = f"{spec.get('name', '?')}:{inst.get('index', '?')}"
                 found.append(Leftover(label, pgid, ident, str(spec.get("stop_signal", "TERM"))))
     return found
+
+
+def _instances(app: object) -> list[dict[str, Any]]:
+    """The saved instances of an app entry, whatever a hand edit left of it."""
+    found = app.get("instances") if isinstance(app, dict) else None
+    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
 
 
 MARKER = "PROCWARD_DAEMON"  # in every child's environment: the state dir of its daemon
