@@ -83,5 +83,6 @@ def test_an_abandoned_store_writes_nothing_more(tmp_path: Path) -> None:
 
 
 def test_leftovers_skip_what_a_hand_edit_left_of_an_entry() -> None:
-    saved = {"apps": ["junk", {"spec": 3, "instances": "x"}, {"instances": [1, {"pid": 0}]}]}
+    odd = [1, {"pid": 0}, {"pid": 7, "starttime": "x"}]
+    saved = {"apps": ["junk", {"spec": 3, "instances": "x"}, {"instances": odd}]}
     assert leftovers(saved, "/nonexistent/state-dir") == []

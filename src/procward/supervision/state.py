@@ -182,15 +182,20 @@ def leftovers(saved: dict[str, Any] | None, state_dir: str) -> list[Leftover]:
         spec = app.get("spec") if isinstance(app, dict) else None
         spec = spec if isinstance(spec, dict) else {}
         for inst in _instances(app):
-            pgid, pid = inst.get("pgid") or inst.get("pid"), inst.get("pid")
-            if not isinstance(pgid, int) or pgid <= 1:
+            group, leader = inst.get("pgid") or inst.get("pid"), inst.get("pid")
+            if not isinstance(group, int) or group <= 1:
                 continue
-            ident = ProcessIdentity(
-                int(pid or pgid), int(inst.get("starttime") or 0), str(inst.get("boot_id") or "")
-            )
-            if pgid not in known and _still_ours(ident, pgid, live):
+            try:
+                ident = ProcessIdentity(
+                    int(leader or group),
+                    int(inst.get("starttime") or 0),
+                    str(inst.get("boot_id") or ""),
+                )
+            except (TypeError, ValueError):
+                continue
+            if group not in known and _still_ours(ident, group, live):
                 label = f"{spec.get('name', '?')}:{inst.get('index', '?')}"
-                found.append(Leftover(label, pgid, ident, str(spec.get("stop_signal", "TERM"))))
+                found.append(Leftover(label, group, ident, str(spec.get("stop_signal", "TERM"))))
     return found
 
 
