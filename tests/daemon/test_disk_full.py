@@ -95,6 +95,9 @@ def test_a_kill_9_on_a_full_disk_leaves_the_apps_supervised_never_respawned_per_
         for pgid in seen[0]:
             with open(f"/proc/{pgid}/stat") as f:
                 assert int(f.read().rpartition(")")[2].split()[1]) == daemon  # its children
+    result = cli("down")  # and it stops by the book, disk full or not
+    assert result.code == 0, result.err
+    assert not _apps_running(tiny_paths.state_dir)
 
 
 def test_a_change_that_cannot_be_saved_is_answered_with_an_error(

@@ -110,13 +110,21 @@ class ProcwardDaemon(
             self._watch_children(self._sup.reaper.reap)
         if saved is not None:
             await self._recover(saved, handed)
-            settings = saved.get("settings")
-            if isinstance(settings, dict):
-                await self.restore_network(settings.get("network"))
+            await self._restore_listeners(saved.get("settings"))
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
         self.server.auditor = self.audit_call
         self._status.write()
         await self._save_or_warn()
+
+    async def _restore_listeners(self, settings: object) -> None:
+        """TCP and HTTP as before; the apps run by now, so a failure is a warning, not a stop."""
+        if not isinstance(settings, dict):
+            return
+        try:
+            await self.restore_network(settings.get("network"))
+        except Exception as exc:
+            log.exception("restoring the network listeners failed")
+            self.start_warning(f"not listening as before the restart: {exc}")
 
     def _load_state(self) -> dict[str, Any] | None:
         """``state.json`` (or its ``.bak``); refuse to start when neither can be read.
