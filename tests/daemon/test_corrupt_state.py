@@ -64,7 +64,8 @@ def test_unreadable_state_and_backup_keep_the_apps_and_stop_the_start(
         result = cli("status")
         assert _alive(web), "a status killed the apps"
         assert result.code != 0
-        assert "Not starting" in result.err and "procward kill" in result.err, result.err
+        assert "Not starting, and nothing touched" in result.err, result.err
+        assert "procward kill" in result.err
         assert "1 process group of the last daemon still running" in result.err
     for name in (paths.state, paths.state + ".bak"):
         with open(name, "rb") as f:

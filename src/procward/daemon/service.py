@@ -139,16 +139,17 @@ class ProcwardDaemon(
             return state.load(self.paths.state)
         except CorruptFile as exc:
             if self.handed_over is not None:  # an upgrade: the running apps are our children
-                state.set_aside(self.paths.state)
+                kept = state.set_aside(self.paths.state)
+                log.error("%s; set aside as %s", exc, ", ".join(kept))
                 return None
             me = {os.getpid(), os.getpgid(0)}
             groups = len(state.marked_groups(self.paths.state_dir, exclude=me))
             raise CorruptFile(
-                f"{exc}. Not starting: without a state it can trust, the daemon cannot tell "
-                f"which processes are its apps, so it touched none "
-                f"({groups} process group{'' if groups == 1 else 's'} of the last daemon still "
-                f"running). Either put a good copy back as {self.paths.state} and run any "
-                "command, or run `procward kill` to end those apps and set the unreadable "
+                f"the saved state is unreadable ({exc}). Not starting, and nothing touched: "
+                "without a state it can trust, the daemon cannot tell which processes are its "
+                f"apps ({groups} process group{'' if groups == 1 else 's'} of the last daemon "
+                f"still running). Either put a good copy back as {self.paths.state} and run "
+                "any command, or run `procward kill` to end those apps and set the unreadable "
                 "files aside (the next start has no apps)"
             ) from None
 

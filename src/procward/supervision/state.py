@@ -79,8 +79,6 @@ def set_aside(path: str) -> list[str]:
         except FileNotFoundError:
             continue
         kept.append(aside)
-    if kept:
-        log.warning("set the unreadable state aside: %s", ", ".join(kept))
     return kept
 
 
