@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from procward._version import __version__
 from procward.daemon.auditing import AuditMethods
@@ -23,6 +23,7 @@ from procward.daemon.execute import ExecMethods
 from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
+from procward.daemon.savedapps import SavedApps
 from procward.daemon.statusfile import StatusFile
 from procward.daemon.upgrade import UpgradeMethods, handed_pids
 from procward.daemon.uptime import UptimeMethods
@@ -37,9 +38,6 @@ from procward.supervision.config import MAX_INSTANCES, Config, parse_app
 from procward.supervision.machine import State
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
-
-if TYPE_CHECKING:
-    from procward.supervision.app import App
 
 log = logging.getLogger("procward.daemon")
 
@@ -73,10 +71,7 @@ class ProcwardDaemon(
         self._store: state.StateStore | None = None
         self._restoring: asyncio.Task[None] | None = None
         self._status: StatusFile | None = None
-        # Apps of state.json that could not be restored: name -> (entry, why).
-        # An entry that did not even make an app is saved again as it was: one
-        # bad entry is reported, not lost.
-        self._unrestored: dict[str, tuple[dict[str, Any] | None, str]] = {}
+        self._saved_apps: SavedApps | None = None  # state.json's apps, brought back
 
     @property
     def sup(self) -> Supervisor:
@@ -176,12 +171,8 @@ class ProcwardDaemon(
         found = []
         if self._store is not None and self._store.problem is not None:
             found.append(self._unsaved_warning())
-        for name, (_entry, why) in self._unrestored.items():
-            app = self.sup.apps.get(name)
-            if app is None:
-                found.append(f"app {name!r} was not restored: {why} (kept in {self.paths.state})")
-            elif app.last_error == f"not restored: {why}":  # until it starts, or fails anew
-                found.append(f"app {name!r} was not restored: {why}")
+        if self._saved_apps is not None:
+            found.extend(self._saved_apps.warnings())
         return found
 
     async def before_upgrade(self) -> dict[str, Any]:
@@ -237,17 +228,10 @@ class ProcwardDaemon(
             self.restore_metrics(saved.get("settings", {}).get("metrics", {}))
         except (AttributeError, TypeError, ValueError) as exc:
             log.error("ignoring unreadable settings in %s: %s", self.paths.state, exc)
-        wanted, held = [], []
-        for entry in saved.get("apps", []):
-            try:
-                app = self._restore_app(entry)
-            except Exception as exc:  # one bad entry must not cost the others their restore
-                self._not_restored(entry, exc)
-                continue
-            if app.held:
-                held.append(app.name)
-            elif app.desired:
-                wanted.append(app.name)
+        restoring = self._saved_apps = SavedApps(
+            self.sup, self.paths.state, start_held=self.start_held, warn=self.start_warning
+        )
+        wanted, held = restoring.restore(saved.get("apps", []))
         log.info(
             "restored %d apps (%d to run, %d held down by `down`)",
             len(self.sup.apps),
@@ -261,55 +245,9 @@ class ProcwardDaemon(
             # Serve once they are spawned (so the first `status` shows them
             # starting), but not later than start_grace: slow dependency chains
             # go on in the background.
-            task = asyncio.get_running_loop().create_task(self._start_quietly(wanted))
+            task = asyncio.get_running_loop().create_task(restoring.start(wanted))
             self._restoring = task
             await asyncio.wait([task], timeout=self.start_grace)
-
-    def _restore_app(self, entry: Any) -> App:
-        table = dict(entry["spec"])
-        spec = parse_app(str(table.pop("name")), table, base_dir="/")
-        app = self.sup.add(spec, str(entry.get("source", ADHOC)), bool(entry.get("desired")))
-        if isinstance(entry.get("max_instances"), int):
-            app.max_instances = max(1, entry["max_instances"])
-        if app.desired and entry.get("held") and not self.start_held:
-            app.hold()
-        elif app.desired:
-            _restore_instances(app, entry.get("instances"))
-        return app
-
-    def _not_restored(self, entry: Any, exc: BaseException) -> None:
-        """Report an app that could not be restored: log, ``status``, and whoever started us."""
-        why = str(exc) or type(exc).__name__
-        spec = entry.get("spec") if isinstance(entry, dict) else None
-        name = str(spec.get("name", "?")) if isinstance(spec, dict) else "?"
-        app = self.sup.apps.get(name)
-        if app is not None:
-            entry = None  # an app all the same: saved as apps are
-            app.note_error(f"not restored: {why}")
-        self._unrestored[name] = (entry if isinstance(entry, dict) else None, why)
-        self.start_warning(f"app {name!r} was not restored: {why}")
-
-    async def _start_quietly(self, names: list[str]) -> None:
-        """Start what ran before the crash; an app that cannot start costs only itself.
-
-        All together first (dependency order, batched spawns). Should one
-        spawn raise, the apps it stopped short are started again without it,
-        until all are done; the one that raised shows its error in ``status``.
-        """
-        left = list(names)
-        while left:
-            try:
-                await self.sup.start(left, revive=False)
-                return
-            except Exception as exc:
-                broken = [n for n in left if _stuck(self.sup.app(n))]
-                if not broken:
-                    log.exception("restarting the saved apps failed")
-                    return
-                log.error("restarting %s failed", ", ".join(broken), exc_info=exc)
-                for name in broken:
-                    self._not_restored({"spec": {"name": name}}, exc)
-                left = [n for n in left if n not in broken]
 
     async def on_stop(self) -> None:
         if self._sup is None:
@@ -402,11 +340,8 @@ class ProcwardDaemon(
                     "instances": instances,
                 }
             )
-        apps.extend(
-            entry
-            for name, (entry, _why) in self._unrestored.items()
-            if entry is not None and name not in self.sup.apps
-        )
+        if self._saved_apps is not None:  # entries that made no app: kept as they were
+            apps.extend(self._saved_apps.entries())
         settings = {"metrics": self.metrics_settings(), "network": self.network_settings()}
         return {"apps": apps, "settings": settings}
 
@@ -514,29 +449,12 @@ class ProcwardDaemon(
 
     @method(Role.ADMIN)
     async def deleteApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
-        if name in self._unrestored and name not in self.sup.apps:
-            del self._unrestored[name]  # an entry of state.json that could not be restored
-            self._changed()
+        if self._saved_apps is not None and self._saved_apps.forget(name):
+            self._changed()  # an entry of state.json that could not be restored
         else:
             await self.sup.delete(name)
         await self._durable()
         return {"success": True}
-
-
-def _restore_instances(app: App, saved: object) -> None:
-    """``crashed`` and ``exited`` instances stay so: a crash of the daemon is not a start."""
-    if not isinstance(saved, list):
-        return
-    for entry in saved:
-        if isinstance(entry, dict) and isinstance(entry.get("index"), int):
-            index = entry["index"]
-            if 0 <= index < len(app.instances):
-                app.instances[index].restore(entry)
-
-
-def _stuck(app: App) -> bool:
-    """An instance left ``starting`` with no process: its spawn raised midway."""
-    return any(i.state is State.STARTING and i.record.pid is None for i in app.instances)
 
 
 def _raise_fd_limit() -> None:
