@@ -254,14 +254,14 @@ class Daemon(UpgradeMixin, NetworkMethods):
             # lock file was removed under a live one, whose file this is).
             # Written again once it serves.
             sock = self._listening_socket()
-            self._write_metadata_at_start()
+            self.update_metadata()
             starting = True
             await self.on_start()
             for unused in self.handed_network.values():  # listeners nobody took over
                 os.close(int(unused["fd"]))
             self.handed_network = {}
             self.vitals.serving(await self.server.serve_socket(sock), self._bound_socket)
-            self._write_metadata_at_start()
+            self.update_metadata()
         except Exception as exc:
             if not isinstance(exc, KitError | OSError):
                 log.exception("start-up failed")
@@ -281,20 +281,6 @@ class Daemon(UpgradeMixin, NetworkMethods):
             return None
         await self._shutdown()
         return None
-
-    def _write_metadata_at_start(self) -> None:
-        """``daemon.json``, or a warning: a full disk must not stop the daemon.
-
-        The lock, not this file, says which process is the daemon (``running``
-        asks the lock's holder when the file is missing), so the daemon can
-        serve without it; ``vitals`` writes it once the disk allows.
-        """
-        try:
-            self.update_metadata()
-        except OSError as exc:
-            text = f"cannot write {self.paths.metadata}: {exc.strerror or exc}; serving without it"
-            if text not in self.start_warnings:
-                self.start_warning(text)
 
     async def _undo_start(self) -> None:
         try:
@@ -325,8 +311,19 @@ class Daemon(UpgradeMixin, NetworkMethods):
         return sock
 
     def update_metadata(self) -> None:
-        """Write ``daemon.json`` (again, after the addresses changed)."""
-        self.vitals.write_metadata(self.metadata())
+        """Write ``daemon.json`` (again, after the addresses changed), or warn.
+
+        A disk that refuses (full) must not stop the daemon: the lock, not
+        this file, says which process is the daemon (``running`` asks the
+        lock's holder when the file is missing), and ``vitals`` writes it
+        again once the disk allows.
+        """
+        try:
+            self.vitals.write_metadata(self.metadata())
+        except OSError as exc:
+            text = f"cannot write {self.paths.metadata}: {exc.strerror or exc}; serving without it"
+            if text not in self.start_warnings:
+                self.start_warning(text)
 
     def metadata(self) -> Metadata:
         me = ProcessIdentity.current()
