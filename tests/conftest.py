@@ -9,6 +9,7 @@ $XDG_RUNTIME_DIR.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -81,3 +82,48 @@ def run_cli(
 def cli(home: str) -> Callable[..., Result]:
     """``cli("ping")`` runs the command against this test's private home."""
     return run_cli
+
+
+class TinyDisk:
+    """A 256 KiB tmpfs: ``fill()`` takes every free byte, ``free()`` gives them back."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.filler = os.path.join(path, "filler")
+
+    def fill(self) -> None:
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        assert os.statvfs(self.path).f_bavail == 0
+
+    def free(self) -> None:
+        os.unlink(self.filler)
+
+
+@pytest.fixture
+def tiny_disk() -> Iterator[TinyDisk]:
+    """A tmpfs of its own to fill (for disk-full tests); skipped where mount is not allowed.
+
+    Unmounted lazily at teardown: end what runs on it first (the fixtures that
+    use it do).
+    """
+    mount = short_home("pw-disk-")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", mount],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        os.rmdir(mount)
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield TinyDisk(mount)
+    finally:
+        subprocess.run(["umount", "-l", mount], check=False)
+        os.rmdir(mount)

@@ -64,6 +64,27 @@ def test_a_failed_write_is_logged_and_tried_again(
     assert "cannot save the test history" in caplog.text
 
 
+def test_a_save_that_keeps_failing_is_logged_once_until_one_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "dir"
+    blocker.write_text("a file where a directory should be")  # as a full disk: every save fails
+    history = History()
+    file = saved_file(blocker / "h.json", history)
+
+    async def scenario() -> None:
+        for _ in range(3):
+            history.change()
+            await file.save()
+        blocker.unlink()
+        blocker.mkdir()
+        await file.save()
+
+    asyncio.run(scenario())
+    assert caplog.text.count("cannot save the test history") == 1
+    assert "saved the test history" in caplog.text
+
+
 def test_an_unreadable_file_is_logged_and_forgotten(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -20,6 +20,7 @@ from procward.kit.errors import (
     MethodNotFound,
     NotFound,
     NotRunning,
+    NotSaved,
     ParseError,
     RpcError,
     ShuttingDown,
@@ -41,6 +42,7 @@ CODES: dict[type[RpcError], int] = {
     Conflict: -32004,
     Timeout: -32005,
     ShuttingDown: -32006,
+    NotSaved: -32007,
 }
 
 

@@ -24,6 +24,7 @@ def cmd_status(args: Namespace, paths: InstancePaths) -> int:
             status = {"apps": apps, "healthy": apps[0]["healthy"]}
         else:
             status = client.call("status")
+        told = set(client.start_warnings)  # printed already, by `connect`
     if args.json:
         render.as_json(status)
     elif not args.name:
@@ -38,8 +39,13 @@ def cmd_status(args: Namespace, paths: InstancePaths) -> int:
     held = [app["name"] for app in status["apps"] if app.get("held")]
     if held and not args.json:
         print(f"held down since `procward down`: {', '.join(held)} (`procward up` starts them)")
-    # Non-zero when something meant to run is not running: scripts and CI can rely on it.
-    return 0 if status.get("healthy", True) else 1
+    warnings = status.get("warnings") or []
+    if not args.json:
+        for text in (w for w in warnings if w not in told):
+            sys.stderr.write(f"procward: warning: {text}\n")
+    # Non-zero when something meant to run is not running, or the daemon warns (a
+    # state it cannot save): scripts and CI can rely on it.
+    return 0 if status.get("healthy", True) and not warnings else 1
 
 
 def cmd_start(args: Namespace, paths: InstancePaths) -> int:

@@ -180,7 +180,7 @@ PARSER = Parser(
         Command(
             "status",
             cmd_status,
-            "show the apps (exit status 1 if something meant to run is not running)",
+            "show the apps (exit status 1 if something meant to run does not, or on a warning)",
             [JSON],
             [Arg("name", help="one app (default: all)", optional=True)],
         ),

@@ -114,13 +114,26 @@ def kill_leftovers(paths: InstancePaths) -> int:
     if is_locked(paths.lock):
         print("procward: the daemon is running; use `procward down`", file=sys.stderr)
         return 1
-    groups = state.leftovers(state.load(paths.state), paths.state_dir)
+    groups = state.leftovers(_saved_or_set_aside(paths), paths.state_dir)
     for group in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(group.pgid, signal.SIGKILL)
     if groups:
         print(f"killed {len(groups)} app process group{'s' if len(groups) != 1 else ''}")
     return 0
+
+
+def _saved_or_set_aside(paths: InstancePaths) -> dict[str, object] | None:
+    """The saved state; unreadable, it is set aside: `kill` is the operator's decision."""
+    from procward.kit.errors import CorruptFile
+    from procward.supervision import state
+
+    try:
+        return state.load(paths.state)
+    except CorruptFile:
+        for name in state.set_aside(paths.state):
+            print(f"set aside: {name}", file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

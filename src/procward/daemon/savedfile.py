@@ -32,6 +32,7 @@ class SavedFile:
         self.take = take  # the bytes to write if changed (and no longer changed), else None
         self.retry = retry  # mark it changed again: a write failed
         self._saving: asyncio.Future[None] | None = None
+        self._failing = False  # a full disk fails every save: said once, until one works
 
     def load(self, parse: Callable[[bytes], T]) -> T | None:
         """What was saved, None if nothing was (or nothing usable: logged)."""
@@ -62,4 +63,10 @@ class SavedFile:
             write_atomic(self.path, data, backup=True)
         except OSError as exc:
             self.retry()
-            log.error("cannot save the %s to %s: %s", self.what, self.path, exc.strerror or exc)
+            if not self._failing:
+                log.error("cannot save the %s to %s: %s", self.what, self.path, exc.strerror or exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.warning("saved the %s to %s again", self.what, self.path)
+        self._failing = False

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from procward._version import __version__
 from procward.daemon.auditing import AuditMethods
@@ -23,13 +23,14 @@ from procward.daemon.execute import ExecMethods
 from procward.daemon.logs import LogMethods
 from procward.daemon.metrics import MetricsMethods
 from procward.daemon.network import NetworkSettingsMethods
+from procward.daemon.savedapps import SavedApps
 from procward.daemon.statusfile import StatusFile
 from procward.daemon.upgrade import UpgradeMethods, handed_pids
 from procward.daemon.uptime import UptimeMethods
 from procward.daemon.views import ViewMethods
 from procward.daemon.watch import WatchMethods
 from procward.kit.daemon import Daemon
-from procward.kit.errors import InvalidParams
+from procward.kit.errors import Conflict, CorruptFile, InvalidParams, NotSaved
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.app import serving
@@ -37,9 +38,6 @@ from procward.supervision.config import MAX_INSTANCES, Config, parse_app
 from procward.supervision.machine import State
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
-
-if TYPE_CHECKING:
-    from procward.supervision.app import App
 
 log = logging.getLogger("procward.daemon")
 
@@ -73,6 +71,7 @@ class ProcwardDaemon(
         self._store: state.StateStore | None = None
         self._restoring: asyncio.Task[None] | None = None
         self._status: StatusFile | None = None
+        self._saved_apps: SavedApps | None = None  # state.json's apps, brought back
 
     @property
     def sup(self) -> Supervisor:
@@ -86,6 +85,8 @@ class ProcwardDaemon(
         if not become_subreaper():
             log.warning("cannot become child subreaper: orphaned grandchildren go to init")
         os.environ.pop(state.MARKER, None)  # we may have been started by an app
+        # First, before any app is touched: a state nobody can trust stops the start here.
+        saved = self._load_state()
         self._status = StatusFile(
             os.path.join(self.paths.runtime_dir, "status.json"), self._prompt_status
         )
@@ -93,7 +94,6 @@ class ProcwardDaemon(
         handed = self.handed_over
         if handed is None:  # else after the handed-over children are adopted
             self._watch_children(self._sup.reaper.reap)
-        saved = state.load(self.paths.state)
         self._store = state.StateStore(self.paths.state, self._snapshot)
         self.start_uptime()
         self.start_event_file()
@@ -105,12 +105,107 @@ class ProcwardDaemon(
             self._watch_children(self._sup.reaper.reap)
         if saved is not None:
             await self._recover(saved, handed)
-            settings = saved.get("settings")
-            if isinstance(settings, dict):
-                await self.restore_network(settings.get("network"))
+            await self._restore_listeners(saved.get("settings"))
         self.scheduler.every(self.state_flush_interval, self._flush_state, name="state-flush")
         self.server.auditor = self.audit_call
         self._status.write()
+        await self._save_or_warn()
+
+    async def _restore_listeners(self, settings: object) -> None:
+        """TCP and HTTP as before; the apps run by now, so a failure is a warning, not a stop."""
+        if not isinstance(settings, dict):
+            return
+        try:
+            await self.restore_network(settings.get("network"))
+        except Exception as exc:
+            log.exception("restoring the network listeners failed")
+            self.start_warning(f"not listening as before the restart: {exc}")
+
+    def _load_state(self) -> dict[str, Any] | None:
+        """``state.json`` (or its ``.bak``); refuse to start when neither can be read.
+
+        Without a state it can trust the daemon cannot tell its apps from
+        anything else: ending the processes that carry its marker would end
+        apps it may not relaunch, starting with no apps would leave them
+        unsupervised and end them at the next start. So it touches nothing,
+        and says what an operator can do (decision 0031).
+        """
+        try:
+            return state.load(self.paths.state)
+        except CorruptFile as exc:
+            if self.handed_over is not None:  # an upgrade: the running apps are our children
+                kept = state.set_aside(self.paths.state)
+                log.error("%s; set aside as %s", exc, ", ".join(kept))
+                return None
+            me = {os.getpid(), os.getpgid(0)}
+            groups = len(state.marked_groups(self.paths.state_dir, exclude=me))
+            raise CorruptFile(
+                f"the saved state is unreadable ({exc}). Not starting, and nothing touched: "
+                "without a state it can trust, the daemon cannot tell which processes are its "
+                f"apps ({groups} process group{'' if groups == 1 else 's'} of the last daemon "
+                f"still running). Either put a good copy back as {self.paths.state} and run "
+                "any command, or run `procward kill` to end those apps and set the unreadable "
+                "files aside (the next start has no apps)"
+            ) from None
+
+    async def _save_or_warn(self) -> None:
+        """Save once before serving; a disk that refuses is worth a warning, not a refusal.
+
+        The apps are running by now: a daemon that gave up here would leave
+        them unsupervised. It serves, and says that changes will not survive it.
+        """
+        try:
+            await self._durable()
+        except NotSaved:
+            self.start_warning(self._unsaved_warning())
+
+    def _unsaved_warning(self) -> str:
+        assert self._store is not None and self._store.problem is not None
+        return (
+            f"{self._store.problem}: changes to the apps hold only while this daemon runs "
+            "(it tries again every 30 s)"
+        )
+
+    def daemon_warnings(self) -> list[str]:
+        """What ``status`` shows above the apps: trouble an operator must hear of."""
+        found = []
+        if self._store is not None and self._store.problem is not None:
+            found.append(self._unsaved_warning())
+        if self._saved_apps is not None:
+            found.extend(self._saved_apps.warnings())
+        return found
+
+    async def before_upgrade(self) -> dict[str, Any]:
+        """No upgrade while the state cannot be saved: the next program restores from it."""
+        extra = await super().before_upgrade()  # not busy: then, one save to see
+        store = self._store
+        if store is not None:
+            await asyncio.wrap_future(store.flush())
+            if store.problem is not None:
+                raise Conflict(f"upgrade refused: {store.problem}; the new program needs it")
+        return extra
+
+    async def on_start_failed(self) -> None:
+        """End what this start spawned: a daemon that never served leaves no app behind.
+
+        Nothing is saved: ``state.json`` keeps what should run, and the next
+        daemon starts it.
+        """
+        store, self._store = self._store, None
+        if store is not None:
+            store.abandon()
+        if self._restoring is not None:
+            self._restoring.cancel()
+        sup = self._sup
+        if sup is None:
+            return
+        sup.stop_watching()
+        await sup.stop(list(sup.apps), keep_desired=True, force=True)
+        await sup.end_strays()
+        sup.close_logs()
+        if self._status is not None:
+            self._status.remove()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
     def _flush_state(self) -> None:
         if self._store is not None:
@@ -133,23 +228,10 @@ class ProcwardDaemon(
             self.restore_metrics(saved.get("settings", {}).get("metrics", {}))
         except (AttributeError, TypeError, ValueError) as exc:
             log.error("ignoring unreadable settings in %s: %s", self.paths.state, exc)
-        wanted, held = [], []
-        for entry in saved.get("apps", []):
-            try:
-                table = dict(entry["spec"])
-                spec = parse_app(str(table.pop("name")), table, base_dir="/")
-            except (KeyError, TypeError, ValueError) as exc:
-                log.error("skipping an app in %s that no longer parses: %s", self.paths.state, exc)
-                continue
-            app = self.sup.add(spec, str(entry.get("source", ADHOC)), bool(entry.get("desired")))
-            if isinstance(entry.get("max_instances"), int):
-                app.max_instances = max(1, entry["max_instances"])
-            if app.desired and entry.get("held") and not self.start_held:
-                app.hold()
-                held.append(spec.name)
-            elif app.desired:
-                wanted.append(spec.name)
-                _restore_instances(app, entry.get("instances"))
+        restoring = self._saved_apps = SavedApps(
+            self.sup, self.paths.state, start_held=self.start_held, warn=self.start_warning
+        )
+        wanted, held = restoring.restore(saved.get("apps", []))
         log.info(
             "restored %d apps (%d to run, %d held down by `down`)",
             len(self.sup.apps),
@@ -163,15 +245,9 @@ class ProcwardDaemon(
             # Serve once they are spawned (so the first `status` shows them
             # starting), but not later than start_grace: slow dependency chains
             # go on in the background.
-            task = asyncio.get_running_loop().create_task(self._start_quietly(wanted))
+            task = asyncio.get_running_loop().create_task(restoring.start(wanted))
             self._restoring = task
             await asyncio.wait([task], timeout=self.start_grace)
-
-    async def _start_quietly(self, names: list[str]) -> None:
-        try:
-            await self.sup.start(names, revive=False)
-        except Exception:
-            log.exception("restarting the saved apps failed")
 
     async def on_stop(self) -> None:
         if self._sup is None:
@@ -202,9 +278,20 @@ class ProcwardDaemon(
 
     async def _durable(self) -> None:
         """Save now and wait for it: an operator's change is on disk before we answer,
-        so a daemon killed right after still knows what it was told."""
-        if self._store is not None:
-            await asyncio.wrap_future(self._store.flush())
+        so a daemon killed right after still knows what it was told.
+
+        When it cannot be saved (a full disk), the answer is ``NotSaved``: the
+        change is made, but the operator must know that a crash would undo it.
+        """
+        store = self._store
+        if store is None:
+            return
+        await asyncio.wrap_future(store.flush())
+        if store.problem is not None:
+            raise NotSaved(
+                f"done, but not saved ({store.problem}): it holds while this daemon runs; "
+                "should the daemon die before a save succeeds, the previous state comes back"
+            )
 
     def _changed(self) -> None:
         if self._store is not None:
@@ -253,6 +340,8 @@ class ProcwardDaemon(
                     "instances": instances,
                 }
             )
+        if self._saved_apps is not None:  # entries that made no app: kept as they were
+            apps.extend(self._saved_apps.entries())
         settings = {"metrics": self.metrics_settings(), "network": self.network_settings()}
         return {"apps": apps, "settings": settings}
 
@@ -360,20 +449,12 @@ class ProcwardDaemon(
 
     @method(Role.ADMIN)
     async def deleteApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
-        await self.sup.delete(name)
+        if self._saved_apps is not None and self._saved_apps.forget(name):
+            self._changed()  # an entry of state.json that could not be restored
+        else:
+            await self.sup.delete(name)
         await self._durable()
         return {"success": True}
-
-
-def _restore_instances(app: App, saved: object) -> None:
-    """``crashed`` and ``exited`` instances stay so: a crash of the daemon is not a start."""
-    if not isinstance(saved, list):
-        return
-    for entry in saved:
-        if isinstance(entry, dict) and isinstance(entry.get("index"), int):
-            index = entry["index"]
-            if 0 <= index < len(app.instances):
-                app.instances[index].restore(entry)
 
 
 def _raise_fd_limit() -> None:

@@ -3,8 +3,8 @@
 A subclass names itself (``prefix``, used for directories and environment
 variables), declares RPC methods with ``@method(role=...)`` and overrides the
 hooks it needs: ``on_start`` (after the lock and socket, before "ready"),
-``on_stop`` (stop children, save state), ``on_reload`` (SIGHUP). ``run()`` does
-the rest:
+``on_stop`` (stop children, save state), ``on_start_failed`` (undo what a
+start that failed began), ``on_reload`` (SIGHUP). ``run()`` does the rest:
 
     lock → bind (or take the activated socket) → on_start → serve →
     metadata → "ready" (ready pipe, sd_notify) → ... → shutdown
@@ -118,6 +118,15 @@ class Daemon(UpgradeMixin, NetworkMethods):
 
         With ``force_stop`` set (``shutdown(force=True)``), kill the children
         at once instead of waiting for them to stop.
+        """
+
+    async def on_start_failed(self) -> None:
+        """``on_start`` (or what follows it) raised: undo what it started.
+
+        Whatever on_start began (children, above all) must not outlive a
+        daemon that never served: nobody would supervise it. Unlike
+        ``on_stop``, this is not a change of what should run, so do not save
+        state here.
         """
 
     def on_reload(self) -> Awaitable[None] | None:
@@ -237,6 +246,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         """Serve until stopped; the start-up error, if the daemon never served."""
         self._stop_requested = asyncio.Event()
         self._install_signal_handlers()
+        starting = False  # on_start has begun: it may have started things to undo
         try:
             # Written before on_start so that `stop` can find (and signal) a
             # daemon whose on_start is still running, but after the socket:
@@ -245,6 +255,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
             # Written again once it serves.
             sock = self._listening_socket()
             self.update_metadata()
+            starting = True
             await self.on_start()
             for unused in self.handed_network.values():  # listeners nobody took over
                 os.close(int(unused["fd"]))
@@ -254,6 +265,8 @@ class Daemon(UpgradeMixin, NetworkMethods):
         except Exception as exc:
             if not isinstance(exc, KitError | OSError):
                 log.exception("start-up failed")
+            if starting:
+                await self._undo_start()
             await self._stop_quietly(served=False)
             return str(exc) or type(exc).__name__
         self._start_background_jobs()
@@ -268,6 +281,12 @@ class Daemon(UpgradeMixin, NetworkMethods):
             return None
         await self._shutdown()
         return None
+
+    async def _undo_start(self) -> None:
+        try:
+            await asyncio.wait_for(self.on_start_failed(), timeout=self.shutdown_timeout - 0.5)
+        except Exception:
+            log.exception("error while undoing a failed start")
 
     def _listening_socket(self) -> socket.socket:
         sock = self._take_listening_socket()
@@ -292,8 +311,19 @@ class Daemon(UpgradeMixin, NetworkMethods):
         return sock
 
     def update_metadata(self) -> None:
-        """Write ``daemon.json`` (again, after the addresses changed)."""
-        self.vitals.write_metadata(self.metadata())
+        """Write ``daemon.json`` (again, after the addresses changed), or warn.
+
+        A disk that refuses (full) must not stop the daemon: the lock, not
+        this file, says which process is the daemon (``running`` asks the
+        lock's holder when the file is missing), and ``vitals`` writes it
+        again once the disk allows.
+        """
+        try:
+            self.vitals.write_metadata(self.metadata())
+        except OSError as exc:
+            text = f"cannot write {self.paths.metadata}: {exc.strerror or exc}; serving without it"
+            if text not in self.start_warnings:
+                self.start_warning(text)
 
     def metadata(self) -> Metadata:
         me = ProcessIdentity.current()

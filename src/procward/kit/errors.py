@@ -12,7 +12,8 @@
     │   ├── NotFound           -32003
     │   ├── Conflict           -32004
     │   ├── Timeout            -32005
-    │   └── ShuttingDown       -32006
+    │   ├── ShuttingDown       -32006
+    │   └── NotSaved           -32007 done, but it could not be made durable (disk full)
     ├── DaemonError                   about the daemon process itself
     │   ├── AlreadyRunning
     │   ├── NotRunning
@@ -106,6 +107,12 @@ class Timeout(RpcError):
 
 class ShuttingDown(RpcError):
     code = -32006
+
+
+class NotSaved(RpcError):
+    """The change is made, but could not be saved: a crash of the daemon would undo it."""
+
+    code = -32007
 
 
 class DaemonError(KitError):

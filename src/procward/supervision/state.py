@@ -37,8 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from procward.kit.atomic import file_version, read_with_fallback, write_atomic
-from procward.kit.errors import CorruptFile
+from procward.kit.atomic import backup_path, file_version, read_with_fallback, write_atomic
 from procward.kit.procinfo import ProcessIdentity, starttime
 from procward.kit.structs import Struct
 from procward.supervision import process
@@ -57,14 +56,30 @@ def parse_state(raw: bytes) -> dict[str, Any]:
 
 
 def load(path: str) -> dict[str, Any] | None:
-    """The saved state; None if there is none or no usable copy (then say so)."""
-    try:
-        return read_with_fallback(path, parse_state)
-    except CorruptFile as exc:
-        aside = f"{path}.corrupt-{int(time.time())}"
-        os.replace(path, aside)
-        log.error("%s; kept it as %s and started with no apps", exc, aside)
-        return None
+    """The saved state; None if there is none.
+
+    Raises ``CorruptFile`` when neither ``state.json`` nor its ``.bak`` can be
+    used: then nothing says which running processes are ours, and only an
+    operator can decide (``set_aside`` once they have).
+    """
+    return read_with_fallback(path, parse_state)
+
+
+def set_aside(path: str) -> list[str]:
+    """Rename ``path`` and its ``.bak`` to ``<name>.corrupt-<time>``; the new names.
+
+    Kept, not deleted: someone may want to repair them by hand.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    kept = []
+    for name in (path, backup_path(path)):
+        aside = f"{name}.corrupt-{stamp}"
+        try:
+            os.replace(name, aside)
+        except FileNotFoundError:
+            continue
+        kept.append(aside)
+    return kept
 
 
 class StateStore:
@@ -79,6 +94,9 @@ class StateStore:
         self._changes = 0  # changes seen, and how many of them the last save covered
         self._saved = -1
         self._written: tuple[int, int, int, int] | None = None  # the file as we left it
+        # Why the last write failed (a full disk...), None once one succeeds: what
+        # the daemon tells an operator whose change could not be made durable.
+        self.problem: str | None = None
 
     def mark_dirty(self, delay: float = 0.01) -> None:
         self._changes += 1
@@ -106,15 +124,38 @@ class StateStore:
     def _write(self, data: bytes) -> None:
         try:
             write_atomic(self.path, data, backup=True)
-            self.writes += 1
-            self._written = file_version(self.path)
         except OSError as exc:  # full disk, read-only fs: keep serving, retry next time
             self._saved = -1  # not saved: the next baseline writes, changed or not
-            log.error("cannot save %s: %s; trying again within 30 s", self.path, exc)
+            if self.problem is None:
+                log.error(
+                    "cannot save %s: %s; changes hold only while this daemon runs "
+                    "(trying again every 30 s)",
+                    self.path,
+                    exc.strerror or exc,
+                )
+            self.problem = f"cannot save {self.path}: {exc.strerror or exc}"
+            return
+        self.writes += 1
+        # Gone already (removed between our rename and this stat): never "as we left it".
+        self._written = file_version(self.path) or (-1, -1, -1, -1)
+        if self.problem is not None:
+            log.warning("saved %s again", self.path)
+        self.problem = None
 
     async def close(self) -> None:
         """Write the final state and stop the worker."""
         await asyncio.wrap_future(self.flush())
+        self._writer.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        """Stop without a final write: the file keeps what was last saved.
+
+        For a daemon whose start failed: what it did meanwhile (apps started,
+        then ended again) is not a change of intent.
+        """
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         self._writer.shutdown(wait=True)
 
 
@@ -136,18 +177,30 @@ def leftovers(saved: dict[str, Any] | None, state_dir: str) -> list[Leftover]:
         return found
     known = {g.pgid for g in found}
     for app in saved.get("apps", []):
-        spec = app.get("spec", {})
-        for inst in app.get("instances", []):
-            pgid, pid = inst.get("pgid") or inst.get("pid"), inst.get("pid")
-            if not isinstance(pgid, int) or pgid <= 1:
+        spec = app.get("spec") if isinstance(app, dict) else None
+        spec = spec if isinstance(spec, dict) else {}
+        for inst in _instances(app):
+            group, leader = inst.get("pgid") or inst.get("pid"), inst.get("pid")
+            if not isinstance(group, int) or group <= 1:
                 continue
-            ident = ProcessIdentity(
-                int(pid or pgid), int(inst.get("starttime") or 0), str(inst.get("boot_id") or "")
-            )
-            if pgid not in known and _still_ours(ident, pgid, live):
+            try:
+                ident = ProcessIdentity(
+                    int(leader or group),
+                    int(inst.get("starttime") or 0),
+                    str(inst.get("boot_id") or ""),
+                )
+            except (TypeError, ValueError):
+                continue
+            if group not in known and _still_ours(ident, group, live):
                 label = f"{spec.get('name', '?')}:{inst.get('index', '?')}"
-                found.append(Leftover(label, pgid, ident, str(spec.get("stop_signal", "TERM"))))
+                found.append(Leftover(label, group, ident, str(spec.get("stop_signal", "TERM"))))
     return found
+
+
+def _instances(app: object) -> list[dict[str, Any]]:
+    """The saved instances of an app entry, whatever a hand edit left of it."""
+    found = app.get("instances") if isinstance(app, dict) else None
+    return [i for i in found if isinstance(i, dict)] if isinstance(found, list) else []
 
 
 MARKER = "PROCWARD_DAEMON"  # in every child's environment: the state dir of its daemon
