@@ -26,6 +26,7 @@ from procward.kit.errors import Conflict, InvalidParams, NotFound, Timeout
 from procward.kit.paths import InstancePaths
 from procward.supervision import environment, escapees, graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
+from procward.supervision.config import MAX_TOTAL_INSTANCES
 from procward.supervision.escapees import ProcessTable, origin
 from procward.supervision.events import EventLog
 from procward.supervision.machine import ACTIVE, AT_REST, Check, Start, State, Stop, StopTimeout
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("procward.supervision")
 
 SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
+SLICE = 0.02  # seconds of spawning before the loop gets a turn (RPC, exits, timers)
 
 
 class Supervisor:
@@ -78,6 +80,8 @@ class Supervisor:
         self.uptime = UptimeHistory()
         self._meter: Meter | None = None
         self.reaper = process.Reaper(self._child_exited)
+        # Instances of all apps together; a loaded file's [procward] may change it.
+        self.max_total_instances = MAX_TOTAL_INSTANCES
         self._watching: Watching | None = None  # watch mode, made when first needed
 
     # -- events from below ---------------------------------------------------------
@@ -289,13 +293,13 @@ class Supervisor:
         for layer in graph.start_layers(deps):
             kicked = []
             for count, name in enumerate(layer, 1):
-                if self._kick(self.apps[name], revive):
+                if await self._kick(self.apps[name], revive):
                     kicked.append(name)
                 if count % SPAWN_BATCH == 0:
                     await asyncio.sleep(0)  # let RPC and exits in between big batches
             await asyncio.gather(*(self._started(n, n in needed, timeout) for n in kicked))
 
-    def _kick(self, app: App, revive: bool = True) -> bool:
+    async def _kick(self, app: App, revive: bool = True) -> bool:
         """Send Start to the app's instances, unless a dependency is not running."""
         missing = [d for d in app.spec.depends_on if not _running(self.apps[d])]
         if missing:
@@ -303,9 +307,12 @@ class Supervisor:
             return False
         app.desired = True
         app.last_error = None
-        for inst in app.instances:
-            if revive or inst.state not in _DONE:
-                inst.send(Start())
+        if len(app.instances) > SPAWN_BATCH:
+            await self.start_instances(app, list(app.instances), revive)
+        else:  # the usual app: no task switch between its few spawns
+            for inst in app.instances:
+                if revive or inst.state not in _DONE:
+                    inst.send(Start())
         self._watch(app)
         return True
 
@@ -385,6 +392,20 @@ class Supervisor:
         """Replace every instance of ``names`` with a new process, keeping the app serving."""
         await reload.reload(self, names)
 
+    def total_instances(self, leaving_out: str | None = None) -> int:
+        """Instances of every app (but ``leaving_out``), the count ``max_total_instances`` caps."""
+        return sum(len(a.instances) for n, a in self.apps.items() if n != leaving_out)
+
+    def check_total(self, name: str, count: int) -> None:
+        """``InvalidParams`` if ``count`` instances of ``name`` would pass the daemon's cap."""
+        others = self.total_instances(leaving_out=name)
+        if others + count > self.max_total_instances:
+            raise InvalidParams(
+                f"{count} instances of {name} would make {others + count} in all, more than "
+                f"max_total_instances ({self.max_total_instances}); if you mean it, raise it "
+                f"in a config file: [procward] max_total_instances = {others + count}"
+            )
+
     async def scale(self, name: str, count: int) -> None:
         app = self.app(name)
         if count < 0:
@@ -394,6 +415,7 @@ class Supervisor:
                 f"{count} instances of {name} is more than max_instances ({app.max_instances}); "
                 f"if you mean it, raise it in the app's file: [procward] max_instances = {count}"
             )
+        self.check_total(name, count)
         app.spec = structs.replace(app.spec, instances=count)
         retired = app.resize(count)
         if retired:
@@ -406,10 +428,29 @@ class Supervisor:
                 inst.close_logs()
             del app.instances[count:]
         elif app.desired:
-            for inst in app.instances:
-                inst.send(Start())
+            await self.start_instances(app, list(app.instances))
             await self.wait_until(app, lambda: _all_in(app, STARTED), 60.0)
         self.on_change()
+
+    async def start_instances(
+        self, app: App, instances: list[Instance], revive: bool = True
+    ) -> None:
+        """Send Start to ``instances``, giving the loop a turn every SLICE seconds of spawning.
+
+        A thousand spawns in one pass of the loop would leave RPC, pipes and
+        timers waiting for seconds. Between slices an operator may have
+        stopped the app or scaled it down: what is no longer wanted is not started.
+        """
+        deadline = time.monotonic() + SLICE
+        for inst in instances:
+            if not app.desired or self.apps.get(app.name) is not app:
+                return
+            kept = inst.index < len(app.instances) and app.instances[inst.index] is inst
+            if kept and (revive or inst.state not in _DONE):
+                inst.send(Start())
+            if time.monotonic() > deadline:
+                await asyncio.sleep(0)
+                deadline = time.monotonic() + SLICE
 
     async def replace(self, spec: AppSpec, source: str) -> None:
         """Give an app a new definition: its instances stop and start again later."""
