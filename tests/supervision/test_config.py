@@ -661,17 +661,19 @@ def test_an_app_of_a_file_runs_in_the_files_directory_by_default() -> None:
 
 def test_unknown_settings_are_refused() -> None:
     assert problems_of({"procward": {"bogus": 1, "max_instances": 0}}) == [
-        "procward.bogus: unknown key; the keys of [procward] are: max_instances",
-        "procward.max_instances: must be an integer >= 1, got 0",
+        "procward.bogus: unknown key; the keys of [procward] are: "
+        "max_instances, max_total_instances",
+        "procward.max_instances: must be an integer from 1 to 100000, got 0",
     ]
 
 
 def test_instances_are_capped_unless_the_file_says_more() -> None:
-    [problem] = app_problems(instances=100_000)
+    [problem, total] = app_problems(instances=100_000)
     assert problem == (
         "apps.web.instances: 100000 is more than max_instances (256); "
         "if you mean it, raise it: [procward] max_instances = 100000"
     )
+    assert total.startswith("instances: its apps have 100000 instances in all")
     app_problems_ok = {
         "procward": {"max_instances": 300},
         "apps": {"web": {"cmd": "x", "instances": 300}},

@@ -219,11 +219,11 @@ def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None
         draft.problems.append(Problem(name, None, message))
         return draft
     for key, value in table.items():
-        unfit = list(_unfit_text(value, str(key)))
-        if unfit:  # before its reader: such text must not reach an exec or a file
+        _read_key(draft, key, value, base_dir)
+        unfit = list(_unfit_text(value, str(key))) if key in draft.fields else []
+        if unfit:  # what its reader let through must still not reach an exec or a file
+            del draft.fields[key]
             draft.problems += [Problem(name, where, why) for where, why in unfit]
-        else:
-            _read_key(draft, key, value, base_dir)
     if "cwd" not in table and cwd is not None:
         draft.fields["cwd"] = cwd
     if "cmd" not in table:
