@@ -139,7 +139,13 @@ def unfit_value(value: object) -> str | None:
         return None if -LARGEST_INT <= value <= LARGEST_INT else "is out of range"
     if isinstance(value, str):
         return unfit_text(value)
+    if isinstance(value, list):  # of names or arguments: each must be usable too
+        return next((f"item {i} {why}" for i, v in enumerate(value) if (why := _unfit(v))), None)
     return None
+
+
+def _unfit(item: object) -> str | None:
+    return unfit_text(item) if isinstance(item, str) else None
 
 
 def unfit_text(text: str) -> str | None:
