@@ -708,6 +708,6 @@ def test_text_with_nul_or_a_lone_surrogate_is_refused_with_its_key(
 
 def test_a_toml_file_with_nul_gives_the_same_error(tmp_path) -> None:
     path = tmp_path / "procward.toml"
-    path.write_text('[apps.web]\ncmd = "x"\n[apps.web.commands]\nmigrate = "run \\u0000"\n')
-    with pytest.raises(ConfigError, match=r"apps.web.commands.migrate: must not contain NUL"):
+    path.write_text('[apps.web]\ncmd = "x"\nhealth = { http = "http://127.0.0.1:1/\\u0000" }\n')
+    with pytest.raises(ConfigError, match=r"apps.web.health.http: must not contain NUL"):
         load_config(str(path))
