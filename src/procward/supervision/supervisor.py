@@ -45,6 +45,7 @@ log = logging.getLogger("procward.supervision")
 
 SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
 SLICE = 0.02  # seconds of spawning before the loop gets a turn (RPC, exits, timers)
+STOP_BATCH = 200  # instances stopped at least per turn (they share one /proc scan)
 
 
 class Supervisor:
@@ -82,6 +83,7 @@ class Supervisor:
         self.reaper = process.Reaper(self._child_exited)
         # Instances of all apps together; a loaded file's [procward] may change it.
         self.max_total_instances = MAX_TOTAL_INSTANCES
+        self._uptime_due: dict[str, float] = {}  # apps changed in this pass of the loop
         self._watching: Watching | None = None  # watch mode, made when first needed
 
     # -- events from below ---------------------------------------------------------
@@ -215,10 +217,30 @@ class Supervisor:
             pid = rec.pid if rec.pid is not None else inst.last_pid
             self._event(inst, before, inst.state, pid, _why(inst, before))
         if restarted or inst.state is not before:
-            self.uptime.note(app.name, app.availability())
+            self._note_uptime(app)
         self.on_change()
         if app.waiters:
             app.wake()
+
+    def _note_uptime(self, app: App) -> None:
+        """Tell the uptime history how ``app`` is, once per pass of the loop.
+
+        ``availability()`` looks at every instance: at each change of each
+        of 1,000 instances (a scale, a stop) that was a million looks in one
+        pass, seconds of a loop that answered nothing. The time noted is
+        that of the first change.
+        """
+        if app.name not in self._uptime_due:
+            self._uptime_due[app.name] = self.uptime.clock()
+            if len(self._uptime_due) == 1:
+                self.loop.call_soon(self._note_uptimes)
+
+    def _note_uptimes(self) -> None:
+        due, self._uptime_due = self._uptime_due, {}
+        for name, when in due.items():
+            app = self.apps.get(name)
+            if app is not None:
+                self.uptime.note(name, app.availability(), now=when)
 
     def _event(
         self, inst: Instance, before: State, after: State, pid: int | None, why: str | None
@@ -365,10 +387,13 @@ class Supervisor:
         if self._watching is not None:
             self._watching.stop(app.name)
         every = [*app.instances, *app.arriving]
-        for inst in every:
+
+        def stop(inst: Instance) -> None:
             inst.send(Stop())
             if force:
                 inst.send(StopTimeout())
+
+        await in_slices(every, stop, least=STOP_BATCH)
         limit = (timeout if timeout is not None else app.spec.stop_timeout) + 5.0
         if not await self.wait_until(app, lambda: all(i.state in AT_REST for i in every), limit):
             raise Timeout(f"{app.name} did not stop within {limit:g}s")
@@ -419,8 +444,7 @@ class Supervisor:
         app.spec = structs.replace(app.spec, instances=count)
         retired = app.resize(count)
         if retired:
-            for inst in retired:
-                inst.send(Stop())
+            await in_slices(retired, lambda inst: inst.send(Stop()), least=STOP_BATCH)
             limit = app.spec.stop_timeout + 5.0
             await self.wait_until(app, lambda: all(i.state in AT_REST for i in retired), limit)
             for inst in retired:
@@ -441,16 +465,16 @@ class Supervisor:
         timers waiting for seconds. Between slices an operator may have
         stopped the app or scaled it down: what is no longer wanted is not started.
         """
-        deadline = time.monotonic() + SLICE
-        for inst in instances:
+
+        def start(inst: Instance) -> bool:
             if not app.desired or self.apps.get(app.name) is not app:
-                return
+                return False
             kept = inst.index < len(app.instances) and app.instances[inst.index] is inst
             if kept and (revive or inst.state not in _DONE):
                 inst.send(Start())
-            if time.monotonic() > deadline:
-                await asyncio.sleep(0)
-                deadline = time.monotonic() + SLICE
+            return True
+
+        await in_slices(instances, start)
 
     async def replace(self, spec: AppSpec, source: str) -> None:
         """Give an app a new definition: its instances stop and start again later."""
@@ -492,6 +516,27 @@ class Supervisor:
 
     def graph(self) -> dict[str, Any]:
         return dict(graph.as_graph(self.dependencies()))
+
+
+async def in_slices(
+    items: Iterable[Instance], action: Callable[[Instance], object], *, least: int = 1
+) -> None:
+    """``action`` on each item, giving the loop a turn every SLICE seconds; False stops.
+
+    A slice does at least ``least`` items: a stop scans ``/proc`` once per
+    pass of the loop (``process_table``), and with a thousand processes the
+    scan alone takes a slice, so stops go in larger batches than starts.
+    """
+    deadline = time.monotonic() + SLICE
+    done = 0
+    for item in items:
+        if action(item) is False:
+            return
+        done += 1
+        if done >= least and time.monotonic() > deadline:
+            await asyncio.sleep(0)
+            deadline = time.monotonic() + SLICE
+            done = 0
 
 
 def _why(inst: Instance, before: State, now: State | None = None) -> str | None:
