@@ -30,17 +30,20 @@ class LogMethods:
         """The logs a query names; ``InvalidParams`` or ``NotFound`` if it can name none."""
         if stream not in (None, "out", "err"):
             raise InvalidParams(f"stream must be 'out' or 'err', got {stream!r}")
-        found = [
+        if instance is not None:
+            apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
+            if not any(0 <= instance < len(app.instances) for app in apps):
+                if name is None:
+                    raise NotFound(f"no app has an instance {instance}")
+                raise NotFound(
+                    f"{name} has no instance {instance} (it has {len(apps[0].instances)})"
+                )
+        return [
             s
             for s in self.sup.sinks(name)
             if (stream is None or s.stream in (stream, "log"))
             and (instance is None or s.index == instance)
         ]
-        if instance is not None and not found:
-            apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
-            most = max((len(a.instances) for a in apps), default=0)
-            raise NotFound(f"{name or 'no app'} has no instance {instance} (instances: {most})")
-        return found
 
     @method(Role.VIEWER)
     async def getLogs(  # noqa: PLR0917 - the JSON-RPC params, positional or named
