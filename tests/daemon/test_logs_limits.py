@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 
 from procward.kit.client import Client
@@ -105,3 +106,57 @@ def test_a_log_file_planted_as_a_symlink_is_refused_and_not_written_through(
     wait_state(daemon, "planted", "exited")
     wait_for(lambda: "is a symlink" in daemon_log(paths), what="the refusal in the daemon's log")
     assert victim.read_text() == "untouched\n"
+
+
+FLOOD_200MB = (
+    "import sys\nopen(sys.argv[1]).read()\nline = b'y' * 100 + b'\\n'\n"
+    "for _ in range(200): sys.stdout.buffer.write(line * 10000)"
+)
+
+
+def peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(ln for ln in status if ln.startswith("VmHWM:")).split()[1])
+
+
+def stalled_follower(paths: InstancePaths, app: str) -> socket.socket:
+    """A followLogs connection that reads its first notification, then nothing more."""
+    conn = socket.socket(socket.AF_UNIX)
+    conn.connect(paths.socket)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "followLogs", "params": {"name": app}}
+    conn.sendall(json.dumps(request).encode() + b"\n")
+    conn.settimeout(10)
+    first = b""
+    while not first.endswith(b"\n"):
+        first += conn.recv(1)
+    assert b'"following"' in first, first
+    return conn
+
+
+def test_followers_that_do_not_read_cost_the_daemon_little(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths, tmp_path
+) -> None:
+    """Measured before: 300 MiB for 8; each may now hold 2 MiB (and its socket's buffers)."""
+    gate = str(tmp_path / "gate")
+    os.mkfifo(gate)
+    pid = daemon.call("ping")["pid"]
+    load_apps(f"""
+        [apps.flood]
+        cmd = {json.dumps([sys.executable, "-c", FLOOD_200MB, gate])}
+        restart = "never"
+        min_start = "0s"
+        log_max_size = "10MB"
+        log_backups = 1
+    """)
+    wait_state(daemon, "flood", "running")
+    stalled = [stalled_follower(paths, "flood") for _ in range(8)]
+    try:
+        before = peak_rss_kib(pid)
+        with open(gate, "w"):
+            pass  # let it write its 200 MB
+        wait_state(daemon, "flood", "exited", timeout=60)
+        grown = (peak_rss_kib(pid) - before) // 1024
+        assert grown < 48, f"the daemon's peak RSS grew by {grown} MiB"
+    finally:
+        for conn in stalled:
+            conn.close()
