@@ -106,6 +106,9 @@ def test_a_log_file_planted_as_a_symlink_is_refused_and_not_written_through(
     wait_state(daemon, "planted", "exited")
     wait_for(lambda: "is a symlink" in daemon_log(paths), what="the refusal in the daemon's log")
     assert victim.read_text() == "untouched\n"
+    # Nor is it read through: the reply says why, the victim's text is not in it.
+    out = out_of(daemon.call("getLogs", name="planted"))
+    assert out["lines"] == [] and "cannot read" in out["note"]
 
 
 FLOOD_200MB = (

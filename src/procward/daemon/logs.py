@@ -178,7 +178,11 @@ def read_tails(
     left_lines, left_bytes = REPLY_LINES, REPLY_BYTES
     for sink, entry in logs:
         count = min(lines, left_lines)
-        raw, clipped = tail_lines(sink.path, count, sink.backups, left_bytes)
+        try:
+            raw, clipped = tail_lines(sink.path, count, sink.backups, left_bytes)
+        except OSError as exc:  # a symlink planted (refused), a file made unreadable
+            entry["note"] = f"cannot read {sink.path}: {exc.strerror or exc}"
+            continue
         if clipped or (count < lines and len(raw) == count):
             entry["truncated"] = TRUNCATED_NOTE
         if cutoff is not None:
