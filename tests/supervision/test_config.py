@@ -661,17 +661,19 @@ def test_an_app_of_a_file_runs_in_the_files_directory_by_default() -> None:
 
 def test_unknown_settings_are_refused() -> None:
     assert problems_of({"procward": {"bogus": 1, "max_instances": 0}}) == [
-        "procward.bogus: unknown key; the keys of [procward] are: max_instances",
-        "procward.max_instances: must be an integer >= 1, got 0",
+        "procward.bogus: unknown key; the keys of [procward] are: "
+        "max_instances, max_total_instances",
+        "procward.max_instances: must be an integer from 1 to 100000, got 0",
     ]
 
 
 def test_instances_are_capped_unless_the_file_says_more() -> None:
-    [problem] = app_problems(instances=100_000)
+    [problem, total] = app_problems(instances=100_000)
     assert problem == (
         "apps.web.instances: 100000 is more than max_instances (256); "
         "if you mean it, raise it: [procward] max_instances = 100000"
     )
+    assert total.startswith("instances: its apps have 100000 instances in all")
     app_problems_ok = {
         "procward": {"max_instances": 300},
         "apps": {"web": {"cmd": "x", "instances": 300}},
@@ -679,3 +681,33 @@ def test_instances_are_capped_unless_the_file_says_more() -> None:
     assert parse_config(app_problems_ok, base_dir="/").apps["web"].instances == 300
     with pytest.raises(ConfigError, match="more than max_instances"):
         parse_app("web", {"cmd": "x", "instances": 257}, base_dir="/", max_instances=256)
+
+
+# -- text that cannot reach an exec or a file (issue 11, item 11) --
+
+
+@pytest.mark.parametrize(
+    ("table", "where"),
+    [
+        ({"cmd": ["\ud800"]}, "cmd[0]"),
+        ({"cmd": "x", "env": {"A\ud800": "1"}}, "env"),
+        ({"cmd": "x", "env": {"A": "\udc80"}}, "env.A"),
+        ({"cmd": "x", "commands": {"migrate": "run \0"}}, "commands.migrate"),
+        ({"cmd": "x", "health": {"http": "http://127.0.0.1:1/\0"}}, "health.http"),
+        ({"cmd": "x", "watch": {"paths": ["/srv/\ud800"]}}, "watch.paths[0]"),
+    ],
+)
+def test_text_with_nul_or_a_lone_surrogate_is_refused_with_its_key(
+    table: dict[str, Any], where: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_app("web", table, base_dir="/")
+    [problem] = [p for p in info.value.problems if p.key == where]
+    assert "NUL" in problem.message or "lone surrogate" in problem.message
+
+
+def test_a_toml_file_with_nul_gives_the_same_error(tmp_path) -> None:
+    path = tmp_path / "procward.toml"
+    path.write_text('[apps.web]\ncmd = "x"\nhealth = { http = "http://127.0.0.1:1/\\u0000" }\n')
+    with pytest.raises(ConfigError, match=r"apps.web.health.http: must not contain NUL"):
+        load_config(str(path))

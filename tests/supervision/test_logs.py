@@ -142,5 +142,6 @@ def test_tail_lines_reads_into_backups(tmp_path, count: int) -> None:
     for i in range(300):
         s.write(b"%d\n" % i)
     s.close()
-    got = tail_lines(s.path, count, 20)
+    got, clipped = tail_lines(s.path, count, 20, budget=1 << 20)
     assert got == [b"%d" % i for i in range(300 - count, 300)]
+    assert not clipped

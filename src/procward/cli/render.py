@@ -383,6 +383,8 @@ class LogPrinter:
         if note and (entry["app"], note) not in self._noted:
             self._noted.add((entry["app"], note))
             warn(f"{entry['app']}: {note}")
+        if entry.get("truncated"):  # the daemon's cap on one reply
+            warn(f"{entry['app']}:{entry['instance']} {entry['stream']}: {entry['truncated']}")
         for line in entry["lines"]:
             self._emit(entry, line)
 

@@ -42,6 +42,7 @@ class ConfigMethods:
         """Add or update the apps of a procward.toml; start those with autostart."""
         config = load_config(os.path.abspath(path))
         _refuse_conflicts(config, self.sup)
+        _refuse_over_total([config], self.sup)
         check_config(config, self.sup)
         result = await self._apply(config, start_all=start)
         await self._durable()
@@ -61,6 +62,7 @@ class ConfigMethods:
         sources = list(dict.fromkeys(a.source for a in apps if a.source != ADHOC))
         configs = [load_config(source) for source in sources]
         _refuse_duplicates(configs)
+        _refuse_over_total(configs, self.sup)
         for config in configs:
             check_config(config, self.sup)
         results = [await self._apply(config, start_all=False) for config in configs]
@@ -86,6 +88,8 @@ class ConfigMethods:
         ``crashed`` one stays crashed unless its definition changed.
         """
         source = config.source or "?"
+        if config.max_total_instances is not None:
+            self.sup.max_total_instances = config.max_total_instances
         changes: dict[str, list[str]] = {key: [] for key in _CHANGES}
         for spec in config.apps.values():
             existing = self.sup.apps.get(spec.name)
@@ -127,6 +131,26 @@ def check_config(config: Config, sup: Supervisor) -> None:
         check_on_this_machine(((s, _where_it_runs(s, sup)) for s in changed), held)
     except ConfigError as exc:
         raise ConfigError(exc.problems, config.source) from None
+
+
+def _refuse_over_total(configs: list[Config], sup: Supervisor) -> None:
+    """``configs`` applied would pass the daemon's cap on instances of all apps together.
+
+    Counted as they would be after the load: the files' apps as they define
+    them, every other app as it is now.
+    """
+    named = {name for config in configs for name in config.apps}
+    others = sum(len(a.instances) for n, a in sup.apps.items() if n not in named)
+    count = others + sum(config.total_instances() for config in configs)
+    caps = [c.max_total_instances for c in configs if c.max_total_instances is not None]
+    cap = caps[-1] if caps else sup.max_total_instances
+    if count > cap:
+        message = (
+            f"{count} instances in all after this load, more than max_total_instances ({cap}); "
+            f"if you mean it, raise it: [procward] max_total_instances = {count}"
+        )
+        source = configs[-1].source if configs else None
+        raise ConfigError([Problem(None, "instances", message)], source)
 
 
 def _where_it_runs(spec: AppSpec, sup: Supervisor) -> Launch:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.durations import parse_duration
-from procward.kit.errors import InvalidParams
+from procward.kit.errors import InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision.events import EventFollower, as_dict
 from procward.supervision.logs import Follower, LogSink, newer_than, tail_lines
@@ -26,6 +27,17 @@ class LogMethods:
         def _reopen_logs(self) -> None: ...
 
     def _sinks(self, name: str | None, stream: str | None, instance: int | None) -> list[LogSink]:
+        """The logs a query names; ``InvalidParams`` or ``NotFound`` if it can name none."""
+        if stream not in (None, "out", "err"):
+            raise InvalidParams(f"stream must be 'out' or 'err', got {stream!r}")
+        if instance is not None:
+            apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
+            if not any(0 <= instance < len(app.instances) for app in apps):
+                if name is None:
+                    raise NotFound(f"no app has an instance {instance}")
+                raise NotFound(
+                    f"{name} has no instance {instance} (it has {len(apps[0].instances)})"
+                )
         return [
             s
             for s in self.sup.sinks(name)
@@ -34,7 +46,7 @@ class LogMethods:
         ]
 
     @method(Role.VIEWER)
-    def getLogs(  # noqa: PLR0917 - the JSON-RPC params, positional or named
+    async def getLogs(  # noqa: PLR0917 - the JSON-RPC params, positional or named
         self,
         ctx: CallContext,
         name: str | None = None,
@@ -52,22 +64,23 @@ class LogMethods:
         (each line is the app's JSON object). A merged log (``merge_logs``) is
         stream ``log``: one pipe carried both, so which one a line came from is
         not known, and ``stream`` "out" or "err" shows it whole, with a note.
+
+        One reply holds at most REPLY_LINES lines and REPLY_BYTES bytes of
+        them, all logs together: a log cut short says so (``truncated``). The
+        files are read in a thread, backwards from their end, so a big read
+        never holds up the loop.
         """
-        if stream not in (None, "out", "err"):
-            raise InvalidParams("stream must be 'out' or 'err'")
         cutoff = newer_than_age(since)
-        out = []
-        for sink in self._sinks(name, stream, instance):
-            entry = log_entry(sink, merged_note=stream is not None)
-            out.append(entry)
+        sinks = self._sinks(name, stream, instance)
+        entries, reading = [], []
+        for sink in sinks:
+            entries.append(log_entry(sink, merged_note=stream is not None))
             if cutoff is not None and not sink.timed and name is None:
-                entry["note"] = UNTIMED_NOTE
-                continue
-            raw = tail_lines(sink.path, max(0, lines), sink.backups)
-            if cutoff is not None:
-                raw = newer_than(sink, raw, cutoff)
-            entry["lines"] = [ln.decode("utf-8", "replace") for ln in raw]
-        return out
+                entries[-1]["note"] = UNTIMED_NOTE
+            else:
+                reading.append((sink, entries[-1]))
+        await asyncio.to_thread(read_tails, reading, max(0, lines), cutoff)
+        return entries
 
     @method(Role.VIEWER, stream=True)
     async def followLogs(
@@ -80,7 +93,7 @@ class LogMethods:
         """Stream new output as ``log`` notifications until the client hangs up.
 
         A client that reads too slowly loses chunks (``dropped`` notifications
-        say how much); the daemon never buffers more than FOLLOW_QUEUE chunks.
+        say how much); the daemon never holds more than FOLLOW_BYTES for it.
         """
         sinks = self._sinks(name, stream, instance)
         json_logs = {(s.app, s.index, s.stream) for s in sinks if s.json_lines}
@@ -90,7 +103,7 @@ class LogMethods:
         try:
             await ctx.notify("following", {"logs": [s.label for s in sinks]})
             while True:
-                app, index, which, data = await follower.queue.get()
+                app, index, which, data = await follower.next()
                 if follower.dropped:
                     await ctx.notify("dropped", {"bytes": follower.dropped})
                     follower.dropped = 0
@@ -139,7 +152,7 @@ class LogMethods:
         finally:
             self.sup.events.followers.discard(follower)
 
-    @method(Role.OPERATOR)
+    @method(Role.ADMIN)  # it deletes: not an operator's, who may only start and stop
     def flushLogs(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
         """Empty the logs (of one app, or all) and delete their backups."""
         sinks = self.sup.sinks(name)
@@ -154,6 +167,35 @@ class LogMethods:
         return {"reopened": len(self.sup.sinks()) + 1}
 
 
+REPLY_LINES = 10_000  # lines in one getLogs reply, all logs together
+REPLY_BYTES = 4 << 20  # bytes of those lines
+
+
+def read_tails(
+    logs: list[tuple[LogSink, dict[str, Any]]], lines: int, cutoff: float | None
+) -> None:
+    """Fill each entry's ``lines``, within the reply's budget (in a thread: files only)."""
+    left_lines, left_bytes = REPLY_LINES, REPLY_BYTES
+    for sink, entry in logs:
+        count = min(lines, left_lines)
+        try:
+            raw, clipped = tail_lines(sink.path, count, sink.backups, left_bytes)
+        except OSError as exc:  # a symlink planted (refused), a file made unreadable
+            entry["note"] = f"cannot read {sink.path}: {exc.strerror or exc}"
+            continue
+        if clipped or (count < lines and len(raw) == count):
+            entry["truncated"] = TRUNCATED_NOTE
+        if cutoff is not None:
+            raw = newer_than(sink, raw, cutoff)
+        left_lines -= len(raw)
+        left_bytes -= sum(len(line) + 1 for line in raw)
+        entry["lines"] = [ln.decode("utf-8", "replace") for ln in raw]
+
+
+TRUNCATED_NOTE = (
+    f"older lines left out: a reply holds at most {REPLY_LINES} lines "
+    f"and {REPLY_BYTES >> 20} MiB (ask for one app, one instance or fewer lines)"
+)
 UNTIMED_NOTE = "skipped, its lines carry no time (set log_time = true)"
 MERGED_NOTE = "stdout and stderr are merged (merge_logs = true): both are shown"
 

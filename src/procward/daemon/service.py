@@ -381,8 +381,9 @@ class ProcwardDaemon(
         self, ctx: CallContext, name: str, force: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
         """Stop an app, and first the apps that depend on it (they cannot run without it)."""
+        wait = None if timeout is None else _stop_wait(timeout)
         names = self.sup.dependents(self._names(name))
-        await self.sup.stop(names, force=force, timeout=timeout)
+        await self.sup.stop(names, force=force, timeout=wait)
         await self._durable()
         return {"success": True, "stopped": names}
 
@@ -440,6 +441,7 @@ class ProcwardDaemon(
         base = cwd if isinstance(cwd, str) and os.path.isabs(cwd) else "/"
         parsed = parse_app(name, spec, base_dir=base, max_instances=MAX_INSTANCES)
         if name not in self.sup.apps:  # else the Conflict below says so
+            self.sup.check_total(name, parsed.instances)
             check_config(Config({name: parsed}), self.sup)
         app = self.sup.add(parsed, ADHOC, desired=False)
         if start:
@@ -455,6 +457,22 @@ class ProcwardDaemon(
             await self.sup.delete(name)
         await self._durable()
         return {"success": True}
+
+
+MAX_STOP_WAIT = 86400.0  # a stop's timeout: a day is already a mistake; beyond, timers overflow
+
+
+def _stop_wait(timeout: float) -> float:
+    """``stopApp``'s timeout in seconds, or ``InvalidParams`` saying why it cannot be one."""
+    from procward.kit.durations import parse_duration
+
+    try:
+        seconds = parse_duration(timeout, what="timeout")
+    except ValueError as exc:
+        raise InvalidParams(str(exc)) from None
+    if seconds > MAX_STOP_WAIT:
+        raise InvalidParams(f"timeout {timeout:g} is more than {MAX_STOP_WAIT:g} seconds (a day)")
+    return seconds
 
 
 def _raise_fd_limit() -> None:

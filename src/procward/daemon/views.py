@@ -15,7 +15,7 @@ from procward.kit.rpc import CallContext, Peer, Role, method
 from procward.supervision import graph
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from procward.kit.http import HttpServer, Reply
     from procward.kit.paths import InstancePaths
@@ -42,7 +42,7 @@ class ViewMethods:
         def network_view(self) -> dict[str, dict[str, str | None]]: ...
         async def getMetrics(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]: ...
 
-        getLogs: Callable[..., list[dict[str, Any]]]  # LogMethods'
+        getLogs: Callable[..., Coroutine[Any, Any, list[dict[str, Any]]]]  # LogMethods'
 
         def audit_call(self, *args: Any) -> None: ...
         async def metrics_page(self, peer: Peer, body: bytes) -> Reply: ...
@@ -100,7 +100,7 @@ class ViewMethods:
             "env": env,
             "env_masked": hidden,
             "watch": next((w for w in watched if w["name"] == name), None),
-            "logs": self.getLogs(ctx, name=name, lines=min(max(lines, 0), 1000)),
+            "logs": await self.getLogs(ctx, name=name, lines=min(max(lines, 0), 1000)),
         }
 
     @method(Role.VIEWER)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import math
 import types
 import typing
 from collections.abc import Awaitable, Callable, Iterator
@@ -117,7 +118,46 @@ class Method(Struct):
                 raise InvalidParams(
                     f"{self.name}: parameter {key!r} must be {want}, not {_type_name(type(value))}"
                 )
+            if accepted is not None and (why := unfit_value(value)) is not None:
+                raise InvalidParams(f"{self.name}: parameter {key!r} {why}")
         return params
+
+
+LARGEST_INT = 2**63 - 1  # beyond it no count, index or time of ours means anything
+
+
+def unfit_value(value: object) -> str | None:
+    """Why a well-typed JSON value still cannot be used, or None.
+
+    NaN and infinities (Python's JSON reads ``NaN`` and ``1e400``), integers
+    past 64 bits, and text with NUL or a lone surrogate (``"\\ud800"``): none
+    can be a duration, a count, a path, an argument or a line of a log file,
+    and each made some handler fail with a traceback instead of an answer.
+    """
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"must be a finite number, got {value}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if -LARGEST_INT <= value <= LARGEST_INT else "is out of range"
+    if isinstance(value, str):
+        return unfit_text(value)
+    if isinstance(value, list):  # of names or arguments: each must be usable too
+        return next((f"item {i} {why}" for i, v in enumerate(value) if (why := _unfit(v))), None)
+    return None
+
+
+def _unfit(item: object) -> str | None:
+    return unfit_text(item) if isinstance(item, str) else None
+
+
+def unfit_text(text: str) -> str | None:
+    """Why ``text`` cannot go to a file, a path or an exec (NUL, lone surrogate), or None."""
+    if "\0" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"is not valid Unicode text (a lone surrogate at position {exc.start})"
+    return None
 
 
 def _is_instance(value: Any, accepted: tuple[type, ...]) -> bool:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from procward.kit.rpc import unfit_text
 from procward.kit.structs import Struct, field
 from procward.supervision.appkeys import NAME_CHARS, NAME_START, READERS
 from procward.supervision.graph import find_cycles
@@ -47,6 +48,7 @@ from procward.supervision.values import (
 
 __all__ = [
     "MAX_INSTANCES",
+    "MAX_TOTAL_INSTANCES",
     "Config",
     "ConfigError",
     "Problem",
@@ -58,6 +60,8 @@ __all__ = [
 
 TOP_LEVEL_KEYS = ("apps", "procward")
 MAX_INSTANCES = 256  # of one app, unless a file's [procward] max_instances says more
+MAX_TOTAL_INSTANCES = 10_000  # of all apps together ([procward] max_total_instances)
+LIMIT_CEILING = 100_000  # what either setting may say: beyond, one machine cannot run them
 RESERVED_NAMES = frozenset({"all"})  # the CLI's "every app"
 
 
@@ -65,6 +69,11 @@ class Config(Struct):
     apps: dict[str, AppSpec]  # in file order
     source: str | None = None
     max_instances: int = MAX_INSTANCES  # the file's cap on an app's instances ([procward])
+    # The daemon's cap on all instances, if the file sets it ([procward]).
+    max_total_instances: int | None = None
+
+    def total_instances(self) -> int:
+        return sum(spec.instances for spec in self.apps.values())
 
     def dependencies(self) -> dict[str, tuple[str, ...]]:
         """``{app: depends_on}``, the input of ``procward.supervision.graph``."""
@@ -139,12 +148,15 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None =
     # `cmd = "python3 app.py"` finds app.py next to procward.toml.
     drafts = [_read_app(name, table, base_dir, cwd=base_dir) for name, table in apps.items()]
     cap = settings.get("max_instances", MAX_INSTANCES)
+    total = settings.get("max_total_instances")
     for draft in drafts:
         problems += draft.problems + _over_the_cap(draft, cap)
     problems += _dependency_problems({d.name: d.depends_on for d in drafts})
+    problems += _over_the_total(drafts, total or MAX_TOTAL_INSTANCES)
     if problems:
         raise ConfigError(problems, source)
-    return Config({d.name: d.spec() for d in drafts}, source, max_instances=cap)
+    apps = {d.name: d.spec() for d in drafts}
+    return Config(apps, source, max_instances=cap, max_total_instances=total)
 
 
 def parse_app(
@@ -208,6 +220,10 @@ def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None
         return draft
     for key, value in table.items():
         _read_key(draft, key, value, base_dir)
+        unfit = list(_unfit_text(value, str(key))) if key in draft.fields else []
+        if unfit:  # what its reader let through must still not reach an exec or a file
+            del draft.fields[key]
+            draft.problems += [Problem(name, where, why) for where, why in unfit]
     if "cwd" not in table and cwd is not None:
         draft.fields["cwd"] = cwd
     if "cmd" not in table:
@@ -225,6 +241,28 @@ def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None
             if "cwd" not in draft.fields:
                 draft.problems.append(Problem(name, "watch", str(e)))
     return draft
+
+
+def _unfit_text(value: object, where: str) -> Iterator[tuple[str, str]]:
+    """Each string in ``value`` (keys too) with NUL or a lone surrogate: (its key path, why).
+
+    Such text cannot be passed to exec, opened as a path or saved as UTF-8:
+    caught here, the app is refused with its key instead of failing at spawn.
+    """
+    if isinstance(value, str):
+        why = unfit_text(value)
+        if why is not None:
+            yield where, why
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            why = unfit_text(key) if isinstance(key, str) else None
+            if why is not None:
+                yield where, f"a name {why}"
+            else:
+                yield from _unfit_text(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _unfit_text(item, f"{where}[{index}]")
 
 
 def _readiness_problems(draft: _Draft) -> list[Problem]:
@@ -267,12 +305,27 @@ def _read_settings(value: object, base_dir: str) -> tuple[dict[str, Any], list[P
 
 def _max_instances(value: object, base_dir: str) -> int:
     count = read_count(value, base_dir)
-    if count < 1:
-        raise ValueError(f"must be an integer >= 1, got {show(value)}")
+    if not 1 <= count <= LIMIT_CEILING:
+        raise ValueError(f"must be an integer from 1 to {LIMIT_CEILING}, got {show(value)}")
     return count
 
 
-_SETTINGS: dict[str, Callable[[object, str], object]] = {"max_instances": _max_instances}
+_SETTINGS: dict[str, Callable[[object, str], object]] = {
+    "max_instances": _max_instances,
+    "max_total_instances": _max_instances,
+}
+
+
+def _over_the_total(drafts: list[_Draft], total: int) -> list[Problem]:
+    """The file alone asks for more instances than the daemon may run in all."""
+    count = sum(draft.fields.get("instances", 1) for draft in drafts)
+    if count <= total:
+        return []
+    message = (
+        f"its apps have {count} instances in all, more than max_total_instances ({total}); "
+        f"if you mean it, raise it: [procward] max_total_instances = {count}"
+    )
+    return [Problem(None, "instances", message)]
 
 
 def _over_the_cap(draft: _Draft, cap: int) -> list[Problem]:

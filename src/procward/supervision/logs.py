@@ -34,22 +34,35 @@ from procward.kit.structs import Struct, field
 
 log = logging.getLogger("procward.supervision.logs")
 LINE_LIMIT = 64 * 1024
-FOLLOW_QUEUE = 256  # chunks (of up to 1 MiB) a follower may lag behind
+FOLLOW_QUEUE = 256  # chunks a follower may lag behind...
+FOLLOW_BYTES = 2 << 20  # ...and bytes: a follower that does not read holds no more
 
 
 class Follower(Struct, frozen=False, eq=False):
-    """One ``followLogs`` subscription: chunks in, bounded."""
+    """One ``followLogs`` subscription: chunks in, bounded in count and in bytes.
+
+    Past either bound new chunks are dropped and counted (the follower is
+    told how many bytes it missed): a client that does not read costs the
+    daemon at most FOLLOW_BYTES and one chunk, never the whole output of the apps.
+    """
 
     queue: asyncio.Queue[tuple[str, int, str, bytes]] = field(
         default_factory=lambda: asyncio.Queue(FOLLOW_QUEUE)
     )
     dropped: int = 0  # bytes lost because the follower lagged
+    held: int = 0  # bytes in the queue
 
     def push(self, app: str, index: int, stream: str, data: bytes) -> None:
-        try:
-            self.queue.put_nowait((app, index, stream, data))
-        except asyncio.QueueFull:
+        if (self.held and self.held + len(data) > FOLLOW_BYTES) or self.queue.full():
             self.dropped += len(data)
+            return
+        self.queue.put_nowait((app, index, stream, data))
+        self.held += len(data)
+
+    async def next(self) -> tuple[str, int, str, bytes]:
+        chunk = await self.queue.get()
+        self.held -= len(chunk[3])
+        return chunk
 
 
 class LogSink:
@@ -164,13 +177,15 @@ class LogSink:
         """``log.N-1`` → ``log.N`` ... ``log`` → ``log.1``, then a fresh ``log``."""
         self._close()
         try:
-            if self.backups > 0:
-                for n in range(self.backups - 1, 0, -1):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.replace(f"{self.path}.{n}", f"{self.path}.{n + 1}")
-                os.replace(self.path, f"{self.path}.1")
-            else:
-                os.unlink(self.path)
+            with self._directory() as here:
+                name = os.path.basename(self.path)
+                if self.backups > 0:
+                    for n in range(self.backups - 1, 0, -1):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.replace(f"{name}.{n}", f"{name}.{n + 1}", **_both(here))
+                    os.replace(name, f"{name}.1", **_both(here))
+                else:
+                    os.unlink(name, dir_fd=here)
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -178,16 +193,28 @@ class LogSink:
         self.rotations += 1
         self._open()
 
+    @contextlib.contextmanager
+    def _directory(self) -> Iterator[int]:
+        """The log's directory, opened without following a symlink: files are
+        opened, renamed and deleted under it, so a directory planted as a
+        link to somewhere else is refused (ELOOP) instead of written through."""
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(os.path.dirname(self.path), flags)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
     def reopen(self) -> None:
         """Follow an external rotation (logrotate moved the file): open by name."""
         self._close()
         self._open()
 
     def _open(self) -> bool:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
-            self.fd = os.open(
-                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640
-            )
+            with self._directory() as here:
+                self.fd = os.open(os.path.basename(self.path), flags, 0o640, dir_fd=here)
             self.size = os.fstat(self.fd).st_size
         except OSError as exc:
             self._failed(exc)
@@ -219,9 +246,14 @@ class LogSink:
 
     def truncate(self) -> None:
         """``procward flush``: empty the file and delete its backups."""
-        for n in range(1, self.backups + 1):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{self.path}.{n}")
+        name = os.path.basename(self.path)
+        try:
+            with self._directory() as here:
+                for n in range(1, self.backups + 1):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(f"{name}.{n}", dir_fd=here)
+        except OSError as exc:
+            self._failed(exc)
         if self.fd is not None:
             os.ftruncate(self.fd, 0)
         self.size = self.tail = 0
@@ -230,6 +262,8 @@ class LogSink:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.ENOSPC:
             reason = "the disk is full"
+        elif exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            reason = "it or its directory is a symlink (logs are not written through links)"
         if self.failing != reason:  # once per problem, not once per line
             self.report(
                 f"cannot write its log {self.path}: {reason}; "
@@ -275,6 +309,11 @@ class LogSink:
             entry = {**head, "stream": self.stream, "line": text}
             out.append(json.dumps(entry, ensure_ascii=False).encode())
         return b"\n".join(out) + b"\n"
+
+
+def _both(fd: int) -> dict[str, int]:
+    """``os.replace`` keywords: both names under the directory ``fd``."""
+    return {"src_dir_fd": fd, "dst_dir_fd": fd}
 
 
 def _split_long(data: bytes, tail: int) -> bytes:
@@ -323,36 +362,59 @@ def _now_stamp() -> bytes:
 # -- reading --------------------------------------------------------------------------
 
 
-def tail_lines(path: str, count: int, backups: int) -> list[bytes]:
-    """The last ``count`` lines of a log, reaching into its backups if needed."""
+def tail_lines(path: str, count: int, backups: int, budget: int) -> tuple[list[bytes], bool]:
+    """The last ``count`` lines of a log, reaching into its backups if needed.
+
+    At most ``budget`` bytes of lines (newlines counted); the flag says
+    whether older lines were left out for it.
+    """
     lines: list[bytes] = []
+    clipped = False
     for name in [path, *(f"{path}.{n}" for n in range(1, backups + 1))]:
-        if len(lines) >= count:
+        if len(lines) >= count or clipped:
             break
         try:
-            older = _last_lines(name, count - len(lines))
+            older, clipped = _last_lines(name, count - len(lines), budget)
         except FileNotFoundError:
             continue
+        budget -= sum(len(line) + 1 for line in older)
         lines = older + lines
-    return lines[-count:] if count else []
+    return lines[-count:] if count else [], clipped
 
 
-def _last_lines(path: str, count: int, block: int = 1 << 16) -> list[bytes]:
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        end = f.tell()
-        data = b""
-        while end > 0 and data.count(b"\n") <= count:
+def _last_lines(
+    path: str, count: int, budget: int, block: int = 1 << 16
+) -> tuple[list[bytes], bool]:
+    """Read backwards in blocks until ``count`` lines or ``budget`` bytes are in hand.
+
+    Each block's newlines are counted once (not the whole of what was read
+    at every step), and nothing past ``budget`` plus one block is ever read.
+    O_NOFOLLOW: a log planted as a symlink is not read through.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with open(fd, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        blocks: list[bytes] = []
+        newlines = held = 0
+        while end > 0 and newlines <= count and held < budget:
             start = max(0, end - block)
             f.seek(start)
-            data = f.read(end - start) + data
+            blocks.append(f.read(end - start))
+            newlines += blocks[-1].count(b"\n")
+            held += len(blocks[-1])
             end = start
-    lines = data.split(b"\n")
+    lines = b"".join(reversed(blocks)).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     if end > 0:
         lines = lines[1:]  # the first is probably cut
-    return lines[-count:]
+    lines = lines[-count:]
+    kept, size = len(lines), 0
+    while kept > 0 and size + len(lines[kept - 1]) + 1 <= budget:
+        kept -= 1
+        size += len(lines[kept]) + 1
+    clipped = kept > 0 or (end > 0 and len(lines) < count and held >= budget)
+    return lines[kept:], clipped
 
 
 def newer_than(sink: LogSink, lines: list[bytes], cutoff: float) -> list[bytes]:

@@ -26,6 +26,7 @@ from procward.kit.errors import Conflict, InvalidParams, NotFound, Timeout
 from procward.kit.paths import InstancePaths
 from procward.supervision import environment, escapees, graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
+from procward.supervision.config import MAX_TOTAL_INSTANCES
 from procward.supervision.escapees import ProcessTable, origin
 from procward.supervision.events import EventLog
 from procward.supervision.machine import ACTIVE, AT_REST, Check, Start, State, Stop, StopTimeout
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("procward.supervision")
 
 SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
+SLICE = 0.02  # seconds of spawning before the loop gets a turn (RPC, exits, timers)
+STOP_BATCH = 200  # instances stopped at least per turn (they share one /proc scan)
 
 
 class Supervisor:
@@ -78,6 +81,9 @@ class Supervisor:
         self.uptime = UptimeHistory()
         self._meter: Meter | None = None
         self.reaper = process.Reaper(self._child_exited, self.loop.call_soon)
+        # Instances of all apps together; a loaded file's [procward] may change it.
+        self.max_total_instances = MAX_TOTAL_INSTANCES
+        self._uptime_due: dict[str, float] = {}  # apps changed in this pass of the loop
         self._watching: Watching | None = None  # watch mode, made when first needed
 
     # -- events from below ---------------------------------------------------------
@@ -211,10 +217,30 @@ class Supervisor:
             pid = rec.pid if rec.pid is not None else inst.last_pid
             self._event(inst, before, inst.state, pid, _why(inst, before))
         if restarted or inst.state is not before:
-            self.uptime.note(app.name, app.availability())
+            self._note_uptime(app)
         self.on_change()
         if app.waiters:
             app.wake()
+
+    def _note_uptime(self, app: App) -> None:
+        """Tell the uptime history how ``app`` is, once per pass of the loop.
+
+        ``availability()`` looks at every instance: at each change of each
+        of 1,000 instances (a scale, a stop) that was a million looks in one
+        pass, seconds of a loop that answered nothing. The time noted is
+        that of the first change.
+        """
+        if app.name not in self._uptime_due:
+            self._uptime_due[app.name] = self.uptime.clock()
+            if len(self._uptime_due) == 1:
+                self.loop.call_soon(self._note_uptimes)
+
+    def _note_uptimes(self) -> None:
+        due, self._uptime_due = self._uptime_due, {}
+        for name, when in due.items():
+            app = self.apps.get(name)
+            if app is not None:
+                self.uptime.note(name, app.availability(), now=when)
 
     def _event(
         self, inst: Instance, before: State, after: State, pid: int | None, why: str | None
@@ -289,13 +315,13 @@ class Supervisor:
         for layer in graph.start_layers(deps):
             kicked = []
             for count, name in enumerate(layer, 1):
-                if self._kick(self.apps[name], revive):
+                if await self._kick(self.apps[name], revive):
                     kicked.append(name)
                 if count % SPAWN_BATCH == 0:
                     await asyncio.sleep(0)  # let RPC and exits in between big batches
             await asyncio.gather(*(self._started(n, n in needed, timeout) for n in kicked))
 
-    def _kick(self, app: App, revive: bool = True) -> bool:
+    async def _kick(self, app: App, revive: bool = True) -> bool:
         """Send Start to the app's instances, unless a dependency is not running."""
         missing = [d for d in app.spec.depends_on if not _running(self.apps[d])]
         if missing:
@@ -303,9 +329,12 @@ class Supervisor:
             return False
         app.desired = True
         app.last_error = None
-        for inst in app.instances:
-            if revive or inst.state not in _DONE:
-                inst.send(Start())
+        if len(app.instances) > SPAWN_BATCH:
+            await self.start_instances(app, list(app.instances), revive)
+        else:  # the usual app: no task switch between its few spawns
+            for inst in app.instances:
+                if revive or inst.state not in _DONE:
+                    inst.send(Start())
         self._watch(app)
         return True
 
@@ -358,10 +387,13 @@ class Supervisor:
         if self._watching is not None:
             self._watching.stop(app.name)
         every = [*app.instances, *app.arriving]
-        for inst in every:
+
+        def stop(inst: Instance) -> None:
             inst.send(Stop())
             if force:
                 inst.send(StopTimeout())
+
+        await in_slices(every, stop, least=STOP_BATCH)
         limit = (timeout if timeout is not None else app.spec.stop_timeout) + 5.0
         if not await self.wait_until(app, lambda: all(i.state in AT_REST for i in every), limit):
             raise Timeout(f"{app.name} did not stop within {limit:g}s")
@@ -385,6 +417,20 @@ class Supervisor:
         """Replace every instance of ``names`` with a new process, keeping the app serving."""
         await reload.reload(self, names)
 
+    def total_instances(self, leaving_out: str | None = None) -> int:
+        """Instances of every app (but ``leaving_out``), the count ``max_total_instances`` caps."""
+        return sum(len(a.instances) for n, a in self.apps.items() if n != leaving_out)
+
+    def check_total(self, name: str, count: int) -> None:
+        """``InvalidParams`` if ``count`` instances of ``name`` would pass the daemon's cap."""
+        others = self.total_instances(leaving_out=name)
+        if others + count > self.max_total_instances:
+            raise InvalidParams(
+                f"{count} instances of {name} would make {others + count} in all, more than "
+                f"max_total_instances ({self.max_total_instances}); if you mean it, raise it "
+                f"in a config file: [procward] max_total_instances = {others + count}"
+            )
+
     async def scale(self, name: str, count: int) -> None:
         app = self.app(name)
         if count < 0:
@@ -394,11 +440,11 @@ class Supervisor:
                 f"{count} instances of {name} is more than max_instances ({app.max_instances}); "
                 f"if you mean it, raise it in the app's file: [procward] max_instances = {count}"
             )
+        self.check_total(name, count)
         app.spec = structs.replace(app.spec, instances=count)
         retired = app.resize(count)
         if retired:
-            for inst in retired:
-                inst.send(Stop())
+            await in_slices(retired, lambda inst: inst.send(Stop()), least=STOP_BATCH)
             limit = app.spec.stop_timeout + 5.0
             await self.wait_until(app, lambda: all(i.state in AT_REST for i in retired), limit)
             for inst in retired:
@@ -406,10 +452,29 @@ class Supervisor:
                 inst.close_logs()
             del app.instances[count:]
         elif app.desired:
-            for inst in app.instances:
-                inst.send(Start())
+            await self.start_instances(app, list(app.instances))
             await self.wait_until(app, lambda: _all_in(app, STARTED), 60.0)
         self.on_change()
+
+    async def start_instances(
+        self, app: App, instances: list[Instance], revive: bool = True
+    ) -> None:
+        """Send Start to ``instances``, giving the loop a turn every SLICE seconds of spawning.
+
+        A thousand spawns in one pass of the loop would leave RPC, pipes and
+        timers waiting for seconds. Between slices an operator may have
+        stopped the app or scaled it down: what is no longer wanted is not started.
+        """
+
+        def start(inst: Instance) -> bool:
+            if not app.desired or self.apps.get(app.name) is not app:
+                return False
+            kept = inst.index < len(app.instances) and app.instances[inst.index] is inst
+            if kept and (revive or inst.state not in _DONE):
+                inst.send(Start())
+            return True
+
+        await in_slices(instances, start)
 
     async def replace(self, spec: AppSpec, source: str) -> None:
         """Give an app a new definition: its instances stop and start again later."""
@@ -451,6 +516,27 @@ class Supervisor:
 
     def graph(self) -> dict[str, Any]:
         return dict(graph.as_graph(self.dependencies()))
+
+
+async def in_slices(
+    items: Iterable[Instance], action: Callable[[Instance], object], *, least: int = 1
+) -> None:
+    """``action`` on each item, giving the loop a turn every SLICE seconds; False stops.
+
+    A slice does at least ``least`` items: a stop scans ``/proc`` once per
+    pass of the loop (``process_table``), and with a thousand processes the
+    scan alone takes a slice, so stops go in larger batches than starts.
+    """
+    deadline = time.monotonic() + SLICE
+    done = 0
+    for item in items:
+        if action(item) is False:
+            return
+        done += 1
+        if done >= least and time.monotonic() > deadline:
+            await asyncio.sleep(0)
+            deadline = time.monotonic() + SLICE
+            done = 0
 
 
 def _why(inst: Instance, before: State, now: State | None = None) -> str | None:
