@@ -62,12 +62,14 @@ def test_start_warnings_reach_the_starter(sample: Sample) -> None:
 
 def test_a_slow_start_is_not_called_a_failure(sample: Sample) -> None:
     sample.paths.ensure()
-    argv = sample.argv("--slow-start", "1")
+    # A second to take the lock (a loaded machine needs more than 0.2 s to
+    # start Python), three to start: the deadline passes while it holds it.
+    argv = sample.argv("--slow-start", "3")
     with pytest.raises(StartFailed) as raised:
-        connect(sample.paths, spawn_argv=argv, start_timeout=0.2).close()
+        connect(sample.paths, spawn_argv=argv, start_timeout=1.0).close()
     pid = wait_for(lambda: read_metadata(sample.paths), what="daemon.json").pid
     assert str(raised.value) == (
-        f"the daemon did not answer within 0.2s; still starting (pid {pid}), "
+        f"the daemon did not answer within 1s; still starting (pid {pid}), "
         f"see {sample.paths.daemon_log}"
     )
     assert wait_for(lambda: _pid_when_serving(sample), what="serving") == pid
