@@ -23,6 +23,8 @@ import pytest
 from procward.kit.lock import lock_holder
 from procward.kit.paths import InstancePaths
 
+from ..daemon.conftest import daemon, load_apps, write_config  # noqa: F401 - the fixtures
+
 
 def seed() -> int:
     """The run's seed: ``PROCWARD_CHAOS_SEED`` to replay, else a fresh one."""

@@ -297,3 +297,33 @@ def test_random_kill_9s_recover_the_exact_process_set(
     )
     assert cli("down").code == 0
     assert not marked_groups(paths.state_dir, exclude={os.getpid(), os.getpgid(0)})
+
+
+def test_the_check_sees_an_orphan_a_lost_instance_and_a_lost_intent(
+    cli: Callable[..., Result], paths: InstancePaths, home: str
+) -> None:
+    # The oracle itself: a marked process the daemon does not know, an instance
+    # killed behind its back and an intent it was never told must all show.
+    walk = Walk(random.Random(0), os.path.join(home, "procward.toml"), {})
+    walk.write_config({"a": 1, "pair": 1, "c": 1})
+    assert cli("up", "-c", walk.config).code == 0
+    model = _loaded({}, {"a": 1, "pair": 1, "c": 1}, start=True)
+    wait_for(lambda: mismatch(paths, model) is None, SETTLE, what="the apps")
+    stray = subprocess.Popen(
+        ["sleep", "1000"],
+        env={**os.environ, "PROCWARD_DAEMON": paths.state_dir},
+        start_new_session=True,
+    )
+    try:
+        wait_for(
+            lambda: f"orphan or duplicate groups [{stray.pid}]" in (mismatch(paths, model) or "")
+        )
+    finally:
+        stray.kill()
+        stray.wait()
+    wait_for(lambda: mismatch(paths, model) is None, SETTLE, what="the stray gone")
+    stopped = {**model, "a": replace(model["a"], wanted=_ONE[False])}
+    assert mismatch(paths, stopped) == "a: desired running, intent {False}"
+    scaled = {**model, "c": replace(model["c"], count=frozenset({2}))}
+    assert mismatch(paths, scaled) == "c: 1 instances, intent {2}"
+    assert cli("down").code == 0
