@@ -140,12 +140,12 @@ def request_frame(draw: st.DrawFn, admin: bool, frame_id: int) -> tuple[bytes, b
         data = json.dumps(msg, ensure_ascii=encoding == "ascii").encode("utf-8", "surrogatepass")
     except (ValueError, RecursionError):
         return b'{"jsonrpc": "2.0", "id": %d, "method": "ping"}' % frame_id, True
-    replied = msg["id"] == frame_id and encoding == "ascii"
+    replied = type(msg["id"]) is int and msg["id"] == frame_id and encoding == "ascii"
     return data, replied
 
 
 @st.composite
-def frame(draw: st.DrawFn, admin: bool, frame_id: int) -> tuple[bytes, bool]:
+def frame(draw: st.DrawFn, admin: bool, frame_id: int) -> tuple[bytes | Big, bool]:
     kind = draw(st.sampled_from(["request"] * 6 + ["bytes", "json", "deep", "huge"]))
     if kind == "request":
         return draw(request_frame(admin, frame_id))
@@ -154,15 +154,27 @@ def frame(draw: st.DrawFn, admin: bool, frame_id: int) -> tuple[bytes, bool]:
     if kind == "json":
         return json.dumps(draw(values)).encode(), False
     if kind == "deep":
-        depth = draw(st.sampled_from([1000, 100_000, 400_000]))
-        text = f'{{"jsonrpc": "2.0", "id": {frame_id}, "method": "status", "params": '
-        return (text + deep(depth) + "}").encode(), False
-    size = draw(st.sampled_from([1 << 20, (1 << 20) + 1, 2 << 20]))
-    return b'{"jsonrpc": "2.0", "method": "' + b"x" * size + b'"}', False
+        return Big("deep", draw(st.sampled_from([1000, 100_000, 400_000])), frame_id), False
+    return Big("huge", draw(st.sampled_from([1 << 20, (1 << 20) + 1, 2 << 20])), frame_id), False
+
+
+@dataclass(frozen=True)
+class Big:
+    """A frame too big to keep in an example (hypothesis would print it): built when sent."""
+
+    kind: str  # "deep": params nested ``size`` deep; "huge": a method name of ``size`` bytes
+    size: int
+    frame_id: int
+
+    def __bytes__(self) -> bytes:
+        if self.kind == "deep":
+            head = f'{{"jsonrpc": "2.0", "id": {self.frame_id}, "method": "status", "params": '
+            return (head + deep(self.size) + "}").encode()
+        return b'{"jsonrpc": "2.0", "method": "' + b"x" * self.size + b'"}'
 
 
 @st.composite
-def frames(draw: st.DrawFn, admin: bool) -> list[tuple[bytes, bool, int]]:
+def frames(draw: st.DrawFn, admin: bool) -> list[tuple[bytes | Big, bool, int]]:
     """A few frames for one connection, each with its id and whether it must be answered."""
     count = draw(st.integers(1, 3))
     out = []
@@ -173,8 +185,8 @@ def frames(draw: st.DrawFn, admin: bool) -> list[tuple[bytes, bool, int]]:
 
 
 @st.composite
-def http_request(draw: st.DrawFn) -> tuple[bytes, str]:
-    """Raw bytes of one anonymous HTTP request (``Connection: close``) and its path."""
+def http_request(draw: st.DrawFn) -> tuple[bytes, bytes | Big, str]:
+    """One anonymous HTTP request (``Connection: close``): its head, its body and its path."""
     # Not HEAD: it gets no response at all today (test_abuse.py, xfail); put it back when fixed.
     verb = draw(st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS", "G\x01T"]))
     path = draw(
@@ -183,19 +195,20 @@ def http_request(draw: st.DrawFn) -> tuple[bytes, str]:
             lambda p: "/" + p
         )
     )
-    body = b""
+    body: bytes | Big = b""
     if draw(st.booleans()):
-        [(body, _, _)] = draw(frames(admin=False).filter(lambda f: len(f) == 1))
+        body = draw(frame(admin=False, frame_id=1))[0]
+    size = len(bytes(body)) if isinstance(body, bytes) else body.size
     headers = [("Host", "127.0.0.1"), ("Connection", "close")]
     if draw(st.booleans()):
         headers.append(("Authorization", "Bearer " + draw(forged_token())))
     extra = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20)
     headers += draw(st.lists(st.tuples(extra, extra), max_size=3))
-    length = draw(st.sampled_from([len(body), len(body), 0, len(body) + 5, -1]))
-    if body or length:
+    length = draw(st.sampled_from([size, size, 0, size + 5, -1]))
+    if size or length:
         headers.append(("Content-Length", str(length)))
     head = f"{verb} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
-    return head.encode("latin-1", "replace") + b"\r\n" + body, path
+    return head.encode("latin-1", "replace") + b"\r\n", body, path
 
 
 @st.composite

@@ -34,7 +34,9 @@ from procward.kit.paths import InstancePaths
 
 from ..daemon.conftest import LoadApps, start_sleeper
 from .conftest import TALLY, daemon_pid, examples, seed
-from .frames import frames, http_request
+from .frames import Big, frames, http_request
+
+Batch = list[tuple[bytes | Big, bool, int]]
 
 pytestmark = pytest.mark.chaos
 
@@ -90,9 +92,9 @@ def check_alive(paths: InstancePaths, found: Findings, what: str) -> bool:
     return True
 
 
-def exchange(conn: socket.socket, batch: list[tuple[bytes, bool, int]]) -> tuple[list[Any], bool]:
+def exchange(conn: socket.socket, batch: Batch) -> tuple[list[Any], bool]:
     """Send ``batch`` then a ping; the replies up to the ping's, and whether it came."""
-    conn.sendall(b"".join(data + b"\n" for data, _, _ in batch) + SENTINEL)
+    conn.sendall(b"".join(bytes(data) + b"\n" for data, _, _ in batch) + SENTINEL)
     replies: list[Any] = []
     buf = b""
     deadline = time.monotonic() + REPLY_WAIT
@@ -113,19 +115,25 @@ def exchange(conn: socket.socket, batch: list[tuple[bytes, bool, int]]) -> tuple
     return replies, False
 
 
-def judge(batch: list[tuple[bytes, bool, int]], replies: list[Any], found: Findings) -> None:
-    shown = " | ".join(repr(data[:300]) for data, _, _ in batch)
+def judge(batch: Batch, replies: list[Any], found: Findings) -> None:
+    shown = " | ".join(_shown(data) for data, _, _ in batch)
+    by_id = {frame_id: data for data, _, frame_id in batch}
     for reply in replies:
         ok = isinstance(reply, dict) and reply.get("jsonrpc") == "2.0"
         ok = ok and (("result" in reply) != ("error" in reply))
         if not ok:
             found.broken.append(f"not a JSON-RPC reply {reply!r} to {shown}")
         elif reply.get("error", {}).get("code") == INTERNAL:
-            found.internal.append(shown)
+            culprit = by_id.get(reply.get("id"))  # the frame it answers, when it says
+            found.internal.append(shown if culprit is None else _shown(culprit))
     answered = {r.get("id") for r in replies if isinstance(r, dict)}
     for _, must, frame_id in batch:
         if must and frame_id not in answered:
             found.broken.append(f"no reply to id {frame_id} of {shown}")
+
+
+def _shown(data: bytes | Big) -> str:
+    return repr(data) if isinstance(data, Big) else repr(data[:300])
 
 
 def fuzz_stream(paths: InstancePaths, connect: Callable[[], socket.socket], admin: bool) -> None:
@@ -137,7 +145,7 @@ def fuzz_stream(paths: InstancePaths, connect: Callable[[], socket.socket], admi
 
     @fuzz_settings(run_seed)
     @given(frames(admin=admin))
-    def one(batch: list[tuple[bytes, bool, int]]) -> None:
+    def one(batch: Batch) -> None:
         if found.broken:
             return  # the first break says it all; the rest of the run would repeat it
         TALLY.inputs += len(batch)
@@ -145,7 +153,7 @@ def fuzz_stream(paths: InstancePaths, connect: Callable[[], socket.socket], admi
             replies, pinged = exchange(conn, batch)
         judge(batch, replies, found)
         if not pinged and not closed_after_a_refused_login(replies):
-            shown = [data[:200] for data, _, _ in batch]
+            shown = " | ".join(_shown(data) for data, _, _ in batch)
             found.broken.append(f"no ping reply after {shown}: {replies!r:.500}")
         check_alive(paths, found, repr(batch)[:300])
 
@@ -200,11 +208,12 @@ def test_fuzzed_requests_from_anonymous_http_clients(
 
     @fuzz_settings(run_seed)
     @given(http_request())
-    def one(request: tuple[bytes, str]) -> None:
+    def one(request: tuple[bytes, bytes | Big, str]) -> None:
         if found.broken:
             return
         TALLY.inputs += 1
-        raw, path = request
+        head, body, path = request
+        raw = head + bytes(body)
         with socket.create_connection((host, int(port)), timeout=REPLY_WAIT) as conn:
             reply = http_exchange(conn, raw)
         judge_http(raw, path, reply, found)
@@ -223,7 +232,7 @@ def http_exchange(conn: socket.socket, raw: bytes) -> bytes:
     try:
         conn.sendall(raw)
         conn.shutdown(socket.SHUT_WR)  # nothing more comes: a short body cannot hang us
-    except (BrokenPipeError, ConnectionResetError):
+    except OSError:  # the daemon answered (400, 413) and closed before the whole request
         pass
     data = b""
     while True:
