@@ -130,7 +130,9 @@ class Walk:
         if kind == "reload" and True in now.wanted:
             return Command(["reload", name], dict(model), longest=0.8)
         if kind == "upgrade":
-            return Command(["upgrade"], dict(model), longest=1.8)
+            # killed after it asked, `upgrade` waits for a daemon that is not coming
+            # back until --timeout (30 s by default): 5 s keeps the walk going
+            return Command(["upgrade", "--timeout", "5"], dict(model), longest=1.8)
         counts = self.file_counts()
         self.write_config(counts)
         if kind == "load":  # `up -c`: loadConfig, which starts every app of the file
