@@ -56,8 +56,10 @@ unit: $(STAMP)
 ## seed it prints: PROCWARD_CHAOS_SEED=N make chaos
 CHAOS_KILLS    ?= 200
 CHAOS_EXAMPLES ?= 5000
+CHAOS_FLOOD    ?= 1000
 chaos: $(STAMP)
 	PROCWARD_CHAOS_KILLS=$(CHAOS_KILLS) PROCWARD_CHAOS_EXAMPLES=$(CHAOS_EXAMPLES) \
+	PROCWARD_CHAOS_FLOOD=$(CHAOS_FLOOD) \
 	  $(BIN)/pytest tests/chaos -m chaos --timeout 3600
 
 # The benchmark also wants the chart's extra (matplotlib).

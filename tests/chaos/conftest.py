@@ -3,7 +3,8 @@
 Knobs (environment): ``PROCWARD_CHAOS_SEED`` replays a run (every failure
 prints the seed it ran with), ``PROCWARD_CHAOS_KILLS`` is the number of
 kill -9s of the daemon, ``PROCWARD_CHAOS_EXAMPLES`` the number of fuzzed
-inputs per transport. The defaults are the short version ``make test`` runs;
+inputs per transport, ``PROCWARD_CHAOS_FLOOD`` the idle anonymous connections
+per network transport of the flood test. The defaults are the short version ``make test`` runs;
 ``make chaos`` raises them.
 
 The tally is process-wide so that every chaos test adds to it, and
@@ -38,6 +39,11 @@ def kills() -> int:
 
 def examples() -> int:
     return int(os.environ.get("PROCWARD_CHAOS_EXAMPLES", "200"))
+
+
+def flood() -> int:
+    """Idle anonymous connections per network transport in the flood test."""
+    return int(os.environ.get("PROCWARD_CHAOS_FLOOD", "300"))
 
 
 @dataclass
