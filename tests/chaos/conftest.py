@@ -15,8 +15,10 @@ The tally is process-wide so that every chaos test adds to it, and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -31,6 +33,16 @@ def seed() -> int:
     """The run's seed: ``PROCWARD_CHAOS_SEED`` to replay, else a fresh one."""
     given = os.environ.get("PROCWARD_CHAOS_SEED")
     return int(given) if given else random.SystemRandom().randrange(1 << 32)
+
+
+@contextlib.contextmanager
+def replayable(run_seed: int) -> Iterator[None]:
+    """Whatever fails inside says which seed replays it."""
+    try:
+        yield
+    except BaseException as exc:
+        exc.add_note(f"replay with PROCWARD_CHAOS_SEED={run_seed}")
+        raise
 
 
 def kills() -> int:

@@ -33,7 +33,7 @@ from procward.kit.client import Client
 from procward.kit.paths import InstancePaths
 
 from ..daemon.conftest import LoadApps, start_sleeper
-from .conftest import TALLY, daemon_pid, examples, seed
+from .conftest import TALLY, daemon_pid, examples, replayable, seed
 from .frames import Big, frames, http_request
 
 Batch = list[tuple[bytes | Big, bool, int]]
@@ -157,7 +157,8 @@ def fuzz_stream(paths: InstancePaths, connect: Callable[[], socket.socket], admi
             found.broken.append(f"no ping reply after {shown}: {replies!r:.500}")
         check_alive(paths, found, repr(batch)[:300])
 
-    one()
+    with replayable(run_seed):
+        one()
     with Client.open(paths.socket) as client:
         assert client.call("ping")["pid"] == pid
     problems = found.report(paths.daemon_log)
@@ -219,7 +220,8 @@ def test_fuzzed_requests_from_anonymous_http_clients(
         judge_http(raw, path, reply, found)
         check_alive(paths, found, repr(raw[:300]))
 
-    one()
+    with replayable(run_seed):
+        one()
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         pong = http_exchange(conn, b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert pong.startswith(b"HTTP/1.1 200 ")

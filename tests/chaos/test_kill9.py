@@ -43,7 +43,7 @@ from procward.supervision import process
 from procward.supervision.state import marked_groups
 
 from ..conftest import Result, end_apps_of
-from .conftest import TALLY, daemon_pid, kills, seed
+from .conftest import TALLY, daemon_pid, kills, replayable, seed
 
 pytestmark = pytest.mark.chaos
 
@@ -264,11 +264,10 @@ def recover(walk: Walk, paths: InstancePaths, cli: Callable[..., Result], label:
     return True
 
 
-def test_random_kill_9s_recover_the_exact_process_set(
-    cli: Callable[..., Result], paths: InstancePaths, home: str
+def walk_with_kills(
+    run_seed: int, cli: Callable[..., Result], paths: InstancePaths, home: str
 ) -> None:
-    TALLY.ran = True
-    run_seed = seed()
+    """Kill the daemon ``kills()`` times during random commands; each recovery exact."""
     walk = Walk(random.Random(run_seed), os.path.join(home, "procward.toml"), {})
     counts = walk.file_counts()
     walk.write_config(counts)
@@ -293,10 +292,17 @@ def test_random_kill_9s_recover_the_exact_process_set(
         if recover(walk, paths, cli, label):
             TALLY.exact += killed
         walk.model = observed_model(paths)
-    assert done >= kills(), f"only {done} kills in {round_} rounds (seed {run_seed})"
-    assert not walk.failures, f"replay with PROCWARD_CHAOS_SEED={run_seed}:\n" + "\n".join(
-        walk.failures
-    )
+    assert done >= kills(), f"only {done} kills in {round_} rounds"
+    assert not walk.failures, "\n".join(walk.failures)
+
+
+def test_random_kill_9s_recover_the_exact_process_set(
+    cli: Callable[..., Result], paths: InstancePaths, home: str
+) -> None:
+    TALLY.ran = True
+    run_seed = seed()
+    with replayable(run_seed):
+        walk_with_kills(run_seed, cli, paths, home)
     assert cli("down").code == 0
     assert not marked_groups(paths.state_dir, exclude={os.getpid(), os.getpgid(0)})
 
