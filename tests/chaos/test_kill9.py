@@ -54,6 +54,7 @@ COMMANDS = {
     # "pair" leads a group of two processes: a child that outlives its leader is an orphan.
     "pair": '["sh", "-c", "sleep 1000 & exec sleep 1000"]',
 }
+GROUP_SIZE = {"pair": 2}  # processes in one instance's group; 1 for the others
 SETTLE = 20.0  # s for a restarted daemon to reach the exact process set
 
 
@@ -115,8 +116,14 @@ class Walk:
         name = self.rng.choice(present)
         now = model[name]
         kind = self.rng.choice(
-            ["start", "stop", "restart", "scale", "reload", "load", "reconfig", "upgrade"]
+            ["start", "stop", "restart", "scale", "reload", "load", "reconfig", "upgrade", "all"]
         )
+        if kind == "all":  # start all / stop all: every app at once
+            wanted = self.rng.choice([True, False])
+            expect = {
+                n: replace(i, wanted=_ONE[wanted]) if n in present else i for n, i in model.items()
+            }
+            return Command(["start" if wanted else "stop", "all"], expect)
         if kind == "start":
             return Command(["start", name], {**model, name: replace(now, wanted=_ONE[True])})
         if kind == "stop":
@@ -182,6 +189,11 @@ def mismatch(paths: InstancePaths, model: Model) -> str | None:
         problems.append(f"groups whose leader is gone: {headless}")
     if unmarked := sorted(known - set(groups)):
         problems.append(f"reported pids with no live marked group: {unmarked}")
+    sizes = {
+        i["pid"]: GROUP_SIZE.get(name, 1) for name, app in apps.items() for i in app["instances"]
+    }
+    if crowded := {g: pids for g, pids in groups.items() if len(pids) > sizes.get(g, 1)}:
+        problems.append(f"duplicate processes in a group: {crowded}")
     return "; ".join(problems) or None
 
 
