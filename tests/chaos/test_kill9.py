@@ -140,6 +140,7 @@ class Walk:
             # killed after it asked, `upgrade` waits for a daemon that is not coming
             # back until --timeout (30 s by default): 5 s keeps the walk going
             return Command(["upgrade", "--timeout", "5"], dict(model), longest=1.8)
+        # "load", "reconfig", and "reload" of a stopped app (nothing to replace): a new file
         counts = self.file_counts()
         self.write_config(counts)
         if kind == "load":  # `up -c`: loadConfig, which starts every app of the file
