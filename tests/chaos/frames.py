@@ -226,3 +226,19 @@ def forged_token(draw: st.DrawFn) -> str:
         | st.builds(lambda a, b, c: f"{a}.{b}.{c}", part, part, part)
         | part
     )
+
+
+def _request(method: str, params: Any) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+
+
+# Inputs known to have reached -32603 (issue 11, items 11 and 15): every run sends them.
+KNOWN_HOSTILE = [
+    _request("loadConfig", {"path": "/nonexistent-procward-fuzz/\0"}),
+    _request("loadConfig", {"path": "/nonexistent-procward-fuzz/\ud800"}),
+    _request("getAudit", {"since": 10**400}),
+    _request("stopApp", {"name": "srv", "timeout": float("nan")}),
+    _request("authenticate", {"token": "\ud800"}),
+    _request("addApp", {"name": "fz1", "spec": {"cmd": ["\ud800"]}}),
+    _request("addApp", {"name": "fz2", "spec": {"cmd": "\udfff"}}),
+]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from procward.kit.client import Client
@@ -34,7 +34,7 @@ from procward.kit.paths import InstancePaths
 
 from ..daemon.conftest import LoadApps, start_sleeper
 from .conftest import TALLY, daemon_pid, examples, replayable, seed
-from .frames import Big, frames, http_request
+from .frames import KNOWN_HOSTILE, Big, frames, http_request
 
 Batch = list[tuple[bytes | Big, bool, int]]
 
@@ -80,6 +80,23 @@ def fuzz_settings(run_seed: int) -> Callable[[Any], Any]:
         return hypothesis_seed(run_seed)(test)
 
     return apply
+
+
+def known_hostile(test: Any) -> Any:
+    """Send the inputs known to have failed, each alone, before the random ones."""
+    for data in KNOWN_HOSTILE:
+        test = example(batch=[(data, True, 1)])(test)
+    return test
+
+
+def known_hostile_http(test: Any) -> Any:
+    for data in KNOWN_HOSTILE:
+        head = (
+            b"POST /rpc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(data)
+        )
+        test = example(request=(head, data, "/rpc"))(test)
+    return test
 
 
 def check_alive(paths: InstancePaths, found: Findings, what: str) -> bool:
@@ -145,6 +162,7 @@ def fuzz_stream(paths: InstancePaths, connect: Callable[[], socket.socket], admi
 
     @fuzz_settings(run_seed)
     @given(frames(admin=admin))
+    @known_hostile
     def one(batch: Batch) -> None:
         if found.broken:
             return  # the first break says it all; the rest of the run would repeat it
@@ -209,6 +227,7 @@ def test_fuzzed_requests_from_anonymous_http_clients(
 
     @fuzz_settings(run_seed)
     @given(http_request())
+    @known_hostile_http
     def one(request: tuple[bytes, bytes | Big, str]) -> None:
         if found.broken:
             return
