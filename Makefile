@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 DEMO_HOME := $(CURDIR)/.procward-demo
 
-.PHONY: run stop install test lint typecheck unit bench bench-quick clean
+.PHONY: run stop install test lint typecheck unit chaos bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,17 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## The long chaos and abuse suite (tests/chaos; `make test` runs a short one):
+## >= 200 kill -9s and 5,000 fuzzed inputs per transport. Replay a failure with the
+## seed it prints: PROCWARD_CHAOS_SEED=N make chaos
+CHAOS_KILLS    ?= 200
+CHAOS_EXAMPLES ?= 5000
+CHAOS_FLOOD    ?= 1000
+chaos: $(STAMP)
+	PROCWARD_CHAOS_KILLS=$(CHAOS_KILLS) PROCWARD_CHAOS_EXAMPLES=$(CHAOS_EXAMPLES) \
+	PROCWARD_CHAOS_FLOOD=$(CHAOS_FLOOD) \
+	  $(BIN)/pytest tests/chaos -m chaos --timeout 3600
 
 # The benchmark also wants the chart's extra (matplotlib).
 $(BENCH_STAMP): $(STAMP) pyproject.toml
