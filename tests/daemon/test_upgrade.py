@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -233,3 +234,21 @@ def test_an_upgrade_waits_for_exec_commands(
             daemon.call("upgrade")
     finally:
         caller.close()  # which stops the command
+
+
+def test_the_cli_says_at_once_when_the_daemon_dies_during_an_upgrade(
+    cli: Callable[..., Result], home: str, paths: InstancePaths
+) -> None:
+    # The new program dies as it starts: a sitecustomize that exits when it
+    # finds the handover, in the daemon's environment only.
+    site = os.path.join(home, "site")
+    os.mkdir(site)
+    with open(os.path.join(site, "sitecustomize.py"), "w") as f:
+        f.write("import os\nif os.environ.get('PROCWARD_HANDOVER'):\n    os._exit(3)\n")
+    assert cli("up", env={"PYTHONPATH": site}).code == 0
+    began = time.monotonic()
+    result = cli("upgrade", "--timeout", "30", timeout=60)
+    took = time.monotonic() - began
+    assert result.code == 1
+    assert "died during the upgrade" in result.err, result.err
+    assert took < 10, f"the CLI waited {took:.1f} s"

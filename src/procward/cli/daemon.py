@@ -95,7 +95,12 @@ def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
             if time.time() - after["uptime"] >= asked - 0.01:  # started since we asked
                 break
         except (KitError, OSError):  # the old program's last moments
-            pass
+            if _died(before["pid"], paths):
+                return fail(
+                    f"the daemon (pid {before['pid']}) died during the upgrade: see its log; "
+                    "`procward status` starts it again and recovers the apps",
+                    1,
+                )
         if time.monotonic() > deadline:
             return fail(f"the daemon did not come back within {args.timeout:g}s: see its log", 1)
         time.sleep(0.02)
@@ -105,6 +110,23 @@ def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
         f"(pid {after['pid']}), {kept} process{'es' if kept != 1 else ''} kept running"
     )
     return 0
+
+
+def _died(pid: int, paths: InstancePaths) -> bool:
+    """Is the upgrading daemon gone: its pid ended and nothing holds the instance's lock?
+
+    It keeps its pid and its lock across the upgrade's exec, so either one
+    alive means it is still on its way.
+    """
+    from procward.kit.lock import lock_holder
+
+    try:
+        os.kill(pid, 0)
+        return False
+    except ProcessLookupError:
+        return lock_holder(paths.lock) is None
+    except PermissionError:
+        return False
 
 
 def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
