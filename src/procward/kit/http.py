@@ -274,7 +274,8 @@ class HttpConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writable = True
         self.guard.flowing()
-        self._continue()
+        # Not inline: the transport may call this from inside a write.
+        asyncio.get_running_loop().call_soon(self._continue)
 
     def _continue(self) -> None:
         """Parse the next request unless one is being answered or replies go unread.

@@ -351,7 +351,8 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writable.set()
         self.guard.flowing()
-        self._continue()
+        # Not inline: the transport may call this from inside a write.
+        asyncio.get_running_loop().call_soon(self._continue)
 
     # -- flow --------------------------------------------------------------
 
