@@ -303,6 +303,30 @@ def test_a_last_frame_without_newline_is_answered_before_closing(
     assert "result" in replies[1]
 
 
+def test_a_hang_up_cancels_the_call_in_progress_and_answers_what_follows(
+    sample: Sample,
+) -> None:
+    sample.start()
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(10)
+        conn.connect(sample.paths.socket)
+        conn.sendall(b'{"jsonrpc":"2.0","id":1,"method":"sleep","params":[30]}\n')
+        wait_for(lambda: _in_flight(sample) == 1, what="the call to run")
+        conn.sendall(b'{"jsonrpc":"2.0","id":2,"method":"echo","params":["after"]}')
+        conn.shutdown(socket.SHUT_WR)
+        started_at = time.monotonic()
+        replies = [json.loads(line) for line in read_all(conn).splitlines()]
+    assert time.monotonic() - started_at < 5
+    assert replies[0]["id"] == 1 and "sleep was cancelled" in replies[0]["error"]["message"]
+    assert replies[1] == {"jsonrpc": "2.0", "id": 2, "result": "after"}
+
+
+def _in_flight(sample: Sample) -> int:
+    with Client.open(sample.paths.socket) as client:
+        count: int = client.call("in_flight")
+        return count
+
+
 # -- HTTP ------------------------------------------------------------------------
 
 

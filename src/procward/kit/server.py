@@ -18,8 +18,9 @@ sends requests and never reads costs one transport buffer and one read's
 worth of frames. Who may connect, and for how long, is ``limits.py`` (pools
 per transport and trust level) enforced by a ``guard.Guard`` per connection.
 
-A frame cut short by the peer's end of input (no final newline before a
-half-close) is handled as a frame; the connection closes once it is answered.
+At the peer's end of input, a call in progress is cancelled (a half-close
+cannot be told from a hang-up), the frames that wait are answered, the last
+one even without its newline, and the connection closes.
 
 Input never crashes the daemon: every frame gets a JSON-RPC reply or error,
 and the connection stays usable after a bad frame.
@@ -330,9 +331,19 @@ class Connection(asyncio.Protocol):
                 self._continue()
 
     def eof_received(self) -> bool:
+        """The peer sent all it will: answer what waits, then close.
+
+        A half-close cannot be told from a hang-up, so a call in progress is
+        cancelled, as a hang-up always did (``exec`` stops its command); the
+        frames after it, the last one included even without its newline, are
+        answered.
+        """
         self._eof = True
         self.queue.extend(self.decoder.finish())
-        self._continue()
+        if self.busy is not None:
+            self.busy.cancel()
+        else:
+            self._continue()
         return True  # keep the transport open to answer: closed by _continue
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -472,6 +483,8 @@ class Connection(asyncio.Protocol):
             self._audit(entry, req, started, cancelled)
             if not self._closed:
                 self._finish_error(req, cancelled)
+                if self._eof:  # by the peer's hang-up: on with what it sent after
+                    asyncio.get_running_loop().call_soon(self._continue)
             raise
         except Exception:
             log.exception("method %s failed", req.method)
