@@ -256,6 +256,21 @@ def test_pipelined_http_pings_that_are_never_read_are_not_buffered(sample: Sampl
     assert grown < 16, f"the daemon grew by {grown:.0f} MiB after {sent >> 20} MiB of pings"
 
 
+def test_http_connections_dropped_mid_flood_leave_nothing_behind(sample: Sample) -> None:
+    owner, where = started(sample, "--http", "--auth-timeout", "0.3")
+    pid = owner.call("ping")["pid"]
+    host, port = where["http"].rsplit(":", 1)
+    pings = b"GET /ping HTTP/1.1\r\nhost: x\r\n\r\n" * 4096
+    before = vm_rss_mib(pid)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # each connection ends at the auth deadline
+        with socket.create_connection((host, int(port)), 10) as flood:
+            flood.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            push(flood, pings, 200 << 20, patience=2.0)
+    grown = vm_rss_mib(pid) - before
+    assert grown < 8, f"the daemon grew by {grown:.1f} MiB"
+
+
 def test_a_peer_leaving_replies_unread_is_dropped_after_the_idle_timeout(
     sample: Sample,
 ) -> None:

@@ -254,9 +254,7 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is None:
             return
         self.h11.receive_data(data)
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self._not_idle()
         if self._read_timer is None and self.busy is None:
             seconds = self.guard.limits.read_timeout
             self._read_timer = asyncio.get_running_loop().call_later(seconds, self._read_expired)
@@ -310,6 +308,7 @@ class HttpConnection(asyncio.Protocol):
                 self.close()
                 return
             if isinstance(event, h11.Request):
+                self._not_idle()  # a pipelined request, read before
                 if _head_size(event) > MAX_HEAD:
                     self._fail(431, f"request head over {MAX_HEAD} bytes")
                     return
@@ -342,6 +341,7 @@ class HttpConnection(asyncio.Protocol):
             return
         idle = self.guard.limits.idle_timeout
         if idle and self.transport is not None and self._read_timer is None:
+            self._not_idle()  # one timer at most: each holds the connection until it runs
             self._idle_timer = asyncio.get_running_loop().call_later(idle, self._idle_expired)
         self._continue()
 
@@ -373,6 +373,11 @@ class HttpConnection(asyncio.Protocol):
         )
         self._write(_closing_reply(408, f"the request did not arrive within {seconds:g}s"))
         self.close()
+
+    def _not_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
     def _idle_expired(self) -> None:
         self._idle_timer = None
