@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 from typing import Any
 
 import pytest
 
 from procward.kit.client import Client
+from procward.kit.paths import InstancePaths
+from procward.kit.testing import wait_for
 
 from .conftest import LoadApps, start_sleeper, wait_state
 
@@ -145,3 +148,44 @@ def test_exec_over_http_returns_the_output_and_refuses_streaming(
     asked = rpc("exec", name="srv", command="hello", stream=True)
     _, _, body = request(http_address, "POST", "/rpc", asked, operator)
     assert "stream needs the Unix socket or TCP" in json.loads(body)["error"]["message"]
+
+
+def test_a_head_over_64_kib_is_refused_even_in_one_piece(
+    daemon: Client, http_address: tuple[str, int]
+) -> None:
+    head = b"GET /ping HTTP/1.1\r\nhost: x\r\nx-big: " + b"y" * (100 * 1024) + b"\r\n\r\n"
+    with socket.create_connection(http_address, timeout=10) as conn:
+        conn.sendall(head)
+        reply = conn.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 431 ")
+    assert "pid" in daemon.call("ping")
+
+
+def test_authenticate_over_http_says_to_use_the_header(
+    daemon: Client, http_address: tuple[str, int]
+) -> None:
+    viewer = token(daemon, "viewer")
+    _, _, body = request(http_address, "POST", "/rpc", rpc("authenticate", token=viewer))
+    error = json.loads(body)["error"]
+    assert error["code"] == -32600 and "Authorization: Bearer" in error["message"]
+
+
+def test_anonymous_http_connections_are_capped_and_the_socket_serves(
+    daemon: Client, http_address: tuple[str, int], paths: InstancePaths
+) -> None:
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(40):
+            flood.append(socket.create_connection(http_address, timeout=10))
+        answered = wait_for(
+            lambda: len(ready := select.select(flood, [], [], 0.1)[0]) >= 24 and ready,
+            what="the refusals",
+        )
+        assert len(answered) == 40 - 16  # 16 anonymous connections per address
+        assert all(conn.recv(4096).startswith(b"HTTP/1.1 503 ") for conn in answered)
+        assert "pid" in daemon.call("ping")
+    finally:
+        for conn in flood:
+            conn.close()
+    with open(paths.daemon_log) as log:
+        assert "anonymous ones from 127.0.0.1 already" in log.read()

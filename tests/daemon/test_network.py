@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
@@ -245,3 +246,24 @@ def test_a_half_failed_change_saves_the_half_that_was_made(
     with open(paths.state) as f:
         assert json.load(f)["settings"]["network"] == {"tcp": "127.0.0.1:0", "http": None}
     assert read_metadata(paths).addresses["tcp"] == tcp  # type: ignore[union-attr]
+
+
+def test_an_anonymous_flood_does_not_lock_the_owner_out(
+    daemon: Client, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    host, port = listen(daemon).rsplit(":", 1)
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(300):
+            flood.append(socket.create_connection((host, int(port)), timeout=10))
+        shown = cli("status")
+        assert shown.code == 0, shown.err
+        started = time.monotonic()
+        with Client.open(paths.socket) as owner:
+            assert owner.call("status")["daemon"]["pid"] > 0
+        assert time.monotonic() - started < 0.5
+    finally:
+        for conn in flood:
+            conn.close()
+    with open(paths.daemon_log) as log:
+        assert "anonymous ones from 127.0.0.1 already" in log.read()

@@ -2,17 +2,20 @@
 
 python sample_daemon.py [--detached] [--idle S] [--ignore-term] [--slow-stop]
                         [--slow-start S] [--warn TEXT] [--shutdown-timeout S]
+                        [--tcp] [--http] [limits: --max-connections N, --auth-timeout S...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import signal
 import sys
 from typing import Any
 
 from procward.kit import CallContext, Daemon, Role, method, resolve
+from procward.kit.limits import Limits
 
 
 class Sample(Daemon):
@@ -25,8 +28,16 @@ class Sample(Daemon):
         self.shutdown_timeout = args.shutdown_timeout
         self.vital_interval = args.vitals
         self.reloads = 0
-        self.server.max_connections = args.max_connections
-        self.server.idle_timeout = args.conn_idle
+        self.server.limits = Limits(
+            unix=args.max_connections,
+            unix_reserved=args.reserved,
+            anonymous=args.anonymous,
+            anonymous_per_address=args.per_address,
+            authenticated=args.authenticated,
+            auth_timeout=args.auth_timeout,
+            read_timeout=args.read_timeout,
+            idle_timeout=args.conn_idle,
+        )
 
     async def on_start(self) -> None:
         if self.args.ignore_term:
@@ -39,6 +50,10 @@ class Sample(Daemon):
             await asyncio.sleep(self.args.slow_start)
         if self.args.fail_start:
             raise RuntimeError("refusing to start: " + self.args.fail_start)
+        if self.args.tcp:
+            await self.network.listen("127.0.0.1:0")
+        if self.args.http:
+            await self.network.listen_http("127.0.0.1:0")
 
     async def on_stop(self) -> None:
         if self.args.slow_stop:
@@ -66,6 +81,14 @@ class Sample(Daemon):
     @method(Role.VIEWER)
     def echo(self, ctx: CallContext, value: Any = None) -> Any:
         return value
+
+    @method(Role.VIEWER)
+    def listening(self, ctx: CallContext) -> dict[str, str]:
+        return self.addresses()
+
+    @method(Role.VIEWER)
+    def connections(self, ctx: CallContext) -> int:
+        return len(self.server.connections)
 
     @method(Role.VIEWER)
     def in_flight(self, ctx: CallContext) -> int:
@@ -115,6 +138,15 @@ def main() -> int:
     parser.add_argument("--fail-start")
     parser.add_argument("--max-connections", type=int, default=256)
     parser.add_argument("--conn-idle", type=float, default=600.0)
+    parser.add_argument("--reserved", type=int, default=4)
+    parser.add_argument("--anonymous", type=int, default=64)
+    parser.add_argument("--per-address", type=int, default=16)
+    parser.add_argument("--authenticated", type=int, default=256)
+    parser.add_argument("--auth-timeout", type=float, default=5.0)
+    parser.add_argument("--read-timeout", type=float, default=10.0)
+    parser.add_argument("--nofile", type=int)
+    parser.add_argument("--tcp", action="store_true")  # listen on 127.0.0.1, a free port
+    parser.add_argument("--http", action="store_true")
     parser.add_argument("--shutdown-timeout", type=float, default=25.0)
     parser.add_argument("--vitals", type=float, default=10.0)
     parser.add_argument("--check", action="store_true")  # an upgrade's pre-flight
@@ -122,6 +154,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.check:
         return 0
+    if args.nofile:  # a daemon short of descriptors, as under a low `ulimit -n`
+        resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, args.nofile))
     return Sample(args).run(detached=args.detached)
 
 

@@ -103,6 +103,12 @@ def test_error_replies_keep_the_request_id(raw: Raw) -> None:
     assert "nope" in reply["error"]["message"]  # type: ignore[index]
 
 
+def test_an_unknown_methods_name_is_quoted_short(raw: Raw) -> None:
+    reply = raw.call(b'{"jsonrpc":"2.0","id":1,"method":"%s"}\n' % (b"n" * 500_000))
+    message = reply["error"]["message"]  # type: ignore[index]
+    assert len(message) < 200 and message.endswith("(500000 characters)")
+
+
 def test_oversized_frame_is_refused_and_skipped(raw: Raw) -> None:
     big = b'{"jsonrpc":"2.0","id":1,"method":"echo","params":{"value":"' + b"x" * (2 << 20)
     raw.send(big + b'"}}\n{"jsonrpc":"2.0","id":2,"method":"echo","params":{"value":"after"}}\n')

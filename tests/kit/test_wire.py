@@ -20,6 +20,7 @@ from procward.kit.wire import (
     encode_notification,
     encode_request,
     encode_result,
+    excerpt,
     parse_request,
     request_id_of,
 )
@@ -326,3 +327,27 @@ def test_decode_message_refuses_non_objects(raw: bytes) -> None:
 def test_decode_message_turns_invalid_json_into_a_parse_error(raw: bytes) -> None:
     with pytest.raises(ParseError):
         decode_message(raw)
+
+
+def test_the_last_frame_before_the_end_of_input_is_kept() -> None:
+    decoder = FrameDecoder(LIMIT)
+    assert decoder.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
+    assert decoder.feed(b":2}") == []
+    assert decoder.finish() == [b'{"b":2}']
+    assert decoder.finish() == []  # once
+
+
+def test_the_end_of_an_oversized_or_blank_frame_yields_nothing() -> None:
+    decoder = FrameDecoder(LIMIT)
+    assert [type(f) for f in decoder.feed(b"x" * (LIMIT + 5))] == [Oversized]
+    assert decoder.finish() == []  # reported when it began
+    assert FrameDecoder(LIMIT).finish() == []
+    blank = FrameDecoder(LIMIT)
+    blank.feed(b" \r")
+    assert blank.finish() == []
+
+
+def test_excerpts_of_peer_text_are_bounded() -> None:
+    assert excerpt("ping") == "'ping'"
+    long = excerpt("m" * (1 << 20))
+    assert len(long) < 150 and long.endswith("... (1048576 characters)")

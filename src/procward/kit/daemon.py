@@ -44,6 +44,7 @@ from procward.kit import log as kitlog
 from procward.kit.errors import AlreadyRunning, KitError
 from procward.kit.eventloop import event_loop_factory
 from procward.kit.handover import UpgradeMixin
+from procward.kit.limits import Limits
 from procward.kit.lock import InstanceLock
 from procward.kit.metadata import Metadata, remove_socket, running
 from procward.kit.network import Network, NetworkMethods
@@ -64,6 +65,8 @@ class Daemon(UpgradeMixin, NetworkMethods):
     shutdown_timeout: float = 25.0  # init systems SIGKILL at 30 s
     request_grace: float = 2.0  # of which in-flight requests may take this much
     vital_interval: float = 10.0  # seconds between checks that socket and metadata are there
+    # Connections per transport and trust level, their deadlines and frame sizes (0026).
+    connection_limits: ClassVar[Limits] = Limits()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -81,7 +84,9 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.registry = Registry()
         self.registry.collect(self)
         self.scheduler = Scheduler()
-        self.server = RpcServer(self.registry, authenticate=self.authenticate)
+        self.server = RpcServer(
+            self.registry, authenticate=self.authenticate, limits=self.connection_limits
+        )
         key = os.path.join(self.paths.state_dir, "token.key")
         issuer = f"{self.prefix}:{self.paths.instance}"
         max_ttl = max_ttl_from_environment(self.prefix)

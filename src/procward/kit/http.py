@@ -10,8 +10,17 @@ Streams (``followLogs``) need the socket or TCP: HTTP has no notifications.
 HTTP parsing is h11's (sans-IO, the model STYLE.md points to), driven by an
 asyncio ``Protocol`` per connection: ~0.6 MiB of daemon memory where
 aiohttp's server costs ~17 MiB (decision 0014). Keep-alive, one request at a
-time per connection, bodies up to 1 MiB, and a connection that sends junk
-gets a 400 and is closed; the daemon never fails on input.
+time per connection, heads up to 64 KiB (431), bodies up to 1 MiB, and a
+connection that sends junk gets a 400 and is closed; the daemon never fails
+on input.
+
+HTTP connections draw from the same pools as TCP (``limits.py``, decision
+0026): a connection is anonymous until a request carries a valid token, and
+an anonymous one is closed ``auth_timeout`` s after it connected. Every
+request must arrive whole within ``read_timeout`` s of its first byte (408:
+slowloris), a keep-alive connection idle for ``idle_timeout`` s is closed,
+and a peer that does not read its replies is not read either (no pipelined
+request is parsed while a reply waits), so it cannot make the daemon buffer.
 """
 
 from __future__ import annotations
@@ -27,7 +36,15 @@ from typing import Any, cast
 import h11
 
 from procward.kit import wire
-from procward.kit.errors import InternalError, MethodNotFound, RpcError, Unauthorized
+from procward.kit.errors import (
+    InternalError,
+    InvalidRequest,
+    MethodNotFound,
+    RpcError,
+    Unauthorized,
+)
+from procward.kit.guard import Guard
+from procward.kit.limits import Admission
 from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
 from procward.kit.structs import Struct, replace
 from procward.kit.tokens import TokenKeeper
@@ -36,6 +53,7 @@ __all__ = ["HttpServer", "Reply", "Route"]
 
 log = logging.getLogger("procward.kit.http")
 MAX_BODY = 1 << 20
+MAX_HEAD = 64 * 1024  # request line and headers
 
 
 class Reply(Struct):
@@ -45,14 +63,18 @@ class Reply(Struct):
 
 
 Route = Callable[[Peer, bytes], Awaitable[Reply]]  # (who, request body) -> reply
+Authenticated = Callable[[], bool]  # a request carried a token: may the connection keep it?
 
 
 class HttpServer:
     """Routes ``(method, path)`` to handlers; ``POST /rpc`` and ``GET /ping`` built in."""
 
-    def __init__(self, registry: Registry, tokens: TokenKeeper) -> None:
+    def __init__(
+        self, registry: Registry, tokens: TokenKeeper, admission: Admission | None = None
+    ) -> None:
         self.registry = registry
         self.tokens = tokens
+        self.admission = admission or Admission()  # the RpcServer's: TCP and HTTP share pools
         self.routes: dict[tuple[str, str], tuple[Role, Route]] = {
             ("POST", "/rpc"): (Role.ANONYMOUS, self._rpc),
             ("GET", "/ping"): (Role.ANONYMOUS, self._ping),
@@ -75,7 +97,13 @@ class HttpServer:
         for conn in list(self.connections):
             conn.close()
 
-    async def respond(self, request: h11.Request, body: bytes, address: str) -> Reply:
+    async def respond(
+        self,
+        request: h11.Request,
+        body: bytes,
+        address: str,
+        authenticated: Authenticated | None = None,
+    ) -> Reply:
         method = request.method.decode("ascii", "replace")
         path = request.target.decode("ascii", "replace").split("?", 1)[0]
         found = self.routes.get((method, path))
@@ -87,6 +115,8 @@ class HttpServer:
             peer = self._peer(request, address)
         except Unauthorized as exc:
             return _error(401, exc.message)
+        if peer.role > Role.ANONYMOUS and authenticated is not None and not authenticated():
+            return _error(503, "too many authenticated connections; try again later")
         if peer.role < role:
             status = 401 if peer.role is Role.ANONYMOUS else 403
             return _error(status, f"{method} {path} needs the {role.name.lower()} role")
@@ -121,6 +151,8 @@ class HttpServer:
             req = wire.parse_request(frame.strip())
         except RpcError as err:
             return Reply(200, wire.encode_error(wire.request_id_of(err), err))
+        if req.method == "authenticate":  # it would change nothing: each request is its own
+            return Reply(200, wire.encode_error(req.id, _NO_LOGIN))
         entry = None
         started = time.time()
         try:
@@ -160,41 +192,108 @@ async def _no_streams(method: str, params: Any) -> None:
     raise MethodNotFound("streams need the Unix socket or TCP: HTTP has no notifications")
 
 
+_NO_LOGIN = InvalidRequest(
+    "authenticate does nothing over HTTP: send the token with every request, "
+    "as the header Authorization: Bearer <token>"
+)
+
+
 def _error(status: int, message: str) -> Reply:
     return Reply(status, json.dumps({"error": message}).encode() + b"\n")
+
+
+_REASONS = {408: b"Request Timeout", 503: b"Service Unavailable"}
+
+
+def _closing_reply(status: int, message: str) -> bytes:
+    """A whole response, written without h11: to a peer whose request never came whole."""
+    body = json.dumps({"error": message}).encode() + b"\n"
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n" % (status, _REASONS[status])
+    return head + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
+
+
+def _head_size(request: h11.Request) -> int:
+    size = len(request.method) + len(request.target) + 12
+    return size + sum(len(name) + len(value) + 4 for name, value in request.headers)
 
 
 class HttpConnection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.transport: asyncio.Transport | None = None
         self.address = "?"
         self.request: h11.Request | None = None
         self.body = bytearray()
         self.busy: asyncio.Task[None] | None = None
+        self.guard = Guard(server.admission, self.abort)
+        self._writable = True
+        self._reading = True
+        self._read_timer: asyncio.TimerHandle | None = None  # the request must be in by then
+        self._idle_timer: asyncio.TimerHandle | None = None  # keep-alive without a request
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast("asyncio.Transport", transport)
         peer = self.transport.get_extra_info("peername")
         self.address = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if not self.guard.admit_network(str(peer[0]) if peer else "?"):
+            self.transport.write(_closing_reply(503, "too many connections; try again later"))
+            self.close()
+            return
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        self.guard.release()
+        self._cancel_timers()
+        self.transport = None
         if self.busy is not None:
             self.busy.cancel()
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
         self.h11.receive_data(data)
-        if self.busy is None:
-            self._next_events()
+        self._not_idle()
+        if self._read_timer is None and self.busy is None:
+            seconds = self.guard.limits.read_timeout
+            self._read_timer = asyncio.get_running_loop().call_later(seconds, self._read_expired)
+        self._continue()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> bool:
         self.h11.receive_data(b"")
-        if self.busy is None:
+        self._continue()
+        return True  # h11 decides: answer what came whole, then close
+
+    def pause_writing(self) -> None:
+        self._writable = False
+        self.guard.stalled()
+
+    def resume_writing(self) -> None:
+        self._writable = True
+        self.guard.flowing()
+        # Not inline: the transport may call this from inside a write.
+        asyncio.get_running_loop().call_soon(self._continue)
+
+    def _continue(self) -> None:
+        """Parse the next request unless one is being answered or replies go unread.
+
+        The peer is read only while h11 needs data for the next request: what
+        came meanwhile (pipelined requests) waits in h11's buffer, one read
+        at most, so a peer that does not read its replies is not read either.
+        """
+        if self.busy is None and self._writable:
             self._next_events()
-        return None
+        transport = self.transport
+        if transport is None:
+            return
+        wanted = self.busy is None and self._writable
+        if wanted and not self._reading:
+            self._reading = True
+            transport.resume_reading()
+        elif not wanted and self._reading:
+            self._reading = False
+            transport.pause_reading()
 
     def _next_events(self) -> None:
         while self.transport is not None:
@@ -209,6 +308,10 @@ class HttpConnection(asyncio.Protocol):
                 self.close()
                 return
             if isinstance(event, h11.Request):
+                self._not_idle()  # a pipelined request, read before
+                if _head_size(event) > MAX_HEAD:
+                    self._fail(431, f"request head over {MAX_HEAD} bytes")
+                    return
                 self.request, self.body = event, bytearray()
             elif isinstance(event, h11.Data):
                 self.body += event.data
@@ -216,12 +319,15 @@ class HttpConnection(asyncio.Protocol):
                     self._fail(413, f"body over {MAX_BODY} bytes")
                     return
             elif isinstance(event, h11.EndOfMessage) and self.request is not None:
+                if self._read_timer is not None:
+                    self._read_timer.cancel()
+                    self._read_timer = None
                 self.busy = asyncio.ensure_future(self._answer(self.request, bytes(self.body)))
                 return
 
     async def _answer(self, request: h11.Request, body: bytes) -> None:
         try:
-            reply = await self.server.respond(request, body, self.address)
+            reply = await self.server.respond(request, body, self.address, self.guard.authenticated)
             self._send(reply)
         finally:
             self.busy = None
@@ -233,7 +339,11 @@ class HttpConnection(asyncio.Protocol):
         except h11.LocalProtocolError:
             self.close()
             return
-        self._next_events()
+        idle = self.guard.limits.idle_timeout
+        if idle and self.transport is not None and self._read_timer is None:
+            self._not_idle()  # one timer at most: each holds the connection until it runs
+            self._idle_timer = asyncio.get_running_loop().call_later(idle, self._idle_expired)
+        self._continue()
 
     def _send(self, reply: Reply) -> None:
         headers = [
@@ -245,8 +355,33 @@ class HttpConnection(asyncio.Protocol):
         out = self.h11.send(h11.Response(status_code=reply.status, headers=headers))
         out = (out or b"") + (self.h11.send(h11.Data(data=reply.body)) or b"")
         out += self.h11.send(h11.EndOfMessage()) or b""
-        if self.transport is not None:
-            self.transport.write(out)
+        self._write(out)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is None:
+            return
+        if not self.guard.has_room(self.transport.get_write_buffer_size()):
+            self.abort()
+            return
+        self.transport.write(data)
+
+    def _read_expired(self) -> None:
+        self._read_timer = None
+        seconds = self.guard.limits.read_timeout
+        self.server.admission.refused(
+            "http-read", f"closed an HTTP connection whose request took over {seconds:g}s"
+        )
+        self._write(_closing_reply(408, f"the request did not arrive within {seconds:g}s"))
+        self.close()
+
+    def _not_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        self.close()
 
     def _fail(self, status: int, message: str) -> None:
         try:
@@ -256,7 +391,21 @@ class HttpConnection(asyncio.Protocol):
             pass
         self.close()
 
+    def _cancel_timers(self) -> None:
+        for timer in (self._read_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._read_timer = self._idle_timer = None
+
     def close(self) -> None:
+        self._cancel_timers()
         if self.transport is not None:
             self.transport.close()
+            self.transport = None
+
+    def abort(self) -> None:
+        """End the connection now, dropping replies it has not read."""
+        self._cancel_timers()
+        if self.transport is not None:
+            self.transport.abort()
             self.transport = None

@@ -108,7 +108,7 @@ class Network:
         if self.http is None:
             from procward.kit.http import HttpServer
 
-            self.http = HttpServer(self.server.registry, self.tokens)
+            self.http = HttpServer(self.server.registry, self.tokens, self.server.admission)
         return self.http
 
     async def listen_http(self, address: str) -> str:

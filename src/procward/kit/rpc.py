@@ -29,6 +29,7 @@ from procward.kit.errors import (
     Unauthorized,
 )
 from procward.kit.structs import Struct, field
+from procward.kit.wire import excerpt
 
 
 class Role(enum.IntEnum):
@@ -43,7 +44,7 @@ class Role(enum.IntEnum):
             return cls[name.upper()]
         except KeyError:
             known = ", ".join(r.name.lower() for r in cls)
-            raise ValueError(f"unknown role {name!r} (known: {known})") from None
+            raise ValueError(f"unknown role {excerpt(name)} (known: {known})") from None
 
 
 class Peer(Struct):
@@ -104,7 +105,7 @@ class Method(Struct):
             params = dict(zip(self.names, params, strict=False))
         elif not self.open_keywords and not params.keys() <= set(self.names):
             unknown = ", ".join(sorted(params.keys() - set(self.names)))
-            raise InvalidParams(f"{self.name}: unexpected parameter {unknown}")
+            raise InvalidParams(f"{self.name}: unexpected parameter {unknown[:100]}")
         if self.context in params:
             raise InvalidParams(f"{self.name}: unexpected parameter {self.context}")
         if not self.required <= params.keys():
@@ -290,7 +291,7 @@ class Registry:
     def lookup(self, name: str, peer: Peer) -> Method:
         entry = self._methods.get(name)
         if entry is None:
-            raise MethodNotFound(f"unknown method {name!r}")
+            raise MethodNotFound(f"unknown method {excerpt(name)}")
         if peer.role < entry.role and peer.role is Role.ANONYMOUS:
             raise Unauthorized(
                 f"{name} needs the {entry.role.name.lower()} role: "

@@ -6,10 +6,21 @@ and the protocol path skips the reader task, its futures and a loop iteration
 on every frame. Each connection still behaves like its own task: it handles
 its requests in order, a synchronous handler answers inline, and an ``async``
 handler runs as a task while later frames of that connection wait their turn
-(reading is paused if they pile up). Streams are long-running async handlers
+(reading is paused meanwhile). Streams are long-running async handlers
 that send notifications through ``CallContext.notify``, which waits while the
 peer is not reading, so a slow reader costs one transport buffer, not memory
 without bound.
+
+Back-pressure holds for plain replies too: once the transport's buffer passes
+its high-water mark (``pause_writing``), the connection handles no further
+frame and stops reading the peer until the buffer drains, so a client that
+sends requests and never reads costs one transport buffer and one read's
+worth of frames. Who may connect, and for how long, is ``limits.py`` (pools
+per transport and trust level) enforced by a ``guard.Guard`` per connection.
+
+At the peer's end of input, a call in progress is cancelled (a half-close
+cannot be told from a hang-up), the frames that wait are answered, the last
+one even without its newline, and the connection closes.
 
 Input never crashes the daemon: every frame gets a JSON-RPC reply or error,
 and the connection stays usable after a bad frame.
@@ -37,6 +48,8 @@ from procward.kit.errors import (
     Unauthorized,
     UnsafeDirectory,
 )
+from procward.kit.guard import Guard
+from procward.kit.limits import Admission, Limits
 from procward.kit.paths import check_socket_path
 from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
 from procward.kit.wire import Oversized, Request
@@ -127,16 +140,13 @@ class RpcServer:
         registry: Registry,
         *,
         authenticate: Authenticator = trust_own_uid,
-        max_connections: int = 256,
-        idle_timeout: float | None = 600.0,
-        max_frame: int = wire.MAX_FRAME,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.auditor: Auditor | None = None  # told of changes, logins and refusals
         self.authenticate = authenticate
-        self.max_connections = max_connections
-        self.idle_timeout = idle_timeout
-        self.max_frame = max_frame
+        # Shared with the HTTP listener: TCP and HTTP draw from the same pools.
+        self.admission = Admission(limits)
         self.connections: set[Connection] = set()
         self.in_flight: set[asyncio.Task[None]] = set()
         self.streams: set[asyncio.Task[None]] = set()  # of them, the endless ones
@@ -144,6 +154,15 @@ class RpcServer:
         self.closing = False
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def limits(self) -> Limits:
+        return self.admission.limits
+
+    @limits.setter
+    def limits(self, limits: Limits) -> None:
+        """Other limits, for connections made from now on."""
+        self.admission.limits = limits
 
     async def serve_socket(self, sock: socket.socket) -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
@@ -161,7 +180,7 @@ class RpcServer:
         listening socket instead (handed over by an upgrade).
         """
         loop = asyncio.get_running_loop()
-        factory = lambda: Connection(self, network_peer)  # noqa: E731
+        factory = lambda: Connection(self, network_peer, network=True)  # noqa: E731
         if sock is not None:
             server = await loop.create_server(factory, sock=sock)
         else:
@@ -171,8 +190,9 @@ class RpcServer:
 
     def _track(self, server: asyncio.AbstractServer) -> None:
         self._servers.append(server)
-        if self.idle_timeout and self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_idle(self.idle_timeout))
+        idle = self.limits.idle_timeout
+        if idle and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_idle(idle))
 
     def stop_accepting(self) -> None:
         self.closing = True
@@ -217,11 +237,20 @@ class RpcServer:
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, server: RpcServer, authenticate: Authenticator | None = None) -> None:
+    def __init__(
+        self,
+        server: RpcServer,
+        authenticate: Authenticator | None = None,
+        *,
+        network: bool = False,
+    ) -> None:
         self.server = server
         self.authenticate = authenticate or server.authenticate
+        self.network = network  # TCP: anonymous until it authenticates
         self.transport: asyncio.Transport | None = None
-        self.decoder = wire.FrameDecoder(server.max_frame)
+        self.guard = Guard(server.admission, self.abort)
+        limits = self.guard.limits
+        self.decoder = wire.FrameDecoder(limits.anonymous_frame if network else limits.max_frame)
         self.peer: Peer | None = None
         self.ctx: CallContext | None = None
         self.busy: asyncio.Task[None] | None = None
@@ -231,6 +260,8 @@ class Connection(asyncio.Protocol):
         self._writable.set()
         self._closed = False
         self._expiry: asyncio.TimerHandle | None = None  # ends a token's session on time
+        self._eof = False  # the peer half-closed: close once its last frame is answered
+        self._reading = True
 
     # -- asyncio callbacks -------------------------------------------------
 
@@ -239,16 +270,25 @@ class Connection(asyncio.Protocol):
         self.transport = cast("asyncio.Transport", transport)
         server = self.server
         server.connections.add(self)
-        if len(server.connections) > server.max_connections:
-            return self._refuse(ShuttingDown("too many connections; try again later"))
         if server.closing:
             return self._refuse(ShuttingDown("the daemon is shutting down"))
         peer = self.authenticate(self.transport.get_extra_info("socket"))
         if peer is None:
             return self._refuse(Unauthorized("this user may not use the daemon's socket"))
+        if not self._admit(peer):
+            return self._refuse(ShuttingDown("too many connections; try again later"))
         self.set_peer(peer)
 
+    def _admit(self, peer: Peer) -> bool:
+        if self.network:
+            assert self.transport is not None
+            host = (self.transport.get_extra_info("peername") or ("?",))[0]
+            return self.guard.admit_network(str(host))
+        return self.guard.admit_unix(peer.uid in (os.geteuid(), 0))
+
     def set_peer(self, peer: Peer) -> None:
+        if peer.role > Role.ANONYMOUS and self.guard.anonymous:
+            self._authenticated()
         self.peer = peer
         self.ctx = CallContext(peer, self.notify, set_peer=self.set_peer, close=self.close)
         self._end_at_expiry(peer.expires)
@@ -272,19 +312,44 @@ class Connection(asyncio.Protocol):
             self.busy.cancel()
         self.close()
 
+    def _authenticated(self) -> None:
+        """A network peer showed a token: an authenticated slot, and full-size frames."""
+        if not self.guard.authenticated():
+            asyncio.get_running_loop().call_soon(self.close)
+            raise ShuttingDown("too many authenticated connections; try again later")
+        self.decoder.max_frame = self.guard.limits.max_frame
+
     def data_received(self, data: bytes) -> None:
         self.server.last_activity = self.last_activity = time.monotonic()
         frames = self.decoder.feed(data)
-        if self.busy is not None:
+        if self.queue or self._held():
             self.queue.extend(frames)
-            if len(self.queue) > 64 and self.transport is not None:
-                self.transport.pause_reading()
+            self._continue()
         else:
             self._handle(frames)
+            if self.queue:  # a call went async, or replies went unread: the rest waits
+                self._continue()
+
+    def eof_received(self) -> bool:
+        """The peer sent all it will: answer what waits, then close.
+
+        A half-close cannot be told from a hang-up, so a call in progress is
+        cancelled, as a hang-up always did (``exec`` stops its command); the
+        frames after it, the last one included even without its newline, are
+        answered.
+        """
+        self._eof = True
+        self.queue.extend(self.decoder.finish())
+        if self.busy is not None:
+            self.busy.cancel()
+        else:
+            self._continue()
+        return True  # keep the transport open to answer: closed by _continue
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._writable.set()
+        self.guard.release()
         self.server.connections.discard(self)
         if self.busy is not None:
             self.busy.cancel()
@@ -292,9 +357,41 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._writable.clear()
+        self.guard.stalled()
 
     def resume_writing(self) -> None:
         self._writable.set()
+        self.guard.flowing()
+        # Not inline: the transport may call this from inside a write.
+        asyncio.get_running_loop().call_soon(self._continue)
+
+    # -- flow --------------------------------------------------------------
+
+    def _held(self) -> bool:
+        """Must frames wait? While a call runs, or while the peer leaves replies unread."""
+        return self.busy is not None or not self._writable.is_set()
+
+    def _continue(self) -> None:
+        """Handle the frames that wait, as far as the connection is not held.
+
+        Reading stops while frames wait, so what one peer can make the daemon
+        hold is bounded by one read plus one frame, whatever it sends.
+        """
+        while self.queue and not self._held() and not self._closed:
+            frames, self.queue = self.queue, []
+            self._handle(frames)
+        if self._closed or self.transport is None:
+            return
+        if self.queue:
+            if self._reading:
+                self._reading = False
+                self.transport.pause_reading()
+        elif self._eof:
+            if not self._held():
+                self.close()
+        elif not self._reading:
+            self._reading = True
+            self.transport.resume_reading()
 
     # -- frames ------------------------------------------------------------
 
@@ -302,8 +399,11 @@ class Connection(asyncio.Protocol):
         for index, frame in enumerate(frames):
             if self._closed:
                 return
+            if not self._writable.is_set():  # replies go unread: the rest waits
+                self.queue = frames[index:] + self.queue
+                return
             if isinstance(frame, Oversized):
-                limit = self.server.max_frame
+                limit = self.decoder.max_frame
                 self._reply_error(None, InvalidRequest(f"frame exceeds {limit} bytes; dropped"))
                 continue
             try:
@@ -383,6 +483,8 @@ class Connection(asyncio.Protocol):
             self._audit(entry, req, started, cancelled)
             if not self._closed:
                 self._finish_error(req, cancelled)
+                if self._eof:  # by the peer's hang-up: on with what it sent after
+                    asyncio.get_running_loop().call_soon(self._continue)
             raise
         except Exception:
             log.exception("method %s failed", req.method)
@@ -395,11 +497,7 @@ class Connection(asyncio.Protocol):
                 self._reply(req.id, result)
         finally:
             self.busy = None
-        if self.queue and not self._closed:
-            frames, self.queue = self.queue, []
-            assert self.transport is not None
-            self.transport.resume_reading()
-            self._handle(frames)
+        self._continue()
 
     # -- writing -----------------------------------------------------------
 
@@ -419,8 +517,13 @@ class Connection(asyncio.Protocol):
         self._write(data)
 
     def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self._closed:
-            self.transport.write(data)
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        if not self.guard.has_room(transport.get_write_buffer_size()):
+            self.abort()
+            return
+        transport.write(data)
 
     async def notify(self, method: str, params: Any) -> None:
         """Send a notification, waiting while the peer is not reading."""
@@ -437,4 +540,10 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None and not self._closed:
             self.transport.close()
+        self._closed = True
+
+    def abort(self) -> None:
+        """End the connection now, dropping replies it has not read."""
+        if self.transport is not None and not self._closed:
+            self.transport.abort()
         self._closed = True

@@ -73,6 +73,14 @@ class FrameDecoder:
             buf.clear()
         return frames
 
+    def finish(self) -> list[bytes | Oversized]:
+        """At the end of input: the last frame, if the peer sent it without a newline."""
+        frame = bytes(self._buf)
+        self._buf.clear()
+        if self._skipping or not frame.strip():
+            return []  # an oversized frame was reported when it began
+        return [frame]
+
     @property
     def pending(self) -> int:
         return len(self._buf)
@@ -116,6 +124,17 @@ def parse_request(frame: bytes) -> Request:
     if not isinstance(params, dict | list):
         raise InvalidRequest('"params" must be an object or an array', {"id": req_id})
     return Request(method, params, req_id, "id" not in msg)
+
+
+def excerpt(text: str, limit: int = 100) -> str:
+    """``text`` quoted for an error message, cut at ``limit`` characters.
+
+    Errors may quote what a peer sent (an unknown method's name), never all
+    of it: a 1 MiB name must not come back as a 1 MiB error.
+    """
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def request_id_of(err: RpcError) -> Any:
