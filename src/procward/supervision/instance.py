@@ -72,6 +72,7 @@ class Instance:
         self.escapees: list[ProcessIdentity] = []
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._respawn: asyncio.Handle | None = None  # a restart without delay, next pass
+        self.respawn_from: State | None = None  # its "between" state, for the event of its start
         self._queue: deque[Event] = deque()
         self._busy = False
         self._launch: tuple[AppSpec, Launch] | None = None
@@ -149,10 +150,25 @@ class Instance:
         if self._respawn is None:
             self._respawn = self.sup.loop.call_soon(self._respawn_now)
 
+    @property
+    def respawn_pending(self) -> bool:
+        return self._respawn is not None
+
     def _respawn_now(self) -> None:
         self._respawn = None
-        if self.state is State.STARTING and self.record.pid is None and self.child is None:
+        if not (self.state is State.STARTING and self.record.pid is None and self.child is None):
+            return  # stopped (or started by other means) meanwhile
+        # As in send(): what the spawn causes (Spawned, SpawnFailed) waits until
+        # the start itself is told, so the events come in the order they happened.
+        self._busy = True
+        try:
+            last = self.last_pid
             self._spawn()
+            self.sup.respawned(self, self.last_pid if self.last_pid != last else None)
+            while self._queue:
+                self._apply(self._queue.popleft())
+        finally:
+            self._busy = False
 
     def _signal(self, sig: int) -> None:
         """The process group, and what the instance started outside it."""

@@ -206,13 +206,18 @@ class Supervisor:
         """
         rec, app = inst.record, inst.app
         restarted = old_pid is not None and rec.pid is None and rec.state is State.STARTING
+        if inst.respawn_from is not None and not restarted:  # its spawn will not come
+            self.respawned(inst, None)
         if restarted:
             # A failure (attempt > 0) went through the restart policy, with no
             # delay; an operator's restart (attempt reset) through "stopped".
             between = State.BACKOFF if rec.attempt > 0 else State.STOPPED
             self._event(inst, before, between, old_pid, _why(inst, before, between))
-            new_pid = inst.last_pid if inst.last_pid != old_pid else None  # None: spawn failed
-            self._event(inst, between, rec.state, new_pid, None)
+            if inst.respawn_pending:  # spawned on the loop's next pass: respawned() tells
+                inst.respawn_from = between
+            else:
+                new_pid = inst.last_pid if inst.last_pid != old_pid else None  # None: failed
+                self._event(inst, between, rec.state, new_pid, None)
         elif inst.state is not before:
             pid = rec.pid if rec.pid is not None else inst.last_pid
             self._event(inst, before, inst.state, pid, _why(inst, before))
@@ -221,6 +226,12 @@ class Supervisor:
         self.on_change()
         if app.waiters:
             app.wake()
+
+    def respawned(self, inst: Instance, new_pid: int | None) -> None:
+        """A restart without delay spawned ``new_pid`` (None: it failed, or never came)."""
+        between, inst.respawn_from = inst.respawn_from, None
+        if between is not None:
+            self._event(inst, between, State.STARTING, new_pid, None)
 
     def _note_uptime(self, app: App) -> None:
         """Tell the uptime history how ``app`` is, once per pass of the loop.
