@@ -1,4 +1,4 @@
-"""Abuse found by the chaos suite that no item of issue 11 covers (xfail until fixed)."""
+"""Abuse as a whole: a flood against the owner, and what the chaos suite found beyond issue 11."""
 
 from __future__ import annotations
 
@@ -16,16 +16,15 @@ from .conftest import daemon_pid, flood, rss_of
 pytestmark = pytest.mark.chaos
 
 
-@pytest.mark.xfail(strict=True, reason="new: HEAD gets no response and logs a Traceback")
 def test_a_head_request_gets_an_http_response(daemon: Client, paths: InstancePaths) -> None:
-    # h11 sends no body in reply to HEAD; the daemon tries to, h11 raises in the
-    # connection's task ("Too much data for declared Content-Length"), the client
-    # gets nothing and the daemon log a Traceback. Found by test_fuzz (HTTP).
+    # The answer to a GET without its body. It used to send the body all the
+    # same: h11 raised in the connection's task, the client got nothing and the
+    # daemon log a Traceback. Found by test_fuzz (HTTP).
     host, port = daemon.call("setNetwork", http="127.0.0.1:0")["http"].rsplit(":", 1)
     reply = b""
     with socket.create_connection((host, int(port)), timeout=2) as conn:
         conn.sendall(b"HEAD /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        with contextlib.suppress(TimeoutError):  # today: no answer, the connection left open
+        with contextlib.suppress(TimeoutError):  # before: no answer, the connection left open
             while chunk := conn.recv(1 << 16):
                 reply += chunk
     assert reply.startswith(b"HTTP/1.1 200 ")
@@ -33,11 +32,6 @@ def test_a_head_request_gets_an_http_response(daemon: Client, paths: InstancePat
         assert "Traceback" not in log.read()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 items 1, 2, 7 (connection caps per trust level, bounded reply queues, "
-    "HTTP limits): remove this marker when they are merged",
-)
 def test_the_owner_gets_in_under_a_flood_of_anonymous_peers(
     daemon: Client, paths: InstancePaths
 ) -> None:

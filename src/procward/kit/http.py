@@ -105,6 +105,8 @@ class HttpServer:
         authenticated: Authenticated | None = None,
     ) -> Reply:
         method = request.method.decode("ascii", "replace")
+        if method == "HEAD":  # a GET's answer; _send leaves out the body
+            method = "GET"
         path = request.target.decode("ascii", "replace").split("?", 1)[0]
         found = self.routes.get((method, path))
         if found is None:
@@ -339,6 +341,7 @@ class HttpConnection(asyncio.Protocol):
         except h11.LocalProtocolError:
             self.close()
             return
+        self.request = None
         idle = self.guard.limits.idle_timeout
         if idle and self.transport is not None and self._read_timer is None:
             self._not_idle()  # one timer at most: each holds the connection until it runs
@@ -352,8 +355,9 @@ class HttpConnection(asyncio.Protocol):
         ]
         if reply.status == 401:
             headers.append(("www-authenticate", 'Bearer realm="procward"'))
-        out = self.h11.send(h11.Response(status_code=reply.status, headers=headers))
-        out = (out or b"") + (self.h11.send(h11.Data(data=reply.body)) or b"")
+        out = self.h11.send(h11.Response(status_code=reply.status, headers=headers)) or b""
+        if self.request is None or self.request.method != b"HEAD":  # HEAD: the head alone
+            out += self.h11.send(h11.Data(data=reply.body)) or b""
         out += self.h11.send(h11.EndOfMessage()) or b""
         self._write(out)
 
