@@ -268,8 +268,12 @@ def test_failed_logins_lock_an_address_out_for_a_while(
     where = http_listen(daemon)  # HTTP bearer failures count alike, per address
     for _ in range(5):
         assert http_status(where, "eyJ.guess.ed", source="127.0.0.3")[0] == 401
-    status, body = http_status(where, good, source="127.0.0.3")
-    assert status == 401 and "too many failed attempts" in body
+    conn = http.client.HTTPConnection(*where, timeout=10, source_address=("127.0.0.3", 0))
+    conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {good}"})
+    reply = conn.getresponse()
+    assert reply.status == 429 and "too many failed attempts" in reply.read().decode()
+    assert 0 < int(reply.headers["Retry-After"]) <= 10
+    conn.close()
     assert http_status(where, good, source="127.0.0.4")[0] == 200
 
 

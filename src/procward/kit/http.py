@@ -47,7 +47,7 @@ from procward.kit.guard import Guard
 from procward.kit.limits import Admission
 from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
 from procward.kit.structs import Struct, replace
-from procward.kit.tokens import TokenKeeper
+from procward.kit.tokens import TokenKeeper, TooManyAttempts
 
 __all__ = ["HttpServer", "Reply", "Route"]
 
@@ -60,6 +60,7 @@ class Reply(Struct):
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()  # more headers, as (name, value)
 
 
 Route = Callable[[Peer, bytes], Awaitable[Reply]]  # (who, request body) -> reply
@@ -115,6 +116,9 @@ class HttpServer:
         role, handler = found
         try:
             peer = self._peer(request, address)
+        except TooManyAttempts as exc:
+            wait = str((exc.data or {}).get("retry_after", 1))
+            return replace(_error(429, exc.message), headers=(("retry-after", wait),))
         except Unauthorized as exc:
             return _error(401, exc.message)
         if peer.role > Role.ANONYMOUS and authenticated is not None and not authenticated():
@@ -355,6 +359,7 @@ class HttpConnection(asyncio.Protocol):
         ]
         if reply.status == 401:
             headers.append(("www-authenticate", 'Bearer realm="procward"'))
+        headers.extend(reply.headers)
         out = self.h11.send(h11.Response(status_code=reply.status, headers=headers)) or b""
         if self.request is None or self.request.method != b"HEAD":  # HEAD: the head alone
             out += self.h11.send(h11.Data(data=reply.body)) or b""
