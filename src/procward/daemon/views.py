@@ -58,6 +58,8 @@ class ViewMethods:
                 "started_at": self.started_at,
                 "uptime": round(time.time() - self.started_at, 3),
                 "connections": len(self.server.connections),
+                # Held per pool (decision 0026), HTTP included: is a flood filling one?
+                "pools": {pool.value: n for pool, n in self.server.admission.counts.items()},
                 "paths": self.paths.as_dict(),
                 "addresses": self.addresses(),
                 "network": self.network_view(),  # listeners wanted, and why one does not listen
