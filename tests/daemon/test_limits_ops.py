@@ -7,8 +7,11 @@ refused with an error naming it; a large legal scale-up spawns in slices, so
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -17,6 +20,7 @@ from procward.kit.errors import InvalidParams, RpcError
 from procward.kit.paths import InstancePaths
 from procward.kit.testing import wait_for
 
+from ..conftest import Result
 from .conftest import LoadApps, app_instances, wait_all_state
 
 
@@ -127,3 +131,20 @@ def test_a_large_scale_up_leaves_ping_answering(
     # a ping waits one slice. 200 ms leaves room for a machine busy elsewhere.
     assert worst < 0.2, f"ping took {worst * 1000:.0f} ms during the scale-up"
     daemon.call("scale", name="many", instances=0)
+
+
+def test_the_total_cap_of_a_file_outlives_a_crash_of_the_daemon(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths, cli: Callable[..., Result]
+) -> None:
+    load_apps("""
+        [procward]
+        max_total_instances = 3
+
+        [apps.idle]
+        cmd = ["sleep", "1000"]
+    """)
+    os.kill(daemon.call("ping")["pid"], signal.SIGKILL)
+    assert cli("status").code == 0  # a new daemon, from state.json
+    refused = pytest.raises(InvalidParams, match=r"more than max_total_instances \(3\)")
+    with Client.open(paths.socket) as again, refused:
+        again.call("scale", name="idle", instances=4)

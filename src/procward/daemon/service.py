@@ -34,7 +34,7 @@ from procward.kit.errors import Conflict, CorruptFile, InvalidParams, NotSaved
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision import state
 from procward.supervision.app import serving
-from procward.supervision.config import MAX_INSTANCES, Config, parse_app
+from procward.supervision.config import LIMIT_CEILING, MAX_INSTANCES, Config, parse_app
 from procward.supervision.machine import State
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
@@ -228,6 +228,10 @@ class ProcwardDaemon(
             self.restore_metrics(saved.get("settings", {}).get("metrics", {}))
         except (AttributeError, TypeError, ValueError) as exc:
             log.error("ignoring unreadable settings in %s: %s", self.paths.state, exc)
+        settings = saved.get("settings")
+        total = settings.get("max_total_instances") if isinstance(settings, dict) else None
+        if isinstance(total, int) and not isinstance(total, bool):
+            self.sup.max_total_instances = min(max(total, 1), LIMIT_CEILING)
         restoring = self._saved_apps = SavedApps(
             self.sup, self.paths.state, start_held=self.start_held, warn=self.start_warning
         )
@@ -342,7 +346,11 @@ class ProcwardDaemon(
             )
         if self._saved_apps is not None:  # entries that made no app: kept as they were
             apps.extend(self._saved_apps.entries())
-        settings = {"metrics": self.metrics_settings(), "network": self.network_settings()}
+        settings = {
+            "metrics": self.metrics_settings(),
+            "network": self.network_settings(),
+            "max_total_instances": self.sup.max_total_instances,  # a file's, until the next
+        }
         return {"apps": apps, "settings": settings}
 
     # -- inspection (viewer) --------------------------------------------------------------
