@@ -318,3 +318,18 @@ def test_token_lifetime_is_capped(cli: Callable[..., Result], paths: InstancePat
             owner.call("createToken", role="admin", ttl="90d")
     finally:
         assert cli("down").code == 0
+
+
+def test_the_audit_names_the_token_a_call_came_with(
+    daemon: Client, tcp: Callable[..., Raw], load_apps: LoadApps
+) -> None:
+    load_apps('[apps.idle]\ncmd = ["sleep", "1000"]\n')
+    made = make_token(daemon, "operator")
+    session = tcp(listen(daemon))
+    assert "result" in session.call("authenticate", token=made["token"])
+    assert "result" in session.call("stopApp", name="idle")
+    [entry] = daemon.call("getAudit", name="stopApp")
+    assert entry["who"] == "test operator"
+    assert entry["token"] == made["id"]  # what `procward token revoke` takes
+    [own] = daemon.call("getAudit", name="setNetwork")
+    assert "token" not in own  # the owner on the socket holds none

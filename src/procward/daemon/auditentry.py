@@ -49,6 +49,7 @@ class AuditEntry(Struct):
     duration_ms: float
     count: int = 1
     until: float | None = None
+    token: str | None = None  # the id of the token the call came with (`token revoke ID`)
 
     @classmethod
     def for_call(
@@ -79,6 +80,7 @@ class AuditEntry(Struct):
             outcome,
             None if error is None else error[:MAX_TEXT],
             duration_ms,
+            token=peer.token_id,
         )
 
 
@@ -112,12 +114,14 @@ def encode_params(params: Params) -> str:
 
 def encode(entry: AuditEntry) -> bytes:
     """One line of the log, newline included: keys in the order of the fields."""
-    head = dumps({f: getattr(entry, f) for f in ("time", "transport", "who", "role", "method")})
+    head = {f: getattr(entry, f) for f in ("time", "transport", "who", "role", "method")}
+    if entry.token is not None:
+        head["token"] = entry.token
     ending = {"outcome": entry.outcome, "error": entry.error, "duration_ms": entry.duration_ms}
     if entry.count != 1:
         ending.update(count=entry.count, until=entry.until)
     tail = dumps(ending)
-    line = f'{head[:-1]},"params":{encode_params(entry.params)},{tail[1:]}\n'
+    line = f'{dumps(head)[:-1]},"params":{encode_params(entry.params)},{tail[1:]}\n'
     # A lone surrogate becomes the escape \udcxx, which is still valid JSON in a string.
     return line.encode("utf-8", "backslashreplace")
 
