@@ -109,6 +109,27 @@ def wait_all_state(
     return wait_for(reached, timeout, what=f"{count or 'all'} of {name} {state}")
 
 
+def start_sleepers(run_cli: Callable[..., Any], paths: InstancePaths, *names: str) -> list[int]:
+    """``procward start --name NAME -- sleep 1000`` for each name; their pids once running."""
+    for name in names:
+        result = run_cli("start", "--name", name, "--", "sleep", "1000")
+        assert result.code == 0, result.err
+    with Client.open(paths.socket) as client:
+        for name in names:
+            wait_state(client, name, "running", timeout=15)
+        return [pid_of(client, name) for name in names]
+
+
+def kill_9(paths: InstancePaths) -> None:
+    """SIGKILL the daemon of ``paths`` (by the pid it answers with) and wait until it is gone."""
+    from procward.kit.control import wait_exit
+
+    with Client.open(paths.socket) as client:
+        pid = int(client.call("ping")["pid"])
+    os.kill(pid, signal.SIGKILL)
+    assert wait_exit(pid, 5)
+
+
 def start_sleeper(client: Client, load_apps: LoadApps, name: str = "srv") -> int:
     """Load app ``name`` (``sleep 1000``, running at once), wait until it runs; its pid."""
     load_apps(f"""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import signal
 from collections.abc import Callable
 
 import pytest
@@ -22,26 +21,9 @@ from procward.kit.control import wait_exit
 from procward.kit.paths import InstancePaths
 
 from ..conftest import Result
-from .conftest import pid_of, wait_state
+from .conftest import kill_9, start_sleepers, wait_state
 
 GARBAGE = b"{ this is not json"
-
-
-def _start_sleepers(cli: Callable[..., Result], paths: InstancePaths, *names: str) -> list[int]:
-    for name in names:
-        result = cli("start", "--name", name, "--", "sleep", "1000")
-        assert result.code == 0, result.err
-    with Client.open(paths.socket) as client:
-        for name in names:
-            wait_state(client, name, "running", timeout=15)
-        return [pid_of(client, name) for name in names]
-
-
-def _kill_9(paths: InstancePaths) -> None:
-    with Client.open(paths.socket) as client:
-        pid = int(client.call("ping")["pid"])
-    os.kill(pid, signal.SIGKILL)
-    assert wait_exit(pid, 5)
 
 
 def _alive(pid: int) -> bool:
@@ -55,8 +37,8 @@ def _alive(pid: int) -> bool:
 def test_unreadable_state_and_backup_keep_the_apps_and_stop_the_start(
     cli: Callable[..., Result], paths: InstancePaths
 ) -> None:
-    [web] = _start_sleepers(cli, paths, "web")
-    _kill_9(paths)
+    [web] = start_sleepers(cli, paths, "web")
+    kill_9(paths)
     for name in (paths.state, paths.state + ".bak"):
         with open(name, "wb") as f:
             f.write(GARBAGE)
@@ -96,8 +78,8 @@ def test_unreadable_state_and_backup_keep_the_apps_and_stop_the_start(
 def test_an_app_that_cannot_be_restored_costs_only_itself(
     cli: Callable[..., Result], paths: InstancePaths, key: str, value: object
 ) -> None:
-    _start_sleepers(cli, paths, "bad", "good")
-    _kill_9(paths)
+    start_sleepers(cli, paths, "bad", "good")
+    kill_9(paths)
     with open(paths.state) as f:
         saved = json.load(f)
     [bad] = [a for a in saved["apps"] if a["spec"]["name"] == "bad"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -19,14 +18,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from procward.kit.client import Client
-from procward.kit.control import wait_exit
 from procward.kit.lock import is_locked
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.testing import instances, reap
 from procward.supervision.state import marked_groups
 
 from ..conftest import Result, TinyDisk, end_apps_of
-from .conftest import pid_of, wait_state
+from .conftest import kill_9, pid_of, start_sleepers, wait_state
 
 
 @pytest.fixture
@@ -53,31 +51,11 @@ def _apps_running(state_dir: str) -> dict[int, list[int]]:
     return marked_groups(state_dir, exclude={os.getpid(), os.getpgid(0)})
 
 
-def _daemon_pid(paths: InstancePaths) -> int:
-    with Client.open(paths.socket) as client:
-        return int(client.call("ping")["pid"])
-
-
-def _kill_9(paths: InstancePaths) -> None:
-    pid = _daemon_pid(paths)
-    os.kill(pid, signal.SIGKILL)
-    assert wait_exit(pid, 5)
-
-
-def _start_sleepers(cli: Callable[..., Result], paths: InstancePaths, *names: str) -> None:
-    for name in names:
-        result = cli("start", "--name", name, "--", "sleep", "1000")
-        assert result.code == 0, result.err
-    with Client.open(paths.socket) as client:
-        for name in names:
-            wait_state(client, name, "running", timeout=15)
-
-
 def test_a_kill_9_on_a_full_disk_leaves_the_apps_supervised_never_respawned_per_command(
     disk: TinyDisk, tiny_paths: InstancePaths, cli: Callable[..., Result]
 ) -> None:
-    _start_sleepers(cli, tiny_paths, "a", "b")
-    _kill_9(tiny_paths)
+    start_sleepers(cli, tiny_paths, "a", "b")
+    kill_9(tiny_paths)
     disk.fill()
     seen, said = [], []
     for _ in range(3):
@@ -103,7 +81,7 @@ def test_a_kill_9_on_a_full_disk_leaves_the_apps_supervised_never_respawned_per_
 def test_a_change_that_cannot_be_saved_is_answered_with_an_error(
     disk: TinyDisk, tiny_paths: InstancePaths, cli: Callable[..., Result]
 ) -> None:
-    _start_sleepers(cli, tiny_paths, "quiet", "other")
+    start_sleepers(cli, tiny_paths, "quiet", "other")
     assert cli("stop", "other").code == 0
     disk.fill()
     for change in (("start", "other"), ("stop", "quiet")):
@@ -138,8 +116,8 @@ raise SystemExit(Broken().run())
 def test_a_start_that_fails_after_spawning_ends_what_it_spawned(
     paths: InstancePaths, cli: Callable[..., Result]
 ) -> None:
-    _start_sleepers(cli, paths, "web")
-    _kill_9(paths)
+    start_sleepers(cli, paths, "web")
+    kill_9(paths)
     intent = _intent(paths)
     run = subprocess.run(
         [sys.executable, "-c", FAILS_AFTER_ON_START],
@@ -170,7 +148,7 @@ def test_no_upgrade_while_the_state_cannot_be_saved(
 ) -> None:
     # The next program restores the apps from state.json: a stale one would
     # not know them.
-    _start_sleepers(cli, tiny_paths, "web")
+    start_sleepers(cli, tiny_paths, "web")
     with Client.open(tiny_paths.socket) as client:
         before = (int(client.call("ping")["pid"]), pid_of(client, "web"))
     disk.fill()
