@@ -40,6 +40,7 @@ from procward.supervision.machine import (
     StopTimeout,
     Timer,
 )
+from procward.supervision.pacing import Ticket
 from procward.supervision.policy import Budget
 from procward.supervision.spec import AppSpec, Launch
 
@@ -71,7 +72,7 @@ class Instance:
         # Processes it started outside its group, found when it was signalled (escapees.py).
         self.escapees: list[ProcessIdentity] = []
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
-        self._respawn: asyncio.Handle | None = None  # a restart without delay, next pass
+        self._respawn: Ticket | None = None  # a restart without delay, next pass
         self.respawn_from: State | None = None  # its "between" state, for the event of its start
         self._queue: deque[Event] = deque()
         self._busy = False
@@ -148,7 +149,7 @@ class Instance:
         end, and no call, pipe or timer would get its turn.
         """
         if self._respawn is None:
-            self._respawn = self.sup.loop.call_soon(self._respawn_now)
+            self._respawn = self.sup.respawns.add(self._respawn_now)
 
     @property
     def respawn_pending(self) -> bool:

@@ -30,6 +30,7 @@ from procward.supervision.config import MAX_TOTAL_INSTANCES
 from procward.supervision.escapees import ProcessTable, origin
 from procward.supervision.events import EventLog
 from procward.supervision.machine import ACTIVE, AT_REST, Check, Start, State, Stop, StopTimeout
+from procward.supervision.pacing import Paced
 from procward.supervision.spec import AppSpec, Launch, launch
 from procward.supervision.state import MARKER
 from procward.supervision.uptime import UptimeHistory
@@ -81,6 +82,8 @@ class Supervisor:
         self.uptime = UptimeHistory()
         self._meter: Meter | None = None
         self.reaper = process.Reaper(self._child_exited, self.loop.call_soon)
+        # Restarts without delay, a few at each pass: a crash storm keeps the loop's turns.
+        self.respawns = Paced(self.loop.call_soon)
         # Instances of all apps together; a loaded file's [procward] may change it.
         self.max_total_instances = MAX_TOTAL_INSTANCES
         self._uptime_due: dict[str, float] = {}  # apps changed in this pass of the loop
