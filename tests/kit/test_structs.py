@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum as _enum
+import json
 from typing import ClassVar
 
 import pytest
 
-from procward.kit.structs import Struct, field, replace
+from procward.kit.structs import RecordError, Struct, field, replace
 
 
 class Point(Struct):
@@ -79,3 +81,65 @@ def test_replace_copies_with_changes() -> None:
     assert (q.x, q.y, q.tags) == (1, 5, ["t"]) and p.y == 2
     with pytest.raises(TypeError, match="Point has no field 'w'"):
         replace(p, w=1)
+
+
+# -- as_dict / from_dict: records across a boundary ------------------------------
+
+
+class _Colour(_enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class _Leaf(Struct):
+    pid: int
+    fds: dict[str, int] = field(default_factory=dict)
+
+
+class _Tree(Struct):
+    version: int
+    name: str
+    colour: _Colour
+    ratio: float
+    leaves: list[_Leaf]
+    budget: tuple[float, ...] = ()
+    note: str | None = None
+
+
+def test_a_record_goes_to_a_dict_and_back() -> None:
+    tree = _Tree(1, "web", _Colour.RED, 0.5, [_Leaf(7, {"out": 3})], (1.0, 2.0))
+    data = tree.as_dict()
+    assert data == {
+        "version": 1,
+        "name": "web",
+        "colour": "red",
+        "ratio": 0.5,
+        "leaves": [{"pid": 7, "fds": {"out": 3}}],
+        "budget": [1.0, 2.0],
+        "note": None,
+    }
+    assert _Tree.from_dict(json.loads(json.dumps(data))) == tree
+
+
+def test_from_dict_names_the_path_of_a_wrong_field() -> None:
+    data = _Tree(1, "web", _Colour.RED, 1, [_Leaf(7), _Leaf(8)]).as_dict()
+    data["leaves"][1]["pid"] = "8"
+    with pytest.raises(RecordError, match=r"leaves\[1\]\.pid: expected int, got str"):
+        _Tree.from_dict(data)
+    data["leaves"][1] = {"fds": {}}
+    with pytest.raises(RecordError, match=r"leaves\[1\]\.pid: missing"):
+        _Tree.from_dict(data)
+    with pytest.raises(RecordError, match="colour: 'green' is not a _Colour"):
+        _Tree.from_dict({**data, "leaves": [], "colour": "green"})
+    with pytest.raises(RecordError, match="expected an object, got list"):
+        _Tree.from_dict([])
+    with pytest.raises(RecordError, match="version: expected int, got bool"):
+        _Tree.from_dict({**data, "leaves": [], "version": True})
+
+
+def test_from_dict_takes_defaults_ignores_unknown_keys_and_widens_int_to_float() -> None:
+    tree = _Tree.from_dict(
+        {"version": 2, "name": "x", "colour": "blue", "ratio": 3, "leaves": [], "new": 1}
+    )
+    assert tree.ratio == 3.0 and isinstance(tree.ratio, float)
+    assert tree.budget == () and tree.note is None
