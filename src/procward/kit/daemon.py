@@ -23,6 +23,11 @@ written again. A few ``stat`` calls; nothing else wakes an idle daemon.
 
 ``upgrade`` (admin) replaces the program in place, same pid, keeping the
 lock, the listening socket and what ``on_handover`` returns (``handover``).
+
+The daemon is the wiring of parts, each built with what it uses: the
+upgrade (``handover.Upgrade``, which calls back the hooks above), the token
+methods (``network.TokenMethods`` on ``network``) and the vital signs
+(``vitals.Vitals``); their RPC methods are registered from the parts.
 """
 
 from __future__ import annotations
@@ -43,11 +48,10 @@ from procward.kit import handover, notify, spawn
 from procward.kit import log as kitlog
 from procward.kit.errors import AlreadyRunning, KitError
 from procward.kit.eventloop import event_loop_factory
-from procward.kit.handover import UpgradeMixin
 from procward.kit.limits import Limits
 from procward.kit.lock import InstanceLock
 from procward.kit.metadata import Metadata, remove_socket, running
-from procward.kit.network import Network, NetworkMethods
+from procward.kit.network import Network, TokenMethods
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.procinfo import ProcessIdentity
 from procward.kit.rpc import CallContext, Peer, Registry, Role, method
@@ -59,7 +63,7 @@ from procward.kit.vitals import Vitals
 log = logging.getLogger("procward.kit.daemon")
 
 
-class Daemon(UpgradeMixin, NetworkMethods):
+class Daemon:
     prefix: ClassVar[str] = "daemon"
     version: ClassVar[str] = "0"
     shutdown_timeout: float = 25.0  # init systems SIGKILL at 30 s
@@ -82,7 +86,6 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.paths = paths or resolve(self.prefix)
         self.idle_shutdown = idle_shutdown
         self.registry = Registry()
-        self.registry.collect(self)
         self.scheduler = Scheduler()
         self.server = RpcServer(
             self.registry, authenticate=self.authenticate, limits=self.connection_limits
@@ -91,6 +94,16 @@ class Daemon(UpgradeMixin, NetworkMethods):
         issuer = f"{self.prefix}:{self.paths.instance}"
         max_ttl = max_ttl_from_environment(self.prefix)
         self.network = Network(self.server, TokenKeeper(key, issuer, max_ttl=max_ttl))
+        self.upgrader = handover.Upgrade(
+            self,
+            prefix=self.prefix,
+            state_dir=self.paths.state_dir,
+            server=self.server,
+            network=self.network,
+            scheduler=self.scheduler,
+        )
+        for part in (self, TokenMethods(self.network), self.upgrader):
+            self.registry.collect(part)
         self.started_at = time.time()
         self.pid = os.getpid()  # after detach(): set again in run()
         self.log_file: kitlog.DaemonLogFile | None = None
@@ -99,7 +112,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.force_stop = False  # shutdown(force=True): on_stop kills instead of stopping
         self.start_warnings: list[str] = []  # for whoever started us (``start_warning``)
         self._bound_socket = False
-        self.vitals = Vitals(self)
+        self.vitals = Vitals(self, self.paths, self.server)
         self.lock: InstanceLock | None = None
         self._listen_sock: socket.socket | None = None
         # In-place upgrade: what the previous program handed over (subclasses
@@ -108,9 +121,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.handed_network: dict[str, dict[str, Any]] = {}
         self._handed_socket: int | None = None
         self._handed_bound = True
-        self._upgrading = False
         self.stop_after_upgrade: str | None = None  # a stop asked for during an upgrade
-        self._handing: tuple[dict[str, Any], list[int]] | None = None
         self._reloading: asyncio.Future[Any] | None = None
 
     # -- hooks for subclasses ------------------------------------------------
@@ -137,6 +148,26 @@ class Daemon(UpgradeMixin, NetworkMethods):
     def on_reload(self) -> Awaitable[None] | None:
         """SIGHUP: reload configuration (may be a coroutine function)."""
         return None
+
+    async def before_upgrade(self) -> dict[str, Any]:
+        """May the daemon upgrade now? Raise ``Conflict`` to refuse; extra reply fields."""
+        return {}
+
+    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
+        """Instead of on_stop for an upgrade: stop threads and timers, keep children.
+
+        Returns what the next program finds in ``handed_over`` (JSON) and the
+        descriptors it must inherit (their numbers go in the JSON).
+        """
+        return {}, []
+
+    def upgrade_argv(self) -> list[str]:
+        """The program to exec for an upgrade: by default, this one's command line."""
+        return [sys.executable, *sys.orig_argv[1:]]
+
+    def preflight_argv(self) -> list[str]:
+        """Run before letting go of anything; must exit 0 (default: ``… --check``)."""
+        return [*self.upgrade_argv(), "--check"]
 
     def start_warning(self, text: str) -> None:
         """A problem at start that does not stop the daemon, for its starter to hear.
@@ -194,7 +225,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
     # -- lifecycle ---------------------------------------------------------------
 
     def request_stop(self, reason: str = "") -> None:
-        if self._upgrading and reason != "upgrade":
+        if self.upgrader.under_way and reason != "upgrade":
             # Before the hand-over: no upgrade, a plain stop. During it: the
             # new program stops as soon as it serves. Either way, not lost.
             self.stop_after_upgrade = self._stop_reason = reason
@@ -231,10 +262,10 @@ class Daemon(UpgradeMixin, NetworkMethods):
             with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
                 error = runner.run(self._main(ready))
         finally:
-            if self._handing is None:
+            if self.upgrader.handing is None:
                 lock.release()
-        if self._handing is not None:
-            return self._exec_upgrade(*self._handing)
+        if self.upgrader.handing is not None:
+            return self.upgrader.exec()
         # Reported only now, with the lock free, so that a caller who retries at
         # once finds the instance free rather than a daemon on its way out.
         return 0 if error is None else self._fail_start(ready, error)
@@ -282,10 +313,19 @@ class Daemon(UpgradeMixin, NetworkMethods):
             ready.ready(warnings=self.start_warnings)
         notify.notify(f"READY=1\nSTATUS=serving\nMAINPID={os.getpid()}")
         await self._stop_requested.wait()
-        if self._upgrading and not self.stop_after_upgrade and await self._hand_over():
+        if self.upgrader.under_way and not self.stop_after_upgrade and await self._hand_over():
             return None
         await self._shutdown()
         return None
+
+    async def _hand_over(self) -> bool:
+        assert self._listen_sock is not None and self.lock is not None
+        return await self.upgrader.hand_over(
+            lock=self.lock,
+            listening=self._listen_sock,
+            bound_socket=self._bound_socket,
+            grace=self.request_grace,
+        )
 
     async def _undo_start(self) -> None:
         try:

@@ -23,20 +23,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, Protocol
 
 from procward.kit import notify
 from procward.kit.atomic import write_atomic
 from procward.kit.errors import Conflict
+from procward.kit.lock import InstanceLock
+from procward.kit.network import Network
 from procward.kit.rpc import CallContext, Role, method
-
-if TYPE_CHECKING:
-    from procward.kit.lock import InstanceLock
-    from procward.kit.network import Network
-    from procward.kit.paths import InstancePaths
-    from procward.kit.scheduler import Scheduler
-    from procward.kit.server import RpcServer
+from procward.kit.scheduler import Scheduler
+from procward.kit.server import RpcServer
 
 log = logging.getLogger("procward.kit.daemon")
 
@@ -98,45 +94,50 @@ def take(prefix: str) -> dict[str, Any] | None:
     return data
 
 
-class UpgradeMixin:
-    """The ``upgrade`` method and its hooks, mixed into ``Daemon``."""
+class UpgradeHooks(Protocol):
+    """What ``Upgrade`` asks of its daemon: the hooks a subclass overrides, and a stop."""
 
-    if TYPE_CHECKING:
-        prefix: ClassVar[str]
-        pid: int
-        paths: InstancePaths
-        server: RpcServer
-        network: Network
-        scheduler: Scheduler
-        request_grace: float
-        lock: InstanceLock | None
-        _listen_sock: socket.socket | None
-        _bound_socket: bool
-        _upgrading: bool
-        stop_after_upgrade: str | None
-        _handing: tuple[dict[str, Any], list[int]] | None
+    async def before_upgrade(self) -> dict[str, Any]: ...
 
-        def request_stop(self, reason: str = "") -> None: ...
+    async def on_handover(self) -> tuple[dict[str, Any], list[int]]: ...
 
-    async def before_upgrade(self) -> dict[str, Any]:
-        """May the daemon upgrade now? Raise ``Conflict`` to refuse; extra reply fields."""
-        return {}
+    def upgrade_argv(self) -> list[str]: ...
 
-    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
-        """Instead of on_stop for an upgrade: stop threads and timers, keep children.
+    def preflight_argv(self) -> list[str]: ...
 
-        Returns what the next program finds in ``handed_over`` (JSON) and the
-        descriptors it must inherit (their numbers go in the JSON).
-        """
-        return {}, []
+    def request_stop(self, reason: str = "") -> None: ...
 
-    def upgrade_argv(self) -> list[str]:
-        """The program to exec for an upgrade: by default, this one's command line."""
-        return [sys.executable, *sys.orig_argv[1:]]
+    @property
+    def stop_after_upgrade(self) -> str | None:
+        """A stop asked for during the upgrade, for the next program to carry out."""
 
-    def preflight_argv(self) -> list[str]:
-        """Run before letting go of anything; must exit 0 (default: ``… --check``)."""
-        return [*self.upgrade_argv(), "--check"]
+
+class Upgrade:
+    """The ``upgrade`` method and the hand-over: a part ``Daemon`` holds.
+
+    ``upgrade`` (RPC) checks and asks the daemon to stop for an upgrade;
+    the daemon's loop then calls ``hand_over`` instead of shutting down, and
+    ``run`` calls ``exec`` once the loop is gone.
+    """
+
+    def __init__(
+        self,
+        hooks: UpgradeHooks,
+        *,
+        prefix: str,
+        state_dir: str,
+        server: RpcServer,
+        network: Network,
+        scheduler: Scheduler,
+    ) -> None:
+        self.hooks = hooks
+        self.prefix = prefix
+        self.state_dir = state_dir
+        self.server = server
+        self.network = network
+        self.scheduler = scheduler
+        self.under_way = False  # ``upgrade`` accepted: the next stop is a hand-over
+        self.handing: tuple[dict[str, Any], list[int]] | None = None  # what ``exec`` passes on
 
     @method(Role.ADMIN)
     async def upgrade(self, ctx: CallContext) -> dict[str, Any]:
@@ -145,28 +146,38 @@ class UpgradeMixin:
         Refused, with the daemon serving on, when the new program's pre-flight
         fails or ``before_upgrade`` objects.
         """
-        if self._upgrading:
+        if self.under_way:
             raise Conflict("an upgrade is already under way")
-        problem = await asyncio.to_thread(preflight, self.preflight_argv())
+        problem = await asyncio.to_thread(preflight, self.hooks.preflight_argv())
         if problem is not None:
             raise Conflict(f"upgrade refused: the new program does not start: {problem}")
-        extra = await self.before_upgrade()
-        self._upgrading = True
-        asyncio.get_running_loop().call_soon(self.request_stop, "upgrade")
-        return {"upgrading": True, "pid": self.pid, **extra}
+        extra = await self.hooks.before_upgrade()
+        self.under_way = True
+        asyncio.get_running_loop().call_soon(self.hooks.request_stop, "upgrade")
+        return {"upgrading": True, "pid": os.getpid(), **extra}
 
-    async def _hand_over(self) -> bool:
-        """Stop serving but keep the lock, socket and children; False to shut down instead."""
-        log.info("upgrading in place (pid %d)", self.pid)
+    async def hand_over(
+        self,
+        *,
+        lock: InstanceLock,
+        listening: socket.socket,
+        bound_socket: bool,
+        grace: float,
+    ) -> bool:
+        """Stop serving but keep the lock, socket and children; False to shut down instead.
+
+        ``bound_socket``: the socket file is ours to remove (else the service
+        manager's).
+        """
+        log.info("upgrading in place (pid %d)", os.getpid())
         notify.notify("RELOADING=1\nSTATUS=upgrading")
-        assert self._listen_sock is not None and self.lock is not None
-        sock_fd = os.dup(self._listen_sock.fileno())  # the server's copy closes below
+        sock_fd = os.dup(listening.fileno())  # the server's copy closes below
         network = self.network.hand_over()  # TCP and HTTP listeners, likewise
         self.server.stop_accepting()
         await self.scheduler.stop()
-        await self.server.finish_in_flight(self.request_grace)
+        await self.server.finish_in_flight(grace)
         try:
-            payload, fds = await self.on_handover()
+            payload, fds = await self.hooks.on_handover()
         except Exception:
             log.exception("handing over failed; shutting down instead")
             for fd in (sock_fd, *(each["fd"] for each in network.values())):
@@ -178,27 +189,30 @@ class UpgradeMixin:
         # is handled now, by the loop, into ``stop_after_upgrade``.
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         await asyncio.sleep(0.01)
-        lock_fd = self.lock.fileno()
+        lock_fd = lock.fileno()
         data = {
             "lock_fd": lock_fd,
             "socket_fd": sock_fd,
-            "bound_socket": self._bound_socket,  # else the service manager's to remove
+            "bound_socket": bound_socket,
             "network": network,
             "app": payload,
-            "stop": self.stop_after_upgrade,
+            "stop": self.hooks.stop_after_upgrade,  # read last: a SIGTERM may just have come
         }
         network_fds = [each["fd"] for each in network.values()]
-        self._handing = (data, [lock_fd, sock_fd, *network_fds, *fds])
+        self.handing = (data, [lock_fd, sock_fd, *network_fds, *fds])
         return True
 
-    def _exec_upgrade(self, data: dict[str, Any], fds: list[int]) -> int:
-        path = os.path.join(self.paths.state_dir, "handover.json")
-        argv = self.upgrade_argv()
+    def exec(self) -> int:
+        """Exec the next program with what ``hand_over`` kept; returns only on failure (1)."""
+        assert self.handing is not None
+        data, fds = self.handing
+        path = os.path.join(self.state_dir, "handover.json")
+        argv = self.hooks.upgrade_argv()
         try:
             write(path, data, fds)
             os.environ[env_name(self.prefix)] = path
             logging.shutdown()  # flush: the new program appends to the same log
-            os.execv(argv[0], argv)  # signals blocked since _hand_over
+            os.execv(argv[0], argv)  # signals blocked since hand_over
         except OSError as exc:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
             log.critical("upgrade failed, cannot exec %s: %s", argv[0], exc)

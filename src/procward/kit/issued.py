@@ -42,24 +42,6 @@ class IssuedToken(Struct):
     expires: float
     revoked: float | None = None  # when it was revoked
 
-    def as_dict(self) -> dict[str, str | float | None]:
-        return {name: getattr(self, name) for name in _FIELDS}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> IssuedToken:
-        revoked = data.get("revoked")
-        return cls(
-            str(data["id"]),
-            str(data["role"]),
-            str(data["subject"]),
-            float(data["issued"]),  # type: ignore[arg-type]
-            float(data["expires"]),  # type: ignore[arg-type]
-            None if revoked is None else float(revoked),  # type: ignore[arg-type]
-        )
-
-
-_FIELDS = ("id", "role", "subject", "issued", "expires", "revoked")
-
 
 class IssuedTokens:
     def __init__(self, path: str, *, limit: int = MAX_ISSUED) -> None:

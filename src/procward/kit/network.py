@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from procward.kit.http import HttpServer
     from procward.kit.server import RpcServer
 
-__all__ = ["Network", "NetworkMethods", "parse_address"]
+__all__ = ["Network", "TokenMethods", "parse_address"]
 
 log = logging.getLogger("procward.kit.network")
 
@@ -173,10 +173,11 @@ def _announce(what: str, host: str, asked: str, listener: asyncio.Server) -> str
     return f"{shown}:{bound_port}"
 
 
-class NetworkMethods:
-    """The daemon's token methods; mixed into ``Daemon``, which provides ``network``."""
+class TokenMethods:
+    """The daemon's token methods: a part ``Daemon`` holds, built on its ``Network``."""
 
-    network: Network
+    def __init__(self, network: Network) -> None:
+        self.network = network
 
     @method(Role.ANONYMOUS, name="authenticate")
     def authenticate_token(self, ctx: CallContext, token: str) -> dict[str, Any]:
