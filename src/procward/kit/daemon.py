@@ -235,26 +235,32 @@ class Daemon:
 
     def run(self, *, detached: bool = False) -> int:
         """Run the daemon until it is told to stop; returns the exit status."""
-        handed = handover.take(self.prefix)
-        ready = None if handed is not None else spawn.ReadyPipe.from_env()
+        unreadable = None
+        try:
+            handed = handover.take(self.prefix)
+        except handover.Unreadable as exc:  # start afresh: see kit.handover
+            handed, unreadable = None, str(exc)
+        ready = None if handed is not None or unreadable else spawn.ReadyPipe.from_env()
         if detached and ready is not None:
             spawn.detach()
         self.pid = os.getpid()
-        _close_inherited(handed, ready)
+        _close_inherited(handed, ready)  # an unreadable hand-over's descriptors too, the lock's
         try:
             self.paths.ensure()
         except (KitError, OSError) as exc:
             return self._fail_start(ready, str(exc))
         self.log_file = kitlog.setup(self.prefix, detached=detached, log_path=self.paths.daemon_log)
+        if unreadable:
+            log.error("%s: starting afresh, as after a crash of the previous program", unreadable)
         lock = self.lock = InstanceLock(self.paths.lock)
         if handed is not None:
-            lock.adopt(int(handed["lock_fd"]))
-            self._handed_socket = int(handed["socket_fd"])
-            self._handed_bound = bool(handed.get("bound_socket", True))
-            self.handed_over = handed.get("app") or {}
+            lock.adopt(handed.lock_fd)
+            self._handed_socket = handed.socket_fd
+            self._handed_bound = handed.bound_socket
+            self.handed_over = handed.app
             # Listeners the subclass may take over (``Network.adopt``); the rest are closed.
-            self.handed_network = handed.get("network") or {}
-            self.stop_after_upgrade = handed.get("stop")
+            self.handed_network = {kind: each.as_dict() for kind, each in handed.network.items()}
+            self.stop_after_upgrade = handed.stop
         elif not lock.acquire():
             _, meta = running(self.paths)  # the lock's holder, whatever daemon.json says
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
@@ -460,11 +466,11 @@ class Daemon:
                 os.unlink(self.paths.metadata)
 
 
-def _close_inherited(handed: dict[str, Any] | None, ready: spawn.ReadyPipe | None) -> None:
+def _close_inherited(handed: handover.Handover | None, ready: spawn.ReadyPipe | None) -> None:
     """Close what the starter's shell left open, keeping what is ours to take."""
-    if handed is not None and "fds" not in handed:
+    if handed is not None and handed.fds is None:
         return  # handed over by a program that did not list its descriptors: keep all
-    keep = {*notify.activated_fds(), *(int(fd) for fd in (handed or {}).get("fds", []))}
+    keep = {*notify.activated_fds(), *(handed.fds or [] if handed is not None else [])}
     if ready is not None and ready.fd is not None:
         keep.add(ready.fd)
     spawn.close_inherited(keep)

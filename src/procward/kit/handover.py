@@ -9,6 +9,15 @@ of its children, sockets it holds for them). What they are goes in a small
 JSON file named by ``<PREFIX>_HANDOVER`` in the new program's environment;
 the new program reads it, removes it, and adopts the descriptors.
 
+That file is a ``Handover`` record with a ``version``. A program that
+cannot read it (another version, a damaged file) has no safe way to adopt
+descriptors it cannot name, and the old program is gone: it starts afresh,
+as after a crash of the old one. It closes every descriptor it inherited
+(the lock among them), takes the lock as any start does, and its
+``on_start`` finds the running children as a dead daemon's leftovers (for
+procward: ended and started again from ``state.json``). Never two daemons
+(one lock), never children left with nobody to supervise them.
+
 Before it lets go of anything the old program runs the new one's
 pre-flight (``argv + [--check]`` by default): a new version that cannot even
 start is refused while the old one keeps serving.
@@ -17,6 +26,7 @@ start is refused while the old one keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -33,10 +43,11 @@ from procward.kit.network import Network
 from procward.kit.rpc import CallContext, Role, method
 from procward.kit.scheduler import Scheduler
 from procward.kit.server import RpcServer
+from procward.kit.structs import RecordError, Struct, field
 
 log = logging.getLogger("procward.kit.daemon")
 
-FORMAT = 1
+VERSION = 1  # of ``Handover``; programs before the record called it "format"
 HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 
 
@@ -63,35 +74,79 @@ def preflight(argv: list[str], timeout: float = 60.0) -> str | None:
     return said[-1] if said else f"exit status {done.returncode}"
 
 
-def write(path: str, data: dict[str, Any], fds: list[int]) -> None:
-    """Save ``data`` for the next program and let ``fds`` survive the exec.
+class Listener(Struct):
+    """A listening socket handed over (``Network.hand_over``)."""
+
+    fd: int
+    address: str
+
+
+class Handover(Struct):
+    """What crosses the exec: the kit's envelope around the subclass's ``app`` payload."""
+
+    version: int
+    lock_fd: int
+    socket_fd: int
+    bound_socket: bool = True  # the socket file is ours to remove, else the service manager's
+    network: dict[str, Listener] = field(default_factory=dict)  # by kind: "tcp", "http"
+    app: dict[str, Any] = field(default_factory=dict)  # what ``on_handover`` returned
+    stop: str | None = None  # a stop asked for during the upgrade: carried out once serving
+    fds: list[int] | None = None  # every descriptor handed over; None: keep all inherited
+
+
+class Unreadable(ValueError):
+    """A hand-over this program cannot take (another version, a damaged file)."""
+
+
+def write(path: str, handed: Handover) -> None:
+    """Save ``handed`` for the next program and let its ``fds`` survive the exec.
 
     ``fds`` go in the file too: the next program closes every other
-    descriptor it inherited (``spawn.close_inherited``).
+    descriptor it inherited (``spawn.close_inherited``). ``format`` is the
+    version's old name, for a program from before the record (a downgrade).
     """
-    write_atomic(path, json.dumps({"format": FORMAT, **data, "fds": fds}).encode())
-    for fd in fds:
+    write_atomic(path, json.dumps({**handed.as_dict(), "format": handed.version}).encode())
+    for fd in handed.fds or ():
         os.set_inheritable(fd, True)
 
 
-def take(prefix: str) -> dict[str, Any] | None:
+def take(prefix: str) -> Handover | None:
     """What the previous program handed over, if this one was exec'd by it.
 
     The file and the variable are removed: a daemon started later by other
     means must not adopt stale descriptors. Every descriptor taken over is
-    made close-on-exec again by its adopter.
+    made close-on-exec again by its adopter. ``Unreadable`` when there is a
+    hand-over but not one this program can take (see the module's docstring).
     """
     path = os.environ.pop(env_name(prefix), None)
     if not path:
         return None
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read())
+            raw = f.read()
+    except OSError as exc:
+        raise Unreadable(f"cannot read the hand-over {path}: {exc.strerror or exc}") from None
     finally:
-        os.unlink(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a handover of format {FORMAT}")
-    return data
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return parse(raw, path)
+
+
+def parse(raw: bytes, where: str = "hand-over") -> Handover:
+    """The ``Handover`` in ``raw``; ``Unreadable`` saying why not."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise Unreadable(f"{where}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise Unreadable(f"{where}: not a hand-over (a JSON object)")
+    version = data.get("version", data.get("format"))  # "format": before the record
+    if version != VERSION:
+        raise Unreadable(f"{where}: of version {version!r}, this program reads version {VERSION}")
+    try:
+        return Handover.from_dict({**data, "version": version})
+    except RecordError as exc:
+        raise Unreadable(f"{where}: {exc}") from None
 
 
 class UpgradeHooks(Protocol):
@@ -137,7 +192,7 @@ class Upgrade:
         self.network = network
         self.scheduler = scheduler
         self.under_way = False  # ``upgrade`` accepted: the next stop is a hand-over
-        self.handing: tuple[dict[str, Any], list[int]] | None = None  # what ``exec`` passes on
+        self.handing: Handover | None = None  # what ``exec`` passes on
 
     @method(Role.ADMIN)
     async def upgrade(self, ctx: CallContext) -> dict[str, Any]:
@@ -190,26 +245,26 @@ class Upgrade:
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         await asyncio.sleep(0.01)
         lock_fd = lock.fileno()
-        data = {
-            "lock_fd": lock_fd,
-            "socket_fd": sock_fd,
-            "bound_socket": bound_socket,
-            "network": network,
-            "app": payload,
-            "stop": self.hooks.stop_after_upgrade,  # read last: a SIGTERM may just have come
-        }
-        network_fds = [each["fd"] for each in network.values()]
-        self.handing = (data, [lock_fd, sock_fd, *network_fds, *fds])
+        listeners = {kind: Listener(**each) for kind, each in network.items()}
+        self.handing = Handover(
+            version=VERSION,
+            lock_fd=lock_fd,
+            socket_fd=sock_fd,
+            bound_socket=bound_socket,
+            network=listeners,
+            app=payload,
+            stop=self.hooks.stop_after_upgrade,  # read last: a SIGTERM may just have come
+            fds=[lock_fd, sock_fd, *(each.fd for each in listeners.values()), *fds],
+        )
         return True
 
     def exec(self) -> int:
         """Exec the next program with what ``hand_over`` kept; returns only on failure (1)."""
         assert self.handing is not None
-        data, fds = self.handing
         path = os.path.join(self.state_dir, "handover.json")
         argv = self.hooks.upgrade_argv()
         try:
-            write(path, data, fds)
+            write(path, self.handing)
             os.environ[env_name(self.prefix)] = path
             logging.shutdown()  # flush: the new program appends to the same log
             os.execv(argv[0], argv)  # signals blocked since hand_over
