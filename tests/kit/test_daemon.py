@@ -409,3 +409,18 @@ def test_warnings_follow_ready_so_a_one_line_reader_still_starts() -> None:
     ReadyPipe(write_end).ready(1234, ["no tcp:\nport taken"])
     with os.fdopen(read_end, "rb") as reader:
         assert reader.read() == b"ready 1234\nwarn no tcp: port taken\n"
+
+
+def test_http_names_the_daemon_as_its_realm(sample: Sample) -> None:
+    import http.client
+
+    sample.start("--http")
+    host, port = sample.client().call("listening")["http"].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/ping", headers={"Authorization": "Bearer not-a-token"})
+        reply = conn.getresponse()
+        reply.read()
+    finally:
+        conn.close()
+    assert reply.status == 401 and reply.getheader("www-authenticate") == 'Bearer realm="sample"'

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     )
     from procward.kit.metadata import Liveness, Metadata, running
     from procward.kit.paths import InstancePaths, instance_for_project, resolve
-    from procward.kit.rpc import CallContext, Peer, Role, method
+    from procward.kit.rpc import CallContext, Peer, Role, TokenHints, method
     from procward.kit.scheduler import Scheduler
     from procward.kit.units import launchd_plist, systemd_units
 
@@ -72,6 +72,7 @@ _EXPORTS = {
     "Peer": "rpc",
     "Role": "rpc",
     "method": "rpc",
+    "TokenHints": "rpc",
     "Scheduler": "scheduler",
     "launchd_plist": "units",
     "systemd_units": "units",
@@ -98,6 +99,7 @@ __all__ = [
     "RpcError",
     "Scheduler",
     "StartFailed",
+    "TokenHints",
     "Unauthorized",
     "UnsafeDirectory",
     "connect",

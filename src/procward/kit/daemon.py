@@ -54,7 +54,7 @@ from procward.kit.metadata import Metadata, remove_socket, running
 from procward.kit.network import Network, TokenMethods
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.procinfo import ProcessIdentity
-from procward.kit.rpc import CallContext, Peer, Registry, Role, method
+from procward.kit.rpc import CallContext, Peer, Registry, Role, TokenHints, method
 from procward.kit.scheduler import Scheduler
 from procward.kit.server import RpcServer, bind_unix, trust_own_uid
 from procward.kit.tokens import TokenKeeper, max_ttl_from_environment
@@ -71,6 +71,8 @@ class Daemon:
     vital_interval: float = 10.0  # seconds between checks that socket and metadata are there
     # Connections per transport and trust level, their deadlines and frame sizes (0026).
     connection_limits: ClassVar[Limits] = Limits()
+    # The commands that get, list and revoke tokens, named in error messages (none by default).
+    token_hints: ClassVar[TokenHints] = TokenHints()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -85,7 +87,7 @@ class Daemon:
     ) -> None:
         self.paths = paths or resolve(self.prefix)
         self.idle_shutdown = idle_shutdown
-        self.registry = Registry()
+        self.registry = Registry(self.token_hints)
         self.scheduler = Scheduler()
         self.server = RpcServer(
             self.registry, authenticate=self.authenticate, limits=self.connection_limits
@@ -93,7 +95,8 @@ class Daemon:
         key = os.path.join(self.paths.state_dir, "token.key")
         issuer = f"{self.prefix}:{self.paths.instance}"
         max_ttl = max_ttl_from_environment(self.prefix)
-        self.network = Network(self.server, TokenKeeper(key, issuer, max_ttl=max_ttl))
+        tokens = TokenKeeper(key, issuer, max_ttl=max_ttl, hints=self.token_hints)
+        self.network = Network(self.server, tokens, realm=self.prefix)
         self.upgrader = handover.Upgrade(
             self,
             prefix=self.prefix,
@@ -265,7 +268,7 @@ class Daemon:
             _, meta = running(self.paths)  # the lock's holder, whatever daemon.json says
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
         try:
-            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            with asyncio.Runner(loop_factory=event_loop_factory(self.prefix)) as runner:
                 error = runner.run(self._main(ready))
         finally:
             if self.upgrader.handing is None:

@@ -41,9 +41,10 @@ log = logging.getLogger("procward.kit.network")
 
 
 class Network:
-    def __init__(self, server: RpcServer, tokens: TokenKeeper) -> None:
+    def __init__(self, server: RpcServer, tokens: TokenKeeper, *, realm: str = "daemon") -> None:
         self.server = server
         self.tokens = tokens
+        self.realm = realm  # HTTP's authentication realm: the daemon's name
         self.address: str | None = None  # "host:port" while listening
         self._listener: asyncio.Server | None = None
         self.http_address: str | None = None
@@ -108,7 +109,9 @@ class Network:
         if self.http is None:
             from procward.kit.http import HttpServer
 
-            self.http = HttpServer(self.server.registry, self.tokens, self.server.admission)
+            self.http = HttpServer(
+                self.server.registry, self.tokens, self.server.admission, realm=self.realm
+            )
         return self.http
 
     async def listen_http(self, address: str) -> str:
