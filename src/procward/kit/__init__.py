@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from procward.kit.paths import InstancePaths, instance_for_project, resolve
     from procward.kit.rpc import CallContext, Peer, Role, TokenHints, method
     from procward.kit.scheduler import Scheduler
+    from procward.kit.snapshot import Snapshot
     from procward.kit.units import launchd_plist, systemd_units
 
 _EXPORTS = {
@@ -74,6 +75,7 @@ _EXPORTS = {
     "method": "rpc",
     "TokenHints": "rpc",
     "Scheduler": "scheduler",
+    "Snapshot": "snapshot",
     "launchd_plist": "units",
     "systemd_units": "units",
 }
@@ -98,6 +100,7 @@ __all__ = [
     "Role",
     "RpcError",
     "Scheduler",
+    "Snapshot",
     "StartFailed",
     "TokenHints",
     "Unauthorized",
