@@ -473,7 +473,9 @@ def _close_inherited(handed: handover.Handover | None, ready: spawn.ReadyPipe | 
     """Close what the starter's shell left open, keeping what is ours to take."""
     if handed is not None and handed.fds is None:
         return  # handed over by a program that did not list its descriptors: keep all
-    keep = {*notify.activated_fds(), *(handed.fds or [] if handed is not None else [])}
+    keep = set(notify.activated_fds())
+    if handed is not None:
+        keep.update(handed.fds or ())
     if ready is not None and ready.fd is not None:
         keep.add(ready.fd)
     spawn.close_inherited(keep)
