@@ -3,12 +3,15 @@
 python sample_daemon.py [--detached] [--idle S] [--ignore-term] [--slow-stop]
                         [--slow-start S] [--warn TEXT] [--shutdown-timeout S]
                         [--tcp] [--http] [limits: --max-connections N, --auth-timeout S...]
+                        [--mangle-handover version|field|garbage]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import resource
 import signal
 import sys
@@ -127,6 +130,21 @@ class Sample(Daemon):
         return "ok"
 
 
+def mangle_handover(how: str) -> None:
+    """Be a program that cannot read its hand-over: another version's, or a damaged one."""
+    path = os.environ.get("SAMPLE_HANDOVER")
+    if not path:
+        return
+    with open(path) as f:
+        data = json.load(f)
+    if how == "version":
+        data["version"] = data["format"] = 99
+    elif how == "field":
+        data["lock_fd"] = "three"
+    with open(path, "w") as f:
+        f.write("{not json" if how == "garbage" else json.dumps(data))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--detached", action="store_true")
@@ -151,9 +169,12 @@ def main() -> int:
     parser.add_argument("--vitals", type=float, default=10.0)
     parser.add_argument("--check", action="store_true")  # an upgrade's pre-flight
     parser.add_argument("--broken-upgrade", action="store_true")
+    parser.add_argument("--mangle-handover", choices=["version", "field", "garbage"])
     args = parser.parse_args()
     if args.check:
         return 0
+    if args.mangle_handover:
+        mangle_handover(args.mangle_handover)
     if args.nofile:  # a daemon short of descriptors, as under a low `ulimit -n`
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, args.nofile))
     return Sample(args).run(detached=args.detached)

@@ -263,6 +263,37 @@ def test_upgrade_replaces_the_program_in_place(sample: Sample) -> None:
     assert running(sample.paths)[0] is Liveness.NOT_RUNNING
 
 
+@pytest.mark.parametrize("how", ["version", "field", "garbage"])
+def test_a_hand_over_the_new_program_cannot_read_makes_it_start_afresh(
+    sample: Sample, how: str
+) -> None:
+    # Another version's hand-over, or a damaged one: nothing of it can be trusted. The
+    # new program drops what it inherited (the lock with it) and starts as after a
+    # crash of the old one: one daemon, holding the lock, serving on the same socket.
+    pid = sample.start("--mangle-handover", how)
+    assert sample.client().call("upgrade")["upgrading"]
+    asked = time.time()
+    wait_for(lambda: "starting afresh" in sample.log(), what="the new program's verdict")
+
+    def fresh() -> bool:
+        try:
+            started = time.time() - sample.client().call("ping")["uptime"]
+            return started > asked - 0.01  # the new program, not the old one
+        except (ConnectionError, OSError, ShuttingDown):  # the old one, on its way out
+            return False
+
+    wait_for(fresh, what="the new program to serve")
+    again = sample.client()
+    assert again.call("ping")["pid"] == pid and again.call("handed") is None
+    assert is_locked(sample.paths.lock) and read_metadata(sample.paths).pid == pid
+    with pytest.raises(StartFailed, match="already running"):
+        sample.start()
+    assert not os.path.exists(os.path.join(sample.paths.state_dir, "handover.json"))
+    stop(sample.paths, timeout=5)
+    assert wait_exit(pid, 5)
+    assert running(sample.paths)[0] is Liveness.NOT_RUNNING
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.2])
 def test_a_stop_during_an_upgrade_is_not_lost(sample: Sample, delay: float) -> None:
     # SIGTERM while handing over, while exec'ing (no handler yet) or just after.
@@ -378,3 +409,18 @@ def test_warnings_follow_ready_so_a_one_line_reader_still_starts() -> None:
     ReadyPipe(write_end).ready(1234, ["no tcp:\nport taken"])
     with os.fdopen(read_end, "rb") as reader:
         assert reader.read() == b"ready 1234\nwarn no tcp: port taken\n"
+
+
+def test_http_names_the_daemon_as_its_realm(sample: Sample) -> None:
+    import http.client
+
+    sample.start("--http")
+    host, port = sample.client().call("listening")["http"].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/ping", headers={"Authorization": "Bearer not-a-token"})
+        reply = conn.getresponse()
+        reply.read()
+    finally:
+        conn.close()
+    assert reply.status == 401 and reply.getheader("www-authenticate") == 'Bearer realm="sample"'

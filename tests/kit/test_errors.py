@@ -94,7 +94,7 @@ def test_to_wire_omits_absent_data_but_keeps_falsy_data() -> None:
 def test_a_subclass_without_its_own_code_does_not_take_over_its_parents_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(RpcError, "_by_code", dict(RpcError._by_code))  # undo the registration
+    monkeypatch.setattr(errors, "_BY_CODE", dict(errors._BY_CODE))  # undo the registration
 
     class JobNotFound(NotFound):
         pass

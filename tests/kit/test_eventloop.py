@@ -100,3 +100,20 @@ def test_a_tls_server_is_refused_with_the_reason() -> None:
         "TLSUnavailable: TLS is unavailable: this process started without OpenSSL "
         "(keep_openssl_out)"
     )
+
+
+def test_the_daemons_loop_variable_comes_first_the_kits_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from procward.kit.eventloop import event_loop_factory, loop_wanted
+
+    monkeypatch.delenv("TOOL_LOOP", raising=False)
+    monkeypatch.delenv("DAEMONKIT_LOOP", raising=False)
+    assert loop_wanted("tool") == "auto"
+    monkeypatch.setenv("DAEMONKIT_LOOP", "asyncio")  # the kit's own name, still read
+    assert loop_wanted("tool") == "asyncio" and event_loop_factory("tool") is None
+    monkeypatch.setenv("TOOL_LOOP", "auto")
+    assert loop_wanted("tool") == "auto" and loop_wanted() == "asyncio"
+    monkeypatch.delenv("DAEMONKIT_LOOP")
+    monkeypatch.setenv("TOOL_LOOP", "asyncio")
+    assert event_loop_factory("tool") is None

@@ -9,6 +9,7 @@ import pytest
 
 from procward.kit.errors import Conflict, InternalError, NotFound
 from procward.kit.issued import IssuedToken, IssuedTokens
+from procward.kit.rpc import TokenHints
 
 
 @pytest.fixture
@@ -74,3 +75,17 @@ def test_clearing_forgets_every_token(path: str) -> None:
     issued.add(token(1), now=1)
     issued.clear()
     assert IssuedTokens(path).listing(now=0) == []
+
+
+def test_messages_name_the_commands_the_daemon_gives(path: str) -> None:
+    hints = TokenHints(listing="tool tokens", revoke="tool revoke ID")
+    issued = IssuedTokens(path, limit=1, hints=hints)
+    issued.add(token(1), now=1)
+    with pytest.raises(NotFound, match=r"^no valid token with id 'id9' \(see tool tokens\)$"):
+        issued.revoke("id9", now=2)
+    with pytest.raises(Conflict, match=r"revoke some \(tool tokens, tool revoke ID\) or rotate"):
+        issued.add(token(2), now=2)
+    plain = IssuedTokens(path + ".plain", limit=1)
+    plain.add(token(1), now=1)
+    with pytest.raises(Conflict, match="revoke some or rotate the key"):
+        plain.add(token(2), now=2)

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import pytest
 
 from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound, Unauthorized
-from procward.kit.rpc import CallContext, Method, Peer, Registry, Role, method
+from procward.kit.rpc import CallContext, Method, Peer, Registry, Role, TokenHints, method
 
 
 async def _no_notify(method: str, params: Any) -> None:
@@ -308,3 +308,17 @@ def test_unannotated_and_any_params_are_not_checked() -> None:
 
     params = {"raw": [1], "anything": {"a": None}, "choice": "x"}
     assert add(free).bind(params) == params
+
+
+def test_the_kit_names_no_command_unless_its_daemon_does() -> None:
+    def act(ctx: CallContext) -> None: ...
+
+    plain, named = Registry(), Registry(TokenHints(create="tool token new"))
+    for registry in (plain, named):
+        registry.add(act, Role.VIEWER)
+    with pytest.raises(Unauthorized) as info:
+        plain.lookup("act", peer(Role.ANONYMOUS))
+    assert str(info.value) == "act needs the viewer role: authenticate with a token first"
+    with pytest.raises(Unauthorized) as info:
+        named.lookup("act", peer(Role.ANONYMOUS))
+    assert str(info.value).endswith("authenticate with a token first (tool token new)")

@@ -31,7 +31,7 @@ from procward.daemon.views import ViewMethods
 from procward.daemon.watch import WatchMethods
 from procward.kit.daemon import Daemon
 from procward.kit.errors import Conflict, CorruptFile, InvalidParams, NotSaved
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit.rpc import CallContext, Role, TokenHints, method
 from procward.supervision import state
 from procward.supervision.app import serving
 from procward.supervision.config import LIMIT_CEILING, MAX_INSTANCES, Config, parse_app
@@ -57,6 +57,9 @@ class ProcwardDaemon(
     Daemon,
 ):
     prefix = "procward"
+    token_hints = TokenHints(
+        "procward token create", "procward token list", "procward token revoke ID"
+    )
     version = __version__
     state_flush_interval = 30.0
     start_grace = 5.0  # at most this long restoring apps before serving

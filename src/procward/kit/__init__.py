@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     )
     from procward.kit.metadata import Liveness, Metadata, running
     from procward.kit.paths import InstancePaths, instance_for_project, resolve
-    from procward.kit.rpc import CallContext, Peer, Role, method
+    from procward.kit.rpc import CallContext, Peer, Role, TokenHints, method
     from procward.kit.scheduler import Scheduler
+    from procward.kit.snapshot import Snapshot
     from procward.kit.units import launchd_plist, systemd_units
 
 _EXPORTS = {
@@ -72,7 +73,9 @@ _EXPORTS = {
     "Peer": "rpc",
     "Role": "rpc",
     "method": "rpc",
+    "TokenHints": "rpc",
     "Scheduler": "scheduler",
+    "Snapshot": "snapshot",
     "launchd_plist": "units",
     "systemd_units": "units",
 }
@@ -97,7 +100,9 @@ __all__ = [
     "Role",
     "RpcError",
     "Scheduler",
+    "Snapshot",
     "StartFailed",
+    "TokenHints",
     "Unauthorized",
     "UnsafeDirectory",
     "connect",

@@ -23,6 +23,11 @@ written again. A few ``stat`` calls; nothing else wakes an idle daemon.
 
 ``upgrade`` (admin) replaces the program in place, same pid, keeping the
 lock, the listening socket and what ``on_handover`` returns (``handover``).
+
+The daemon is the wiring of parts, each built with what it uses: the
+upgrade (``handover.Upgrade``, which calls back the hooks above), the token
+methods (``network.TokenMethods`` on ``network``) and the vital signs
+(``vitals.Vitals``); their RPC methods are registered from the parts.
 """
 
 from __future__ import annotations
@@ -43,14 +48,13 @@ from procward.kit import handover, notify, spawn
 from procward.kit import log as kitlog
 from procward.kit.errors import AlreadyRunning, KitError
 from procward.kit.eventloop import event_loop_factory
-from procward.kit.handover import UpgradeMixin
 from procward.kit.limits import Limits
 from procward.kit.lock import InstanceLock
 from procward.kit.metadata import Metadata, remove_socket, running
-from procward.kit.network import Network, NetworkMethods
+from procward.kit.network import Network, TokenMethods
 from procward.kit.paths import InstancePaths, resolve
 from procward.kit.procinfo import ProcessIdentity
-from procward.kit.rpc import CallContext, Peer, Registry, Role, method
+from procward.kit.rpc import CallContext, Peer, Registry, Role, TokenHints, method
 from procward.kit.scheduler import Scheduler
 from procward.kit.server import RpcServer, bind_unix, trust_own_uid
 from procward.kit.tokens import TokenKeeper, max_ttl_from_environment
@@ -59,7 +63,7 @@ from procward.kit.vitals import Vitals
 log = logging.getLogger("procward.kit.daemon")
 
 
-class Daemon(UpgradeMixin, NetworkMethods):
+class Daemon:
     prefix: ClassVar[str] = "daemon"
     version: ClassVar[str] = "0"
     shutdown_timeout: float = 25.0  # init systems SIGKILL at 30 s
@@ -67,6 +71,8 @@ class Daemon(UpgradeMixin, NetworkMethods):
     vital_interval: float = 10.0  # seconds between checks that socket and metadata are there
     # Connections per transport and trust level, their deadlines and frame sizes (0026).
     connection_limits: ClassVar[Limits] = Limits()
+    # The commands that get, list and revoke tokens, named in error messages (none by default).
+    token_hints: ClassVar[TokenHints] = TokenHints()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -81,8 +87,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
     ) -> None:
         self.paths = paths or resolve(self.prefix)
         self.idle_shutdown = idle_shutdown
-        self.registry = Registry()
-        self.registry.collect(self)
+        self.registry = Registry(self.token_hints)
         self.scheduler = Scheduler()
         self.server = RpcServer(
             self.registry, authenticate=self.authenticate, limits=self.connection_limits
@@ -90,7 +95,18 @@ class Daemon(UpgradeMixin, NetworkMethods):
         key = os.path.join(self.paths.state_dir, "token.key")
         issuer = f"{self.prefix}:{self.paths.instance}"
         max_ttl = max_ttl_from_environment(self.prefix)
-        self.network = Network(self.server, TokenKeeper(key, issuer, max_ttl=max_ttl))
+        tokens = TokenKeeper(key, issuer, max_ttl=max_ttl, hints=self.token_hints)
+        self.network = Network(self.server, tokens, realm=self.prefix)
+        self.upgrader = handover.Upgrade(
+            self,
+            prefix=self.prefix,
+            state_dir=self.paths.state_dir,
+            server=self.server,
+            network=self.network,
+            scheduler=self.scheduler,
+        )
+        for part in (self, TokenMethods(self.network), self.upgrader):
+            self.registry.collect(part)
         self.started_at = time.time()
         self.pid = os.getpid()  # after detach(): set again in run()
         self.log_file: kitlog.DaemonLogFile | None = None
@@ -99,7 +115,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.force_stop = False  # shutdown(force=True): on_stop kills instead of stopping
         self.start_warnings: list[str] = []  # for whoever started us (``start_warning``)
         self._bound_socket = False
-        self.vitals = Vitals(self)
+        self.vitals = Vitals(self, self.paths, self.server)
         self.lock: InstanceLock | None = None
         self._listen_sock: socket.socket | None = None
         # In-place upgrade: what the previous program handed over (subclasses
@@ -108,9 +124,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
         self.handed_network: dict[str, dict[str, Any]] = {}
         self._handed_socket: int | None = None
         self._handed_bound = True
-        self._upgrading = False
         self.stop_after_upgrade: str | None = None  # a stop asked for during an upgrade
-        self._handing: tuple[dict[str, Any], list[int]] | None = None
         self._reloading: asyncio.Future[Any] | None = None
 
     # -- hooks for subclasses ------------------------------------------------
@@ -137,6 +151,26 @@ class Daemon(UpgradeMixin, NetworkMethods):
     def on_reload(self) -> Awaitable[None] | None:
         """SIGHUP: reload configuration (may be a coroutine function)."""
         return None
+
+    async def before_upgrade(self) -> dict[str, Any]:
+        """May the daemon upgrade now? Raise ``Conflict`` to refuse; extra reply fields."""
+        return {}
+
+    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
+        """Instead of on_stop for an upgrade: stop threads and timers, keep children.
+
+        Returns what the next program finds in ``handed_over`` (JSON) and the
+        descriptors it must inherit (their numbers go in the JSON).
+        """
+        return {}, []
+
+    def upgrade_argv(self) -> list[str]:
+        """The program to exec for an upgrade: by default, this one's command line."""
+        return [sys.executable, *sys.orig_argv[1:]]
+
+    def preflight_argv(self) -> list[str]:
+        """Run before letting go of anything; must exit 0 (default: ``… --check``)."""
+        return [*self.upgrade_argv(), "--check"]
 
     def start_warning(self, text: str) -> None:
         """A problem at start that does not stop the daemon, for its starter to hear.
@@ -194,7 +228,7 @@ class Daemon(UpgradeMixin, NetworkMethods):
     # -- lifecycle ---------------------------------------------------------------
 
     def request_stop(self, reason: str = "") -> None:
-        if self._upgrading and reason != "upgrade":
+        if self.upgrader.under_way and reason != "upgrade":
             # Before the hand-over: no upgrade, a plain stop. During it: the
             # new program stops as soon as it serves. Either way, not lost.
             self.stop_after_upgrade = self._stop_reason = reason
@@ -204,37 +238,43 @@ class Daemon(UpgradeMixin, NetworkMethods):
 
     def run(self, *, detached: bool = False) -> int:
         """Run the daemon until it is told to stop; returns the exit status."""
-        handed = handover.take(self.prefix)
-        ready = None if handed is not None else spawn.ReadyPipe.from_env()
+        unreadable = None
+        try:
+            handed = handover.take(self.prefix)
+        except handover.Unreadable as exc:  # start afresh: see kit.handover
+            handed, unreadable = None, str(exc)
+        ready = None if handed is not None or unreadable else spawn.ReadyPipe.from_env()
         if detached and ready is not None:
             spawn.detach()
         self.pid = os.getpid()
-        _close_inherited(handed, ready)
+        _close_inherited(handed, ready)  # an unreadable hand-over's descriptors too, the lock's
         try:
             self.paths.ensure()
         except (KitError, OSError) as exc:
             return self._fail_start(ready, str(exc))
         self.log_file = kitlog.setup(self.prefix, detached=detached, log_path=self.paths.daemon_log)
+        if unreadable:
+            log.error("%s: starting afresh, as after a crash of the previous program", unreadable)
         lock = self.lock = InstanceLock(self.paths.lock)
         if handed is not None:
-            lock.adopt(int(handed["lock_fd"]))
-            self._handed_socket = int(handed["socket_fd"])
-            self._handed_bound = bool(handed.get("bound_socket", True))
-            self.handed_over = handed.get("app") or {}
+            lock.adopt(handed.lock_fd)
+            self._handed_socket = handed.socket_fd
+            self._handed_bound = handed.bound_socket
+            self.handed_over = handed.app
             # Listeners the subclass may take over (``Network.adopt``); the rest are closed.
-            self.handed_network = handed.get("network") or {}
-            self.stop_after_upgrade = handed.get("stop")
+            self.handed_network = {kind: each.as_dict() for kind, each in handed.network.items()}
+            self.stop_after_upgrade = handed.stop
         elif not lock.acquire():
             _, meta = running(self.paths)  # the lock's holder, whatever daemon.json says
             return self._fail_start(ready, str(AlreadyRunning(meta.pid if meta else None)))
         try:
-            with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            with asyncio.Runner(loop_factory=event_loop_factory(self.prefix)) as runner:
                 error = runner.run(self._main(ready))
         finally:
-            if self._handing is None:
+            if self.upgrader.handing is None:
                 lock.release()
-        if self._handing is not None:
-            return self._exec_upgrade(*self._handing)
+        if self.upgrader.handing is not None:
+            return self.upgrader.exec()
         # Reported only now, with the lock free, so that a caller who retries at
         # once finds the instance free rather than a daemon on its way out.
         return 0 if error is None else self._fail_start(ready, error)
@@ -282,10 +322,19 @@ class Daemon(UpgradeMixin, NetworkMethods):
             ready.ready(warnings=self.start_warnings)
         notify.notify(f"READY=1\nSTATUS=serving\nMAINPID={os.getpid()}")
         await self._stop_requested.wait()
-        if self._upgrading and not self.stop_after_upgrade and await self._hand_over():
+        if self.upgrader.under_way and not self.stop_after_upgrade and await self._hand_over():
             return None
         await self._shutdown()
         return None
+
+    async def _hand_over(self) -> bool:
+        assert self._listen_sock is not None and self.lock is not None
+        return await self.upgrader.hand_over(
+            lock=self.lock,
+            listening=self._listen_sock,
+            bound_socket=self._bound_socket,
+            grace=self.request_grace,
+        )
 
     async def _undo_start(self) -> None:
         try:
@@ -420,11 +469,13 @@ class Daemon(UpgradeMixin, NetworkMethods):
                 os.unlink(self.paths.metadata)
 
 
-def _close_inherited(handed: dict[str, Any] | None, ready: spawn.ReadyPipe | None) -> None:
+def _close_inherited(handed: handover.Handover | None, ready: spawn.ReadyPipe | None) -> None:
     """Close what the starter's shell left open, keeping what is ours to take."""
-    if handed is not None and "fds" not in handed:
+    if handed is not None and handed.fds is None:
         return  # handed over by a program that did not list its descriptors: keep all
-    keep = {*notify.activated_fds(), *(int(fd) for fd in (handed or {}).get("fds", []))}
+    keep = set(notify.activated_fds())
+    if handed is not None:
+        keep.update(handed.fds or ())
     if ready is not None and ready.fd is not None:
         keep.add(ready.fd)
     spawn.close_inherited(keep)

@@ -37,9 +37,12 @@ class KitError(Exception):
     """Base class of every error raised by ``procward.kit``."""
 
 
+# Each error class by its wire code, filled as the classes are made (``RpcError.from_code``).
+_BY_CODE: dict[int, type[RpcError]] = {}
+
+
 class RpcError(KitError):
     code: ClassVar[int] = -32603
-    _by_code: ClassVar[dict[int, type[RpcError]]] = {}
 
     def __init__(self, message: str, data: Any = None) -> None:
         super().__init__(message)
@@ -49,11 +52,11 @@ class RpcError(KitError):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "code" in cls.__dict__:  # a subclass that keeps its parent's code does not claim it
-            RpcError._by_code[cls.code] = cls
+            _BY_CODE[cls.code] = cls
 
     @classmethod
     def from_code(cls, code: int, message: str, data: Any = None) -> RpcError:
-        err = RpcError._by_code.get(code, RpcError)(message, data)
+        err = _BY_CODE.get(code, RpcError)(message, data)
         if type(err) is RpcError:
             err.code = code  # type: ignore[misc]  # keep an unknown code visible
         return err

@@ -20,14 +20,26 @@ if TYPE_CHECKING:
     import types
     from collections.abc import Callable
 
-LOOP_ENV = "DAEMONKIT_LOOP"  # "asyncio" forces the standard loop, e.g. to compare
+# ``<PREFIX>_LOOP=asyncio`` (``PROCWARD_LOOP`` for procward) forces the standard
+# loop, e.g. to compare; ``DAEMONKIT_LOOP``, the kit's own name, is read when the
+# daemon's is not set.
+LOOP_ENV = "DAEMONKIT_LOOP"
+
+
+def loop_wanted(prefix: str | None = None) -> str:
+    """The loop asked for: ``<PREFIX>_LOOP``, else ``DAEMONKIT_LOOP``, else "auto"."""
+    if prefix:
+        wanted = os.environ.get(f"{prefix.upper()}_LOOP")
+        if wanted:
+            return wanted
+    return os.environ.get(LOOP_ENV) or "auto"
 
 
 class TLSUnavailable(RuntimeError):
     """TLS was asked of a process that started without OpenSSL."""
 
 
-def keep_openssl_out() -> bool:
+def keep_openssl_out(prefix: str | None = None) -> bool:
     """Import asyncio (and uvloop) without loading OpenSSL; True if that held.
 
     Call it first thing in a daemon's entry point, and only in a daemon that
@@ -37,6 +49,7 @@ def keep_openssl_out() -> bool:
     ``import ssl`` elsewhere still finds the real module.
 
     Returns False, changing nothing, if ``ssl`` or asyncio is already loaded.
+    ``prefix``: the daemon's, whose ``<PREFIX>_LOOP`` may ask for asyncio's loop.
     """
     if "ssl" in sys.modules or "asyncio" in sys.modules:
         return False
@@ -44,7 +57,7 @@ def keep_openssl_out() -> bool:
     try:
         import asyncio  # noqa: F401  # binds ssl = None in base_events, selector_events, sslproto
 
-        if os.environ.get(LOOP_ENV, "auto") != "asyncio":
+        if loop_wanted(prefix) != "asyncio":
             # uvloop needs a few names of `ssl` at import and none without TLS.
             sys.modules["ssl"] = _ssl_stand_in()
             with contextlib.suppress(ImportError):
@@ -54,9 +67,9 @@ def keep_openssl_out() -> bool:
     return True
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def event_loop_factory(prefix: str | None = None) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when installed (half the per-request latency), else asyncio's own."""
-    if os.environ.get(LOOP_ENV, "auto") == "asyncio":
+    if loop_wanted(prefix) == "asyncio":
         return None
     try:
         import uvloop

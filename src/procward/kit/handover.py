@@ -9,6 +9,15 @@ of its children, sockets it holds for them). What they are goes in a small
 JSON file named by ``<PREFIX>_HANDOVER`` in the new program's environment;
 the new program reads it, removes it, and adopts the descriptors.
 
+That file is a ``Handover`` record with a ``version``. A program that
+cannot read it (another version, a damaged file) has no safe way to adopt
+descriptors it cannot name, and the old program is gone: it starts afresh,
+as after a crash of the old one. It closes every descriptor it inherited
+(the lock among them), takes the lock as any start does, and its
+``on_start`` finds the running children as a dead daemon's leftovers (for
+procward: ended and started again from ``state.json``). Never two daemons
+(one lock), never children left with nobody to supervise them.
+
 Before it lets go of anything the old program runs the new one's
 pre-flight (``argv + [--check]`` by default): a new version that cannot even
 start is refused while the old one keeps serving.
@@ -17,30 +26,28 @@ start is refused while the old one keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import socket
 import subprocess
-import sys
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, Protocol
 
 from procward.kit import notify
 from procward.kit.atomic import write_atomic
 from procward.kit.errors import Conflict
+from procward.kit.lock import InstanceLock
+from procward.kit.network import Network
 from procward.kit.rpc import CallContext, Role, method
-
-if TYPE_CHECKING:
-    from procward.kit.lock import InstanceLock
-    from procward.kit.network import Network
-    from procward.kit.paths import InstancePaths
-    from procward.kit.scheduler import Scheduler
-    from procward.kit.server import RpcServer
+from procward.kit.scheduler import Scheduler
+from procward.kit.server import RpcServer
+from procward.kit.structs import RecordError, Struct, field
 
 log = logging.getLogger("procward.kit.daemon")
 
-FORMAT = 1
+VERSION = 1  # of ``Handover``; programs before the record called it "format"
 HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
 
 
@@ -67,76 +74,125 @@ def preflight(argv: list[str], timeout: float = 60.0) -> str | None:
     return said[-1] if said else f"exit status {done.returncode}"
 
 
-def write(path: str, data: dict[str, Any], fds: list[int]) -> None:
-    """Save ``data`` for the next program and let ``fds`` survive the exec.
+class Listener(Struct):
+    """A listening socket handed over (``Network.hand_over``)."""
+
+    fd: int
+    address: str
+
+
+class Handover(Struct):
+    """What crosses the exec: the kit's envelope around the subclass's ``app`` payload."""
+
+    version: int
+    lock_fd: int
+    socket_fd: int
+    bound_socket: bool = True  # the socket file is ours to remove, else the service manager's
+    network: dict[str, Listener] = field(default_factory=dict)  # by kind: "tcp", "http"
+    app: dict[str, Any] = field(default_factory=dict)  # what ``on_handover`` returned
+    stop: str | None = None  # a stop asked for during the upgrade: carried out once serving
+    fds: list[int] | None = None  # every descriptor handed over; None: keep all inherited
+
+
+class Unreadable(ValueError):
+    """A hand-over this program cannot take (another version, a damaged file)."""
+
+
+def write(path: str, handed: Handover) -> None:
+    """Save ``handed`` for the next program and let its ``fds`` survive the exec.
 
     ``fds`` go in the file too: the next program closes every other
-    descriptor it inherited (``spawn.close_inherited``).
+    descriptor it inherited (``spawn.close_inherited``). ``format`` is the
+    version's old name, for a program from before the record (a downgrade).
     """
-    write_atomic(path, json.dumps({"format": FORMAT, **data, "fds": fds}).encode())
-    for fd in fds:
+    write_atomic(path, json.dumps({**handed.as_dict(), "format": handed.version}).encode())
+    for fd in handed.fds or ():
         os.set_inheritable(fd, True)
 
 
-def take(prefix: str) -> dict[str, Any] | None:
+def take(prefix: str) -> Handover | None:
     """What the previous program handed over, if this one was exec'd by it.
 
     The file and the variable are removed: a daemon started later by other
     means must not adopt stale descriptors. Every descriptor taken over is
-    made close-on-exec again by its adopter.
+    made close-on-exec again by its adopter. ``Unreadable`` when there is a
+    hand-over but not one this program can take (see the module's docstring).
     """
     path = os.environ.pop(env_name(prefix), None)
     if not path:
         return None
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read())
+            raw = f.read()
+    except OSError as exc:
+        raise Unreadable(f"cannot read the hand-over {path}: {exc.strerror or exc}") from None
     finally:
-        os.unlink(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a handover of format {FORMAT}")
-    return data
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return parse(raw, path)
 
 
-class UpgradeMixin:
-    """The ``upgrade`` method and its hooks, mixed into ``Daemon``."""
+def parse(raw: bytes, where: str = "hand-over") -> Handover:
+    """The ``Handover`` in ``raw``; ``Unreadable`` saying why not."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise Unreadable(f"{where}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise Unreadable(f"{where}: not a hand-over (a JSON object)")
+    version = data.get("version", data.get("format"))  # "format": before the record
+    if version != VERSION:
+        raise Unreadable(f"{where}: of version {version!r}, this program reads version {VERSION}")
+    try:
+        return Handover.from_dict({**data, "version": version})
+    except RecordError as exc:
+        raise Unreadable(f"{where}: {exc}") from None
 
-    if TYPE_CHECKING:
-        prefix: ClassVar[str]
-        pid: int
-        paths: InstancePaths
-        server: RpcServer
-        network: Network
-        scheduler: Scheduler
-        request_grace: float
-        lock: InstanceLock | None
-        _listen_sock: socket.socket | None
-        _bound_socket: bool
-        _upgrading: bool
-        stop_after_upgrade: str | None
-        _handing: tuple[dict[str, Any], list[int]] | None
 
-        def request_stop(self, reason: str = "") -> None: ...
+class UpgradeHooks(Protocol):
+    """What ``Upgrade`` asks of its daemon: the hooks a subclass overrides, and a stop."""
 
-    async def before_upgrade(self) -> dict[str, Any]:
-        """May the daemon upgrade now? Raise ``Conflict`` to refuse; extra reply fields."""
-        return {}
+    async def before_upgrade(self) -> dict[str, Any]: ...
 
-    async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
-        """Instead of on_stop for an upgrade: stop threads and timers, keep children.
+    async def on_handover(self) -> tuple[dict[str, Any], list[int]]: ...
 
-        Returns what the next program finds in ``handed_over`` (JSON) and the
-        descriptors it must inherit (their numbers go in the JSON).
-        """
-        return {}, []
+    def upgrade_argv(self) -> list[str]: ...
 
-    def upgrade_argv(self) -> list[str]:
-        """The program to exec for an upgrade: by default, this one's command line."""
-        return [sys.executable, *sys.orig_argv[1:]]
+    def preflight_argv(self) -> list[str]: ...
 
-    def preflight_argv(self) -> list[str]:
-        """Run before letting go of anything; must exit 0 (default: ``… --check``)."""
-        return [*self.upgrade_argv(), "--check"]
+    def request_stop(self, reason: str = "") -> None: ...
+
+    @property
+    def stop_after_upgrade(self) -> str | None:
+        """A stop asked for during the upgrade, for the next program to carry out."""
+
+
+class Upgrade:
+    """The ``upgrade`` method and the hand-over: a part ``Daemon`` holds.
+
+    ``upgrade`` (RPC) checks and asks the daemon to stop for an upgrade;
+    the daemon's loop then calls ``hand_over`` instead of shutting down, and
+    ``run`` calls ``exec`` once the loop is gone.
+    """
+
+    def __init__(
+        self,
+        hooks: UpgradeHooks,
+        *,
+        prefix: str,
+        state_dir: str,
+        server: RpcServer,
+        network: Network,
+        scheduler: Scheduler,
+    ) -> None:
+        self.hooks = hooks
+        self.prefix = prefix
+        self.state_dir = state_dir
+        self.server = server
+        self.network = network
+        self.scheduler = scheduler
+        self.under_way = False  # ``upgrade`` accepted: the next stop is a hand-over
+        self.handing: Handover | None = None  # what ``exec`` passes on
 
     @method(Role.ADMIN)
     async def upgrade(self, ctx: CallContext) -> dict[str, Any]:
@@ -145,28 +201,38 @@ class UpgradeMixin:
         Refused, with the daemon serving on, when the new program's pre-flight
         fails or ``before_upgrade`` objects.
         """
-        if self._upgrading:
+        if self.under_way:
             raise Conflict("an upgrade is already under way")
-        problem = await asyncio.to_thread(preflight, self.preflight_argv())
+        problem = await asyncio.to_thread(preflight, self.hooks.preflight_argv())
         if problem is not None:
             raise Conflict(f"upgrade refused: the new program does not start: {problem}")
-        extra = await self.before_upgrade()
-        self._upgrading = True
-        asyncio.get_running_loop().call_soon(self.request_stop, "upgrade")
-        return {"upgrading": True, "pid": self.pid, **extra}
+        extra = await self.hooks.before_upgrade()
+        self.under_way = True
+        asyncio.get_running_loop().call_soon(self.hooks.request_stop, "upgrade")
+        return {"upgrading": True, "pid": os.getpid(), **extra}
 
-    async def _hand_over(self) -> bool:
-        """Stop serving but keep the lock, socket and children; False to shut down instead."""
-        log.info("upgrading in place (pid %d)", self.pid)
+    async def hand_over(
+        self,
+        *,
+        lock: InstanceLock,
+        listening: socket.socket,
+        bound_socket: bool,
+        grace: float,
+    ) -> bool:
+        """Stop serving but keep the lock, socket and children; False to shut down instead.
+
+        ``bound_socket``: the socket file is ours to remove (else the service
+        manager's).
+        """
+        log.info("upgrading in place (pid %d)", os.getpid())
         notify.notify("RELOADING=1\nSTATUS=upgrading")
-        assert self._listen_sock is not None and self.lock is not None
-        sock_fd = os.dup(self._listen_sock.fileno())  # the server's copy closes below
+        sock_fd = os.dup(listening.fileno())  # the server's copy closes below
         network = self.network.hand_over()  # TCP and HTTP listeners, likewise
         self.server.stop_accepting()
         await self.scheduler.stop()
-        await self.server.finish_in_flight(self.request_grace)
+        await self.server.finish_in_flight(grace)
         try:
-            payload, fds = await self.on_handover()
+            payload, fds = await self.hooks.on_handover()
         except Exception:
             log.exception("handing over failed; shutting down instead")
             for fd in (sock_fd, *(each["fd"] for each in network.values())):
@@ -178,27 +244,30 @@ class UpgradeMixin:
         # is handled now, by the loop, into ``stop_after_upgrade``.
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
         await asyncio.sleep(0.01)
-        lock_fd = self.lock.fileno()
-        data = {
-            "lock_fd": lock_fd,
-            "socket_fd": sock_fd,
-            "bound_socket": self._bound_socket,  # else the service manager's to remove
-            "network": network,
-            "app": payload,
-            "stop": self.stop_after_upgrade,
-        }
-        network_fds = [each["fd"] for each in network.values()]
-        self._handing = (data, [lock_fd, sock_fd, *network_fds, *fds])
+        lock_fd = lock.fileno()
+        listeners = {kind: Listener(**each) for kind, each in network.items()}
+        self.handing = Handover(
+            version=VERSION,
+            lock_fd=lock_fd,
+            socket_fd=sock_fd,
+            bound_socket=bound_socket,
+            network=listeners,
+            app=payload,
+            stop=self.hooks.stop_after_upgrade,  # read last: a SIGTERM may just have come
+            fds=[lock_fd, sock_fd, *(each.fd for each in listeners.values()), *fds],
+        )
         return True
 
-    def _exec_upgrade(self, data: dict[str, Any], fds: list[int]) -> int:
-        path = os.path.join(self.paths.state_dir, "handover.json")
-        argv = self.upgrade_argv()
+    def exec(self) -> int:
+        """Exec the next program with what ``hand_over`` kept; returns only on failure (1)."""
+        assert self.handing is not None
+        path = os.path.join(self.state_dir, "handover.json")
+        argv = self.hooks.upgrade_argv()
         try:
-            write(path, data, fds)
+            write(path, self.handing)
             os.environ[env_name(self.prefix)] = path
             logging.shutdown()  # flush: the new program appends to the same log
-            os.execv(argv[0], argv)  # signals blocked since _hand_over
+            os.execv(argv[0], argv)  # signals blocked since hand_over
         except OSError as exc:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
             log.critical("upgrade failed, cannot exec %s: %s", argv[0], exc)

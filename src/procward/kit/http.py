@@ -71,9 +71,15 @@ class HttpServer:
     """Routes ``(method, path)`` to handlers; ``POST /rpc`` and ``GET /ping`` built in."""
 
     def __init__(
-        self, registry: Registry, tokens: TokenKeeper, admission: Admission | None = None
+        self,
+        registry: Registry,
+        tokens: TokenKeeper,
+        admission: Admission | None = None,
+        *,
+        realm: str = "daemon",
     ) -> None:
         self.registry = registry
+        self.realm = realm  # of a 401's challenge: the daemon's name (its prefix)
         self.tokens = tokens
         self.admission = admission or Admission()  # the RpcServer's: TCP and HTTP share pools
         self.routes: dict[tuple[str, str], tuple[Role, Route]] = {
@@ -358,7 +364,7 @@ class HttpConnection(asyncio.Protocol):
             ("content-length", str(len(reply.body))),
         ]
         if reply.status == 401:
-            headers.append(("www-authenticate", 'Bearer realm="procward"'))
+            headers.append(("www-authenticate", f'Bearer realm="{self.server.realm}"'))
         headers.extend(reply.headers)
         out = self.h11.send(h11.Response(status_code=reply.status, headers=headers)) or b""
         if self.request is None or self.request.method != b"HEAD":  # HEAD: the head alone

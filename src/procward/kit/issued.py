@@ -23,6 +23,7 @@ import os
 from procward.kit import fastjson
 from procward.kit.atomic import read_with_fallback, write_atomic
 from procward.kit.errors import Conflict, CorruptFile, InternalError, NotFound
+from procward.kit.rpc import TokenHints
 from procward.kit.structs import Struct, replace
 
 __all__ = ["IssuedToken", "IssuedTokens"]
@@ -42,29 +43,14 @@ class IssuedToken(Struct):
     expires: float
     revoked: float | None = None  # when it was revoked
 
-    def as_dict(self) -> dict[str, str | float | None]:
-        return {name: getattr(self, name) for name in _FIELDS}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> IssuedToken:
-        revoked = data.get("revoked")
-        return cls(
-            str(data["id"]),
-            str(data["role"]),
-            str(data["subject"]),
-            float(data["issued"]),  # type: ignore[arg-type]
-            float(data["expires"]),  # type: ignore[arg-type]
-            None if revoked is None else float(revoked),  # type: ignore[arg-type]
-        )
-
-
-_FIELDS = ("id", "role", "subject", "issued", "expires", "revoked")
-
 
 class IssuedTokens:
-    def __init__(self, path: str, *, limit: int = MAX_ISSUED) -> None:
+    def __init__(
+        self, path: str, *, limit: int = MAX_ISSUED, hints: TokenHints | None = None
+    ) -> None:
         self.path = path
         self.limit = limit
+        self.hints = hints or TokenHints()  # the commands its error messages name
         self._tokens: dict[str, IssuedToken] | None = None  # read on first use
 
     def get(self, token_id: str) -> IssuedToken | None:
@@ -81,9 +67,10 @@ class IssuedTokens:
         if len(tokens) >= self.limit:
             revoked = [t for t in tokens.values() if t.revoked is not None]
             if not revoked:
+                how = ", ".join(h for h in (self.hints.listing, self.hints.revoke) if h)
                 raise Conflict(
                     f"{len(tokens)} tokens are valid, the most kept: revoke some "
-                    "(procward token list, procward token revoke ID) or rotate the key"
+                    f"{f'({how}) ' if how else ''}or rotate the key"
                 )
             del tokens[min(revoked, key=lambda t: t.revoked or 0.0).id]
         tokens[token.id] = token
@@ -99,7 +86,8 @@ class IssuedTokens:
         found = tokens.get(token_id)
         if found is None:
             shown = repr(token_id) if len(token_id) <= 64 else f"{token_id[:64]!r}..."
-            raise NotFound(f"no valid token with id {shown} (see procward token list)")
+            see = f" (see {self.hints.listing})" if self.hints.listing else ""
+            raise NotFound(f"no valid token with id {shown}{see}")
         if found.revoked is None:
             tokens[token_id] = replace(found, revoked=now)
             self._save(tokens, "revoked until the daemon restarts only")

@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Any
 
+from procward.kit.rotation import rotate
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -90,14 +92,7 @@ class DaemonLogFile(logging.FileHandler):
         """``log.N-1`` → ``log.N`` ... ``log`` → ``log.1``, then a fresh file."""
         if self.stream is not None:
             self.stream.close()
-        base = self.baseFilename
-        for n in range(self.backups - 1, 0, -1):
-            if os.path.exists(f"{base}.{n}"):
-                os.replace(f"{base}.{n}", f"{base}.{n + 1}")
-        if self.backups > 0:
-            os.replace(base, f"{base}.1")
-        else:
-            os.unlink(base)
+        rotate(self.baseFilename, self.backups)
         self.stream = self._open()
         self._follow_stdio()
 

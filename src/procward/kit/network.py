@@ -35,15 +35,16 @@ if TYPE_CHECKING:
     from procward.kit.http import HttpServer
     from procward.kit.server import RpcServer
 
-__all__ = ["Network", "NetworkMethods", "parse_address"]
+__all__ = ["Network", "TokenMethods", "parse_address"]
 
 log = logging.getLogger("procward.kit.network")
 
 
 class Network:
-    def __init__(self, server: RpcServer, tokens: TokenKeeper) -> None:
+    def __init__(self, server: RpcServer, tokens: TokenKeeper, *, realm: str = "daemon") -> None:
         self.server = server
         self.tokens = tokens
+        self.realm = realm  # HTTP's authentication realm: the daemon's name
         self.address: str | None = None  # "host:port" while listening
         self._listener: asyncio.Server | None = None
         self.http_address: str | None = None
@@ -108,7 +109,9 @@ class Network:
         if self.http is None:
             from procward.kit.http import HttpServer
 
-            self.http = HttpServer(self.server.registry, self.tokens, self.server.admission)
+            self.http = HttpServer(
+                self.server.registry, self.tokens, self.server.admission, realm=self.realm
+            )
         return self.http
 
     async def listen_http(self, address: str) -> str:
@@ -173,10 +176,11 @@ def _announce(what: str, host: str, asked: str, listener: asyncio.Server) -> str
     return f"{shown}:{bound_port}"
 
 
-class NetworkMethods:
-    """The daemon's token methods; mixed into ``Daemon``, which provides ``network``."""
+class TokenMethods:
+    """The daemon's token methods: a part ``Daemon`` holds, built on its ``Network``."""
 
-    network: Network
+    def __init__(self, network: Network) -> None:
+        self.network = network
 
     @method(Role.ANONYMOUS, name="authenticate")
     def authenticate_token(self, ctx: CallContext, token: str) -> dict[str, Any]:

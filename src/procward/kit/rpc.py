@@ -237,9 +237,24 @@ def method(
     return mark
 
 
+class TokenHints(Struct):
+    """How a daemon's users get, list and revoke tokens (its CLI's words), for error messages.
+
+    Empty by default: the kit names no command of its own.
+    """
+
+    create: str = ""  # "procward token create"
+    listing: str = ""  # "procward token list"
+    revoke: str = ""  # "procward token revoke ID"
+
+    def authenticate_first(self) -> str:
+        return "authenticate with a token first" + (f" ({self.create})" if self.create else "")
+
+
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, hints: TokenHints | None = None) -> None:
         self._methods: dict[str, Method] = {}
+        self.hints = hints or TokenHints()
 
     def add(
         self, handler: Handler, role: Role, name: str | None = None, *, stream: bool = False
@@ -295,7 +310,7 @@ class Registry:
         if peer.role < entry.role and peer.role is Role.ANONYMOUS:
             raise Unauthorized(
                 f"{name} needs the {entry.role.name.lower()} role: "
-                "authenticate with a token first (procward token create)"
+                f"{self.hints.authenticate_first()}"
             )
         if peer.role < entry.role:
             raise Forbidden(

@@ -9,7 +9,9 @@ nothing behind; these helpers make that short to write:
   recorded identity (never by name), and removes its leftovers;
 - ``short_home(prefix)`` makes a temporary home whose socket paths fit the
   107-byte limit of Unix socket addresses;
-- ``free_port()`` is a TCP port on 127.0.0.1 that nothing listens on (now).
+- ``free_port()`` is a TCP port on 127.0.0.1 that nothing listens on (now);
+- ``ManualTimer`` stands in for the loop's ``call_later`` where a test wants
+  to say when time passes (``advance``) instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -76,3 +78,41 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+class ManualTimer:
+    """``call_later`` on a clock that moves only when told: ``advance(seconds)``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._due: list[_Call] = []
+
+    def call_later(self, delay: float, callback: Callable[[], object], /) -> _Call:
+        call = _Call(self.now + delay, callback)
+        self._due.append(call)
+        return call
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for call in self._due if not call.cancelled)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on, running what falls due, in order of due time."""
+        self.now += seconds
+        while due := [c for c in self._due if c.when <= self.now and not c.cancelled]:
+            call = min(due, key=lambda c: c.when)
+            self._due.remove(call)
+            call.callback()
+        self._due = [c for c in self._due if not c.cancelled]
+
+
+class _Call:
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], object]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True

@@ -31,7 +31,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams, Unauthorized
-from procward.kit.rpc import Role
+from procward.kit.rpc import Role, TokenHints
 from procward.kit.structs import Struct
 
 if TYPE_CHECKING:
@@ -70,8 +70,10 @@ class TokenKeeper:
         *,
         max_ttl: float = DEFAULT_MAX_TTL,
         attempts: FailedAttempts | None = None,
+        hints: TokenHints | None = None,
     ) -> None:
         self.key_path = key_path
+        self.hints = hints or TokenHints()
         self.issuer = issuer
         self.max_ttl = max_ttl
         self._attempts = attempts
@@ -87,7 +89,7 @@ class TokenKeeper:
             from procward.kit.issued import IssuedTokens
 
             path = os.path.join(os.path.dirname(self.key_path), "tokens.json")
-            self._issued = IssuedTokens(path)
+            self._issued = IssuedTokens(path, hints=self.hints)
         return self._issued
 
     @property

@@ -24,16 +24,15 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from procward.kit.atomic import file_version
 from procward.kit.errors import KitError
-from procward.kit.metadata import write_metadata
-from procward.kit.server import bind_unix
-
-if TYPE_CHECKING:
-    from procward.kit.daemon import Daemon
-    from procward.kit.metadata import Metadata
+from procward.kit.lock import InstanceLock
+from procward.kit.log import DaemonLogFile
+from procward.kit.metadata import Metadata, write_metadata
+from procward.kit.paths import InstancePaths
+from procward.kit.server import RpcServer, bind_unix
 
 log = logging.getLogger("procward.kit.daemon")
 
@@ -47,10 +46,23 @@ def file_id(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+class VitalsHost(Protocol):
+    """What ``Vitals`` looks after, as the daemon has it at the time of a check."""
+
+    @property
+    def lock(self) -> InstanceLock | None: ...
+
+    @property
+    def log_file(self) -> DaemonLogFile | None: ...
+
+    def metadata(self) -> Metadata: ...
+
+
 class Vitals:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.paths = daemon.paths
+    def __init__(self, host: VitalsHost, paths: InstancePaths, server: RpcServer) -> None:
+        self.host = host
+        self.paths = paths
+        self.server = server
         self.socket_id: tuple[int, int] | None = None  # of the socket file we serve on
         self.unix_server: asyncio.AbstractServer | None = None
         self._rebinding: asyncio.Future[None] | None = None
@@ -70,14 +82,14 @@ class Vitals:
         self._check_metadata()
 
     def _check_log_file(self) -> None:
-        log_file = self.daemon.log_file
+        log_file = self.host.log_file
         if log_file is None or os.path.exists(log_file.baseFilename):
             return
         if self._heal(f"cannot open {log_file.baseFilename} again", log_file.reopen):
             log.warning("%s had been removed: logging to a new one", log_file.baseFilename)
 
     def _check_lock(self) -> None:
-        lock = self.daemon.lock
+        lock = self.host.lock
         if lock is None or lock.still_ours():
             return
         if not self._heal(f"lock file {lock.path} is gone and cannot be made again", _nothing):
@@ -111,7 +123,7 @@ class Vitals:
         if version is not None and _read(path) == self._metadata:  # touched, not changed
             self._metadata_version = version
             return
-        write = lambda: self.write_metadata(self.daemon.metadata())  # noqa: E731
+        write = lambda: self.write_metadata(self.host.metadata())  # noqa: E731
         if self._heal(f"cannot write {path} again", write):
             what = "removed" if version is None else "changed"
             log.warning("%s had been %s: written again", path, what)
@@ -132,7 +144,7 @@ class Vitals:
         except (OSError, KitError) as exc:
             self._error(f"socket {self.paths.socket} is gone and cannot be bound: {exc}")
             return
-        old, self.unix_server = self.unix_server, await self.daemon.server.serve_socket(sock)
+        old, self.unix_server = self.unix_server, await self.server.serve_socket(sock)
         self.socket_id = file_id(self.paths.socket)
         if old is not None:
             old.close()  # its connections carry on; only its listening socket goes
