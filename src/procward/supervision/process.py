@@ -183,6 +183,17 @@ def describe_status(code: int | None, sig: int | None) -> str:
     return f"exit status {code}"
 
 
+class OsSpawner:
+    """The real ``Spawner`` (``host.py``): this module's functions and ``/proc``."""
+
+    spawn = staticmethod(spawn)
+    signal_group = staticmethod(signal_group)
+    group_alive = staticmethod(group_alive)
+
+    def process_table(self) -> ProcessTable:
+        return ProcessTable.read()
+
+
 class Reaper:
     """Drain ``waitpid(-1)`` on SIGCHLD and report every exit to ``on_exit``.
 
