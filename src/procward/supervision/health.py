@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -260,7 +261,7 @@ async def check_exec(plan: Launch, timeout: float, watch_child: WatchChild) -> s
         return f"{plan.argv[0]} did not finish within {format_duration(timeout)}"
     finally:
         # Whatever it left running (or all of it, on timeout or cancel) goes.
-        process.signal_group(child.pid, process.signal_number("KILL"))
+        process.signal_group(child.pid, signal.SIGKILL)
         output.close()
     child.reaped(status)
     code, sig = process.exit_of(status)

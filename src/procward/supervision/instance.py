@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from procward.kit import signals
 from procward.kit.procinfo import ProcessIdentity
 from procward.supervision import escapees, machine, process
 from procward.supervision.capture import PipeReader
@@ -219,7 +220,7 @@ class Instance:
         if isinstance(action, Spawn):
             self._spawn()
         elif isinstance(action, SignalGroup):
-            self._signal(process.signal_number(action.signal))
+            self._signal(signals.number(action.signal))
         elif isinstance(action, SetTimer):
             self._cancel(action.timer)
             event = _TIMER_EVENTS[action.timer]()

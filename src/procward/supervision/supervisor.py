@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from procward.supervision.instance import Instance
     from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Meter, Reading
-    from procward.supervision.watcher import Watching
+    from procward.supervision.watching import Watching
 
 log = logging.getLogger("procward.supervision")
 
@@ -184,7 +184,7 @@ class Supervisor:
     def watching(self) -> Watching:
         """Watch mode (reload apps when their files change), loaded when first needed."""
         if self._watching is None:
-            from procward.supervision.watcher import Watching
+            from procward.supervision.watching import Watching
 
             self._watching = Watching(self.apps, self.app, self.reload, self.loop, self.timers)
         return self._watching

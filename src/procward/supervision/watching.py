@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams, KitError
 from procward.kit.structs import Struct, field
-from procward.supervision.watch import Watch
+from procward.supervision.watchrules import Watch
 
 if TYPE_CHECKING:
     from procward.supervision.app import App
