@@ -24,10 +24,10 @@ from procward.supervision.spec import AppSpec
 from procward.supervision.uptime import DOWN, PARTIAL, UP
 
 if TYPE_CHECKING:
+    from procward.supervision.host import Host
     from procward.supervision.sockets import HeldSockets
-    from procward.supervision.supervisor import Supervisor
 
-__all__ = ["RESTARTED", "SERVING", "SETTLED", "STARTED", "App", "serving"]
+__all__ = ["RESTARTED", "SERVING", "SETTLED", "STARTED", "STOP_SLACK", "App", "serving"]
 
 log = logging.getLogger("procward.supervision")
 
@@ -36,10 +36,16 @@ STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  #
 RESTARTED = STARTED - {State.STOPPED}
 SERVING = frozenset({State.STARTING, State.RUNNING})
 
+# How long an operation waits for a stop beyond the app's stop_timeout: the KILL
+# is sent at stop_timeout, and its exit must still be reaped (and, on a loaded
+# machine, the loop get its turn). A stop that outlasts this is reported as a
+# Timeout rather than waited for forever.
+STOP_SLACK = 5.0
+
 
 class App:
-    def __init__(self, sup: Supervisor, spec: AppSpec, source: str, desired: bool) -> None:
-        self.sup = sup
+    def __init__(self, host: Host, spec: AppSpec, source: str, desired: bool) -> None:
+        self.host = host
         self.spec = spec
         self.source = source  # the config file it came from, or "cli" for ad-hoc apps
         self._desired = desired  # should it be running (survives daemon restarts)
@@ -74,12 +80,12 @@ class App:
         if value != self._desired or self.held:
             self._desired = value
             self.held = False  # an operator decided: the hold is over
-            self.sup.uptime.note(self.name, self.availability())
+            self.host.availability_changed(self.name, self.availability())
 
     def hold(self) -> None:
         """Meant to run, but down until `up` (or an operator's start): the daemon stops."""
         self.held = self._desired
-        self.sup.uptime.note(self.name, self.availability())
+        self.host.availability_changed(self.name, self.availability())
 
     @property
     def wanted(self) -> bool:
@@ -104,8 +110,18 @@ class App:
     def resize(self, count: int) -> list[Instance]:
         """Add instances up to ``count``; return those beyond it (to retire)."""
         while len(self.instances) < count:
-            self.instances.append(Instance(self.sup, self, len(self.instances)))
+            self.instances.append(self.new_instance(len(self.instances)))
         return self.instances[count:]
+
+    def new_instance(self, index: int) -> Instance:
+        """An instance for slot ``index``, not yet in ``instances`` (``resize``, a surge)."""
+        return Instance(self.host, self, index)
+
+    def instance_changed(self, moved: bool) -> None:
+        """One of the app's instances changed (``moved``: its state, or it restarted)."""
+        self.host.changed(self.name, moved)
+        if self.waiters:
+            self.wake()
 
     def report_log_problem(self, text: str) -> None:
         """Once per app and problem: a full disk is one message, not one per line."""
@@ -116,7 +132,7 @@ class App:
 
     def log_dir(self) -> str:
         if self._log_dir is None:  # created once per app, not at every (re)spawn
-            self._log_dir = os.path.join(self.sup.paths.log_dir, self.name)
+            self._log_dir = os.path.join(self.host.log_dir, self.name)
             try:
                 ensure_private_dir(self._log_dir)
             except (OSError, KitError) as exc:

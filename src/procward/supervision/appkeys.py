@@ -11,10 +11,10 @@ tables, loaded only by configs that use them.
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from procward.kit import signals
 from procward.supervision.spec import Backoff, ReloadMode, RestartMode
 from procward.supervision.values import (
     Nested,
@@ -74,26 +74,19 @@ def _inherit_env(value: object) -> bool | tuple[str, ...]:
     )
 
 
-_SIGNAL_NAMES = [s.name.removeprefix("SIG") for s in signal.Signals]
-
-
 def _signal(value: object, _base_dir: str) -> str:
     """``"TERM"`` from ``"TERM"``, ``"SIGTERM"``, ``"term"``, ``"15"`` or ``15``."""
     text = (
         str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
     )
     try:
-        if text.isascii() and text.isdigit():
-            found = signal.Signals(int(text))
-        else:
-            found = signal.Signals["SIG" + text.upper().removeprefix("SIG")]
-    except (ValueError, KeyError):
-        hint = did_you_mean(text.upper().removeprefix("SIG"), _SIGNAL_NAMES) if text else ""
+        return signals.name(signals.number(text))
+    except ValueError:
+        hint = did_you_mean(text.upper().removeprefix("SIG"), signals.names()) if text else ""
         raise ValueError(
             f"unknown signal {show(value)}{hint}; use a name like 'TERM', 'INT', 'HUP', 'QUIT' "
             "or 'USR1', or a signal number"
         ) from None
-    return found.name.removeprefix("SIG")
 
 
 def _depends_on(value: object, _base_dir: str) -> tuple[str, ...]:
@@ -255,6 +248,6 @@ def _probe() -> Any:
 
 
 def _watch() -> Any:
-    from procward.supervision import watch
+    from procward.supervision import watchrules
 
-    return watch
+    return watchrules

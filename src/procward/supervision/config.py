@@ -233,7 +233,7 @@ def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None
     if draft.fields.get("ready") is not None:
         draft.problems += _readiness_problems(draft)
     if draft.fields.get("watch") is not None:
-        from procward.supervision.watch import with_cwd
+        from procward.supervision.watchrules import with_cwd
 
         try:  # `watch = true` means the cwd, known only once every key is read
             draft.fields["watch"] = with_cwd(draft.fields["watch"], draft.fields.get("cwd"))

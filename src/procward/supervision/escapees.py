@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal as signals
+import signal
 from collections.abc import Iterable
 
 from procward.kit.procinfo import ProcessIdentity, boot_id
@@ -123,7 +123,7 @@ def signal_each(processes: Iterable[ProcessIdentity], sig: int) -> list[ProcessI
         try:
             if proc.matches_live() and not _zombie(proc.pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    signals.pidfd_send_signal(fd, sig)
+                    signal.pidfd_send_signal(fd, sig)
                 alive.append(proc)
         finally:
             os.close(fd)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -77,7 +78,7 @@ async def run(
         status = await exited
         outcome.code, outcome.signal = process.exit_of(status)
     finally:
-        process.signal_group(child.pid, process.signal_number("KILL"))  # what it left running
+        process.signal_group(child.pid, signal.SIGKILL)  # what it left running
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN):
                 await asyncio.gather(*pumps, return_exceptions=True)
@@ -106,13 +107,13 @@ async def _wait(  # noqa: PLR0917 - the parts of one wait, named
         if exited in done:
             return "exited"
         if gone_wait in done:
-            process.signal_group(pid, process.signal_number("KILL"))
+            process.signal_group(pid, signal.SIGKILL)
             return "gone"
         process.signal_group(pid, stop_signal)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await asyncio.shield(exited)
-        process.signal_group(pid, process.signal_number("KILL"))  # a no-op if it is gone
+        process.signal_group(pid, signal.SIGKILL)  # a no-op if it is gone
         return "timed out"
     finally:
         gone_wait.cancel()

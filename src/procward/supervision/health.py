@@ -18,28 +18,49 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from procward.kit.durations import format_duration
 from procward.kit.structs import replace
 from procward.supervision import process
-from procward.supervision.machine import Check, Ready, Unhealthy
+from procward.supervision.machine import Check, Event, Ready, Unhealthy
 from procward.supervision.probe import Probe, ProbeKind, http_address, ready_delay, tcp_address
 from procward.supervision.spec import AppSpec, ConfigError, Launch, expand_arg
 
 if TYPE_CHECKING:
-    from procward.supervision.instance import Instance
+    from procward.supervision.host import Host
 
 log = logging.getLogger("procward.supervision.health")
 
 OUTPUT_KEPT = 512  # bytes of an exec probe's output quoted when it fails
 
 
+class Probed(Protocol):
+    """What a prober uses of its instance (``Instance``)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def spec(self) -> AppSpec: ...
+
+    def send(self, event: Event) -> None: ...
+
+    def launch_plan(self) -> Launch: ...
+
+    def note_error(self, message: str) -> None: ...
+
+
 class Prober:
-    def __init__(self, inst: Instance) -> None:
+    def __init__(self, inst: Probed, host: Host) -> None:
         self.inst = inst
+        self.host = host
         self.task: asyncio.Task[None] | None = None
         self.check: Check | None = None
         self.failures = 0  # consecutive failed checks of the current probe
@@ -52,7 +73,7 @@ class Prober:
 
     def start(self, check: Check) -> None:
         self.stop()
-        probe = self.inst.app.spec.ready if check is Check.READY else self.inst.app.spec.health
+        probe = self.inst.spec.ready if check is Check.READY else self.inst.spec.health
         if probe is None:
             return
         self.check, self.failures = check, 0
@@ -60,7 +81,7 @@ class Prober:
             self.passing = None
             self._described = None  # and its environment may be new (env_file)
         body = self._ready(probe) if check is Check.READY else self._health(probe)
-        self.task = self.inst.sup.loop.create_task(body, name=f"{check}:{self.inst.label}")
+        self.task = self.host.loop.create_task(body, name=f"{check}:{self.inst.label}")
 
     def stop(self) -> None:
         if self.task is not None and not self.task.done():
@@ -91,13 +112,13 @@ class Prober:
             times = "once" if self.failures == 1 else f"{self.failures} times in a row"
             shown = self.describe(Check.HEALTH)
             reason = f"health check failed {times} ({shown}): {self.last_error}"
-            self.inst.app.note_error(f"instance {self.inst.index}: {reason}")
+            self.inst.note_error(reason)
             self.inst.send(Unhealthy(reason))
             return
 
     async def _run(self, probe: Probe) -> bool:
         try:
-            error = await check_once(probe, self.inst.launch_plan(), self.inst.sup.watch_child)
+            error = await check_once(probe, self.inst.launch_plan(), self.host.watch_child)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug in a check must not kill the prober silently
@@ -123,14 +144,14 @@ class Prober:
 
     def describe(self, check: Check) -> str | None:
         """``tcp 127.0.0.1:8001``: the probe of ``check`` as this instance runs it."""
-        spec = self.inst.app.spec
+        spec = self.inst.spec
         if self._described is None or self._described[0] is not spec:
             self._described = (spec, self._describe_all(spec))
         return self._described[1][check]
 
     def _describe_all(self, spec: AppSpec) -> dict[Check, str | None]:
         try:  # the instance's environment (not launch_plan: no notify socket for a view)
-            plan: Launch | None = self.inst.sup.launch(spec, self.inst.index)
+            plan: Launch | None = self.host.launch(spec, self.inst.index)
         except (ConfigError, OSError):  # e.g. its env_file is gone: the templates, then
             plan = None
         shown: dict[Check, str | None] = {}
@@ -240,7 +261,7 @@ async def check_exec(plan: Launch, timeout: float, watch_child: WatchChild) -> s
         return f"{plan.argv[0]} did not finish within {format_duration(timeout)}"
     finally:
         # Whatever it left running (or all of it, on timeout or cancel) goes.
-        process.signal_group(child.pid, process.signal_number("KILL"))
+        process.signal_group(child.pid, signal.SIGKILL)
         output.close()
     child.reaped(status)
     code, sig = process.exit_of(status)

@@ -4,18 +4,23 @@ It feeds events to the pure state machine one at a time (events raised while
 actions run, such as ``Spawned`` right after a spawn, are queued, so an
 action never sees a record older than the one it was computed from) and
 performs the actions: spawn, signal the process group, arm or cancel timers.
+
+It talks to a narrow ``Host`` (``host.py``: timers from one clock, spawn and
+signal, the child registry, "changed") and to its ``Owner`` (the app), never
+to the supervisor: a fake clock and a fake spawner drive it in-process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from procward.kit import signals
 from procward.kit.procinfo import ProcessIdentity
 from procward.supervision import escapees, machine, process
 from procward.supervision.capture import PipeReader
@@ -25,6 +30,7 @@ from procward.supervision.machine import (
     Action,
     BackoffElapsed,
     CancelTimer,
+    Check,
     Event,
     Ready,
     Record,
@@ -47,7 +53,8 @@ from procward.supervision.spec import AppSpec, Launch
 if TYPE_CHECKING:
     from procward.kit.notify import NotifyReceiver
     from procward.supervision.health import Prober
-    from procward.supervision.supervisor import App, Supervisor
+    from procward.supervision.host import Cancellable, Host, Label
+    from procward.supervision.sockets import HeldSockets
 
 log = logging.getLogger("procward.supervision")
 
@@ -58,9 +65,30 @@ _TIMER_EVENTS: dict[Timer, Callable[[], Event]] = {
 }
 
 
+class Owner(Protocol):
+    """What an instance uses of its app (``App`` in ``app.py``)."""
+
+    spec: AppSpec
+
+    @property
+    def name(self) -> str: ...
+
+    def note_error(self, message: str) -> None: ...
+
+    def report_log_problem(self, text: str) -> None: ...
+
+    def log_dir(self) -> str: ...
+
+    def held_sockets(self) -> HeldSockets: ...
+
+    def instance_changed(self, moved: bool) -> None:
+        """An instance of the app changed (``moved``: its state, or it restarted)."""
+        ...
+
+
 class Instance:
-    def __init__(self, sup: Supervisor, app: App, index: int) -> None:
-        self.sup = sup
+    def __init__(self, host: Host, app: Owner, index: int) -> None:
+        self.host = host
         self.app = app
         self.index = index
         self.record = Record()
@@ -71,7 +99,7 @@ class Instance:
         self.lingering: machine.Exited | None = None  # leader gone, group not yet
         # Processes it started outside its group, found when it was signalled (escapees.py).
         self.escapees: list[ProcessIdentity] = []
-        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._timers: dict[Timer, Cancellable] = {}
         self._respawn: Ticket | None = None  # a restart without delay, next pass
         self.respawn_from: State | None = None  # its "between" state, for the event of its start
         self._queue: deque[Event] = deque()
@@ -92,13 +120,26 @@ class Instance:
         return f"{self.app.name}:{self.index}"
 
     @property
+    def key(self) -> Label:
+        """``(app, index)``: whose a process is, for the host."""
+        return (self.app.name, self.index)
+
+    @property
+    def spec(self) -> AppSpec:
+        return self.app.spec
+
+    @property
     def prober(self) -> Prober:
         """Made on first use: apps without probes never load the probing code."""
         if self._prober is None:
             from procward.supervision.health import Prober
 
-            self._prober = Prober(self)
+            self._prober = Prober(self, self.host)
         return self._prober
+
+    def note_error(self, message: str) -> None:
+        """A problem of this instance, told through its app (``last_error``, the log)."""
+        self.app.note_error(f"instance {self.index}: {message}")
 
     def send(self, event: Event) -> None:
         self._queue.append(event)
@@ -113,7 +154,7 @@ class Instance:
 
     def _apply(self, event: Event) -> None:
         before = self.record
-        self.record, actions = machine.step(before, event, self.app.spec, self.sup.clock())
+        self.record, actions = machine.step(before, event, self.app.spec, self.host.timers.now())
         restarting = isinstance(event, machine.Exited | SpawnFailed)
         for action in actions:
             if restarting and isinstance(action, Spawn):
@@ -121,19 +162,71 @@ class Instance:
             else:
                 self._perform(action)
         if self.record != before:
-            self.sup.instance_changed(self, before.state, before.pid)
+            self._changed(before.state, before.pid)
+
+    def _changed(self, before: State, old_pid: int | None = None) -> None:
+        """This instance went on from ``before``, when process ``old_pid`` (if any) was its own.
+
+        One step may end a process and start the next (a restart: the exit
+        of a stopping process, or a crash restarted without backoff). That is
+        two events, so that each pid goes with what happened to it: the old
+        process's exit, then the new one's start.
+        """
+        rec = self.record
+        restarted = old_pid is not None and rec.pid is None and rec.state is State.STARTING
+        if self.respawn_from is not None and not restarted:  # its spawn will not come
+            self._respawned(None)
+        if restarted:
+            # A failure (attempt > 0) went through the restart policy, with no
+            # delay; an operator's restart (attempt reset) through "stopped".
+            between = State.BACKOFF if rec.attempt > 0 else State.STOPPED
+            self._event(before, between, old_pid, self._why(before, between))
+            if self.respawn_pending:  # spawned on the loop's next pass: _respawned() tells
+                self.respawn_from = between
+            else:
+                new_pid = self.last_pid if self.last_pid != old_pid else None  # None: failed
+                self._event(between, rec.state, new_pid, None)
+        elif self.state is not before:
+            pid = rec.pid if rec.pid is not None else self.last_pid
+            self._event(before, self.state, pid, self._why(before))
+        self.app.instance_changed(restarted or self.state is not before)
+
+    def _respawned(self, new_pid: int | None) -> None:
+        """A restart without delay spawned ``new_pid`` (None: it failed, or never came)."""
+        between, self.respawn_from = self.respawn_from, None
+        if between is not None:
+            self._event(between, State.STARTING, new_pid, None)
+
+    def _event(self, before: State, after: State, pid: int | None, why: str | None) -> None:
+        log.debug("%s: %s -> %s", self.label, before.value, after.value)
+        self.host.event(self.key, before.value, after.value, pid, why)
+
+    def _why(self, before: State, now: State | None = None) -> str | None:
+        """A few words on why this instance went from ``before`` to ``now`` (its state if None)."""
+        rec = self.record
+        now = self.state if now is None else now
+        if rec.failure is not None:
+            return rec.failure
+        if now in (State.BACKOFF, State.EXITED, State.CRASHED) or before is State.STOPPING:
+            if rec.error is not None and rec.exit_code is None and rec.exit_signal is None:
+                return rec.error  # it never ran: the spawn failed
+            if rec.exit_code is not None or rec.exit_signal is not None:
+                return process.describe_status(rec.exit_code, rec.exit_signal)
+        if now is State.RUNNING and self.app.spec.ready is not None:
+            return f"ready ({self.prober.describe(Check.READY)})"  # its own $PORT, not the template
+        return None
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, Spawn):
             self._spawn()
         elif isinstance(action, SignalGroup):
-            self._signal(process.signal_number(action.signal))
+            self._signal(signals.number(action.signal))
         elif isinstance(action, SetTimer):
             self._cancel(action.timer)
             event = _TIMER_EVENTS[action.timer]()
             if action.timer is Timer.STARTUP and self.app.spec.ready is not None:
-                event = StartupElapsed(self.prober.describe(machine.Check.READY) or "")
-            self._timers[action.timer] = self.sup.loop.call_later(action.delay, self.send, event)
+                event = StartupElapsed(self.prober.describe(Check.READY) or "")
+            self._timers[action.timer] = self.host.timers.call_later(action.delay, self.send, event)
         elif isinstance(action, CancelTimer):
             self._cancel(action.timer)
         elif isinstance(action, StartProbe):
@@ -149,7 +242,7 @@ class Instance:
         end, and no call, pipe or timer would get its turn.
         """
         if self._respawn is None:
-            self._respawn = self.sup.respawns.add(self._respawn_now)
+            self._respawn = self.host.respawn_soon(self._respawn_now)
 
     @property
     def respawn_pending(self) -> bool:
@@ -165,7 +258,7 @@ class Instance:
         try:
             last = self.last_pid
             self._spawn()
-            self.sup.respawned(self, self.last_pid if self.last_pid != last else None)
+            self._respawned(self.last_pid if self.last_pid != last else None)
             while self._queue:
                 self._apply(self._queue.popleft())
         finally:
@@ -174,8 +267,10 @@ class Instance:
     def _signal(self, sig: int) -> None:
         """The process group, and what the instance started outside it."""
         if self.pgid is not None:
-            process.signal_group(self.pgid, sig)
-        found = {p.pid: p for p in (*self.escapees, *self.sup.escapees(self))}
+            self.host.spawner.signal_group(self.pgid, sig)
+        leader = self.child.pid if self.child is not None else None
+        now = self.host.escapees(leader, self.pgid, self.key)
+        found = {p.pid: p for p in (*self.escapees, *now)}
         self.escapees = escapees.signal_each(found.values(), sig)
         if self.escapees:
             pids = ", ".join(str(p.pid) for p in self.escapees)
@@ -183,7 +278,7 @@ class Instance:
 
     def anything_left(self) -> bool:
         """Is any process of this instance (group or escapee) still running?"""
-        if self.pgid is not None and process.group_alive(self.pgid):
+        if self.pgid is not None and self.host.spawner.group_alive(self.pgid):
             return True
         return escapees.alive(self.escapees)
 
@@ -224,7 +319,7 @@ class Instance:
                 _check_ready_target(self.app.spec, plan)
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
-            child = process.spawn(plan, merge=self.app.spec.merge_logs)
+            child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs)
         except (process.SpawnError, ConfigError, OSError) as exc:
             reason = str(exc)
             self.app.note_error(f"instance {self.index}: {reason}")
@@ -232,11 +327,11 @@ class Instance:
             self.send(SpawnFailed(reason))
             return
         for stream, fd in child.outputs.items():
-            self.readers.add(PipeReader(self.sup.loop, fd, sinks[stream], self.readers.discard))
+            self.readers.add(PipeReader(self.host.loop, fd, sinks[stream], self.readers.discard))
         self.child = child
         self.pgid = self.last_pid = child.pid
         self.started_wall = time.time()
-        self.sup.children[child.pid] = self
+        self.host.register(child.pid, self.leader_exited)
         self.status_text = None
         self.send(Spawned(child.pid))
 
@@ -245,9 +340,9 @@ class Instance:
         spec = self.app.spec
         notify = self._notify_socket() if spec.ready is not None else None
         if spec.env_file is not None:
-            return self.sup.launch(spec, self.index, notify_socket=notify)
+            return self.host.launch(spec, self.index, notify_socket=notify)
         if self._launch is None or self._launch[0] is not spec:
-            self._launch = (spec, self.sup.launch(spec, self.index, notify_socket=notify))
+            self._launch = (spec, self.host.launch(spec, self.index, notify_socket=notify))
         return self._launch[1]
 
     def _notify_socket(self) -> str | None:
@@ -269,7 +364,7 @@ class Instance:
             except OSError as exc:
                 log.error("%s: cannot listen for sd_notify: %s", self.label, exc)
                 return None
-            self._notify.attach(self.sup.loop)
+            self._notify.attach(self.host.loop)
         return self._notify.path
 
     def sinks(self) -> dict[str, LogSink]:
@@ -328,25 +423,24 @@ class Instance:
             # Not stopped until the whole group (and what left it) is gone: the
             # stop timer still KILLs stragglers, and group_emptied() finishes the job.
             self.lingering = machine.Exited(code, sig)
-            self.sup.lingering.add(self)
+            self.host.linger(self)
             return
-        if pgid is not None and process.group_alive(pgid):
+        if pgid is not None and self.host.spawner.group_alive(pgid):
             # The leader died on its own: what it left behind would be a
             # duplicate of the next generation.
-            process.signal_group(pgid, process.signal_number("KILL"))
+            self.host.spawner.signal_group(pgid, signal.SIGKILL)
         stopping = self.state is State.STOPPING
         self.pgid = None
         self.escapees = []
         self.send(machine.Exited(code, sig))
         if not stopping:  # once restarted: the new process's start must not wait for
             # (or, on two cores, compete with) a scan of /proc
-            self.sup.loop.call_later(0.05, self._end_orphans)
+            self.host.timers.call_later(0.05, self._end_orphans)
 
     def _end_orphans(self) -> None:
         """KILL what an exited leader left outside its group (handed to the daemon)."""
-        table = self.sup.process_table()
-        left = table.escapees(None, None, self.sup.orphans_of(self, table))
-        if escapees.signal_each(left, process.signal_number("KILL")):
+        left = self.host.orphans(self.key)
+        if escapees.signal_each(left, signal.SIGKILL):
             pids = ", ".join(str(p.pid) for p in left)
             message = (
                 f"instance {self.index} left {pids} running outside its process group; "
@@ -409,11 +503,11 @@ class Instance:
         for stream, fd in fds.items():
             os.set_inheritable(fd, False)
             sinks[stream].take_over(handed.get("sinks", {}).get(stream, {}))
-            self.readers.add(PipeReader(self.sup.loop, fd, sinks[stream], self.readers.discard))
-        self.sup.children[pid] = self
+            self.readers.add(PipeReader(self.host.loop, fd, sinks[stream], self.readers.discard))
+        self.host.register(pid, self.leader_exited)
         if self.app.spec.health is not None:
-            self.prober.start(machine.Check.HEALTH)
-        self.sup.instance_changed(self, State.RUNNING)
+            self.prober.start(Check.HEALTH)
+        self._changed(State.RUNNING)
 
     def restore(self, saved: Mapping[str, Any]) -> None:
         """Take back a ``crashed`` or ``exited`` record from ``state.json`` (after a crash).
@@ -453,7 +547,7 @@ class Instance:
             info["probe"] = self.prober.snapshot()
         if self.status_text is not None:
             info["status"] = self.status_text
-        reading = self.sup.reading(self.pgid)
+        reading = self.host.reading(self.pgid)
         if reading is not None:
             info.update(reading.as_dict())
         if self.child is not None:

@@ -21,11 +21,11 @@ import ctypes
 import errno
 import logging
 import os
-import signal
 import subprocess
 from collections.abc import Callable
 from typing import Any
 
+from procward.kit import signals
 from procward.kit.procinfo import ProcessIdentity
 from procward.kit.structs import Struct
 from procward.supervision.capture import open_pipe
@@ -171,16 +171,29 @@ def live_groups() -> dict[int, list[int]]:
     return groups
 
 
-def signal_number(name: str) -> int:
-    return int(signal.Signals["SIG" + name])
+# The one conversion is ``kit.signals``; this name stays for the daemon's
+# importers (daemon/execute.py, daemon/upgrade.py) and state.py until they move.
+signal_number = signals.number
 
 
 def describe_status(code: int | None, sig: int | None) -> str:
+    """``exit status 3``, ``killed by SIGTERM``: how a process ended, for people."""
     if sig is not None:
         with contextlib.suppress(ValueError):
-            return f"killed by SIG{signal.Signals(sig).name.removeprefix('SIG')}"
+            return f"killed by SIG{signals.name(sig)}"
         return f"killed by signal {sig}"
     return f"exit status {code}"
+
+
+class OsSpawner:
+    """The real ``Spawner`` (``host.py``): this module's functions and ``/proc``."""
+
+    spawn = staticmethod(spawn)
+    signal_group = staticmethod(signal_group)
+    group_alive = staticmethod(group_alive)
+
+    def process_table(self) -> ProcessTable:
+        return ProcessTable.read()
 
 
 class Reaper:

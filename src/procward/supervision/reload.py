@@ -9,30 +9,47 @@ scale, reload, or (for an app at rest or with new log settings) replace.
 
 These are the supervisor's longest operations and the only ones that run two
 processes for one instance slot, hence their own module; the ``Supervisor``
-methods of the same names delegate here.
+methods of the same names delegate here, passing themselves as the
+``Operations`` these functions use (this module does not import the supervisor).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from procward.kit import structs
 from procward.kit.errors import Conflict, Timeout
 from procward.supervision import process
-from procward.supervision.app import SERVING, SETTLED
+from procward.supervision.app import SERVING, SETTLED, STOP_SLACK, App
 from procward.supervision.instance import Instance
 from procward.supervision.machine import AT_REST, Start, State, Stop
 from procward.supervision.spec import AppSpec, ReloadMode
 
-if TYPE_CHECKING:
-    from procward.supervision.app import App
-    from procward.supervision.supervisor import Supervisor
-
-__all__ = ["redefine", "reload", "reload_app", "replace"]
+__all__ = ["Operations", "redefine", "reload", "reload_app", "replace"]
 
 
-async def reload(sup: Supervisor, names: Iterable[str]) -> None:
+class Operations(Protocol):
+    """What reload and redefine use of the supervisor."""
+
+    on_change: Callable[[], None]
+
+    def app(self, name: str) -> App: ...
+
+    def sync_watch(self, app: App) -> None: ...
+
+    async def wait_until(
+        self, app: App, ready: Callable[[], bool], timeout: float | None
+    ) -> bool: ...
+
+    async def stop(self, names: Iterable[str], *, keep_desired: bool = False) -> None: ...
+
+    async def scale(self, name: str, count: int) -> None: ...
+
+    async def replace(self, spec: AppSpec, source: str) -> None: ...
+
+
+async def reload(sup: Operations, names: Iterable[str]) -> None:
     """Replace every instance of ``names`` with a new process, keeping the app serving.
 
     One instance at a time, each replacement running (ready, with a
@@ -46,11 +63,11 @@ async def reload(sup: Supervisor, names: Iterable[str]) -> None:
         await reload_app(sup, sup.app(name), len(sup.app(name).instances))
 
 
-async def reload_app(sup: Supervisor, app: App, count: int) -> None:
+async def reload_app(sup: Operations, app: App, count: int) -> None:
     """Replace the first ``count`` instances, one at a time."""
     app.desired = True
     app.last_error = None
-    sup._watch(app)
+    sup.sync_watch(app)
     for index in range(count):
         inst = app.instances[index]
         try:
@@ -88,14 +105,14 @@ def _labels(app: App, indexes: Iterable[int]) -> str:
     return " ".join(f"{app.name}:{i}" for i in indexes)
 
 
-async def _roll(sup: Supervisor, app: App, inst: Instance) -> None:
+async def _roll(sup: Operations, app: App, inst: Instance) -> None:
     inst.send(Stop(restart=True))  # STOPPING now: any later RUNNING is the new process
     await _replacement_ready(sup, app, inst)
 
 
-async def _surge(sup: Supervisor, app: App, index: int) -> None:
+async def _surge(sup: Operations, app: App, index: int) -> None:
     old = app.instances[index]
-    new = Instance(sup, app, index)
+    new = app.new_instance(index)
     new.take_over_logs(old)
     new.record = structs.replace(new.record, restarts=old.record.restarts)
     app.arriving.add(new)
@@ -112,7 +129,7 @@ async def _surge(sup: Supervisor, app: App, index: int) -> None:
     await _retire(sup, app, old)
 
 
-async def _replacement_ready(sup: Supervisor, app: App, inst: Instance) -> None:
+async def _replacement_ready(sup: Operations, app: App, inst: Instance) -> None:
     spec = app.spec
     limit = spec.stop_timeout + (spec.ready.start_timeout if spec.ready else spec.min_start)
     limit += 10.0
@@ -126,16 +143,16 @@ async def _replacement_ready(sup: Supervisor, app: App, inst: Instance) -> None:
         raise Conflict(f"{inst.label}: the new process failed ({why})")
 
 
-async def _retire(sup: Supervisor, app: App, inst: Instance) -> None:
+async def _retire(sup: Operations, app: App, inst: Instance) -> None:
     """Stop an instance that is no longer (or never was) in ``app.instances``."""
     inst.send(Stop())
-    limit = app.spec.stop_timeout + 5.0
+    limit = app.spec.stop_timeout + STOP_SLACK
     await sup.wait_until(app, lambda: inst.state in AT_REST, limit)
     inst.cancel_timers()
     inst.release_logs()
 
 
-async def replace(sup: Supervisor, spec: AppSpec, source: str) -> None:
+async def replace(sup: Operations, spec: AppSpec, source: str) -> None:
     """Give an app a new definition: its instances stop and start again later."""
     app = sup.app(spec.name)
     if app.spec != spec:
@@ -151,7 +168,7 @@ async def replace(sup: Supervisor, spec: AppSpec, source: str) -> None:
     sup.on_change()
 
 
-async def redefine(sup: Supervisor, spec: AppSpec, source: str) -> str:
+async def redefine(sup: Operations, spec: AppSpec, source: str) -> str:
     """Give an app a new definition; say how: "updated", "scaled", "reloaded" or "changed".
 
     An app whose ``commands`` alone changed is updated, its processes left

@@ -39,7 +39,7 @@ from procward.kit.structs import Struct, field
 
 if TYPE_CHECKING:
     from procward.supervision.probe import Probe
-    from procward.supervision.watch import Watch
+    from procward.supervision.watchrules import Watch
 
 __all__ = [
     "AppSpec",
@@ -108,7 +108,7 @@ class AppSpec(Struct):
     ready: Probe | None = None  # when a new instance counts as running
     health: Probe | None = None  # checked while it runs; failing ones restart
     sockets: Mapping[str, str] = field(default_factory=dict)  # name -> address, held by us
-    watch: Watch | None = None  # reload when these files change (watcher.py)
+    watch: Watch | None = None  # reload when these files change (watching.py)
     # One-off commands operators may run in the app's environment (``procward exec``).
     commands: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 

@@ -8,7 +8,10 @@ or a deadline passed; they never poll: each state change wakes the waiters
 whose condition it satisfies.
 
 ``App`` lives in ``app``; reload and redefine, the operations that move a
-serving app to new processes or a new definition, in ``reload``.
+serving app to new processes or a new definition, in ``reload``. Instances
+and apps see the supervisor only as their ``Host`` (``host.py``); its timers
+and its spawner may be given (tests pass fakes), else they are the loop's
+and the operating system's.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from procward.kit import structs
 from procward.kit.errors import Conflict, InvalidParams, NotFound, Timeout
 from procward.kit.paths import InstancePaths
 from procward.supervision import environment, escapees, graph, process, reload
-from procward.supervision.app import RESTARTED, SETTLED, STARTED, App
+from procward.supervision.app import RESTARTED, SETTLED, STARTED, STOP_SLACK, App
 from procward.supervision.config import MAX_TOTAL_INSTANCES
 from procward.supervision.escapees import ProcessTable, origin
 from procward.supervision.events import EventLog
-from procward.supervision.machine import ACTIVE, AT_REST, Check, Start, State, Stop, StopTimeout
-from procward.supervision.pacing import Paced
+from procward.supervision.host import Label, Lingering, LoopTimers, Spawner, Timers
+from procward.supervision.machine import ACTIVE, AT_REST, Start, State, Stop, StopTimeout
+from procward.supervision.pacing import Paced, Ticket
 from procward.supervision.spec import AppSpec, Launch, launch
 from procward.supervision.state import MARKER
 from procward.supervision.uptime import UptimeHistory
@@ -40,7 +44,7 @@ if TYPE_CHECKING:
     from procward.supervision.instance import Instance
     from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Meter, Reading
-    from procward.supervision.watcher import Watching
+    from procward.supervision.watching import Watching
 
 log = logging.getLogger("procward.supervision")
 
@@ -57,6 +61,8 @@ class Supervisor:
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[], None] = lambda: None,
+        timers: Timers | None = None,
+        spawner: Spawner | None = None,
     ) -> None:
         self.paths = paths
         # The daemon's own environment; apps start from a clean base (environment.py).
@@ -74,16 +80,19 @@ class Supervisor:
         self.clock = clock
         self.on_change = on_change
         self.loop = asyncio.get_running_loop()
+        # Every timer of the instances (and of the supervisor) runs on these.
+        self.timers: Timers = timers if timers is not None else LoopTimers(self.loop, clock)
+        self.spawner: Spawner = spawner if spawner is not None else process.OsSpawner()
         self.apps: dict[str, App] = {}
-        self.children: dict[int, Instance] = {}
-        self.lingering: set[Instance] = set()
+        self.children: dict[int, Callable[[int], None]] = {}  # pid -> told its wait status
+        self.lingering: set[Lingering] = set()
         self.helpers: dict[int, asyncio.Future[int]] = {}  # exec probes and the like
         self.events = EventLog()
         self.uptime = UptimeHistory()
         self._meter: Meter | None = None
         self.reaper = process.Reaper(self._child_exited, self.loop.call_soon)
         # Restarts without delay, a few at each pass: a crash storm keeps the loop's turns.
-        self.respawns = Paced(self.loop.call_soon)
+        self.respawns = Paced(self.timers.call_soon)
         # Instances of all apps together; a loaded file's [procward] may change it.
         self.max_total_instances = MAX_TOTAL_INSTANCES
         self._uptime_due: dict[str, float] = {}  # apps changed in this pass of the loop
@@ -92,9 +101,9 @@ class Supervisor:
     # -- events from below ---------------------------------------------------------
 
     def _child_exited(self, pid: int, status: int) -> None:
-        inst = self.children.pop(pid, None)
-        if inst is not None:
-            inst.leader_exited(status)
+        exited = self.children.pop(pid, None)
+        if exited is not None:
+            exited(status)
         helper = self.helpers.pop(pid, None)
         if helper is not None and not helper.done():
             helper.set_result(status)
@@ -108,8 +117,8 @@ class Supervisor:
     def process_table(self) -> ProcessTable:
         """``/proc`` as of this pass of the loop: one scan for every stop made in it."""
         if self._table is None:
-            self._table = ProcessTable.read()
-            self.loop.call_soon(self._forget_table)
+            self._table = self.spawner.process_table()
+            self.timers.call_soon(self._forget_table)
         return self._table
 
     def _forget_table(self) -> None:
@@ -118,21 +127,23 @@ class Supervisor:
     def _orphans(self, table: ProcessTable) -> list[int]:
         return table.orphans(os.getpid(), (*self.children, *self.helpers))
 
-    def escapees(self, inst: Instance) -> list[ProcessIdentity]:
-        """What ``inst`` started outside its process group, alive now."""
+    def escapees(self, leader: int | None, pgid: int | None, label: Label) -> list[ProcessIdentity]:
+        """What ``label`` started outside its process group ``pgid``, alive now."""
         table = self.process_table()
-        leader = inst.child.pid if inst.child is not None else None
-        return table.escapees(leader, inst.pgid, self.orphans_of(inst, table))
+        return table.escapees(leader, pgid, self._orphans_of(label, table))
 
-    def orphans_of(self, inst: Instance, table: ProcessTable | None = None) -> list[int]:
-        """Orphans handed to the daemon whose environment says they came from ``inst``."""
-        table = table or self.process_table()
-        label = (inst.app.name, inst.index)
+    def orphans(self, label: Label) -> list[ProcessIdentity]:
+        """What ``label`` left behind (handed to the daemon), and their descendants."""
+        table = self.process_table()
+        return table.escapees(None, None, self._orphans_of(label, table))
+
+    def _orphans_of(self, label: Label, table: ProcessTable) -> list[int]:
+        """Orphans handed to the daemon whose environment says they came from ``label``."""
         return [p for p in self._orphans(table) if origin(p, self._marker) == label]
 
     def strays(self) -> list[ProcessIdentity]:
         """Everything the daemon was handed and did not start (its apps are stopped)."""
-        table = ProcessTable.read()
+        table = self.spawner.process_table()
         return table.escapees(None, None, self._orphans(table))
 
     async def end_strays(self, timeout: float = 2.0) -> None:
@@ -173,9 +184,9 @@ class Supervisor:
     def watching(self) -> Watching:
         """Watch mode (reload apps when their files change), loaded when first needed."""
         if self._watching is None:
-            from procward.supervision.watcher import Watching
+            from procward.supervision.watching import Watching
 
-            self._watching = Watching(self)
+            self._watching = Watching(self.apps, self.app, self.reload, self.loop, self.timers)
         return self._watching
 
     def stop_watching(self) -> None:
@@ -183,7 +194,8 @@ class Supervisor:
         if self._watching is not None:
             self._watching.close()
 
-    def _watch(self, app: App) -> None:
+    def sync_watch(self, app: App) -> None:
+        """Watch ``app`` or not, as watch mode says now (after a start or a stop)."""
         if app.spec.watch is not None or self._watching is not None:
             self.watching.sync(app)
 
@@ -199,44 +211,36 @@ class Supervisor:
         base.update(self.own_env)
         return launch(spec, index, base, notify_socket=notify_socket)
 
-    def instance_changed(self, inst: Instance, before: State, old_pid: int | None = None) -> None:
-        """``inst`` went on from ``before``, when process ``old_pid`` (if any) was its own.
+    # -- the host of instances and apps (host.py) ------------------------------------
 
-        One step may end a process and start the next (a restart: the exit
-        of a stopping process, or a crash restarted without backoff). That is
-        two events, so that each pid goes with what happened to it: the old
-        process's exit, then the new one's start.
-        """
-        rec, app = inst.record, inst.app
-        restarted = old_pid is not None and rec.pid is None and rec.state is State.STARTING
-        if inst.respawn_from is not None and not restarted:  # its spawn will not come
-            self.respawned(inst, None)
-        if restarted:
-            # A failure (attempt > 0) went through the restart policy, with no
-            # delay; an operator's restart (attempt reset) through "stopped".
-            between = State.BACKOFF if rec.attempt > 0 else State.STOPPED
-            self._event(inst, before, between, old_pid, _why(inst, before, between))
-            if inst.respawn_pending:  # spawned on the loop's next pass: respawned() tells
-                inst.respawn_from = between
-            else:
-                new_pid = inst.last_pid if inst.last_pid != old_pid else None  # None: failed
-                self._event(inst, between, rec.state, new_pid, None)
-        elif inst.state is not before:
-            pid = rec.pid if rec.pid is not None else inst.last_pid
-            self._event(inst, before, inst.state, pid, _why(inst, before))
-        if restarted or inst.state is not before:
+    @property
+    def log_dir(self) -> str:
+        return self.paths.log_dir
+
+    def register(self, pid: int, exited: Callable[[int], None]) -> None:
+        self.children[pid] = exited
+
+    def linger(self, member: Lingering) -> None:
+        self.lingering.add(member)
+
+    def respawn_soon(self, fn: Callable[[], None]) -> Ticket:
+        """Restarts without delay, a few at each pass: a crash storm keeps the loop's turns."""
+        return self.respawns.add(fn)
+
+    def event(
+        self, label: Label, before: str, after: str, pid: int | None, why: str | None
+    ) -> None:
+        self.events.add(label[0], label[1], before, after, pid, why)
+
+    def changed(self, app: str, moved: bool) -> None:
+        if moved:
             self._note_uptime(app)
         self.on_change()
-        if app.waiters:
-            app.wake()
 
-    def respawned(self, inst: Instance, new_pid: int | None) -> None:
-        """A restart without delay spawned ``new_pid`` (None: it failed, or never came)."""
-        between, inst.respawn_from = inst.respawn_from, None
-        if between is not None:
-            self._event(inst, between, State.STARTING, new_pid, None)
+    def availability_changed(self, app: str, availability: int | None) -> None:
+        self.uptime.note(app, availability)
 
-    def _note_uptime(self, app: App) -> None:
+    def _note_uptime(self, name: str) -> None:
         """Tell the uptime history how ``app`` is, once per pass of the loop.
 
         ``availability()`` looks at every instance: at each change of each
@@ -244,10 +248,10 @@ class Supervisor:
         pass, seconds of a loop that answered nothing. The time noted is
         that of the first change.
         """
-        if app.name not in self._uptime_due:
-            self._uptime_due[app.name] = self.uptime.clock()
+        if name not in self._uptime_due:
+            self._uptime_due[name] = self.uptime.clock()
             if len(self._uptime_due) == 1:
-                self.loop.call_soon(self._note_uptimes)
+                self.timers.call_soon(self._note_uptimes)
 
     def _note_uptimes(self) -> None:
         due, self._uptime_due = self._uptime_due, {}
@@ -255,12 +259,6 @@ class Supervisor:
             app = self.apps.get(name)
             if app is not None:
                 self.uptime.note(name, app.availability(), now=when)
-
-    def _event(
-        self, inst: Instance, before: State, after: State, pid: int | None, why: str | None
-    ) -> None:
-        log.debug("%s: %s -> %s", inst.label, before.value, after.value)
-        self.events.add(inst.app.name, inst.index, before.value, after.value, pid, why)
 
     async def wait_until(self, app: App, ready: Callable[[], bool], timeout: float | None) -> bool:
         """Wait (without polling) until ``ready()``; False if ``timeout`` passed first.
@@ -349,7 +347,7 @@ class Supervisor:
             for inst in app.instances:
                 if revive or inst.state not in _DONE:
                     inst.send(Start())
-        self._watch(app)
+        self.sync_watch(app)
         return True
 
     async def _started(self, name: str, wait_running: bool, timeout: float) -> None:
@@ -408,7 +406,7 @@ class Supervisor:
                 inst.send(StopTimeout())
 
         await in_slices(every, stop, least=STOP_BATCH)
-        limit = (timeout if timeout is not None else app.spec.stop_timeout) + 5.0
+        limit = (timeout if timeout is not None else app.spec.stop_timeout) + STOP_SLACK
         if not await self.wait_until(app, lambda: all(i.state in AT_REST for i in every), limit):
             raise Timeout(f"{app.name} did not stop within {limit:g}s")
 
@@ -419,7 +417,7 @@ class Supervisor:
             app.last_error = None
             for inst in app.instances:
                 inst.send(Stop(restart=True))
-            self._watch(app)
+            self.sync_watch(app)
         for name in names:
             await self._wait_started(self.apps[name], timeout)
 
@@ -459,7 +457,7 @@ class Supervisor:
         retired = app.resize(count)
         if retired:
             await in_slices(retired, lambda inst: inst.send(Stop()), least=STOP_BATCH)
-            limit = app.spec.stop_timeout + 5.0
+            limit = app.spec.stop_timeout + STOP_SLACK
             await self.wait_until(app, lambda: all(i.state in AT_REST for i in retired), limit)
             for inst in retired:
                 inst.cancel_timers()
@@ -551,22 +549,6 @@ async def in_slices(
             await asyncio.sleep(0)
             deadline = time.monotonic() + SLICE
             done = 0
-
-
-def _why(inst: Instance, before: State, now: State | None = None) -> str | None:
-    """A few words on why an instance went from ``before`` to ``now`` (its state if None)."""
-    rec = inst.record
-    now = inst.state if now is None else now
-    if rec.failure is not None:
-        return rec.failure
-    if now in (State.BACKOFF, State.EXITED, State.CRASHED) or before is State.STOPPING:
-        if rec.error is not None and rec.exit_code is None and rec.exit_signal is None:
-            return rec.error  # it never ran: the spawn failed
-        if rec.exit_code is not None or rec.exit_signal is not None:
-            return process.describe_status(rec.exit_code, rec.exit_signal)
-    if now is State.RUNNING and inst.app.spec.ready is not None:
-        return f"ready ({inst.prober.describe(Check.READY)})"  # its own $PORT, not the template
-    return None
 
 
 _DONE = frozenset({State.CRASHED, State.EXITED})

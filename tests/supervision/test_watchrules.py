@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from procward.supervision.config import ConfigError, parse_app, parse_config
 from procward.supervision.spec import AppSpec
-from procward.supervision.watch import DEFAULT_DELAY, DEFAULT_IGNORE, Watch, read_watch
+from procward.supervision.watchrules import DEFAULT_DELAY, DEFAULT_IGNORE, Watch, read_watch
 
 from .test_spec import _toml
 

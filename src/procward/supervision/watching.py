@@ -27,15 +27,16 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams, KitError
 from procward.kit.structs import Struct, field
-from procward.supervision.watch import Watch
+from procward.supervision.watchrules import Watch
 
 if TYPE_CHECKING:
-    from procward.supervision.supervisor import App, Supervisor
+    from procward.supervision.app import App
+    from procward.supervision.host import Cancellable, Timers
 
 log = logging.getLogger("procward.supervision")
 
@@ -127,7 +128,7 @@ class _Record(Struct, frozen=False):
     last_change: dict[str, Any] | None = None  # {"path", "time"}
     error: str | None = None
     quiet: list[str] = field(default_factory=list)  # changed since the timer last fired
-    timer: asyncio.TimerHandle | None = None
+    timer: Cancellable | None = None
     reloading: asyncio.Task[None] | None = None
     again: bool = False  # a change came during the reload: one more after it
 
@@ -135,8 +136,19 @@ class _Record(Struct, frozen=False):
 class Watching:
     """Which apps are watched (their ``watch`` key and the runtime switch), and the reloads."""
 
-    def __init__(self, sup: Supervisor) -> None:
-        self.sup = sup
+    def __init__(
+        self,
+        apps: Mapping[str, App],
+        find: Callable[[str], App],
+        reload: Callable[[Iterable[str]], Awaitable[None]],
+        loop: asyncio.AbstractEventLoop,
+        timers: Timers,
+    ) -> None:
+        self.apps = apps  # the supervisor's, as they come and go
+        self.find = find  # an app by name, or NotFound
+        self.reload = reload
+        self.loop = loop  # the threads post to it; reloads run in it
+        self.timers = timers
         self.enabled = True  # the runtime switch: enableWatch / disableWatch
         self.only: frozenset[str] | None = None  # None: every app that has a watch key
         self._watchers: dict[str, AppWatcher] = {}
@@ -165,7 +177,7 @@ class Watching:
         record.error = None
         watcher = AppWatcher(
             watch,
-            self.sup.loop,
+            self.loop,
             lambda paths: self._changed(name, paths),
             lambda why: self._failed(name, why, watcher),
             lambda _: self._ready(name, watcher),
@@ -201,11 +213,11 @@ class Watching:
         """Watch every app with a ``watch`` key (``only=None``), just ``only``, or none."""
         if only is not None:
             for name in only:
-                if self.sup.app(name).spec.watch is None:
+                if self.find(name).spec.watch is None:
                     raise InvalidParams(f"{name} has no watch key in its config: nothing to watch")
         self.enabled = enabled
         self.only = None if only is None else frozenset(only)
-        for app in self.sup.apps.values():
+        for app in self.apps.values():
             self.sync(app)
 
     async def wait_watching(self, timeout: float) -> None:
@@ -220,7 +232,7 @@ class Watching:
 
     def status(self) -> dict[str, Any]:
         apps = []
-        for app in self.sup.apps.values():
+        for app in self.apps.values():
             if app.spec.watch is None:
                 continue
             record = self._records.get(app.name, _Record())
@@ -259,7 +271,7 @@ class Watching:
         record.quiet.extend(paths)
         if record.timer is not None:
             record.timer.cancel()
-        record.timer = self.sup.loop.call_later(watcher.watch.delay, self._quiet, name)
+        record.timer = self.timers.call_later(watcher.watch.delay, self._quiet, name)
 
     def _quiet(self, name: str) -> None:
         """``delay`` passed without a change: reload, or once more after the current reload."""
@@ -272,17 +284,17 @@ class Watching:
         others = len(set(changed)) - 1
         more = f" (and {others} more)" if others > 0 else ""
         log.info("%s: %s changed%s; reloading", name, changed[-1], more)
-        record.reloading = self.sup.loop.create_task(self._reload(name, record))
+        record.reloading = self.loop.create_task(self._reload(name, record))
 
     async def _reload(self, name: str, record: _Record) -> None:
         while True:
             record.again = False
-            app = self.sup.apps.get(name)
+            app = self.apps.get(name)
             if app is None or name not in self._watchers:
                 return
             record.reloads += 1
             try:
-                await self.sup.reload([name])
+                await self.reload([name])
             except (KitError, ValueError) as exc:
                 app.note_error(f"watch: reload after a change failed: {exc}")
             except Exception:  # a task's error would otherwise surface only at exit
@@ -303,7 +315,7 @@ class Watching:
             self._watchers.pop(name)
         record = self._records.setdefault(name, _Record())
         record.error = f"cannot watch: {why}"
-        app = self.sup.apps.get(name)
+        app = self.apps.get(name)
         if app is not None:
             app.note_error(record.error)
 

@@ -1,4 +1,4 @@
-"""Watch mode as the config states it: which paths, which changes to ignore, how long to wait.
+"""Watch mode's rules, as the config states them: which paths, what to ignore, how long to wait.
 
 An app's ``watch`` key takes three forms::
 
@@ -6,7 +6,7 @@ An app's ``watch`` key takes three forms::
     watch = ["src", "conf/app.toml"]      # these files and directories
     watch = { paths = ["src"], ignore = ["*.tmp", "build/"], delay = "1s" }
 
-A change under a watched path reloads the app (``watcher.py``) once the
+A change under a watched path reloads the app (``watching.py``) once the
 files have been quiet for ``delay`` (500 ms by default), so an editor saving
 twenty files is one reload, not twenty. ``ignore`` adds to the defaults
 (``.git``, ``__pycache__``, ``*.pyc``, ``*.log``, ``node_modules``,
