@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procward.daemon.configs import ADHOC
+from procward.daemon.parts.configs import ADHOC
 from procward.supervision.config import parse_app
 from procward.supervision.machine import State
 

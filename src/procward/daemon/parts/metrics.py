@@ -26,6 +26,7 @@ from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Peer, Role, method
 
 if TYPE_CHECKING:
+    from procward.daemon.statekeeper import StateKeeper
     from procward.kit.http import Reply
     from procward.kit.scheduler import Job, Scheduler
     from procward.supervision.metrics import Meter, Reading
@@ -35,23 +36,16 @@ ON_DEMAND_WINDOW = 0.25  # seconds between the two samples of an on-demand readi
 DEFAULT_INTERVAL = 5.0
 
 
-class MetricsMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``sup``, ``scheduler`` and ``_durable``."""
+class Metrics:
+    """``getMetrics``, the sampling switch (``setMetricsEnabled``) and ``GET /metrics``."""
 
-    if TYPE_CHECKING:
-
-        @property
-        def sup(self) -> Supervisor: ...
-
-        scheduler: Scheduler
-
-        async def _durable(self) -> None: ...
-
-        def _changed(self) -> None: ...
-
-    _metrics_job: Job | None = None
-    metrics_interval: float = DEFAULT_INTERVAL
-    metrics_apps: frozenset[str] | None = None  # sampled apps; None: every app
+    def __init__(self, sup: Supervisor, scheduler: Scheduler, keeper: StateKeeper) -> None:
+        self.sup = sup
+        self.scheduler = scheduler
+        self.keeper = keeper
+        self._metrics_job: Job | None = None
+        self.metrics_interval = DEFAULT_INTERVAL
+        self.metrics_apps: frozenset[str] | None = None  # sampled apps; None: every app
 
     def metrics_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {
@@ -125,8 +119,8 @@ class MetricsMethods:
             self.sup.app(name)  # NotFound, with the known names
             enabled, apps = self._switched(enabled, name)
         self.apply_metrics_settings(enabled, chosen, apps)
-        self._changed()
-        await self._durable()
+        self.keeper.changed()
+        await self.keeper.durable()
         return self.metrics_settings()
 
     async def metrics_page(self, peer: Peer, body: bytes) -> Reply:

@@ -1,7 +1,7 @@
 """``procward upgrade``: a new daemon program without stopping a single app.
 
 The kit does the exec (``kit.handover``): same pid, so the apps stay our
-children and their pipes stay open. This mixin says what procward hands
+children and their pipes stay open. This part says what procward hands
 over and how the next program takes it back:
 
 - refused while an instance is starting or stopping, a reload is replacing
@@ -34,6 +34,11 @@ from procward.supervision.machine import State
 from procward.supervision.process import signal_group, signal_number
 
 if TYPE_CHECKING:
+    from procward.daemon.parts.audit import Audit
+    from procward.daemon.parts.commands import Commands
+    from procward.daemon.parts.events import EventHistory
+    from procward.daemon.parts.uptime import Uptime
+    from procward.daemon.statekeeper import StateKeeper
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")
@@ -41,23 +46,24 @@ log = logging.getLogger("procward.daemon")
 _BUSY = (State.STARTING, State.STOPPING)
 
 
-class UpgradeMethods:
-    """Mixed into ``ProcwardDaemon``, which provides the hooks' other halves."""
+class Upgrade:
+    """procward's half of the kit's upgrade hooks (the kit's ``upgrade`` method does the exec)."""
 
-    if TYPE_CHECKING:
-
-        @property
-        def sup(self) -> Supervisor: ...
-
-        async def _durable(self) -> None: ...
-        async def save_uptime(self) -> None: ...
-        async def save_events(self) -> None: ...
-        def stop_uptime(self) -> None: ...
-        def close_audit_log(self) -> None: ...
-
-        _running_execs: int
-
-        async def close_state(self) -> None: ...
+    def __init__(  # noqa: PLR0917 - what a hand-over saves and closes, each named
+        self,
+        sup: Supervisor,
+        keeper: StateKeeper,
+        commands: Commands,
+        uptime: Uptime,
+        events: EventHistory,
+        audit: Audit,
+    ) -> None:
+        self.sup = sup
+        self.keeper = keeper
+        self.commands = commands
+        self.uptime = uptime
+        self.events = events
+        self.audit = audit
 
     async def before_upgrade(self) -> dict[str, Any]:
         busy = [
@@ -66,8 +72,8 @@ class UpgradeMethods:
             for inst in (*app.instances, *app.arriving)
             if inst.state in _BUSY or inst in app.arriving
         ]
-        if self._running_execs:  # they would be killed with the old program's requests
-            busy.append(f"{self._running_execs} exec command(s) running")
+        if self.commands.running:  # they would be killed with the old program's requests
+            busy.append(f"{self.commands.running} exec command(s) running")
         if busy:
             raise Conflict(f"not now: {', '.join(busy[:5])}; try again in a moment")
         kept = sum(1 for a in self.sup.apps.values() for i in a.instances if i.child is not None)
@@ -76,10 +82,10 @@ class UpgradeMethods:
     async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
         sup = self.sup
         sup.stop_watching()
-        self.stop_uptime()
-        await self.save_uptime()
-        await self.save_events()
-        await self._durable()
+        self.uptime.stop()
+        await self.uptime.save()
+        await self.events.save()
+        await self.keeper.durable()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # exits wait, as zombies, for the next
         instances, sockets, fds = [], {}, []
         for app in sup.apps.values():
@@ -92,8 +98,8 @@ class UpgradeMethods:
             if held:
                 sockets[app.name] = held
                 fds.extend(held)
-        await self.close_state()
-        self.close_audit_log()
+        await self.keeper.close()
+        self.audit.close()
         log.info("handing over %d running processes", len(instances))
         return {"instances": instances, "sockets": sockets}, fds
 
