@@ -14,10 +14,11 @@ import logging
 import os
 import time
 from collections.abc import Awaitable
-from typing import Any, NamedTuple
+from typing import Any
 
 from procward._version import __version__
 from procward.daemon import savedstate, startup
+from procward.daemon.parts import Parts
 from procward.daemon.parts.apps import Apps
 from procward.daemon.parts.audit import Audit
 from procward.daemon.parts.commands import Commands
@@ -30,11 +31,10 @@ from procward.daemon.parts.upgrade import Upgrade, handed_pids
 from procward.daemon.parts.uptime import Uptime
 from procward.daemon.parts.views import HttpPages, Views
 from procward.daemon.parts.watch import Watch
-from procward.daemon.savedapps import SavedApps
+from procward.daemon.savedstate import SavedSettings
 from procward.daemon.statekeeper import StateKeeper
 from procward.kit.daemon import Daemon
 from procward.supervision import state
-from procward.supervision.config import LIMIT_CEILING
 from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
 
@@ -42,19 +42,6 @@ log = logging.getLogger("procward.daemon")
 
 # The classes whose ``@method``s the daemon serves, besides the kit's own.
 RPC_PARTS = (Apps, Audit, Commands, Configs, Logs, Metrics, NetworkSettings, Uptime, Views, Watch)
-
-
-class Parts(NamedTuple):
-    """The parts the daemon's hooks use, once ``on_start`` has built them."""
-
-    sup: Supervisor
-    keeper: StateKeeper
-    metrics: Metrics
-    network: NetworkSettings
-    configs: Configs
-    uptime: Uptime
-    events: EventHistory
-    upgrade: Upgrade
 
 
 class ProcwardDaemon(Daemon):
@@ -92,11 +79,7 @@ class ProcwardDaemon(Daemon):
         sup = Supervisor(self.paths, on_change=lambda: keeper.changed())  # noqa: PLW0108
 
         def snapshot() -> dict[str, Any]:
-            settings = {
-                "metrics": metrics.metrics_settings(),
-                "network": network.network_settings(),
-                "max_total_instances": sup.max_total_instances,  # a file's, until the next
-            }
+            settings = SavedSettings(metrics.saved(), network.saved(), sup.max_total_instances)
             return savedstate.snapshot(sup, keeper.saved_apps, settings)
 
         keeper = StateKeeper(self.paths, snapshot, lambda: startup.prompt_status(sup))
@@ -159,61 +142,26 @@ class ProcwardDaemon(Daemon):
         parts.uptime.start()
         parts.events.start()
         kept = handed_pids(handed)
-        leftovers = [g for g in state.leftovers(saved, self.paths.state_dir) if g.pgid not in kept]
+        found = state.leftovers(None if saved is None else saved.as_dict(), self.paths.state_dir)
+        leftovers = [g for g in found if g.pgid not in kept]
         await state.terminate_leftovers(leftovers, 10.0)
         if handed is not None and saved is None:
             log.error("upgrade: no state.json to adopt the running apps from")
             startup.watch_children(sup.reaper.reap)
         if saved is not None:
-            await self._recover(parts, saved, handed)
-            await self._restore_listeners(parts, saved.get("settings"))
+            self._restoring = await startup.recover(
+                parts,
+                saved,
+                handed,
+                path=self.paths.state,
+                start_held=self.start_held,
+                warn=self.start_warning,
+                grace=self.start_grace,
+            )
         self.scheduler.every(self.state_flush_interval, parts.keeper.baseline, name="state-flush")
         self.server.auditor = self.audit.record
         parts.keeper.status.write()
         await parts.keeper.save_or_warn(self.start_warning)
-
-    async def _recover(
-        self, parts: Parts, saved: dict[str, Any], handed: dict[str, Any] | None
-    ) -> None:
-        sup = parts.sup
-        try:
-            parts.metrics.restore_metrics(saved.get("settings", {}).get("metrics", {}))
-        except (AttributeError, TypeError, ValueError) as exc:
-            log.error("ignoring unreadable settings in %s: %s", self.paths.state, exc)
-        settings = saved.get("settings")
-        total = settings.get("max_total_instances") if isinstance(settings, dict) else None
-        if isinstance(total, int) and not isinstance(total, bool):
-            sup.max_total_instances = min(max(total, 1), LIMIT_CEILING)
-        restoring = parts.keeper.saved_apps = SavedApps(
-            sup, self.paths.state, start_held=self.start_held, warn=self.start_warning
-        )
-        wanted, held = restoring.restore(saved.get("apps", []))
-        log.info(
-            "restored %d apps (%d to run, %d held down by `down`)",
-            len(sup.apps),
-            len(wanted),
-            len(held),
-        )
-        if handed is not None:
-            parts.upgrade.adopt_handed_over(handed)
-            startup.watch_children(sup.reaper.reap)  # and reap what exited meanwhile
-        if wanted:
-            # Serve once they are spawned (so the first `status` shows them
-            # starting), but not later than start_grace: slow dependency chains
-            # go on in the background.
-            task = asyncio.get_running_loop().create_task(restoring.start(wanted))
-            self._restoring = task
-            await asyncio.wait([task], timeout=self.start_grace)
-
-    async def _restore_listeners(self, parts: Parts, settings: object) -> None:
-        """TCP and HTTP as before; the apps run by now, so a failure is a warning, not a stop."""
-        if not isinstance(settings, dict):
-            return
-        try:
-            await parts.network.restore_network(settings.get("network"))
-        except Exception as exc:
-            log.exception("restoring the network listeners failed")
-            self.start_warning(f"not listening as before the restart: {exc}")
 
     async def on_start_failed(self) -> None:
         """End what this start spawned: a daemon that never served leaves no app behind.

@@ -1,8 +1,9 @@
 """What a start of the daemon does besides building its parts.
 
 Read ``state.json`` before any app is touched (and refuse to start on one
-nobody can trust, decision 0031), watch for exiting children, raise the
-open-file limit, and count what ``procward prompt`` shows.
+nobody can trust, decision 0031), bring back what it holds, watch for
+exiting children, raise the open-file limit, and count what ``procward
+prompt`` shows.
 """
 
 from __future__ import annotations
@@ -14,19 +15,25 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from procward.daemon import savedstate
+from procward.daemon.savedapps import SavedApps
+from procward.kit.atomic import read_with_fallback
 from procward.kit.errors import CorruptFile
 from procward.supervision import state
 from procward.supervision.app import serving
+from procward.supervision.config import LIMIT_CEILING
 from procward.supervision.machine import State
 
 if TYPE_CHECKING:
+    from procward.daemon.parts import Parts
+    from procward.daemon.savedstate import SavedState
     from procward.kit.paths import InstancePaths
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")
 
 
-def load_state(paths: InstancePaths, *, upgrading: bool) -> dict[str, Any] | None:
+def load_state(paths: InstancePaths, *, upgrading: bool) -> SavedState | None:
     """``state.json`` (or its ``.bak``); refuse to start when neither can be read.
 
     Without a state it can trust the daemon cannot tell its apps from
@@ -37,7 +44,7 @@ def load_state(paths: InstancePaths, *, upgrading: bool) -> dict[str, Any] | Non
     the running apps are our own children: the files are set aside instead.
     """
     try:
-        return state.load(paths.state)
+        return read_with_fallback(paths.state, savedstate.read)
     except CorruptFile as exc:
         if upgrading:
             kept = state.set_aside(paths.state)
@@ -58,6 +65,52 @@ def refusal(paths: InstancePaths, problem: str) -> CorruptFile:
         "any command, or run `procward kill` to end those apps and set the unreadable "
         "files aside (the next start has no apps)"
     )
+
+
+async def recover(
+    parts: Parts,
+    saved: SavedState,
+    handed: dict[str, Any] | None,
+    *,
+    path: str,
+    start_held: bool,
+    warn: Callable[[str], None],
+    grace: float,
+) -> asyncio.Task[None] | None:
+    """Bring back what ``state.json`` holds; the task still starting apps, if any.
+
+    Settings first (the metrics switch, the instance cap), then the apps,
+    then what an upgrade handed over is adopted; apps meant to run are
+    started, and the start waits for them at most ``grace`` seconds (so the
+    first ``status`` shows them starting; slow dependency chains go on in the
+    background). The listeners come last: a failure there is a warning.
+    """
+    sup = parts.sup
+    settings = savedstate.read_settings(saved.settings, path)
+    parts.metrics.restore_metrics(settings.metrics)
+    if settings.max_total_instances is not None:
+        sup.max_total_instances = min(max(settings.max_total_instances, 1), LIMIT_CEILING)
+    restoring = parts.keeper.saved_apps = SavedApps(sup, path, start_held=start_held, warn=warn)
+    wanted, held = restoring.restore(saved.apps)
+    log.info(
+        "restored %d apps (%d to run, %d held down by `down`)",
+        len(sup.apps),
+        len(wanted),
+        len(held),
+    )
+    if handed is not None:
+        parts.upgrade.adopt_handed_over(handed)
+        watch_children(sup.reaper.reap)  # and reap what exited meanwhile
+    task = None
+    if wanted:
+        task = asyncio.get_running_loop().create_task(restoring.start(wanted))
+        await asyncio.wait([task], timeout=grace)
+    try:
+        await parts.network.restore_network(settings.network)
+    except Exception as exc:  # the apps run by now: not a reason to stop
+        log.exception("restoring the network listeners failed")
+        warn(f"not listening as before the restart: {exc}")
+    return task
 
 
 def watch_children(reap: Callable[[], None]) -> None:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from procward.daemon.savedstate import MetricsSetting
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Peer, Role, method
 
@@ -74,14 +75,15 @@ class Metrics:
         meter.sample()  # a baseline now (and no reading left of an app no longer sampled)
         self._metrics_job = self.scheduler.every(interval, meter.sample, name="metrics")
 
-    def restore_metrics(self, saved: dict[str, Any]) -> None:
-        """The switch as ``metrics_settings`` saved it in state.json."""
-        if saved.get("enabled"):
-            interval = float(saved.get("interval", DEFAULT_INTERVAL))
-            apps = saved.get("sampled")
-            if apps is not None and not all(isinstance(name, str) for name in apps):
-                raise ValueError(f"metrics apps must be app names, got {apps!r}")
-            self.apply_metrics_settings(True, min(max(interval, 0.1), 3600.0), apps)
+    def saved(self) -> MetricsSetting:
+        """The switch, for ``state.json``."""
+        return MetricsSetting.from_dict(self.metrics_settings())
+
+    def restore_metrics(self, saved: MetricsSetting) -> None:
+        """The switch as ``saved`` kept it in state.json."""
+        if saved.enabled:
+            interval = min(max(saved.interval, 0.1), 3600.0)
+            self.apply_metrics_settings(True, interval, saved.sampled)
 
     def _sampled(self, name: str) -> bool:
         return self._metrics_job is not None and self._chosen(name)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from procward.daemon.savedstate import NetworkSetting
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 
@@ -61,8 +62,9 @@ class NetworkSettings:
         self.tcp_error: str | None = None  # why the wanted address does not listen
         self.http_error: str | None = None
 
-    def network_settings(self) -> dict[str, Any]:
-        return {"tcp": self.tcp_setting, "http": self.http_setting}
+    def saved(self) -> NetworkSetting:
+        """The listeners wanted, for ``state.json``."""
+        return NetworkSetting(tcp=self.tcp_setting, http=self.http_setting)
 
     def network_view(self) -> dict[str, dict[str, str | None]]:
         """Per listener: the address wanted, where it listens (None if not), and why not."""
@@ -76,21 +78,17 @@ class NetworkSettings:
             for kind in ("tcp", "http")
         }
 
-    async def restore_network(self, settings: object) -> None:
-        if not isinstance(settings, dict):
-            return
-        for kind in ("tcp", "http"):
-            address = settings.get(kind)
+    async def restore_network(self, saved: NetworkSetting) -> None:
+        for kind, address in (("tcp", saved.tcp), ("http", saved.http)):
             handed = self.handed.pop(kind, None)
-            if isinstance(address, str) and address and handed is not None:
+            if address and handed is not None:
                 await self._adopt(kind, handed)  # an upgrade: the same socket, nobody refused
-                setattr(self, f"{kind}_setting", address)
-                continue
-            if isinstance(address, str) and address:
+            elif address:
                 try:
                     await self._listen(kind, address)
                 except InvalidParams as exc:  # the port is taken now: serve on the socket
                     self._not_listening(kind, address, exc)
+            if address:
                 setattr(self, f"{kind}_setting", address)
 
     def _not_listening(self, kind: str, address: str, exc: InvalidParams) -> None:
