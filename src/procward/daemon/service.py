@@ -27,7 +27,7 @@ from procward.daemon.parts.events import EventHistory
 from procward.daemon.parts.logs import Logs
 from procward.daemon.parts.metrics import Metrics
 from procward.daemon.parts.network import NetworkSettings
-from procward.daemon.parts.upgrade import Upgrade, handed_pids
+from procward.daemon.parts.upgrade import Upgrade, handed_pids, read_hand_over
 from procward.daemon.parts.uptime import Uptime
 from procward.daemon.parts.views import HttpPages, Views
 from procward.daemon.parts.watch import Watch
@@ -133,8 +133,8 @@ class ProcwardDaemon(Daemon):
             log.warning("cannot become child subreaper: orphaned grandchildren go to init")
         os.environ.pop(state.MARKER, None)  # we may have been started by an app
         # First, before any app is touched: a state nobody can trust stops the start here.
-        handed = self.handed_over
-        saved = startup.load_state(self.paths, upgrading=handed is not None)
+        saved = startup.load_state(self.paths, upgrading=self.handed_over is not None)
+        handed = read_hand_over(self.handed_over)  # None too when it cannot be adopted
         parts = self.parts = self._build()
         sup = parts.sup
         if handed is None:  # else after the handed-over children are adopted

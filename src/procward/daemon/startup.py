@@ -26,6 +26,7 @@ from procward.supervision.machine import State
 
 if TYPE_CHECKING:
     from procward.daemon.parts import Parts
+    from procward.daemon.parts.upgrade import HandOver
     from procward.daemon.savedstate import SavedState
     from procward.kit.paths import InstancePaths
     from procward.supervision.supervisor import Supervisor
@@ -70,7 +71,7 @@ def refusal(paths: InstancePaths, problem: str) -> CorruptFile:
 async def recover(
     parts: Parts,
     saved: SavedState,
-    handed: dict[str, Any] | None,
+    handed: HandOver | None,
     *,
     path: str,
     start_held: bool,

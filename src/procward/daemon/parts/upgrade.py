@@ -30,6 +30,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import Conflict
+from procward.kit.structs import RecordError, Struct, field
 from procward.supervision.machine import State
 from procward.supervision.process import signal_group, signal_number
 
@@ -87,47 +88,102 @@ class Upgrade:
         await self.events.save()
         await self.keeper.durable()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # exits wait, as zombies, for the next
-        instances, sockets, fds = [], {}, []
+        handover, fds = HandOver(), []
         for app in sup.apps.values():
             for inst in app.instances:
                 handed = inst.hand_over()
                 if handed is not None:
-                    instances.append(handed)
+                    handover.instances.append(HandedInstance.from_instance(handed))
                     fds.extend(handed["fds"].values())
             held = app.held_socket_fds()
             if held:
-                sockets[app.name] = held
+                handover.sockets[app.name] = held
                 fds.extend(held)
         await self.keeper.close()
         self.audit.close()
-        log.info("handing over %d running processes", len(instances))
-        return {"instances": instances, "sockets": sockets}, fds
+        log.info("handing over %d running processes", len(handover.instances))
+        return handover.as_dict(), fds
 
-    def adopt_handed_over(self, handed: dict[str, Any]) -> None:
+    def adopt_handed_over(self, handover: HandOver) -> None:
         """Take back what the previous program handed over; the apps are restored."""
-        for name, fds in handed.get("sockets", {}).items():
+        for name, fds in handover.sockets.items():
             app = self.sup.apps.get(name)
             if app is not None:
-                app.adopt_sockets([int(fd) for fd in fds])
+                app.adopt_sockets(fds)
             else:
                 for fd in fds:
-                    os.close(int(fd))
+                    os.close(fd)
         adopted = 0
-        for info in handed.get("instances", []):
-            app = self.sup.apps.get(info["app"])
-            if app is None or not 0 <= int(info["index"]) < len(app.instances):
+        for info in handover.instances:
+            app = self.sup.apps.get(info.app)
+            if app is None or not 0 <= info.index < len(app.instances):
                 # Its app is gone from state.json: nobody to give it to.
-                signal_group(int(info["pid"]), signal_number("KILL"))
-                for fd in info["fds"].values():
-                    os.close(int(fd))
+                signal_group(info.pid, signal_number("KILL"))
+                for fd in info.fds.values():
+                    os.close(fd)
                 continue
-            app.instances[int(info["index"])].adopt(info)
+            app.instances[info.index].adopt(info.as_dict())
             adopted += 1
         log.info("upgraded in place: %d running processes taken over", adopted)
 
 
-def handed_pids(handed: dict[str, Any] | None) -> set[int]:
-    """The process groups handed over: not a dead daemon's leftovers."""
+VERSION = 1  # of the hand-over below; what procward 0.1 wrote without saying so
+
+
+class HandedInstance(Struct):
+    """A running instance as ``Instance.hand_over()`` lets go of it."""
+
+    app: str
+    index: int
+    pid: int
+    fds: dict[str, int]  # stream -> read end of its pipe, inherited across the exec
+    started_wall: float | None = None
+    started_at: float | None = None
+    restarts: int = 0
+    attempt: int = 0
+    budget: list[float] = field(default_factory=list)
+    sinks: dict[str, Any] = field(default_factory=dict)  # each sink's unfinished line
+
+    @classmethod
+    def from_instance(cls, handed: dict[str, Any]) -> HandedInstance:
+        return cls(**{key: handed[key] for key in cls._fields if key in handed})
+
+
+class HandOver(Struct, frozen=False):
+    """procward's part of the kit's hand-over: what the next program adopts."""
+
+    version: int = VERSION
+    instances: list[HandedInstance] = field(default_factory=list)
+    sockets: dict[str, list[int]] = field(default_factory=dict)  # app -> its held sockets
+
+
+def read_hand_over(handed: dict[str, Any] | None) -> HandOver | None:
+    """What the previous program handed over; None if nothing, or nothing usable.
+
+    A hand-over of another version, or one that does not read, is not
+    guessed at: its processes are not adopted, and the start goes on as
+    after a crash of the daemon (they are ended as the last daemon's
+    leftovers and what should run is started again from ``state.json``).
+    The apps restart, but none is left unsupervised.
+    """
     if handed is None:
-        return set()
-    return {int(info["pid"]) for info in handed.get("instances", [])}
+        return None
+    try:
+        handover = HandOver.from_dict(handed, "hand-over")
+    except RecordError as exc:
+        problem = str(exc)
+    else:
+        if handover.version == VERSION:
+            return handover
+        problem = f"version {handover.version}, this program reads version {VERSION}"
+    log.error(
+        "upgrade: cannot adopt what the previous program handed over (%s); its processes "
+        "are ended and the apps started again from state.json",
+        problem,
+    )
+    return None
+
+
+def handed_pids(handover: HandOver | None) -> set[int]:
+    """The process groups handed over: not a dead daemon's leftovers."""
+    return set() if handover is None else {info.pid for info in handover.instances}
