@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from procward.daemon import savedstate, startup
+from procward.daemon import lifecycle, savedstate
 from procward.daemon.savedstate import SavedApp, SavedInstance, SavedSettings, SavedState
 from procward.kit.client import Client
 from procward.kit.errors import CorruptFile
@@ -206,7 +206,7 @@ def test_a_newer_format_is_refused_with_what_to_do(paths: InstancePaths) -> None
         with open(name, "w") as f:
             json.dump(newer, f)
     with pytest.raises(CorruptFile) as refused:
-        startup.load_state(paths, upgrading=False)
+        lifecycle.load_state(paths, upgrading=False)
     text = str(refused.value)
     assert "written by a newer procward (state format 2; this one reads format 1" in text
     assert "Not starting, and nothing touched" in text  # decision 0031

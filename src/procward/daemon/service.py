@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Awaitable
 from typing import Any
 
 from procward._version import __version__
-from procward.daemon import savedstate, startup
+from procward.daemon import lifecycle, savedstate
 from procward.daemon.parts import Parts
 from procward.daemon.parts.apps import Apps
 from procward.daemon.parts.audit import Audit
@@ -27,9 +26,9 @@ from procward.daemon.parts.events import EventHistory
 from procward.daemon.parts.logs import Logs
 from procward.daemon.parts.metrics import Metrics
 from procward.daemon.parts.network import NetworkSettings
-from procward.daemon.parts.upgrade import Upgrade, handed_pids, read_hand_over
+from procward.daemon.parts.upgrade import Upgrade, read_hand_over
 from procward.daemon.parts.uptime import Uptime
-from procward.daemon.parts.views import HttpPages, Views
+from procward.daemon.parts.views import HttpPages, Views, daemon_view
 from procward.daemon.parts.watch import Watch
 from procward.daemon.savedstate import SavedSettings
 from procward.daemon.statekeeper import StateKeeper
@@ -82,7 +81,7 @@ class ProcwardDaemon(Daemon):
             settings = SavedSettings(metrics.saved(), network.saved(), sup.max_total_instances)
             return savedstate.snapshot(sup, keeper.saved_apps, settings)
 
-        keeper = StateKeeper(self.paths, snapshot, lambda: startup.prompt_status(sup))
+        keeper = StateKeeper(self.paths, snapshot, lambda: lifecycle.prompt_status(sup))
         metrics = Metrics(sup, self.scheduler, keeper)
         pages = HttpPages(sup, metrics, self.audit)
         network = NetworkSettings(
@@ -96,7 +95,7 @@ class ProcwardDaemon(Daemon):
         )
         logs = Logs(sup, self._reopen_logs)
         views = Views(
-            sup, metrics, logs, about=lambda: self._about(network), warnings=keeper.warnings
+            sup, metrics, logs, about=lambda: daemon_view(self, network), warnings=keeper.warnings
         )
         commands = Commands(sup)
         uptime = Uptime(sup, self.paths.state_dir, self.scheduler)
@@ -109,47 +108,28 @@ class ProcwardDaemon(Daemon):
 
         return Parts(sup, keeper, metrics, network, configs, uptime, events, upgrade)
 
-    def _about(self, network: NetworkSettings) -> dict[str, Any]:
-        """The daemon itself, as ``status`` shows it."""
-        return {
-            "pid": self.pid,
-            "version": self.version,
-            "instance": self.paths.instance,
-            "started_at": self.started_at,
-            "uptime": round(time.time() - self.started_at, 3),
-            "connections": len(self.server.connections),
-            # Held per pool (decision 0026), HTTP included: is a flood filling one?
-            "pools": {pool.value: n for pool, n in self.server.admission.counts.items()},
-            "paths": self.paths.as_dict(),
-            "addresses": self.addresses(),
-            "network": network.network_view(),  # listeners wanted, and why one does not listen
-        }
-
     # -- the kit's hooks -----------------------------------------------------------
 
     async def on_start(self) -> None:
-        startup.raise_fd_limit()
+        lifecycle.raise_fd_limit()
         if not become_subreaper():
             log.warning("cannot become child subreaper: orphaned grandchildren go to init")
         os.environ.pop(state.MARKER, None)  # we may have been started by an app
         # First, before any app is touched: a state nobody can trust stops the start here.
-        saved = startup.load_state(self.paths, upgrading=self.handed_over is not None)
+        saved = lifecycle.load_state(self.paths, upgrading=self.handed_over is not None)
         handed = read_hand_over(self.handed_over)  # None too when it cannot be adopted
         parts = self.parts = self._build()
         sup = parts.sup
         if handed is None:  # else after the handed-over children are adopted
-            startup.watch_children(sup.reaper.reap)
+            lifecycle.watch_children(sup.reaper.reap)
         parts.uptime.start()
         parts.events.start()
-        kept = handed_pids(handed)
-        found = state.leftovers(None if saved is None else saved.as_dict(), self.paths.state_dir)
-        leftovers = [g for g in found if g.pgid not in kept]
-        await state.terminate_leftovers(leftovers, 10.0)
+        await lifecycle.end_leftovers(saved, handed, self.paths.state_dir)
         if handed is not None and saved is None:
             log.error("upgrade: no state.json to adopt the running apps from")
-            startup.watch_children(sup.reaper.reap)
+            lifecycle.watch_children(sup.reaper.reap)
         if saved is not None:
-            self._restoring = await startup.recover(
+            self._restoring = await lifecycle.recover(
                 parts,
                 saved,
                 handed,
@@ -173,25 +153,20 @@ class ProcwardDaemon(Daemon):
             self._restoring.cancel()
         if self.parts is None:
             return
-        sup = self.parts.sup
         self.parts.keeper.abandon()
-        sup.stop_watching()
-        await sup.stop(list(sup.apps), keep_desired=True, force=True)
-        await sup.end_strays()
-        sup.close_logs()
+        await lifecycle.stop_apps(self.parts.sup, force=True)
+        self.parts.sup.close_logs()
         self.parts.keeper.status.remove()
-        startup.stop_watching_children()
+        lifecycle.stop_watching_children()
 
     async def on_stop(self) -> None:
         if self.parts is None:
             return
         sup = self.parts.sup
-        sup.stop_watching()
         self.parts.uptime.stop()
         # Stop everything but keep "desired": `down` then `up` restores the same set,
         # and until then they are held down (a daemon started by `status` leaves them).
-        await sup.stop(list(sup.apps), keep_desired=True, force=self.force_stop)
-        await sup.end_strays()
+        await lifecycle.stop_apps(sup, force=self.force_stop)
         for app in sup.apps.values():
             app.hold()
         sup.close_logs()
@@ -200,7 +175,7 @@ class ProcwardDaemon(Daemon):
         await self.parts.keeper.close()
         self.audit.close()
         self.parts.keeper.status.remove()
-        startup.stop_watching_children()
+        lifecycle.stop_watching_children()
 
     def on_reload(self) -> Awaitable[None] | None:
         return None if self.parts is None else self.parts.configs.on_reload()

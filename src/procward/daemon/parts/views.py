@@ -6,6 +6,7 @@ an app meant to run does not) and ``GET /metrics``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from procward.daemon.parts.audit import Audit
     from procward.daemon.parts.logs import Logs
     from procward.daemon.parts.metrics import Metrics
+    from procward.daemon.parts.network import NetworkSettings
+    from procward.kit.daemon import Daemon
     from procward.kit.http import HttpServer, Reply
     from procward.supervision.app import App
     from procward.supervision.supervisor import Supervisor
@@ -138,6 +141,23 @@ class HttpPages:
 
         health = health_report(self.sup, None)
         return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
+
+
+def daemon_view(daemon: Daemon, network: NetworkSettings) -> dict[str, Any]:
+    """The daemon itself, as ``status`` shows it."""
+    return {
+        "pid": daemon.pid,
+        "version": daemon.version,
+        "instance": daemon.paths.instance,
+        "started_at": daemon.started_at,
+        "uptime": round(time.time() - daemon.started_at, 3),
+        "connections": len(daemon.server.connections),
+        # Held per pool (decision 0026), HTTP included: is a flood filling one?
+        "pools": {pool.value: n for pool, n in daemon.server.admission.counts.items()},
+        "paths": daemon.paths.as_dict(),
+        "addresses": daemon.addresses(),
+        "network": network.network_view(),  # listeners wanted, and why one does not listen
+    }
 
 
 def health_report(sup: Supervisor, name: str | None) -> dict[str, Any]:

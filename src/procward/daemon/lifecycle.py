@@ -1,9 +1,10 @@
-"""What a start of the daemon does besides building its parts.
+"""What a start and a stop of the daemon do besides building its parts.
 
-Read ``state.json`` before any app is touched (and refuse to start on one
-nobody can trust, decision 0031), bring back what it holds, watch for
-exiting children, raise the open-file limit, and count what ``procward
-prompt`` shows.
+At start: read ``state.json`` before any app is touched (and refuse to
+start on one nobody can trust, decision 0031), end what the last daemon
+left running, bring back what the file holds, watch for exiting children,
+raise the open-file limit. At stop: stop every app, and nothing more
+spawns. And what ``procward prompt`` counts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward.daemon import savedstate
+from procward.daemon.parts.upgrade import handed_pids
 from procward.daemon.savedapps import SavedApps
 from procward.kit.atomic import read_with_fallback
 from procward.kit.errors import CorruptFile
@@ -66,6 +68,20 @@ def refusal(paths: InstancePaths, problem: str) -> CorruptFile:
         "any command, or run `procward kill` to end those apps and set the unreadable "
         "files aside (the next start has no apps)"
     )
+
+
+async def end_leftovers(saved: SavedState | None, handed: HandOver | None, state_dir: str) -> None:
+    """End the process groups the last daemon left, but those handed over to adopt."""
+    kept = handed_pids(handed)
+    found = state.leftovers(None if saved is None else saved.as_dict(), state_dir)
+    await state.terminate_leftovers([g for g in found if g.pgid not in kept], 10.0)
+
+
+async def stop_apps(sup: Supervisor, *, force: bool) -> None:
+    """Stop every app and what strayed from it, keeping what each should do (``desired``)."""
+    sup.stop_watching()
+    await sup.stop(list(sup.apps), keep_desired=True, force=force)
+    await sup.end_strays()
 
 
 async def recover(
