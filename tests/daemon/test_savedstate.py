@@ -235,5 +235,8 @@ def test_a_daemon_starts_from_a_state_file_of_today(
     with open(paths.state) as f:
         kept = json.load(f)
     assert kept["format"] == 1
+    for entry in kept["apps"]:  # written as the records would write themselves
+        assert SavedApp.from_dict(entry).as_dict() == entry
+    assert SavedState.from_dict(kept).as_dict() == kept
     assert [a["spec"]["name"] for a in kept["apps"]] == ["web", "once"]
     assert os.path.exists(paths.state + ".bak")
