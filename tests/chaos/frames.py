@@ -21,7 +21,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from procward.daemon.service import ProcwardDaemon
+from procward.daemon.service import RPC_PARTS, ProcwardDaemon
 from procward.kit.rpc import Role
 
 SURROGATES = ["\ud800", "\udfff", "a\udc80b"]
@@ -40,8 +40,8 @@ class Declared:
 def declared_methods() -> list[Declared]:
     """Every RPC method of the daemon, with its role and parameter names."""
     found = []
-    for attr in dir(ProcwardDaemon):
-        func = getattr(ProcwardDaemon, attr, None)
+    for cls, attr in ((c, a) for c in (ProcwardDaemon, *RPC_PARTS) for a in dir(c)):
+        func = getattr(cls, attr, None)
         rpc = getattr(func, "__rpc__", None)
         if rpc is None:
             continue

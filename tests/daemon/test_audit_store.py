@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from procward.daemon.audit import BACKUPS, MAX_PENDING, AuditLog, Limits
 from procward.daemon.auditentry import MAX_PARAMS_CHARS, AuditEntry, encode
+from procward.daemon.auditlog import BACKUPS, MAX_PENDING, AuditLog, Limits
 from procward.kit.masking import MAX_STRING
 from procward.kit.rpc import Peer, Role
 
@@ -402,7 +402,7 @@ def test_a_query_of_a_big_log_reads_only_its_end(
 
 
 def test_the_store_does_not_import_sqlite() -> None:
-    code = "import procward.daemon.audit, sys; print('sqlite3' in sys.modules)"
+    code = "import procward.daemon.auditlog, sys; print('sqlite3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,4 +1,4 @@
-"""Loading and reloading config files (daemon/configs.py; issue 10, items 6 and 7)."""
+"""Loading and reloading config files (daemon/parts/configs.py; issue 10, items 6 and 7)."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from procward.daemon import auditing
 from procward.daemon.auditentry import AuditEntry
-from procward.daemon.auditing import AuditTrail
+from procward.daemon.parts import audit
+from procward.daemon.parts.audit import AuditTrail
 from procward.daemon.refusals import RefusalFolder, kind_of
 from procward.kit.errors import Unauthorized
 from procward.kit.rpc import Peer, Role
@@ -75,7 +75,7 @@ def test_thirty_thousand_distinct_refusals_leave_the_changes_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Distinct peers fold into nothing; their log rotates, the changes' does not.
-    monkeypatch.setitem(auditing.REFUSALS, "file_bytes", 200_000)
+    monkeypatch.setitem(audit.REFUSALS, "file_bytes", 200_000)
     trail = AuditTrail(str(tmp_path), lambda name: ("name",))
     root = Peer("unix", Role.ADMIN, uid=0, pid=1)
     try:

@@ -15,11 +15,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procward.daemon.configs import ADHOC
+from procward.daemon.savedstate import SavedApp
 from procward.supervision.config import parse_app
 from procward.supervision.machine import State
 
 if TYPE_CHECKING:
+    from procward.daemon.savedstate import SavedInstance
     from procward.supervision.app import App
     from procward.supervision.supervisor import Supervisor
 
@@ -101,15 +102,16 @@ class SavedApps:
         return True
 
     def _restore(self, entry: Any) -> App:
-        table = dict(entry["spec"])
+        saved = SavedApp.from_dict(entry)
+        table = dict(saved.spec)
         spec = parse_app(str(table.pop("name")), table, base_dir="/")
-        app = self.sup.add(spec, str(entry.get("source", ADHOC)), bool(entry.get("desired")))
-        if isinstance(entry.get("max_instances"), int):
-            app.max_instances = max(1, entry["max_instances"])
-        if app.desired and entry.get("held") and not self.start_held:
+        app = self.sup.add(spec, saved.source, saved.desired)
+        if saved.max_instances is not None:
+            app.max_instances = max(1, saved.max_instances)
+        if app.desired and saved.held and not self.start_held:
             app.hold()
         elif app.desired:
-            _restore_instances(app, entry.get("instances"))
+            _restore_instances(app, saved.instances)
         return app
 
     def _not_restored(self, entry: Any, exc: BaseException) -> None:
@@ -124,15 +126,11 @@ class SavedApps:
         self.warn(f"app {name!r} was not restored: {why}")
 
 
-def _restore_instances(app: App, saved: object) -> None:
+def _restore_instances(app: App, saved: list[SavedInstance]) -> None:
     """``crashed`` and ``exited`` instances stay so: a crash of the daemon is not a start."""
-    if not isinstance(saved, list):
-        return
     for entry in saved:
-        if isinstance(entry, dict) and isinstance(entry.get("index"), int):
-            index = entry["index"]
-            if 0 <= index < len(app.instances):
-                app.instances[index].restore(entry)
+        if 0 <= entry.index < len(app.instances):
+            app.instances[entry.index].restore(entry.as_dict())
 
 
 def _stuck(app: App) -> bool:

@@ -47,8 +47,19 @@ FORMAT = 1
 
 
 def parse_state(raw: bytes) -> dict[str, Any]:
+    """The file's JSON, its ``format`` and list of apps checked; ``ValueError`` if not one.
+
+    A newer format is refused, not guessed at: an older daemon that read it
+    could drop what it does not know at its next save.
+    """
     data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    version = data.get("format") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT:
+        raise ValueError(
+            f"written by a newer procward (state format {version}; this one reads "
+            f"format {FORMAT} and will not guess at the rest)"
+        )
+    if not isinstance(data, dict) or version != FORMAT:
         raise ValueError(f"not a procward state file of format {FORMAT}")
     if not isinstance(data.get("apps"), list):
         raise ValueError('"apps" is not a list')

@@ -22,10 +22,12 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from procward.daemon.savedstate import MetricsSetting
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Peer, Role, method
 
 if TYPE_CHECKING:
+    from procward.daemon.statekeeper import StateKeeper
     from procward.kit.http import Reply
     from procward.kit.scheduler import Job, Scheduler
     from procward.supervision.metrics import Meter, Reading
@@ -35,23 +37,16 @@ ON_DEMAND_WINDOW = 0.25  # seconds between the two samples of an on-demand readi
 DEFAULT_INTERVAL = 5.0
 
 
-class MetricsMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``sup``, ``scheduler`` and ``_durable``."""
+class Metrics:
+    """``getMetrics``, the sampling switch (``setMetricsEnabled``) and ``GET /metrics``."""
 
-    if TYPE_CHECKING:
-
-        @property
-        def sup(self) -> Supervisor: ...
-
-        scheduler: Scheduler
-
-        async def _durable(self) -> None: ...
-
-        def _changed(self) -> None: ...
-
-    _metrics_job: Job | None = None
-    metrics_interval: float = DEFAULT_INTERVAL
-    metrics_apps: frozenset[str] | None = None  # sampled apps; None: every app
+    def __init__(self, sup: Supervisor, scheduler: Scheduler, keeper: StateKeeper) -> None:
+        self.sup = sup
+        self.scheduler = scheduler
+        self.keeper = keeper
+        self._metrics_job: Job | None = None
+        self.metrics_interval = DEFAULT_INTERVAL
+        self.metrics_apps: frozenset[str] | None = None  # sampled apps; None: every app
 
     def metrics_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {
@@ -80,14 +75,15 @@ class MetricsMethods:
         meter.sample()  # a baseline now (and no reading left of an app no longer sampled)
         self._metrics_job = self.scheduler.every(interval, meter.sample, name="metrics")
 
-    def restore_metrics(self, saved: dict[str, Any]) -> None:
-        """The switch as ``metrics_settings`` saved it in state.json."""
-        if saved.get("enabled"):
-            interval = float(saved.get("interval", DEFAULT_INTERVAL))
-            apps = saved.get("sampled")
-            if apps is not None and not all(isinstance(name, str) for name in apps):
-                raise ValueError(f"metrics apps must be app names, got {apps!r}")
-            self.apply_metrics_settings(True, min(max(interval, 0.1), 3600.0), apps)
+    def saved(self) -> MetricsSetting:
+        """The switch, for ``state.json``."""
+        return MetricsSetting.from_dict(self.metrics_settings())
+
+    def restore_metrics(self, saved: MetricsSetting) -> None:
+        """The switch as ``saved`` kept it in state.json."""
+        if saved.enabled:
+            interval = min(max(saved.interval, 0.1), 3600.0)
+            self.apply_metrics_settings(True, interval, saved.sampled)
 
     def _sampled(self, name: str) -> bool:
         return self._metrics_job is not None and self._chosen(name)
@@ -125,8 +121,8 @@ class MetricsMethods:
             self.sup.app(name)  # NotFound, with the known names
             enabled, apps = self._switched(enabled, name)
         self.apply_metrics_settings(enabled, chosen, apps)
-        self._changed()
-        await self._durable()
+        self.keeper.changed()
+        await self.keeper.durable()
         return self.metrics_settings()
 
     async def metrics_page(self, peer: Peer, body: bytes) -> Reply:

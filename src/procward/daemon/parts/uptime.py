@@ -22,7 +22,6 @@ from procward.kit.rpc import CallContext, Role, method
 from procward.supervision.uptime import KEEP_DAYS, UptimeHistory
 
 if TYPE_CHECKING:
-    from procward.kit.paths import InstancePaths
     from procward.kit.scheduler import Scheduler
     from procward.supervision.supervisor import Supervisor
 
@@ -32,42 +31,32 @@ SAVE_INTERVAL = 300.0
 DEFAULT_DAYS = 30
 
 
-class UptimeMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``sup``, ``paths`` and ``scheduler``."""
+class Uptime:
+    """``getUptime``, and the history kept in ``uptime.json``."""
 
-    if TYPE_CHECKING:
-        paths: InstancePaths
-        scheduler: Scheduler
+    def __init__(self, sup: Supervisor, state_dir: str, scheduler: Scheduler) -> None:
+        self.sup = sup
+        self.scheduler = scheduler
+        history = sup.uptime
+        self.uptime_file = SavedFile(
+            os.path.join(state_dir, "uptime.json"),
+            "uptime history",
+            self._uptime_data,
+            lambda: setattr(history, "dirty", True),
+        )
 
-        @property
-        def sup(self) -> Supervisor: ...
-
-    _uptime_file: SavedFile | None = None
-
-    @property
-    def uptime_file(self) -> SavedFile:
-        if self._uptime_file is None:
-            history = self.sup.uptime
-            self._uptime_file = SavedFile(
-                os.path.join(self.paths.state_dir, "uptime.json"),
-                "uptime history",
-                self._uptime_data,
-                lambda: setattr(history, "dirty", True),
-            )
-        return self._uptime_file
-
-    def start_uptime(self) -> None:
+    def start(self) -> None:
         """Take up the saved history (before the apps come back), then save it now and then."""
         days = self.uptime_file.load(_parse)
         if days is not None:
             self.sup.uptime.days = days
         self.scheduler.every(SAVE_INTERVAL, self.uptime_file.save_soon, name="uptime-save")
 
-    def stop_uptime(self) -> None:
+    def stop(self) -> None:
         """Stop counting (the apps are about to be stopped by us, not to fail)."""
         self.sup.uptime.pause()
 
-    async def save_uptime(self) -> None:
+    async def save(self) -> None:
         await self.uptime_file.save()
 
     def _uptime_data(self) -> bytes | None:

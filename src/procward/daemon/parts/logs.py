@@ -1,9 +1,10 @@
-"""The daemon's log methods: read, follow, empty and reopen the apps' logs."""
+"""``Logs``: the daemon's log methods: read, follow, empty and reopen the apps' logs."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward.kit.durations import parse_duration
@@ -16,15 +17,16 @@ if TYPE_CHECKING:
     from procward.supervision.supervisor import Supervisor
 
 
-class LogMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``sup`` and ``_reopen_logs``."""
+class Logs:
+    """The apps' logs and the events, to read and follow; ``flushLogs``, ``reopenLogs``.
 
-    if TYPE_CHECKING:  # declared for mypy only: at run time the daemon's own win
+    ``reopen`` reopens every log file of the daemon (its own and the apps'),
+    as SIGUSR1 does.
+    """
 
-        @property
-        def sup(self) -> Supervisor: ...
-
-        def _reopen_logs(self) -> None: ...
+    def __init__(self, sup: Supervisor, reopen: Callable[[], None]) -> None:
+        self.sup = sup
+        self.reopen = reopen
 
     def _sinks(self, name: str | None, stream: str | None, instance: int | None) -> list[LogSink]:
         """The logs a query names; ``InvalidParams`` or ``NotFound`` if it can name none."""
@@ -163,7 +165,7 @@ class LogMethods:
     @method(Role.OPERATOR)
     def reopenLogs(self, ctx: CallContext) -> dict[str, Any]:
         """Reopen every log file by name, after an external logrotate (also SIGUSR1)."""
-        self._reopen_logs()
+        self.reopen()
         return {"reopened": len(self.sup.sinks()) + 1}
 
 

@@ -19,7 +19,6 @@ from procward.daemon.savedfile import SavedFile
 from procward.kit import fastjson
 
 if TYPE_CHECKING:
-    from procward.kit.paths import InstancePaths
     from procward.kit.scheduler import Scheduler
     from procward.supervision.supervisor import Supervisor
 
@@ -28,31 +27,21 @@ log = logging.getLogger("procward.daemon")
 SAVE_INTERVAL = 30.0
 
 
-class EventFileMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``sup``, ``paths`` and ``scheduler``."""
+class EventHistory:
+    """The events kept in ``events.json`` across restarts (no RPC methods of its own)."""
 
-    if TYPE_CHECKING:
-        paths: InstancePaths
-        scheduler: Scheduler
+    def __init__(self, sup: Supervisor, state_dir: str, scheduler: Scheduler) -> None:
+        self.sup = sup
+        self.scheduler = scheduler
+        events = sup.events
+        self.events_file = SavedFile(
+            os.path.join(state_dir, "events.json"),
+            "events history",
+            lambda: fastjson.dumps(events.saved()).encode() if events.dirty else None,
+            lambda: setattr(events, "dirty", True),
+        )
 
-        @property
-        def sup(self) -> Supervisor: ...
-
-    _events_file: SavedFile | None = None
-
-    @property
-    def events_file(self) -> SavedFile:
-        if self._events_file is None:
-            events = self.sup.events
-            self._events_file = SavedFile(
-                os.path.join(self.paths.state_dir, "events.json"),
-                "events history",
-                lambda: fastjson.dumps(events.saved()).encode() if events.dirty else None,
-                lambda: setattr(events, "dirty", True),
-            )
-        return self._events_file
-
-    def start_event_file(self) -> None:
+    def start(self) -> None:
         rows = self.events_file.load(fastjson.loads)
         if rows is not None:
             try:
@@ -62,6 +51,6 @@ class EventFileMethods:
         self.sup.events.dirty = False
         self.scheduler.every(SAVE_INTERVAL, self.events_file.save_soon, name="events-save")
 
-    async def save_events(self) -> None:
+    async def save(self) -> None:
         """Write the history now (stop, upgrade)."""
         await self.events_file.save()

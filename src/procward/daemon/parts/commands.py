@@ -36,15 +36,12 @@ MAX_RUNNING = 32  # one-off commands at once, per daemon
 GRACE = 10.0  # at most this long between the stop signal and SIGKILL on timeout
 
 
-class ExecMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``sup``."""
+class Commands:
+    """``exec``: an app's declared commands (operator) or any command line (admin)."""
 
-    if TYPE_CHECKING:
-
-        @property
-        def sup(self) -> Supervisor: ...
-
-    _running_execs = 0
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self.running = 0  # commands running now (an upgrade waits for none)
 
     @method(Role.OPERATOR, name="exec")
     async def exec_command(  # noqa: PLR0917 - the JSON-RPC params, positional or named
@@ -83,13 +80,13 @@ class ExecMethods:
         if not 0 <= instance < max(spec.instances, 1):
             raise InvalidParams(f"instance must be 0..{max(spec.instances, 1) - 1}, got {instance}")
         seconds = _timeout(timeout)
-        if self._running_execs >= MAX_RUNNING:
+        if self.running >= MAX_RUNNING:
             raise Conflict(f"{MAX_RUNNING} commands are running already; try again when one ends")
         plan = _plan(self.sup, name, command, args or [], instance)
         from procward.supervision import execute
 
         on_output = _Streamer(ctx).send if stream else None
-        self._running_execs += 1
+        self.running += 1
         try:
             outcome = await execute.run(
                 plan,
@@ -100,7 +97,7 @@ class ExecMethods:
                 grace=min(spec.stop_timeout, GRACE),
             )
         finally:
-            self._running_execs -= 1
+            self.running -= 1
         return _result(name, instance, plan, outcome, seconds)
 
 

@@ -24,16 +24,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procward.daemon.logs import newer_than_age
+from procward.daemon.parts.logs import newer_than_age
 from procward.kit.errors import Forbidden, InvalidParams, RpcError, Unauthorized
 from procward.kit.rpc import CallContext, Peer, Role, method
 
 if TYPE_CHECKING:
-    from procward.daemon.audit import AuditLog
     from procward.daemon.auditentry import AuditEntry
+    from procward.daemon.auditlog import AuditLog
     from procward.daemon.refusals import RefusalFolder
-    from procward.kit.paths import InstancePaths
-    from procward.kit.server import RpcServer
 
 log = logging.getLogger("procward.daemon")
 
@@ -62,14 +60,14 @@ class AuditTrail:
 
     def changes(self) -> AuditLog:
         if self._changes is None:
-            from procward.daemon.audit import AuditLog
+            from procward.daemon.auditlog import AuditLog
 
             self._changes = AuditLog(os.path.join(self.log_dir, "audit.jsonl"))
         return self._changes
 
     def refusals(self) -> AuditLog:
         if self._refusals is None:
-            from procward.daemon.audit import AuditLog, Limits
+            from procward.daemon.auditlog import AuditLog, Limits
 
             limits = Limits(**REFUSALS, backups=REFUSAL_BACKUPS)
             self._refusals = AuditLog(os.path.join(self.log_dir, "audit-refusals.jsonl"), limits)
@@ -155,26 +153,19 @@ class AuditTrail:
                 audit.close()
 
 
-class AuditMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``paths`` and ``server``."""
+class Audit:
+    """The audit trail as a part: ``record`` for the RPC and HTTP servers, ``getAudit``.
 
-    if TYPE_CHECKING:
-        paths: InstancePaths
-        server: RpcServer
+    Nothing is opened until the first entry (``AuditTrail`` opens its logs then).
+    """
 
-    audit_trail: AuditTrail | None = None  # nothing opened until the first entry
+    def __init__(self, log_dir: str, parameter_names: Callable[[str], tuple[str, ...] | None]):
+        self.trail = AuditTrail(log_dir, parameter_names)
 
-    def opened_audit_trail(self) -> AuditTrail:
-        if self.audit_trail is None:
-            names = self.server.registry.parameter_names
-            self.audit_trail = AuditTrail(self.paths.log_dir, names)
-        return self.audit_trail
+    def close(self) -> None:
+        self.trail.close()
 
-    def close_audit_log(self) -> None:
-        if self.audit_trail is not None:
-            self.audit_trail.close()
-
-    def audit_call(  # noqa: PLR0917 - the kit's Auditor signature
+    def record(  # noqa: PLR0917 - the kit's Auditor signature
         self,
         peer: Peer,
         name: str,
@@ -183,7 +174,7 @@ class AuditMethods:
         seconds: float,
         error: RpcError | None,
     ) -> None:
-        self.opened_audit_trail().record_call(peer, name, params, started, seconds, error)
+        self.trail.record_call(peer, name, params, started, seconds, error)
 
     @method(Role.ADMIN)
     async def getAudit(
@@ -201,9 +192,8 @@ class AuditMethods:
             got = _shown(limit)
             raise InvalidParams(f"limit must be a whole number from 0 to {MAX_LIMIT}, got {got}")
         after = newer_than_age(since) if isinstance(since, str) else unix_time(since)
-        trail = self.opened_audit_trail()
-        trail.settle()
-        return await asyncio.to_thread(trail.query, limit, after, name)
+        self.trail.settle()
+        return await asyncio.to_thread(self.trail.query, limit, after, name)
 
 
 def unix_time(since: float | None) -> float | None:

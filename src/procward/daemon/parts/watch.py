@@ -19,13 +19,11 @@ if TYPE_CHECKING:
 WATCH_WAIT = 5.0  # seconds enableWatch waits for the watches to be in place
 
 
-class WatchMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``sup``."""
+class Watch:
+    """Watch mode: what is watched, and the runtime switch."""
 
-    if TYPE_CHECKING:
-
-        @property
-        def sup(self) -> Supervisor: ...
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
 
     @method(Role.VIEWER)
     def getWatchStatus(self, ctx: CallContext) -> dict[str, Any]:

@@ -21,21 +21,19 @@ from procward.supervision.config import Config, ConfigError, Problem, load_confi
 from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
+    from procward.daemon.statekeeper import StateKeeper
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")
 ADHOC = "cli"  # the source of apps added by `addApp`, not from a file
 
 
-class ConfigMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``sup`` and ``_durable``."""
+class Configs:
+    """``loadConfig`` and ``reloadConfig`` (and SIGHUP, through ``on_reload``)."""
 
-    if TYPE_CHECKING:
-
-        @property
-        def sup(self) -> Supervisor: ...
-
-        async def _durable(self) -> None: ...
+    def __init__(self, sup: Supervisor, keeper: StateKeeper) -> None:
+        self.sup = sup
+        self.keeper = keeper
 
     @method(Role.ADMIN)
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
@@ -45,7 +43,7 @@ class ConfigMethods:
         _refuse_over_total([config], self.sup)
         check_config(config, self.sup)
         result = await self._apply(config, start_all=start)
-        await self._durable()
+        await self.keeper.durable()
         return result
 
     @method(Role.ADMIN)
@@ -66,7 +64,7 @@ class ConfigMethods:
         for config in configs:
             check_config(config, self.sup)
         results = [await self._apply(config, start_all=False) for config in configs]
-        await self._durable()
+        await self.keeper.durable()
         return results
 
     async def on_reload(self) -> None:

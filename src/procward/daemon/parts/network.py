@@ -14,42 +14,57 @@ why it does not listen) until ``procward network`` moves or drops it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from procward.daemon.savedstate import NetworkSetting
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 
 if TYPE_CHECKING:
+    from procward.daemon.statekeeper import StateKeeper
     from procward.kit.http import HttpServer
     from procward.kit.network import Network
 
 log = logging.getLogger("procward.daemon")
 
 
-class NetworkSettingsMethods:
-    """Mixed into ``ProcwardDaemon``, which provides ``network`` and the state hooks."""
+class NetworkSettings:
+    """``setNetwork``, and the listeners wanted, kept in ``state.json``.
 
-    if TYPE_CHECKING:
-        network: Network
-        handed_network: dict[str, dict[str, Any]]
+    The kit's ``network`` listens and ``addresses`` says where;
+    ``update_metadata`` tells ``daemon.json``; ``handed`` holds the listeners
+    an upgrade handed over (taken by ``restore_network``); ``warn`` reaches
+    whoever started the daemon; ``add_routes`` puts procward's pages on the
+    HTTP listener.
+    """
 
-        def addresses(self) -> dict[str, str]: ...
+    def __init__(
+        self,
+        network: Network,
+        keeper: StateKeeper,
+        *,
+        add_routes: Callable[[HttpServer], None],
+        addresses: Callable[[], dict[str, str]],
+        update_metadata: Callable[[], None],
+        warn: Callable[[str], None],
+        handed: dict[str, dict[str, Any]],
+    ) -> None:
+        self.network = network
+        self.keeper = keeper
+        self.add_http_routes = add_routes
+        self.addresses = addresses
+        self.update_metadata = update_metadata
+        self.warn = warn
+        self.handed = handed
+        self.tcp_setting: str | None = None  # the address wanted, listening or not
+        self.http_setting: str | None = None
+        self.tcp_error: str | None = None  # why the wanted address does not listen
+        self.http_error: str | None = None
 
-        def update_metadata(self) -> None: ...
-
-        def _changed(self) -> None: ...
-
-        async def _durable(self) -> None: ...
-
-        def start_warning(self, text: str) -> None: ...
-
-    tcp_setting: str | None = None  # the address wanted, listening or not
-    http_setting: str | None = None
-    tcp_error: str | None = None  # why the wanted address does not listen
-    http_error: str | None = None
-
-    def network_settings(self) -> dict[str, Any]:
-        return {"tcp": self.tcp_setting, "http": self.http_setting}
+    def saved(self) -> NetworkSetting:
+        """The listeners wanted, for ``state.json``."""
+        return NetworkSetting(tcp=self.tcp_setting, http=self.http_setting)
 
     def network_view(self) -> dict[str, dict[str, str | None]]:
         """Per listener: the address wanted, where it listens (None if not), and why not."""
@@ -63,28 +78,24 @@ class NetworkSettingsMethods:
             for kind in ("tcp", "http")
         }
 
-    async def restore_network(self, settings: object) -> None:
-        if not isinstance(settings, dict):
-            return
-        for kind in ("tcp", "http"):
-            address = settings.get(kind)
-            handed = self.handed_network.pop(kind, None)
-            if isinstance(address, str) and address and handed is not None:
+    async def restore_network(self, saved: NetworkSetting) -> None:
+        for kind, address in (("tcp", saved.tcp), ("http", saved.http)):
+            handed = self.handed.pop(kind, None)
+            if address and handed is not None:
                 await self._adopt(kind, handed)  # an upgrade: the same socket, nobody refused
-                setattr(self, f"{kind}_setting", address)
-                continue
-            if isinstance(address, str) and address:
+            elif address:
                 try:
                     await self._listen(kind, address)
                 except InvalidParams as exc:  # the port is taken now: serve on the socket
                     self._not_listening(kind, address, exc)
+            if address:
                 setattr(self, f"{kind}_setting", address)
 
     def _not_listening(self, kind: str, address: str, exc: InvalidParams) -> None:
         data = exc.data if isinstance(exc.data, dict) else {}
         reason = str(data.get("reason") or exc)
         setattr(self, f"{kind}_error", reason)
-        self.start_warning(
+        self.warn(
             f"not listening on {kind} {address}: {reason} (serving on the Unix socket; "
             f"change it with: procward network --{kind} HOST:PORT, or --off)"
         )
@@ -112,8 +123,8 @@ class NetworkSettingsMethods:
                 setattr(self, f"{kind}_error", None)
         finally:
             self.update_metadata()
-            self._changed()
-            await self._durable()
+            self.keeper.changed()
+            await self.keeper.durable()
         return self.addresses()
 
     async def _listen(self, kind: str, address: str) -> None:
@@ -127,6 +138,3 @@ class NetworkSettingsMethods:
         if kind == "http":
             self.add_http_routes(self.network.http_server())
         await self.network.adopt(kind, int(handed["fd"]), str(handed["address"]))
-
-    def add_http_routes(self, http: HttpServer) -> None:
-        """Routes beyond ``POST /rpc``; the daemon adds its own."""

@@ -1,4 +1,4 @@
-"""The daemon's read-only methods: status, list, getApp, inspect, getEnv, getHealth, graph.
+"""``Views``: status, list, getApp, inspect, getEnv, getHealth, getDependencyGraph.
 
 Also the HTTP pages that are views too: ``GET /health`` (200, or 503 while
 an app meant to run does not) and ``GET /metrics``.
@@ -7,7 +7,8 @@ an app meant to run does not) and ``GET /metrics``.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from procward.kit import fastjson
 from procward.kit.errors import NotFound
@@ -15,58 +16,47 @@ from procward.kit.rpc import CallContext, Peer, Role, method
 from procward.supervision import graph
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
-
+    from procward.daemon.parts.audit import Audit
+    from procward.daemon.parts.logs import Logs
+    from procward.daemon.parts.metrics import Metrics
+    from procward.daemon.parts.network import NetworkSettings
+    from procward.kit.daemon import Daemon
     from procward.kit.http import HttpServer, Reply
-    from procward.kit.paths import InstancePaths
-    from procward.kit.server import RpcServer
     from procward.supervision.app import App
     from procward.supervision.supervisor import Supervisor
 
 
-class ViewMethods:
-    """Mixed into ``ProcwardDaemon``, which provides the rest."""
+class Views:
+    """``status``, ``list``, ``getApp``, ``inspect``, ``getEnv``, ``getHealth``, the graph.
 
-    if TYPE_CHECKING:
-        pid: int
-        version: ClassVar[str]
-        paths: InstancePaths
-        started_at: float
-        server: RpcServer
+    ``about`` describes the daemon itself (pid, version, paths, connections,
+    addresses, listeners) for ``status``; ``warnings`` is what an operator
+    must hear of (a state that cannot be saved...).
+    """
 
-        @property
-        def sup(self) -> Supervisor: ...
-
-        def addresses(self) -> dict[str, str]: ...
-        def daemon_warnings(self) -> list[str]: ...
-        def network_view(self) -> dict[str, dict[str, str | None]]: ...
-        async def getMetrics(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]: ...
-
-        getLogs: Callable[..., Coroutine[Any, Any, list[dict[str, Any]]]]  # LogMethods'
-
-        def audit_call(self, *args: Any) -> None: ...
-        async def metrics_page(self, peer: Peer, body: bytes) -> Reply: ...
+    def __init__(
+        self,
+        sup: Supervisor,
+        metrics: Metrics,
+        logs: Logs,
+        *,
+        about: Callable[[], dict[str, Any]],
+        warnings: Callable[[], list[str]],
+    ) -> None:
+        self.sup = sup
+        self.metrics = metrics
+        self.logs = logs
+        self.about = about
+        self.warnings = warnings
 
     @method(Role.VIEWER)
     def status(self, ctx: CallContext) -> dict[str, Any]:
         apps = self.sup.summaries()
         return {
-            "daemon": {
-                "pid": self.pid,
-                "version": self.version,
-                "instance": self.paths.instance,
-                "started_at": self.started_at,
-                "uptime": round(time.time() - self.started_at, 3),
-                "connections": len(self.server.connections),
-                # Held per pool (decision 0026), HTTP included: is a flood filling one?
-                "pools": {pool.value: n for pool, n in self.server.admission.counts.items()},
-                "paths": self.paths.as_dict(),
-                "addresses": self.addresses(),
-                "network": self.network_view(),  # listeners wanted, and why one does not listen
-            },
+            "daemon": self.about(),
             "apps": apps,
             "healthy": all(app["healthy"] for app in apps),
-            "warnings": self.daemon_warnings(),  # a state it cannot save...: exit status 1
+            "warnings": self.warnings(),  # a state it cannot save...: exit status 1
         }
 
     @method(Role.VIEWER, name="list")
@@ -89,7 +79,7 @@ class ViewMethods:
         of each of its logs.
         """
         app = self.sup.app(name)
-        metrics = await self.getMetrics(ctx, name=name)
+        metrics = await self.metrics.getMetrics(ctx, name=name)
         watched = self.sup.watching.status()["apps"] if app.spec.watch is not None else []
         health = health_of(app)
         env, hidden = env_for(ctx.peer, self.sup.launch(app.spec, 0).env)
@@ -102,7 +92,7 @@ class ViewMethods:
             "env": env,
             "env_masked": hidden,
             "watch": next((w for w in watched if w["name"] == name), None),
-            "logs": await self.getLogs(ctx, name=name, lines=min(max(lines, 0), 1000)),
+            "logs": await self.logs.getLogs(ctx, name=name, lines=min(max(lines, 0), 1000)),
         }
 
     @method(Role.VIEWER)
@@ -121,21 +111,7 @@ class ViewMethods:
         check that failed last counts before it has failed often enough for
         a restart; a new process that is not ready yet does not.
         """
-        apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
-        reports = [health_of(app) for app in apps]
-        return {"apps": reports, "healthy": all(report["healthy"] for report in reports)}
-
-    def add_http_routes(self, http: HttpServer) -> None:
-        http.auditor = self.audit_call
-        http.route("GET", "/metrics", Role.VIEWER, self.metrics_page)
-        http.route("GET", "/health", Role.VIEWER, self._health_page)
-
-    async def _health_page(self, peer: Peer, body: bytes) -> Reply:
-        """``GET /health``: 200 when every app meant to run runs, else 503 (for probes)."""
-        from procward.kit.http import Reply
-
-        health = self.getHealth(CallContext(peer, _no_stream))
-        return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
+        return health_report(self.sup, name)
 
     @method(Role.VIEWER)
     def getDependencyGraph(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
@@ -144,6 +120,51 @@ class ViewMethods:
             return self.sup.graph()
         self.sup.app(name)  # NotFound, with the known names
         return dict(graph.as_graph(graph.around(self.sup.dependencies(), name)))
+
+
+class HttpPages:
+    """The HTTP listener's pages beyond ``POST /rpc``, audited like its calls."""
+
+    def __init__(self, sup: Supervisor, metrics: Metrics, audit: Audit) -> None:
+        self.sup = sup
+        self.metrics = metrics
+        self.audit = audit
+
+    def add_routes(self, http: HttpServer) -> None:
+        http.auditor = self.audit.record
+        http.route("GET", "/metrics", Role.VIEWER, self.metrics.metrics_page)
+        http.route("GET", "/health", Role.VIEWER, self.health_page)
+
+    async def health_page(self, peer: Peer, body: bytes) -> Reply:
+        """``GET /health``: 200 when every app meant to run runs, else 503 (for probes)."""
+        from procward.kit.http import Reply
+
+        health = health_report(self.sup, None)
+        return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
+
+
+def daemon_view(daemon: Daemon, network: NetworkSettings) -> dict[str, Any]:
+    """The daemon itself, as ``status`` shows it."""
+    return {
+        "pid": daemon.pid,
+        "version": daemon.version,
+        "instance": daemon.paths.instance,
+        "started_at": daemon.started_at,
+        "uptime": round(time.time() - daemon.started_at, 3),
+        "connections": len(daemon.server.connections),
+        # Held per pool (decision 0026), HTTP included: is a flood filling one?
+        "pools": {pool.value: n for pool, n in daemon.server.admission.counts.items()},
+        "paths": daemon.paths.as_dict(),
+        "addresses": daemon.addresses(),
+        "network": network.network_view(),  # listeners wanted, and why one does not listen
+    }
+
+
+def health_report(sup: Supervisor, name: str | None) -> dict[str, Any]:
+    """``getHealth``'s answer: per app, and whether all of them are well."""
+    apps = [sup.app(name)] if name else list(sup.apps.values())
+    reports = [health_of(app) for app in apps]
+    return {"apps": reports, "healthy": all(report["healthy"] for report in reports)}
 
 
 def env_for(peer: Peer, env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -178,7 +199,3 @@ def health_of(app: App) -> dict[str, Any]:
 def _failing(inst: dict[str, Any]) -> bool:
     starting = inst["check"] == "ready" and inst["state"] == "starting"
     return inst.get("passing") is False and not starting
-
-
-async def _no_stream(method: str, params: Any) -> None:
-    raise RuntimeError("no stream here")

@@ -1,0 +1,184 @@
+"""What a start and a stop of the daemon do besides building its parts.
+
+At start: read ``state.json`` before any app is touched (and refuse to
+start on one nobody can trust, decision 0031), end what the last daemon
+left running, bring back what the file holds, watch for exiting children,
+raise the open-file limit. At stop: stop every app, and nothing more
+spawns. And what ``procward prompt`` counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from procward.daemon import savedstate
+from procward.daemon.parts.upgrade import handed_pids
+from procward.daemon.savedapps import SavedApps
+from procward.kit.atomic import read_with_fallback
+from procward.kit.errors import CorruptFile
+from procward.supervision import state
+from procward.supervision.app import serving
+from procward.supervision.config import LIMIT_CEILING
+from procward.supervision.machine import State
+
+if TYPE_CHECKING:
+    from procward.daemon.parts import Parts
+    from procward.daemon.parts.upgrade import HandOver
+    from procward.daemon.savedstate import SavedState
+    from procward.kit.paths import InstancePaths
+    from procward.supervision.supervisor import Supervisor
+
+log = logging.getLogger("procward.daemon")
+
+
+def load_state(paths: InstancePaths, *, upgrading: bool) -> SavedState | None:
+    """``state.json`` (or its ``.bak``); refuse to start when neither can be read.
+
+    Without a state it can trust the daemon cannot tell its apps from
+    anything else: ending the processes that carry its marker would end
+    apps it may not relaunch, starting with no apps would leave them
+    unsupervised and end them at the next start. So it touches nothing,
+    and says what an operator can do (decision 0031). During an upgrade
+    the running apps are our own children: the files are set aside instead.
+    """
+    try:
+        return read_with_fallback(paths.state, savedstate.read)
+    except CorruptFile as exc:
+        if upgrading:
+            kept = state.set_aside(paths.state)
+            log.error("%s; set aside as %s", exc, ", ".join(kept))
+            return None
+        raise refusal(paths, str(exc)) from None
+
+
+def refusal(paths: InstancePaths, problem: str) -> CorruptFile:
+    """Decision 0031's refusal to start: what is wrong, and what an operator can do."""
+    me = {os.getpid(), os.getpgid(0)}
+    groups = len(state.marked_groups(paths.state_dir, exclude=me))
+    return CorruptFile(
+        f"the saved state is unreadable ({problem}). Not starting, and nothing touched: "
+        "without a state it can trust, the daemon cannot tell which processes are its "
+        f"apps ({groups} process group{'' if groups == 1 else 's'} of the last daemon "
+        f"still running). Either put a good copy back as {paths.state} and run "
+        "any command, or run `procward kill` to end those apps and set the unreadable "
+        "files aside (the next start has no apps)"
+    )
+
+
+async def end_leftovers(saved: SavedState | None, handed: HandOver | None, state_dir: str) -> None:
+    """End the process groups the last daemon left, but those handed over to adopt."""
+    kept = handed_pids(handed)
+    found = state.leftovers(None if saved is None else saved.as_dict(), state_dir)
+    await state.terminate_leftovers([g for g in found if g.pgid not in kept], 10.0)
+
+
+async def stop_apps(sup: Supervisor, *, force: bool) -> None:
+    """Stop every app and what strayed from it, keeping what each should do (``desired``)."""
+    sup.stop_watching()
+    await sup.stop(list(sup.apps), keep_desired=True, force=force)
+    await sup.end_strays()
+
+
+async def recover(
+    parts: Parts,
+    saved: SavedState,
+    handed: HandOver | None,
+    *,
+    path: str,
+    start_held: bool,
+    warn: Callable[[str], None],
+    grace: float,
+) -> asyncio.Task[None] | None:
+    """Bring back what ``state.json`` holds; the task still starting apps, if any.
+
+    Settings first (the metrics switch, the instance cap), then the apps,
+    then what an upgrade handed over is adopted; apps meant to run are
+    started, and the start waits for them at most ``grace`` seconds (so the
+    first ``status`` shows them starting; slow dependency chains go on in the
+    background). The listeners come last: a failure there is a warning.
+    """
+    sup = parts.sup
+    settings = savedstate.read_settings(saved.settings, path)
+    parts.metrics.restore_metrics(settings.metrics)
+    if settings.max_total_instances is not None:
+        sup.max_total_instances = min(max(settings.max_total_instances, 1), LIMIT_CEILING)
+    restoring = parts.keeper.saved_apps = SavedApps(sup, path, start_held=start_held, warn=warn)
+    wanted, held = restoring.restore(saved.apps)
+    log.info(
+        "restored %d apps (%d to run, %d held down by `down`)",
+        len(sup.apps),
+        len(wanted),
+        len(held),
+    )
+    if handed is not None:
+        parts.upgrade.adopt_handed_over(handed)
+        watch_children(sup.reaper.reap)  # and reap what exited meanwhile
+    task = None
+    if wanted:
+        task = asyncio.get_running_loop().create_task(restoring.start(wanted))
+        await asyncio.wait([task], timeout=grace)
+    try:
+        await parts.network.restore_network(settings.network)
+    except Exception as exc:  # the apps run by now: not a reason to stop
+        log.exception("restoring the network listeners failed")
+        warn(f"not listening as before the restart: {exc}")
+    return task
+
+
+def watch_children(reap: Callable[[], None]) -> None:
+    """Run ``reap`` in the loop whenever a child (or adopted orphan) exits.
+
+    ``signal.signal``, not ``loop.add_signal_handler``: uvloop reserves
+    SIGCHLD for subprocesses of its own, which we do not use. The handler
+    only schedules the reap, so all logic still runs in the loop.
+    """
+    loop = asyncio.get_running_loop()
+    signal.signal(signal.SIGCHLD, lambda _sig, _frame: loop.call_soon_threadsafe(reap))
+    reap()  # anything that exited before the handler was in place
+
+
+def stop_watching_children() -> None:
+    """The loop is about to close: a late SIGCHLD must not schedule into it."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def raise_fd_limit() -> None:
+    """Two pipes and two files per instance: 500 apps need more than the usual 1024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit above %d: %s", soft, exc)
+
+
+def prompt_status(sup: Supervisor) -> dict[str, Any]:
+    """What ``procward prompt`` shows, counted without building snapshots.
+
+    ``running`` counts the instances that serve (running, or starting
+    with no ready probe to wait for), out of ``wanted``; every app with an
+    instance that does not is named once, by why: ``down`` (not well),
+    ``exited`` (finished cleanly) or ``starting`` (not ready yet).
+    """
+    wanted = [a for a in sup.apps.values() if a.wanted]
+    running = 0
+    named: dict[str, list[str]] = {"down": [], "exited": [], "starting": []}
+    for app in wanted:
+        probed = app.spec.ready is not None
+        idle = [i for i in app.instances if not serving(i, probed)]
+        running += len(app.instances) - len(idle)
+        if not app.healthy():
+            named["down"].append(app.name)
+        elif idle:  # well, so each is a clean exit or not ready yet
+            done = all(i.state is State.EXITED for i in idle)
+            named["exited" if done else "starting"].append(app.name)
+    expected = sum(len(a.instances) for a in wanted)
+    return {"healthy": not named["down"], "running": running, "wanted": expected, **named}

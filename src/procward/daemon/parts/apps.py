@@ -1,0 +1,140 @@
+"""``Apps``: start, stop, restart, reload and scale apps (operator); add and delete them (admin).
+
+Every change waits for ``state.json`` (``StateKeeper.durable``) before the
+answer: an operator's change survives a daemon killed right after it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from procward.daemon.parts.configs import ADHOC, check_config
+from procward.kit.errors import InvalidParams
+from procward.kit.rpc import CallContext, Role, method
+from procward.supervision.config import MAX_INSTANCES, Config, parse_app
+
+if TYPE_CHECKING:
+    from procward.daemon.statekeeper import StateKeeper
+    from procward.supervision.supervisor import Supervisor
+
+MAX_STOP_WAIT = 86400.0  # a stop's timeout: a day is already a mistake; beyond, timers overflow
+
+
+class Apps:
+    def __init__(self, sup: Supervisor, keeper: StateKeeper) -> None:
+        self.sup = sup
+        self.keeper = keeper
+
+    def _names(self, name: str) -> list[str]:
+        if name == "all":
+            return list(self.sup.apps)
+        self.sup.app(name)
+        return [name]
+
+    @method(Role.OPERATOR)
+    async def startApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        await self.sup.start([name])
+        await self.keeper.durable()
+        return self.sup.app(name).summary()
+
+    @method(Role.OPERATOR)
+    async def resume(self, ctx: CallContext) -> dict[str, Any]:
+        """Start the apps the last stop of the daemon held down (what `procward up` does)."""
+        held = [app.name for app in self.sup.apps.values() if app.held]
+        if held:
+            await self.sup.start(held)
+            await self.keeper.durable()
+        return {"started": held}
+
+    @method(Role.OPERATOR)
+    async def startAll(self, ctx: CallContext) -> list[dict[str, Any]]:
+        await self.sup.start(list(self.sup.apps))
+        await self.keeper.durable()
+        return self.sup.summaries()
+
+    @method(Role.OPERATOR)
+    async def stopApp(
+        self, ctx: CallContext, name: str, force: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Stop an app, and first the apps that depend on it (they cannot run without it)."""
+        wait = None if timeout is None else _stop_wait(timeout)
+        names = self.sup.dependents(self._names(name))
+        await self.sup.stop(names, force=force, timeout=wait)
+        await self.keeper.durable()
+        return {"success": True, "stopped": names}
+
+    @method(Role.OPERATOR)
+    async def stopAll(self, ctx: CallContext, force: bool = False) -> dict[str, Any]:
+        names = list(self.sup.apps)
+        await self.sup.stop(names, force=force)
+        await self.keeper.durable()
+        return {"count": len(names)}
+
+    @method(Role.OPERATOR)
+    async def restartApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        names = self._names(name)
+        await self.sup.restart(names)
+        await self.keeper.durable()
+        return {"apps": [self.sup.app(n).summary() for n in names]}
+
+    @method(Role.OPERATOR)
+    async def restartAll(self, ctx: CallContext) -> list[dict[str, Any]]:
+        await self.sup.restart(list(self.sup.apps))
+        await self.keeper.durable()
+        return self.sup.summaries()
+
+    @method(Role.OPERATOR)
+    async def reloadApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        """Replace each instance with a new process, one at a time, without downtime."""
+        names = self._names(name)
+        try:
+            await self.sup.reload(names)
+        finally:
+            await self.keeper.durable()
+        return {"apps": [self.sup.app(n).summary() for n in names]}
+
+    @method(Role.OPERATOR)
+    async def scale(self, ctx: CallContext, name: str, instances: int) -> dict[str, Any]:
+        if instances < 0:
+            raise InvalidParams("instances must be 0 or more")
+        await self.sup.scale(name, instances)
+        await self.keeper.durable()
+        return self.sup.app(name).summary()
+
+    @method(Role.ADMIN)
+    async def addApp(
+        self, ctx: CallContext, name: str, spec: dict[str, Any], start: bool = True
+    ) -> dict[str, Any]:
+        """Add an ad-hoc app (kept across restarts) from a procward.toml-shaped table."""
+        cwd = spec.get("cwd")
+        base = cwd if isinstance(cwd, str) and os.path.isabs(cwd) else "/"
+        parsed = parse_app(name, spec, base_dir=base, max_instances=MAX_INSTANCES)
+        if name not in self.sup.apps:  # else the Conflict below says so
+            self.sup.check_total(name, parsed.instances)
+            check_config(Config({name: parsed}), self.sup)
+        app = self.sup.add(parsed, ADHOC, desired=False)
+        if start:
+            await self.sup.start([app.name])
+        await self.keeper.durable()
+        return app.summary()
+
+    @method(Role.ADMIN)
+    async def deleteApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
+        if not self.keeper.forget(name):  # else an entry of state.json that made no app
+            await self.sup.delete(name)
+        await self.keeper.durable()
+        return {"success": True}
+
+
+def _stop_wait(timeout: float) -> float:
+    """``stopApp``'s timeout in seconds, or ``InvalidParams`` saying why it cannot be one."""
+    from procward.kit.durations import parse_duration
+
+    try:
+        seconds = parse_duration(timeout, what="timeout")
+    except ValueError as exc:
+        raise InvalidParams(str(exc)) from None
+    if seconds > MAX_STOP_WAIT:
+        raise InvalidParams(f"timeout {timeout:g} is more than {MAX_STOP_WAIT:g} seconds (a day)")
+    return seconds

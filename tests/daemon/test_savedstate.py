@@ -1,0 +1,242 @@
+"""state.json as its own record (``daemon/savedstate.py``): versioned, read in parts.
+
+A file written by the daemon before the record (issue 12) must still load:
+``TODAYS`` is one, taken from a real daemon run (two sleepers starting, one
+app exited). A file of a newer format is refused with decision 0031's error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+import pytest
+
+from procward.daemon import lifecycle, savedstate
+from procward.daemon.savedstate import SavedApp, SavedInstance, SavedSettings, SavedState
+from procward.kit.client import Client
+from procward.kit.errors import CorruptFile
+from procward.kit.paths import InstancePaths
+from procward.kit.structs import RecordError
+
+from ..conftest import Result
+from .conftest import wait_all_state
+
+TODAYS = r"""
+{
+ "format": 1,
+ "saved_at": 1796264929.094139,
+ "apps": [
+  {
+   "spec": {
+    "name": "web",
+    "cmd": [
+     "sleep",
+     "600"
+    ],
+    "cwd": "/tmp/parts_home",
+    "env": {},
+    "instances": 2,
+    "restart": "on-failure",
+    "reload": "rolling",
+    "backoff": {
+     "initial": "1s",
+     "multiplier": 2.0,
+     "max": "30s"
+    },
+    "max_restarts": 5,
+    "restart_window": "1m",
+    "min_uptime": "10s",
+    "min_start": "1s",
+    "stop_signal": "TERM",
+    "stop_timeout": "10s",
+    "depends_on": [],
+    "autostart": true,
+    "merge_logs": false,
+    "log_time": false,
+    "log_format": "text",
+    "log_max_size": 10485760,
+    "log_backups": 5
+   },
+   "source": "/tmp/parts_home/procward.toml",
+   "desired": true,
+   "held": false,
+   "max_instances": 256,
+   "instances": [
+    {
+     "index": 0,
+     "state": "starting",
+     "pid": 8457,
+     "restarts": 0,
+     "started_at": 1796264929.0888023,
+     "exit_code": null,
+     "exit_signal": null,
+     "error": null,
+     "starttime": 2743270,
+     "boot_id": "e527dcc8-5d28-4ddc-b25f-b9c75f4d0fce",
+     "pgid": 8457
+    },
+    {
+     "index": 1,
+     "state": "starting",
+     "pid": 8458,
+     "restarts": 0,
+     "started_at": 1796264929.0926414,
+     "exit_code": null,
+     "exit_signal": null,
+     "error": null,
+     "starttime": 2743272,
+     "boot_id": "e527dcc8-5d28-4ddc-b25f-b9c75f4d0fce",
+     "pgid": 8458
+    }
+   ]
+  },
+  {
+   "spec": {
+    "name": "once",
+    "cmd": [
+     "true"
+    ],
+    "cwd": "/tmp/parts_home",
+    "env": {},
+    "instances": 1,
+    "restart": "never",
+    "reload": "rolling",
+    "backoff": {
+     "initial": "1s",
+     "multiplier": 2.0,
+     "max": "30s"
+    },
+    "max_restarts": 5,
+    "restart_window": "1m",
+    "min_uptime": "10s",
+    "min_start": "1s",
+    "stop_signal": "TERM",
+    "stop_timeout": "10s",
+    "depends_on": [],
+    "autostart": true,
+    "merge_logs": false,
+    "log_time": false,
+    "log_format": "text",
+    "log_max_size": 10485760,
+    "log_backups": 5
+   },
+   "source": "/tmp/parts_home/procward.toml",
+   "desired": true,
+   "held": false,
+   "max_instances": 256,
+   "instances": [
+    {
+     "index": 0,
+     "state": "exited",
+     "pid": null,
+     "restarts": 0,
+     "started_at": null,
+     "exit_code": 0,
+     "exit_signal": null,
+     "error": null,
+     "pgid": null
+    }
+   ]
+  }
+ ],
+ "settings": {
+  "metrics": {
+   "enabled": false,
+   "interval": 5.0
+  },
+  "network": {
+   "tcp": null,
+   "http": null
+  },
+  "max_total_instances": 10000
+ }
+}
+"""
+
+
+def test_a_state_file_of_today_reads_into_the_record() -> None:
+    saved = savedstate.read(TODAYS.encode())
+    assert isinstance(saved, SavedState)
+    assert saved.format == 1
+    web, once = (SavedApp.from_dict(entry) for entry in saved.apps)
+    assert web.spec["name"] == "web"
+    assert (web.source, web.desired, web.held, web.max_instances) == (
+        "/tmp/parts_home/procward.toml",
+        True,
+        False,
+        256,
+    )
+    first = web.instances[0]
+    assert (first.index, first.state, first.pid, first.pgid) == (0, "starting", 8457, 8457)
+    assert (first.starttime, first.boot_id) == (2743270, "e527dcc8-5d28-4ddc-b25f-b9c75f4d0fce")
+    assert once.instances == [
+        SavedInstance(index=0, state="exited", pid=None, pgid=None, exit_code=0)
+    ]
+    settings = savedstate.read_settings(saved.settings, "state.json")
+    assert settings == SavedSettings(max_total_instances=10000)
+
+
+def test_a_record_written_reads_back_the_same() -> None:
+    saved = savedstate.read(TODAYS.encode())
+    apps = [SavedApp.from_dict(entry) for entry in saved.apps]
+    written = SavedState(saved_at=1.5, apps=apps, settings=SavedSettings()).as_dict()
+    again = savedstate.read(json.dumps(written).encode())
+    assert [SavedApp.from_dict(entry) for entry in again.apps] == apps
+    assert SavedSettings.from_dict(again.settings) == SavedSettings()
+
+
+def test_an_app_entry_that_does_not_read_names_the_field() -> None:
+    entry = json.loads(TODAYS)["apps"][0]
+    entry["instances"][1]["pid"] = "8458"
+    with pytest.raises(RecordError, match=r"instances\[1\]\.pid: expected int, got str"):
+        SavedApp.from_dict(entry)
+
+
+def test_unreadable_settings_are_ignored_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    assert savedstate.read_settings({"metrics": "on"}, "state.json") == SavedSettings()
+    assert "ignoring unreadable settings in state.json: settings.metrics" in caplog.text
+
+
+def test_a_newer_format_is_refused_with_what_to_do(paths: InstancePaths) -> None:
+    paths.ensure()
+    newer = {**json.loads(TODAYS), "format": 2}
+    for name in (paths.state, paths.state + ".bak"):
+        with open(name, "w") as f:
+            json.dump(newer, f)
+    with pytest.raises(CorruptFile) as refused:
+        lifecycle.load_state(paths, upgrading=False)
+    text = str(refused.value)
+    assert "written by a newer procward (state format 2; this one reads format 1" in text
+    assert "Not starting, and nothing touched" in text  # decision 0031
+    assert "procward kill" in text
+    with open(paths.state) as f:
+        assert json.load(f)["format"] == 2, "the file was touched"
+
+
+def test_a_daemon_starts_from_a_state_file_of_today(
+    cli: Callable[..., Result], paths: InstancePaths, home: str
+) -> None:
+    paths.ensure()
+    today = json.loads(TODAYS)
+    for app in today["apps"]:
+        app["spec"]["cwd"] = home  # the run it was taken from had its own
+        for inst in app["instances"]:  # and its processes are long gone
+            inst.update(pid=None, pgid=None, starttime=None, boot_id=None)
+    with open(paths.state, "w") as f:
+        json.dump(today, f)
+    assert cli("ping").code == 0
+    with Client.open(paths.socket) as client:
+        wait_all_state(client, "web", "running", count=2)
+        [once] = [a for a in client.call("list") if a["name"] == "once"]
+        assert once["instances"][0]["state"] == "exited"
+    assert cli("down").code == 0
+    with open(paths.state) as f:
+        kept = json.load(f)
+    assert kept["format"] == 1
+    for entry in kept["apps"]:  # written as the records would write themselves
+        assert SavedApp.from_dict(entry).as_dict() == entry
+    assert SavedState.from_dict(kept).as_dict() == kept
+    assert [a["spec"]["name"] for a in kept["apps"]] == ["web", "once"]
+    assert os.path.exists(paths.state + ".bak")
