@@ -25,10 +25,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.structs import Struct, field
+from procward.kit.structs import RecordError, Struct, field
 
 if TYPE_CHECKING:
-    from typing import Self
+    from typing import Self, TypeVar
+
+    S = TypeVar("S", bound=Struct)
+
+
+def list_from(record: type[S], data: object) -> list[S]:
+    """A reply that is a list of ``record`` (``listTokens``, ``getEvents``...), decoded.
+
+    A wrong item is named by its index: ``[3].pid: expected int, got str``.
+    """
+    if not isinstance(data, list):
+        raise RecordError(f"expected a list of {record.__name__}, got {type(data).__name__}")
+    return [record.from_dict(item, f"[{i}]") for i, item in enumerate(data)]
 
 
 def _renamed(data: object, wire: str, ours: str) -> object:

@@ -29,9 +29,11 @@ def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
         query: dict[str, object] = {**scope, "lines": args.lines}
         if args.since:
             query["since"] = args.since
-        logs = client.call("getLogs", query)
+        from procward.replies import LogEntry, list_from
+
+        logs = list_from(LogEntry, client.call("getLogs", query))
         # Say whose each line is when they come from more than one instance.
-        many = len({(entry["app"], entry["instance"]) for entry in logs}) > 1 or not args.name
+        many = len({(entry.app, entry.instance) for entry in logs}) > 1 or not args.name
         printer = render.LogPrinter(prefix=many or args.follow, as_json=args.json)
         for entry in logs:
             printer.lines(entry)
@@ -49,8 +51,10 @@ def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
 
 def cmd_flush(args: Namespace, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        result = client.call("flushLogs", name=args.name)
-    print(f"emptied {result['flushed']} log file{'s' if result['flushed'] != 1 else ''}")
+        from procward.replies import Flushed
+
+        flushed = Flushed.from_dict(client.call("flushLogs", name=args.name)).flushed
+    print(f"emptied {flushed} log file{'s' if flushed != 1 else ''}")
     return 0
 
 
