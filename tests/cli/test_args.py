@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import types
+import typing
+
 import pytest
 
 from procward.cli.args import Arg, Command, Option, Parser, UsageError
+from procward.cli.main import PARSER as PROCWARD
 
 
 def run(args: object) -> int:
@@ -114,3 +118,39 @@ def test_top_level_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> No
         PARSER.parse(["-h"])
     out = capsys.readouterr().out
     assert "commands:" in out and "scale" in out
+
+
+def declared(record: type) -> set[str]:
+    """The argument names a record class declares, its bases' included."""
+    return {name for cls in record.__mro__ for name in vars(cls).get("__annotations__", {})}
+
+
+@pytest.mark.parametrize("command", list(PROCWARD.commands.values()), ids=lambda c: c.name)
+def test_each_commands_record_declares_exactly_what_its_parser_sets(command: Command) -> None:
+    """mypy checks a command's use of its record; this checks the record against the parser."""
+    sets = {o.dest for o in [*PROCWARD.options, *command.options]} | {a.dest for a in command.args}
+    assert declared(command.record) == sets
+    hints = typing.get_type_hints(command.func)
+    assert hints["args"] is command.record, f"{command.func.__name__} takes {hints['args']}"
+
+
+@pytest.mark.parametrize("command", list(PROCWARD.commands.values()), ids=lambda c: c.name)
+def test_each_commands_defaults_fit_its_record(command: Command) -> None:
+    """What a command gets when given nothing fits the types its record declares."""
+    required = [a for a in command.args if not a.optional]
+    argv = [command.name, *("1" if a.type is int else "x" for a in required)]
+    if command.name == "token":
+        argv = ["token", "list"]
+    _, args = PROCWARD.parse(argv)
+    hints = typing.get_type_hints(command.record)
+    for name, value in vars(args).items():
+        assert isinstance(value, _runtime(hints[name])), f"{name}={value!r}: not {hints[name]}"
+
+
+def _runtime(hint: object) -> tuple[type, ...]:
+    """The classes ``isinstance`` checks for an annotation: ``str | None``, ``list[str]``..."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return tuple(t for arg in args for t in _runtime(arg))
+    origin = typing.get_origin(hint)
+    return (origin if isinstance(origin, type) else hint,)  # type: ignore[return-value]

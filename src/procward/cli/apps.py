@@ -6,8 +6,8 @@ import os
 import sys
 
 from procward.cli import render
-from procward.cli.args import Namespace
 from procward.cli.connection import connect, fail
+from procward.cli.options import AppArgs, AppsArgs, Globals
 from procward.kit.paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
@@ -18,7 +18,79 @@ if TYPE_CHECKING:
     from procward.replies import AppView, ExecResult
 
 
-def cmd_status(args: Namespace, paths: InstancePaths) -> int:
+class StartArgs(AppsArgs):
+    app_name: str | None
+    instances: int
+    cwd: str | None
+    env: list[str]
+    restart: str
+    cmd: list[str]
+
+
+class StopArgs(AppArgs):
+    force: bool
+    timeout: float | None
+
+
+class ScaleArgs(AppArgs):
+    count: int
+
+
+class UptimeArgs(AppsArgs):
+    days: int
+
+
+class InspectArgs(AppArgs):
+    lines: int
+
+
+class MetricsArgs(AppsArgs):
+    on: bool
+    off: bool
+    interval: float | None
+
+
+class EnvArgs(AppArgs):
+    index: int
+
+
+class ExecArgs(AppArgs):
+    index: int
+    timeout: str | None
+    command: str | None
+    cmd: list[str]
+
+
+class WatchArgs(Globals):
+    on: bool
+    off: bool
+    names: list[str]
+
+
+class PromptArgs(Globals):
+    always: bool
+
+
+class NetworkArgs(Globals):
+    tcp: str | None
+    http: str | None
+    off: bool
+
+
+class TokenArgs(Globals):
+    ttl: str
+    subject: str | None
+    action: str
+    what: str | None
+
+
+class AuditArgs(Globals):
+    lines: int
+    since: str | None
+    method: str | None
+
+
+def cmd_status(args: AppsArgs, paths: InstancePaths) -> int:
     from procward.replies import AppView, DaemonStatus
 
     with connect(paths) as client:
@@ -51,7 +123,7 @@ def cmd_status(args: Namespace, paths: InstancePaths) -> int:
     return 0 if healthy and not warnings else 1
 
 
-def cmd_start(args: Namespace, paths: InstancePaths) -> int:
+def cmd_start(args: StartArgs, paths: InstancePaths) -> int:
     if args.cmd or args.app_name:
         return _start_adhoc(args, paths)
     if not args.name:
@@ -63,7 +135,7 @@ def cmd_start(args: Namespace, paths: InstancePaths) -> int:
     return _show(args, apps, args.name)
 
 
-def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
+def _start_adhoc(args: StartArgs, paths: InstancePaths) -> int:
     if not args.cmd:
         return fail("nothing to run: put the command after --", 2)
     name = args.app_name or args.name or os.path.basename(args.cmd[0])
@@ -89,13 +161,13 @@ def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
     return _show(args, apps, name)
 
 
-def _show(args: Namespace, apps: list[dict[str, Any]], name: str) -> int:
+def _show(args: Globals, apps: list[dict[str, Any]], name: str) -> int:
     """The table of app ``name`` (or all) of ``apps`` (app replies); 1 if one is unwell."""
     chosen = apps if name == "all" else [a for a in apps if a.get("name") == name]
     return _show_apps(args, chosen)
 
 
-def _show_apps(args: Namespace, replies: list[Any]) -> int:
+def _show_apps(args: Globals, replies: list[Any]) -> int:
 
     apps = render.show(replies, _apps_of, render.app_table, json=args.json)
     return 0 if all(app.healthy for app in apps) else 1
@@ -107,7 +179,7 @@ def _apps_of(replies: list[Any]) -> list[AppView]:
     return list_from(AppView, replies)
 
 
-def cmd_stop(args: Namespace, paths: InstancePaths) -> int:
+def cmd_stop(args: StopArgs, paths: InstancePaths) -> int:
     params: dict[str, object] = {"name": args.name, "force": args.force}
     if args.timeout is not None:
         params["timeout"] = args.timeout
@@ -122,14 +194,14 @@ def cmd_stop(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_restart(args: Namespace, paths: InstancePaths) -> int:
+def cmd_restart(args: AppArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         client.call("restartApp", name=args.name)
         apps = client.call("status")["apps"]
     return _show(args, apps, args.name)
 
 
-def cmd_reload(args: Namespace, paths: InstancePaths) -> int:
+def cmd_reload(args: AppsArgs, paths: InstancePaths) -> int:
     from procward.replies import ConfigLoaded, list_from
 
     with connect(paths) as client:
@@ -153,7 +225,7 @@ def cmd_reload(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
+def cmd_metrics(args: MetricsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.on or args.off:
             switch: dict[str, object] = {"enabled": bool(args.on), "interval": args.interval}
@@ -167,20 +239,20 @@ def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_delete(args: Namespace, paths: InstancePaths) -> int:
+def cmd_delete(args: AppArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         client.call("deleteApp", name=args.name)
     print(f"deleted {args.name}")
     return 0
 
 
-def cmd_scale(args: Namespace, paths: InstancePaths) -> int:
+def cmd_scale(args: ScaleArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         app = client.call("scale", name=args.name, instances=args.count)
     return _show(args, [app], args.name)
 
 
-def cmd_env(args: Namespace, paths: InstancePaths) -> int:
+def cmd_env(args: EnvArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         env = client.call("getEnv", name=args.name, instance=args.index)
     if args.json:
@@ -191,7 +263,7 @@ def cmd_env(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_exec(args: Namespace, paths: InstancePaths) -> int:
+def cmd_exec(args: ExecArgs, paths: InstancePaths) -> int:
     """Run a one-off command in an app's environment; exit with its status.
 
     The output streams as it comes (with --json: all of it in the result).
@@ -250,7 +322,7 @@ def signal_number(name: str) -> int:
     return int(getattr(signal, "SIG" + name, 0)) if not name.isdigit() else int(name)
 
 
-def cmd_uptime(args: Namespace, paths: InstancePaths) -> int:
+def cmd_uptime(args: UptimeArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         report = client.call("getUptime", name=args.name, days=args.days)
     from procward.replies import UptimeReport
@@ -259,7 +331,7 @@ def cmd_uptime(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
+def cmd_graph(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         graph = client.call("getDependencyGraph", **({"name": args.name} if args.name else {}))
     from procward.replies import Graph
@@ -268,7 +340,7 @@ def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_health(args: Namespace, paths: InstancePaths) -> int:
+def cmd_health(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         reply = client.call("getHealth", name=args.name)
     from procward.replies import HealthReport
@@ -281,7 +353,7 @@ def cmd_health(args: Namespace, paths: InstancePaths) -> int:
     return 0 if health.healthy else 1
 
 
-def cmd_token(args: Namespace, paths: InstancePaths) -> int:
+def cmd_token(args: TokenArgs, paths: InstancePaths) -> int:
     needs = {
         "create": "a role: viewer, operator or admin",
         "revoke": "the token's id (see procward token list)",
@@ -314,7 +386,7 @@ def cmd_token(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_network(args: Namespace, paths: InstancePaths) -> int:
+def cmd_network(args: NetworkArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.off:
             client.call("setNetwork", tcp="", http="")
@@ -332,7 +404,7 @@ def cmd_network(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_audit(args: Namespace, paths: InstancePaths) -> int:
+def cmd_audit(args: AuditArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         entries = client.call("getAudit", limit=args.lines, since=args.since, name=args.method)
     from procward.replies import AuditView, list_from
@@ -341,7 +413,7 @@ def cmd_audit(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_inspect(args: Namespace, paths: InstancePaths) -> int:
+def cmd_inspect(args: InspectArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         reply = client.call("inspect", name=args.name, lines=args.lines)
     from procward.replies import Inspection
@@ -350,7 +422,7 @@ def cmd_inspect(args: Namespace, paths: InstancePaths) -> int:
     return 0 if found.healthy else 1
 
 
-def cmd_prompt(args: Namespace, paths: InstancePaths) -> int:
+def cmd_prompt(args: PromptArgs, paths: InstancePaths) -> int:
     """For PS1 and status bars: the daemon's status file, without calling the daemon."""
     from procward.kit import fastjson
 
@@ -377,7 +449,7 @@ def cmd_prompt(args: Namespace, paths: InstancePaths) -> int:
     return 0 if status["healthy"] else 1
 
 
-def cmd_watch(args: Namespace, paths: InstancePaths) -> int:
+def cmd_watch(args: WatchArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.off:
             status = client.call("disableWatch")

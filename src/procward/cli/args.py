@@ -16,7 +16,9 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Any
+    from typing import Any, TypeVar
+
+    A = TypeVar("A", bound="Arguments")
 
 
 class UsageError(Exception):
@@ -90,32 +92,49 @@ class Arg:
         return f"[{name}]" if self.optional else name
 
 
-class Command:
-    __slots__ = ("args", "func", "help", "name", "options")
+class Arguments:
+    """Parsed values as attributes, like argparse's Namespace, but typed.
 
-    def __init__(
-        self,
-        name: str,
-        func: Callable[..., int],
-        help: str,
-        options: Sequence[Option] = (),
-        args: Sequence[Arg] = (),
-    ) -> None:
-        self.name = name
-        self.func = func
-        self.help = help
-        self.options = list(options)
-        self.args = list(args)
-
-
-class Namespace:
-    """Parsed values as attributes, like argparse's."""
+    A command declares its own subclass, one annotation per option and
+    argument (``name: str | None``), and its function takes that class:
+    mypy then checks every use of an argument in the function, and
+    ``tests/cli/test_args.py`` checks that the annotations are exactly what
+    the parser sets. Annotations only, no values: the parser sets them all.
+    """
 
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)
 
-    def __getattr__(self, name: str) -> Any:  # only called for missing names
-        raise AttributeError(name)
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.__dict__.items())
+        return f"{type(self).__name__}({shown})"
+
+
+class Command:
+    """A command: its name, its function, its options and arguments, and their record.
+
+    ``record`` is the ``Arguments`` subclass the parser builds for it; ``func``
+    must take one (mypy checks that they agree).
+    """
+
+    __slots__ = ("args", "func", "help", "name", "options", "record")
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[[A, Any], int],
+        help: str,
+        options: Sequence[Option] = (),
+        args: Sequence[Arg] = (),
+        *,
+        record: type[A] | None = None,
+    ) -> None:
+        self.name = name
+        self.func: Callable[[Any, Any], int] = func
+        self.help = help
+        self.options = list(options)
+        self.args = list(args)
+        self.record: type[Arguments] = record or Arguments
 
 
 class Parser:
@@ -127,7 +146,7 @@ class Parser:
         self.options = list(options)
         self.commands = {c.name: c for c in commands}
 
-    def parse(self, argv: Sequence[str]) -> tuple[Command, Namespace]:
+    def parse(self, argv: Sequence[str]) -> tuple[Command, Arguments]:
         values: dict[str, Any] = {o.dest: o.default for o in self.options}
         rest = self._options(list(argv), self.options, values, None, stop_at_word=True)
         if not rest:
@@ -141,7 +160,7 @@ class Parser:
         values.update({a.dest: a.default for a in command.args})
         words = self._options(rest, command.options, values, command, stop_at_word=False)
         self._positionals(words, command, values)
-        return command, Namespace(**values)
+        return command, command.record(**values)
 
     def _options(  # noqa: PLR0912 - one loop over argv, one branch per kind of word
         self,

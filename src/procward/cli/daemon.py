@@ -6,14 +6,38 @@ import os
 import sys
 
 from procward.cli import render
-from procward.cli.args import Namespace
 from procward.cli.connection import connect, fail, start_timeout, warn_of
+from procward.cli.options import Globals
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit.errors import Conflict, KitError
 from procward.kit.paths import InstancePaths
 
 
-def cmd_run(args: Namespace, paths: InstancePaths) -> int:
+class RunArgs(Globals):
+    detached: bool
+    idle_shutdown: float | None
+
+
+class UpArgs(Globals):
+    config: str | None
+
+
+class TimeoutArgs(Globals):
+    """``down`` and ``upgrade``."""
+
+    timeout: float
+
+
+class PingArgs(Globals):
+    no_spawn: bool
+
+
+class ServiceArgs(Globals):
+    socket: bool
+    kind: str
+
+
+def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
     extra = ["--detached"] if args.detached else []
     if args.idle_shutdown is not None:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
@@ -31,7 +55,7 @@ def cmd_run(args: Namespace, paths: InstancePaths) -> int:
     os.execv(argv[0], argv)  # same pid: what systemd and containers expect
 
 
-def cmd_up(args: Namespace, paths: InstancePaths) -> int:
+def cmd_up(args: UpArgs, paths: InstancePaths) -> int:
     from procward.replies import ConfigLoaded, DaemonStatus, Resumed
 
     with connect(paths) as client:
@@ -57,7 +81,7 @@ def cmd_up(args: Namespace, paths: InstancePaths) -> int:
     return 1 if warned else 0
 
 
-def cmd_down(args: Namespace, paths: InstancePaths) -> int:
+def cmd_down(args: TimeoutArgs, paths: InstancePaths) -> int:
     from procward.kit.control import stop_or_kill
 
     meta, killed = stop_or_kill(paths, timeout=args.timeout)
@@ -76,7 +100,7 @@ def cmd_down(args: Namespace, paths: InstancePaths) -> int:
     )
 
 
-def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
+def cmd_upgrade(args: TimeoutArgs, paths: InstancePaths) -> int:
     """Exec the installed procward in the daemon's place; the apps keep running."""
     import time
 
@@ -135,7 +159,7 @@ def _died(pid: int, paths: InstancePaths) -> bool:
         return False
 
 
-def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
+def cmd_kill(args: Globals, paths: InstancePaths) -> int:
     from procward.kit.control import kill
 
     was_running, meta = kill(paths)
@@ -176,7 +200,7 @@ def _groups(count: int, of: str = "") -> str:
     return f"{count} {of}process group{'s' if count != 1 else ''}"
 
 
-def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
+def cmd_ping(args: PingArgs, paths: InstancePaths) -> int:
     # The reply is read by key, not decoded into ``replies.Ping``: that would
     # import ``typing`` and ``enum`` (kit.structs), a third of ping's budget.
     with connect(paths, spawn=not args.no_spawn) as client:
@@ -189,7 +213,7 @@ def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_info(args: Namespace, paths: InstancePaths) -> int:
+def cmd_info(args: Globals, paths: InstancePaths) -> int:
     from procward.kit.metadata import running
 
     liveness, meta = running(paths)
@@ -205,7 +229,7 @@ def cmd_info(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_service(args: Namespace, paths: InstancePaths) -> int:
+def cmd_service(args: ServiceArgs, paths: InstancePaths) -> int:
     from procward.kit.units import launchd_plist, systemd_units
 
     exe = os.path.abspath(sys.argv[0]) if sys.argv[0].endswith("procward") else "procward"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from procward.cli import render
-from procward.cli.args import Namespace
 from procward.cli.connection import connect, output_closed
+from procward.cli.options import AppsArgs
 from procward.kit.errors import KitError, NotRunning, ShuttingDown
 from procward.kit.paths import InstancePaths
 
@@ -16,7 +16,23 @@ if TYPE_CHECKING:
     from procward.kit.client import Client
 
 
-def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
+class LogsArgs(AppsArgs):
+    lines: int
+    follow: bool
+    out: bool
+    err: bool
+    index: int | None
+    since: str | None
+    reopen: bool
+
+
+class EventsArgs(AppsArgs):
+    lines: int
+    follow: bool
+    since: str | None
+
+
+def cmd_logs(args: LogsArgs, paths: InstancePaths) -> int:
     stream = "err" if args.err else "out" if args.out else None
     scope: dict[str, object] = {"name": args.name, "stream": stream}
     if args.index is not None:
@@ -49,7 +65,7 @@ def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
         return _follow(paths, client, "followLogs", scope, shown)
 
 
-def cmd_flush(args: Namespace, paths: InstancePaths) -> int:
+def cmd_flush(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         from procward.replies import Flushed
 
@@ -58,7 +74,7 @@ def cmd_flush(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_events(args: Namespace, paths: InstancePaths) -> int:
+def cmd_events(args: EventsArgs, paths: InstancePaths) -> int:
     query: dict[str, object] = {"name": args.name, "limit": args.lines}
     if args.since:
         query["since"] = args.since
