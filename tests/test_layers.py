@@ -24,6 +24,7 @@ import procward
 PACKAGE_DIR = os.path.dirname(procward.__file__)
 
 CLI_MAY_IMPORT_FROM_KIT = {
+    "argv",
     "client",
     "fastjson",
     "wire",

@@ -40,7 +40,6 @@ from procward.cli.apps import (
     cmd_uptime,
     cmd_watch,
 )
-from procward.cli.args import Arg, Command, Option, Parser, UsageError
 from procward.cli.connection import fail, output_closed
 from procward.cli.daemon import (
     PingArgs,
@@ -59,6 +58,7 @@ from procward.cli.daemon import (
 )
 from procward.cli.logs import EventsArgs, LogsArgs, cmd_events, cmd_flush, cmd_logs
 from procward.cli.options import AppArgs, AppsArgs, Globals
+from procward.kit.argv import Arg, Command, Option, Parser, UsageError, seconds
 from procward.kit.errors import KitError, NotRunning
 from procward.kit.paths import InstancePaths, instance_for_project, resolve
 
@@ -128,14 +128,6 @@ def _paths(args: Globals) -> InstancePaths:
 # -- parser -----------------------------------------------------------------------
 
 
-def _seconds(raw: str) -> float:
-    value = float(raw)
-    if value < 0:
-        raise ValueError(raw)
-    return value
-
-
-_seconds.__name__ = "seconds"
 JSON = Option("--json", help="machine-readable output")
 
 PARSER = Parser(
@@ -166,9 +158,7 @@ PARSER = Parser(
             "run the daemon in the foreground (systemd, containers)",
             [
                 Option("--detached", help="detach and log JSON to a file"),
-                Option(
-                    "--idle-shutdown", type=_seconds, metavar="SECONDS", help="stop when unused"
-                ),
+                Option("--idle-shutdown", type=seconds, metavar="SECONDS", help="stop when unused"),
             ],
             record=RunArgs,
         ),
@@ -183,7 +173,7 @@ PARSER = Parser(
             "down",
             cmd_down,
             "stop the daemon gracefully",
-            [Option("--timeout", type=_seconds, default=30.0, help="then SIGKILL (default 30)")],
+            [Option("--timeout", type=seconds, default=30.0, help="then SIGKILL (default 30)")],
             record=TimeoutArgs,
         ),
         Command("kill", cmd_kill, "SIGKILL the daemon (for a hung daemon)", record=Globals),
@@ -191,7 +181,7 @@ PARSER = Parser(
             "upgrade",
             cmd_upgrade,
             "run the installed procward in the daemon's place; every app keeps running",
-            [Option("--timeout", type=_seconds, default=30.0, help="to come back (default 30)")],
+            [Option("--timeout", type=seconds, default=30.0, help="to come back (default 30)")],
             record=TimeoutArgs,
         ),
         Command(
@@ -247,7 +237,7 @@ PARSER = Parser(
             [
                 JSON,
                 Option("--force", help="KILL at once"),
-                Option("--timeout", type=_seconds, metavar="S", help="before KILL"),
+                Option("--timeout", type=seconds, metavar="S", help="before KILL"),
             ],
             [Arg("name", help="app name, or all")],
             record=StopArgs,
@@ -356,7 +346,7 @@ PARSER = Parser(
                     "--on", help="sample periodically (NAME: that app too); status shows CPU, MEM"
                 ),
                 Option("--off", help="stop sampling (NAME: that app), the default: on demand"),
-                Option("--interval", type=_seconds, help="seconds between samples (default 5)"),
+                Option("--interval", type=seconds, help="seconds between samples (default 5)"),
             ],
             [Arg("name", help="app (default: all)", optional=True)],
             record=MetricsArgs,

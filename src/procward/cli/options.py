@@ -9,7 +9,7 @@ to their function.
 
 from __future__ import annotations
 
-from procward.cli.args import Arguments
+from procward.kit.argv import Arguments
 
 
 class Globals(Arguments):
