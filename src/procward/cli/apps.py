@@ -128,11 +128,12 @@ def cmd_start(args: StartArgs, paths: InstancePaths) -> int:
         return _start_adhoc(args, paths)
     if not args.name:
         return fail("start what? give an app name, all, or --name NAME -- COMMAND", 2)
-    method = "startAll" if args.name == "all" else "startApp"
     with connect(paths) as client:
-        client.call(method, **({} if args.name == "all" else {"name": args.name}))
-        apps = client.call("status")["apps"]
-    return _show(args, apps, args.name)
+        if args.name == "all":
+            apps = client.call("startAll")
+        else:
+            apps = [client.call("startApp", name=args.name)]
+    return _show_apps(args, apps)
 
 
 def _start_adhoc(args: StartArgs, paths: InstancePaths) -> int:
@@ -156,20 +157,21 @@ def _start_adhoc(args: StartArgs, paths: InstancePaths) -> int:
     if env:
         spec["env"] = env
     with connect(paths) as client:
-        client.call("addApp", name=name, spec=spec)
-        apps = client.call("status")["apps"]
-    return _show(args, apps, name)
-
-
-def _show(args: Globals, apps: list[dict[str, Any]], name: str) -> int:
-    """The table of app ``name`` (or all) of ``apps`` (app replies); 1 if one is unwell."""
-    chosen = apps if name == "all" else [a for a in apps if a.get("name") == name]
-    return _show_apps(args, chosen)
+        added = client.call("addApp", name=name, spec=spec)
+    return _show_apps(args, [added])
 
 
 def _show_apps(args: Globals, replies: list[Any]) -> int:
+    """The table of ``replies``, apps as the daemon sent them; 1 if one is unwell."""
+    return _render_apps(args, _apps_of(replies), replies)
 
-    apps = render.show(replies, _apps_of, render.app_table, json=args.json)
+
+def _render_apps(args: Globals, apps: list[AppView], as_received: object) -> int:
+    """``apps`` as a table, or with --json as the daemon sent them; 1 if one is unwell."""
+    if args.json:
+        render.as_json(as_received)
+    else:
+        render.app_table(apps)
     return 0 if all(app.healthy for app in apps) else 1
 
 
@@ -185,33 +187,36 @@ def cmd_stop(args: StopArgs, paths: InstancePaths) -> int:
         params["timeout"] = args.timeout
     from procward.replies import Stopped
 
+    # stopApp answers with the names it stopped, not the apps: the table
+    # comes from `status` until it does (the field it needs: "apps").
     with connect(paths) as client:
         stopped = Stopped.from_dict(client.call("stopApp", params)).stopped
         apps = client.call("status")["apps"]
     if args.name == "all":
-        return _show(args, apps, "all")
+        return _show_apps(args, apps)
     _show_apps(args, [a for a in apps if a.get("name") in stopped])
     return 0
 
 
 def cmd_restart(args: AppArgs, paths: InstancePaths) -> int:
+    from procward.replies import AppsChanged
+
     with connect(paths) as client:
-        client.call("restartApp", name=args.name)
-        apps = client.call("status")["apps"]
-    return _show(args, apps, args.name)
+        reply = client.call("restartApp", name=args.name)
+    return _render_apps(args, AppsChanged.from_dict(reply).apps, reply["apps"])
 
 
 def cmd_reload(args: AppsArgs, paths: InstancePaths) -> int:
-    from procward.replies import ConfigLoaded, list_from
+    from procward.replies import AppsChanged, ConfigLoaded, list_from
 
     with connect(paths) as client:
-        if args.name is None:
-            reply = client.call("reloadConfig")
-        else:
-            client.call("reloadApp", name=args.name)
+        if args.name is not None:
+            reply = client.call("reloadApp", name=args.name)
+            return _render_apps(args, AppsChanged.from_dict(reply).apps, reply["apps"])
+        # reloadConfig answers with what each file changed, not the apps: the
+        # table comes from `status` until it does.
+        reply = client.call("reloadConfig")
         apps = client.call("status")["apps"]
-    if args.name is not None:
-        return _show(args, apps, args.name)
     results = list_from(ConfigLoaded, reply)
     if args.json:
         render.as_json(reply)
@@ -249,7 +254,7 @@ def cmd_delete(args: AppArgs, paths: InstancePaths) -> int:
 def cmd_scale(args: ScaleArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         app = client.call("scale", name=args.name, instances=args.count)
-    return _show(args, [app], args.name)
+    return _show_apps(args, [app])
 
 
 def cmd_env(args: EnvArgs, paths: InstancePaths) -> int:
@@ -392,6 +397,8 @@ def cmd_network(args: NetworkArgs, paths: InstancePaths) -> int:
             client.call("setNetwork", tcp="", http="")
         elif args.tcp or args.http:
             client.call("setNetwork", tcp=args.tcp, http=args.http)
+        # setNetwork answers with the addresses, not why a listener does not
+        # listen (the daemon's "network"): the lines come from `status`.
         reply = client.call("status")
     from procward.replies import DaemonStatus
 

@@ -64,6 +64,8 @@ def cmd_up(args: UpArgs, paths: InstancePaths) -> int:
             loaded = ConfigLoaded.from_dict(
                 client.call("loadConfig", path=os.path.abspath(args.config))
             )
+        # Neither resume nor loadConfig answers with the daemon and the apps,
+        # and --json prints the whole status: `up` asks for it.
         reply = client.call("status")
         # It runs, but not all is well (a listener could not bind): say so in the status.
         warned = bool(client.start_warnings)
