@@ -7,7 +7,24 @@ import sys
 
 from procward.cli import render
 from procward.cli.connection import connect, fail
-from procward.cli.options import AppArgs, AppsArgs, Globals
+from procward.cli.options import (
+    AppArgs,
+    AppsArgs,
+    AuditArgs,
+    EnvArgs,
+    ExecArgs,
+    Globals,
+    InspectArgs,
+    MetricsArgs,
+    NetworkArgs,
+    PromptArgs,
+    ScaleArgs,
+    StartArgs,
+    StopArgs,
+    TokenArgs,
+    UptimeArgs,
+    WatchArgs,
+)
 from procward.kit.paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
@@ -16,78 +33,6 @@ if TYPE_CHECKING:
 
     from procward.kit.client import Client
     from procward.replies import AppView, ExecResult
-
-
-class StartArgs(AppsArgs):
-    app_name: str | None
-    instances: int
-    cwd: str | None
-    env: list[str]
-    restart: str
-    cmd: list[str]
-
-
-class StopArgs(AppArgs):
-    force: bool
-    timeout: float | None
-
-
-class ScaleArgs(AppArgs):
-    count: int
-
-
-class UptimeArgs(AppsArgs):
-    days: int
-
-
-class InspectArgs(AppArgs):
-    lines: int
-
-
-class MetricsArgs(AppsArgs):
-    on: bool
-    off: bool
-    interval: float | None
-
-
-class EnvArgs(AppArgs):
-    index: int
-
-
-class ExecArgs(AppArgs):
-    index: int
-    timeout: str | None
-    command: str | None
-    cmd: list[str]
-
-
-class WatchArgs(Globals):
-    on: bool
-    off: bool
-    names: list[str]
-
-
-class PromptArgs(Globals):
-    always: bool
-
-
-class NetworkArgs(Globals):
-    tcp: str | None
-    http: str | None
-    off: bool
-
-
-class TokenArgs(Globals):
-    ttl: str
-    subject: str | None
-    action: str
-    what: str | None
-
-
-class AuditArgs(Globals):
-    lines: int
-    since: str | None
-    method: str | None
 
 
 def cmd_status(args: AppsArgs, paths: InstancePaths) -> int:

@@ -7,34 +7,10 @@ import sys
 
 from procward.cli import render
 from procward.cli.connection import connect, fail, start_timeout, warn_of
-from procward.cli.options import Globals
+from procward.cli.options import Globals, PingArgs, RunArgs, ServiceArgs, TimeoutArgs, UpArgs
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit.errors import Conflict, KitError
 from procward.kit.paths import InstancePaths
-
-
-class RunArgs(Globals):
-    detached: bool
-    idle_shutdown: float | None
-
-
-class UpArgs(Globals):
-    config: str | None
-
-
-class TimeoutArgs(Globals):
-    """``down`` and ``upgrade``."""
-
-    timeout: float
-
-
-class PingArgs(Globals):
-    no_spawn: bool
-
-
-class ServiceArgs(Globals):
-    socket: bool
-    kind: str
 
 
 def cmd_run(args: RunArgs, paths: InstancePaths) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from procward.cli import render
 from procward.cli.connection import connect, output_closed
-from procward.cli.options import AppsArgs
+from procward.cli.options import AppsArgs, EventsArgs, LogsArgs
 from procward.kit.errors import KitError, NotRunning, ShuttingDown
 from procward.kit.paths import InstancePaths
 
@@ -14,22 +14,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from procward.kit.client import Client
-
-
-class LogsArgs(AppsArgs):
-    lines: int
-    follow: bool
-    out: bool
-    err: bool
-    index: int | None
-    since: str | None
-    reopen: bool
-
-
-class EventsArgs(AppsArgs):
-    lines: int
-    follow: bool
-    since: str | None
 
 
 def cmd_logs(args: LogsArgs, paths: InstancePaths) -> int:

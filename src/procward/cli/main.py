@@ -7,19 +7,6 @@ import sys
 
 from procward._version import __version__
 from procward.cli.apps import (
-    AuditArgs,
-    EnvArgs,
-    ExecArgs,
-    InspectArgs,
-    MetricsArgs,
-    NetworkArgs,
-    PromptArgs,
-    ScaleArgs,
-    StartArgs,
-    StopArgs,
-    TokenArgs,
-    UptimeArgs,
-    WatchArgs,
     cmd_audit,
     cmd_delete,
     cmd_env,
@@ -42,11 +29,6 @@ from procward.cli.apps import (
 )
 from procward.cli.connection import fail, output_closed
 from procward.cli.daemon import (
-    PingArgs,
-    RunArgs,
-    ServiceArgs,
-    TimeoutArgs,
-    UpArgs,
     cmd_down,
     cmd_info,
     cmd_kill,
@@ -56,8 +38,32 @@ from procward.cli.daemon import (
     cmd_up,
     cmd_upgrade,
 )
-from procward.cli.logs import EventsArgs, LogsArgs, cmd_events, cmd_flush, cmd_logs
-from procward.cli.options import AppArgs, AppsArgs, Globals
+from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
+from procward.cli.options import (
+    AppArgs,
+    AppsArgs,
+    AuditArgs,
+    EnvArgs,
+    EventsArgs,
+    ExecArgs,
+    Globals,
+    InspectArgs,
+    LogsArgs,
+    MetricsArgs,
+    NetworkArgs,
+    PingArgs,
+    PromptArgs,
+    RunArgs,
+    ScaleArgs,
+    ServiceArgs,
+    StartArgs,
+    StopArgs,
+    TimeoutArgs,
+    TokenArgs,
+    UpArgs,
+    UptimeArgs,
+    WatchArgs,
+)
 from procward.kit.argv import Arg, Command, Option, Parser, UsageError, seconds
 from procward.kit.errors import KitError, NotRunning
 from procward.kit.paths import InstancePaths, instance_for_project, resolve
