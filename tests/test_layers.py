@@ -24,6 +24,7 @@ import procward
 PACKAGE_DIR = os.path.dirname(procward.__file__)
 
 CLI_MAY_IMPORT_FROM_KIT = {
+    "argv",
     "client",
     "fastjson",
     "wire",
@@ -40,6 +41,7 @@ CLI_MAY_IMPORT_FROM_KIT = {
 CLI_ALLOWED = {
     "procward.client",
     "procward._version",
+    "procward.replies",  # imported lazily, by the commands that render replies
     *(f"procward.kit.{name}" for name in CLI_MAY_IMPORT_FROM_KIT),
 }
 SLOW_FOR_THE_CLI = [

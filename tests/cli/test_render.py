@@ -8,15 +8,17 @@ import shlex
 import pytest
 
 from procward.cli import render
+from procward.replies import AuditView, Inspection, LogEntry
 
 
 def test_json_lines_of_a_json_app_are_its_own_objects(capsys: pytest.CaptureFixture[str]) -> None:
     own = '{"time": 1.5, "app": "api", "instance": 0, "stream": "out", "line": "hi"}'
     printer = render.LogPrinter(prefix=False, as_json=True)
     where = {"app": "api", "instance": 0, "stream": "out", "format": "json"}
-    printer.lines({**where, "lines": [own, "not json, from before the format changed"]})
+    lines = [own, "not json, from before the format changed"]
+    printer.lines(LogEntry.from_dict({**where, "lines": lines}))
     printer.chunk({**where, "data": own + "\n"})  # followed
-    printer.lines({"app": "web", "instance": 1, "stream": "err", "lines": ['{"a": 1}']})
+    printer.lines(LogEntry(app="web", instance=1, stream="err", lines=['{"a": 1}']))
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
         json.loads(own),
         {
@@ -33,7 +35,7 @@ def test_json_lines_of_a_json_app_are_its_own_objects(capsys: pytest.CaptureFixt
 def test_a_note_on_a_log_is_said_once_per_app(capsys: pytest.CaptureFixture[str]) -> None:
     printer = render.LogPrinter(prefix=True, as_json=False)
     for stream in ("out", "err"):
-        printer.lines({"app": "p", "instance": 0, "stream": stream, "lines": [], "note": "skipped"})
+        printer.lines(LogEntry(app="p", instance=0, stream=stream, lines=[], note="skipped"))
     assert capsys.readouterr() == ("", "p: skipped\n")
 
 
@@ -42,20 +44,29 @@ def test_inspect_shows_a_command_that_can_be_pasted_into_a_shell(
 ) -> None:
     argv = ["sh", "-c", "echo 'a b' \"$HOME\"; exec sleep 1000", "it's"]
     render.inspection(
-        {
-            "name": "svc",
-            "spec": {"cmd": argv, "restart": "on-failure", "reload": "rolling"},
-            "source": "cli",
-            "desired": "running",
-            "healthy": True,
-            "depends_on": [],
-            "error": None,
-            "instances": [],
-            "usage": [],
-            "health": {"ready": None, "health": None},
-            "watch": None,
-            "logs": [],
-        }
+        Inspection.from_dict(
+            {
+                "name": "svc",
+                "spec": {"cmd": argv, "restart": "on-failure", "reload": "rolling"},
+                "source": "cli",
+                "desired": "running",
+                "healthy": True,
+                "depends_on": [],
+                "error": None,
+                "instances": [],
+                "usage": [],
+                "health": {
+                    "name": "svc",
+                    "ready": None,
+                    "health": None,
+                    "healthy": True,
+                    "instances": [],
+                },
+                "held": False,
+                "watch": None,
+                "logs": [],
+            }
+        )
     )
     [command] = [
         line for line in capsys.readouterr().out.splitlines() if line.startswith("command:")
@@ -73,7 +84,8 @@ def test_folded_refusals_show_their_count(capsys: pytest.CaptureFixture[str]) ->
         "outcome": "refused",
         "error": "status needs the viewer role",
     }
-    render.audit_table([entry, {**entry, "count": 250, "until": 1_700_000_059.0}])
+    folded = {**entry, "count": 250, "until": 1_700_000_059.0}
+    render.audit_table([AuditView.from_dict(entry), AuditView.from_dict(folded)])
     lines = capsys.readouterr().out.splitlines()
     assert "x250" not in lines[1]
     assert "refused x250 (until " in lines[2]

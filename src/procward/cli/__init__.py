@@ -1,8 +1,9 @@
 """The ``procward`` command: a thin, fast client of the daemon.
 
 Start-up time is the product here (``procward ping`` must cost little more
-than starting Python), so this package imports only argparse, the kit's
-client and wire code, and renders results itself. It never imports the
+than starting Python), so this package imports only the kit's argv parser,
+client and wire code, and renders results itself (the records of the replies,
+``procward.replies``, only in the commands that render them). It never imports the
 daemon: ``run`` execs ``python -m procward.daemon`` instead.
 """
 

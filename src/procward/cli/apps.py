@@ -6,8 +6,25 @@ import os
 import sys
 
 from procward.cli import render
-from procward.cli.args import Namespace
 from procward.cli.connection import connect, fail
+from procward.cli.options import (
+    AppArgs,
+    AppsArgs,
+    AuditArgs,
+    EnvArgs,
+    ExecArgs,
+    Globals,
+    InspectArgs,
+    MetricsArgs,
+    NetworkArgs,
+    PromptArgs,
+    ScaleArgs,
+    StartArgs,
+    StopArgs,
+    TokenArgs,
+    UptimeArgs,
+    WatchArgs,
+)
 from procward.kit.paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
@@ -15,52 +32,56 @@ if TYPE_CHECKING:
     from typing import Any
 
     from procward.kit.client import Client
+    from procward.replies import AppView, ExecResult
 
 
-def cmd_status(args: Namespace, paths: InstancePaths) -> int:
+def cmd_status(args: AppsArgs, paths: InstancePaths) -> int:
+    from procward.replies import AppView, DaemonStatus
+
     with connect(paths) as client:
         if args.name:
-            apps = [client.call("getApp", name=args.name)]
-            status = {"apps": apps, "healthy": apps[0]["healthy"]}
+            reply = client.call("getApp", name=args.name)
+            app = AppView.from_dict(reply)
+            apps, healthy, warnings = [app], app.healthy, []
         else:
-            status = client.call("status")
+            reply = client.call("status")
+            status = DaemonStatus.from_dict(reply)
+            apps, healthy, warnings = status.apps, status.healthy, status.warnings
         told = set(client.start_warnings)  # printed already, by `connect`
     if args.json:
-        render.as_json(status)
-    elif not args.name:
-        daemon = status["daemon"]
-        uptime = render.duration(daemon["uptime"])
-        print(f"procward {daemon['version']} (pid {daemon['pid']}, up {uptime}), {paths.instance}")
-        for line in render.listeners(daemon, problems_only=True):
-            print(line)
-        render.app_table(status["apps"])
+        render.as_json({"apps": [reply], "healthy": healthy} if args.name else reply)
     else:
-        render.app_table(status["apps"])
-    held = [app["name"] for app in status["apps"] if app.get("held")]
-    if held and not args.json:
-        print(f"held down since `procward down`: {', '.join(held)} (`procward up` starts them)")
-    warnings = status.get("warnings") or []
-    if not args.json:
+        if not args.name:
+            daemon = status.daemon
+            uptime = render.duration(daemon.uptime)
+            print(f"procward {daemon.version} (pid {daemon.pid}, up {uptime}), {paths.instance}")
+            for line in render.listeners(daemon, problems_only=True):
+                print(line)
+        render.app_table(apps)
+        held = [app.name for app in apps if app.held]
+        if held:
+            print(f"held down since `procward down`: {', '.join(held)} (`procward up` starts them)")
         for text in (w for w in warnings if w not in told):
             sys.stderr.write(f"procward: warning: {text}\n")
     # Non-zero when something meant to run is not running, or the daemon warns (a
     # state it cannot save): scripts and CI can rely on it.
-    return 0 if status.get("healthy", True) and not warnings else 1
+    return 0 if healthy and not warnings else 1
 
 
-def cmd_start(args: Namespace, paths: InstancePaths) -> int:
+def cmd_start(args: StartArgs, paths: InstancePaths) -> int:
     if args.cmd or args.app_name:
         return _start_adhoc(args, paths)
     if not args.name:
         return fail("start what? give an app name, all, or --name NAME -- COMMAND", 2)
-    method = "startAll" if args.name == "all" else "startApp"
     with connect(paths) as client:
-        client.call(method, **({} if args.name == "all" else {"name": args.name}))
-        apps = client.call("status")["apps"]
-    return _show(args, apps, args.name)
+        if args.name == "all":
+            apps = client.call("startAll")
+        else:
+            apps = [client.call("startApp", name=args.name)]
+    return _show_apps(args, apps)
 
 
-def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
+def _start_adhoc(args: StartArgs, paths: InstancePaths) -> int:
     if not args.cmd:
         return fail("nothing to run: put the command after --", 2)
     name = args.app_name or args.name or os.path.basename(args.cmd[0])
@@ -81,59 +102,80 @@ def _start_adhoc(args: Namespace, paths: InstancePaths) -> int:
     if env:
         spec["env"] = env
     with connect(paths) as client:
-        client.call("addApp", name=name, spec=spec)
-        apps = client.call("status")["apps"]
-    return _show(args, apps, name)
+        added = client.call("addApp", name=name, spec=spec)
+    return _show_apps(args, [added])
 
 
-def _show(args: Namespace, apps: list[dict[str, object]], name: str) -> int:
-    chosen = apps if name == "all" else [a for a in apps if a["name"] == name]
-    render.show(chosen, render.app_table, json=args.json)
-    return 0 if all(a["healthy"] for a in chosen) else 1
+def _show_apps(args: Globals, replies: list[Any]) -> int:
+    """The table of ``replies``, apps as the daemon sent them; 1 if one is unwell."""
+    return _render_apps(args, _apps_of(replies), replies)
 
 
-def cmd_stop(args: Namespace, paths: InstancePaths) -> int:
+def _render_apps(args: Globals, apps: list[AppView], as_received: object) -> int:
+    """``apps`` as a table, or with --json as the daemon sent them; 1 if one is unwell."""
+    if args.json:
+        render.as_json(as_received)
+    else:
+        render.app_table(apps)
+    return 0 if all(app.healthy for app in apps) else 1
+
+
+def _apps_of(replies: list[Any]) -> list[AppView]:
+    from procward.replies import AppView, list_from
+
+    return list_from(AppView, replies)
+
+
+def cmd_stop(args: StopArgs, paths: InstancePaths) -> int:
     params: dict[str, object] = {"name": args.name, "force": args.force}
     if args.timeout is not None:
         params["timeout"] = args.timeout
+    from procward.replies import Stopped
+
+    # stopApp answers with the names it stopped, not the apps: the table
+    # comes from `status` until it does (the field it needs: "apps").
     with connect(paths) as client:
-        stopped = client.call("stopApp", params).get("stopped", [args.name])
+        stopped = Stopped.from_dict(client.call("stopApp", params)).stopped
         apps = client.call("status")["apps"]
     if args.name == "all":
-        return _show(args, apps, "all")
-    render.show([a for a in apps if a["name"] in stopped], render.app_table, json=args.json)
+        return _show_apps(args, apps)
+    _show_apps(args, [a for a in apps if a.get("name") in stopped])
     return 0
 
 
-def cmd_restart(args: Namespace, paths: InstancePaths) -> int:
+def cmd_restart(args: AppArgs, paths: InstancePaths) -> int:
+    from procward.replies import AppsChanged
+
     with connect(paths) as client:
-        client.call("restartApp", name=args.name)
-        apps = client.call("status")["apps"]
-    return _show(args, apps, args.name)
+        reply = client.call("restartApp", name=args.name)
+    return _render_apps(args, AppsChanged.from_dict(reply).apps, reply["apps"])
 
 
-def cmd_reload(args: Namespace, paths: InstancePaths) -> int:
+def cmd_reload(args: AppsArgs, paths: InstancePaths) -> int:
+    from procward.replies import AppsChanged, ConfigLoaded, list_from
+
     with connect(paths) as client:
-        if args.name is None:
-            results = client.call("reloadConfig")
-        else:
-            client.call("reloadApp", name=args.name)
+        if args.name is not None:
+            reply = client.call("reloadApp", name=args.name)
+            return _render_apps(args, AppsChanged.from_dict(reply).apps, reply["apps"])
+        # reloadConfig answers with what each file changed, not the apps: the
+        # table comes from `status` until it does.
+        reply = client.call("reloadConfig")
         apps = client.call("status")["apps"]
-    if args.name is not None:
-        return _show(args, apps, args.name)
+    results = list_from(ConfigLoaded, reply)
     if args.json:
-        render.as_json(results)
+        render.as_json(reply)
         return 0
     for result in results:
-        print(f"{result['source']}:")
+        print(f"{result.source}:")
         render.changes(result, indent="  ")
     if not results:
         print("no config files to reload (apps added with `up -c FILE` come from one)")
-    render.app_table(apps)
+    render.app_table(_apps_of(apps))
     return 0
 
 
-def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
+def cmd_metrics(args: MetricsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.on or args.off:
             switch: dict[str, object] = {"enabled": bool(args.on), "interval": args.interval}
@@ -141,24 +183,26 @@ def cmd_metrics(args: Namespace, paths: InstancePaths) -> int:
                 switch["name"] = args.name
             client.call("setMetricsEnabled", switch)
         metrics = client.call("getMetrics", name=args.name)
-    render.show(metrics, render.metrics_table, json=args.json)
+    from procward.replies import MetricsReport
+
+    render.show(metrics, MetricsReport.from_dict, render.metrics_table, json=args.json)
     return 0
 
 
-def cmd_delete(args: Namespace, paths: InstancePaths) -> int:
+def cmd_delete(args: AppArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         client.call("deleteApp", name=args.name)
     print(f"deleted {args.name}")
     return 0
 
 
-def cmd_scale(args: Namespace, paths: InstancePaths) -> int:
+def cmd_scale(args: ScaleArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         app = client.call("scale", name=args.name, instances=args.count)
-    return _show(args, [app], args.name)
+    return _show_apps(args, [app])
 
 
-def cmd_env(args: Namespace, paths: InstancePaths) -> int:
+def cmd_env(args: EnvArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         env = client.call("getEnv", name=args.name, instance=args.index)
     if args.json:
@@ -169,13 +213,15 @@ def cmd_env(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_exec(args: Namespace, paths: InstancePaths) -> int:
+def cmd_exec(args: ExecArgs, paths: InstancePaths) -> int:
     """Run a one-off command in an app's environment; exit with its status.
 
     The output streams as it comes (with --json: all of it in the result).
     Exit status as a shell's: the command's own, 128+N when killed by
     signal N, 124 on timeout (as timeout(1)), 127 when it could not start.
     """
+    from procward.replies import ExecResult
+
     params: dict[str, object] = {"name": args.name, "instance": args.index}
     if args.command:
         params["command"] = args.command
@@ -185,33 +231,35 @@ def cmd_exec(args: Namespace, paths: InstancePaths) -> int:
         params["timeout"] = args.timeout
     with connect(paths) as client:
         if args.json:
-            result = client.call("exec", params)
-            render.as_json(result)
+            reply = client.call("exec", params)
+            result = ExecResult.from_dict(reply)
+            render.as_json(reply)
         else:
             try:
                 result = _stream_exec(client, params)
             except KeyboardInterrupt:  # closing the connection stops the command
                 return 130
-    if result["timed_out"]:
-        render.warn(f"procward: {result['error']}")
+    if result.timed_out:
+        render.warn(f"procward: {result.error}")
         return 124
-    if result["code"] is None and result["signal"] is None:
-        render.warn(f"procward: {result['error']}")
+    if result.code is None and result.signal is None:
+        render.warn(f"procward: {result.error}")
         return 127
-    if result["signal"] is not None:
-        return 128 + signal_number(result["signal"])
-    return int(result["code"])
+    if result.signal is not None:
+        return 128 + signal_number(result.signal)
+    return int(result.code or 0)
 
 
-def _stream_exec(client: Client, params: dict[str, object]) -> dict[str, Any]:
+def _stream_exec(client: Client, params: dict[str, object]) -> ExecResult:
+    from procward.replies import ExecResult
+
     outputs = {"out": sys.stdout, "err": sys.stderr}
     calls = client.stream("exec", {**params, "stream": True})
     while True:
         try:
             method, chunk = next(calls)
         except StopIteration as done:
-            result: dict[str, Any] = done.value
-            return result
+            return ExecResult.from_dict(done.value)
         if method == "output":
             out = outputs[chunk["stream"]]
             out.write(chunk["data"])
@@ -224,87 +272,109 @@ def signal_number(name: str) -> int:
     return int(getattr(signal, "SIG" + name, 0)) if not name.isdigit() else int(name)
 
 
-def cmd_uptime(args: Namespace, paths: InstancePaths) -> int:
+def cmd_uptime(args: UptimeArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         report = client.call("getUptime", name=args.name, days=args.days)
-    render.show(report, render.uptime_table, json=args.json)
+    from procward.replies import UptimeReport
+
+    render.show(report, UptimeReport.from_dict, render.uptime_table, json=args.json)
     return 0
 
 
-def cmd_graph(args: Namespace, paths: InstancePaths) -> int:
+def cmd_graph(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         graph = client.call("getDependencyGraph", **({"name": args.name} if args.name else {}))
-    render.show(graph, render.graph, json=args.json)
+    from procward.replies import Graph
+
+    render.show(graph, Graph.from_dict, render.graph, json=args.json)
     return 0
 
 
-def cmd_health(args: Namespace, paths: InstancePaths) -> int:
+def cmd_health(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        health = client.call("getHealth", name=args.name)
+        reply = client.call("getHealth", name=args.name)
+    from procward.replies import HealthReport
+
+    health = HealthReport.from_dict(reply)
     if args.json:
-        render.as_json(health)
+        render.as_json(reply)
     else:
-        render.health_table(health["apps"])
-    return 0 if health["healthy"] else 1
+        render.health_table(health.apps)
+    return 0 if health.healthy else 1
 
 
-def cmd_token(args: Namespace, paths: InstancePaths) -> int:
+def cmd_token(args: TokenArgs, paths: InstancePaths) -> int:
     needs = {
         "create": "a role: viewer, operator or admin",
         "revoke": "the token's id (see procward token list)",
     }
     if args.action in needs and args.what is None:
         return fail(f"token {args.action} needs {needs[args.action]}", 2)
+    from procward.replies import KeyRotated, TokenCreated, TokenInfo, TokenRevoked, list_from
+
     with connect(paths) as client:
         if args.action == "rotate":
-            ended = client.call("rotateTokens").get("sessions_ended", 0)
+            ended = KeyRotated.from_dict(client.call("rotateTokens")).sessions_ended
             print(f"new signing key: every token issued before is refused; {ended} sessions ended")
             return 0
         if args.action == "list":
-            render.show(client.call("listTokens"), render.token_table, json=args.json)
+            tokens = client.call("listTokens")
+            render.show(
+                tokens, lambda r: list_from(TokenInfo, r), render.token_table, json=args.json
+            )
             return 0
         if args.action == "revoke":
-            revoked = client.call("revokeToken", id=args.what)
-            print(f"revoked {revoked['id']}; {revoked['sessions_ended']} sessions ended")
+            revoked = TokenRevoked.from_dict(client.call("revokeToken", id=args.what))
+            print(f"revoked {revoked.id}; {revoked.sessions_ended} sessions ended")
             return 0
-        made = client.call("createToken", role=args.what, ttl=args.ttl, subject=args.subject)
+        reply = client.call("createToken", role=args.what, ttl=args.ttl, subject=args.subject)
+    made = TokenCreated.from_dict(reply)
     if args.json:
-        render.as_json(made)
+        render.as_json(reply)
     else:
-        print(made["token"])
+        print(made.token)
     return 0
 
 
-def cmd_network(args: Namespace, paths: InstancePaths) -> int:
+def cmd_network(args: NetworkArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.off:
             client.call("setNetwork", tcp="", http="")
         elif args.tcp or args.http:
             client.call("setNetwork", tcp=args.tcp, http=args.http)
-        daemon = client.call("status")["daemon"]
+        # setNetwork answers with the addresses, not why a listener does not
+        # listen (the daemon's "network"): the lines come from `status`.
+        reply = client.call("status")
+    from procward.replies import DaemonStatus
+
+    daemon = DaemonStatus.from_dict(reply).daemon
     if args.json:
-        render.as_json(daemon["addresses"])
+        render.as_json(reply["daemon"]["addresses"])
     else:
         for line in render.listeners(daemon):
             print(line)
     return 0
 
 
-def cmd_audit(args: Namespace, paths: InstancePaths) -> int:
+def cmd_audit(args: AuditArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         entries = client.call("getAudit", limit=args.lines, since=args.since, name=args.method)
-    render.show(entries, render.audit_table, json=args.json)
+    from procward.replies import AuditView, list_from
+
+    render.show(entries, lambda r: list_from(AuditView, r), render.audit_table, json=args.json)
     return 0
 
 
-def cmd_inspect(args: Namespace, paths: InstancePaths) -> int:
+def cmd_inspect(args: InspectArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        found = client.call("inspect", name=args.name, lines=args.lines)
-    render.show(found, render.inspection, json=args.json)
-    return 0 if found["healthy"] else 1
+        reply = client.call("inspect", name=args.name, lines=args.lines)
+    from procward.replies import Inspection
+
+    found = render.show(reply, Inspection.from_dict, render.inspection, json=args.json)
+    return 0 if found.healthy else 1
 
 
-def cmd_prompt(args: Namespace, paths: InstancePaths) -> int:
+def cmd_prompt(args: PromptArgs, paths: InstancePaths) -> int:
     """For PS1 and status bars: the daemon's status file, without calling the daemon."""
     from procward.kit import fastjson
 
@@ -331,7 +401,7 @@ def cmd_prompt(args: Namespace, paths: InstancePaths) -> int:
     return 0 if status["healthy"] else 1
 
 
-def cmd_watch(args: Namespace, paths: InstancePaths) -> int:
+def cmd_watch(args: WatchArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.off:
             status = client.call("disableWatch")
@@ -339,5 +409,7 @@ def cmd_watch(args: Namespace, paths: InstancePaths) -> int:
             status = client.call("enableWatch", apps=args.names or None)
         else:
             status = client.call("getWatchStatus")
-    render.show(status, render.watch_table, json=args.json)
+    from procward.replies import WatchStatus
+
+    render.show(status, WatchStatus.from_dict, render.watch_table, json=args.json)
     return 0

@@ -6,14 +6,14 @@ import os
 import sys
 
 from procward.cli import render
-from procward.cli.args import Namespace
 from procward.cli.connection import connect, fail, start_timeout, warn_of
+from procward.cli.options import Globals, PingArgs, RunArgs, ServiceArgs, TimeoutArgs, UpArgs
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit.errors import Conflict, KitError
 from procward.kit.paths import InstancePaths
 
 
-def cmd_run(args: Namespace, paths: InstancePaths) -> int:
+def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
     extra = ["--detached"] if args.detached else []
     if args.idle_shutdown is not None:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
@@ -31,29 +31,35 @@ def cmd_run(args: Namespace, paths: InstancePaths) -> int:
     os.execv(argv[0], argv)  # same pid: what systemd and containers expect
 
 
-def cmd_up(args: Namespace, paths: InstancePaths) -> int:
+def cmd_up(args: UpArgs, paths: InstancePaths) -> int:
+    from procward.replies import ConfigLoaded, DaemonStatus, Resumed
+
     with connect(paths) as client:
-        resumed = client.call("resume")["started"]  # what `down` held down
+        resumed = Resumed.from_dict(client.call("resume")).started  # what `down` held down
         if args.config:
-            loaded = client.call("loadConfig", path=os.path.abspath(args.config))
-        status = client.call("status")
+            loaded = ConfigLoaded.from_dict(
+                client.call("loadConfig", path=os.path.abspath(args.config))
+            )
+        # Neither resume nor loadConfig answers with the daemon and the apps,
+        # and --json prints the whole status: `up` asks for it.
+        reply = client.call("status")
         # It runs, but not all is well (a listener could not bind): say so in the status.
         warned = bool(client.start_warnings)
+    status = DaemonStatus.from_dict(reply)
     if args.json:
-        render.as_json(status)
+        render.as_json(reply)
         return 1 if warned else 0
-    daemon = status["daemon"]
-    print(f"procward is running (pid {daemon['pid']}, instance {paths.instance})")
+    print(f"procward is running (pid {status.daemon.pid}, instance {paths.instance})")
     if resumed:
         print(f"started again: {', '.join(resumed)}")
     if args.config:
         render.changes(loaded)
-        render.app_table(status["apps"])
-        return 0 if status.get("healthy", True) and not warned else 1
+        render.app_table(status.apps)
+        return 0 if status.healthy and not warned else 1
     return 1 if warned else 0
 
 
-def cmd_down(args: Namespace, paths: InstancePaths) -> int:
+def cmd_down(args: TimeoutArgs, paths: InstancePaths) -> int:
     from procward.kit.control import stop_or_kill
 
     meta, killed = stop_or_kill(paths, timeout=args.timeout)
@@ -72,17 +78,19 @@ def cmd_down(args: Namespace, paths: InstancePaths) -> int:
     )
 
 
-def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
+def cmd_upgrade(args: TimeoutArgs, paths: InstancePaths) -> int:
     """Exec the installed procward in the daemon's place; the apps keep running."""
     import time
 
+    from procward.replies import Ping, UpgradeStarted
+
     deadline = time.monotonic() + args.timeout
     with connect(paths, spawn=False) as client:
-        before = client.call("ping")
+        before = Ping.from_dict(client.call("ping"))
         while True:  # "not now: web:0 is starting": a moment later it is not
             asked = time.time()
             try:
-                result = client.call("upgrade")
+                result = UpgradeStarted.from_dict(client.call("upgrade"))
                 break
             except Conflict as exc:
                 if not str(exc).startswith("not now") or time.monotonic() > deadline:
@@ -91,23 +99,23 @@ def cmd_upgrade(args: Namespace, paths: InstancePaths) -> int:
     while True:
         try:
             with connect(paths, spawn=False) as client:
-                after = client.call("ping")
-            if time.time() - after["uptime"] >= asked - 0.01:  # started since we asked
+                after = Ping.from_dict(client.call("ping"))
+            if time.time() - after.uptime >= asked - 0.01:  # started since we asked
                 break
         except (KitError, OSError):  # the old program's last moments
-            if _died(before["pid"], paths):
+            if _died(before.pid, paths):
                 return fail(
-                    f"the daemon (pid {before['pid']}) died during the upgrade: see its log; "
+                    f"the daemon (pid {before.pid}) died during the upgrade: see its log; "
                     "`procward status` starts it again and recovers the apps",
                     1,
                 )
         if time.monotonic() > deadline:
             return fail(f"the daemon did not come back within {args.timeout:g}s: see its log", 1)
         time.sleep(0.02)
-    kept = result.get("keeping", 0)
+    kept = result.keeping
     print(
-        f"procward upgraded in place: {before['version']} -> {after['version']} "
-        f"(pid {after['pid']}), {kept} process{'es' if kept != 1 else ''} kept running"
+        f"procward upgraded in place: {before.version} -> {after.version} "
+        f"(pid {after.pid}), {kept} process{'es' if kept != 1 else ''} kept running"
     )
     return 0
 
@@ -129,7 +137,7 @@ def _died(pid: int, paths: InstancePaths) -> bool:
         return False
 
 
-def cmd_kill(args: Namespace, paths: InstancePaths) -> int:
+def cmd_kill(args: Globals, paths: InstancePaths) -> int:
     from procward.kit.control import kill
 
     was_running, meta = kill(paths)
@@ -170,7 +178,9 @@ def _groups(count: int, of: str = "") -> str:
     return f"{count} {of}process group{'s' if count != 1 else ''}"
 
 
-def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
+def cmd_ping(args: PingArgs, paths: InstancePaths) -> int:
+    # The reply is read by key, not decoded into ``replies.Ping``: that would
+    # import ``typing`` and ``enum`` (kit.structs), a third of ping's budget.
     with connect(paths, spawn=not args.no_spawn) as client:
         info = client.call("ping")
     if args.json:
@@ -181,7 +191,7 @@ def cmd_ping(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_info(args: Namespace, paths: InstancePaths) -> int:
+def cmd_info(args: Globals, paths: InstancePaths) -> int:
     from procward.kit.metadata import running
 
     liveness, meta = running(paths)
@@ -197,7 +207,7 @@ def cmd_info(args: Namespace, paths: InstancePaths) -> int:
     return 0
 
 
-def cmd_service(args: Namespace, paths: InstancePaths) -> int:
+def cmd_service(args: ServiceArgs, paths: InstancePaths) -> int:
     from procward.kit.units import launchd_plist, systemd_units
 
     exe = os.path.abspath(sys.argv[0]) if sys.argv[0].endswith("procward") else "procward"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from procward.cli import render
-from procward.cli.args import Namespace
 from procward.cli.connection import connect, output_closed
+from procward.cli.options import AppsArgs, EventsArgs, LogsArgs
 from procward.kit.errors import KitError, NotRunning, ShuttingDown
 from procward.kit.paths import InstancePaths
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from procward.kit.client import Client
 
 
-def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
+def cmd_logs(args: LogsArgs, paths: InstancePaths) -> int:
     stream = "err" if args.err else "out" if args.out else None
     scope: dict[str, object] = {"name": args.name, "stream": stream}
     if args.index is not None:
@@ -29,9 +29,11 @@ def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
         query: dict[str, object] = {**scope, "lines": args.lines}
         if args.since:
             query["since"] = args.since
-        logs = client.call("getLogs", query)
+        from procward.replies import LogEntry, list_from
+
+        logs = list_from(LogEntry, client.call("getLogs", query))
         # Say whose each line is when they come from more than one instance.
-        many = len({(entry["app"], entry["instance"]) for entry in logs}) > 1 or not args.name
+        many = len({(entry.app, entry.instance) for entry in logs}) > 1 or not args.name
         printer = render.LogPrinter(prefix=many or args.follow, as_json=args.json)
         for entry in logs:
             printer.lines(entry)
@@ -47,14 +49,16 @@ def cmd_logs(args: Namespace, paths: InstancePaths) -> int:
         return _follow(paths, client, "followLogs", scope, shown)
 
 
-def cmd_flush(args: Namespace, paths: InstancePaths) -> int:
+def cmd_flush(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        result = client.call("flushLogs", name=args.name)
-    print(f"emptied {result['flushed']} log file{'s' if result['flushed'] != 1 else ''}")
+        from procward.replies import Flushed
+
+        flushed = Flushed.from_dict(client.call("flushLogs", name=args.name)).flushed
+    print(f"emptied {flushed} log file{'s' if flushed != 1 else ''}")
     return 0
 
 
-def cmd_events(args: Namespace, paths: InstancePaths) -> int:
+def cmd_events(args: EventsArgs, paths: InstancePaths) -> int:
     query: dict[str, object] = {"name": args.name, "limit": args.lines}
     if args.since:
         query["since"] = args.since

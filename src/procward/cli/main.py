@@ -27,7 +27,6 @@ from procward.cli.apps import (
     cmd_uptime,
     cmd_watch,
 )
-from procward.cli.args import Arg, Command, Namespace, Option, Parser, UsageError
 from procward.cli.connection import fail, output_closed
 from procward.cli.daemon import (
     cmd_down,
@@ -40,6 +39,32 @@ from procward.cli.daemon import (
     cmd_upgrade,
 )
 from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
+from procward.cli.options import (
+    AppArgs,
+    AppsArgs,
+    AuditArgs,
+    EnvArgs,
+    EventsArgs,
+    ExecArgs,
+    Globals,
+    InspectArgs,
+    LogsArgs,
+    MetricsArgs,
+    NetworkArgs,
+    PingArgs,
+    PromptArgs,
+    RunArgs,
+    ScaleArgs,
+    ServiceArgs,
+    StartArgs,
+    StopArgs,
+    TimeoutArgs,
+    TokenArgs,
+    UpArgs,
+    UptimeArgs,
+    WatchArgs,
+)
+from procward.kit.argv import Arg, Command, Option, Parser, UsageError, seconds
 from procward.kit.errors import KitError, NotRunning
 from procward.kit.paths import InstancePaths, instance_for_project, resolve
 
@@ -70,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     try:
         command, args = PARSER.parse(sys.argv[1:] if argv is None else argv)
+        assert isinstance(args, Globals)  # every command's record is
         paths = _paths(args)
         if args.connect:
             os.environ["PROCWARD_CONNECT"] = args.connect
@@ -95,7 +121,7 @@ def _run(argv: list[str] | None) -> int:
         return 130
 
 
-def _paths(args: Namespace) -> InstancePaths:
+def _paths(args: Globals) -> InstancePaths:
     instance = args.instance
     if args.project is not None:
         instance = instance_for_project(args.project)
@@ -108,14 +134,6 @@ def _paths(args: Namespace) -> InstancePaths:
 # -- parser -----------------------------------------------------------------------
 
 
-def _seconds(raw: str) -> float:
-    value = float(raw)
-    if value < 0:
-        raise ValueError(raw)
-    return value
-
-
-_seconds.__name__ = "seconds"
 JSON = Option("--json", help="machine-readable output")
 
 PARSER = Parser(
@@ -146,43 +164,53 @@ PARSER = Parser(
             "run the daemon in the foreground (systemd, containers)",
             [
                 Option("--detached", help="detach and log JSON to a file"),
-                Option(
-                    "--idle-shutdown", type=_seconds, metavar="SECONDS", help="stop when unused"
-                ),
+                Option("--idle-shutdown", type=seconds, metavar="SECONDS", help="stop when unused"),
             ],
+            record=RunArgs,
         ),
         Command(
             "up",
             cmd_up,
             "start the daemon if it is not running; with -c, load and start apps",
             [JSON, Option("-c", "--config", type=str, metavar="FILE", help="a procward.toml")],
+            record=UpArgs,
         ),
         Command(
             "down",
             cmd_down,
             "stop the daemon gracefully",
-            [Option("--timeout", type=_seconds, default=30.0, help="then SIGKILL (default 30)")],
+            [Option("--timeout", type=seconds, default=30.0, help="then SIGKILL (default 30)")],
+            record=TimeoutArgs,
         ),
-        Command("kill", cmd_kill, "SIGKILL the daemon (for a hung daemon)"),
+        Command("kill", cmd_kill, "SIGKILL the daemon (for a hung daemon)", record=Globals),
         Command(
             "upgrade",
             cmd_upgrade,
             "run the installed procward in the daemon's place; every app keeps running",
-            [Option("--timeout", type=_seconds, default=30.0, help="to come back (default 30)")],
+            [Option("--timeout", type=seconds, default=30.0, help="to come back (default 30)")],
+            record=TimeoutArgs,
         ),
         Command(
             "ping",
             cmd_ping,
             "check that the daemon answers",
             [JSON, Option("--no-spawn", help="do not start the daemon")],
+            record=PingArgs,
         ),
-        Command("info", cmd_info, "show the instance's paths and whether its daemon runs", [JSON]),
+        Command(
+            "info",
+            cmd_info,
+            "show the instance's paths and whether its daemon runs",
+            [JSON],
+            record=Globals,
+        ),
         Command(
             "status",
             cmd_status,
             "show the apps (exit status 1 if something meant to run does not, or on a warning)",
             [JSON],
             [Arg("name", help="one app (default: all)", optional=True)],
+            record=AppsArgs,
         ),
         Command(
             "start",
@@ -206,6 +234,7 @@ PARSER = Parser(
                 Arg("name", help="app name, or all", optional=True),
                 Arg("cmd", help="after --: the command of a new app", many=True),
             ],
+            record=StartArgs,
         ),
         Command(
             "stop",
@@ -214,9 +243,10 @@ PARSER = Parser(
             [
                 JSON,
                 Option("--force", help="KILL at once"),
-                Option("--timeout", type=_seconds, metavar="S", help="before KILL"),
+                Option("--timeout", type=seconds, metavar="S", help="before KILL"),
             ],
             [Arg("name", help="app name, or all")],
+            record=StopArgs,
         ),
         Command(
             "restart",
@@ -224,6 +254,7 @@ PARSER = Parser(
             "restart an app, or all",
             [JSON],
             [Arg("name", help="app, or all")],
+            record=AppArgs,
         ),
         Command(
             "reload",
@@ -231,6 +262,7 @@ PARSER = Parser(
             "new processes for an app's old ones, one at a time; no app: re-read the configs",
             [JSON],
             [Arg("name", help="app, or all (default: the config files)", optional=True)],
+            record=AppsArgs,
         ),
         Command(
             "scale",
@@ -238,14 +270,23 @@ PARSER = Parser(
             "run N instances of an app",
             [JSON],
             [Arg("name", help="app"), Arg("count", help="instances", type=int)],
+            record=ScaleArgs,
         ),
-        Command("delete", cmd_delete, "stop an app and forget it", [], [Arg("name", help="app")]),
+        Command(
+            "delete",
+            cmd_delete,
+            "stop an app and forget it",
+            [],
+            [Arg("name", help="app")],
+            record=AppArgs,
+        ),
         Command(
             "health",
             cmd_health,
             "readiness and health probes of each instance; exit 1 if any app is unwell",
             [JSON],
             [Arg("name", help="app (default: all)", optional=True)],
+            record=AppsArgs,
         ),
         Command(
             "uptime",
@@ -253,6 +294,7 @@ PARSER = Parser(
             "how long each app was up while meant to run, per day (90 days kept)",
             [JSON, Option("--days", type=int, default=30, help="how many days (default 30)")],
             [Arg("name", help="app (default: all)", optional=True)],
+            record=UptimeArgs,
         ),
         Command(
             "events",
@@ -265,6 +307,7 @@ PARSER = Parser(
                 Option("--since", type=str, metavar="AGE", help="only newer events, e.g. 10m"),
             ],
             [Arg("name", help="one app (default: all)", optional=True)],
+            record=EventsArgs,
         ),
         Command(
             "logs",
@@ -281,6 +324,7 @@ PARSER = Parser(
                 Option("--reopen", help="reopen the log files (after an external logrotate)"),
             ],
             [Arg("name", help="one app (default: all)", optional=True)],
+            record=LogsArgs,
         ),
         Command(
             "flush",
@@ -288,6 +332,7 @@ PARSER = Parser(
             "empty the logs of an app (or all) and delete their backups",
             [],
             [Arg("name", help="one app (default: all)", optional=True)],
+            record=AppsArgs,
         ),
         Command(
             "inspect",
@@ -295,6 +340,7 @@ PARSER = Parser(
             "one app in full: definition, instances, probes, usage, env, watch, recent logs",
             [JSON, Option("-n", "--lines", type=int, default=20, help="log lines per file")],
             [Arg("name", help="app")],
+            record=InspectArgs,
         ),
         Command(
             "metrics",
@@ -306,9 +352,10 @@ PARSER = Parser(
                     "--on", help="sample periodically (NAME: that app too); status shows CPU, MEM"
                 ),
                 Option("--off", help="stop sampling (NAME: that app), the default: on demand"),
-                Option("--interval", type=_seconds, help="seconds between samples (default 5)"),
+                Option("--interval", type=seconds, help="seconds between samples (default 5)"),
             ],
             [Arg("name", help="app (default: all)", optional=True)],
+            record=MetricsArgs,
         ),
         Command(
             "env",
@@ -316,6 +363,7 @@ PARSER = Parser(
             "the environment an app's instance runs with",
             [JSON, Option("--index", type=int, default=0, help="which instance (default 0)")],
             [Arg("name", help="app")],
+            record=EnvArgs,
         ),
         Command(
             "exec",
@@ -331,6 +379,7 @@ PARSER = Parser(
                 Arg("command", help="one of the app's [commands]", optional=True),
                 Arg("cmd", help="after --: a command line, or more arguments", many=True),
             ],
+            record=ExecArgs,
         ),
         Command(
             "graph",
@@ -338,6 +387,7 @@ PARSER = Parser(
             "the dependency graph of the apps, or what one app needs and what needs it",
             [JSON],
             [Arg("name", help="app (default: all)", optional=True)],
+            record=AppsArgs,
         ),
         Command(
             "watch",
@@ -349,12 +399,14 @@ PARSER = Parser(
                 Option("--off", help="stop watching until --on"),
             ],
             [Arg("names", help="apps, with --on", many=True)],
+            record=WatchArgs,
         ),
         Command(
             "prompt",
             cmd_prompt,
             "for shell prompts: nothing when all is well, else what is down (no daemon call)",
             [JSON, Option("--always", help="print the counts even when all is well")],
+            record=PromptArgs,
         ),
         Command(
             "network",
@@ -373,6 +425,7 @@ PARSER = Parser(
                 ),
                 Option("--off", help="stop listening on both"),
             ],
+            record=NetworkArgs,
         ),
         Command(
             "token",
@@ -396,6 +449,7 @@ PARSER = Parser(
                     optional=True,
                 ),
             ],
+            record=TokenArgs,
         ),
         Command(
             "audit",
@@ -407,6 +461,7 @@ PARSER = Parser(
                 Option("--since", type=str, metavar="AGE", help="only newer entries, e.g. 1h"),
                 Option("--method", type=str, help="one method, e.g. stopApp"),
             ],
+            record=AuditArgs,
         ),
         Command(
             "service",
@@ -422,6 +477,7 @@ PARSER = Parser(
                     choices=["systemd", "launchd"],
                 )
             ],
+            record=ServiceArgs,
         ),
     ],
 )

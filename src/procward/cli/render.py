@@ -8,7 +8,26 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, TypeVar
+
+    from procward.replies import (
+        AppHealth,
+        AppView,
+        AuditView,
+        ConfigLoaded,
+        DaemonInfo,
+        Graph,
+        Inspection,
+        InstanceUsage,
+        InstanceView,
+        LogEntry,
+        MetricsReport,
+        TokenInfo,
+        UptimeReport,
+        WatchStatus,
+    )
+
+    R = TypeVar("R")
 
 
 def duration(seconds: float) -> str:
@@ -32,12 +51,18 @@ def as_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-def show(value: Any, as_text: Callable[[Any], None], *, json: bool) -> None:
-    """``--json`` prints the reply as it came; otherwise ``as_text`` renders it."""
+def show(reply: Any, decode: Callable[[Any], R], as_text: Callable[[R], None], *, json: bool) -> R:
+    """``--json`` prints the reply as it came; otherwise ``as_text`` renders its record.
+
+    ``decode`` (``Cls.from_dict``) turns the reply into its record either way:
+    a reply that is not what the record says fails the same with and without --json.
+    """
+    record = decode(reply)
     if json:
-        as_json(value)
+        as_json(reply)
     else:
-        as_text(value)
+        as_text(record)
+    return record
 
 
 def fields(pairs: list[tuple[str, Any]]) -> None:
@@ -49,19 +74,19 @@ def fields(pairs: list[tuple[str, Any]]) -> None:
 _COLUMNS = ("NAME", "INST", "STATE", "PID", "UPTIME", "RESTARTS", "")
 
 
-def app_table(apps: list[dict[str, Any]]) -> None:
+def app_table(apps: list[AppView]) -> None:
     """One row per instance: what supervisorctl status and pm2 ls show, in columns."""
     if not apps:
         sys.stdout.write("no apps (add some with: procward up -c procward.toml)\n")
         return
     now = time.time()
     # CPU and MEM when the daemon samples them (procward metrics --on).
-    usage = any("memory" in inst for app in apps for inst in app["instances"])
+    usage = any(inst.sampled for app in apps for inst in app.instances)
     rows: list[tuple[str, ...]] = [_with_usage(_COLUMNS, ("CPU", "MEM"), usage)]
     for app in apps:
-        instances = app["instances"] or [None]
+        instances: list[InstanceView | None] = [*app.instances] or [None]
         for inst in instances:
-            cells = (percent(inst.get("cpu")), size(inst.get("memory"))) if inst else ("-", "-")
+            cells = (percent(inst.cpu), size(inst.memory)) if inst else ("-", "-")
             rows.append(_with_usage(_row(app, inst, now), cells, usage))
     _columns(rows)
 
@@ -71,49 +96,51 @@ def _with_usage(row: tuple[str, ...], cells: tuple[str, str], usage: bool) -> tu
     return (*row[:-1], *cells, row[-1]) if usage else row
 
 
-def _row(app: dict[str, Any], inst: dict[str, Any] | None, now: float) -> tuple[str, ...]:
+def _row(app: AppView, inst: InstanceView | None, now: float) -> tuple[str, ...]:
     if inst is None:
-        return (app["name"], "-", "no instances", "-", "-", "-", "")
-    state = inst["state"]
-    if app["desired"] == "stopped" and state == "stopped":
-        state = "stopped"
-    started = inst.get("started_at")
-    uptime = duration(now - started) if started and inst.get("pid") else "-"
+        return (app.name, "-", "no instances", "-", "-", "-", "")
+    state = inst.state
+    started = inst.started_at
+    uptime = duration(now - started) if started and inst.pid else "-"
     return (
-        app["name"],
-        str(inst["index"]),
+        app.name,
+        str(inst.index),
         state,
-        str(inst["pid"]) if inst.get("pid") else "-",
+        str(inst.pid) if inst.pid else "-",
         uptime,
-        str(inst["restarts"]),
+        str(inst.restarts),
         _note(app, inst, state),
     )
 
 
-def _note(app: dict[str, Any], inst: dict[str, Any], state: str) -> str:
+def _note(app: AppView, inst: InstanceView, state: str) -> str:
     """Why an instance is as it is, in a few words: the last column."""
-    probe = inst.get("probe") or {}
+    probe = inst.probe
     if state in ("starting", "running"):
-        if probe.get("passing") is False:
-            what = "not ready yet" if probe.get("check") == "ready" else "health check failing"
-            return f"{what}: {probe.get('last_error')}"
-        if inst.get("status"):
-            return str(inst["status"])
-        return f"last restart: {inst['error']}" if inst.get("error") else ""
-    if inst.get("error"):
-        return str(inst["error"])
-    exited = inst.get("exit_code") is not None or inst.get("exit_signal") is not None
+        if probe is not None and probe.passing is False:
+            what = "not ready yet" if probe.check == "ready" else "health check failing"
+            return f"{what}: {probe.last_error}"
+        if inst.status:
+            return inst.status
+        return f"last restart: {inst.error}" if inst.error else ""
+    if inst.error:
+        return inst.error
+    exited = inst.exit_code is not None or inst.exit_signal is not None
     if exited and state in ("exited", "crashed", "backoff"):
-        return _exit_text(inst.get("exit_code"), inst.get("exit_signal"))
-    return str(app.get("error") or "")
+        return _exit_text(inst.exit_code, inst.exit_signal)
+    return app.error or ""
 
 
-def changes(result: dict[str, Any], indent: str = "") -> None:
+_CHANGES = ("added", "changed", "reloaded", "scaled", "updated", "started", "removed")
+
+
+def changes(result: ConfigLoaded, indent: str = "") -> None:
     """What loading a config did: ``added: web, db`` and so on, or ``no changes``."""
     said = False
-    for key in ("added", "changed", "reloaded", "scaled", "updated", "started", "removed"):
-        if result.get(key):
-            sys.stdout.write(f"{indent}{key}: {', '.join(result[key])}\n")
+    for key in _CHANGES:
+        names: list[str] = getattr(result, key)
+        if names:
+            sys.stdout.write(f"{indent}{key}: {', '.join(names)}\n")
             said = True
     if not said:
         sys.stdout.write(f"{indent}no changes\n")
@@ -138,130 +165,132 @@ def percent(value: float | None) -> str:
 _METRICS_COLUMNS = ("NAME", "INST", "STATE", "PID", "CPU", "MEM", "PROCS")
 
 
-def metrics_table(metrics: dict[str, Any]) -> None:
-    daemon = metrics["daemon"]
-    sampling = f"every {metrics['interval']:g}s" if metrics["enabled"] else "on demand"
-    if metrics.get("sampled"):
-        sampling += f": {', '.join(metrics['sampled'])}"  # the others measured on demand
+def metrics_table(metrics: MetricsReport) -> None:
+    daemon = metrics.daemon
+    sampling = f"every {metrics.interval:g}s" if metrics.enabled else "on demand"
+    if metrics.sampled:
+        sampling += f": {', '.join(metrics.sampled)}"  # the others measured on demand
     sys.stdout.write(
-        f"daemon pid {daemon['pid']}: cpu {percent(daemon['cpu'])}, "
-        f"mem {size(daemon['memory'])} (sampling {sampling})\n"
+        f"daemon pid {daemon.pid}: cpu {percent(daemon.cpu)}, "
+        f"mem {size(daemon.memory)} (sampling {sampling})\n"
     )
-    usage_table(metrics["apps"])
+    usage_table([(app.name, app.instances) for app in metrics.apps])
 
 
-def usage_table(apps: list[dict[str, Any]]) -> None:
+def usage_table(apps: list[tuple[str, list[InstanceUsage]]]) -> None:
+    """One row per instance of each ``(app name, its instances' usage)``."""
     rows: list[tuple[str, ...]] = [_METRICS_COLUMNS]
-    for app in apps:
-        for inst in app["instances"]:
-            pid = str(inst["pid"]) if inst["pid"] else "-"
-            usage = (percent(inst["cpu"]), size(inst["memory"]), str(inst["processes"]))
-            rows.append((app["name"], str(inst["index"]), inst["state"], pid, *usage))
+    for name, instances in apps:
+        for inst in instances:
+            pid = str(inst.pid) if inst.pid else "-"
+            usage = (percent(inst.cpu), size(inst.memory), str(inst.processes))
+            rows.append((name, str(inst.index), inst.state, pid, *usage))
     _columns(rows)
 
 
-def inspection(found: dict[str, Any]) -> None:
+def inspection(found: Inspection) -> None:
     """``procward inspect``: the app's facts, then each section under a heading."""
     import shlex  # only here: not on the start-up path of every command
 
-    spec = found["spec"]
+    spec = found.spec or {}
     fields(
         [
-            ("name", found["name"]),
+            ("name", found.name),
             ("command", shlex.join(spec["cmd"])),  # as it can be pasted into a shell
-            ("source", found["source"]),
-            ("desired", found["desired"]),
-            ("healthy", "yes" if found["healthy"] else "no"),
+            ("source", found.source),
+            ("desired", found.desired),
+            ("healthy", "yes" if found.healthy else "no"),
             ("restart", f"{spec['restart']}, reload {spec['reload']}"),
-            ("depends on", ", ".join(found["depends_on"]) or "-"),
-            ("error", found["error"] or "-"),
+            ("depends on", ", ".join(found.depends_on) or "-"),
+            ("error", found.error or "-"),
         ]
     )
     sys.stdout.write("\ninstances:\n")
     app_table([found])
     sys.stdout.write("\nusage:\n")
-    usage_table([{"name": found["name"], "instances": found["usage"]}])
-    if found["health"]["ready"] or found["health"]["health"]:
+    usage_table([(found.name, found.usage)])
+    if found.health is not None and (found.health.ready or found.health.health):
         sys.stdout.write("\nprobes:\n")
-        health_table([found["health"]])
-    if found["watch"]:
-        watch = found["watch"]
-        sys.stdout.write(
-            f"\nwatch: {', '.join(watch['paths'])} ({watch['restarts_by_watch']} reloads)\n"
-        )
+        health_table([found.health])
+    if found.watch:
+        watch = found.watch
+        sys.stdout.write(f"\nwatch: {', '.join(watch.paths)} ({watch.restarts_by_watch} reloads)\n")
     sys.stdout.write("\nlogs:\n")
-    for entry in found["logs"]:
-        sys.stdout.write(f"--- {entry['path']}\n")
-        for line in entry["lines"]:
+    for entry in found.logs:
+        sys.stdout.write(f"--- {entry.path}\n")
+        for line in entry.lines:
             sys.stdout.write(f"{line}\n")
 
 
-def event(found: dict[str, Any], *, as_json: bool) -> None:
-    """``2026-12-01 03:12:44  web:0  running -> backoff  pid 4242  killed by SIGKILL``."""
+def event(reply: Any, *, as_json: bool) -> None:
+    """``2026-12-01 03:12:44  web:0  running -> backoff  pid 4242  killed by SIGKILL``.
+
+    With ``as_json``, the event as it came, one object per line.
+    """
+    from procward.replies import Event
+
+    found = Event.from_dict(reply)
     if as_json:
         import json
 
-        sys.stdout.write(json.dumps(found) + "\n")
+        sys.stdout.write(json.dumps(reply) + "\n")
     else:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(found["time"]))
-        pid = f"pid {found['pid']}" if found["pid"] else "-"
-        label = f"{found['app']}:{found['instance']}"
-        change = f"{found['from']} -> {found['to']}"
-        why = f"  {found['why']}" if found["why"] else ""
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(found.time))
+        pid = f"pid {found.pid}" if found.pid else "-"
+        label = f"{found.app}:{found.instance}"
+        change = f"{found.was} -> {found.to}"
+        why = f"  {found.why}" if found.why else ""
         sys.stdout.write(f"{when}  {label}  {change}  {pid}{why}\n")
     sys.stdout.flush()
 
 
-def watch_table(status: dict[str, Any]) -> None:
-    state = "on" if status["enabled"] else "off (procward watch --on)"
-    only = f", only {', '.join(status['only'])}" if status.get("only") else ""
+def watch_table(status: WatchStatus) -> None:
+    state = "on" if status.enabled else "off (procward watch --on)"
+    only = f", only {', '.join(status.only)}" if status.only else ""
     sys.stdout.write(f"watch mode: {state}{only}\n")
-    if not status["apps"]:
+    if not status.apps:
         sys.stdout.write('no app has a watch key (watch = true, or watch = ["src"])\n')
         return
     rows: list[tuple[str, ...]] = [("NAME", "WATCHING", "RELOADS", "LAST CHANGE", "PATHS")]
-    for app in status["apps"]:
-        change = app.get("last_change")
-        last = f"{change['path']} ({duration(time.time() - change['time'])} ago)" if change else "-"
-        watching = "yes" if app["watching"] else "no"
-        if app.get("error"):
-            watching = "error: " + app["error"]
-        elif not app["watching"] and app.get("why_not"):
-            watching += f" ({app['why_not']})"
-        rows.append(
-            (app["name"], watching, str(app["restarts_by_watch"]), last, ", ".join(app["paths"]))
-        )
+    for app in status.apps:
+        change = app.last_change
+        last = f"{change.path} ({duration(time.time() - change.time)} ago)" if change else "-"
+        watching = "yes" if app.watching else "no"
+        if app.error:
+            watching = "error: " + app.error
+        elif not app.watching and app.why_not:
+            watching += f" ({app.why_not})"
+        rows.append((app.name, watching, str(app.restarts_by_watch), last, ", ".join(app.paths)))
     _columns(rows)
 
 
-def audit_table(entries: list[dict[str, Any]]) -> None:
+def audit_table(entries: list[AuditView]) -> None:
     if not entries:
         sys.stdout.write("no audit entries\n")
         return
     rows: list[tuple[str, ...]] = [("TIME", "VIA", "WHO", "ROLE", "METHOD", "OUTCOME", "")]
     for e in entries:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
-        params = e.get("params")
-        shown = "" if not params else str(params)[:60]
-        detail = e.get("error") or shown
-        outcome = e["outcome"]
-        if e.get("count", 1) > 1:  # alike refusals folded into one entry
-            until = time.strftime("%H:%M:%S", time.localtime(e.get("until", e["time"])))
-            outcome = f"{outcome} x{e['count']} (until {until})"
-        rows.append((when, e["transport"], e["who"], e["role"], e["method"], outcome, detail))
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.time))
+        shown = "" if not e.params else str(e.params)[:60]
+        detail = e.error or shown
+        outcome = e.outcome
+        if e.count > 1:  # alike refusals folded into one entry
+            until = time.strftime("%H:%M:%S", time.localtime(e.until or e.time))
+            outcome = f"{outcome} x{e.count} (until {until})"
+        rows.append((when, e.transport, e.who, e.role, e.method, outcome, detail))
     _columns(rows)
 
 
-def token_table(tokens: list[dict[str, Any]]) -> None:
+def token_table(tokens: list[TokenInfo]) -> None:
     """The tokens issued and not expired; never the tokens themselves."""
     if not tokens:
         sys.stdout.write("no valid tokens\n")
         return
     rows: list[tuple[str, ...]] = [("ID", "ROLE", "SUBJECT", "ISSUED", "EXPIRES", "STATE")]
     for t in tokens:
-        issued, expires = (_local_time(t[key]) for key in ("issued", "expires"))
-        state = "valid" if t["revoked"] is None else f"revoked {_local_time(t['revoked'])}"
-        rows.append((t["id"], t["role"], t["subject"], issued, expires, state))
+        issued, expires = _local_time(t.issued), _local_time(t.expires)
+        state = "valid" if t.revoked is None else f"revoked {_local_time(t.revoked)}"
+        rows.append((t.id, t.role, t.subject, issued, expires, state))
     _columns(rows)
 
 
@@ -272,49 +301,49 @@ def _local_time(when: float) -> str:
 _HEALTH_COLUMNS = ("NAME", "INST", "STATE", "PROBE", "RESULT", "CHECKED", "")
 
 
-def health_table(apps: list[dict[str, Any]]) -> None:
+def health_table(apps: list[AppHealth]) -> None:
     """One row per instance: which probe ran last, its result, and why it failed."""
     now = time.time()
     rows: list[tuple[str, ...]] = [_HEALTH_COLUMNS]
     for app in apps:
-        for inst in app["instances"]:
-            probe = inst["health"] if inst["check"] == "health" else inst["ready"]
-            result = {True: "passing", False: "failing", None: "-"}[inst["passing"]]
-            if result == "failing" and inst["check"] == "ready" and inst["state"] == "starting":
+        for inst in app.instances:
+            probe = inst.health if inst.check == "health" else inst.ready
+            result = {True: "passing", False: "failing", None: "-"}[inst.passing]
+            if result == "failing" and inst.check == "ready" and inst.state == "starting":
                 result = "not ready"  # yet: a new process, not a failing one
-            if inst["passing"] is False and inst["failures"] > 1:
-                result += f" x{inst['failures']}"
-            checked = inst["checked_at"]
+            if inst.passing is False and inst.failures > 1:
+                result += f" x{inst.failures}"
+            checked = inst.checked_at
             ago = f"{duration(now - checked)} ago" if checked else "-"
-            why = inst["last_error"] if inst["passing"] is False else ""
-            row = (app["name"], str(inst["index"]), inst["state"], probe or "none", result, ago)
+            why = inst.last_error if inst.passing is False else ""
+            row = (app.name, str(inst.index), inst.state, probe or "none", result, ago)
             rows.append((*row, why or ""))
     _columns(rows)
 
 
-def uptime_table(report: dict[str, Any]) -> None:
+def uptime_table(report: UptimeReport) -> None:
     """Per app: uptime over the window, how it is now, and a bar per day, oldest first.
 
     █ fully up all day, ▆ at least 99 %, ▄ at least 90 %, ▂ less, · not counted
     (stopped, or no daemon), as status pages draw it.
     """
-    days = report["days"]
+    days = report.days
     rows: list[tuple[str, ...]] = [("NAME", f"UPTIME {days}d", "NOW", "DAYS (oldest first, UTC)")]
-    for app in report["apps"]:
-        share = app["uptime"]
+    for app in report.apps:
+        share = app.uptime
         shown = "-" if share is None else f"{share * 100:.2f}%".replace("100.00%", "100%")
-        bar = "".join(_day_mark(day) for day in app["days"])
-        rows.append((app["name"], shown, app["now"] or "-", bar))
+        bar = "".join(_day_mark(day.up, day.partial, day.down) for day in app.days)
+        rows.append((app.name, shown, app.now or "-", bar))
     _columns(rows)
 
 
-def _day_mark(day: dict[str, Any]) -> str:
-    if day["up"] is None:
+def _day_mark(up: float | None, partial: float | None, down: float | None) -> str:
+    if up is None:
         return "·"
-    counted = day["up"] + day["partial"] + day["down"]
+    counted = up + (partial or 0.0) + (down or 0.0)
     if not counted:
         return "·"
-    share = day["up"] / counted
+    share = up / counted
     return "█" if share >= 1 else "▆" if share >= 0.99 else "▄" if share >= 0.9 else "▂"
 
 
@@ -331,13 +360,13 @@ def _exit_text(code: int | None, sig: int | None) -> str:
     return f"exit status {code}"
 
 
-def graph(g: dict[str, Any]) -> None:
-    needs: dict[str, list[str]] = {node: [] for node in g["nodes"]}
-    for edge in g["edges"]:
-        needs[edge["from"]].append(edge["to"])
+def graph(g: Graph) -> None:
+    needs: dict[str, list[str]] = {node: [] for node in g.nodes}
+    for edge in g.edges:
+        needs[edge.needs].append(edge.to)
     if not needs:
         sys.stdout.write("no apps\n")
-    for node in g["nodes"]:
+    for node in g.nodes:
         deps = needs[node]
         sys.stdout.write(f"{node}" + (f" -> {', '.join(deps)}" if deps else "") + "\n")
 
@@ -345,14 +374,14 @@ def graph(g: dict[str, Any]) -> None:
 _COLOURS = ("36", "32", "33", "35", "34", "31")
 
 
-def listeners(daemon: dict[str, Any], *, problems_only: bool = False) -> list[str]:
+def listeners(daemon: DaemonInfo, *, problems_only: bool = False) -> list[str]:
     """``tcp:  127.0.0.1:9700``, ``http: off``, or the address wanted and why it does not listen."""
     lines = []
     for kind in ("tcp", "http"):
-        wanted = daemon.get("network", {}).get(kind) or {}  # absent from older daemons
-        address = daemon["addresses"].get(kind)
-        if address is None and wanted.get("wanted") and wanted.get("error"):
-            lines.append(f"{kind + ':':5} {wanted['wanted']} (not listening: {wanted['error']})")
+        wanted = daemon.network.get(kind)
+        address = daemon.addresses.get(kind)
+        if address is None and wanted is not None and wanted.wanted and wanted.error:
+            lines.append(f"{kind + ':':5} {wanted.wanted} (not listening: {wanted.error})")
         elif not problems_only:
             lines.append(f"{kind + ':':5} {address or 'off'}")
     return lines
@@ -378,15 +407,18 @@ class LogPrinter:
         self._partial: dict[tuple[str, int, str], str] = {}
         self._noted: set[tuple[str, str]] = set()
 
-    def lines(self, entry: dict[str, Any]) -> None:
-        note = entry.get("note")
-        if note and (entry["app"], note) not in self._noted:
-            self._noted.add((entry["app"], note))
-            warn(f"{entry['app']}: {note}")
-        if entry.get("truncated"):  # the daemon's cap on one reply
-            warn(f"{entry['app']}:{entry['instance']} {entry['stream']}: {entry['truncated']}")
-        for line in entry["lines"]:
-            self._emit(entry, line)
+    def lines(self, entry: LogEntry) -> None:
+        note = entry.note
+        if note and (entry.app, note) not in self._noted:
+            self._noted.add((entry.app, note))
+            warn(f"{entry.app}: {note}")
+        if entry.truncated:  # the daemon's cap on one reply
+            warn(f"{entry.app}:{entry.instance} {entry.stream}: {entry.truncated}")
+        where = {"app": entry.app, "instance": entry.instance, "stream": entry.stream}
+        if entry.format is not None:
+            where["format"] = entry.format
+        for line in entry.lines:
+            self._emit(where, line)
 
     def chunk(self, params: dict[str, Any]) -> None:
         key = (params["app"], params["instance"], params["stream"])

@@ -1,12 +1,18 @@
 """A small declarative command-line parser, because argparse costs too much here.
 
-``procward ping`` is judged on start-up time, and argparse (with ``gettext``,
-``locale`` and, for help formatting, ``shutil``) cost more than the round trip
-to the daemon. This parser covers what procward's commands need and no more:
+A daemon's command (``procward ping``) is judged on start-up time, and argparse
+(with ``gettext``, ``locale`` and, for help formatting, ``shutil``) costs more
+than the round trip to the daemon; the daemon's own entry pays it on every
+start (decision 0005). This parser covers what such commands need and no more:
 global options before the command; per command, flags, valued options
 (``-n 100``, ``-n100``, ``--lines 100``, ``--lines=100``), positionals
 (required, optional, variadic) and ``--`` to pass the rest through untouched;
-``-h``/``--help`` anywhere; errors that name the command and the fix.
+``-h``/``--help`` anywhere; errors that name the command and the fix. A
+program without commands (a daemon's entry) uses ``parse_options``.
+
+The values come back as a typed record: a command declares an ``Arguments``
+subclass with one annotation per option and argument, and mypy checks each
+use of them. It imports only ``sys`` (``difflib`` on the error path).
 """
 
 from __future__ import annotations
@@ -16,13 +22,38 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Any
+    from typing import Any, TypeVar
+
+    A = TypeVar("A", bound="Arguments")
 
 
 class UsageError(Exception):
-    def __init__(self, message: str, command: Command | None = None) -> None:
+    """A command line that does not parse; ``str()`` says why, for people.
+
+    For a program that words its errors its own way: ``word`` is the word of
+    argv at fault and ``kind`` what is wrong with it: ``"unknown"`` (an
+    option that does not exist, or a flag given a value), ``"unexpected"``
+    (a word no argument takes), ``"missing"`` (an option's value or a
+    required argument), ``"invalid"`` (a value that does not convert).
+    ``option`` and ``value`` name the option and its raw value.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        command: Command | None = None,
+        *,
+        kind: str = "",
+        word: str = "",
+        option: str = "",
+        value: str = "",
+    ) -> None:
         super().__init__(message)
         self.command = command
+        self.kind = kind
+        self.word = word
+        self.option = option
+        self.value = value
 
 
 class Option:
@@ -90,44 +121,83 @@ class Arg:
         return f"[{name}]" if self.optional else name
 
 
-class Command:
-    __slots__ = ("args", "func", "help", "name", "options")
+class Arguments:
+    """Parsed values as attributes, like argparse's Namespace, but typed.
 
-    def __init__(
-        self,
-        name: str,
-        func: Callable[..., int],
-        help: str,
-        options: Sequence[Option] = (),
-        args: Sequence[Arg] = (),
-    ) -> None:
-        self.name = name
-        self.func = func
-        self.help = help
-        self.options = list(options)
-        self.args = list(args)
-
-
-class Namespace:
-    """Parsed values as attributes, like argparse's."""
+    A command declares its own subclass, one annotation per option and
+    argument (``name: str | None``), and its function takes that class:
+    mypy then checks every use of an argument in the function, and
+    ``tests/cli/test_args.py`` checks that the annotations are exactly what
+    the parser sets. Annotations only, no values: the parser sets them all.
+    """
 
     def __init__(self, **values: Any) -> None:
         self.__dict__.update(values)
 
-    def __getattr__(self, name: str) -> Any:  # only called for missing names
-        raise AttributeError(name)
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.__dict__.items())
+        return f"{type(self).__name__}({shown})"
+
+
+class Command:
+    """A command: its name, its function, its options and arguments, and their record.
+
+    ``record`` is the ``Arguments`` subclass the parser builds for it; ``func``
+    must take one (mypy checks that they agree).
+    """
+
+    __slots__ = ("args", "func", "help", "name", "options", "record")
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[[A, Any], int],
+        help: str,
+        options: Sequence[Option] = (),
+        args: Sequence[Arg] = (),
+        *,
+        record: type[A] | None = None,
+    ) -> None:
+        self.name = name
+        self.func: Callable[[Any, Any], int] = func
+        self.help = help
+        self.options = list(options)
+        self.args = list(args)
+        self.record: type[Arguments] = record or Arguments
 
 
 class Parser:
+    """Global ``options``, then one of ``commands``; or, with no commands, options alone.
+
+    ``help_text``, when given, is what ``--help`` prints instead of the help
+    made from the options.
+    """
+
     def __init__(
-        self, prog: str, description: str, options: Sequence[Option], commands: Sequence[Command]
+        self,
+        prog: str,
+        description: str,
+        options: Sequence[Option],
+        commands: Sequence[Command] = (),
+        *,
+        help_text: str | None = None,
     ) -> None:
         self.prog = prog
         self.description = description
         self.options = list(options)
         self.commands = {c.name: c for c in commands}
+        self.help_text = help_text
 
-    def parse(self, argv: Sequence[str]) -> tuple[Command, Namespace]:
+    def parse_options(self, argv: Sequence[str], record: type[A]) -> A:
+        """A program without commands: ``argv`` holds only the global options."""
+        values: dict[str, Any] = {o.dest: o.default for o in self.options}
+        words = self._options(list(argv), self.options, values, None, stop_at_word=False)
+        if words:
+            word = words[0]
+            raise UsageError(f"unexpected argument {word!r}", kind="unexpected", word=word)
+        return record(**values)
+
+    def parse(self, argv: Sequence[str]) -> tuple[Command, Arguments]:
         values: dict[str, Any] = {o.dest: o.default for o in self.options}
         rest = self._options(list(argv), self.options, values, None, stop_at_word=True)
         if not rest:
@@ -141,7 +211,7 @@ class Parser:
         values.update({a.dest: a.default for a in command.args})
         words = self._options(rest, command.options, values, command, stop_at_word=False)
         self._positionals(words, command, values)
-        return command, Namespace(**values)
+        return command, command.record(**values)
 
     def _options(  # noqa: PLR0912 - one loop over argv, one branch per kind of word
         self,
@@ -163,7 +233,7 @@ class Parser:
             if word in ("-h", "--help"):
                 self.print_help(command)
                 raise SystemExit(0)
-            if command is None and word == "--version":
+            if command is None and word == "--version" and "--version" in by_name:
                 raise UsageError("--version")  # main() prints it
             if not word.startswith("-") or word == "-" or _is_number(word):
                 if stop_at_word:
@@ -176,15 +246,25 @@ class Parser:
             option = by_name.get(name)
             if option is None:
                 where = f" for '{command.name}'" if command else ""
-                raise UsageError(f"unknown option {name}{where}", command)
+                raise UsageError(
+                    f"unknown option {name}{where}", command, kind="unknown", word=word, option=name
+                )
             if not option.takes_value:
                 if inline:
-                    raise UsageError(f"{name} takes no value", command)
+                    raise UsageError(
+                        f"{name} takes no value", command, kind="unknown", word=word, option=name
+                    )
                 values[option.dest] = True
                 continue
             if not inline:
                 if i >= len(argv):
-                    raise UsageError(f"{name} needs a value ({option.metavar})", command)
+                    raise UsageError(
+                        f"{name} needs a value ({option.metavar})",
+                        command,
+                        kind="missing",
+                        word=word,
+                        option=name,
+                    )
                 inline, i = argv[i], i + 1
             value = _convert(option, name, inline, command)
             if option.repeat:
@@ -207,10 +287,12 @@ class Parser:
             elif words:
                 values[arg.dest] = _convert(arg, arg.dest, words.pop(0), command)
             elif not arg.optional:
-                raise UsageError(f"missing {arg.dest.upper()}", command)
+                raise UsageError(f"missing {arg.dest.upper()}", command, kind="missing")
         if words or passthrough:
             extra = " ".join(words + passthrough)
-            raise UsageError(f"unexpected argument {extra!r}", command)
+            raise UsageError(
+                f"unexpected argument {extra!r}", command, kind="unexpected", word=extra
+            )
 
     # -- help ------------------------------------------------------------------
 
@@ -221,6 +303,9 @@ class Parser:
         return f"usage: {self.prog} {command.name} " + " ".join(parts)
 
     def print_help(self, command: Command | None) -> None:
+        if self.help_text is not None:
+            sys.stdout.write(self.help_text)
+            return
         out = [self.usage(command), ""]
         if command is None:
             out += [self.description, "", "options:"]
@@ -237,6 +322,14 @@ class Parser:
         sys.stdout.write("\n".join(out) + "\n")
 
 
+def seconds(raw: str) -> float:
+    """An option's value in seconds: a number, not negative (``--timeout 2.5``)."""
+    value = float(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
 def _rows(rows: list[tuple[str, str]]) -> list[str]:
     width = max((len(left) for left, _ in rows), default=0)
     return [f"  {left:<{width}}  {text}" for left, text in rows]
@@ -244,13 +337,27 @@ def _rows(rows: list[tuple[str, str]]) -> list[str]:
 
 def _convert(spec: Option | Arg, name: str, raw: str, command: Command | None) -> Any:
     if spec.choices is not None and raw not in spec.choices:
-        raise UsageError(f"{name} must be one of {', '.join(spec.choices)} (got {raw!r})", command)
+        raise UsageError(
+            f"{name} must be one of {', '.join(spec.choices)} (got {raw!r})",
+            command,
+            kind="invalid",
+            word=raw,
+            option=name,
+            value=raw,
+        )
     convert = spec.type or str
     try:
         return convert(raw)
     except ValueError:
         kind = getattr(convert, "__name__", "value")
-        raise UsageError(f"{name}: expected {kind}, got {raw!r}", command) from None
+        raise UsageError(
+            f"{name}: expected {kind}, got {raw!r}",
+            command,
+            kind="invalid",
+            word=raw,
+            option=name,
+            value=raw,
+        ) from None
 
 
 def _is_number(word: str) -> bool:

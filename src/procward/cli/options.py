@@ -1,0 +1,145 @@
+"""The typed arguments of each command, the global options included.
+
+Each command's function takes an ``Arguments`` subclass naming exactly the
+options and arguments its entry in the command table (``cli/main.py``) sets,
+checked by ``tests/cli/test_args.py``, so mypy checks every use of them.
+Commands with the same arguments share a class.
+"""
+
+from __future__ import annotations
+
+from procward.kit.argv import Arguments
+
+
+class Globals(Arguments):
+    """The options before the command; ``json`` is also each command's ``--json``."""
+
+    instance: str | None
+    project: str | None
+    connect: str | None
+    json: bool
+    version: bool
+
+
+class AppArgs(Globals):
+    """A command about one app: ``NAME``."""
+
+    name: str
+
+
+class AppsArgs(Globals):
+    """A command about one app or all: ``[NAME]``."""
+
+    name: str | None
+
+
+class RunArgs(Globals):
+    detached: bool
+    idle_shutdown: float | None
+
+
+class UpArgs(Globals):
+    config: str | None
+
+
+class TimeoutArgs(Globals):
+    """``down`` and ``upgrade``."""
+
+    timeout: float
+
+
+class PingArgs(Globals):
+    no_spawn: bool
+
+
+class ServiceArgs(Globals):
+    socket: bool
+    kind: str
+
+
+class LogsArgs(AppsArgs):
+    lines: int
+    follow: bool
+    out: bool
+    err: bool
+    index: int | None
+    since: str | None
+    reopen: bool
+
+
+class EventsArgs(AppsArgs):
+    lines: int
+    follow: bool
+    since: str | None
+
+
+class StartArgs(AppsArgs):
+    app_name: str | None
+    instances: int
+    cwd: str | None
+    env: list[str]
+    restart: str
+    cmd: list[str]
+
+
+class StopArgs(AppArgs):
+    force: bool
+    timeout: float | None
+
+
+class ScaleArgs(AppArgs):
+    count: int
+
+
+class UptimeArgs(AppsArgs):
+    days: int
+
+
+class InspectArgs(AppArgs):
+    lines: int
+
+
+class MetricsArgs(AppsArgs):
+    on: bool
+    off: bool
+    interval: float | None
+
+
+class EnvArgs(AppArgs):
+    index: int
+
+
+class ExecArgs(AppArgs):
+    index: int
+    timeout: str | None
+    command: str | None
+    cmd: list[str]
+
+
+class WatchArgs(Globals):
+    on: bool
+    off: bool
+    names: list[str]
+
+
+class PromptArgs(Globals):
+    always: bool
+
+
+class NetworkArgs(Globals):
+    tcp: str | None
+    http: str | None
+    off: bool
+
+
+class TokenArgs(Globals):
+    ttl: str
+    subject: str | None
+    action: str
+    what: str | None
+
+
+class AuditArgs(Globals):
+    lines: int
+    since: str | None
+    method: str | None

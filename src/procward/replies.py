@@ -1,0 +1,446 @@
+"""The daemon's replies that the CLI renders, as typed records.
+
+The daemon builds them (``daemon/views.py``, ``App.summary``,
+``Instance.snapshot`` ...) and the CLI reads them with ``Cls.from_dict(reply)``:
+every field is checked against its annotation, and a reply that drifted from
+its record fails with a ``RecordError`` naming the path
+(``apps[2].instances[0].pid: expected int, got str``) instead of a
+``KeyError`` in the middle of a table. Keys a record does not know are
+ignored, so a newer daemon may add some; fields a reply may lack have
+defaults. ``tests/test_replies.py`` decodes every kind of reply of a real
+daemon, so the records cannot drift from it silently.
+
+The fields are named as on the wire, except where the wire's name is a
+Python keyword (``from``): there the record says ``was`` (an event) or
+``needs`` (an edge of the graph), and its ``from_dict`` and ``as_dict``
+translate.
+
+This module imports only ``kit.structs`` and the standard library, so the
+daemon and the CLI can both import it. The CLI imports it lazily, in the
+commands that render, never on the path of ``procward ping``
+(``kit.structs`` pulls in ``typing`` and ``enum``; decision 0005).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from procward.kit.structs import RecordError, Struct, field
+
+if TYPE_CHECKING:
+    from typing import Self, TypeVar
+
+    S = TypeVar("S", bound=Struct)
+
+
+def list_from(record: type[S], data: object) -> list[S]:
+    """A reply that is a list of ``record`` (``listTokens``, ``getEvents``...), decoded.
+
+    A wrong item is named by its index: ``[3].pid: expected int, got str``.
+    """
+    if not isinstance(data, list):
+        raise RecordError(f"expected a list of {record.__name__}, got {type(data).__name__}")
+    return [record.from_dict(item, f"[{i}]") for i, item in enumerate(data)]
+
+
+def _renamed(data: object, wire: str, ours: str) -> object:
+    if isinstance(data, dict) and wire in data:
+        data = {**data, ours: data[wire]}
+        del data[wire]
+    return data
+
+
+# -- ping, and what `up` resumes ---------------------------------------------------
+
+
+class Ping(Struct):
+    """``ping``: who answered."""
+
+    pid: int
+    version: str
+    uptime: float
+
+
+class Resumed(Struct):
+    """``resume``: the apps `down` had held down, started again."""
+
+    started: list[str]
+
+
+# -- apps and their instances (status, list, getApp, start..., scale, addApp) -------
+
+
+class ProbeView(Struct):
+    """An instance's probes (``Prober.snapshot``): which check ran last and its result."""
+
+    check: str | None  # "ready" or "health"
+    ready: str | None  # the probes, described: "tcp 127.0.0.1:8000"
+    health: str | None
+    passing: bool | None  # None: not checked yet
+    failures: int
+    checks: int
+    checked_at: float | None
+    last_error: str | None
+
+
+class InstanceView(Struct):
+    """One instance of an app (``Instance.snapshot``)."""
+
+    index: int
+    state: str
+    pid: int | None
+    restarts: int
+    started_at: float | None
+    exit_code: int | None
+    exit_signal: int | None
+    error: str | None
+    probe: ProbeView | None = None  # only for an app with a ready or health probe
+    status: str | None = None  # what the app said with sd_notify STATUS=
+    # Only while the daemon samples the app (procward metrics --on):
+    cpu: float | None = None  # None on the first sample
+    memory: int | None = None
+    processes: int | None = None
+    # Only while it has a process:
+    starttime: int | None = None
+    boot_id: str | None = None
+
+    @property
+    def sampled(self) -> bool:
+        """Does the daemon sample this instance (CPU and MEM in ``status``)?"""
+        return self.memory is not None
+
+
+class AppView(Struct):
+    """An app (``App.summary``); ``getApp`` adds its definition, ``spec``."""
+
+    name: str
+    desired: str  # "running" or "stopped"
+    held: bool  # held down by `procward down` until `up`
+    source: str  # its config file, or "cli"
+    instances: list[InstanceView]
+    depends_on: list[str]
+    healthy: bool
+    error: str | None
+    spec: dict[str, Any] | None = None  # getApp and inspect only
+
+
+class Listener(Struct):
+    """A TCP or HTTP listener wanted, where it listens, and why not."""
+
+    wanted: str | None
+    address: str | None
+    error: str | None
+
+
+class DaemonInfo(Struct):
+    """The daemon part of ``status``."""
+
+    pid: int
+    version: str
+    instance: str
+    started_at: float
+    uptime: float
+    connections: int
+    pools: dict[str, int]
+    paths: dict[str, str]
+    addresses: dict[str, str]  # "unix", and "tcp" and "http" when they listen
+    network: dict[str, Listener] = field(default_factory=dict)  # absent from older daemons
+
+
+class DaemonStatus(Struct):
+    """``status``: the daemon, every app, and whether all is well."""
+
+    daemon: DaemonInfo
+    apps: list[AppView]
+    healthy: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+class Stopped(Struct):
+    """``stopApp``: the names of the apps stopped."""
+
+    stopped: list[str]
+    success: bool = True
+
+
+class AppsChanged(Struct):
+    """``restartApp`` and ``reloadApp``: the apps restarted or reloaded, as they are now."""
+
+    apps: list[AppView]
+
+
+class ConfigLoaded(Struct):
+    """``loadConfig``, and each file of ``reloadConfig``: what loading it did."""
+
+    source: str
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    reloaded: list[str] = field(default_factory=list)
+    scaled: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+# -- health -----------------------------------------------------------------------------
+
+
+class InstanceHealth(Struct):
+    index: int
+    state: str
+    check: str | None
+    ready: str | None
+    health: str | None
+    passing: bool | None
+    failures: int
+    checks: int
+    checked_at: float | None
+    last_error: str | None
+
+
+class AppHealth(Struct):
+    name: str
+    ready: str | None
+    health: str | None
+    healthy: bool
+    instances: list[InstanceHealth]
+
+
+class HealthReport(Struct):
+    """``getHealth``."""
+
+    apps: list[AppHealth]
+    healthy: bool
+
+
+# -- metrics ----------------------------------------------------------------------------
+
+
+class Usage(Struct):
+    """CPU and memory of a process group (the daemon's: its own process)."""
+
+    pid: int | None
+    cpu: float | None
+    memory: int | None
+    processes: int
+
+
+class InstanceUsage(Usage):
+    index: int
+    state: str
+
+
+class AppUsage(Struct):
+    name: str
+    instances: list[InstanceUsage]
+
+
+class MetricsReport(Struct):
+    """``getMetrics``."""
+
+    daemon: Usage
+    apps: list[AppUsage]
+    enabled: bool
+    interval: float
+    sampled_at: float | None = None
+    sampled: list[str] = field(default_factory=list)  # sampled apps, when not all are
+
+
+# -- uptime -----------------------------------------------------------------------------
+
+
+class DayUptime(Struct):
+    day: str  # "2026-12-03", UTC
+    up: float | None  # shares of the day; None: not counted
+    partial: float | None
+    down: float | None
+
+
+class AppUptime(Struct):
+    name: str
+    uptime: float | None  # share of the counted time up; None: nothing counted
+    counted: float
+    now: str | None  # "up", "partial", "down"; None: not counted now
+    days: list[DayUptime]
+
+
+class UptimeReport(Struct):
+    """``getUptime``."""
+
+    days: int
+    apps: list[AppUptime]
+
+
+# -- events, logs, watch, graph ---------------------------------------------------------
+
+
+class Event(Struct):
+    """One entry of ``getEvents`` (and of ``followEvents``): an instance changed state."""
+
+    time: float
+    app: str
+    instance: int
+    pid: int | None
+    was: str  # "from" on the wire
+    to: str
+    why: str | None
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "") -> Self:
+        return super().from_dict(_renamed(data, "from", "was"), where)
+
+    def as_dict(self) -> dict[str, Any]:
+        return _renamed(super().as_dict(), "was", "from")  # type: ignore[return-value]
+
+
+class LogEntry(Struct):
+    """One log of ``getLogs``: an instance's stdout or stderr, its last lines."""
+
+    app: str
+    instance: int
+    stream: str  # "out" or "err"
+    lines: list[str]
+    path: str | None = None
+    note: str | None = None  # merged streams, skipped for --since...
+    truncated: str | None = None  # the daemon's cap on one reply
+    format: str | None = None  # "json" for an app that logs JSON
+
+
+class Change(Struct):
+    path: str
+    time: float
+
+
+class AppWatch(Struct):
+    name: str
+    watching: bool
+    paths: list[str]
+    restarts_by_watch: int
+    last_change: Change | None = None
+    error: str | None = None
+    why_not: str | None = None
+
+
+class WatchStatus(Struct):
+    """``getWatchStatus``, ``enableWatch``, ``disableWatch``."""
+
+    enabled: bool
+    apps: list[AppWatch]
+    only: list[str] | None = None
+
+
+class Edge(Struct):
+    """``needs`` depends on ``to`` (``from`` on the wire)."""
+
+    needs: str
+    to: str
+
+    @classmethod
+    def from_dict(cls, data: object, where: str = "") -> Self:
+        return super().from_dict(_renamed(data, "from", "needs"), where)
+
+    def as_dict(self) -> dict[str, Any]:
+        return _renamed(super().as_dict(), "needs", "from")  # type: ignore[return-value]
+
+
+class Graph(Struct):
+    """``getDependencyGraph``."""
+
+    nodes: list[str]
+    edges: list[Edge]
+
+
+# -- inspect, exec, logs flushed ----------------------------------------------------------
+
+
+class Inspection(AppView):
+    """``inspect``: one app in full."""
+
+    health: AppHealth | None = None
+    usage: list[InstanceUsage] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    env_masked: list[str] = field(default_factory=list)
+    watch: AppWatch | None = None
+    logs: list[LogEntry] = field(default_factory=list)
+
+
+class ExecResult(Struct):
+    """``exec``: how the command ended, and (unless streamed) what it wrote."""
+
+    app: str
+    instance: int
+    argv: list[str]
+    code: int | None
+    signal: str | None  # "TERM", or the number when it has no name
+    timed_out: bool
+    seconds: float
+    error: str | None
+    stdout: str | None = None
+    stderr: str | None = None
+    dropped: dict[str, int] | None = None
+
+
+class Flushed(Struct):
+    """``flushLogs``: how many log files were emptied."""
+
+    flushed: int
+
+
+class UpgradeStarted(Struct):
+    """``upgrade``: how many app processes the new program takes over."""
+
+    keeping: int = 0
+
+
+# -- tokens and the audit log -----------------------------------------------------------
+
+
+class TokenInfo(Struct):
+    """One of ``listTokens``: never the token itself."""
+
+    id: str
+    role: str
+    subject: str
+    issued: float
+    expires: float
+    revoked: float | None
+
+
+class TokenRevoked(TokenInfo):
+    """``revokeToken``."""
+
+    sessions_ended: int = 0
+
+
+class TokenCreated(Struct):
+    """``createToken``: the token, shown once."""
+
+    token: str
+    id: str
+    role: str
+    subject: str
+    expires: float
+
+
+class KeyRotated(Struct):
+    """``rotateTokens``."""
+
+    sessions_ended: int = 0
+    success: bool = True
+
+
+class AuditView(Struct):
+    """One entry of ``getAudit``."""
+
+    time: float
+    transport: str
+    who: str
+    role: str
+    method: str
+    outcome: str
+    error: str | None = None
+    params: dict[str, Any] | list[Any] | None = None
+    duration_ms: float | None = None
+    count: int = 1  # alike refusals folded into one entry
+    until: float | None = None
+    token: str | None = None
