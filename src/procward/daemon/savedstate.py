@@ -22,19 +22,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from procward.daemon.parts.configs import ADHOC
 from procward.kit.structs import RecordError, Struct, field
 from procward.supervision.state import FORMAT, parse_state
 
 if TYPE_CHECKING:
-    from procward.daemon.savedapps import SavedApps
     from procward.supervision.app import App
     from procward.supervision.instance import Instance
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")
+
+
+ADHOC = "cli"  # the source of apps added by `addApp`, not from a file
 
 
 class SavedInstance(Struct):
@@ -88,7 +90,7 @@ class SavedState(Struct):
 
 
 def snapshot(
-    sup: Supervisor, saved_apps: SavedApps | None, settings: SavedSettings
+    sup: Supervisor, kept: Iterable[dict[str, Any]], settings: SavedSettings
 ) -> dict[str, Any]:
     """The file as it is now (in the loop, so consistent): ``SavedState(...).as_dict()``.
 
@@ -101,8 +103,7 @@ def snapshot(
     wrote back through the records and finds it unchanged.
     """
     apps: list[Any] = [app_entry(app) for app in sup.apps.values()]
-    if saved_apps is not None:  # entries that made no app: kept as they were
-        apps.extend(saved_apps.entries())
+    apps.extend(kept)  # entries of the last file that made no app: kept as they were
     return {"format": FORMAT, "saved_at": time.time(), "apps": apps, "settings": settings.as_dict()}
 
 

@@ -83,7 +83,8 @@ class ProcwardDaemon(Daemon):
 
         def snapshot() -> dict[str, Any]:
             settings = SavedSettings(metrics.saved(), network.saved(), sup.max_total_instances)
-            return savedstate.snapshot(sup, keeper.saved_apps, settings)
+            kept = keeper.saved_apps.entries() if keeper.saved_apps is not None else ()
+            return savedstate.snapshot(sup, kept, settings)
 
         keeper = StateKeeper(self.paths, snapshot, lambda: lifecycle.prompt_status(sup))
         metrics = Metrics(sup, self.scheduler, keeper)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from procward.daemon.parts.configs import ADHOC, check_config
+from procward.daemon.parts.configs import check_config
+from procward.daemon.savedstate import ADHOC
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision.config import MAX_INSTANCES, Config, parse_app

@@ -15,6 +15,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from procward.daemon.savedstate import ADHOC
 from procward.kit.rpc import CallContext, Role, method
 from procward.supervision.app import SERVING
 from procward.supervision.config import Config, ConfigError, Problem, load_config
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")
-ADHOC = "cli"  # the source of apps added by `addApp`, not from a file
 
 
 class Configs:
