@@ -25,6 +25,7 @@ PACKAGE_DIR = os.path.dirname(procward.__file__)
 
 CLI_MAY_IMPORT_FROM_KIT = {
     "argv",
+    "signals",
     "client",
     "fastjson",
     "wire",

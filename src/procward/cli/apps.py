@@ -267,9 +267,13 @@ def _stream_exec(client: Client, params: dict[str, object]) -> ExecResult:
 
 
 def signal_number(name: str) -> int:
-    import signal
+    """The number of a signal the daemon names (``TERM``, or digits); 0 if none."""
+    from procward.kit import signals
 
-    return int(getattr(signal, "SIG" + name, 0)) if not name.isdigit() else int(name)
+    try:
+        return signals.number(name)
+    except ValueError:
+        return 0
 
 
 def cmd_uptime(args: UptimeArgs, paths: InstancePaths) -> int:

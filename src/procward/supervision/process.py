@@ -173,7 +173,6 @@ def live_groups() -> dict[int, list[int]]:
 
 # The one conversion is ``kit.signals``; this name stays for the daemon's
 # importers (daemon/execute.py, daemon/upgrade.py) and state.py until they move.
-signal_number = signals.number
 
 
 def describe_status(code: int | None, sig: int | None) -> str:

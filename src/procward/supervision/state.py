@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from procward.kit import signals
 from procward.kit.atomic import backup_path, file_version, read_with_fallback, write_atomic
 from procward.kit.procinfo import ProcessIdentity, starttime
 from procward.kit.structs import Struct
@@ -262,7 +263,7 @@ async def terminate_leftovers(groups: list[Leftover], timeout: float) -> None:
         log.warning(
             "ending %s (process group %d) left by the previous daemon", group.label, group.pgid
         )
-        process.signal_group(group.pgid, process.signal_number(group.stop_signal))
+        process.signal_group(group.pgid, signals.number(group.stop_signal))
     deadline = time.monotonic() + timeout
     delay = 0.005
     while any(g.pgid in process.live_groups() for g in groups):

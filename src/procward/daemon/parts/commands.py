@@ -16,13 +16,12 @@ result (HTTP, scripts). How it runs: ``supervision.execute``.
 from __future__ import annotations
 
 import codecs
-import signal
 from typing import TYPE_CHECKING, Any
 
+from procward.kit import signals
 from procward.kit.durations import format_duration, parse_duration
 from procward.kit.errors import Conflict, Forbidden, InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
-from procward.supervision.process import signal_number
 from procward.supervision.spec import Launch, expand_arg
 from procward.supervision.values import did_you_mean
 
@@ -93,7 +92,7 @@ class Commands:
                 timeout=seconds,
                 watch_child=self.sup.watch_child,
                 on_output=on_output,
-                stop_signal=signal_number(spec.stop_signal),
+                stop_signal=signals.number(spec.stop_signal),
                 grace=min(spec.stop_timeout, GRACE),
             )
         finally:
@@ -161,6 +160,6 @@ def _signal_name(number: int | None) -> str | None:
     if number is None:
         return None
     try:
-        return signal.Signals(number).name.removeprefix("SIG")
+        return signals.name(number)
     except ValueError:
         return str(number)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from procward.kit.errors import Conflict
 from procward.kit.structs import RecordError, Struct, field
 from procward.supervision.machine import State
-from procward.supervision.process import signal_group, signal_number
+from procward.supervision.process import signal_group
 
 if TYPE_CHECKING:
     from procward.daemon.parts.audit import Audit
@@ -118,7 +118,7 @@ class Upgrade:
             app = self.sup.apps.get(info.app)
             if app is None or not 0 <= info.index < len(app.instances):
                 # Its app is gone from state.json: nobody to give it to.
-                signal_group(info.pid, signal_number("KILL"))
+                signal_group(info.pid, signal.SIGKILL)
                 for fd in info.fds.values():
                     os.close(fd)
                 continue
