@@ -74,7 +74,7 @@ def test_a_wrong_token_closes_the_connection(daemon: Client) -> None:
 
 def test_a_token_stops_working_when_it_expires(daemon: Client) -> None:
     address = listen(daemon)
-    with Client.open_tcp(address, token(daemon, "viewer", ttl="1s")) as viewer:
+    with Client.open_tcp(address, token(daemon, "viewer", ttl="3s")) as viewer:
         viewer.call("status")
 
         def refused() -> bool:
@@ -85,7 +85,7 @@ def test_a_token_stops_working_when_it_expires(daemon: Client) -> None:
                 return True
             return False
 
-        wait_for(refused, timeout=5, what="the token to expire")
+        wait_for(refused, timeout=10, what="the token to expire")
         with pytest.raises(OSError):  # the session is over: the connection too
             viewer.call("ping")
 
