@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from procward.daemon.parts.logs import newer_than_age
 from procward.kit.errors import Forbidden, InvalidParams, RpcError, Unauthorized
-from procward.kit.rpc import CallContext, Peer, Role, method
+from procward.kit.rpc import Auditor, CallContext, Peer, Role, method
 
 if TYPE_CHECKING:
     from procward.daemon.auditentry import AuditEntry
@@ -161,20 +161,10 @@ class Audit:
 
     def __init__(self, log_dir: str, parameter_names: Callable[[str], tuple[str, ...] | None]):
         self.trail = AuditTrail(log_dir, parameter_names)
+        self.record: Auditor = self.trail.record_call  # the kit's server calls it for each call
 
     def close(self) -> None:
         self.trail.close()
-
-    def record(  # noqa: PLR0917 - the kit's Auditor signature
-        self,
-        peer: Peer,
-        name: str,
-        params: Any,
-        started: float,
-        seconds: float,
-        error: RpcError | None,
-    ) -> None:
-        self.trail.record_call(peer, name, params, started, seconds, error)
 
     @method(Role.ADMIN)
     async def getAudit(
