@@ -12,23 +12,23 @@ daemon, so the records cannot drift from it silently.
 
 The fields are named as on the wire, except where the wire's name is a
 Python keyword (``from``): there the record says ``was`` (an event) or
-``needs`` (an edge of the graph), and its ``from_dict`` and ``as_dict``
-translate.
+``needs`` (an edge of the graph), and its ``_wire`` names the key that
+``from_dict`` reads and ``as_dict`` writes.
 
 This module imports only ``kit.structs`` and the standard library, so the
 daemon and the CLI can both import it. The CLI imports it lazily, in the
 commands that render, never on the path of ``procward ping``
-(``kit.structs`` pulls in ``typing`` and ``enum``; decision 0005).
+(decision 0005). Neither imports ``typing`` at run time: annotations are
+read without it, so a status costs no 20 ms of imports.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from procward.kit.structs import RecordError, Struct, field
 
+TYPE_CHECKING = False  # not `typing` (20 ms): `procward status` imports this module
 if TYPE_CHECKING:
-    from typing import Self, TypeVar
+    from typing import Any, ClassVar, TypeVar
 
     S = TypeVar("S", bound=Struct)
 
@@ -41,13 +41,6 @@ def list_from(record: type[S], data: object) -> list[S]:
     if not isinstance(data, list):
         raise RecordError(f"expected a list of {record.__name__}, got {type(data).__name__}")
     return [record.from_dict(item, f"[{i}]") for i, item in enumerate(data)]
-
-
-def _renamed(data: object, wire: str, ours: str) -> object:
-    if isinstance(data, dict) and wire in data:
-        data = {**data, ours: data[wire]}
-        del data[wire]
-    return data
 
 
 # -- ping, and what `up` resumes ---------------------------------------------------
@@ -281,16 +274,10 @@ class Event(Struct):
     app: str
     instance: int
     pid: int | None
-    was: str  # "from" on the wire
+    was: str
     to: str
     why: str | None
-
-    @classmethod
-    def from_dict(cls, data: object, where: str = "") -> Self:
-        return super().from_dict(_renamed(data, "from", "was"), where)
-
-    def as_dict(self) -> dict[str, Any]:
-        return _renamed(super().as_dict(), "was", "from")  # type: ignore[return-value]
+    _wire: ClassVar[dict[str, str]] = {"was": "from"}
 
 
 class LogEntry(Struct):
@@ -334,13 +321,7 @@ class Edge(Struct):
 
     needs: str
     to: str
-
-    @classmethod
-    def from_dict(cls, data: object, where: str = "") -> Self:
-        return super().from_dict(_renamed(data, "from", "needs"), where)
-
-    def as_dict(self) -> dict[str, Any]:
-        return _renamed(super().as_dict(), "needs", "from")  # type: ignore[return-value]
+    _wire: ClassVar[dict[str, str]] = {"needs": "from"}
 
 
 class Graph(Struct):

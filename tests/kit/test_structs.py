@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum as _enum
 import json
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 
@@ -143,3 +143,75 @@ def test_from_dict_takes_defaults_ignores_unknown_keys_and_widens_int_to_float()
     )
     assert tree.ratio == 3.0 and isinstance(tree.ratio, float)
     assert tree.budget == () and tree.note is None
+
+
+class _Node(Struct):
+    name: str
+    kind: Literal["leaf", "branch"]
+    children: list[_Node] = field(default_factory=list)
+    size: int | str | None = None
+    shape: tuple[int, str] | None = None
+    labels: dict[str, int] = field(default_factory=dict)
+    extra: Any = None
+    was: str = ""
+    _wire: ClassVar[dict[str, str]] = {"was": "from"}
+
+
+def test_from_dict_reads_nested_records_literals_unions_and_tuples() -> None:
+    data = {
+        "name": "root",
+        "kind": "branch",
+        "children": [{"name": "a", "kind": "leaf", "size": "big", "shape": [1, "x"]}],
+        "size": 3,
+        "labels": {"x": 1},
+        "extra": {"anything": [1]},
+        "from": "seed",
+    }
+    node = _Node.from_dict(data)
+    assert node.children[0] == _Node("a", "leaf", size="big", shape=(1, "x"))
+    assert (node.size, node.labels, node.extra, node.was) == (
+        3,
+        {"x": 1},
+        {"anything": [1]},
+        "seed",
+    )
+    assert node.as_dict()["from"] == "seed" and "was" not in node.as_dict()
+    assert _Node.from_dict(json.loads(json.dumps(node.as_dict()))) == node
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kind": "trunk"}, r"^kind: expected one of \['leaf', 'branch'\]$"),
+        ({"size": 1.5}, r"^size: float is none of int, str, null$"),
+        ({"labels": {"x": 1, "y": "2"}}, r"^labels\['y'\]: expected int, got str$"),
+        ({"children": [{"name": "a", "kind": "leaf"}, {"name": 2}]}, r"^children\[1\]\.name: "),
+        (
+            {"children": [{"name": "a", "kind": "leaf", "shape": [1, 2]}]},
+            r"^children\[0\]\.shape\[1\]: expected str, got int$",
+        ),
+        ({"shape": [1]}, r"^shape: expected 2 items, got 1$"),
+        ({"from": None}, r"^from: expected str, got null$"),
+        ({"children": {}}, r"^children: expected a list, got dict$"),
+    ],
+)
+def test_from_dict_names_where_a_nested_value_is_wrong(
+    change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RecordError, match=message):
+        _Node.from_dict({"name": "root", "kind": "leaf", **change})
+
+
+def test_from_dict_places_the_path_after_the_callers_where() -> None:
+    with pytest.raises(RecordError, match=r"^\[3\]\.kind: missing$"):
+        _Node.from_dict({"name": "x"}, "[3]")
+    with pytest.raises(RecordError, match=r"^\[3\]: expected an object, got int$"):
+        _Node.from_dict(7, "[3]")
+
+
+def test_an_annotation_that_names_nothing_is_a_clear_error() -> None:
+    class Broken(Struct):
+        value: NoSuchType  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(TypeError, match=r"Broken\.value: cannot read its annotation 'NoSuchType'"):
+        Broken.from_dict({"value": 1})
