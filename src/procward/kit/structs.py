@@ -112,9 +112,9 @@ class Struct(metaclass=_StructMeta):
         _fields: ClassVar[tuple[str, ...]]
         _defaults: ClassVar[dict[str, Any]]
         _frozen: ClassVar[bool]
+        # A field's name on the wire where it is not its own (a Python keyword),
+        # declared by the classes that need one: ``{"was": "from"}``.
         _wire: ClassVar[dict[str, str]]
-    else:
-        _wire = {}  # a field's name on the wire where it is not its own (a Python keyword)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._fields
@@ -150,7 +150,7 @@ class Struct(metaclass=_StructMeta):
 
     def as_dict(self) -> dict[str, Any]:
         """The record as JSON-ready values: nested structs as dicts, enums by value."""
-        wire = self._wire
+        wire = getattr(type(self), "_wire", None)
         if wire:
             return {wire.get(key, key): _plain(getattr(self, key)) for key in self._fields}
         return {key: _plain(getattr(self, key)) for key in self._fields}
@@ -365,7 +365,7 @@ def _record_decoder(cls: type[Struct]) -> Decode:
     _RECORDS[cls] = decode  # first: a record may hold records of its own kind
     try:
         hints = _annotations(cls)
-        wire = cls._wire
+        wire = getattr(cls, "_wire", {})
         fields += [
             (key, wire.get(key, key), _decoder(hints[key]), cls._defaults.get(key, _NO_DEFAULT))
             for key in cls._fields
