@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 from pathlib import Path
 
 from procward.supervision.state import StateStore
 
 
-async def _settle(store: StateStore) -> None:
-    if store._last is not None:
-        await asyncio.wrap_future(store._last)
+async def _settle(write: concurrent.futures.Future[None] | None) -> None:
+    if write is not None:
+        await asyncio.wrap_future(write)
 
 
 def test_the_baseline_writes_what_changed_or_a_file_that_is_not_ours(tmp_path: Path) -> None:
@@ -20,24 +21,19 @@ def test_the_baseline_writes_what_changed_or_a_file_that_is_not_ours(tmp_path: P
     async def scenario() -> list[int]:
         store = StateStore(path, lambda: {"apps": []})
         writes = []
-        store.baseline()  # never written: written
-        await _settle(store)
+        await _settle(store.flush())  # the start's save
         writes.append(store.writes)
-        store.baseline()  # nothing changed, the file is as we left it: no write
-        await _settle(store)
+        await _settle(store.baseline())  # nothing changed, the file is as we left it: no write
         writes.append(store.writes)
         os.unlink(path)  # removed behind our back: written again
-        store.baseline()
-        await _settle(store)
+        await _settle(store.baseline())
         writes.append(store.writes)
         with open(path, "w") as f:
             f.write("{")  # damaged: written again
-        store.baseline()
-        await _settle(store)
+        await _settle(store.baseline())
         writes.append(store.writes)
-        store._changes += 1  # a change whose save is still pending: written
-        store.baseline()
-        await _settle(store)
+        store.mark_dirty()  # a change whose save is still pending: written
+        await _settle(store.baseline())
         writes.append(store.writes)
         await store.close()
         return writes
@@ -53,13 +49,11 @@ def test_a_failed_write_is_tried_again_at_the_baseline(tmp_path: Path) -> None:
 
     async def scenario() -> tuple[int, int]:
         store = StateStore(str(path), lambda: {"apps": []})
-        store.flush()
-        await _settle(store)
+        await _settle(store.flush())
         failed = store.writes
         (path / "x").unlink()
         path.rmdir()  # the disk is usable again; nothing changed meanwhile
-        store.baseline()
-        await _settle(store)
+        await _settle(store.baseline())
         await store.close()
         return failed, store.writes
 

@@ -44,6 +44,7 @@ from collections import deque
 from typing import Any
 
 from procward.daemon.auditentry import AuditEntry, backwards, drop_notice, encode, ends_at, parse
+from procward.kit.rotation import rotate, rotated_names
 from procward.kit.structs import Struct
 
 log = logging.getLogger("procward.daemon.audit")
@@ -178,7 +179,7 @@ class AuditLog:
 
     def files(self) -> list[str]:
         """The live file, then the backups, newest first."""
-        return [self.path, *(f"{self.path}.{n}" for n in range(1, self.limits.backups + 1))]
+        return rotated_names(self.path, self.limits.backups)
 
     # The writer thread.
 
@@ -271,12 +272,9 @@ class AuditLog:
 
     def _rotate(self) -> None:
         """audit.jsonl -> .1 -> .2 …; the oldest backup goes. Best effort."""
-        names = self.files()
         try:
             with self._rotating:
-                for n in range(self.limits.backups, 0, -1):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.replace(names[n - 1], names[n])
+                rotate(self.path, self.limits.backups)
         except OSError as exc:  # keep writing to the big file rather than lose entries
             self._report_once(f"rotate {exc}", "audit log %s: cannot rotate (%s)", self.path, exc)
 

@@ -13,7 +13,6 @@ with the daemon's other runtime files; a stale one is recognised by its pid.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -21,43 +20,40 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from procward.kit.atomic import write_atomic
-
-log = logging.getLogger("procward.daemon")
+from procward.kit.snapshot import Snapshot
 
 DELAY = 0.1  # seconds: a burst of changes (500 apps starting) is one write
 
 
 class StatusFile:
+    """``status.json`` as a ``kit.Snapshot`` of ``summary()``, with our pid and the time.
+
+    Written in the loop (one line on tmpfs), mode 0644, no ``.bak``; a failed
+    write is worth a warning at most.
+    """
+
     def __init__(self, path: str, summary: Callable[[], dict[str, Any]]) -> None:
         self.path = path
         self.summary = summary
-        self._pending: asyncio.TimerHandle | None = None
-        self._failed = False
+        self.file = Snapshot(
+            path,
+            self._take,
+            delay=DELAY,
+            thread=False,
+            backup=False,
+            mode=0o644,
+            level=logging.WARNING,
+        )
 
     def changed(self) -> None:
-        if self._pending is None:
-            self._pending = asyncio.get_running_loop().call_later(DELAY, self.write)
+        self.file.changed()
 
     def write(self) -> None:
-        self._pending = None
-        data = {**self.summary(), "pid": os.getpid(), "updated": round(time.time(), 3)}
-        try:
-            write_atomic(self.path, json.dumps(data).encode() + b"\n", mode=0o644)
-        except OSError as exc:
-            if not self._failed:  # once: a prompt file is not worth a log flood
-                log.warning("cannot write %s: %s", self.path, exc)
-            self._failed = True
-        else:
-            self._failed = False
+        self.file.flush()
 
     def remove(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("cannot remove %s: %s", self.path, exc)
+        self.file.remove()
+
+    def _take(self) -> bytes:
+        data = {**self.summary(), "pid": os.getpid(), "updated": round(time.time(), 3)}
+        return json.dumps(data).encode() + b"\n"

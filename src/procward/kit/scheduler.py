@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from procward.kit.structs import Struct
 
 log = logging.getLogger("procward.kit.scheduler")
 
-JobFunc = Callable[[], Awaitable[None] | None]
+JobFunc = Callable[[], object]  # awaited if it returns an awaitable; else its result is dropped
 
 
 class Job(Struct, frozen=False, eq=False):

@@ -119,15 +119,17 @@ class Snapshot:
         done.set_result(None)
         return done
 
-    def baseline(self) -> None:
+    def baseline(self) -> concurrent.futures.Future[None] | None:
         """The periodic write: only if changed, failed, or the file is not as we left it.
 
         A write that would change nothing is skipped: an idle daemon stays idle
         (rewriting ``state.json`` every 30 s tripled its CPU, 0.004 % to 0.012 %).
+        The write's future, None when skipped.
         """
         stale = self._written != file_version(self.path)
         if self._saved != self._changes or self._unsaved is not None or stale:
-            self.flush()
+            return self.flush()
+        return None
 
     async def save(self) -> None:
         """Snapshot now and wait until it is written (or failed: see ``problem``)."""

@@ -2,11 +2,11 @@
 
 The hot path is a chunk read from a pipe (up to 1 MiB) written with one
 ``os.write``: no per-line Python unless the app asked for timestamps or JSON.
-Rotation is by rename and reopen, done by the daemon itself, never copy and
-truncate: when a write would cross ``log_max_size``, the chunk is cut after
-its last newline that still fits (or, if none does, after the first newline),
-so a file always ends at the end of a line, no line is split across two
-files, lost or written twice. A line with no newline in sight is cut every
+Rotation is by rename (``kit.rotation``) and reopen, done by the daemon
+itself, never copy and truncate: when a write would cross ``log_max_size``,
+the chunk is cut after its last newline that still fits (or, if none does,
+after the first newline), so a file always ends at the end of a line, no
+line is split across two files, lost or written twice. A line with no newline in sight is cut every
 ``LINE_LIMIT`` bytes (a newline is inserted): split, never dropped.
 
 A write that fails (disk full, directory gone or unwritable) is reported once
@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
+from procward.kit import rotation
 from procward.kit.structs import Struct, field
 
 log = logging.getLogger("procward.supervision.logs")
@@ -178,15 +179,8 @@ class LogSink:
         self._close()
         try:
             with self._directory() as here:
-                name = os.path.basename(self.path)
-                if self.backups > 0:
-                    for n in range(self.backups - 1, 0, -1):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.replace(f"{name}.{n}", f"{name}.{n + 1}", **_both(here))
-                    os.replace(name, f"{name}.1", **_both(here))
-                else:
-                    os.unlink(name, dir_fd=here)
-        except FileNotFoundError:
+                rotation.rotate(os.path.basename(self.path), self.backups, dir_fd=here)
+        except FileNotFoundError:  # no directory
             pass
         except OSError as exc:
             self._failed(exc)
@@ -249,9 +243,9 @@ class LogSink:
         name = os.path.basename(self.path)
         try:
             with self._directory() as here:
-                for n in range(1, self.backups + 1):
+                for old in rotation.rotated_names(name, self.backups)[1:]:
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(f"{name}.{n}", dir_fd=here)
+                        os.unlink(old, dir_fd=here)
         except OSError as exc:
             self._failed(exc)
         if self.fd is not None:
@@ -311,11 +305,6 @@ class LogSink:
         return b"\n".join(out) + b"\n"
 
 
-def _both(fd: int) -> dict[str, int]:
-    """``os.replace`` keywords: both names under the directory ``fd``."""
-    return {"src_dir_fd": fd, "dst_dir_fd": fd}
-
-
 def _split_long(data: bytes, tail: int) -> bytes:
     """Insert newlines so that no line exceeds LINE_LIMIT (rare: only long lines pay)."""
     if len(data) + tail <= LINE_LIMIT or not _may_hold_a_long_line(data, tail):
@@ -370,7 +359,7 @@ def tail_lines(path: str, count: int, backups: int, budget: int) -> tuple[list[b
     """
     lines: list[bytes] = []
     clipped = False
-    for name in [path, *(f"{path}.{n}" for n in range(1, backups + 1))]:
+    for name in rotation.rotated_names(path, backups):
         if len(lines) >= count or clipped:
             break
         try:

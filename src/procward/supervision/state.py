@@ -2,12 +2,12 @@
 
 ``state.json`` holds every app's spec (so ad-hoc apps survive too), whether
 it should run, and per instance the identity of its process group leader
-``(pid, starttime, boot id)``. It is written through the kit's atomic store
-(previous version kept as ``.bak``), coalesced: a burst of 500 transitions is
+``(pid, starttime, boot id)``. It is written by a ``kit.Snapshot`` (atomic,
+previous version kept as ``.bak``), coalesced: a burst of 500 transitions is
 one write 10 ms later, not 500 fsyncs, plus the seed's baseline flush every
 30 s (``baseline``: a removed or damaged file, or a failed write, is done
-again within 30 s). The
-write itself runs on one worker thread so a slow disk never stalls the loop.
+again within 30 s). The write itself runs on the snapshot's worker thread so
+a slow disk never stalls the loop.
 
 After a crash the next daemon calls ``terminate_leftovers``: every recorded
 group whose leader is still the very process we started (identity match), or
@@ -38,8 +38,9 @@ from collections.abc import Callable
 from typing import Any
 
 from procward.kit import signals
-from procward.kit.atomic import backup_path, file_version, read_with_fallback, write_atomic
+from procward.kit.atomic import backup_path, read_with_fallback
 from procward.kit.procinfo import ProcessIdentity, starttime
+from procward.kit.snapshot import Snapshot
 from procward.kit.structs import Struct
 from procward.supervision import process
 
@@ -95,69 +96,43 @@ def set_aside(path: str) -> list[str]:
 
 
 class StateStore:
+    """``state.json``, written by a ``kit.Snapshot``: what ``snapshot`` returns,
+    stamped with the format and the time of the save."""
+
     def __init__(self, path: str, snapshot: Callable[[], dict[str, Any]]) -> None:
         self.path = path
         self.snapshot = snapshot
-        self.writes = 0
-        self._loop = asyncio.get_running_loop()
-        self._pending: asyncio.TimerHandle | None = None
-        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="state")
-        self._last: concurrent.futures.Future[None] | None = None
-        self._changes = 0  # changes seen, and how many of them the last save covered
-        self._saved = -1
-        self._written: tuple[int, int, int, int] | None = None  # the file as we left it
-        # Why the last write failed (a full disk...), None once one succeeds: what
-        # the daemon tells an operator whose change could not be made durable.
-        self.problem: str | None = None
+        self.file = Snapshot(
+            path,
+            self._take,
+            failing="; changes hold only while this daemon runs (trying again every 30 s)",
+        )
 
-    def mark_dirty(self, delay: float = 0.01) -> None:
-        self._changes += 1
-        if self._pending is None:
-            self._pending = self._loop.call_later(delay, self.flush)
+    @property
+    def problem(self) -> str | None:
+        """Why the last write failed (a full disk...), None once one succeeds: what
+        the daemon tells an operator whose change could not be made durable."""
+        return self.file.problem
+
+    @property
+    def writes(self) -> int:
+        return self.file.writes
+
+    def mark_dirty(self) -> None:
+        self.file.changed()
 
     def flush(self) -> concurrent.futures.Future[None]:
         """Snapshot now (in the loop, consistent) and write it on the worker."""
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
-        self._saved = self._changes
-        data = json.dumps({"format": FORMAT, "saved_at": time.time(), **self.snapshot()})
-        self._last = self._writer.submit(self._write, data.encode())
-        return self._last
+        return self.file.flush()
 
-    def baseline(self) -> None:
-        """The seed's 30 s flush: a write when anything changed since the last save, or
-        when the file is not the one it wrote (removed, replaced, cut short, a failed
-        write). A write that would change nothing but ``saved_at`` is skipped: measured,
-        it tripled the idle daemon's CPU (0.004 % to 0.012 % of a core at 100 apps)."""
-        if self._saved != self._changes or self._written != file_version(self.path):
-            self.flush()
-
-    def _write(self, data: bytes) -> None:
-        try:
-            write_atomic(self.path, data, backup=True)
-        except OSError as exc:  # full disk, read-only fs: keep serving, retry next time
-            self._saved = -1  # not saved: the next baseline writes, changed or not
-            if self.problem is None:
-                log.error(
-                    "cannot save %s: %s; changes hold only while this daemon runs "
-                    "(trying again every 30 s)",
-                    self.path,
-                    exc.strerror or exc,
-                )
-            self.problem = f"cannot save {self.path}: {exc.strerror or exc}"
-            return
-        self.writes += 1
-        # Gone already (removed between our rename and this stat): never "as we left it".
-        self._written = file_version(self.path) or (-1, -1, -1, -1)
-        if self.problem is not None:
-            log.warning("saved %s again", self.path)
-        self.problem = None
+    def baseline(self) -> concurrent.futures.Future[None] | None:
+        """The seed's 30 s save (``Snapshot.baseline``): a save that would change
+        nothing but ``saved_at`` is skipped."""
+        return self.file.baseline()
 
     async def close(self) -> None:
         """Write the final state and stop the worker."""
-        await asyncio.wrap_future(self.flush())
-        self._writer.shutdown(wait=True)
+        await self.file.close()
 
     def abandon(self) -> None:
         """Stop without a final write: the file keeps what was last saved.
@@ -165,10 +140,10 @@ class StateStore:
         For a daemon whose start failed: what it did meanwhile (apps started,
         then ended again) is not a change of intent.
         """
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
-        self._writer.shutdown(wait=True)
+        self.file.abandon()
+
+    def _take(self) -> bytes:
+        return json.dumps({"format": FORMAT, "saved_at": time.time(), **self.snapshot()}).encode()
 
 
 class Leftover(Struct):

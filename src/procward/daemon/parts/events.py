@@ -1,8 +1,9 @@
 """``procward events`` across restarts: the ring saved in ``<state_dir>/events.json``.
 
 The history itself is ``supervision.events`` (a bounded ring in memory).
-Saved when it changed, every ``SAVE_INTERVAL`` seconds in a thread (temp
-file, fsync, rename, ``.bak`` kept) and when the daemon stops or upgrades;
+Saved by a ``kit.Snapshot`` when it changed, every ``SAVE_INTERVAL`` seconds
+in a thread (temp file, fsync, rename, ``.bak`` kept) and when the daemon
+stops or upgrades;
 read back at start, before the apps come back, so ``procward events`` after
 ``down``/``up``, an upgrade or a reboot still answers "what happened at 3
 a.m.?". After a crash the last ``SAVE_INTERVAL`` seconds may be missing (the
@@ -15,8 +16,8 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from procward.daemon.savedfile import SavedFile
 from procward.kit import fastjson
+from procward.kit.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from procward.kit.scheduler import Scheduler
@@ -34,11 +35,10 @@ class EventHistory:
         self.sup = sup
         self.scheduler = scheduler
         events = sup.events
-        self.events_file = SavedFile(
+        self.events_file = Snapshot(
             os.path.join(state_dir, "events.json"),
-            "events history",
             lambda: fastjson.dumps(events.saved()).encode() if events.dirty else None,
-            lambda: setattr(events, "dirty", True),
+            what="events history",
         )
 
     def start(self) -> None:
@@ -49,8 +49,8 @@ class EventHistory:
             except ValueError as exc:
                 log.error("events history unreadable, starting a new one: %s", exc)
         self.sup.events.dirty = False
-        self.scheduler.every(SAVE_INTERVAL, self.events_file.save_soon, name="events-save")
+        self.scheduler.every(SAVE_INTERVAL, self.events_file.flush, name="events-save")
 
     async def save(self) -> None:
-        """Write the history now (stop, upgrade)."""
-        await self.events_file.save()
+        """Write the history now, and stop the writer's thread (stop, upgrade)."""
+        await self.events_file.close()

@@ -1,12 +1,12 @@
 """The daemon's uptime history: ``<state_dir>/uptime.json`` and ``getUptime``.
 
-The history itself is ``supervision.uptime``. Saved every ``SAVE_INTERVAL``
-seconds when something was counted (temp file, fsync, rename, previous
-kept as ``.bak``; in a thread, so the loop never waits on the disk) and
-when the daemon stops. A daemon killed between saves loses at most that
-much counting, never the days before. An unreadable file (and ``.bak``) is
-logged and a new history begins; the daemon does not refuse to start over
-its statistics.
+The history itself is ``supervision.uptime``. Saved by a ``kit.Snapshot``
+every ``SAVE_INTERVAL`` seconds when something was counted (temp file,
+fsync, rename, previous kept as ``.bak``; in a thread, so the loop never
+waits on the disk) and when the daemon stops. A daemon killed between
+saves loses at most that much counting, never the days before. An
+unreadable file (and ``.bak``) is logged and a new history begins; the
+daemon does not refuse to start over its statistics.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from procward.daemon.savedfile import SavedFile
 from procward.kit import fastjson
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
+from procward.kit.snapshot import Snapshot
 from procward.supervision.uptime import KEEP_DAYS, UptimeHistory
 
 if TYPE_CHECKING:
@@ -37,12 +37,8 @@ class Uptime:
     def __init__(self, sup: Supervisor, state_dir: str, scheduler: Scheduler) -> None:
         self.sup = sup
         self.scheduler = scheduler
-        history = sup.uptime
-        self.uptime_file = SavedFile(
-            os.path.join(state_dir, "uptime.json"),
-            "uptime history",
-            self._uptime_data,
-            lambda: setattr(history, "dirty", True),
+        self.uptime_file = Snapshot(
+            os.path.join(state_dir, "uptime.json"), self._uptime_data, what="uptime history"
         )
 
     def start(self) -> None:
@@ -50,14 +46,15 @@ class Uptime:
         days = self.uptime_file.load(_parse)
         if days is not None:
             self.sup.uptime.days = days
-        self.scheduler.every(SAVE_INTERVAL, self.uptime_file.save_soon, name="uptime-save")
+        self.scheduler.every(SAVE_INTERVAL, self.uptime_file.flush, name="uptime-save")
 
     def stop(self) -> None:
         """Stop counting (the apps are about to be stopped by us, not to fail)."""
         self.sup.uptime.pause()
 
     async def save(self) -> None:
-        await self.uptime_file.save()
+        """Write the history now, and stop the writer's thread (stop, upgrade)."""
+        await self.uptime_file.close()
 
     def _uptime_data(self) -> bytes | None:
         history = self.sup.uptime
