@@ -517,6 +517,11 @@ class Supervisor:
             for inst in app.instances:
                 inst.close_logs()
 
+    def reopen_logs(self) -> None:
+        """Every app's log file opened again by name (SIGUSR1, after a logrotate)."""
+        for sink in self.sinks():
+            sink.reopen()
+
     def sinks(self, name: str | None = None) -> list[LogSink]:
         apps = [self.app(name)] if name else list(self.apps.values())
         return [s for app in apps for inst in app.instances for s in inst.log_sinks.values()]
