@@ -1,11 +1,12 @@
 """What a start and a stop of the daemon do besides building its parts.
 
-At start (``prepare``, then ``start`` with the parts built): read
-``state.json`` before any app is touched (and refuse to start on one nobody
-can trust, decision 0031), end what the last daemon left running, bring
-back what the file holds, watch for exiting children, raise the open-file
-limit. At stop (``stop``, or ``abandon_start`` after a start that failed):
-stop every app, and nothing more spawns. And what ``procward prompt`` counts.
+At start (``prepare``; then, with the parts built, ``start`` and
+``recover``): read ``state.json`` before any app is touched (and refuse to
+start on one nobody can trust, decision 0031), end what the last daemon
+left running, bring back what the file holds, watch for exiting children,
+raise the open-file limit. At stop (``stop``, or ``abandon_start`` after a
+start that failed): stop every app, and nothing more spawns. And what
+``procward prompt`` counts.
 """
 
 from __future__ import annotations
@@ -56,33 +57,18 @@ def prepare(
 
 
 async def start(
-    parts: Parts,
-    saved: SavedState | None,
-    handed: HandOver | None,
-    paths: InstancePaths,
-    *,
-    start_held: bool,
-    warn: Callable[[str], None],
-    grace: float,
-) -> asyncio.Task[None] | None:
-    """The parts at work: leftovers ended, the state brought back (``recover``).
-
-    Returns the task still starting apps, if any.
-    """
+    parts: Parts, saved: SavedState | None, handed: HandOver | None, state_dir: str
+) -> None:
+    """The parts at work, and what the last daemon left running ended (but what is handed over)."""
     sup = parts.sup
     if handed is None:  # else after the handed-over children are adopted
         watch_children(sup.reaper.reap)
     parts.uptime.start()
     parts.events.start()
-    await end_leftovers(saved, handed, paths.state_dir)
+    await end_leftovers(saved, handed, state_dir)
     if handed is not None and saved is None:
         log.error("upgrade: no state.json to adopt the running apps from")
         watch_children(sup.reaper.reap)
-    if saved is None:
-        return None
-    return await recover(
-        parts, saved, handed, path=paths.state, start_held=start_held, warn=warn, grace=grace
-    )
 
 
 async def stop(parts: Parts, audit: Audit, *, force: bool) -> None:
@@ -172,7 +158,7 @@ async def stop_apps(sup: Supervisor, *, force: bool) -> None:
 
 async def recover(
     parts: Parts,
-    saved: SavedState,
+    saved: SavedState | None,
     handed: HandOver | None,
     *,
     path: str,
@@ -180,7 +166,7 @@ async def recover(
     warn: Callable[[str], None],
     grace: float,
 ) -> asyncio.Task[None] | None:
-    """Bring back what ``state.json`` holds; the task still starting apps, if any.
+    """Bring back what ``state.json`` holds (nothing without one); the task still starting apps.
 
     Settings first (the metrics switch, the instance cap), then the apps,
     then what an upgrade handed over is adopted; apps meant to run are
@@ -188,6 +174,8 @@ async def recover(
     first ``status`` shows them starting; slow dependency chains go on in the
     background). The listeners come last: a failure there is a warning.
     """
+    if saved is None:
+        return None
     sup = parts.sup
     settings = savedstate.read_settings(saved.settings, path)
     parts.metrics.restore_metrics(settings.metrics)

@@ -112,11 +112,12 @@ class ProcwardDaemon(Daemon):
     async def on_start(self) -> None:
         saved, handed = lifecycle.prepare(self.paths, self.handed_over)
         parts = self.parts = self._build()
-        self._restoring = await lifecycle.start(
+        await lifecycle.start(parts, saved, handed, self.paths.state_dir)
+        self._restoring = await lifecycle.recover(
             parts,
             saved,
             handed,
-            self.paths,
+            path=self.paths.state,
             start_held=self.start_held,
             warn=self.start_warning,
             grace=self.start_grace,
