@@ -1,8 +1,9 @@
 """state.json as its own record (``daemon/savedstate.py``): versioned, read in parts.
 
 A file written by the daemon before the record (issue 12) must still load:
-``TODAYS`` is one, taken from a real daemon run (two sleepers starting, one
-app exited). A file of a newer format is refused with decision 0031's error.
+``todays()`` builds one, key for key as a real daemon run wrote it (two
+sleepers starting, one app exited). A file of a newer format is refused
+with decision 0031's error.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -23,141 +25,105 @@ from procward.kit.structs import RecordError
 from ..conftest import Result
 from .conftest import wait_all_state
 
-TODAYS = r"""
-{
- "format": 1,
- "saved_at": 1796264929.094139,
- "apps": [
-  {
-   "spec": {
-    "name": "web",
-    "cmd": [
-     "sleep",
-     "600"
-    ],
-    "cwd": "/tmp/parts_home",
-    "env": {},
-    "instances": 2,
-    "restart": "on-failure",
-    "reload": "rolling",
-    "backoff": {
-     "initial": "1s",
-     "multiplier": 2.0,
-     "max": "30s"
-    },
-    "max_restarts": 5,
-    "restart_window": "1m",
-    "min_uptime": "10s",
-    "min_start": "1s",
-    "stop_signal": "TERM",
-    "stop_timeout": "10s",
-    "depends_on": [],
-    "autostart": true,
-    "merge_logs": false,
-    "log_time": false,
-    "log_format": "text",
-    "log_max_size": 10485760,
-    "log_backups": 5
-   },
-   "source": "/tmp/parts_home/procward.toml",
-   "desired": true,
-   "held": false,
-   "max_instances": 256,
-   "instances": [
-    {
-     "index": 0,
-     "state": "starting",
-     "pid": 8457,
-     "restarts": 0,
-     "started_at": 1796264929.0888023,
-     "exit_code": null,
-     "exit_signal": null,
-     "error": null,
-     "starttime": 2743270,
-     "boot_id": "e527dcc8-5d28-4ddc-b25f-b9c75f4d0fce",
-     "pgid": 8457
-    },
-    {
-     "index": 1,
-     "state": "starting",
-     "pid": 8458,
-     "restarts": 0,
-     "started_at": 1796264929.0926414,
-     "exit_code": null,
-     "exit_signal": null,
-     "error": null,
-     "starttime": 2743272,
-     "boot_id": "e527dcc8-5d28-4ddc-b25f-b9c75f4d0fce",
-     "pgid": 8458
+BOOT_ID = "e527dcc8-5d28-4ddc-b25f-b9c75f4d0fce"
+
+
+def todays(cwd: str = "/tmp/parts_home") -> dict[str, Any]:
+    """A ``state.json`` of today's daemon (format 1), key for key as a real run wrote it.
+
+    Two sleepers starting, one app exited. Fresh at each call: a test
+    changes in it only what it is about.
+    """
+    web = spec_table("web", ["sleep", "600"], instances=2, restart="on-failure", cwd=cwd)
+    once = spec_table("once", ["true"], instances=1, restart="never", cwd=cwd)
+    first = starting(0, pid=8457, starttime=2743270, started_at=1796264929.0888023)
+    second = starting(1, pid=8458, starttime=2743272, started_at=1796264929.0926414)
+    exited = {  # written before an exited instance kept its group's identity
+        "index": 0,
+        "state": "exited",
+        "pid": None,
+        "restarts": 0,
+        "started_at": None,
+        "exit_code": 0,
+        "exit_signal": None,
+        "error": None,
+        "pgid": None,
     }
-   ]
-  },
-  {
-   "spec": {
-    "name": "once",
-    "cmd": [
-     "true"
-    ],
-    "cwd": "/tmp/parts_home",
-    "env": {},
-    "instances": 1,
-    "restart": "never",
-    "reload": "rolling",
-    "backoff": {
-     "initial": "1s",
-     "multiplier": 2.0,
-     "max": "30s"
-    },
-    "max_restarts": 5,
-    "restart_window": "1m",
-    "min_uptime": "10s",
-    "min_start": "1s",
-    "stop_signal": "TERM",
-    "stop_timeout": "10s",
-    "depends_on": [],
-    "autostart": true,
-    "merge_logs": false,
-    "log_time": false,
-    "log_format": "text",
-    "log_max_size": 10485760,
-    "log_backups": 5
-   },
-   "source": "/tmp/parts_home/procward.toml",
-   "desired": true,
-   "held": false,
-   "max_instances": 256,
-   "instances": [
-    {
-     "index": 0,
-     "state": "exited",
-     "pid": null,
-     "restarts": 0,
-     "started_at": null,
-     "exit_code": 0,
-     "exit_signal": null,
-     "error": null,
-     "pgid": null
+    return {
+        "format": 1,
+        "saved_at": 1796264929.094139,
+        "apps": [app_entry(web, [first, second]), app_entry(once, [exited])],
+        "settings": {
+            "metrics": {"enabled": False, "interval": 5.0},
+            "network": {"tcp": None, "http": None},
+            "max_total_instances": 10000,
+        },
     }
-   ]
-  }
- ],
- "settings": {
-  "metrics": {
-   "enabled": false,
-   "interval": 5.0
-  },
-  "network": {
-   "tcp": null,
-   "http": null
-  },
-  "max_total_instances": 10000
- }
-}
-"""
+
+
+def spec_table(
+    name: str, cmd: list[str], *, instances: int, restart: str, cwd: str
+) -> dict[str, Any]:
+    """An app's ``spec`` as that daemon wrote it: every key, the rest at its default."""
+    return {
+        "name": name,
+        "cmd": cmd,
+        "cwd": cwd,
+        "env": {},
+        "instances": instances,
+        "restart": restart,
+        "reload": "rolling",
+        "backoff": {"initial": "1s", "multiplier": 2.0, "max": "30s"},
+        "max_restarts": 5,
+        "restart_window": "1m",
+        "min_uptime": "10s",
+        "min_start": "1s",
+        "stop_signal": "TERM",
+        "stop_timeout": "10s",
+        "depends_on": [],
+        "autostart": True,
+        "merge_logs": False,
+        "log_time": False,
+        "log_format": "text",
+        "log_max_size": 10485760,
+        "log_backups": 5,
+    }
+
+
+def starting(index: int, *, pid: int, starttime: int, started_at: float) -> dict[str, Any]:
+    """An instance entry of a process starting, with its group's identity."""
+    return {
+        "index": index,
+        "state": "starting",
+        "pid": pid,
+        "restarts": 0,
+        "started_at": started_at,
+        "exit_code": None,
+        "exit_signal": None,
+        "error": None,
+        "starttime": starttime,
+        "boot_id": BOOT_ID,
+        "pgid": pid,
+    }
+
+
+def app_entry(spec: dict[str, Any], instances: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "spec": spec,
+        "source": "/tmp/parts_home/procward.toml",
+        "desired": True,
+        "held": False,
+        "max_instances": 256,
+        "instances": instances,
+    }
+
+
+def file_of(state: dict[str, Any]) -> bytes:
+    return json.dumps(state, indent=1).encode()
 
 
 def test_a_state_file_of_today_reads_into_the_record() -> None:
-    saved = savedstate.read(TODAYS.encode())
+    saved = savedstate.read(file_of(todays()))
     assert isinstance(saved, SavedState)
     assert saved.format == 1
     web, once = (SavedApp.from_dict(entry) for entry in saved.apps)
@@ -170,7 +136,7 @@ def test_a_state_file_of_today_reads_into_the_record() -> None:
     )
     first = web.instances[0]
     assert (first.index, first.state, first.pid, first.pgid) == (0, "starting", 8457, 8457)
-    assert (first.starttime, first.boot_id) == (2743270, "e527dcc8-5d28-4ddc-b25f-b9c75f4d0fce")
+    assert (first.starttime, first.boot_id) == (2743270, BOOT_ID)
     assert once.instances == [
         SavedInstance(index=0, state="exited", pid=None, pgid=None, exit_code=0)
     ]
@@ -179,7 +145,7 @@ def test_a_state_file_of_today_reads_into_the_record() -> None:
 
 
 def test_a_record_written_reads_back_the_same() -> None:
-    saved = savedstate.read(TODAYS.encode())
+    saved = savedstate.read(file_of(todays()))
     apps = [SavedApp.from_dict(entry) for entry in saved.apps]
     written = SavedState(saved_at=1.5, apps=apps, settings=SavedSettings()).as_dict()
     again = savedstate.read(json.dumps(written).encode())
@@ -188,7 +154,7 @@ def test_a_record_written_reads_back_the_same() -> None:
 
 
 def test_an_app_entry_that_does_not_read_names_the_field() -> None:
-    entry = json.loads(TODAYS)["apps"][0]
+    entry = todays()["apps"][0]
     entry["instances"][1]["pid"] = "8458"
     with pytest.raises(RecordError, match=r"instances\[1\]\.pid: expected int, got str"):
         SavedApp.from_dict(entry)
@@ -201,7 +167,7 @@ def test_unreadable_settings_are_ignored_not_fatal(caplog: pytest.LogCaptureFixt
 
 def test_a_newer_format_is_refused_with_what_to_do(paths: InstancePaths) -> None:
     paths.ensure()
-    newer = {**json.loads(TODAYS), "format": 2}
+    newer = {**todays(), "format": 2}
     for name in (paths.state, paths.state + ".bak"):
         with open(name, "w") as f:
             json.dump(newer, f)
@@ -219,9 +185,8 @@ def test_a_daemon_starts_from_a_state_file_of_today(
     cli: Callable[..., Result], paths: InstancePaths, home: str
 ) -> None:
     paths.ensure()
-    today = json.loads(TODAYS)
+    today = todays(cwd=home)  # the run it was taken from had its own
     for app in today["apps"]:
-        app["spec"]["cwd"] = home  # the run it was taken from had its own
         for inst in app["instances"]:  # and its processes are long gone
             inst.update(pid=None, pgid=None, starttime=None, boot_id=None)
     with open(paths.state, "w") as f:

@@ -5,7 +5,8 @@ when the test says (``advance``), as trio's ``MockClock``. ``FakeSpawner``
 starts nothing: it hands out pids no real process can have (above Linux's
 highest, 2**22) and records signals; the test tells when a process exits
 (``exit_status``), through the supervisor's reaper or the instance itself.
-``FakeHost`` is the rest of a ``Host`` for an ``App`` without a supervisor.
+``FakeHost`` is the rest of a ``Host`` for an ``App`` without a supervisor
+(with a loop if given one: for probe checks against real sockets).
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ class FakeSpawner:
 class FakeHost:
     """A ``Host`` of fakes for an ``App`` and its instances, without a supervisor."""
 
-    def __init__(self, log_dir: str) -> None:
+    def __init__(self, log_dir: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.timers = FakeTimers()
+        self._loop = loop  # for probe checks against real sockets; None: no I/O
         self.spawner = FakeSpawner()
         self.log_dir = log_dir
         self.children: dict[int, Callable[[int], None]] = {}
@@ -138,7 +140,9 @@ class FakeHost:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        raise AssertionError("no I/O here: a fake process has no pipes")
+        if self._loop is None:
+            raise AssertionError("no I/O here: a fake process has no pipes")
+        return self._loop
 
     def escapees(
         self, leader: int | None, pgid: int | None, label: tuple[str, int]

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from procward.kit.errors import InvalidParams
+from procward.kit.errors import InvalidParams, Timeout
 from procward.kit.paths import InstancePaths
+from procward.supervision.app import STOP_SLACK
 from procward.supervision.machine import State
 from procward.supervision.spec import AppSpec
 from procward.supervision.supervisor import Supervisor
@@ -114,14 +115,24 @@ def test_a_dependency_not_running_keeps_its_dependent_down(run: Any) -> None:
     run(body)
 
 
+async def stopping_one(
+    sup: Supervisor, spawner: FakeSpawner, stop_timeout: float
+) -> tuple[int, asyncio.Task[None]]:
+    """``web`` started, and its stop begun (the stop signal sent): its pid, the stop."""
+    sup.add(
+        AppSpec("web", ("web",), min_start=0.0, stop_timeout=stop_timeout), "test", desired=False
+    )
+    await sup.start(["web"])
+    (pid,) = spawner.pids
+    stopping = begin(sup.stop(["web"]))
+    await turns()
+    return pid, stopping
+
+
 def test_stop_escalates_to_kill_after_stop_timeout(run: Any) -> None:
     async def body(world: World) -> None:
         sup, timers, spawner = world
-        sup.add(AppSpec("web", ("web",), min_start=0.0, stop_timeout=4.0), "test", desired=False)
-        await sup.start(["web"])
-        (pid,) = spawner.pids
-        stopping = begin(sup.stop(["web"]))
-        await turns()
+        pid, stopping = await stopping_one(sup, spawner, stop_timeout=4.0)
         assert spawner.signalled(pid) == ["TERM"]
         timers.advance(3.99)
         assert spawner.signalled(pid) == ["TERM"]
@@ -131,6 +142,38 @@ def test_stop_escalates_to_kill_after_stop_timeout(run: Any) -> None:
         await stopping
         events = [(e["from"], e["to"]) for e in sup.events.recent(10)]
         assert events[-1] == ("stopping", "stopped")
+
+    run(body)
+
+
+def test_a_stop_the_process_outlives_times_out_on_the_same_clock(run: Any) -> None:
+    async def body(world: World) -> None:
+        sup, timers, spawner = world
+        pid, stopping = await stopping_one(sup, spawner, stop_timeout=4.0)
+        timers.advance(4.0 + STOP_SLACK - 0.01)  # killed at 4 s, and not gone yet
+        await turns()
+        assert spawner.signalled(pid) == ["TERM", "KILL"] and not stopping.done()
+        timers.advance(0.01)
+        with pytest.raises(Timeout, match=r"web did not stop within"):
+            await stopping
+
+    run(body)
+
+
+def test_a_dependency_gets_the_starts_timeout_of_the_same_clock_to_run(run: Any) -> None:
+    async def body(world: World) -> None:
+        sup, timers, spawner = world
+        sup.add(AppSpec("db", ("db",), min_start=10.0), "test", desired=False)
+        sup.add(AppSpec("web", ("web",), depends_on=("db",)), "test", desired=False)
+        starting = begin(sup.start(["web"], timeout=5.0))
+        await turns()
+        timers.advance(4.99)
+        await turns()
+        assert not starting.done()
+        timers.advance(0.01)
+        with pytest.raises(Timeout, match=r"db did not start within 5s"):
+            await starting
+        assert names(sup, spawner) == ["db"]
 
     run(body)
 

@@ -1,10 +1,12 @@
 """What a start and a stop of the daemon do besides building its parts.
 
-At start: read ``state.json`` before any app is touched (and refuse to
+At start (``prepare``; then, with the parts built, ``start`` and
+``recover``): read ``state.json`` before any app is touched (and refuse to
 start on one nobody can trust, decision 0031), end what the last daemon
 left running, bring back what the file holds, watch for exiting children,
-raise the open-file limit. At stop: stop every app, and nothing more
-spawns. And what ``procward prompt`` counts.
+raise the open-file limit. At stop (``stop``, or ``abandon_start`` after a
+start that failed): stop every app, and nothing more spawns. And what
+``procward prompt`` counts.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward.daemon import savedstate
-from procward.daemon.parts.upgrade import handed_pids
+from procward.daemon.parts.upgrade import handed_pids, read_hand_over
 from procward.daemon.savedapps import SavedApps
 from procward.kit.atomic import read_with_fallback
 from procward.kit.errors import CorruptFile
@@ -25,15 +27,85 @@ from procward.supervision import state
 from procward.supervision.app import serving
 from procward.supervision.config import LIMIT_CEILING
 from procward.supervision.machine import State
+from procward.supervision.process import become_subreaper
 
 if TYPE_CHECKING:
     from procward.daemon.parts import Parts
+    from procward.daemon.parts.audit import Audit
     from procward.daemon.parts.upgrade import HandOver
     from procward.daemon.savedstate import SavedState
     from procward.kit.paths import InstancePaths
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")
+
+
+def prepare(
+    paths: InstancePaths, handed_over: dict[str, Any] | None
+) -> tuple[SavedState | None, HandOver | None]:
+    """Before any part is built: the process set up, ``state.json`` read, the hand-over's apps.
+
+    The state first, before any app is touched: a state nobody can trust
+    stops the start here. The hand-over is None too when it cannot be adopted.
+    """
+    raise_fd_limit()
+    if not become_subreaper():
+        log.warning("cannot become child subreaper: orphaned grandchildren go to init")
+    os.environ.pop(state.MARKER, None)  # we may have been started by an app
+    saved = load_state(paths, upgrading=handed_over is not None)
+    return saved, read_hand_over(handed_over)
+
+
+async def start(
+    parts: Parts, saved: SavedState | None, handed: HandOver | None, state_dir: str
+) -> None:
+    """The parts at work, and what the last daemon left running ended (but what is handed over)."""
+    sup = parts.sup
+    if handed is None:  # else after the handed-over children are adopted
+        watch_children(sup.reaper.reap)
+    parts.uptime.start()
+    parts.events.start()
+    await end_leftovers(saved, handed, state_dir)
+    if handed is not None and saved is None:
+        log.error("upgrade: no state.json to adopt the running apps from")
+        watch_children(sup.reaper.reap)
+
+
+async def stop(parts: Parts, audit: Audit, *, force: bool) -> None:
+    """The daemon stops: every app stopped and held down, the last saves, the files closed.
+
+    "desired" is kept: `down` then `up` restores the same set, and until then
+    they are held down (a daemon started by `status` leaves them).
+    """
+    sup = parts.sup
+    parts.uptime.stop()
+    await stop_apps(sup, force=force)
+    for app in sup.apps.values():
+        app.hold()
+    sup.close_logs()
+    await parts.uptime.save()
+    await parts.events.save()
+    await parts.keeper.close()
+    audit.close()
+    parts.keeper.status.remove()
+    stop_watching_children()
+
+
+async def abandon_start(parts: Parts | None, restoring: asyncio.Task[None] | None) -> None:
+    """End what a start spawned: a daemon that never served leaves no app behind.
+
+    Nothing is saved: ``state.json`` keeps what should run, and the next
+    daemon starts it.
+    """
+    if restoring is not None:
+        restoring.cancel()
+    if parts is None:
+        return
+    parts.keeper.abandon()
+    await stop_apps(parts.sup, force=True)
+    parts.sup.close_logs()
+    parts.keeper.status.remove()
+    stop_watching_children()
 
 
 def load_state(paths: InstancePaths, *, upgrading: bool) -> SavedState | None:
@@ -86,7 +158,7 @@ async def stop_apps(sup: Supervisor, *, force: bool) -> None:
 
 async def recover(
     parts: Parts,
-    saved: SavedState,
+    saved: SavedState | None,
     handed: HandOver | None,
     *,
     path: str,
@@ -94,7 +166,7 @@ async def recover(
     warn: Callable[[str], None],
     grace: float,
 ) -> asyncio.Task[None] | None:
-    """Bring back what ``state.json`` holds; the task still starting apps, if any.
+    """Bring back what ``state.json`` holds (nothing without one); the task still starting apps.
 
     Settings first (the metrics switch, the instance cap), then the apps,
     then what an upgrade handed over is adopted; apps meant to run are
@@ -102,6 +174,8 @@ async def recover(
     first ``status`` shows them starting; slow dependency chains go on in the
     background). The listeners come last: a failure there is a warning.
     """
+    if saved is None:
+        return None
     sup = parts.sup
     settings = savedstate.read_settings(saved.settings, path)
     parts.metrics.restore_metrics(settings.metrics)

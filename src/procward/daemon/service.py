@@ -10,8 +10,6 @@ SIGUSR1, the upgrade's two halves) through them.
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 from collections.abc import Awaitable
 from typing import Any
 
@@ -26,7 +24,7 @@ from procward.daemon.parts.events import EventHistory
 from procward.daemon.parts.logs import Logs
 from procward.daemon.parts.metrics import Metrics
 from procward.daemon.parts.network import NetworkSettings
-from procward.daemon.parts.upgrade import Upgrade, read_hand_over
+from procward.daemon.parts.upgrade import Upgrade
 from procward.daemon.parts.uptime import Uptime
 from procward.daemon.parts.views import HttpPages, Views, daemon_view
 from procward.daemon.parts.watch import Watch
@@ -34,11 +32,7 @@ from procward.daemon.savedstate import SavedSettings
 from procward.daemon.statekeeper import StateKeeper
 from procward.kit.daemon import Daemon
 from procward.kit.rpc import TokenHints
-from procward.supervision import state
-from procward.supervision.process import become_subreaper
 from procward.supervision.supervisor import Supervisor
-
-log = logging.getLogger("procward.daemon")
 
 # The classes whose ``@method``s the daemon serves, besides the kit's own.
 RPC_PARTS = (Apps, Audit, Commands, Configs, Logs, Metrics, NetworkSettings, Uptime, Views, Watch)
@@ -116,86 +110,41 @@ class ProcwardDaemon(Daemon):
     # -- the kit's hooks -----------------------------------------------------------
 
     async def on_start(self) -> None:
-        lifecycle.raise_fd_limit()
-        if not become_subreaper():
-            log.warning("cannot become child subreaper: orphaned grandchildren go to init")
-        os.environ.pop(state.MARKER, None)  # we may have been started by an app
-        # First, before any app is touched: a state nobody can trust stops the start here.
-        saved = lifecycle.load_state(self.paths, upgrading=self.handed_over is not None)
-        handed = read_hand_over(self.handed_over)  # None too when it cannot be adopted
+        saved, handed = lifecycle.prepare(self.paths, self.handed_over)
         parts = self.parts = self._build()
-        sup = parts.sup
-        if handed is None:  # else after the handed-over children are adopted
-            lifecycle.watch_children(sup.reaper.reap)
-        parts.uptime.start()
-        parts.events.start()
-        await lifecycle.end_leftovers(saved, handed, self.paths.state_dir)
-        if handed is not None and saved is None:
-            log.error("upgrade: no state.json to adopt the running apps from")
-            lifecycle.watch_children(sup.reaper.reap)
-        if saved is not None:
-            self._restoring = await lifecycle.recover(
-                parts,
-                saved,
-                handed,
-                path=self.paths.state,
-                start_held=self.start_held,
-                warn=self.start_warning,
-                grace=self.start_grace,
-            )
+        await lifecycle.start(parts, saved, handed, self.paths.state_dir)
+        self._restoring = await lifecycle.recover(
+            parts,
+            saved,
+            handed,
+            path=self.paths.state,
+            start_held=self.start_held,
+            warn=self.start_warning,
+            grace=self.start_grace,
+        )
         self.scheduler.every(self.state_flush_interval, parts.keeper.baseline, name="state-flush")
         self.server.auditor = self.audit.record
         parts.keeper.status.write()
         await parts.keeper.save_or_warn(self.start_warning)
 
     async def on_start_failed(self) -> None:
-        """End what this start spawned: a daemon that never served leaves no app behind.
-
-        Nothing is saved: ``state.json`` keeps what should run, and the next
-        daemon starts it.
-        """
-        if self._restoring is not None:
-            self._restoring.cancel()
-        if self.parts is None:
-            return
-        self.parts.keeper.abandon()
-        await lifecycle.stop_apps(self.parts.sup, force=True)
-        self.parts.sup.close_logs()
-        self.parts.keeper.status.remove()
-        lifecycle.stop_watching_children()
+        await lifecycle.abandon_start(self.parts, self._restoring)
 
     async def on_stop(self) -> None:
-        if self.parts is None:
-            return
-        sup = self.parts.sup
-        self.parts.uptime.stop()
-        # Stop everything but keep "desired": `down` then `up` restores the same set,
-        # and until then they are held down (a daemon started by `status` leaves them).
-        await lifecycle.stop_apps(sup, force=self.force_stop)
-        for app in sup.apps.values():
-            app.hold()
-        sup.close_logs()
-        await self.parts.uptime.save()
-        await self.parts.events.save()
-        await self.parts.keeper.close()
-        self.audit.close()
-        self.parts.keeper.status.remove()
-        lifecycle.stop_watching_children()
+        if self.parts is not None:
+            await lifecycle.stop(self.parts, self.audit, force=self.force_stop)
 
     def on_reload(self) -> Awaitable[None] | None:
         return None if self.parts is None else self.parts.configs.on_reload()
 
     def on_reopen_logs(self) -> None:
         if self.parts is not None:
-            for sink in self.parts.sup.sinks():
-                sink.reopen()
+            self.parts.sup.reopen_logs()
 
     async def before_upgrade(self) -> dict[str, Any]:
-        """Not busy, then one save to see: the next program restores from ``state.json``."""
         extra = await super().before_upgrade()
         if self.parts is not None:
             extra.update(await self.parts.upgrade.before_upgrade())
-            await self.parts.keeper.check_savable()
         return extra
 
     async def on_handover(self) -> tuple[dict[str, Any], list[int]]:

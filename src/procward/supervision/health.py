@@ -7,10 +7,12 @@ the readiness probe first passes, ``Unhealthy`` when the health probe fails
 ``failures`` times in a row. It decides nothing else: the start timeout, the
 restart and its backoff are the machine's.
 
-Checks run as tasks in the daemon's loop; none blocks it. An exec probe is a
-child like any other (own process group, reaped by the supervisor's reaper:
-asyncio subprocesses cannot be used, see ``process.py``); when it overruns
-its timeout, or the probe is stopped, its whole group is killed.
+Each check falls due on the host's clock (``host.Timers``: the supervisor's,
+a fake one in tests, so intervals are stepped, not waited for) and runs as
+a task in the daemon's loop; none blocks it. An exec probe is a child like
+any other (own process group, reaped by the supervisor's reaper: asyncio
+subprocesses cannot be used, see ``process.py``); when it overruns its
+timeout, or the probe is stopped, its whole group is killed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from procward.supervision.probe import Probe, ProbeKind, http_address, ready_del
 from procward.supervision.spec import AppSpec, ConfigError, Launch, expand_arg
 
 if TYPE_CHECKING:
-    from procward.supervision.host import Host
+    from procward.supervision.host import Cancellable, Host
 
 log = logging.getLogger("procward.supervision.health")
 
@@ -58,16 +60,24 @@ class Probed(Protocol):
 
 
 class Prober:
+    """One instance's checks: a timer on ``host.timers`` for the next, a task for one under way.
+
+    The next check is armed once the last is over: an interval is the quiet
+    time between two checks, however long a check takes.
+    """
+
     def __init__(self, inst: Probed, host: Host) -> None:
         self.inst = inst
         self.host = host
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # the check under way
+        self.timer: Cancellable | None = None  # the next check, on the host's clock
         self.check: Check | None = None
         self.failures = 0  # consecutive failed checks of the current probe
         self.checks = 0
         self.passing: bool | None = None  # result of the last check, None before any
         self.checked_at: float | None = None  # wall time of the last check
         self.last_error: str | None = None
+        self._attempt = 0  # readiness attempts of the current process
         # The probes as this instance runs them ($PORT filled in), per spec.
         self._described: tuple[AppSpec, dict[Check, str | None]] | None = None
 
@@ -76,45 +86,53 @@ class Prober:
         probe = self.inst.spec.ready if check is Check.READY else self.inst.spec.health
         if probe is None:
             return
-        self.check, self.failures = check, 0
-        if check is Check.READY:  # a new process: earlier results were another's
-            self.passing = None
-            self._described = None  # and its environment may be new (env_file)
-        body = self._ready(probe) if check is Check.READY else self._health(probe)
-        self.task = self.host.loop.create_task(body, name=f"{check}:{self.inst.label}")
+        self.check, self.failures, self._attempt = check, 0, 0
+        if check is Check.HEALTH:
+            self._arm(probe, probe.interval)
+            return
+        self.passing = None  # a new process: earlier results were another's
+        self._described = None  # and its environment may be new (env_file)
+        if probe.kind is ProbeKind.DELAY:
+            self._arm(probe, probe.delay)
+        elif probe.kind is not ProbeKind.NOTIFY:  # READY=1 comes to the notify socket
+            self._arm(probe, ready_delay(0, probe.interval))
 
     def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.task is not None and not self.task.done():
             self.task.cancel()
         self.task = None
 
-    async def _ready(self, probe: Probe) -> None:
-        if probe.kind is ProbeKind.NOTIFY:
-            return  # the supervisor hears READY=1 on its notify socket
+    def _arm(self, probe: Probe, delay: float) -> None:
+        self.timer = self.host.timers.call_later(delay, self._due, probe)
+
+    def _due(self, probe: Probe) -> None:
+        self.timer = None
         if probe.kind is ProbeKind.DELAY:
-            await asyncio.sleep(probe.delay)
             self._passed()
             self.inst.send(Ready())
             return
-        attempt = 0
-        while True:
-            await asyncio.sleep(ready_delay(attempt, probe.interval))
-            attempt += 1
-            if await self._run(probe):
-                self.inst.send(Ready())
-                return
+        body = self._ready(probe) if self.check is Check.READY else self._health(probe)
+        self.task = self.host.loop.create_task(body, name=f"{self.check}:{self.inst.label}")
+
+    async def _ready(self, probe: Probe) -> None:
+        if await self._run(probe):
+            self.inst.send(Ready())
+            return
+        self._attempt += 1
+        self._arm(probe, ready_delay(self._attempt, probe.interval))
 
     async def _health(self, probe: Probe) -> None:
-        while True:
-            await asyncio.sleep(probe.interval)
-            if await self._run(probe) or self.failures < probe.failures:
-                continue
-            times = "once" if self.failures == 1 else f"{self.failures} times in a row"
-            shown = self.describe(Check.HEALTH)
-            reason = f"health check failed {times} ({shown}): {self.last_error}"
-            self.inst.note_error(reason)
-            self.inst.send(Unhealthy(reason))
+        if await self._run(probe) or self.failures < probe.failures:
+            self._arm(probe, probe.interval)
             return
+        times = "once" if self.failures == 1 else f"{self.failures} times in a row"
+        shown = self.describe(Check.HEALTH)
+        reason = f"health check failed {times} ({shown}): {self.last_error}"
+        self.inst.note_error(reason)
+        self.inst.send(Unhealthy(reason))
 
     async def _run(self, probe: Probe) -> bool:
         try:

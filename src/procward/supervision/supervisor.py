@@ -264,16 +264,21 @@ class Supervisor:
         """Wait (without polling) until ``ready()``; False if ``timeout`` passed first.
 
         Waiters hang on their app and only that app's changes re-check them:
-        starting 500 apps is then 500 checks, not 500 x 500.
+        starting 500 apps is then 500 checks, not 500 x 500. The timeout runs
+        on ``timers``, the clock of the instances' own timers it waits for.
         """
         if ready():
             return True
         future: asyncio.Future[None] = self.loop.create_future()
         app.waiters.append((ready, future))
+        timer = None if timeout is None else self.timers.call_later(timeout, _time_out, future)
         try:
-            await asyncio.wait_for(future, timeout)
+            await future
         except TimeoutError:
             return False
+        finally:
+            if timer is not None:
+                timer.cancel()
         return True
 
     # -- apps ------------------------------------------------------------------------
@@ -517,6 +522,11 @@ class Supervisor:
             for inst in app.instances:
                 inst.close_logs()
 
+    def reopen_logs(self) -> None:
+        """Every app's log file opened again by name (SIGUSR1, after a logrotate)."""
+        for sink in self.sinks():
+            sink.reopen()
+
     def sinks(self, name: str | None = None) -> list[LogSink]:
         apps = [self.app(name)] if name else list(self.apps.values())
         return [s for app in apps for inst in app.instances for s in inst.log_sinks.values()]
@@ -528,6 +538,11 @@ class Supervisor:
 
     def graph(self) -> dict[str, Any]:
         return dict(graph.as_graph(self.dependencies()))
+
+
+def _time_out(future: asyncio.Future[None]) -> None:
+    if not future.done():  # woken in the same pass: it was in time
+        future.set_exception(TimeoutError())
 
 
 async def in_slices(

@@ -67,6 +67,7 @@ class Upgrade:
         self.audit = audit
 
     async def before_upgrade(self) -> dict[str, Any]:
+        """Not busy, then one save to see: the next program restores from ``state.json``."""
         busy = [
             f"{inst.label} is {inst.state.value}"
             for app in self.sup.apps.values()
@@ -78,6 +79,7 @@ class Upgrade:
         if busy:
             raise Conflict(f"not now: {', '.join(busy[:5])}; try again in a moment")
         kept = sum(1 for a in self.sup.apps.values() for i in a.instances if i.child is not None)
+        await self.keeper.check_savable()
         return {"keeping": kept}
 
     async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
