@@ -43,7 +43,7 @@ def list_from(record: type[S], data: object) -> list[S]:
     return [record.from_dict(item, f"[{i}]") for i, item in enumerate(data)]
 
 
-# -- ping, and what `up` resumes ---------------------------------------------------
+# -- ping ---------------------------------------------------------------------------
 
 
 class Ping(Struct):
@@ -52,12 +52,6 @@ class Ping(Struct):
     pid: int
     version: str
     uptime: float
-
-
-class Resumed(Struct):
-    """``resume``: the apps `down` had held down, started again."""
-
-    started: list[str]
 
 
 # -- apps and their instances (status, list, getApp, start..., scale, addApp) -------
@@ -140,6 +134,13 @@ class DaemonInfo(Struct):
     network: dict[str, Listener] = field(default_factory=dict)  # absent from older daemons
 
 
+class NetworkView(Struct):
+    """``setNetwork`` and ``getNetwork``: where the daemon listens, and each listener wanted."""
+
+    addresses: dict[str, str]  # "unix", and "tcp" and "http" when they listen
+    network: dict[str, Listener]
+
+
 class DaemonStatus(Struct):
     """``status``: the daemon, every app, and whether all is well."""
 
@@ -149,21 +150,26 @@ class DaemonStatus(Struct):
     warnings: list[str] = field(default_factory=list)
 
 
-class Stopped(Struct):
-    """``stopApp``: the names of the apps stopped."""
-
-    stopped: list[str]
-    success: bool = True
-
-
 class AppsChanged(Struct):
-    """``restartApp`` and ``reloadApp``: the apps restarted or reloaded, as they are now."""
+    """Every lifecycle method's reply: the apps it acted on, as they are now.
+
+    ``start*``, ``stop*``, ``restart*``, ``reload*``, ``scale``, ``addApp`` and
+    ``resume``. ``startApp``: the app's dependencies, then the app (start
+    order); ``stopApp``: the app, then the apps that depend on it (stopped
+    first); the ``*All`` methods: every app.
+    """
 
     apps: list[AppView]
 
 
+class Deleted(Struct):
+    """``deleteApp``: the app deleted (there is no app left to show)."""
+
+    deleted: str
+
+
 class ConfigLoaded(Struct):
-    """``loadConfig``, and each file of ``reloadConfig``: what loading it did."""
+    """Each file of ``loadConfig`` and ``reloadConfig``: what loading it did."""
 
     source: str
     added: list[str] = field(default_factory=list)
@@ -173,6 +179,16 @@ class ConfigLoaded(Struct):
     updated: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+
+
+class ConfigApplied(Struct):
+    """``loadConfig`` (one file) and ``reloadConfig`` (every file the apps came from).
+
+    ``apps``: the apps of those files, as they are after the change.
+    """
+
+    files: list[ConfigLoaded]
+    apps: list[AppView]
 
 
 # -- health -----------------------------------------------------------------------------

@@ -136,7 +136,7 @@ def test_operators_run_declared_commands_and_only_admins_their_own(
     daemon: Client, load_apps: LoadApps
 ) -> None:
     load(load_apps)
-    address = daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"]
+    address = daemon.call("setNetwork", tcp="127.0.0.1:0")["addresses"]["tcp"]
 
     def token(role: str) -> str:
         made: str = daemon.call("createToken", role=role, ttl="10m")["token"]
