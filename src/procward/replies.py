@@ -1,14 +1,17 @@
 """The daemon's replies that the CLI renders, as typed records.
 
-The daemon builds them (``daemon/views.py``, ``App.summary``,
-``Instance.snapshot`` ...) and the CLI reads them with ``Cls.from_dict(reply)``:
+The daemon builds them as dicts (``daemon/parts/views.py``, ``App.summary``,
+``Instance.snapshot`` ...), each method naming its record
+(``@method(Role.VIEWER, result=DaemonStatus)``, shown in ``docs/rpc.md``),
+and the CLI reads them with ``Cls.from_dict(reply)``:
 every field is checked against its annotation, and a reply that drifted from
 its record fails with a ``RecordError`` naming the path
 (``apps[2].instances[0].pid: expected int, got str``) instead of a
 ``KeyError`` in the middle of a table. Keys a record does not know are
 ignored, so a newer daemon may add some; fields a reply may lack have
-defaults. ``tests/test_replies.py`` decodes every kind of reply of a real
-daemon, so the records cannot drift from it silently.
+defaults. ``tests/cli/test_replies.py`` decodes a real daemon's reply of
+every method that names a record, so the records cannot drift from it
+silently.
 
 The fields are named as on the wire, except where the wire's name is a
 Python keyword (``from``): there the record says ``was`` (an event) or
