@@ -1,14 +1,17 @@
 """The daemon's replies that the CLI renders, as typed records.
 
-The daemon builds them (``daemon/views.py``, ``App.summary``,
-``Instance.snapshot`` ...) and the CLI reads them with ``Cls.from_dict(reply)``:
+The daemon builds them as dicts (``daemon/parts/views.py``, ``App.summary``,
+``Instance.snapshot`` ...), each method naming its record
+(``@method(Role.VIEWER, result=DaemonStatus)``, shown in ``docs/rpc.md``),
+and the CLI reads them with ``Cls.from_dict(reply)``:
 every field is checked against its annotation, and a reply that drifted from
 its record fails with a ``RecordError`` naming the path
 (``apps[2].instances[0].pid: expected int, got str``) instead of a
 ``KeyError`` in the middle of a table. Keys a record does not know are
 ignored, so a newer daemon may add some; fields a reply may lack have
-defaults. ``tests/test_replies.py`` decodes every kind of reply of a real
-daemon, so the records cannot drift from it silently.
+defaults. ``tests/cli/test_replies.py`` decodes a real daemon's reply of
+every method that names a record, so the records cannot drift from it
+silently.
 
 The fields are named as on the wire, except where the wire's name is a
 Python keyword (``from``): there the record says ``was`` (an event) or
@@ -43,7 +46,7 @@ def list_from(record: type[S], data: object) -> list[S]:
     return [record.from_dict(item, f"[{i}]") for i, item in enumerate(data)]
 
 
-# -- ping, and what `up` resumes ---------------------------------------------------
+# -- ping ---------------------------------------------------------------------------
 
 
 class Ping(Struct):
@@ -52,12 +55,6 @@ class Ping(Struct):
     pid: int
     version: str
     uptime: float
-
-
-class Resumed(Struct):
-    """``resume``: the apps `down` had held down, started again."""
-
-    started: list[str]
 
 
 # -- apps and their instances (status, list, getApp, start..., scale, addApp) -------
@@ -140,6 +137,13 @@ class DaemonInfo(Struct):
     network: dict[str, Listener] = field(default_factory=dict)  # absent from older daemons
 
 
+class NetworkView(Struct):
+    """``setNetwork`` and ``getNetwork``: where the daemon listens, and each listener wanted."""
+
+    addresses: dict[str, str]  # "unix", and "tcp" and "http" when they listen
+    network: dict[str, Listener]
+
+
 class DaemonStatus(Struct):
     """``status``: the daemon, every app, and whether all is well."""
 
@@ -149,21 +153,26 @@ class DaemonStatus(Struct):
     warnings: list[str] = field(default_factory=list)
 
 
-class Stopped(Struct):
-    """``stopApp``: the names of the apps stopped."""
-
-    stopped: list[str]
-    success: bool = True
-
-
 class AppsChanged(Struct):
-    """``restartApp`` and ``reloadApp``: the apps restarted or reloaded, as they are now."""
+    """Every lifecycle method's reply: the apps it acted on, as they are now.
+
+    ``start*``, ``stop*``, ``restart*``, ``reload*``, ``scale``, ``addApp`` and
+    ``resume``. ``startApp``: the app's dependencies, then the app (start
+    order); ``stopApp``: the app, then the apps that depend on it (stopped
+    first); the ``*All`` methods: every app.
+    """
 
     apps: list[AppView]
 
 
+class Deleted(Struct):
+    """``deleteApp``: the app deleted (there is no app left to show)."""
+
+    deleted: str
+
+
 class ConfigLoaded(Struct):
-    """``loadConfig``, and each file of ``reloadConfig``: what loading it did."""
+    """Each file of ``loadConfig`` and ``reloadConfig``: what loading it did."""
 
     source: str
     added: list[str] = field(default_factory=list)
@@ -173,6 +182,16 @@ class ConfigLoaded(Struct):
     updated: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+
+
+class ConfigApplied(Struct):
+    """``loadConfig`` (one file) and ``reloadConfig`` (every file the apps came from).
+
+    ``apps``: the apps of those files, as they are after the change.
+    """
+
+    files: list[ConfigLoaded]
+    apps: list[AppView]
 
 
 # -- health -----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def declared_methods() -> list[Declared]:
         rpc = getattr(func, "__rpc__", None)
         if rpc is None:
             continue
-        name, role, stream = rpc
+        name, role, stream, _result = rpc
         params = tuple(inspect.signature(func).parameters)[2:]  # after self, ctx
         found.append(Declared(name, role, stream, params))
     return sorted(found, key=lambda d: d.name)

@@ -20,7 +20,7 @@ def test_a_head_request_gets_an_http_response(daemon: Client, paths: InstancePat
     # The answer to a GET without its body. It used to send the body all the
     # same: h11 raised in the connection's task, the client got nothing and the
     # daemon log a Traceback. Found by test_fuzz (HTTP).
-    host, port = daemon.call("setNetwork", http="127.0.0.1:0")["http"].rsplit(":", 1)
+    host, port = daemon.call("setNetwork", http="127.0.0.1:0")["addresses"]["http"].rsplit(":", 1)
     reply = b""
     with socket.create_connection((host, int(port)), timeout=2) as conn:
         conn.sendall(b"HEAD /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -39,8 +39,8 @@ def test_the_owner_gets_in_under_a_flood_of_anonymous_peers(
     # connections (`make chaos`; 300 of each in the short run, already past
     # today's shared cap of 256) and a client that never reads its replies; the
     # owner's status still answers within 100 ms and the daemon stays under 64 MiB.
-    tcp = _address(daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"])
-    http = _address(daemon.call("setNetwork", http="127.0.0.1:0")["http"])
+    tcp = _address(daemon.call("setNetwork", tcp="127.0.0.1:0")["addresses"]["tcp"])
+    http = _address(daemon.call("setNetwork", http="127.0.0.1:0")["addresses"]["http"])
     held: list[socket.socket] = []
     try:
         for where in [tcp] * flood() + [http] * flood():

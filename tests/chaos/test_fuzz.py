@@ -209,7 +209,7 @@ def test_fuzzed_frames_from_anonymous_tcp_clients(
     daemon: Client, load_apps: LoadApps, paths: InstancePaths
 ) -> None:
     start_sleeper(daemon, load_apps)
-    host, port = daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"].rsplit(":", 1)
+    host, port = daemon.call("setNetwork", tcp="127.0.0.1:0")["addresses"]["tcp"].rsplit(":", 1)
 
     def connect() -> socket.socket:
         return socket.create_connection((host, int(port)), timeout=REPLY_WAIT)
@@ -222,7 +222,7 @@ def test_fuzzed_requests_from_anonymous_http_clients(
 ) -> None:
     TALLY.ran = True
     start_sleeper(daemon, load_apps)
-    host, port = daemon.call("setNetwork", http="127.0.0.1:0")["http"].rsplit(":", 1)
+    host, port = daemon.call("setNetwork", http="127.0.0.1:0")["addresses"]["http"].rsplit(":", 1)
     run_seed = seed()
     pid = daemon_pid(paths)
     assert pid is not None

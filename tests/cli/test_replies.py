@@ -15,7 +15,9 @@ import pytest
 
 import procward.replies
 from procward import replies
+from procward.daemon import rpcdoc
 from procward.kit.client import Client
+from procward.kit.errors import InvalidParams
 from procward.kit.structs import RecordError
 
 from ..daemon.conftest import LoadApps, wait_all_state, wait_state
@@ -39,66 +41,124 @@ APPS = """
 """
 
 
+class Decoding:
+    """Calls on a real daemon; each reply of a method that declares ``result=`` is decoded.
+
+    ``seen`` is the methods whose replies were: a test compares it with every
+    method that declares a record, so one declared and never exercised fails.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.declared = {m.name: m.result for m in rpcdoc.registry() if m.result is not None}
+        self.seen: set[str] = set()
+
+    def __call__(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        reply = self.client.call(method, params or {})
+        self.decode(method, reply)
+        return reply
+
+    def decode(self, method: str, reply: Any) -> None:
+        result = self.declared.get(method)
+        if result is None:
+            return
+        record = rpcdoc.record_of(result)
+        if result is record:
+            assert isinstance(record.from_dict(reply), record), method
+        else:  # list[Record]: not empty, or it proves nothing
+            assert reply, f"{method}: no {record.__name__} to decode"
+            assert all(isinstance(item, record) for item in replies.list_from(record, reply))
+        self.seen.add(method)
+
+
 def test_every_reply_decodes_into_its_record(daemon: Client, load_apps: LoadApps) -> None:
-    loaded = load_apps(APPS)
+    call = Decoding(daemon)
+    call.decode("loadConfig", load_apps(APPS))
     wait_all_state(daemon, "web", "running", count=2)
     wait_state(daemon, "job", "exited")
     wait_state(daemon, "bad", "exited")
-    call = daemon.call
+    call("resume")
+    call("status")
+    call("getApp", {"name": "web"})
+    call("startApp", {"name": "web"})
+    call("scale", {"name": "web", "instances": 3})
+    call("restartApp", {"name": "web"})
+    call("reloadApp", {"name": "web"})
+    call("stopApp", {"name": "job"})
+    for method in ("getHealth", "getMetrics", "getWatchStatus", "getDependencyGraph"):
+        call(method)
+    call("getUptime", {"days": 3})
+    call("getDependencyGraph", {"name": "bad"})
+    call("inspect", {"name": "web", "lines": 5})
+    call("inspect", {"name": "bad", "lines": 5})
+    call("exec", {"name": "web", "args": ["echo", "hi"]})
+    call("exec", {"name": "web", "args": ["sh", "-c", "kill $$"]})
+    call("flushLogs", {"name": "job"})
+    call("addApp", {"name": "adhoc", "spec": {"cmd": ["sleep", "100"]}})
+    daemon.call("setMetricsEnabled", {"enabled": True, "interval": 0.1})
+    call("getMetrics")
+    call("status")  # with CPU and MEM per instance
+    call("disableWatch")
+    call("enableWatch", {"apps": ["web"]})
+    call("setNetwork", {"tcp": "127.0.0.1:0"})
+    call("getNetwork")
+    for method in ("restartAll", "reloadAll", "stopAll", "list", "startAll", "reloadConfig"):
+        call(method)
+    call("getEvents", {"limit": 200})
+    call("getLogs", {"lines": 5})
+    call("getAudit", {"limit": 50})
+    call("deleteApp", {"name": "adhoc"})
+    assert call.seen == set(call.declared), "a declared result no call here decodes"
+
+    # The kit's methods declare no record (the kit knows none of procward's):
+    # theirs are checked here by name.
+    made = daemon.call("createToken", {"role": "viewer", "ttl": "1h"})
+    assert replies.list_from(replies.TokenInfo, daemon.call("listTokens"))
     one: list[tuple[type[Any], Any]] = [
-        (replies.ConfigLoaded, loaded),
-        (replies.Ping, call("ping")),
-        (replies.Resumed, call("resume")),
-        (replies.DaemonStatus, call("status")),
-        (replies.AppView, call("getApp", {"name": "web"})),
-        (replies.AppView, call("startApp", {"name": "web"})),
-        (replies.AppView, call("scale", {"name": "web", "instances": 3})),
-        (replies.AppsChanged, call("restartApp", {"name": "web"})),
-        (replies.AppsChanged, call("reloadApp", {"name": "web"})),
-        (replies.Stopped, call("stopApp", {"name": "job"})),
-        (replies.HealthReport, call("getHealth")),
-        (replies.MetricsReport, call("getMetrics")),
-        (replies.UptimeReport, call("getUptime", {"days": 3})),
-        (replies.WatchStatus, call("getWatchStatus")),
-        (replies.Graph, call("getDependencyGraph")),
-        (replies.Graph, call("getDependencyGraph", {"name": "bad"})),
-        (replies.Inspection, call("inspect", {"name": "web", "lines": 5})),
-        (replies.Inspection, call("inspect", {"name": "bad", "lines": 5})),
-        (replies.ExecResult, call("exec", {"name": "web", "args": ["echo", "hi"]})),
-        (replies.ExecResult, call("exec", {"name": "web", "args": ["sh", "-c", "kill $$"]})),
-        (replies.Flushed, call("flushLogs", {"name": "job"})),
-        (replies.AppView, call("addApp", {"name": "adhoc", "spec": {"cmd": ["sleep", "100"]}})),
-    ]
-    call("setMetricsEnabled", {"enabled": True, "interval": 0.1})
-    sampled = call("getMetrics")
-    one += [
-        (replies.MetricsReport, sampled),
-        (replies.DaemonStatus, call("status")),  # with CPU and MEM per instance
-        (replies.WatchStatus, call("disableWatch")),
-        (replies.WatchStatus, call("enableWatch", {"apps": ["web"]})),
-        (replies.AppsChanged, call("restartApp", {"name": "all"})),
-        (replies.Stopped, call("stopApp", {"name": "all"})),
-    ]
-    many: list[tuple[type[Any], Any]] = [
-        (replies.AppView, call("list")),
-        (replies.AppView, call("startAll")),
-        (replies.ConfigLoaded, call("reloadConfig")),
-        (replies.Event, call("getEvents", {"limit": 200})),
-        (replies.LogEntry, call("getLogs", {"lines": 5})),
-        (replies.AuditView, call("getAudit", {"limit": 50})),
-    ]
-    made = call("createToken", {"role": "viewer", "ttl": "1h"})
-    one.append((replies.TokenCreated, made))
-    many.append((replies.TokenInfo, call("listTokens")))
-    one += [
-        (replies.TokenRevoked, call("revokeToken", {"id": made["id"]})),
-        (replies.KeyRotated, call("rotateTokens")),
+        (replies.Ping, daemon.call("ping")),
+        (replies.TokenCreated, made),
+        (replies.TokenRevoked, daemon.call("revokeToken", {"id": made["id"]})),
+        (replies.KeyRotated, daemon.call("rotateTokens")),
     ]
     for record, reply in one:
         assert isinstance(record.from_dict(reply), record)
-    for record, reply in many:
-        assert reply, f"no {record.__name__} to decode"
-        assert all(isinstance(item, record) for item in replies.list_from(record, reply))
+
+
+def test_every_lifecycle_method_answers_the_apps_it_acted_on(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
+        [apps.base]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+
+        [apps.top]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+        depends_on = ["base"]
+    """)
+    wait_state(daemon, "top", "running")
+
+    def names(method: str, **params: Any) -> list[str]:
+        changed = replies.AppsChanged.from_dict(daemon.call(method, params))
+        return [app.name for app in changed.apps]
+
+    assert names("stopApp", name="base") == ["base", "top"]  # its dependents went too
+    assert names("startApp", name="top") == ["base", "top"]  # its dependencies first
+    assert names("restartApp", name="top") == ["top"]
+    assert names("reloadApp", name="base") == ["base"]
+    assert names("scale", name="base", instances=2) == ["base"]
+    for every in ("restartAll", "reloadAll", "stopAll", "startAll"):
+        assert sorted(names(every)) == ["base", "top"], every
+    assert names("resume") == []  # nothing held down
+    assert names("addApp", name="extra", spec={"cmd": ["sleep", "100"]}) == ["extra"]
+    assert daemon.call("deleteApp", name="extra") == {"deleted": "extra"}
+
+
+@pytest.mark.parametrize("verb", ["start", "stop", "restart", "reload"])
+def test_an_app_method_refuses_all_and_names_the_all_method(daemon: Client, verb: str) -> None:
+    with pytest.raises(InvalidParams, match=f"{verb}App takes one app's name; .* {verb}All"):
+        daemon.call(f"{verb}App", name="all")
 
 
 def test_a_wrong_field_is_named_by_its_path() -> None:

@@ -240,7 +240,11 @@ def test_stopping_an_app_stops_what_depends_on_it_first(
     for name in ("db", "web", "worker"):
         assert state_of(daemon, name) == "stopped"
     assert state_of(daemon, "other") == "running"
-    assert daemon.call("stopApp", name="web")["stopped"] == ["web", "worker"]
+    stopped = daemon.call("stopApp", name="web")["apps"]
+    assert [(a["name"], a["desired"]) for a in stopped] == [
+        ("web", "stopped"),
+        ("worker", "stopped"),
+    ]
 
 
 def test_unknown_names_list_the_known_ones(daemon: Client, load_apps: LoadApps) -> None:

@@ -24,7 +24,7 @@ SECRET_VALUE = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 
 
 def listen(daemon: Client) -> str:
-    address: str = daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"]
+    address: str = daemon.call("setNetwork", tcp="127.0.0.1:0")["addresses"]["tcp"]
     return address
 
 

@@ -136,7 +136,7 @@ def test_operators_run_declared_commands_and_only_admins_their_own(
     daemon: Client, load_apps: LoadApps
 ) -> None:
     load(load_apps)
-    address = daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"]
+    address = daemon.call("setNetwork", tcp="127.0.0.1:0")["addresses"]["tcp"]
 
     def token(role: str) -> str:
         made: str = daemon.call("createToken", role=role, ttl="10m")["token"]
@@ -167,7 +167,7 @@ def test_changing_only_commands_leaves_the_processes_alone(
     wait_state(daemon, "web", "running")
     before = pid_of(daemon, "web")
     write_config(APP.format(extra='bye = "echo bye"'))
-    result = daemon.call("reloadConfig")[0]
+    result = daemon.call("reloadConfig")["files"][0]
     assert result["updated"] == ["web"] and not result["reloaded"] and not result["changed"]
     assert pid_of(daemon, "web") == before
     assert daemon.call("exec", name="web", command="bye")["stdout"] == "bye\n"

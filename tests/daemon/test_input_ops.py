@@ -128,7 +128,7 @@ def test_flush_logs_needs_an_admin(daemon: Client, load_apps: LoadApps) -> None:
         [apps.idle]
         cmd = ["sleep", "1000"]
     """)
-    address = daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"]
+    address = daemon.call("setNetwork", tcp="127.0.0.1:0")["addresses"]["tcp"]
     token = daemon.call("createToken", role="operator", ttl="10m")["token"]
     with Client.open_tcp(address, token) as operator:
         assert operator.call("getLogs", name="idle")  # a viewer's read works

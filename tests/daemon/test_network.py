@@ -22,7 +22,7 @@ from .conftest import LoadApps, wait_state
 
 
 def listen(daemon: Client) -> str:
-    address: str = daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"]
+    address: str = daemon.call("setNetwork", tcp="127.0.0.1:0")["addresses"]["tcp"]
     return address
 
 
@@ -125,7 +125,7 @@ def test_the_cli_talks_to_a_tcp_listener_with_a_token(
     assert shown.out.startswith("procward 0.1.0")
     refused = cli("--connect", address, "stop", "all", env={"PROCWARD_TOKEN": viewer})
     assert refused.code == 1
-    assert "stopApp needs the operator role; this connection has viewer" in refused.err
+    assert "stopAll needs the operator role; this connection has viewer" in refused.err
     made = cli("token", "create", "operator", "--ttl", "5m")
     assert made.code == 0 and made.out.count(".") == 2  # header.claims.signature
 

@@ -30,7 +30,7 @@ EXPIRED = "session ended: the token has expired"
 
 
 def listen(daemon: Client) -> str:
-    address: str = daemon.call("setNetwork", tcp="127.0.0.1:0")["tcp"]
+    address: str = daemon.call("setNetwork", tcp="127.0.0.1:0")["addresses"]["tcp"]
     return address
 
 
@@ -229,7 +229,7 @@ def http_status(where: tuple[str, int], token: str, source: str = "127.0.0.1") -
 
 
 def http_listen(daemon: Client) -> tuple[str, int]:
-    host, port = daemon.call("setNetwork", http="127.0.0.1:0")["http"].rsplit(":", 1)
+    host, port = daemon.call("setNetwork", http="127.0.0.1:0")["addresses"]["http"].rsplit(":", 1)
     return host, int(port)
 
 

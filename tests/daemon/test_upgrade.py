@@ -187,7 +187,7 @@ def test_a_follower_follows_the_upgraded_daemon(
 def test_the_network_listeners_keep_their_ports(
     daemon: Client, cli: Callable[..., Result], paths: InstancePaths
 ) -> None:
-    addresses = daemon.call("setNetwork", tcp="127.0.0.1:0", http="127.0.0.1:0")
+    addresses = daemon.call("setNetwork", tcp="127.0.0.1:0", http="127.0.0.1:0")["addresses"]
     token = daemon.call("createToken", role="viewer", ttl="10m")["token"]
     with upgraded(cli, paths) as client:
         assert client.call("status")["daemon"]["addresses"] == {

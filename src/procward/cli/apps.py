@@ -29,10 +29,8 @@ from procward.kit.paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
-    from typing import Any
-
     from procward.kit.client import Client
-    from procward.replies import AppView, ExecResult
+    from procward.replies import ExecResult
 
 
 def cmd_status(args: AppsArgs, paths: InstancePaths) -> int:
@@ -74,11 +72,13 @@ def cmd_start(args: StartArgs, paths: InstancePaths) -> int:
     if not args.name:
         return fail("start what? give an app name, all, or --name NAME -- COMMAND", 2)
     with connect(paths) as client:
-        if args.name == "all":
-            apps = client.call("startAll")
-        else:
-            apps = [client.call("startApp", name=args.name)]
-    return _show_apps(args, apps)
+        reply = client.call(*_one_or_all("start", args.name))
+    return _show_changed(args, reply)
+
+
+def _one_or_all(verb: str, name: str) -> tuple[str, dict[str, object]]:
+    """The method and params of ``verb`` for app ``name``, or for every app: ``all``."""
+    return (f"{verb}All", {}) if name == "all" else (f"{verb}App", {"name": name})
 
 
 def _start_adhoc(args: StartArgs, paths: InstancePaths) -> int:
@@ -103,75 +103,59 @@ def _start_adhoc(args: StartArgs, paths: InstancePaths) -> int:
         spec["env"] = env
     with connect(paths) as client:
         added = client.call("addApp", name=name, spec=spec)
-    return _show_apps(args, [added])
+    return _show_changed(args, added)
 
 
-def _show_apps(args: Globals, replies: list[Any]) -> int:
-    """The table of ``replies``, apps as the daemon sent them; 1 if one is unwell."""
-    return _render_apps(args, _apps_of(replies), replies)
+def _show_changed(args: Globals, reply: object) -> int:
+    """A lifecycle method's reply (``AppsChanged``) as a table, or with --json as received.
 
+    1 if one of the apps is unwell.
+    """
+    from procward.replies import AppsChanged
 
-def _render_apps(args: Globals, apps: list[AppView], as_received: object) -> int:
-    """``apps`` as a table, or with --json as the daemon sent them; 1 if one is unwell."""
+    apps = AppsChanged.from_dict(reply).apps
     if args.json:
-        render.as_json(as_received)
+        render.as_json(reply)
     else:
         render.app_table(apps)
     return 0 if all(app.healthy for app in apps) else 1
 
 
-def _apps_of(replies: list[Any]) -> list[AppView]:
-    from procward.replies import AppView, list_from
-
-    return list_from(AppView, replies)
-
-
 def cmd_stop(args: StopArgs, paths: InstancePaths) -> int:
-    params: dict[str, object] = {"name": args.name, "force": args.force}
+    method, params = _one_or_all("stop", args.name)
+    params["force"] = args.force
     if args.timeout is not None:
         params["timeout"] = args.timeout
-    from procward.replies import Stopped
-
-    # stopApp answers with the names it stopped, not the apps: the table
-    # comes from `status` until it does (the field it needs: "apps").
     with connect(paths) as client:
-        stopped = Stopped.from_dict(client.call("stopApp", params)).stopped
-        apps = client.call("status")["apps"]
-    if args.name == "all":
-        return _show_apps(args, apps)
-    _show_apps(args, [a for a in apps if a.get("name") in stopped])
-    return 0
+        reply = client.call(method, params)
+    shown = _show_changed(args, reply)
+    return shown if args.name == "all" else 0  # one app stopped as asked: done
 
 
 def cmd_restart(args: AppArgs, paths: InstancePaths) -> int:
-    from procward.replies import AppsChanged
-
     with connect(paths) as client:
-        reply = client.call("restartApp", name=args.name)
-    return _render_apps(args, AppsChanged.from_dict(reply).apps, reply["apps"])
+        reply = client.call(*_one_or_all("restart", args.name))
+    return _show_changed(args, reply)
 
 
 def cmd_reload(args: AppsArgs, paths: InstancePaths) -> int:
-    from procward.replies import AppsChanged, ConfigLoaded, list_from
-
     with connect(paths) as client:
         if args.name is not None:
-            reply = client.call("reloadApp", name=args.name)
-            return _render_apps(args, AppsChanged.from_dict(reply).apps, reply["apps"])
-        # reloadConfig answers with what each file changed, not the apps: the
-        # table comes from `status` until it does.
+            reply = client.call(*_one_or_all("reload", args.name))
+            return _show_changed(args, reply)
         reply = client.call("reloadConfig")
-        apps = client.call("status")["apps"]
-    results = list_from(ConfigLoaded, reply)
+    from procward.replies import ConfigApplied
+
+    applied = ConfigApplied.from_dict(reply)
     if args.json:
         render.as_json(reply)
         return 0
-    for result in results:
+    for result in applied.files:
         print(f"{result.source}:")
         render.changes(result, indent="  ")
-    if not results:
+    if not applied.files:
         print("no config files to reload (apps added with `up -c FILE` come from one)")
-    render.app_table(_apps_of(apps))
+    render.app_table(applied.apps)
     return 0
 
 
@@ -191,15 +175,21 @@ def cmd_metrics(args: MetricsArgs, paths: InstancePaths) -> int:
 
 def cmd_delete(args: AppArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        client.call("deleteApp", name=args.name)
-    print(f"deleted {args.name}")
+        reply = client.call("deleteApp", name=args.name)
+    from procward.replies import Deleted
+
+    deleted = Deleted.from_dict(reply)
+    if args.json:
+        render.as_json(reply)
+    else:
+        print(f"deleted {deleted.deleted}")
     return 0
 
 
 def cmd_scale(args: ScaleArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        app = client.call("scale", name=args.name, instances=args.count)
-    return _show_apps(args, [app])
+        reply = client.call("scale", name=args.name, instances=args.count)
+    return _show_changed(args, reply)
 
 
 def cmd_env(args: EnvArgs, paths: InstancePaths) -> int:
@@ -343,19 +333,18 @@ def cmd_token(args: TokenArgs, paths: InstancePaths) -> int:
 def cmd_network(args: NetworkArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         if args.off:
-            client.call("setNetwork", tcp="", http="")
+            reply = client.call("setNetwork", tcp="", http="")
         elif args.tcp or args.http:
-            client.call("setNetwork", tcp=args.tcp, http=args.http)
-        # setNetwork answers with the addresses, not why a listener does not
-        # listen (the daemon's "network"): the lines come from `status`.
-        reply = client.call("status")
-    from procward.replies import DaemonStatus
+            reply = client.call("setNetwork", tcp=args.tcp, http=args.http)
+        else:
+            reply = client.call("getNetwork")
+    from procward.replies import NetworkView
 
-    daemon = DaemonStatus.from_dict(reply).daemon
+    view = NetworkView.from_dict(reply)
     if args.json:
-        render.as_json(reply["daemon"]["addresses"])
+        render.as_json(reply)
     else:
-        for line in render.listeners(daemon):
+        for line in render.listeners(view):
             print(line)
     return 0
 

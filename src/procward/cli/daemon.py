@@ -32,31 +32,37 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
 
 
 def cmd_up(args: UpArgs, paths: InstancePaths) -> int:
-    from procward.replies import ConfigLoaded, DaemonStatus, Resumed
+    """Start the daemon (``connect`` does), start what `down` held, and load ``-c FILE``.
 
+    Each call's reply is what is shown, no ``status`` after: ``ping`` says
+    which daemon runs, ``resume`` the apps started again, ``loadConfig`` the
+    file's changes and its apps. With --json: those replies, by method.
+    """
+    from procward.replies import AppsChanged, ConfigApplied, Ping
+
+    replies: dict[str, object] = {}
     with connect(paths) as client:
-        resumed = Resumed.from_dict(client.call("resume")).started  # what `down` held down
+        replies["resume"] = client.call("resume")  # what `down` held down
         if args.config:
-            loaded = ConfigLoaded.from_dict(
-                client.call("loadConfig", path=os.path.abspath(args.config))
-            )
-        # Neither resume nor loadConfig answers with the daemon and the apps,
-        # and --json prints the whole status: `up` asks for it.
-        reply = client.call("status")
-        # It runs, but not all is well (a listener could not bind): say so in the status.
+            replies["loadConfig"] = client.call("loadConfig", path=os.path.abspath(args.config))
+        replies["ping"] = client.call("ping")
+        # It runs, but not all is well (a listener could not bind): say so in the exit status.
         warned = bool(client.start_warnings)
-    status = DaemonStatus.from_dict(reply)
     if args.json:
-        render.as_json(reply)
+        render.as_json(replies)
         return 1 if warned else 0
-    print(f"procward is running (pid {status.daemon.pid}, instance {paths.instance})")
+    pid = Ping.from_dict(replies["ping"]).pid
+    resumed = AppsChanged.from_dict(replies["resume"]).apps
+    print(f"procward is running (pid {pid}, instance {paths.instance})")
     if resumed:
-        print(f"started again: {', '.join(resumed)}")
-    if args.config:
-        render.changes(loaded)
-        render.app_table(status.apps)
-        return 0 if status.healthy and not warned else 1
-    return 1 if warned else 0
+        print(f"started again: {', '.join(app.name for app in resumed)}")
+    if not args.config:
+        return 1 if warned else 0
+    loaded = ConfigApplied.from_dict(replies["loadConfig"])
+    for result in loaded.files:
+        render.changes(result)
+    render.app_table(loaded.apps)
+    return 0 if all(app.healthy for app in loaded.apps) and not warned else 1
 
 
 def cmd_down(args: TimeoutArgs, paths: InstancePaths) -> int:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         InstanceView,
         LogEntry,
         MetricsReport,
+        NetworkView,
         TokenInfo,
         UptimeReport,
         WatchStatus,
@@ -374,7 +375,7 @@ def graph(g: Graph) -> None:
 _COLOURS = ("36", "32", "33", "35", "34", "31")
 
 
-def listeners(daemon: DaemonInfo, *, problems_only: bool = False) -> list[str]:
+def listeners(daemon: DaemonInfo | NetworkView, *, problems_only: bool = False) -> list[str]:
     """``tcp:  127.0.0.1:9700``, ``http: off``, or the address wanted and why it does not listen."""
     lines = []
     for kind in ("tcp", "http"):

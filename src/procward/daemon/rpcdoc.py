@@ -2,19 +2,24 @@
 
 The table cannot drift from the code: tests/daemon/test_rpc_doc.py makes it
 again and fails when the file differs. Each row is what the registry holds
-(name, role, parameters with their types and defaults, whether it streams)
-plus the handler's return annotation and the first line of its docstring.
+(name, role, parameters with their types and defaults, whether it streams,
+the record its reply is) and the first line of the handler's docstring; a
+method that declares no record shows its return annotation. The "Records"
+section lists each record a reply is made of (``procward.replies``), its
+fields and their types as written in the class, read without ``typing``.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
 import tempfile
 from typing import Any
 
 from procward.kit.rpc import Method, Registry
+from procward.kit.structs import Struct
 
 HEAD = """\
 # RPC methods
@@ -48,7 +53,8 @@ def registry() -> Registry:
             func = getattr(part, attr)
             marked = getattr(func, "__rpc__", None)
             if marked is not None and marked[0] not in built:
-                built.add(_unbound(func), marked[1], marked[0], stream=marked[2])
+                name, role, stream, result = marked
+                built.add(_unbound(func), role, name, stream=stream, result=result)
     return built
 
 
@@ -92,18 +98,95 @@ def _summary(entry: Method) -> str:
     return first.replace("|", "\\|")
 
 
+def _result(entry: Method) -> str:
+    if entry.result is not None:
+        return f"`{record_name(entry.result)}`"
+    result = inspect.signature(entry.handler).return_annotation
+    return "—" if result is inspect.Signature.empty else f"`{_annotation(result)}`"
+
+
+def record_name(result: Any) -> str:
+    """``AppsChanged``, or ``list[Event]`` for a reply that is a list of records."""
+    return f"list[{record_of(result).__name__}]" if hasattr(result, "__args__") else result.__name__
+
+
+def record_of(result: Any) -> type[Struct]:
+    """The record class of a declared result (``Event`` of ``list[Event]``)."""
+    return getattr(result, "__args__", (result,))[0]  # type: ignore[no-any-return]
+
+
 def render(methods: Registry) -> str:
     rows = ["| method | role | params | result | what |", "|---|---|---|---|---|"]
     for entry in sorted(methods, key=lambda m: m.name):
-        result = inspect.signature(entry.handler).return_annotation
-        result_text = "—" if result is inspect.Signature.empty else f"`{_annotation(result)}`"
+        result_text = _result(entry)
         if entry.stream:
             result_text += " (streams notifications until the caller hangs up)"
         rows.append(
             f"| `{entry.name}` | {entry.role.name.lower()} | {_params(entry)} "
             f"| {result_text} | {_summary(entry)} |"
         )
-    return HEAD + "\n".join(rows) + "\n"
+    declared = [record_of(m.result) for m in methods if m.result is not None]
+    return HEAD + "\n".join(rows) + "\n" + _records(declared)
+
+
+RECORDS_HEAD = """
+## Records
+
+The replies that name a record in the table above, and the records they are
+made of (`procward.replies`): each field as on the wire, with its type. A
+field marked *optional* may be absent (an older daemon, or a reply that has
+no use for it); keys a record does not list may be added by a newer daemon.
+"""
+
+
+def _records(declared: list[type[Struct]]) -> str:
+    found = _reachable(declared)
+    return RECORDS_HEAD + "".join(_record(cls) for cls in sorted(found, key=lambda c: c.__name__))
+
+
+def _reachable(roots: list[type[Struct]]) -> set[type[Struct]]:
+    """``roots`` and every record their fields name, as written in their annotations."""
+    found: set[type[Struct]] = set()
+    stack = list(roots)
+    while stack:
+        cls = stack.pop()
+        if cls in found:
+            continue
+        found.add(cls)
+        names = vars(sys.modules[cls.__module__])
+        for written in _fields(cls).values():
+            for word in re.findall(r"[A-Za-z_]\w*", written):
+                named = names.get(word)
+                if isinstance(named, type) and issubclass(named, Struct) and named is not Struct:
+                    stack.append(named)
+    return found
+
+
+def _fields(cls: type[Struct]) -> dict[str, str]:
+    """Each field of ``cls`` and its annotation as written (bases first)."""
+    written: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        for key, hint in inspect.get_annotations(klass).items():
+            if key in cls._fields:
+                written[key] = hint if isinstance(hint, str) else inspect.formatannotation(hint)
+    return written
+
+
+def _record(cls: type[Struct]) -> str:
+    doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ").strip()
+    doc = doc.replace("``", "`").replace("|", "\\|")
+    base = next((b for b in cls.__bases__ if b is not Struct and issubclass(b, Struct)), None)
+    lines = [f"\n### `{cls.__name__}`\n"]
+    if doc and not doc.startswith(f"{cls.__name__}("):  # not the struct's generated one
+        lines.append(f"\n{doc}\n")
+    if base is not None:
+        lines.append(f"\nEvery field of `{base.__name__}`, and more.\n")
+    lines += ["\n| field | type |\n", "|---|---|\n"]
+    for key, written in _fields(cls).items():
+        optional = " *optional*" if key in cls._defaults else ""
+        wire = cls._wire.get(key, key)
+        lines.append(f"| `{wire}` | `{_annotation(written)}`{optional} |\n")
+    return "".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

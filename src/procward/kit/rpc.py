@@ -90,6 +90,9 @@ class Method(Struct):
     open_keywords: bool  # the handler takes **kwargs
     checks: dict[str, tuple[type, ...]]  # param name -> accepted runtime types
     stream: bool = False  # runs until the client hangs up: cancelled at once at shutdown
+    # The record its reply is (a class, or ``list[Record]``), as the daemon declares it:
+    # the kit only keeps it, for a daemon's documentation and tests.
+    result: Any = None
 
     def bind(self, params: dict[str, Any] | list[Any]) -> dict[str, Any]:
         """Check ``params`` against the handler; the keyword arguments to call it with.
@@ -222,16 +225,18 @@ def _param_hints(handler: Handler, names: list[str]) -> dict[str, Any]:
 
 
 def method(
-    role: Role = Role.ADMIN, name: str | None = None, *, stream: bool = False
+    role: Role = Role.ADMIN, name: str | None = None, *, stream: bool = False, result: Any = None
 ) -> Callable[[F], F]:
     """Mark a function or daemon method as an RPC method (admin unless stated).
 
     ``stream``: it sends notifications until the client hangs up (``logs -f``),
     so a shutdown or an upgrade cancels it at once instead of waiting for it.
+    ``result``: the record class its reply is (or ``list[Record]``); the kit
+    only keeps it on the ``Method``, for the daemon's docs and tests.
     """
 
     def mark(func: F) -> F:
-        func.__rpc__ = (name or func.__name__, role, stream)  # type: ignore[attr-defined]
+        func.__rpc__ = (name or func.__name__, role, stream, result)  # type: ignore[attr-defined]
         return func
 
     return mark
@@ -257,7 +262,13 @@ class Registry:
         self.hints = hints or TokenHints()
 
     def add(
-        self, handler: Handler, role: Role, name: str | None = None, *, stream: bool = False
+        self,
+        handler: Handler,
+        role: Role,
+        name: str | None = None,
+        *,
+        stream: bool = False,
+        result: Any = None,
     ) -> Method:
         name = name or handler.__name__
         if name in self._methods:
@@ -281,6 +292,7 @@ class Registry:
             open_keywords=any(p.kind is p.VAR_KEYWORD for p in params),
             checks=checks,
             stream=stream,
+            result=result,
         )
         self._methods[name] = entry
         return entry
@@ -290,7 +302,8 @@ class Registry:
         for attr in dir(type(obj)):
             marked = getattr(getattr(type(obj), attr, None), "__rpc__", None)
             if marked is not None:
-                self.add(getattr(obj, attr), marked[1], marked[0], stream=marked[2])
+                name, role, stream, result = marked
+                self.add(getattr(obj, attr), role, name, stream=stream, result=result)
 
     def parameter_names(self, name: str) -> tuple[str, ...] | None:
         """The parameters of method ``name`` in order (for positional params); None if unknown."""

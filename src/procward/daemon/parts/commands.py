@@ -22,6 +22,7 @@ from procward.kit import signals
 from procward.kit.durations import format_duration, parse_duration
 from procward.kit.errors import Conflict, Forbidden, InvalidParams, NotFound
 from procward.kit.rpc import CallContext, Role, method
+from procward.replies import ExecResult
 from procward.supervision.spec import Launch, expand_arg
 from procward.supervision.values import did_you_mean
 
@@ -42,7 +43,7 @@ class Commands:
         self.sup = sup
         self.running = 0  # commands running now (an upgrade waits for none)
 
-    @method(Role.OPERATOR, name="exec")
+    @method(Role.OPERATOR, name="exec", result=ExecResult)
     async def exec_command(  # noqa: PLR0917 - the JSON-RPC params, positional or named
         self,
         ctx: CallContext,

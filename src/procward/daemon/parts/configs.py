@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from procward.daemon.savedstate import ADHOC
 from procward.kit.rpc import CallContext, Role, method
+from procward.replies import ConfigApplied
 from procward.supervision.app import SERVING
 from procward.supervision.config import Config, ConfigError, Problem, load_config
 from procward.supervision.spec import AppSpec, Launch
@@ -35,7 +36,7 @@ class Configs:
         self.sup = sup
         self.keeper = keeper
 
-    @method(Role.ADMIN)
+    @method(Role.ADMIN, result=ConfigApplied)
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
         """Add or update the apps of a procward.toml; start those with autostart."""
         config = load_config(os.path.abspath(path))
@@ -44,16 +45,22 @@ class Configs:
         check_config(config, self.sup)
         result = await self._apply(config, start_all=start)
         await self.keeper.durable()
-        return result
+        return self._applied([result])
 
-    @method(Role.ADMIN)
-    async def reloadConfig(self, ctx: CallContext) -> list[dict[str, Any]]:
+    @method(Role.ADMIN, result=ConfigApplied)
+    async def reloadConfig(self, ctx: CallContext) -> dict[str, Any]:
         """Read every config file again and apply what changed (SIGHUP does the same).
 
         Every file is read and checked before anything is applied: one bad
         file and nothing changes, the error listing its problems.
         """
-        return await self._reload_config()
+        return self._applied(await self._reload_config())
+
+    def _applied(self, results: list[dict[str, Any]]) -> dict[str, Any]:
+        """What each file did, and the apps of those files as they are now."""
+        sources = {result["source"] for result in results}
+        apps = [app.summary() for app in self.sup.apps.values() if app.source in sources]
+        return {"files": results, "apps": apps}
 
     async def _reload_config(self) -> list[dict[str, Any]]:
         apps = self.sup.apps.values()

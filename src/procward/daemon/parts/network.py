@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from procward.daemon.savedstate import NetworkSetting
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
+from procward.replies import NetworkView
 
 if TYPE_CHECKING:
     from procward.daemon.statekeeper import StateKeeper
@@ -100,10 +101,15 @@ class NetworkSettings:
             f"change it with: procward network --{kind} HOST:PORT, or --off)"
         )
 
-    @method(Role.ADMIN)
+    @method(Role.VIEWER, result=NetworkView)
+    def getNetwork(self, ctx: CallContext) -> dict[str, Any]:
+        """Where the daemon listens, and each listener wanted and why it does not listen."""
+        return {"addresses": self.addresses(), "network": self.network_view()}
+
+    @method(Role.ADMIN, result=NetworkView)
     async def setNetwork(
         self, ctx: CallContext, tcp: str | None = None, http: str | None = None
-    ) -> dict[str, str]:
+    ) -> dict[str, Any]:
         """Listen on TCP and/or HTTP ("127.0.0.1:9700"); "" turns one off, null leaves it.
 
         One after the other: if the second fails, the first stays changed, and
@@ -125,7 +131,7 @@ class NetworkSettings:
             self.update_metadata()
             self.keeper.changed()
             await self.keeper.durable()
-        return self.addresses()
+        return self.getNetwork(ctx)
 
     async def _listen(self, kind: str, address: str) -> None:
         if kind == "tcp":

@@ -19,6 +19,7 @@ from procward.kit import fastjson
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
 from procward.kit.snapshot import Snapshot
+from procward.replies import UptimeReport
 from procward.supervision.uptime import KEEP_DAYS, UptimeHistory
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class Uptime:
         history.dirty = False
         return fastjson.dumps(history.to_json()).encode()
 
-    @method(Role.VIEWER)
+    @method(Role.VIEWER, result=UptimeReport)
     def getUptime(
         self, ctx: CallContext, name: str | None = None, days: int = DEFAULT_DAYS
     ) -> dict[str, Any]:

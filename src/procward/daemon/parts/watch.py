@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from procward.kit.errors import InvalidParams
 from procward.kit.rpc import CallContext, Role, method
+from procward.replies import WatchStatus
 
 if TYPE_CHECKING:
     from procward.supervision.supervisor import Supervisor
@@ -25,12 +26,12 @@ class Watch:
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
 
-    @method(Role.VIEWER)
+    @method(Role.VIEWER, result=WatchStatus)
     def getWatchStatus(self, ctx: CallContext) -> dict[str, Any]:
         """Per watched app: its paths, reloads caused by changes, and the last change."""
         return self.sup.watching.status()
 
-    @method(Role.OPERATOR)
+    @method(Role.OPERATOR, result=WatchStatus)
     async def enableWatch(self, ctx: CallContext, apps: list[str] | None = None) -> dict[str, Any]:
         """Watch every app that has a ``watch`` key, or only ``apps``.
 
@@ -43,7 +44,7 @@ class Watch:
         await self.sup.watching.wait_watching(WATCH_WAIT)
         return self.sup.watching.status()
 
-    @method(Role.OPERATOR)
+    @method(Role.OPERATOR, result=WatchStatus)
     def disableWatch(self, ctx: CallContext) -> dict[str, Any]:
         """Stop watching every app until ``enableWatch``."""
         self.sup.watching.switch(False)
