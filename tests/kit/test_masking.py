@@ -113,11 +113,25 @@ def test_params_are_cut_in_length_breadth_and_depth() -> None:
         deep = {"d": deep}
     copy = bounded({"s": "x" * 10_000, "l": list(range(1_000)), "deep": deep, "n": 10**30})
     assert copy["s"] == "x" * (MAX_STRING - 1) + "…"
-    assert copy["l"] == [*range(MAX_ITEMS), f"… {1_000 - MAX_ITEMS} more items"]
+    assert copy["l"] == [*range(MAX_ITEMS - 1), f"… {1_001 - MAX_ITEMS} more items"]
     assert "bottom" not in json.dumps(copy["deep"])
     assert copy["n"] == "<a very large number>"
     many = bounded({f"k{i}": i for i in range(200)})
-    assert len(many) == MAX_ITEMS + 1 and many["…"] == f"{200 - MAX_ITEMS} more keys"
+    assert len(many) == MAX_ITEMS and many["…"] == f"{201 - MAX_ITEMS} more keys"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [None] * (MAX_ITEMS + 2),  # hypothesis found it: 50 kept + a note made 51, cut again
+        {f"k{i}": i for i in range(MAX_ITEMS + 1)},
+        {"args": list(range(MAX_ITEMS + 1))},
+    ],
+)
+def test_a_cut_copy_is_cut_the_same_way_again(params: Any) -> None:
+    once = bounded(params)
+    assert bounded(once) == once
+    assert len(once if isinstance(once, list) else once.get("args", once)) <= MAX_ITEMS
 
 
 def test_secret_keys_are_masked_at_any_depth_and_urls_in_values() -> None:

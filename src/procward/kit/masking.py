@@ -91,7 +91,7 @@ def bounded(params: Any, positional: Sequence[str] | None = None) -> Any:
         names = list(positional)
         items = [
             MASK if i >= len(names) or is_secret_name(names[i]) else _copy(v, 1, budget)
-            for i, v in enumerate(params[:MAX_ITEMS])
+            for i, v in enumerate(params[: _kept(len(params))])
         ]
         return _with_rest(items, len(params))
     return _copy(params, 0, budget)
@@ -112,20 +112,27 @@ def _copy(value: Any, depth: int, budget: list[int]) -> Any:
     if isinstance(value, Mapping):
         return _copy_mapping(value, depth, budget)
     if isinstance(value, list | tuple):
-        items = [_copy(v, depth + 1, budget) for v in value[:MAX_ITEMS]]
+        items = [_copy(v, depth + 1, budget) for v in value[: _kept(len(value))]]
         return _with_rest(items, len(value))
     return _cut(f"<{type(value).__name__}>")
 
 
 def _copy_mapping(value: Mapping[Any, Any], depth: int, budget: list[int]) -> dict[str, Any]:
     copied: dict[str, Any] = {}
+    kept = _kept(len(value))
     for n, (key, item) in enumerate(value.items()):
-        if n >= MAX_ITEMS:
-            copied["…"] = f"{len(value) - MAX_ITEMS} more keys"
+        if n >= kept:
+            copied["…"] = f"{len(value) - kept} more keys"
             break
         name = _cut(key if isinstance(key, str) else repr(key))
         copied[name] = MASK if is_secret_name(name) else _copy(item, depth + 1, budget)
     return copied
+
+
+def _kept(length: int) -> int:
+    """How many of ``length`` items a copy keeps: all, or room for the note of the rest
+    within ``MAX_ITEMS`` (so a copy of a copy is the same copy)."""
+    return length if length <= MAX_ITEMS else MAX_ITEMS - 1
 
 
 def _with_rest(items: list[Any], length: int) -> list[Any]:
