@@ -42,8 +42,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from procward.kit.client import Client
-from procward.kit.errors import RpcError
+from procward.kit._client import Client
+from procward.kit._errors import RpcError
 
 STATUS_EVERY = 0.05  # s between the owner's socket status calls
 CLI_EVERY = 1.0  # s between CLI runs
@@ -313,7 +313,7 @@ def _cli(env: dict[str, str], *args: str) -> None:
 
 
 def _socket_path(home: str) -> str:
-    from procward.kit.paths import resolve
+    from procward.kit._paths import resolve
 
     return resolve("procward", env={"PROCWARD_HOME": home}).socket
 
@@ -330,7 +330,7 @@ def _rss_mib(pid: int) -> float:
 
 
 def _log_lines(home: str, needles: tuple[str, ...]) -> int:
-    from procward.kit.paths import resolve
+    from procward.kit._paths import resolve
 
     try:
         with open(resolve("procward", env={"PROCWARD_HOME": home}).daemon_log) as log:

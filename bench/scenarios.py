@@ -306,7 +306,7 @@ def rpc_round_trip(systems: Sequence[System], calls: int, warmup: int, rounds: i
     section.comparisons.append(Comparison("RPC round trip, p50", "µs", True, values))
     section.notes.append(
         f"{rounds} alternating rounds of {per_round} calls per system, each after {warmup} "
-        "warm-up calls. procward: in-process client (`procward.kit.client.Client`), method "
+        "warm-up calls. procward: in-process client (`procward.kit._client.Client`), method "
         '"ping"; each call timed with `time.perf_counter_ns`; nearest-rank percentiles of '
         "all samples; *p50 of the rounds*: the lowest and highest p50 of a single round."
     )

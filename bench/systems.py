@@ -39,8 +39,8 @@ from typing import Protocol, Self
 
 from bench import procs
 from bench.measure import Command, CommandFailed, run
-from procward.kit.client import Client
-from procward.kit.paths import resolve
+from procward.kit._client import Client
+from procward.kit._paths import resolve
 
 UPGRADED = "procward upgraded in place:"  # what `procward upgrade` prints on success
 

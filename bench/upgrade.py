@@ -31,7 +31,7 @@ from bench.measure import Summary
 from bench.scenarios import Comparison, Section
 from bench.supervision import UP_TIMEOUT, Plan, _all_running, _fresh, _up, sleep_apps
 from bench.systems import AppSystem, AppSystemFactory, InstanceView
-from procward.kit.errors import KitError
+from procward.kit._errors import KitError
 
 UPGRADE_APPS = 10
 POLL = 0.02  # s between status polls while waiting for the apps to run again

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from procward.kit.paths import InstancePaths, resolve
+from procward.kit._paths import InstancePaths, resolve
 from procward.kit.testing import instances, reap, short_home
 from procward.supervision.state import marked_groups
 

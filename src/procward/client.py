@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import sys
 
-from procward.kit.client import Client as _Connection
-from procward.kit.client import connect
-from procward.kit.paths import InstancePaths, resolve
+from procward.kit._client import Client as _Connection
+from procward.kit._client import connect
+from procward.kit._paths import InstancePaths, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ read without it, so a status costs no 20 ms of imports.
 
 from __future__ import annotations
 
-from procward.kit.structs import RecordError, Struct, field
+from procward.kit._structs import RecordError, Struct, field
 
 TYPE_CHECKING = False  # not `typing` (20 ms): `procward status` imports this module
 if TYPE_CHECKING:

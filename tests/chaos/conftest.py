@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from procward.kit.lock import lock_holder
-from procward.kit.paths import InstancePaths
+from procward.kit._lock import lock_holder
+from procward.kit._paths import InstancePaths
 
 from ..daemon.conftest import daemon, load_apps, write_config  # noqa: F401 - the fixtures
 

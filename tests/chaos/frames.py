@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from procward.daemon.service import RPC_PARTS, ProcwardDaemon
-from procward.kit.rpc import Role
+from procward.kit._rpc import Role
 
 SURROGATES = ["\ud800", "\udfff", "a\udc80b"]
 NAMES = ["srv", "all", "nope", "fz1", "fz2", ""]

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 
 from .conftest import daemon_pid, flood, rss_of
 

@@ -29,8 +29,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 
 from ..daemon.conftest import LoadApps, start_sleeper
 from .conftest import TALLY, daemon_pid, examples, replayable, seed

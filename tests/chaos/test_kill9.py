@@ -34,10 +34,10 @@ from typing import Any
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.control import wait_exit
-from procward.kit.errors import RpcError
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._control import wait_exit
+from procward.kit._errors import RpcError
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 from procward.supervision import process
 from procward.supervision.state import marked_groups

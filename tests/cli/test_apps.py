@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from procward.cli.main import main
-from procward.kit.client import Client
-from procward.kit.errors import InvalidParams
+from procward.kit._client import Client
+from procward.kit._errors import InvalidParams
 
 from ..daemon.conftest import LoadApps, wait_state
 

@@ -8,7 +8,7 @@ import typing
 import pytest
 
 from procward.cli.main import PARSER as PROCWARD
-from procward.kit.argv import Command
+from procward.kit._argv import Command
 
 
 def declared(record: type) -> set[str]:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from procward.kit.client import Client
+from procward.kit._client import Client
 
 from ..daemon.conftest import LoadApps, wait_state
 

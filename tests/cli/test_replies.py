@@ -16,9 +16,9 @@ import pytest
 import procward.replies
 from procward import replies
 from procward.daemon import rpcdoc
-from procward.kit.client import Client
-from procward.kit.errors import InvalidParams
-from procward.kit.structs import RecordError
+from procward.kit._client import Client
+from procward.kit._errors import InvalidParams
+from procward.kit._structs import RecordError
 
 from ..daemon.conftest import LoadApps, wait_all_state, wait_state
 
@@ -230,4 +230,4 @@ def test_replies_import_only_the_structs_and_the_standard_library() -> None:
             ours.add(node.module)
         elif isinstance(node, ast.Import):
             ours.update(alias.name for alias in node.names)
-    assert {name for name in ours if name.startswith("procward")} == {"procward.kit.structs"}
+    assert {name for name in ours if name.startswith("procward")} == {"procward.kit._structs"}

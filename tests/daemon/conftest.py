@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import free_port, wait_for
 
 LoadApps = Callable[[str], dict[str, Any]]
@@ -122,7 +122,7 @@ def start_sleepers(run_cli: Callable[..., Any], paths: InstancePaths, *names: st
 
 def kill_9(paths: InstancePaths) -> None:
     """SIGKILL the daemon of ``paths`` (by the pid it answers with) and wait until it is gone."""
-    from procward.kit.control import wait_exit
+    from procward.kit._control import wait_exit
 
     with Client.open(paths.socket) as client:
         pid = int(client.call("ping")["pid"])

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 
-from procward.kit.notify import listen_fds, notify
+from procward.kit._notify import listen_fds, notify
 
 home = sys.argv[1]
 index = os.environ.get("PROCWARD_INDEX", "0")

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from procward.kit.client import Client, connect
-from procward.kit.control import wait_exit
-from procward.kit.errors import InvalidParams, NotFound
-from procward.kit.metadata import read_metadata
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client, connect
+from procward.kit._control import wait_exit
+from procward.kit._errors import InvalidParams, NotFound
+from procward.kit._metadata import read_metadata
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 from procward.supervision.process import live_groups
 
@@ -371,7 +371,7 @@ def test_corrupt_state_recovers_from_backup(
 def test_invalid_config_reports_every_problem_and_changes_nothing(
     daemon: Client, write_config: WriteConfig
 ) -> None:
-    from procward.kit.errors import InvalidParams
+    from procward.kit._errors import InvalidParams
 
     path = write_config("""
         [apps.web]
@@ -459,8 +459,8 @@ def test_down_racing_a_starting_up_stops_what_up_started(
     import subprocess
     import sys
 
-    from procward.kit.lock import is_locked
-    from procward.kit.metadata import Liveness, running
+    from procward.kit._lock import is_locked
+    from procward.kit._metadata import Liveness, running
     from procward.supervision.state import marked_groups
 
     config = write_config(f"""

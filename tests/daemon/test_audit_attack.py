@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from procward.kit.client import Client, parse_address
-from procward.kit.errors import InvalidParams
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client, parse_address
+from procward.kit._errors import InvalidParams
+from procward.kit._paths import InstancePaths
 
 from .conftest import LoadApps
 

@@ -24,8 +24,8 @@ import pytest
 
 from procward.daemon.auditentry import MAX_PARAMS_CHARS, AuditEntry, encode
 from procward.daemon.auditlog import BACKUPS, MAX_PENDING, AuditLog, Limits
-from procward.kit.masking import MAX_STRING
-from procward.kit.rpc import Peer, Role
+from procward.kit._masking import MAX_STRING
+from procward.kit._rpc import Peer, Role
 
 LOGGER = "procward.daemon.audit"
 KEYS = ["time", "transport", "who", "role", "method", "params", "outcome", "error", "duration_ms"]

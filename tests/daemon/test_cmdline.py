@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from procward.kit.client import Client
+from procward.kit._client import Client
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

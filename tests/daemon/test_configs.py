@@ -7,9 +7,9 @@ import sys
 import textwrap
 from collections.abc import Callable
 
-from procward.kit.client import Client
-from procward.kit.errors import InvalidParams
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._errors import InvalidParams
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

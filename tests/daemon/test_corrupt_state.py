@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.control import wait_exit
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._control import wait_exit
+from procward.kit._paths import InstancePaths
 
 from ..conftest import Result
 from .conftest import kill_9, start_sleepers, wait_state

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 from tests.daemon.conftest import LoadApps
 
 pytestmark = pytest.mark.slow

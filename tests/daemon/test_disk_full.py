@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.lock import is_locked
-from procward.kit.paths import InstancePaths, resolve
+from procward.kit._client import Client
+from procward.kit._lock import is_locked
+from procward.kit._paths import InstancePaths, resolve
 from procward.kit.testing import instances, reap
 from procward.supervision.state import marked_groups
 

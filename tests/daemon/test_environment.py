@@ -13,8 +13,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

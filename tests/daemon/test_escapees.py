@@ -13,7 +13,7 @@ import random
 import sys
 from collections.abc import Callable
 
-from procward.kit.client import Client
+from procward.kit._client import Client
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import NotFound
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._errors import NotFound
+from procward.kit._paths import InstancePaths
 
 from ..conftest import Result
 from .conftest import (

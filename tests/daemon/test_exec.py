@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import Forbidden, InvalidParams, NotFound
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._errors import Forbidden, InvalidParams, NotFound
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

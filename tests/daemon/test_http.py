@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from .conftest import LoadApps, start_sleeper, wait_state

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import Forbidden, InvalidParams, NotFound
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._errors import Forbidden, InvalidParams, NotFound
+from procward.kit._paths import InstancePaths
 
 from .conftest import LoadApps, app_instances
 

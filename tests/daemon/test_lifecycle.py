@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.control import signal_process, wait_exit
-from procward.kit.lock import is_locked
-from procward.kit.metadata import Liveness, read_metadata, running
-from procward.kit.paths import InstancePaths
-from procward.kit.procinfo import ProcessIdentity
+from procward.kit._client import Client
+from procward.kit._control import signal_process, wait_exit
+from procward.kit._lock import is_locked
+from procward.kit._metadata import Liveness, read_metadata, running
+from procward.kit._paths import InstancePaths
+from procward.kit._procinfo import ProcessIdentity
 from procward.kit.testing import wait_for
 
 from .conftest import LoadApps, pid_of, start_sleeper, wait_state

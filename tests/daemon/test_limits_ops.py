@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import InvalidParams, RpcError
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._errors import InvalidParams, RpcError
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

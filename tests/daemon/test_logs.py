@@ -9,8 +9,8 @@ import sys
 import time
 from typing import Any
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from .conftest import LoadApps, pid_of, state_of, wait_state

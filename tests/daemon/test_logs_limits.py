@@ -12,8 +12,8 @@ import os
 import socket
 import sys
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from .conftest import LoadApps, wait_state

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import Forbidden, InvalidParams, Unauthorized
-from procward.kit.metadata import read_metadata
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._errors import Forbidden, InvalidParams, Unauthorized
+from procward.kit._metadata import read_metadata
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import free_port, wait_for
 from procward.supervision.process import live_groups
 from procward.supervision.state import marked_groups
@@ -168,7 +168,7 @@ def test_an_app_can_say_it_is_ready_with_sd_notify(
         f.write(
             'test -n "$NOTIFY_SOCKET" || exit 9\n'
             "sleep 0.3\n"
-            f"{sys.executable} -c 'from procward.kit.notify import notify; "
+            f"{sys.executable} -c 'from procward.kit._notify import notify; "
             'notify("READY=1\\nSTATUS=warm")\'\n'
             "exec sleep 1000\n"
         )

@@ -14,8 +14,8 @@ from procward.daemon.auditentry import AuditEntry
 from procward.daemon.parts import audit
 from procward.daemon.parts.audit import AuditTrail
 from procward.daemon.refusals import RefusalFolder, kind_of
-from procward.kit.errors import Unauthorized
-from procward.kit.rpc import Peer, Role
+from procward.kit._errors import Unauthorized
+from procward.kit._rpc import Peer, Role
 from procward.kit.testing import wait_for
 
 ANON = Peer("tcp", Role.ANONYMOUS, address="127.0.0.1:40001")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import Conflict, InvalidParams
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._errors import Conflict, InvalidParams
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 from procward.supervision.state import marked_groups
 

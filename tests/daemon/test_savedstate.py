@@ -17,10 +17,10 @@ import pytest
 
 from procward.daemon import lifecycle, savedstate
 from procward.daemon.savedstate import SavedApp, SavedInstance, SavedSettings, SavedState
-from procward.kit.client import Client
-from procward.kit.errors import CorruptFile
-from procward.kit.paths import InstancePaths
-from procward.kit.structs import RecordError
+from procward.kit._client import Client
+from procward.kit._errors import CorruptFile
+from procward.kit._paths import InstancePaths
+from procward.kit._structs import RecordError
 
 from ..conftest import Result
 from .conftest import wait_all_state

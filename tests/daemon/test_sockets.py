@@ -6,14 +6,14 @@ import json
 import socket
 import sys
 
-from procward.kit.client import Client
+from procward.kit._client import Client
 
 from .conftest import LoadApps, wait_state
 
 # Answers each connection with TCP_NODELAY as the app sees it on the accepted socket.
 NODELAY_APP = """\
 import socket
-from procward.kit.notify import listen_fds
+from procward.kit._notify import listen_fds
 [(_name, server)] = listen_fds()
 while True:
     conn, _ = server.accept()

@@ -24,8 +24,8 @@ from procward.daemon.parts.upgrade import (
     handed_pids,
     read_hand_over,
 )
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

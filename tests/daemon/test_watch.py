@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import InvalidParams, NotFound
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._errors import InvalidParams, NotFound
+from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.paths import InstancePaths, resolve
-from procward.kit.spawn import start_detached
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths, resolve
+from procward.kit._spawn import start_detached
 from procward.kit.testing import reap, short_home
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "sample_daemon.py")

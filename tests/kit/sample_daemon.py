@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from procward.kit import CallContext, Daemon, Role, method, resolve
-from procward.kit.limits import Limits
+from procward.kit._limits import Limits
 
 
 class Sample(Daemon):

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from procward.kit.aclient import AsyncClient, connect
-from procward.kit.errors import InvalidParams, NotRunning
+from procward.kit._aclient import AsyncClient, connect
+from procward.kit._errors import InvalidParams, NotRunning
 
 from .conftest import Sample
 

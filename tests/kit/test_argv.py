@@ -1,10 +1,10 @@
-"""The kit's argv parser (``procward.kit.argv``), without processes."""
+"""The kit's argv parser (``procward.kit._argv``), without processes."""
 
 from __future__ import annotations
 
 import pytest
 
-from procward.kit.argv import Arg, Arguments, Command, Option, Parser, UsageError, seconds
+from procward.kit._argv import Arg, Arguments, Command, Option, Parser, UsageError, seconds
 
 
 def run(args: object) -> int:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from procward.kit.atomic import backup_path, read_with_fallback, write_atomic
-from procward.kit.errors import CorruptFile
+from procward.kit._atomic import backup_path, read_with_fallback, write_atomic
+from procward.kit._errors import CorruptFile
 
 
 def read(path: Path | str) -> bytes:

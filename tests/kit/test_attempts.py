@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from procward.kit.attempts import FailedAttempts, source_of
+from procward.kit._attempts import FailedAttempts, source_of
 
 
 def fail(attempts: FailedAttempts, source: str, times: int, now: float) -> None:

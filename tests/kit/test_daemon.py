@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from procward.kit.client import Client, connect
-from procward.kit.control import stop, wait_exit
-from procward.kit.errors import Conflict, ShuttingDown, StartFailed
-from procward.kit.lock import is_locked
-from procward.kit.metadata import Liveness, read_metadata, running
-from procward.kit.spawn import start_detached
+from procward.kit._client import Client, connect
+from procward.kit._control import stop, wait_exit
+from procward.kit._errors import Conflict, ShuttingDown, StartFailed
+from procward.kit._lock import is_locked
+from procward.kit._metadata import Liveness, read_metadata, running
+from procward.kit._spawn import start_detached
 from procward.kit.testing import wait_for
 
 from .conftest import SAMPLE, Sample
@@ -391,7 +391,7 @@ def test_socket_activation(sample: Sample) -> None:
 
 
 def test_ready_pipe_is_closed_after_the_handshake() -> None:
-    from procward.kit.spawn import ReadyPipe
+    from procward.kit._spawn import ReadyPipe
 
     read_end, write_end = os.pipe()
     pipe = ReadyPipe(write_end)
@@ -403,7 +403,7 @@ def test_ready_pipe_is_closed_after_the_handshake() -> None:
 
 
 def test_warnings_follow_ready_so_a_one_line_reader_still_starts() -> None:
-    from procward.kit.spawn import ReadyPipe
+    from procward.kit._spawn import ReadyPipe
 
     read_end, write_end = os.pipe()
     ReadyPipe(write_end).ready(1234, ["no tcp:\nport taken"])

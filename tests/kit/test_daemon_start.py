@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from procward.kit.client import Client, connect
-from procward.kit.control import wait_exit
-from procward.kit.paths import resolve
+from procward.kit._client import Client, connect
+from procward.kit._control import wait_exit
+from procward.kit._paths import resolve
 from procward.kit.testing import reap
 
 from ..conftest import TinyDisk

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procward.kit import errors
-from procward.kit.errors import (
+from procward.kit import _errors as errors
+from procward.kit._errors import (
     AlreadyRunning,
     Conflict,
     CorruptFile,

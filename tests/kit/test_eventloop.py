@@ -16,7 +16,7 @@ def run(code: str) -> subprocess.CompletedProcess[str]:
 
 SERVES_WITHOUT_OPENSSL = """
 import os, sys, tempfile
-from procward.kit.eventloop import event_loop_factory, keep_openssl_out, openssl_loaded
+from procward.kit._eventloop import event_loop_factory, keep_openssl_out, openssl_loaded
 
 scratch = tempfile.TemporaryDirectory()  # removed when the interpreter exits
 
@@ -63,7 +63,7 @@ def test_serves_a_unix_socket_without_openssl(loop: str) -> None:
 def test_too_late_once_asyncio_is_loaded() -> None:
     result = run(
         "import asyncio\n"
-        "from procward.kit.eventloop import keep_openssl_out, openssl_loaded\n"
+        "from procward.kit._eventloop import keep_openssl_out, openssl_loaded\n"
         "print(keep_openssl_out(), openssl_loaded())\n"
     )
     assert result.returncode == 0, result.stderr
@@ -72,7 +72,7 @@ def test_too_late_once_asyncio_is_loaded() -> None:
 
 ASKS_FOR_TLS = """
 import os, tempfile
-from procward.kit.eventloop import TLSUnavailable, event_loop_factory, keep_openssl_out
+from procward.kit._eventloop import TLSUnavailable, event_loop_factory, keep_openssl_out
 
 scratch = tempfile.TemporaryDirectory()  # removed when the interpreter exits
 
@@ -105,7 +105,7 @@ def test_a_tls_server_is_refused_with_the_reason() -> None:
 def test_the_daemons_loop_variable_comes_first_the_kits_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from procward.kit.eventloop import event_loop_factory, loop_wanted
+    from procward.kit._eventloop import event_loop_factory, loop_wanted
 
     monkeypatch.delenv("TOOL_LOOP", raising=False)
     monkeypatch.delenv("DAEMONKIT_LOOP", raising=False)

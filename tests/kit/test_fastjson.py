@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procward.kit import fastjson
+from procward.kit import _fastjson as fastjson
 
 values = st.recursive(
     st.none()

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from procward.kit import handover
-from procward.kit.handover import VERSION, Handover, Listener, Unreadable, parse
+from procward.kit import _handover as handover
+from procward.kit._handover import VERSION, Handover, Listener, Unreadable, parse
 
 HANDED = Handover(
     version=VERSION,

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from procward.kit.errors import Conflict, InternalError, NotFound
-from procward.kit.issued import IssuedToken, IssuedTokens
-from procward.kit.rpc import TokenHints
+from procward.kit._errors import Conflict, InternalError, NotFound
+from procward.kit._issued import IssuedToken, IssuedTokens
+from procward.kit._rpc import TokenHints
 
 
 @pytest.fixture

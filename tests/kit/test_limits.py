@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import ShuttingDown
-from procward.kit.limits import Admission, Limits, Pool, RefusalLog
+from procward.kit._client import Client
+from procward.kit._errors import ShuttingDown
+from procward.kit._limits import Admission, Limits, Pool, RefusalLog
 from procward.kit.testing import wait_for
 
 from .conftest import Sample

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from procward.kit.lock import InstanceLock, hold, is_locked, lock_holder
+from procward.kit._lock import InstanceLock, hold, is_locked, lock_holder
 from procward.kit.testing import wait_for
 
 HOLDER = """

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from procward.kit.log import DaemonLogFile, JsonFormatter, TextFormatter, level_from_env
+from procward.kit._log import DaemonLogFile, JsonFormatter, TextFormatter, level_from_env
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procward.kit.masking import (
+from procward.kit._masking import (
     MASK,
     MAX_ITEMS,
     MAX_STRING,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from procward.kit.notify import NotifyReceiver, listen_fds, notify, watchdog_interval
+from procward.kit._notify import NotifyReceiver, listen_fds, notify, watchdog_interval
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +129,7 @@ def test_a_bad_or_zero_watchdog_usec_means_no_watchdog(
 # to fds 3.. (as systemd would), sets LISTEN_PID to itself, and reports what it got.
 ACTIVATED = """
 import fcntl, json, os, sys
-from procward.kit.notify import listen_fds
+from procward.kit._notify import listen_fds
 passed = [int(fd) for fd in sys.argv[1:]]
 parked = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in passed]
 for fd in passed:
@@ -248,7 +248,7 @@ async def _received(
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            "import sys; from procward.kit.notify import notify\n"
+            "import sys; from procward.kit._notify import notify\n"
             "for state in sys.argv[1:]: assert notify(state)",
             *send,
             env={**os.environ, "NOTIFY_SOCKET": path},

@@ -13,9 +13,9 @@ import pytest
 
 import procward.kit
 from procward.kit import Daemon, Role
-from procward.kit.handover import Upgrade
-from procward.kit.network import TokenMethods
-from procward.kit.paths import InstancePaths
+from procward.kit._handover import Upgrade
+from procward.kit._network import TokenMethods
+from procward.kit._paths import InstancePaths
 
 KIT_DIR = os.path.dirname(procward.kit.__file__)
 
@@ -131,4 +131,4 @@ def test_no_class_restates_its_host_for_the_type_checker() -> None:
                     f"{name}.{cls.name}" for s in ifs if "TYPE_CHECKING" in ast.unparse(s.test)
                 ]
     # Struct's block declares what its metaclass sets: its own attributes, not a host's.
-    assert found == ["structs.Struct"]
+    assert found == ["_structs.Struct"]

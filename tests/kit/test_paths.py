@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procward.kit.errors import UnsafeDirectory
-from procward.kit.paths import (
+from procward.kit._errors import UnsafeDirectory
+from procward.kit._paths import (
     DEFAULT_INSTANCE,
     InstancePaths,
     instance_for_project,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from procward.kit.procinfo import ProcessIdentity, boot_id, starttime
+from procward.kit._procinfo import ProcessIdentity, boot_id, starttime
 
 
 @pytest.fixture

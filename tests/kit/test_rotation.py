@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from procward.kit.rotation import rotate, rotated_names
+from procward.kit._rotation import rotate, rotated_names
 
 
 def files(where: Any) -> dict[str, str]:

@@ -7,8 +7,8 @@ from typing import Any, Optional
 
 import pytest
 
-from procward.kit.errors import Forbidden, InvalidParams, MethodNotFound, Unauthorized
-from procward.kit.rpc import CallContext, Method, Peer, Registry, Role, TokenHints, method
+from procward.kit._errors import Forbidden, InvalidParams, MethodNotFound, Unauthorized
+from procward.kit._rpc import CallContext, Method, Peer, Registry, Role, TokenHints, method
 
 
 async def _no_notify(method: str, params: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from procward.kit.scheduler import Job, Scheduler
+from procward.kit._scheduler import Job, Scheduler
 
 TICK = 0.01
 DEADLINE = 5.0

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from procward.kit.client import Client
-from procward.kit.errors import (
+from procward.kit._client import Client
+from procward.kit._errors import (
     InternalError,
     InvalidParams,
     MethodNotFound,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procward.kit import signals
+from procward.kit import _signals as signals
 
 WRITTEN = ["TERM", "SIGTERM", "term", "sigterm", "Term", "15", " 15 ", 15]
 NOT_SIGNALS = ["", "TERMINATE", "SIG", "-15", "1.5", "\uff19", 0, 999, True, None, 1.0]
@@ -58,6 +58,8 @@ def test_name_and_number_go_back_and_forth(sig: signal.Signals) -> None:
 
 def test_importing_it_loads_neither_signal_nor_enum() -> None:
     """The CLI imports it: what it costs at import counts for every command."""
-    code = "import sys, procward.kit.signals; print('signal' in sys.modules, 'enum' in sys.modules)"
+    code = (
+        "import sys, procward.kit._signals; print('signal' in sys.modules, 'enum' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]

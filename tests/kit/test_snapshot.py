@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from procward.kit.snapshot import Snapshot
+from procward.kit._snapshot import Snapshot
 from procward.kit.testing import ManualTimer
 
 

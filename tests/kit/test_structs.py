@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 import pytest
 
-from procward.kit.structs import RecordError, Struct, field, replace
+from procward.kit._structs import RecordError, Struct, field, replace
 
 
 class Point(Struct):

@@ -8,9 +8,9 @@ import time
 import jwt
 import pytest
 
-from procward.kit.errors import InvalidParams, Unauthorized
-from procward.kit.rpc import Role
-from procward.kit.tokens import TokenKeeper, TooManyAttempts, max_ttl_from_environment
+from procward.kit._errors import InvalidParams, Unauthorized
+from procward.kit._rpc import Role
+from procward.kit._tokens import TokenKeeper, TooManyAttempts, max_ttl_from_environment
 
 
 @pytest.fixture

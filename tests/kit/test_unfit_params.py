@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from procward.kit.errors import InvalidParams
-from procward.kit.rpc import Registry, Role, unfit_value
+from procward.kit._errors import InvalidParams
+from procward.kit._rpc import Registry, Role, unfit_value
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procward.kit.units import launchd_plist, systemd_units
+from procward.kit._units import launchd_plist, systemd_units
 
 ARGV = ["/usr/bin/python3", "-m", "procward.daemon", "--home", "/srv/my app/state"]
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procward.kit.errors import InvalidParams, InvalidRequest, ParseError, RpcError
-from procward.kit.wire import (
+from procward.kit._errors import InvalidParams, InvalidRequest, ParseError, RpcError
+from procward.kit._wire import (
     MAX_FRAME,
     FrameDecoder,
     Oversized,

@@ -18,7 +18,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from procward.kit.procinfo import ProcessIdentity
+from procward.kit._procinfo import ProcessIdentity
 from procward.supervision.escapees import ProcessTable
 from procward.supervision.metrics import Reading
 from procward.supervision.pacing import Paced, Ticket

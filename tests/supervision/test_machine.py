@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from procward.kit.structs import replace
+from procward.kit._structs import replace
 from procward.supervision.machine import (
     BackoffElapsed,
     CancelTimer,

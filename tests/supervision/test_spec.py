@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procward.kit.errors import InvalidParams, RpcError
+from procward.kit._errors import InvalidParams, RpcError
 from procward.supervision import config
 from procward.supervision.config import parse_app
 from procward.supervision.spec import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from procward.kit.errors import CorruptFile
+from procward.kit._errors import CorruptFile
 from procward.supervision.state import StateStore, leftovers, load, set_aside
 
 

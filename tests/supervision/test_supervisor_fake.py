@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from procward.kit.errors import InvalidParams, Timeout
-from procward.kit.paths import InstancePaths
+from procward.kit._errors import InvalidParams, Timeout
+from procward.kit._paths import InstancePaths
 from procward.supervision.app import STOP_SLACK
 from procward.supervision.machine import State
 from procward.supervision.spec import AppSpec

@@ -25,11 +25,11 @@ from procward.cli.options import (
     UptimeArgs,
     WatchArgs,
 )
-from procward.kit.paths import InstancePaths
+from procward.kit._paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
-    from procward.kit.client import Client
+    from procward.kit._client import Client
     from procward.replies import ExecResult
 
 
@@ -258,7 +258,7 @@ def _stream_exec(client: Client, params: dict[str, object]) -> ExecResult:
 
 def signal_number(name: str) -> int:
     """The number of a signal the daemon names (``TERM``, or digits); 0 if none."""
-    from procward.kit import signals
+    from procward.kit import _signals as signals
 
     try:
         return signals.number(name)
@@ -369,7 +369,7 @@ def cmd_inspect(args: InspectArgs, paths: InstancePaths) -> int:
 
 def cmd_prompt(args: PromptArgs, paths: InstancePaths) -> int:
     """For PS1 and status bars: the daemon's status file, without calling the daemon."""
-    from procward.kit import fastjson
+    from procward.kit import _fastjson as fastjson
 
     path = os.path.join(paths.runtime_dir, "status.json")
     try:

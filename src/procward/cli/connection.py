@@ -6,9 +6,9 @@ import os
 import sys
 
 from procward.client import START_TIMEOUT, daemon_argv
-from procward.kit.client import Client
-from procward.kit.client import connect as connect_to
-from procward.kit.paths import InstancePaths
+from procward.kit._client import Client
+from procward.kit._client import connect as connect_to
+from procward.kit._paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:

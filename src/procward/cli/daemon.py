@@ -9,8 +9,8 @@ from procward.cli import render
 from procward.cli.connection import connect, fail, start_timeout, warn_of
 from procward.cli.options import Globals, PingArgs, RunArgs, ServiceArgs, TimeoutArgs, UpArgs
 from procward.client import daemon_argv as _daemon_argv
-from procward.kit.errors import Conflict, KitError
-from procward.kit.paths import InstancePaths
+from procward.kit._errors import Conflict, KitError
+from procward.kit._paths import InstancePaths
 
 
 def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
@@ -19,7 +19,7 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
     argv = _daemon_argv(paths, *extra)
     if args.detached:  # in the background, exactly as `up` starts it
-        from procward.kit.client import start_daemon
+        from procward.kit._client import start_daemon
 
         started = start_daemon(paths, argv, start_timeout=start_timeout())
         warn_of(started.warnings)
@@ -66,7 +66,7 @@ def cmd_up(args: UpArgs, paths: InstancePaths) -> int:
 
 
 def cmd_down(args: TimeoutArgs, paths: InstancePaths) -> int:
-    from procward.kit.control import stop_or_kill
+    from procward.kit._control import stop_or_kill
 
     meta, killed = stop_or_kill(paths, timeout=args.timeout)
     if meta is None:
@@ -132,7 +132,7 @@ def _died(pid: int, paths: InstancePaths) -> bool:
     It keeps its pid and its lock across the upgrade's exec, so either one
     alive means it is still on its way.
     """
-    from procward.kit.lock import lock_holder
+    from procward.kit._lock import lock_holder
 
     try:
         os.kill(pid, 0)
@@ -144,7 +144,7 @@ def _died(pid: int, paths: InstancePaths) -> bool:
 
 
 def cmd_kill(args: Globals, paths: InstancePaths) -> int:
-    from procward.kit.control import kill
+    from procward.kit._control import kill
 
     was_running, meta = kill(paths)
     if not was_running or meta is None:
@@ -198,7 +198,7 @@ def cmd_ping(args: PingArgs, paths: InstancePaths) -> int:
 
 
 def cmd_info(args: Globals, paths: InstancePaths) -> int:
-    from procward.kit.metadata import running
+    from procward.kit._metadata import running
 
     liveness, meta = running(paths)
     info: dict[str, object] = {"daemon": liveness.value, **paths.as_dict()}
@@ -214,7 +214,7 @@ def cmd_info(args: Globals, paths: InstancePaths) -> int:
 
 
 def cmd_service(args: ServiceArgs, paths: InstancePaths) -> int:
-    from procward.kit.units import launchd_plist, systemd_units
+    from procward.kit._units import launchd_plist, systemd_units
 
     exe = os.path.abspath(sys.argv[0]) if sys.argv[0].endswith("procward") else "procward"
     run = [exe, "--instance", paths.instance, "run"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 from procward.cli import render
 from procward.cli.connection import connect, output_closed
 from procward.cli.options import AppsArgs, EventsArgs, LogsArgs
-from procward.kit.errors import KitError, NotRunning, ShuttingDown
-from procward.kit.paths import InstancePaths
+from procward.kit._errors import KitError, NotRunning, ShuttingDown
+from procward.kit._paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from procward.kit.client import Client
+    from procward.kit._client import Client
 
 
 def cmd_logs(args: LogsArgs, paths: InstancePaths) -> int:

@@ -64,9 +64,9 @@ from procward.cli.options import (
     UptimeArgs,
     WatchArgs,
 )
-from procward.kit.argv import Arg, Command, Option, Parser, UsageError, seconds
-from procward.kit.errors import KitError, NotRunning
-from procward.kit.paths import InstancePaths, instance_for_project, resolve
+from procward.kit._argv import Arg, Command, Option, Parser, UsageError, seconds
+from procward.kit._errors import KitError, NotRunning
+from procward.kit._paths import InstancePaths, instance_for_project, resolve
 
 PREFIX = "procward"
 

@@ -8,7 +8,7 @@ Commands with the same arguments share a class.
 
 from __future__ import annotations
 
-from procward.kit.argv import Arguments
+from procward.kit._argv import Arguments
 
 
 class Globals(Arguments):

@@ -11,10 +11,10 @@ import os
 import signal
 import sys
 
-from procward.kit.argv import Arguments, Option, Parser, UsageError, seconds
-from procward.kit.eventloop import keep_openssl_out
-from procward.kit.lock import is_locked
-from procward.kit.paths import InstancePaths, resolve
+from procward.kit._argv import Arguments, Option, Parser, UsageError, seconds
+from procward.kit._eventloop import keep_openssl_out
+from procward.kit._lock import is_locked
+from procward.kit._paths import InstancePaths, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def kill_leftovers(paths: InstancePaths) -> int:
 
 def _saved_or_set_aside(paths: InstancePaths) -> dict[str, object] | None:
     """The saved state; unreadable, it is set aside: `kill` is the operator's decision."""
-    from procward.kit.errors import CorruptFile
+    from procward.kit._errors import CorruptFile
     from procward.supervision import state
 
     try:

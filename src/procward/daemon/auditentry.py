@@ -6,7 +6,7 @@ an entry that stands for several alike refusals (see ``refusals``) adds
 ``count`` and ``until`` (the time of the last one).
 
 Params never hold secrets and never much text: ``for_call`` keeps a bounded,
-masked copy (``procward.kit.masking.bounded``: secret-looking names at any
+masked copy (``procward.kit._masking.bounded``: secret-looking names at any
 depth and secret positional params become ``"***"``, strings are cut to 200
 characters, containers to 50 items and 6 levels), made on the event loop
 before the entry is queued, so a client's megabyte of params is never held.
@@ -22,11 +22,11 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
-from procward.kit.masking import bounded
-from procward.kit.structs import Struct
+from procward.kit._masking import bounded
+from procward.kit._structs import Struct
 
 if TYPE_CHECKING:
-    from procward.kit.rpc import Peer
+    from procward.kit._rpc import Peer
 
 MAX_PARAMS_CHARS = 2_000
 MAX_TEXT = 500  # characters of ``who`` and ``error`` kept

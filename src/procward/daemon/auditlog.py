@@ -44,8 +44,8 @@ from collections import deque
 from typing import Any
 
 from procward.daemon.auditentry import AuditEntry, backwards, drop_notice, encode, ends_at, parse
-from procward.kit.rotation import rotate, rotated_names
-from procward.kit.structs import Struct
+from procward.kit._rotation import rotate, rotated_names
+from procward.kit._structs import Struct
 
 log = logging.getLogger("procward.daemon.audit")
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from procward.daemon import savedstate
 from procward.daemon.parts.upgrade import handed_pids, read_hand_over
 from procward.daemon.savedapps import SavedApps
-from procward.kit.atomic import read_with_fallback
-from procward.kit.errors import CorruptFile
+from procward.kit._atomic import read_with_fallback
+from procward.kit._errors import CorruptFile
 from procward.supervision import state
 from procward.supervision.app import serving
 from procward.supervision.config import LIMIT_CEILING
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from procward.daemon.parts.audit import Audit
     from procward.daemon.parts.upgrade import HandOver
     from procward.daemon.savedstate import SavedState
-    from procward.kit.paths import InstancePaths
+    from procward.kit._paths import InstancePaths
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from procward.kit.structs import Struct, replace
+from procward.kit._structs import Struct, replace
 
 if TYPE_CHECKING:
     from procward.daemon.auditentry import AuditEntry
-    from procward.kit.rpc import Peer
+    from procward.kit._rpc import Peer
 
 WINDOW = 60.0  # seconds
 MAX_KINDS = 1_000

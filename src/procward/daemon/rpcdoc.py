@@ -18,8 +18,8 @@ import sys
 import tempfile
 from typing import Any
 
-from procward.kit.rpc import Method, Registry
-from procward.kit.structs import Struct
+from procward.kit._rpc import Method, Registry
+from procward.kit._structs import Struct
 
 HEAD = """\
 # RPC methods
@@ -44,7 +44,7 @@ def registry() -> Registry:
     so theirs are read from their classes (``RPC_PARTS``), bound to nothing.
     """
     from procward.daemon.service import RPC_PARTS, ProcwardDaemon
-    from procward.kit.paths import resolve
+    from procward.kit._paths import resolve
 
     with tempfile.TemporaryDirectory() as home:
         built = ProcwardDaemon(resolve("procward", env={"PROCWARD_HOME": home})).registry

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.structs import RecordError, Struct, field
+from procward.kit._structs import RecordError, Struct, field
 from procward.supervision.state import FORMAT, parse_state
 
 if TYPE_CHECKING:

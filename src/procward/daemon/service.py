@@ -30,8 +30,8 @@ from procward.daemon.parts.views import HttpPages, Views, daemon_view
 from procward.daemon.parts.watch import Watch
 from procward.daemon.savedstate import SavedSettings
 from procward.daemon.statekeeper import StateKeeper
-from procward.kit.daemon import Daemon
-from procward.kit.rpc import TokenHints
+from procward.kit._daemon import Daemon
+from procward.kit._rpc import TokenHints
 from procward.supervision.supervisor import Supervisor
 
 # The classes whose ``@method``s the daemon serves, besides the kit's own.

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward.daemon.statusfile import StatusFile
-from procward.kit.errors import Conflict, NotSaved
+from procward.kit._errors import Conflict, NotSaved
 from procward.supervision import state
 
 if TYPE_CHECKING:
     from procward.daemon.savedapps import SavedApps
-    from procward.kit.paths import InstancePaths
+    from procward.kit._paths import InstancePaths
 
 
 class StateKeeper:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from procward.kit.snapshot import Snapshot
+from procward.kit._snapshot import Snapshot
 
 DELAY = 0.1  # seconds: a burst of changes (500 apps starting) is one write
 

@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from procward.kit.control import signal_process, wait_unlocked
-from procward.kit.lock import is_locked
-from procward.kit.metadata import cleanup_stale, running
-from procward.kit.paths import InstancePaths
+from procward.kit._control import signal_process, wait_unlocked
+from procward.kit._lock import is_locked
+from procward.kit._metadata import cleanup_stale, running
+from procward.kit._paths import InstancePaths
 
 T = TypeVar("T")
 

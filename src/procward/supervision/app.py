@@ -15,8 +15,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.errors import KitError
-from procward.kit.paths import ensure_private_dir
+from procward.kit._errors import KitError
+from procward.kit._paths import ensure_private_dir
 from procward.supervision.config import MAX_INSTANCES
 from procward.supervision.instance import Instance
 from procward.supervision.machine import AT_REST, State

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from procward.kit import signals
+from procward.kit import _signals as signals
 from procward.supervision.spec import Backoff, ReloadMode, RestartMode
 from procward.supervision.values import (
     Nested,

@@ -25,8 +25,8 @@ import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from procward.kit.rpc import unfit_text
-from procward.kit.structs import Struct, field
+from procward.kit._rpc import unfit_text
+from procward.kit._structs import Struct, field
 from procward.supervision.appkeys import NAME_CHARS, NAME_START, READERS
 from procward.supervision.graph import find_cycles
 from procward.supervision.spec import (

@@ -27,7 +27,7 @@ import os
 import signal
 from collections.abc import Iterable
 
-from procward.kit.procinfo import ProcessIdentity, boot_id
+from procward.kit._procinfo import ProcessIdentity, boot_id
 
 __all__ = ["ProcessTable", "alive", "origin", "signal_each"]
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from procward.kit.structs import Struct, field
+from procward.kit._structs import Struct, field
 from procward.supervision import process
 from procward.supervision.spec import Launch
 

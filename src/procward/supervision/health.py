@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from procward.kit.durations import format_duration
-from procward.kit.structs import replace
+from procward.kit._durations import format_duration
+from procward.kit._structs import replace
 from procward.supervision import process
 from procward.supervision.machine import Check, Event, Ready, Unhealthy
 from procward.supervision.probe import Probe, ProbeKind, http_address, ready_delay, tcp_address

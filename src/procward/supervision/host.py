@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from procward.kit.procinfo import ProcessIdentity
+    from procward.kit._procinfo import ProcessIdentity
     from procward.supervision.escapees import ProcessTable
     from procward.supervision.metrics import Reading
     from procward.supervision.pacing import Ticket

@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from procward.kit import signals
-from procward.kit.procinfo import ProcessIdentity
+from procward.kit import _signals as signals
+from procward.kit._procinfo import ProcessIdentity
 from procward.supervision import escapees, machine, process
 from procward.supervision.capture import PipeReader
 from procward.supervision.config import ConfigError
@@ -51,7 +51,7 @@ from procward.supervision.policy import Budget
 from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
-    from procward.kit.notify import NotifyReceiver
+    from procward.kit._notify import NotifyReceiver
     from procward.supervision.health import Prober
     from procward.supervision.host import Cancellable, Host, Label
     from procward.supervision.sockets import HeldSockets
@@ -356,7 +356,7 @@ class Instance:
         if ready is None or ready.kind != "notify":
             return None
         if self._notify is None:
-            from procward.kit.notify import NotifyReceiver
+            from procward.kit._notify import NotifyReceiver
 
             address = f"@procward/{os.getpid()}/{id(self):x}/{self.label}"
             try:

@@ -30,8 +30,8 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from procward.kit import rotation
-from procward.kit.structs import Struct, field
+from procward.kit import _rotation as rotation
+from procward.kit._structs import Struct, field
 
 log = logging.getLogger("procward.supervision.logs")
 LINE_LIMIT = 64 * 1024
@@ -416,7 +416,7 @@ def newer_than(sink: LogSink, lines: list[bytes], cutoff: float) -> list[bytes]:
             + f".{int(cutoff * 1000) % 1000:03d}Z"
         ).encode()
         return [ln for ln in lines if ln[: len(edge)] >= edge]  # ISO times sort as text
-    from procward.kit.errors import InvalidParams
+    from procward.kit._errors import InvalidParams
 
     raise InvalidParams(f"{sink.app}: its lines carry no time; set log_time = true to use --since")
 

@@ -32,8 +32,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
-from procward.kit.durations import format_duration
-from procward.kit.structs import Struct, field, replace
+from procward.kit._durations import format_duration
+from procward.kit._structs import Struct, field, replace
 from procward.supervision.policy import Budget, after_exit
 from procward.supervision.spec import AppSpec
 

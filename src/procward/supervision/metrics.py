@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
-from procward.kit.structs import Struct
+from procward.kit._structs import Struct
 
 __all__ = ["Meter", "Usage", "cpu_percent", "read_usage"]
 

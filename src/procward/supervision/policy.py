@@ -10,7 +10,7 @@ spend the budget: the next failure is final (``crashed``).
 
 from __future__ import annotations
 
-from procward.kit.structs import Struct
+from procward.kit._structs import Struct
 from procward.supervision.spec import AppSpec, Backoff, RestartMode
 
 

@@ -38,8 +38,8 @@ import enum
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from procward.kit.durations import format_duration
-from procward.kit.structs import Struct, replace
+from procward.kit._durations import format_duration
+from procward.kit._structs import Struct, replace
 from procward.supervision.values import (
     read_cmd,
     read_count,

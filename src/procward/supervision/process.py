@@ -25,9 +25,9 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from procward.kit import signals
-from procward.kit.procinfo import ProcessIdentity
-from procward.kit.structs import Struct
+from procward.kit import _signals as signals
+from procward.kit._procinfo import ProcessIdentity
+from procward.kit._structs import Struct
 from procward.supervision.capture import open_pipe
 from procward.supervision.escapees import ProcessTable
 from procward.supervision.spec import Launch

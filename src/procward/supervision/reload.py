@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from procward.kit import structs
-from procward.kit.errors import Conflict, Timeout
+from procward.kit import _structs as structs
+from procward.kit._errors import Conflict, Timeout
 from procward.supervision import process
 from procward.supervision.app import SERVING, SETTLED, STOP_SLACK, App
 from procward.supervision.instance import Instance

@@ -9,7 +9,7 @@ queue) and a ``reload = "surge"`` hands over with none refused or reset —
 which two processes binding the port with ``SO_REUSEPORT`` cannot promise,
 since each has its own queue and a closing one resets what waits in it.
 Apps read them with ``sd_listen_fds`` (gunicorn, uvicorn ``--fd 3``, Go's
-``coreos/go-systemd``, ``procward.kit.notify.listen_fds``).
+``coreos/go-systemd``, ``procward.kit._notify.listen_fds``).
 
 TCP sockets get ``TCP_NODELAY`` here, because some apps never set it on a
 socket they did not bind: uvicorn ``--fd`` takes the fd for a Unix socket,
@@ -34,7 +34,7 @@ import socket
 import stat
 from collections.abc import Mapping
 
-from procward.kit.structs import Struct, replace
+from procward.kit._structs import Struct, replace
 from procward.supervision.probe import tcp_address
 from procward.supervision.process import SpawnError
 from procward.supervision.spec import Launch

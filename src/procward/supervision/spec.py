@@ -33,9 +33,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.durations import format_duration, parse_duration
-from procward.kit.errors import InvalidParams
-from procward.kit.structs import Struct, field
+from procward.kit._durations import format_duration, parse_duration
+from procward.kit._errors import InvalidParams
+from procward.kit._structs import Struct, field
 
 if TYPE_CHECKING:
     from procward.supervision.probe import Probe

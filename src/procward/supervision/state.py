@@ -37,11 +37,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from procward.kit import signals
-from procward.kit.atomic import backup_path, read_with_fallback
-from procward.kit.procinfo import ProcessIdentity, starttime
-from procward.kit.snapshot import Snapshot
-from procward.kit.structs import Struct
+from procward.kit import _signals as signals
+from procward.kit._atomic import backup_path, read_with_fallback
+from procward.kit._procinfo import ProcessIdentity, starttime
+from procward.kit._snapshot import Snapshot
+from procward.kit._structs import Struct
 from procward.supervision import process
 
 log = logging.getLogger("procward.supervision.state")

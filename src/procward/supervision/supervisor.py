@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from procward.kit import structs
-from procward.kit.errors import Conflict, InvalidParams, NotFound, Timeout
-from procward.kit.paths import InstancePaths
+from procward.kit import _structs as structs
+from procward.kit._errors import Conflict, InvalidParams, NotFound, Timeout
+from procward.kit._paths import InstancePaths
 from procward.supervision import environment, escapees, graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, STOP_SLACK, App
 from procward.supervision.config import MAX_TOTAL_INSTANCES
@@ -40,7 +40,7 @@ from procward.supervision.state import MARKER
 from procward.supervision.uptime import UptimeHistory
 
 if TYPE_CHECKING:
-    from procward.kit.procinfo import ProcessIdentity
+    from procward.kit._procinfo import ProcessIdentity
     from procward.supervision.instance import Instance
     from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Meter, Reading

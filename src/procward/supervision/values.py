@@ -12,7 +12,7 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
-from procward.kit.durations import parse_duration
+from procward.kit._durations import parse_duration
 
 E = TypeVar("E", bound=enum.StrEnum)
 

@@ -30,8 +30,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.errors import InvalidParams, KitError
-from procward.kit.structs import Struct, field
+from procward.kit._errors import InvalidParams, KitError
+from procward.kit._structs import Struct, field
 from procward.supervision.watchrules import Watch
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from procward.kit.structs import Struct
+from procward.kit._structs import Struct
 from procward.supervision.values import read_duration, read_table, show
 
 __all__ = ["DEFAULT_DELAY", "DEFAULT_IGNORE", "Watch", "read_watch", "with_cwd"]

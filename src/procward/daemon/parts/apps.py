@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from procward.daemon.parts.configs import check_config
 from procward.daemon.savedstate import ADHOC
-from procward.kit.errors import InvalidParams
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit._errors import InvalidParams
+from procward.kit._rpc import CallContext, Role, method
 from procward.replies import AppsChanged, Deleted
 from procward.supervision.config import MAX_INSTANCES, RESERVED_NAMES, Config, parse_app
 
@@ -162,7 +162,7 @@ class Apps:
 
 def _stop_wait(timeout: float) -> float:
     """A stop's timeout in seconds, or ``InvalidParams`` saying why it cannot be one."""
-    from procward.kit.durations import parse_duration
+    from procward.kit._durations import parse_duration
 
     try:
         seconds = parse_duration(timeout, what="timeout")

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward.daemon.parts.logs import newer_than_age
-from procward.kit.errors import Forbidden, InvalidParams, RpcError, Unauthorized
-from procward.kit.rpc import Auditor, CallContext, Peer, Role, method
+from procward.kit._errors import Forbidden, InvalidParams, RpcError, Unauthorized
+from procward.kit._rpc import Auditor, CallContext, Peer, Role, method
 from procward.replies import AuditView
 
 if TYPE_CHECKING:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import codecs
 from typing import TYPE_CHECKING, Any
 
-from procward.kit import signals
-from procward.kit.durations import format_duration, parse_duration
-from procward.kit.errors import Conflict, Forbidden, InvalidParams, NotFound
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit import _signals as signals
+from procward.kit._durations import format_duration, parse_duration
+from procward.kit._errors import Conflict, Forbidden, InvalidParams, NotFound
+from procward.kit._rpc import CallContext, Role, method
 from procward.replies import ExecResult
 from procward.supervision.spec import Launch, expand_arg
 from procward.supervision.values import did_you_mean

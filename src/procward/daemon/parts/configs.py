@@ -16,7 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from procward.daemon.savedstate import ADHOC
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit._rpc import CallContext, Role, method
 from procward.replies import ConfigApplied
 from procward.supervision.app import SERVING
 from procward.supervision.config import Config, ConfigError, Problem, load_config

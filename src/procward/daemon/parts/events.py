@@ -16,11 +16,11 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from procward.kit import fastjson
-from procward.kit.snapshot import Snapshot
+from procward.kit import _fastjson as fastjson
+from procward.kit._snapshot import Snapshot
 
 if TYPE_CHECKING:
-    from procward.kit.scheduler import Scheduler
+    from procward.kit._scheduler import Scheduler
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")

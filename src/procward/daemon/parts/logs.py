@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.durations import parse_duration
-from procward.kit.errors import InvalidParams, NotFound
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit._durations import parse_duration
+from procward.kit._errors import InvalidParams, NotFound
+from procward.kit._rpc import CallContext, Role, method
 from procward.replies import Event, Flushed, LogEntry
 from procward.supervision.events import EventFollower, as_dict
 from procward.supervision.logs import Follower, LogSink, newer_than, tail_lines

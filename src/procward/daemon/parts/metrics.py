@@ -23,14 +23,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from procward.daemon.savedstate import MetricsSetting
-from procward.kit.errors import InvalidParams
-from procward.kit.rpc import CallContext, Peer, Role, method
+from procward.kit._errors import InvalidParams
+from procward.kit._rpc import CallContext, Peer, Role, method
 from procward.replies import MetricsReport
 
 if TYPE_CHECKING:
     from procward.daemon.statekeeper import StateKeeper
-    from procward.kit.http import Reply
-    from procward.kit.scheduler import Job, Scheduler
+    from procward.kit._http import Reply
+    from procward.kit._scheduler import Job, Scheduler
     from procward.supervision.metrics import Meter, Reading
     from procward.supervision.supervisor import App, Supervisor
 
@@ -129,7 +129,7 @@ class Metrics:
     async def metrics_page(self, peer: Peer, body: bytes) -> Reply:
         """``GET /metrics`` on the HTTP listener: Prometheus' text format."""
         from procward.daemon.prometheus import CONTENT_TYPE, exposition
-        from procward.kit.http import Reply
+        from procward.kit._http import Reply
 
         metrics = await self.getMetrics(CallContext(peer, _no_stream))
         page = exposition(metrics, self.sup.summaries())

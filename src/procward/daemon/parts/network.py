@@ -1,6 +1,6 @@
 """The daemon's TCP listener as a setting: turned on by an admin, kept across restarts.
 
-The kit does the listening and the tokens (``procward.kit.network``); this
+The kit does the listening and the tokens (``procward.kit._network``); this
 is where procward remembers the choice in ``state.json``, so a daemon
 restarted after a crash or a reboot listens where it did before.
 
@@ -18,14 +18,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procward.daemon.savedstate import NetworkSetting
-from procward.kit.errors import InvalidParams
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit._errors import InvalidParams
+from procward.kit._rpc import CallContext, Role, method
 from procward.replies import NetworkView
 
 if TYPE_CHECKING:
     from procward.daemon.statekeeper import StateKeeper
-    from procward.kit.http import HttpServer
-    from procward.kit.network import Network
+    from procward.kit._http import HttpServer
+    from procward.kit._network import Network
 
 log = logging.getLogger("procward.daemon")
 

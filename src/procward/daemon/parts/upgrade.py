@@ -29,8 +29,8 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.errors import Conflict
-from procward.kit.structs import RecordError, Struct, field
+from procward.kit._errors import Conflict
+from procward.kit._structs import RecordError, Struct, field
 from procward.supervision.machine import State
 from procward.supervision.process import signal_group
 

@@ -15,15 +15,15 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from procward.kit import fastjson
-from procward.kit.errors import InvalidParams
-from procward.kit.rpc import CallContext, Role, method
-from procward.kit.snapshot import Snapshot
+from procward.kit import _fastjson as fastjson
+from procward.kit._errors import InvalidParams
+from procward.kit._rpc import CallContext, Role, method
+from procward.kit._snapshot import Snapshot
 from procward.replies import UptimeReport
 from procward.supervision.uptime import KEEP_DAYS, UptimeHistory
 
 if TYPE_CHECKING:
-    from procward.kit.scheduler import Scheduler
+    from procward.kit._scheduler import Scheduler
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")

@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from procward.kit import fastjson
-from procward.kit.errors import NotFound
-from procward.kit.rpc import CallContext, Peer, Role, method
+from procward.kit import _fastjson as fastjson
+from procward.kit._errors import NotFound
+from procward.kit._rpc import CallContext, Peer, Role, method
 from procward.replies import AppView, DaemonStatus, Graph, HealthReport, Inspection
 from procward.supervision import graph
 
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from procward.daemon.parts.logs import Logs
     from procward.daemon.parts.metrics import Metrics
     from procward.daemon.parts.network import NetworkSettings
-    from procward.kit.daemon import Daemon
-    from procward.kit.http import HttpServer, Reply
+    from procward.kit._daemon import Daemon
+    from procward.kit._http import HttpServer, Reply
     from procward.supervision.app import App
     from procward.supervision.supervisor import Supervisor
 
@@ -138,7 +138,7 @@ class HttpPages:
 
     async def health_page(self, peer: Peer, body: bytes) -> Reply:
         """``GET /health``: 200 when every app meant to run runs, else 503 (for probes)."""
-        from procward.kit.http import Reply
+        from procward.kit._http import Reply
 
         health = health_report(self.sup, None)
         return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
@@ -177,7 +177,7 @@ def env_for(peer: Peer, env: dict[str, str]) -> tuple[dict[str, str], list[str]]
     """
     if peer.role >= Role.ADMIN:
         return env, []
-    from procward.kit.masking import masked_env
+    from procward.kit._masking import masked_env
 
     return masked_env(env)
 

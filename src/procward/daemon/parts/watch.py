@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.errors import InvalidParams
-from procward.kit.rpc import CallContext, Role, method
+from procward.kit._errors import InvalidParams
+from procward.kit._rpc import CallContext, Role, method
 from procward.replies import WatchStatus
 
 if TYPE_CHECKING:

@@ -35,19 +35,19 @@ from typing import Any, cast
 
 import h11
 
-from procward.kit import wire
-from procward.kit.errors import (
+from procward.kit import _wire as wire
+from procward.kit._errors import (
     InternalError,
     InvalidRequest,
     MethodNotFound,
     RpcError,
     Unauthorized,
 )
-from procward.kit.guard import Guard
-from procward.kit.limits import Admission
-from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
-from procward.kit.structs import Struct, replace
-from procward.kit.tokens import TokenKeeper, TooManyAttempts
+from procward.kit._guard import Guard
+from procward.kit._limits import Admission
+from procward.kit._rpc import Auditor, CallContext, Method, Peer, Registry, Role
+from procward.kit._structs import Struct, replace
+from procward.kit._tokens import TokenKeeper, TooManyAttempts
 
 __all__ = ["HttpServer", "Reply", "Route"]
 

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from procward.kit.structs import Struct
+from procward.kit._structs import Struct
 
 __all__ = ["Admission", "Limits", "Pool", "RefusalLog", "Slot"]
 

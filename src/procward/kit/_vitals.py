@@ -26,13 +26,13 @@ import os
 from collections.abc import Callable
 from typing import Protocol
 
-from procward.kit.atomic import file_version
-from procward.kit.errors import KitError
-from procward.kit.lock import InstanceLock
-from procward.kit.log import DaemonLogFile
-from procward.kit.metadata import Metadata, write_metadata
-from procward.kit.paths import InstancePaths
-from procward.kit.server import RpcServer, bind_unix
+from procward.kit._atomic import file_version
+from procward.kit._errors import KitError
+from procward.kit._lock import InstanceLock
+from procward.kit._log import DaemonLogFile
+from procward.kit._metadata import Metadata, write_metadata
+from procward.kit._paths import InstancePaths
+from procward.kit._server import RpcServer, bind_unix
 
 log = logging.getLogger("procward.kit.daemon")
 

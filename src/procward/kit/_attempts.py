@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-from procward.kit.structs import Struct
+from procward.kit._structs import Struct
 
 __all__ = ["FailedAttempts", "source_of"]
 

@@ -41,8 +41,8 @@ import os
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from procward.kit.atomic import file_version, read_with_fallback, write_atomic
-from procward.kit.errors import CorruptFile
+from procward.kit._atomic import file_version, read_with_fallback, write_atomic
+from procward.kit._errors import CorruptFile
 
 log = logging.getLogger("procward.kit.snapshot")
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from procward.kit.errors import CorruptFile
+from procward.kit._errors import CorruptFile
 
 TYPE_CHECKING = False  # the CLI's auto-spawn path imports this: no `typing` at run time
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import inspect
 import logging
 from collections.abc import Callable
 
-from procward.kit.structs import Struct
+from procward.kit._structs import Struct
 
 log = logging.getLogger("procward.kit.scheduler")
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 import logging
 import os
 
-from procward.kit import fastjson
-from procward.kit.atomic import read_with_fallback, write_atomic
-from procward.kit.errors import Conflict, CorruptFile, InternalError, NotFound
-from procward.kit.rpc import TokenHints
-from procward.kit.structs import Struct, replace
+from procward.kit import _fastjson as fastjson
+from procward.kit._atomic import read_with_fallback, write_atomic
+from procward.kit._errors import Conflict, CorruptFile, InternalError, NotFound
+from procward.kit._rpc import TokenHints
+from procward.kit._structs import Struct, replace
 
 __all__ = ["IssuedToken", "IssuedTokens"]
 

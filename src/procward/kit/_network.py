@@ -22,18 +22,18 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.client import parse_address
-from procward.kit.durations import parse_duration
-from procward.kit.errors import InvalidParams, Unauthorized
-from procward.kit.rpc import CallContext, Peer, Role, method
-from procward.kit.structs import replace
-from procward.kit.tokens import TokenKeeper
+from procward.kit._client import parse_address
+from procward.kit._durations import parse_duration
+from procward.kit._errors import InvalidParams, Unauthorized
+from procward.kit._rpc import CallContext, Peer, Role, method
+from procward.kit._structs import replace
+from procward.kit._tokens import TokenKeeper
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from procward.kit.http import HttpServer
-    from procward.kit.server import RpcServer
+    from procward.kit._http import HttpServer
+    from procward.kit._server import RpcServer
 
 __all__ = ["Network", "TokenMethods", "parse_address"]
 
@@ -107,7 +107,7 @@ class Network:
     def http_server(self) -> HttpServer:
         """The HTTP routes (made on first use: ``h11`` loads only when HTTP is wanted)."""
         if self.http is None:
-            from procward.kit.http import HttpServer
+            from procward.kit._http import HttpServer
 
             self.http = HttpServer(
                 self.server.registry, self.tokens, self.server.admission, realm=self.realm

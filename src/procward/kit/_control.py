@@ -14,9 +14,9 @@ import select
 import signal
 import time
 
-from procward.kit.metadata import Liveness, Metadata, cleanup_stale, running
-from procward.kit.paths import InstancePaths
-from procward.kit.procinfo import ProcessIdentity
+from procward.kit._metadata import Liveness, Metadata, cleanup_stale, running
+from procward.kit._paths import InstancePaths
+from procward.kit._procinfo import ProcessIdentity
 
 
 def wait_exit(pid: int, timeout: float) -> bool:
@@ -59,7 +59,7 @@ def signal_process(identity: ProcessIdentity, sig: int, wait: float) -> bool:
 
 def wait_unlocked(paths: InstancePaths, timeout: float) -> bool:
     """Wait for the instance lock to be free (the daemon's files are closed)."""
-    from procward.kit.lock import is_locked
+    from procward.kit._lock import is_locked
 
     deadline = time.monotonic() + timeout
     while is_locked(paths.lock):
@@ -117,7 +117,7 @@ def _live_daemon_after_spawns(paths: InstancePaths, wait: float = 15.0) -> Metad
     Without this a `down` racing an `up` finds nothing yet, says "not running"
     and the daemon comes up right after.
     """
-    from procward.kit.lock import hold
+    from procward.kit._lock import hold
 
     if not os.path.isdir(paths.state_dir):
         return None
@@ -144,7 +144,7 @@ def _forget(paths: InstancePaths) -> None:
     ``cleanup_stale`` holds the instance lock for an instant; under the spawn
     lock, a racing `down` cannot take this process for the lock's holder.
     """
-    from procward.kit.lock import hold
+    from procward.kit._lock import hold
 
     wait_unlocked(paths, 1.0)
     try:

@@ -30,15 +30,15 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from procward.kit.errors import InvalidParams, Unauthorized
-from procward.kit.rpc import Role, TokenHints
-from procward.kit.structs import Struct
+from procward.kit._errors import InvalidParams, Unauthorized
+from procward.kit._rpc import Role, TokenHints
+from procward.kit._structs import Struct
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from procward.kit.attempts import FailedAttempts
-    from procward.kit.issued import IssuedToken, IssuedTokens
+    from procward.kit._attempts import FailedAttempts
+    from procward.kit._issued import IssuedToken, IssuedTokens
 
 __all__ = ["Grant", "TokenKeeper", "TooManyAttempts", "max_ttl_from_environment"]
 
@@ -86,7 +86,7 @@ class TokenKeeper:
     @property
     def issued(self) -> IssuedTokens:
         if self._issued is None:
-            from procward.kit.issued import IssuedTokens
+            from procward.kit._issued import IssuedTokens
 
             path = os.path.join(os.path.dirname(self.key_path), "tokens.json")
             self._issued = IssuedTokens(path, hints=self.hints)
@@ -95,7 +95,7 @@ class TokenKeeper:
     @property
     def attempts(self) -> FailedAttempts:
         if self._attempts is None:
-            from procward.kit.attempts import FailedAttempts
+            from procward.kit._attempts import FailedAttempts
 
             self._attempts = FailedAttempts()
         return self._attempts
@@ -107,7 +107,7 @@ class TokenKeeper:
         if len(subject) > MAX_SUBJECT_CHARS:
             raise InvalidParams(f"subject must be at most {MAX_SUBJECT_CHARS} characters")
         if not 0 < ttl <= self.max_ttl:
-            from procward.kit.durations import format_duration
+            from procward.kit._durations import format_duration
 
             most = format_duration(self.max_ttl)
             asked = format_duration(ttl) if 0 < ttl < 1e12 else f"{ttl:g}s"
@@ -129,7 +129,7 @@ class TokenKeeper:
             "jti": secrets.token_hex(8),
         }
         token = jwt.encode(claims, self._signing_key(), algorithm=ALGORITHM)
-        from procward.kit.issued import IssuedToken
+        from procward.kit._issued import IssuedToken
 
         record = IssuedToken(claims["jti"], claims["role"], subject, issued, claims["exp"])
         self.issued.add(record, issued)
@@ -143,7 +143,7 @@ class TokenKeeper:
         """
         if source is None:
             return self._verify(token)
-        from procward.kit.attempts import source_of
+        from procward.kit._attempts import source_of
 
         counted, now = source_of(source), time.time()
         wait = self.attempts.wait_before(counted, now)
@@ -247,7 +247,7 @@ def max_ttl_from_environment(prefix: str, environ: Mapping[str, str] | None = No
     value = (os.environ if environ is None else environ).get(name)
     if not value:
         return DEFAULT_MAX_TTL
-    from procward.kit.durations import parse_duration
+    from procward.kit._durations import parse_duration
 
     try:
         seconds = parse_duration(value, what=name)

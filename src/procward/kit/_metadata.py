@@ -21,11 +21,11 @@ from __future__ import annotations
 import os
 import stat
 
-from procward.kit import fastjson
-from procward.kit.atomic import write_atomic
-from procward.kit.lock import InstanceLock, is_locked, lock_holder
-from procward.kit.paths import InstancePaths
-from procward.kit.procinfo import ProcessIdentity
+from procward.kit import _fastjson as fastjson
+from procward.kit._atomic import write_atomic
+from procward.kit._lock import InstanceLock, is_locked, lock_holder
+from procward.kit._paths import InstancePaths
+from procward.kit._procinfo import ProcessIdentity
 
 TYPE_CHECKING = False  # `down`, `kill` and `info` import this: keep it light
 if TYPE_CHECKING:

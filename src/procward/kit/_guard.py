@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from procward.kit.limits import Admission, Limits, Pool, Slot
+from procward.kit._limits import Admission, Limits, Pool, Slot
 
 __all__ = ["Guard"]
 

@@ -38,8 +38,8 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from procward.kit import wire
-from procward.kit.errors import (
+from procward.kit import _wire as wire
+from procward.kit._errors import (
     InternalError,
     InvalidRequest,
     KitError,
@@ -48,11 +48,11 @@ from procward.kit.errors import (
     Unauthorized,
     UnsafeDirectory,
 )
-from procward.kit.guard import Guard
-from procward.kit.limits import Admission, Limits
-from procward.kit.paths import check_socket_path
-from procward.kit.rpc import Auditor, CallContext, Method, Peer, Registry, Role
-from procward.kit.wire import Oversized, Request
+from procward.kit._guard import Guard
+from procward.kit._limits import Admission, Limits
+from procward.kit._paths import check_socket_path
+from procward.kit._rpc import Auditor, CallContext, Method, Peer, Registry, Role
+from procward.kit._wire import Oversized, Request
 
 log = logging.getLogger("procward.kit.server")
 

@@ -12,10 +12,10 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from procward.kit import wire
-from procward.kit.client import ConnectionClosed, _result
-from procward.kit.errors import NotRunning
-from procward.kit.paths import InstancePaths, check_socket_path
+from procward.kit import _wire as wire
+from procward.kit._client import ConnectionClosed, _result
+from procward.kit._errors import NotRunning
+from procward.kit._paths import InstancePaths, check_socket_path
 
 _NO_DAEMON = (FileNotFoundError, ConnectionRefusedError)
 
@@ -91,7 +91,7 @@ async def connect(
     except _NO_DAEMON:
         if spawn_argv is None:
             raise NotRunning() from None
-    from procward.kit.client import _spawn_and_connect
+    from procward.kit._client import _spawn_and_connect
 
     sync = await asyncio.to_thread(_spawn_and_connect, paths, spawn_argv, wait, start_timeout)
     sync.close()

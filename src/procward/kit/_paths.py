@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import stat
 
-from procward.kit.errors import UnsafeDirectory
+from procward.kit._errors import UnsafeDirectory
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

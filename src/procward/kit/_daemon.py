@@ -44,21 +44,23 @@ import time
 from collections.abc import Awaitable
 from typing import Any, ClassVar
 
-from procward.kit import handover, notify, spawn
-from procward.kit import log as kitlog
-from procward.kit.errors import AlreadyRunning, KitError
-from procward.kit.eventloop import event_loop_factory
-from procward.kit.limits import Limits
-from procward.kit.lock import InstanceLock
-from procward.kit.metadata import Metadata, remove_socket, running
-from procward.kit.network import Network, TokenMethods
-from procward.kit.paths import InstancePaths, resolve
-from procward.kit.procinfo import ProcessIdentity
-from procward.kit.rpc import CallContext, Peer, Registry, Role, TokenHints, method
-from procward.kit.scheduler import Scheduler
-from procward.kit.server import RpcServer, bind_unix, trust_own_uid
-from procward.kit.tokens import TokenKeeper, max_ttl_from_environment
-from procward.kit.vitals import Vitals
+from procward.kit import _handover as handover
+from procward.kit import _log as kitlog
+from procward.kit import _notify as notify
+from procward.kit import _spawn as spawn
+from procward.kit._errors import AlreadyRunning, KitError
+from procward.kit._eventloop import event_loop_factory
+from procward.kit._limits import Limits
+from procward.kit._lock import InstanceLock
+from procward.kit._metadata import Metadata, remove_socket, running
+from procward.kit._network import Network, TokenMethods
+from procward.kit._paths import InstancePaths, resolve
+from procward.kit._procinfo import ProcessIdentity
+from procward.kit._rpc import CallContext, Peer, Registry, Role, TokenHints, method
+from procward.kit._scheduler import Scheduler
+from procward.kit._server import RpcServer, bind_unix, trust_own_uid
+from procward.kit._tokens import TokenKeeper, max_ttl_from_environment
+from procward.kit._vitals import Vitals
 
 log = logging.getLogger("procward.kit.daemon")
 

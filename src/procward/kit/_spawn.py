@@ -37,7 +37,7 @@ import select
 import time
 from collections.abc import Collection, Mapping, Sequence
 
-from procward.kit.errors import StartFailed, StillStarting
+from procward.kit._errors import StartFailed, StillStarting
 
 READY_FD_ENV = "DAEMONKIT_READY_FD"
 _READY_FD = 3

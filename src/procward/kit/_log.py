@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from procward.kit.rotation import rotate
+from procward.kit._rotation import rotate
 
 LEVELS = {
     "debug": logging.DEBUG,

@@ -99,7 +99,7 @@ def _ssl_stand_in() -> types.ModuleType:
             refuse()
             return False
 
-    module = types.ModuleType("ssl", "stand-in for uvloop's import; see procward.kit.eventloop")
+    module = types.ModuleType("ssl", "stand-in for uvloop's import; see procward.kit._eventloop")
     for name in ("SSLContext", "MemoryBIO"):
         setattr(module, name, Refusing(name, (), {"__init__": refuse}))
     module.create_default_context = refuse  # type: ignore[attr-defined]

@@ -21,15 +21,15 @@ import typing
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar, Union
 
-from procward.kit.errors import (
+from procward.kit._errors import (
     Forbidden,
     InvalidParams,
     MethodNotFound,
     RpcError,
     Unauthorized,
 )
-from procward.kit.structs import Struct, field
-from procward.kit.wire import excerpt
+from procward.kit._structs import Struct, field
+from procward.kit._wire import excerpt
 
 
 class Role(enum.IntEnum):

@@ -35,15 +35,15 @@ import socket
 import subprocess
 from typing import Any, Protocol
 
-from procward.kit import notify
-from procward.kit.atomic import write_atomic
-from procward.kit.errors import Conflict
-from procward.kit.lock import InstanceLock
-from procward.kit.network import Network
-from procward.kit.rpc import CallContext, Role, method
-from procward.kit.scheduler import Scheduler
-from procward.kit.server import RpcServer
-from procward.kit.structs import RecordError, Struct, field
+from procward.kit import _notify as notify
+from procward.kit._atomic import write_atomic
+from procward.kit._errors import Conflict
+from procward.kit._lock import InstanceLock
+from procward.kit._network import Network
+from procward.kit._rpc import CallContext, Role, method
+from procward.kit._scheduler import Scheduler
+from procward.kit._server import RpcServer
+from procward.kit._structs import RecordError, Struct, field
 
 log = logging.getLogger("procward.kit.daemon")
 

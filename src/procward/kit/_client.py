@@ -12,16 +12,16 @@ from __future__ import annotations
 import _socket
 import _struct
 
-from procward.kit import wire
-from procward.kit.errors import NotRunning, RpcError, StartFailed, StillStarting
-from procward.kit.paths import InstancePaths, check_socket_path
+from procward.kit import _wire as wire
+from procward.kit._errors import NotRunning, RpcError, StartFailed, StillStarting
+from procward.kit._paths import InstancePaths, check_socket_path
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
     from typing import Any
 
-    from procward.kit.spawn import Started
+    from procward.kit._spawn import Started
 
 _NO_DAEMON = (FileNotFoundError, ConnectionRefusedError)
 
@@ -189,7 +189,7 @@ def start_daemon(
     Under the spawn lock, so it never races an auto-spawn. A daemon already
     running makes the new one fail with its text, ``already running (pid N)``.
     """
-    from procward.kit import lock
+    from procward.kit import _lock as lock
 
     paths.ensure()
     with lock.hold(paths.spawn_lock, timeout=start_timeout + 2.0):
@@ -197,12 +197,12 @@ def start_daemon(
 
 
 def _start(paths: InstancePaths, argv: Sequence[str], start_timeout: float) -> Started:
-    from procward.kit import spawn
+    from procward.kit import _spawn as spawn
 
     try:
         return spawn.start_detached(argv, log_path=paths.daemon_log, timeout=start_timeout)
     except StillStarting as slow:
-        from procward.kit.lock import lock_holder  # who it is: it took the lock first
+        from procward.kit._lock import lock_holder  # who it is: it took the lock first
 
         raise StillStarting(slow.timeout, slow.log_path, lock_holder(paths.lock)) from None
 
@@ -210,7 +210,8 @@ def _start(paths: InstancePaths, argv: Sequence[str], start_timeout: float) -> S
 def _spawn_and_connect(
     paths: InstancePaths, argv: Sequence[str], wait: float, start_timeout: float
 ) -> Client:
-    from procward.kit import lock, metadata
+    from procward.kit import _lock as lock
+    from procward.kit import _metadata as metadata
 
     paths.ensure()
     with lock.hold(paths.spawn_lock, timeout=start_timeout + wait):

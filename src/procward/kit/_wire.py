@@ -12,8 +12,8 @@ and the kit's errors, nothing else.
 
 from __future__ import annotations
 
-from procward.kit import fastjson
-from procward.kit.errors import InvalidRequest, ParseError, RpcError
+from procward.kit import _fastjson as fastjson
+from procward.kit._errors import InvalidRequest, ParseError, RpcError
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
