@@ -184,7 +184,7 @@ def _record(cls: type[Struct]) -> str:
     lines += ["\n| field | type |\n", "|---|---|\n"]
     for key, written in _fields(cls).items():
         optional = " *optional*" if key in cls._defaults else ""
-        wire = cls._wire.get(key, key)
+        wire = getattr(cls, "_wire", {}).get(key, key)
         lines.append(f"| `{wire}` | `{_annotation(written)}`{optional} |\n")
     return "".join(lines)
 
