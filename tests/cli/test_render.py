@@ -8,7 +8,7 @@ import shlex
 import pytest
 
 from procward.cli import render
-from procward.replies import AuditView, Inspection, LogEntry
+from procward.reports import AuditView, Inspection, LogEntry
 
 
 def test_json_lines_of_a_json_app_are_its_own_objects(capsys: pytest.CaptureFixture[str]) -> None:

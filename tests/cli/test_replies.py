@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-import procward.replies
-from procward import replies
+from procward import replies, reports
 from procward.daemon import rpcdoc
 from procward.kit._client import Client
 from procward.kit._errors import InvalidParams
@@ -63,7 +62,7 @@ class Decoding:
         if result is None:
             return
         record = rpcdoc.record_of(result)
-        if result is record:
+        if not rpcdoc.is_list(result):
             assert isinstance(record.from_dict(reply), record), method
         else:  # list[Record]: not empty, or it proves nothing
             assert reply, f"{method}: no {record.__name__} to decode"
@@ -113,12 +112,12 @@ def test_every_reply_decodes_into_its_record(daemon: Client, load_apps: LoadApps
     # The kit's methods declare no record (the kit knows none of procward's):
     # theirs are checked here by name.
     made = daemon.call("createToken", {"role": "viewer", "ttl": "1h"})
-    assert replies.list_from(replies.TokenInfo, daemon.call("listTokens"))
+    assert replies.list_from(reports.TokenInfo, daemon.call("listTokens"))
     one: list[tuple[type[Any], Any]] = [
         (replies.Ping, daemon.call("ping")),
-        (replies.TokenCreated, made),
-        (replies.TokenRevoked, daemon.call("revokeToken", {"id": made["id"]})),
-        (replies.KeyRotated, daemon.call("rotateTokens")),
+        (reports.TokenCreated, made),
+        (reports.TokenRevoked, daemon.call("revokeToken", {"id": made["id"]})),
+        (reports.KeyRotated, daemon.call("rotateTokens")),
     ]
     for record, reply in one:
         assert isinstance(record.from_dict(reply), record)
@@ -202,7 +201,7 @@ def test_a_wrong_field_is_named_by_its_path() -> None:
     with pytest.raises(RecordError, match=r"apps\[0\]\.instances\[0\]\.pid"):
         replies.DaemonStatus.from_dict(status)
     with pytest.raises(RecordError, match=r"\[1\]\.to: missing"):
-        replies.list_from(replies.Edge, [{"from": "a", "to": "b"}, {"from": "a"}])
+        replies.list_from(reports.Edge, [{"from": "a", "to": "b"}, {"from": "a"}])
 
 
 def test_wire_names_that_are_keywords_round_trip() -> None:
@@ -215,14 +214,23 @@ def test_wire_names_that_are_keywords_round_trip() -> None:
         "to": "backoff",
         "why": "exit status 1",
     }
-    decoded = replies.Event.from_dict(event)
+    decoded = reports.Event.from_dict(event)
     assert decoded.was == "running"
     assert decoded.as_dict() == event
-    assert replies.Edge.from_dict({"from": "a", "to": "b"}).as_dict() == {"from": "a", "to": "b"}
+    assert reports.Edge.from_dict({"from": "a", "to": "b"}).as_dict() == {"from": "a", "to": "b"}
 
 
-def test_replies_import_only_the_structs_and_the_standard_library() -> None:
-    with open(procward.replies.__file__, encoding="utf-8") as f:
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        (replies, {"procward.kit._structs"}),
+        (reports, {"procward.kit._structs", "procward.replies"}),
+    ],
+)
+def test_records_import_only_the_structs_and_the_standard_library(
+    module: Any, allowed: set[str]
+) -> None:
+    with open(module.__file__, encoding="utf-8") as f:
         tree = ast.parse(f.read())
     ours = set()
     for node in ast.walk(tree):
@@ -230,4 +238,4 @@ def test_replies_import_only_the_structs_and_the_standard_library() -> None:
             ours.add(node.module)
         elif isinstance(node, ast.Import):
             ours.update(alias.name for alias in node.names)
-    assert {name for name in ours if name.startswith("procward")} == {"procward.kit._structs"}
+    assert {name for name in ours if name.startswith("procward")} == allowed

@@ -30,7 +30,7 @@ from procward.kit._paths import InstancePaths
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
     from procward.kit._client import Client
-    from procward.replies import ExecResult
+    from procward.reports import ExecResult
 
 
 def cmd_status(args: AppsArgs, paths: InstancePaths) -> int:
@@ -167,7 +167,7 @@ def cmd_metrics(args: MetricsArgs, paths: InstancePaths) -> int:
                 switch["name"] = args.name
             client.call("setMetricsEnabled", switch)
         metrics = client.call("getMetrics", name=args.name)
-    from procward.replies import MetricsReport
+    from procward.reports import MetricsReport
 
     render.show(metrics, MetricsReport.from_dict, render.metrics_table, json=args.json)
     return 0
@@ -210,7 +210,7 @@ def cmd_exec(args: ExecArgs, paths: InstancePaths) -> int:
     Exit status as a shell's: the command's own, 128+N when killed by
     signal N, 124 on timeout (as timeout(1)), 127 when it could not start.
     """
-    from procward.replies import ExecResult
+    from procward.reports import ExecResult
 
     params: dict[str, object] = {"name": args.name, "instance": args.index}
     if args.command:
@@ -241,7 +241,7 @@ def cmd_exec(args: ExecArgs, paths: InstancePaths) -> int:
 
 
 def _stream_exec(client: Client, params: dict[str, object]) -> ExecResult:
-    from procward.replies import ExecResult
+    from procward.reports import ExecResult
 
     outputs = {"out": sys.stdout, "err": sys.stderr}
     calls = client.stream("exec", {**params, "stream": True})
@@ -269,7 +269,7 @@ def signal_number(name: str) -> int:
 def cmd_uptime(args: UptimeArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         report = client.call("getUptime", name=args.name, days=args.days)
-    from procward.replies import UptimeReport
+    from procward.reports import UptimeReport
 
     render.show(report, UptimeReport.from_dict, render.uptime_table, json=args.json)
     return 0
@@ -278,7 +278,7 @@ def cmd_uptime(args: UptimeArgs, paths: InstancePaths) -> int:
 def cmd_graph(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         graph = client.call("getDependencyGraph", **({"name": args.name} if args.name else {}))
-    from procward.replies import Graph
+    from procward.reports import Graph
 
     render.show(graph, Graph.from_dict, render.graph, json=args.json)
     return 0
@@ -287,7 +287,7 @@ def cmd_graph(args: AppsArgs, paths: InstancePaths) -> int:
 def cmd_health(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         reply = client.call("getHealth", name=args.name)
-    from procward.replies import HealthReport
+    from procward.reports import HealthReport
 
     health = HealthReport.from_dict(reply)
     if args.json:
@@ -304,7 +304,8 @@ def cmd_token(args: TokenArgs, paths: InstancePaths) -> int:
     }
     if args.action in needs and args.what is None:
         return fail(f"token {args.action} needs {needs[args.action]}", 2)
-    from procward.replies import KeyRotated, TokenCreated, TokenInfo, TokenRevoked, list_from
+    from procward.replies import list_from
+    from procward.reports import KeyRotated, TokenCreated, TokenInfo, TokenRevoked
 
     with connect(paths) as client:
         if args.action == "rotate":
@@ -352,7 +353,8 @@ def cmd_network(args: NetworkArgs, paths: InstancePaths) -> int:
 def cmd_audit(args: AuditArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         entries = client.call("getAudit", limit=args.lines, since=args.since, name=args.method)
-    from procward.replies import AuditView, list_from
+    from procward.replies import list_from
+    from procward.reports import AuditView
 
     render.show(entries, lambda r: list_from(AuditView, r), render.audit_table, json=args.json)
     return 0
@@ -361,7 +363,7 @@ def cmd_audit(args: AuditArgs, paths: InstancePaths) -> int:
 def cmd_inspect(args: InspectArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         reply = client.call("inspect", name=args.name, lines=args.lines)
-    from procward.replies import Inspection
+    from procward.reports import Inspection
 
     found = render.show(reply, Inspection.from_dict, render.inspection, json=args.json)
     return 0 if found.healthy else 1
@@ -402,7 +404,7 @@ def cmd_watch(args: WatchArgs, paths: InstancePaths) -> int:
             status = client.call("enableWatch", apps=args.names or None)
         else:
             status = client.call("getWatchStatus")
-    from procward.replies import WatchStatus
+    from procward.reports import WatchStatus
 
     render.show(status, WatchStatus.from_dict, render.watch_table, json=args.json)
     return 0

@@ -88,7 +88,8 @@ def cmd_upgrade(args: TimeoutArgs, paths: InstancePaths) -> int:
     """Exec the installed procward in the daemon's place; the apps keep running."""
     import time
 
-    from procward.replies import Ping, UpgradeStarted
+    from procward.replies import Ping
+    from procward.reports import UpgradeStarted
 
     deadline = time.monotonic() + args.timeout
     with connect(paths, spawn=False) as client:

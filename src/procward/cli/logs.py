@@ -29,7 +29,8 @@ def cmd_logs(args: LogsArgs, paths: InstancePaths) -> int:
         query: dict[str, object] = {**scope, "lines": args.lines}
         if args.since:
             query["since"] = args.since
-        from procward.replies import LogEntry, list_from
+        from procward.replies import list_from
+        from procward.reports import LogEntry
 
         logs = list_from(LogEntry, client.call("getLogs", query))
         # Say whose each line is when they come from more than one instance.
@@ -51,7 +52,7 @@ def cmd_logs(args: LogsArgs, paths: InstancePaths) -> int:
 
 def cmd_flush(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
-        from procward.replies import Flushed
+        from procward.reports import Flushed
 
         flushed = Flushed.from_dict(client.call("flushLogs", name=args.name)).flushed
     print(f"emptied {flushed} log file{'s' if flushed != 1 else ''}")

@@ -10,19 +10,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TypeVar
 
-    from procward.replies import (
+    from procward.replies import AppView, ConfigLoaded, DaemonInfo, InstanceView, NetworkView
+    from procward.reports import (
         AppHealth,
-        AppView,
         AuditView,
-        ConfigLoaded,
-        DaemonInfo,
         Graph,
         Inspection,
         InstanceUsage,
-        InstanceView,
         LogEntry,
         MetricsReport,
-        NetworkView,
         TokenInfo,
         UptimeReport,
         WatchStatus,
@@ -228,7 +224,7 @@ def event(reply: Any, *, as_json: bool) -> None:
 
     With ``as_json``, the event as it came, one object per line.
     """
-    from procward.replies import Event
+    from procward.reports import Event
 
     found = Event.from_dict(reply)
     if as_json:

@@ -5,7 +5,7 @@ again and fails when the file differs. Each row is what the registry holds
 (name, role, parameters with their types and defaults, whether it streams,
 the record its reply is) and the first line of the handler's docstring; a
 method that declares no record shows its return annotation. The "Records"
-section lists each record a reply is made of (``procward.replies``), its
+section lists each record a reply is made of (``procward.replies``, ``.reports``), its
 fields and their types as written in the class, read without ``typing``.
 """
 
@@ -100,19 +100,26 @@ def _summary(entry: Method) -> str:
 
 def _result(entry: Method) -> str:
     if entry.result is not None:
-        return f"`{record_name(entry.result)}`"
+        record_of(entry.result)  # a name that is no record fails here, not in a reader's hands
+        return f"`{entry.result}`"
     result = inspect.signature(entry.handler).return_annotation
     return "—" if result is inspect.Signature.empty else f"`{_annotation(result)}`"
 
 
-def record_name(result: Any) -> str:
-    """``AppsChanged``, or ``list[Event]`` for a reply that is a list of records."""
-    return f"list[{record_of(result).__name__}]" if hasattr(result, "__args__") else result.__name__
+def record_of(result: str) -> type[Struct]:
+    """The record class a declared result names (``Event`` for ``"list[Event]"``)."""
+    from procward import replies, reports
+
+    name = result.removeprefix("list[").removesuffix("]")
+    record = getattr(replies, name, None) or getattr(reports, name, None)
+    if not (isinstance(record, type) and issubclass(record, Struct)):
+        raise LookupError(f"{result!r} names no record of procward.replies or .reports")
+    return record
 
 
-def record_of(result: Any) -> type[Struct]:
-    """The record class of a declared result (``Event`` of ``list[Event]``)."""
-    return getattr(result, "__args__", (result,))[0]  # type: ignore[no-any-return]
+def is_list(result: str) -> bool:
+    """Whether a declared result is a list of records (``"list[Event]"``)."""
+    return result.startswith("list[")
 
 
 def render(methods: Registry) -> str:
@@ -133,7 +140,7 @@ RECORDS_HEAD = """
 ## Records
 
 The replies that name a record in the table above, and the records they are
-made of (`procward.replies`): each field as on the wire, with its type. A
+made of (`procward.replies` and `procward.reports`): each field as on the wire, with its type. A
 field marked *optional* may be absent (an older daemon, or a reply that has
 no use for it); keys a record does not list may be added by a newer daemon.
 """

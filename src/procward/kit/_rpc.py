@@ -90,9 +90,9 @@ class Method(Struct):
     open_keywords: bool  # the handler takes **kwargs
     checks: dict[str, tuple[type, ...]]  # param name -> accepted runtime types
     stream: bool = False  # runs until the client hangs up: cancelled at once at shutdown
-    # The record its reply is (a class, or ``list[Record]``), as the daemon declares it:
-    # the kit only keeps it, for a daemon's documentation and tests.
-    result: Any = None
+    # The name of the record its reply is ("AppsChanged", "list[Event]"), as the daemon
+    # declares it: the kit only keeps it, for a daemon's documentation and tests.
+    result: str | None = None
 
     def bind(self, params: dict[str, Any] | list[Any]) -> dict[str, Any]:
         """Check ``params`` against the handler; the keyword arguments to call it with.
@@ -225,14 +225,20 @@ def _param_hints(handler: Handler, names: list[str]) -> dict[str, Any]:
 
 
 def method(
-    role: Role = Role.ADMIN, name: str | None = None, *, stream: bool = False, result: Any = None
+    role: Role = Role.ADMIN,
+    name: str | None = None,
+    *,
+    stream: bool = False,
+    result: str | None = None,
 ) -> Callable[[F], F]:
     """Mark a function or daemon method as an RPC method (admin unless stated).
 
     ``stream``: it sends notifications until the client hangs up (``logs -f``),
     so a shutdown or an upgrade cancels it at once instead of waiting for it.
-    ``result``: the record class its reply is (or ``list[Record]``); the kit
-    only keeps it on the ``Method``, for the daemon's docs and tests.
+    ``result``: the name of the record its reply is (``"AppsChanged"``, or
+    ``"list[Event]"``); the kit only keeps it on the ``Method``, for the
+    daemon's docs and tests. A name, not the class: a daemon need not import
+    the records its clients decode with.
     """
 
     def mark(func: F) -> F:
@@ -268,7 +274,7 @@ class Registry:
         name: str | None = None,
         *,
         stream: bool = False,
-        result: Any = None,
+        result: str | None = None,
     ) -> Method:
         name = name or handler.__name__
         if name in self._methods:

@@ -13,7 +13,6 @@ from procward.daemon.parts.configs import check_config
 from procward.daemon.savedstate import ADHOC
 from procward.kit._errors import InvalidParams
 from procward.kit._rpc import CallContext, Role, method
-from procward.replies import AppsChanged, Deleted
 from procward.supervision.config import MAX_INSTANCES, RESERVED_NAMES, Config, parse_app
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ class Apps:
     def _views(self, names: Iterable[str]) -> dict[str, Any]:
         return {"apps": [self.sup.apps[n].summary() for n in names if n in self.sup.apps]}
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def startApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         """Start an app, and first the apps it depends on (the views: in start order)."""
         names = self.sup.closure([self._one(name, "startApp")])
@@ -56,7 +55,7 @@ class Apps:
         await self.keeper.durable()
         return self._views(names)
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def resume(self, ctx: CallContext) -> dict[str, Any]:
         """Start the apps the last stop of the daemon held down (what `procward up` does)."""
         held = [app.name for app in self.sup.apps.values() if app.held]
@@ -65,13 +64,13 @@ class Apps:
             await self.keeper.durable()
         return self._views(held)
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def startAll(self, ctx: CallContext) -> dict[str, Any]:
         await self.sup.start(list(self.sup.apps))
         await self.keeper.durable()
         return self._views(self.sup.apps)
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def stopApp(
         self, ctx: CallContext, name: str, force: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
@@ -85,7 +84,7 @@ class Apps:
         await self.keeper.durable()
         return self._views(names)
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def stopAll(
         self, ctx: CallContext, force: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
@@ -95,26 +94,26 @@ class Apps:
         await self.keeper.durable()
         return self._views(names)
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def restartApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         names = [self._one(name, "restartApp")]
         await self.sup.restart(names)
         await self.keeper.durable()
         return self._views(names)
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def restartAll(self, ctx: CallContext) -> dict[str, Any]:
         names = list(self.sup.apps)
         await self.sup.restart(names)
         await self.keeper.durable()
         return self._views(names)
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def reloadApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         """Replace each instance with a new process, one at a time, without downtime."""
         return await self._reload([self._one(name, "reloadApp")])
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def reloadAll(self, ctx: CallContext) -> dict[str, Any]:
         """Replace each instance of every app with a new process, one at a time."""
         return await self._reload(list(self.sup.apps))
@@ -126,7 +125,7 @@ class Apps:
             await self.keeper.durable()
         return self._views(names)
 
-    @method(Role.OPERATOR, result=AppsChanged)
+    @method(Role.OPERATOR, result="AppsChanged")
     async def scale(self, ctx: CallContext, name: str, instances: int) -> dict[str, Any]:
         if instances < 0:
             raise InvalidParams("instances must be 0 or more")
@@ -134,7 +133,7 @@ class Apps:
         await self.keeper.durable()
         return self._views([name])
 
-    @method(Role.ADMIN, result=AppsChanged)
+    @method(Role.ADMIN, result="AppsChanged")
     async def addApp(
         self, ctx: CallContext, name: str, spec: dict[str, Any], start: bool = True
     ) -> dict[str, Any]:
@@ -151,7 +150,7 @@ class Apps:
         await self.keeper.durable()
         return self._views([app.name])
 
-    @method(Role.ADMIN, result=Deleted)
+    @method(Role.ADMIN, result="Deleted")
     async def deleteApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         """Stop an app and forget it; the reply names it (there is no app left to show)."""
         if not self.keeper.forget(name):  # else an entry of state.json that made no app

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from procward.daemon.parts.logs import newer_than_age
 from procward.kit._errors import Forbidden, InvalidParams, RpcError, Unauthorized
 from procward.kit._rpc import Auditor, CallContext, Peer, Role, method
-from procward.replies import AuditView
 
 if TYPE_CHECKING:
     from procward.daemon.auditentry import AuditEntry
@@ -167,7 +166,7 @@ class Audit:
     def close(self) -> None:
         self.trail.close()
 
-    @method(Role.ADMIN, result=list[AuditView])
+    @method(Role.ADMIN, result="list[AuditView]")
     async def getAudit(
         self,
         ctx: CallContext,

@@ -22,7 +22,6 @@ from procward.kit import _signals as signals
 from procward.kit._durations import format_duration, parse_duration
 from procward.kit._errors import Conflict, Forbidden, InvalidParams, NotFound
 from procward.kit._rpc import CallContext, Role, method
-from procward.replies import ExecResult
 from procward.supervision.spec import Launch, expand_arg
 from procward.supervision.values import did_you_mean
 
@@ -43,7 +42,7 @@ class Commands:
         self.sup = sup
         self.running = 0  # commands running now (an upgrade waits for none)
 
-    @method(Role.OPERATOR, name="exec", result=ExecResult)
+    @method(Role.OPERATOR, name="exec", result="ExecResult")
     async def exec_command(  # noqa: PLR0917 - the JSON-RPC params, positional or named
         self,
         ctx: CallContext,

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from procward.daemon.savedstate import ADHOC
 from procward.kit._rpc import CallContext, Role, method
-from procward.replies import ConfigApplied
 from procward.supervision.app import SERVING
 from procward.supervision.config import Config, ConfigError, Problem, load_config
 from procward.supervision.spec import AppSpec, Launch
@@ -36,7 +35,7 @@ class Configs:
         self.sup = sup
         self.keeper = keeper
 
-    @method(Role.ADMIN, result=ConfigApplied)
+    @method(Role.ADMIN, result="ConfigApplied")
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
         """Add or update the apps of a procward.toml; start those with autostart."""
         config = load_config(os.path.abspath(path))
@@ -47,7 +46,7 @@ class Configs:
         await self.keeper.durable()
         return self._applied([result])
 
-    @method(Role.ADMIN, result=ConfigApplied)
+    @method(Role.ADMIN, result="ConfigApplied")
     async def reloadConfig(self, ctx: CallContext) -> dict[str, Any]:
         """Read every config file again and apply what changed (SIGHUP does the same).
 

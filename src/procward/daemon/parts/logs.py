@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from procward.kit._durations import parse_duration
 from procward.kit._errors import InvalidParams, NotFound
 from procward.kit._rpc import CallContext, Role, method
-from procward.replies import Event, Flushed, LogEntry
 from procward.supervision.events import EventFollower, as_dict
 from procward.supervision.logs import Follower, LogSink, newer_than, tail_lines
 
@@ -48,7 +47,7 @@ class Logs:
             and (instance is None or s.index == instance)
         ]
 
-    @method(Role.VIEWER, result=list[LogEntry])
+    @method(Role.VIEWER, result="list[LogEntry]")
     async def getLogs(  # noqa: PLR0917 - the JSON-RPC params, positional or named
         self,
         ctx: CallContext,
@@ -123,7 +122,7 @@ class Logs:
             for sink in sinks:
                 sink.followers.discard(follower)
 
-    @method(Role.VIEWER, result=list[Event])
+    @method(Role.VIEWER, result="list[Event]")
     def getEvents(
         self,
         ctx: CallContext,
@@ -156,7 +155,7 @@ class Logs:
             self.sup.events.followers.discard(follower)
 
     # It deletes: not an operator's, who may only start and stop.
-    @method(Role.ADMIN, result=Flushed)
+    @method(Role.ADMIN, result="Flushed")
     def flushLogs(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
         """Empty the logs (of one app, or all) and delete their backups."""
         sinks = self.sup.sinks(name)

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from procward.daemon.savedstate import MetricsSetting
 from procward.kit._errors import InvalidParams
 from procward.kit._rpc import CallContext, Peer, Role, method
-from procward.replies import MetricsReport
 
 if TYPE_CHECKING:
     from procward.daemon.statekeeper import StateKeeper
@@ -135,7 +134,7 @@ class Metrics:
         page = exposition(metrics, self.sup.summaries())
         return Reply(200, page.encode(), CONTENT_TYPE)
 
-    @method(Role.VIEWER, result=MetricsReport)
+    @method(Role.VIEWER, result="MetricsReport")
     async def getMetrics(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
         """CPU (% of one core) and memory (bytes) per instance and for the daemon."""
         apps = [self.sup.app(name)] if name else list(self.sup.apps.values())

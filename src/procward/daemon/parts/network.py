@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from procward.daemon.savedstate import NetworkSetting
 from procward.kit._errors import InvalidParams
 from procward.kit._rpc import CallContext, Role, method
-from procward.replies import NetworkView
 
 if TYPE_CHECKING:
     from procward.daemon.statekeeper import StateKeeper
@@ -101,12 +100,12 @@ class NetworkSettings:
             f"change it with: procward network --{kind} HOST:PORT, or --off)"
         )
 
-    @method(Role.VIEWER, result=NetworkView)
+    @method(Role.VIEWER, result="NetworkView")
     def getNetwork(self, ctx: CallContext) -> dict[str, Any]:
         """Where the daemon listens, and each listener wanted and why it does not listen."""
         return {"addresses": self.addresses(), "network": self.network_view()}
 
-    @method(Role.ADMIN, result=NetworkView)
+    @method(Role.ADMIN, result="NetworkView")
     async def setNetwork(
         self, ctx: CallContext, tcp: str | None = None, http: str | None = None
     ) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from procward.kit import _fastjson as fastjson
 from procward.kit._errors import InvalidParams
 from procward.kit._rpc import CallContext, Role, method
 from procward.kit._snapshot import Snapshot
-from procward.replies import UptimeReport
 from procward.supervision.uptime import KEEP_DAYS, UptimeHistory
 
 if TYPE_CHECKING:
@@ -65,7 +64,7 @@ class Uptime:
         history.dirty = False
         return fastjson.dumps(history.to_json()).encode()
 
-    @method(Role.VIEWER, result=UptimeReport)
+    @method(Role.VIEWER, result="UptimeReport")
     def getUptime(
         self, ctx: CallContext, name: str | None = None, days: int = DEFAULT_DAYS
     ) -> dict[str, Any]:

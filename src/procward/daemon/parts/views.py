@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from procward.kit import _fastjson as fastjson
 from procward.kit._errors import NotFound
 from procward.kit._rpc import CallContext, Peer, Role, method
-from procward.replies import AppView, DaemonStatus, Graph, HealthReport, Inspection
 from procward.supervision import graph
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ class Views:
         self.about = about
         self.warnings = warnings
 
-    @method(Role.VIEWER, result=DaemonStatus)
+    @method(Role.VIEWER, result="DaemonStatus")
     def status(self, ctx: CallContext) -> dict[str, Any]:
         apps = self.sup.summaries()
         return {
@@ -60,16 +59,16 @@ class Views:
             "warnings": self.warnings(),  # a state it cannot save...: exit status 1
         }
 
-    @method(Role.VIEWER, name="list", result=list[AppView])
+    @method(Role.VIEWER, name="list", result="list[AppView]")
     def list_apps(self, ctx: CallContext) -> list[dict[str, Any]]:
         return self.sup.summaries()
 
-    @method(Role.VIEWER, result=AppView)
+    @method(Role.VIEWER, result="AppView")
     def getApp(self, ctx: CallContext, name: str) -> dict[str, Any]:
         app = self.sup.app(name)
         return {**app.summary(), "spec": spec_for(ctx.peer, app)}
 
-    @method(Role.VIEWER, result=Inspection)
+    @method(Role.VIEWER, result="Inspection")
     async def inspect(self, ctx: CallContext, name: str, lines: int = 20) -> dict[str, Any]:
         """Everything about one app for a diagnosis, in one answer.
 
@@ -104,7 +103,7 @@ class Views:
             raise NotFound(f"{name} has no instance {instance} (it has {app.spec.instances})")
         return env_for(ctx.peer, self.sup.launch(app.spec, instance).env)[0]
 
-    @method(Role.VIEWER, result=HealthReport)
+    @method(Role.VIEWER, result="HealthReport")
     def getHealth(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
         """Probe results per instance, and whether everything meant to run is well.
 
@@ -114,7 +113,7 @@ class Views:
         """
         return health_report(self.sup, name)
 
-    @method(Role.VIEWER, result=Graph)
+    @method(Role.VIEWER, result="Graph")
     def getDependencyGraph(self, ctx: CallContext, name: str | None = None) -> dict[str, Any]:
         """Who depends on whom; with ``name``, what that app needs and what needs it."""
         if name is None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from procward.kit._errors import InvalidParams
 from procward.kit._rpc import CallContext, Role, method
-from procward.replies import WatchStatus
 
 if TYPE_CHECKING:
     from procward.supervision.supervisor import Supervisor
@@ -26,12 +25,12 @@ class Watch:
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
 
-    @method(Role.VIEWER, result=WatchStatus)
+    @method(Role.VIEWER, result="WatchStatus")
     def getWatchStatus(self, ctx: CallContext) -> dict[str, Any]:
         """Per watched app: its paths, reloads caused by changes, and the last change."""
         return self.sup.watching.status()
 
-    @method(Role.OPERATOR, result=WatchStatus)
+    @method(Role.OPERATOR, result="WatchStatus")
     async def enableWatch(self, ctx: CallContext, apps: list[str] | None = None) -> dict[str, Any]:
         """Watch every app that has a ``watch`` key, or only ``apps``.
 
@@ -44,7 +43,7 @@ class Watch:
         await self.sup.watching.wait_watching(WATCH_WAIT)
         return self.sup.watching.status()
 
-    @method(Role.OPERATOR, result=WatchStatus)
+    @method(Role.OPERATOR, result="WatchStatus")
     def disableWatch(self, ctx: CallContext) -> dict[str, Any]:
         """Stop watching every app until ``enableWatch``."""
         self.sup.watching.switch(False)

@@ -1,0 +1,269 @@
+"""The daemon's other replies that the CLI renders, as typed records.
+
+Health, metrics, uptime, events, logs, watch, the dependency graph,
+``inspect``, ``exec``, tokens and the audit log: what ``replies.py`` says of
+its records holds here too (checked decoding, wire names in ``_wire``, no
+``typing`` at run time). They live apart so that ``procward status`` makes
+only the classes it renders.
+"""
+
+from __future__ import annotations
+
+from procward.kit._structs import Struct, field
+from procward.replies import AppView
+
+TYPE_CHECKING = False  # not `typing` (20 ms)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
+
+# -- health -----------------------------------------------------------------------------
+
+
+class InstanceHealth(Struct):
+    index: int
+    state: str
+    check: str | None
+    ready: str | None
+    health: str | None
+    passing: bool | None
+    failures: int
+    checks: int
+    checked_at: float | None
+    last_error: str | None
+
+
+class AppHealth(Struct):
+    name: str
+    ready: str | None
+    health: str | None
+    healthy: bool
+    instances: list[InstanceHealth]
+
+
+class HealthReport(Struct):
+    """``getHealth``."""
+
+    apps: list[AppHealth]
+    healthy: bool
+
+
+# -- metrics ----------------------------------------------------------------------------
+
+
+class Usage(Struct):
+    """CPU and memory of a process group (the daemon's: its own process)."""
+
+    pid: int | None
+    cpu: float | None
+    memory: int | None
+    processes: int
+
+
+class InstanceUsage(Usage):
+    index: int
+    state: str
+
+
+class AppUsage(Struct):
+    name: str
+    instances: list[InstanceUsage]
+
+
+class MetricsReport(Struct):
+    """``getMetrics``."""
+
+    daemon: Usage
+    apps: list[AppUsage]
+    enabled: bool
+    interval: float
+    sampled_at: float | None = None
+    sampled: list[str] = field(default_factory=list)  # sampled apps, when not all are
+
+
+# -- uptime -----------------------------------------------------------------------------
+
+
+class DayUptime(Struct):
+    day: str  # "2026-12-03", UTC
+    up: float | None  # shares of the day; None: not counted
+    partial: float | None
+    down: float | None
+
+
+class AppUptime(Struct):
+    name: str
+    uptime: float | None  # share of the counted time up; None: nothing counted
+    counted: float
+    now: str | None  # "up", "partial", "down"; None: not counted now
+    days: list[DayUptime]
+
+
+class UptimeReport(Struct):
+    """``getUptime``."""
+
+    days: int
+    apps: list[AppUptime]
+
+
+# -- events, logs, watch, graph ---------------------------------------------------------
+
+
+class Event(Struct):
+    """One entry of ``getEvents`` (and of ``followEvents``): an instance changed state."""
+
+    time: float
+    app: str
+    instance: int
+    pid: int | None
+    was: str
+    to: str
+    why: str | None
+    _wire: ClassVar[dict[str, str]] = {"was": "from"}
+
+
+class LogEntry(Struct):
+    """One log of ``getLogs``: an instance's stdout or stderr, its last lines."""
+
+    app: str
+    instance: int
+    stream: str  # "out" or "err"
+    lines: list[str]
+    path: str | None = None
+    note: str | None = None  # merged streams, skipped for --since...
+    truncated: str | None = None  # the daemon's cap on one reply
+    format: str | None = None  # "json" for an app that logs JSON
+
+
+class Change(Struct):
+    path: str
+    time: float
+
+
+class AppWatch(Struct):
+    name: str
+    watching: bool
+    paths: list[str]
+    restarts_by_watch: int
+    last_change: Change | None = None
+    error: str | None = None
+    why_not: str | None = None
+
+
+class WatchStatus(Struct):
+    """``getWatchStatus``, ``enableWatch``, ``disableWatch``."""
+
+    enabled: bool
+    apps: list[AppWatch]
+    only: list[str] | None = None
+
+
+class Edge(Struct):
+    """``needs`` depends on ``to`` (``from`` on the wire)."""
+
+    needs: str
+    to: str
+    _wire: ClassVar[dict[str, str]] = {"needs": "from"}
+
+
+class Graph(Struct):
+    """``getDependencyGraph``."""
+
+    nodes: list[str]
+    edges: list[Edge]
+
+
+# -- inspect, exec, logs flushed ----------------------------------------------------------
+
+
+class Inspection(AppView):
+    """``inspect``: one app in full."""
+
+    health: AppHealth | None = None
+    usage: list[InstanceUsage] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    env_masked: list[str] = field(default_factory=list)
+    watch: AppWatch | None = None
+    logs: list[LogEntry] = field(default_factory=list)
+
+
+class ExecResult(Struct):
+    """``exec``: how the command ended, and (unless streamed) what it wrote."""
+
+    app: str
+    instance: int
+    argv: list[str]
+    code: int | None
+    signal: str | None  # "TERM", or the number when it has no name
+    timed_out: bool
+    seconds: float
+    error: str | None
+    stdout: str | None = None
+    stderr: str | None = None
+    dropped: dict[str, int] | None = None
+
+
+class Flushed(Struct):
+    """``flushLogs``: how many log files were emptied."""
+
+    flushed: int
+
+
+class UpgradeStarted(Struct):
+    """``upgrade``: how many app processes the new program takes over."""
+
+    keeping: int = 0
+
+
+# -- tokens and the audit log -----------------------------------------------------------
+
+
+class TokenInfo(Struct):
+    """One of ``listTokens``: never the token itself."""
+
+    id: str
+    role: str
+    subject: str
+    issued: float
+    expires: float
+    revoked: float | None
+
+
+class TokenRevoked(TokenInfo):
+    """``revokeToken``."""
+
+    sessions_ended: int = 0
+
+
+class TokenCreated(Struct):
+    """``createToken``: the token, shown once."""
+
+    token: str
+    id: str
+    role: str
+    subject: str
+    expires: float
+
+
+class KeyRotated(Struct):
+    """``rotateTokens``."""
+
+    sessions_ended: int = 0
+    success: bool = True
+
+
+class AuditView(Struct):
+    """One entry of ``getAudit``."""
+
+    time: float
+    transport: str
+    who: str
+    role: str
+    method: str
+    outcome: str
+    error: str | None = None
+    params: dict[str, Any] | list[Any] | None = None
+    duration_ms: float | None = None
+    count: int = 1  # alike refusals folded into one entry
+    until: float | None = None
+    token: str | None = None
