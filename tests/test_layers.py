@@ -202,3 +202,13 @@ def test_the_daemon_does_not_load_the_clients_records() -> None:
     loaded = imported_by("import procward.daemon.service")
     assert "procward.daemon.service" in loaded
     assert "procward.replies" not in loaded and "procward.reports" not in loaded
+
+
+def test_becoming_a_subreaper_does_not_load_ctypes() -> None:
+    """One prctl at start, through ``_ctypes``: the ``ctypes`` package was 0.2 MiB of the
+    idle daemon's RSS."""
+    code = (
+        "import sys; from procward.supervision.process import become_subreaper\n"
+        "assert become_subreaper()"
+    )
+    assert "ctypes" not in imported_by(code)
