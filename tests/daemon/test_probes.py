@@ -258,6 +258,12 @@ def test_health_exits_1_while_it_shows_a_failing_check(
     assert row[5] == "failing" and shown.code == 1
     assert daemon.call("getHealth", name="api")["healthy"] is False
 
+    # Stopped, it is well (not meant to run), and its last check is said to be past.
+    assert cli("stop", "api").code == 0
+    shown = cli("health", "api")
+    row = shown.out.splitlines()[1].split()
+    assert row[2] == "stopped" and row[5:7] == ["was", "failing"] and shown.code == 0
+
 
 def test_probes_and_events_name_the_target_of_each_instance(
     daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], home: str

@@ -298,6 +298,9 @@ def _local_time(when: float) -> str:
 _HEALTH_COLUMNS = ("NAME", "INST", "STATE", "PROBE", "RESULT", "CHECKED", "")
 
 
+_CHECKED_STATES = ("starting", "running")  # where an instance's probes run
+
+
 def health_table(apps: list[AppHealth]) -> None:
     """One row per instance: which probe ran last, its result, and why it failed."""
     now = time.time()
@@ -310,6 +313,8 @@ def health_table(apps: list[AppHealth]) -> None:
                 result = "not ready"  # yet: a new process, not a failing one
             if inst.passing is False and inst.failures > 1:
                 result += f" x{inst.failures}"
+            if inst.passing is not None and inst.state not in _CHECKED_STATES:
+                result = f"was {result}"  # the last check of a process that is gone
             checked = inst.checked_at
             ago = f"{duration(now - checked)} ago" if checked else "-"
             why = inst.last_error if inst.passing is False else ""
