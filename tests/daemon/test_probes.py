@@ -112,12 +112,13 @@ def test_not_ready_in_time_is_a_failed_start(
     assert inst["probe"]["last_error"] == "false: exit status 1"
     shown = cli("health", "slow")
     assert shown.code == 1  # crashed: not well
-    assert shown.out.splitlines()[1].split()[:6] == [
+    assert shown.out.splitlines()[1].split()[:7] == [
         "slow",
         "0",
         "crashed",
         "exec",
         "false",
+        "was",  # its last check, before it crashed
         "failing",
     ]
     assert shown.out.splitlines()[1].endswith("false: exit status 1")
