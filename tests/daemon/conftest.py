@@ -120,6 +120,15 @@ def start_sleepers(run_cli: Callable[..., Any], paths: InstancePaths, *names: st
         return [pid_of(client, name) for name in names]
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def kill_9(paths: InstancePaths) -> None:
     """SIGKILL the daemon of ``paths`` (by the pid it answers with) and wait until it is gone."""
     from procward.kit._control import wait_exit

@@ -21,17 +21,9 @@ from procward.kit._control import wait_exit
 from procward.kit._paths import InstancePaths
 
 from ..conftest import Result
-from .conftest import kill_9, start_sleepers, wait_state
+from .conftest import alive, kill_9, start_sleepers, wait_state
 
 GARBAGE = b"{ this is not json"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_unreadable_state_and_backup_keep_the_apps_and_stop_the_start(
@@ -44,7 +36,7 @@ def test_unreadable_state_and_backup_keep_the_apps_and_stop_the_start(
             f.write(GARBAGE)
     for _ in range(2):  # a read-only command, twice: it ends nothing and says why
         result = cli("status")
-        assert _alive(web), "a status killed the apps"
+        assert alive(web), "a status killed the apps"
         assert result.code != 0
         assert "Not starting, and nothing touched" in result.err, result.err
         assert "procward kill" in result.err

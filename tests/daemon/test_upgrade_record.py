@@ -29,7 +29,7 @@ from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result
-from .conftest import app_instances, start_sleepers, wait_state
+from .conftest import alive, app_instances, start_sleepers, wait_state
 
 # As ``Instance.hand_over()`` returns one (procward 0.1).
 HANDED = {
@@ -114,17 +114,9 @@ def test_a_refused_hand_over_leaves_no_app_unsupervised(
                 what="web again",
             )
             wait_state(client, "web", "running")
-        wait_for(lambda: not _alive(before), what="the process not adopted to end")
+        wait_for(lambda: not alive(before), what="the process not adopted to end")
         said = stderr.read_text()
         assert "cannot adopt what the previous program handed over (version 99" in said
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
