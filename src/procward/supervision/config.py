@@ -36,6 +36,7 @@ from procward.supervision.spec import (
     ReloadMode,
     expand_arg,
     expand_instance,
+    variables_in,
 )
 from procward.supervision.values import (
     Nested,
@@ -80,10 +81,17 @@ class Config(Struct):
         return {name: spec.depends_on for name, spec in self.apps.items()}
 
 
-def load_config(path: str) -> Config:
+# The names of the secrets in the store, asked only of a file that refers to
+# one; None: no store, or it cannot be read now (unknown names are not checked:
+# the apps that use them fail at their start, saying why).
+SecretNames = Callable[[], "frozenset[str] | None"]
+
+
+def load_config(path: str, *, secret_names: SecretNames | None = None) -> Config:
     """Read and check a TOML file; ``ConfigError`` (naming ``path``) if anything is wrong."""
     data = _read_toml(path)
-    return parse_config(data, base_dir=os.path.dirname(os.path.abspath(path)), source=path)
+    base_dir = os.path.dirname(os.path.abspath(path))
+    return parse_config(data, base_dir=base_dir, source=path, secret_names=secret_names)
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -133,7 +141,13 @@ def _named_key(path: str, message: str) -> str:
     return f"{key!r}{where} is set twice (at line {found[1]}, column {found[2]})"
 
 
-def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None = None) -> Config:
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    base_dir: str,
+    source: str | None = None,
+    secret_names: SecretNames | None = None,
+) -> Config:
     """A ``Config`` from parsed TOML, or a ``ConfigError`` with every problem in it."""
     problems = [
         _unknown_top_level(key, value) for key, value in data.items() if key not in TOP_LEVEL_KEYS
@@ -146,7 +160,11 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None =
         apps = {}
     # An app of a file runs in the file's directory unless it says otherwise, so
     # `cmd = "python3 app.py"` finds app.py next to procward.toml.
-    drafts = [_read_app(name, table, base_dir, cwd=base_dir) for name, table in apps.items()]
+    known = _asked_once(secret_names)
+    drafts = [
+        _read_app(name, table, base_dir, cwd=base_dir, secret_names=known)
+        for name, table in apps.items()
+    ]
     cap = settings.get("max_instances", MAX_INSTANCES)
     total = settings.get("max_total_instances")
     for draft in drafts:
@@ -207,7 +225,14 @@ class _Draft(Struct, frozen=False):
         return AppSpec(name=self.name, **self.fields)
 
 
-def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None) -> _Draft:
+def _read_app(
+    name: str,
+    table: object,
+    base_dir: str,
+    *,
+    cwd: str | None = None,
+    secret_names: SecretNames | None = None,
+) -> _Draft:
     """One app's table; ``cwd`` is its working directory when the table names none."""
     draft = _Draft(name)
     try:
@@ -224,6 +249,8 @@ def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None
         if unfit:  # what its reader let through must still not reach an exec or a file
             del draft.fields[key]
             draft.problems += [Problem(name, where, why) for where, why in unfit]
+    if "secrets" in draft.fields or _secret_refs(draft):
+        draft.problems += _secret_problems(draft, secret_names)
     if "cwd" not in table and cwd is not None:
         draft.fields["cwd"] = cwd
     if "cmd" not in table:
@@ -241,6 +268,72 @@ def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None
             if "cwd" not in draft.fields:
                 draft.problems.append(Problem(name, "watch", str(e)))
     return draft
+
+
+def _asked_once(secret_names: SecretNames | None) -> SecretNames | None:
+    """``secret_names``, asked at most once for a whole file."""
+    if secret_names is None:
+        return None
+    asked: list[frozenset[str] | None] = []
+
+    def names() -> frozenset[str] | None:
+        if not asked:
+            asked.append(secret_names())
+        return asked[0]
+
+    return names
+
+
+def _secret_refs(draft: _Draft) -> dict[str, Any]:
+    """The variables of ``env`` that are ``{ secret = "..." }``."""
+    env = draft.fields.get("env", {})
+    return {key: value for key, value in env.items() if not isinstance(value, str)}
+
+
+def _secret_problems(draft: _Draft, secret_names: SecretNames | None) -> list[Problem]:
+    """``env``'s secret variables moved to ``secrets``; clashes, unknown names, argv uses.
+
+    ``AppSpec.env`` keeps only plain strings and ``AppSpec.secrets`` every
+    variable that comes from a secret, whichever way the file said it.
+    """
+    from procward.supervision.secretrefs import unknown_names
+
+    refs = _secret_refs(draft)
+    env = {k: v for k, v in draft.fields.get("env", {}).items() if k not in refs}
+    listed: dict[str, str] = draft.fields.get("secrets", {})
+    problems = [
+        Problem(draft.name, f"secrets.{key}", f"{key} is set in env too: give it one value")
+        for key in listed
+        if key in env or key in refs
+    ]
+    secrets = {key: ref.name for key, ref in refs.items()} | listed
+    if "env" in draft.fields:
+        draft.fields["env"] = env
+    draft.fields["secrets"] = secrets
+    for key, arg in _argv_words(draft):
+        for variable in variables_in(arg):
+            if variable in secrets:
+                message = (
+                    f"${variable} would put secret {secrets[variable]!r} on a command line, "
+                    "where `ps` shows it to everyone: let the program read it from its "
+                    "environment"
+                )
+                problems.append(Problem(draft.name, key, message))
+    known = secret_names() if secret_names is not None else None
+    if known is not None:
+        wanted = [(f"env.{key}", ref.name) for key, ref in refs.items()]
+        wanted += [("secrets", name) for name in listed.values()]
+        problems += [Problem(draft.name, where, why) for where, why in unknown_names(wanted, known)]
+    return problems
+
+
+def _argv_words(draft: _Draft) -> Iterator[tuple[str, str]]:
+    """``(key, word)`` of ``cmd`` and the ``commands``: what becomes an argv."""
+    for arg in draft.fields.get("cmd", ()):
+        yield "cmd", arg
+    for name, argv in draft.fields.get("commands", {}).items():
+        for arg in argv:
+            yield f"commands.{name}", arg
 
 
 def _unfit_text(value: object, where: str) -> Iterator[tuple[str, str]]:

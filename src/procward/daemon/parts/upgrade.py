@@ -145,6 +145,7 @@ class HandedInstance(Struct):
     attempt: int = 0
     budget: list[float] = field(default_factory=list)
     sinks: dict[str, Any] = field(default_factory=dict)  # each sink's unfinished line
+    credentials: str | None = None  # its secret files (secrets_as = "files"), still read
 
     @classmethod
     def from_instance(cls, handed: dict[str, Any]) -> HandedInstance:
