@@ -193,9 +193,13 @@ class FakeHost:
         return Launch(argv=spec.cmd, env=env, cwd=spec.cwd)
 
     def resolve_secrets(self, spec: AppSpec, label: str) -> Resolved:
+        from procward.kit._structs import replace
         from procward.supervision.secretrefs import resolve
 
-        return resolve(spec, self.secrets)
+        resolved = resolve(spec, self.secrets)
+        if spec.secrets_as != "files":
+            return resolved
+        return replace(resolved, directory=f"/fake/credentials/{label}.{len(self.released)}")
 
     def release_secrets(self, directory: str) -> None:
         self.released.append(directory)

@@ -310,13 +310,12 @@ def _secret_problems(draft: _Draft, secret_names: SecretNames | None) -> list[Pr
     if "env" in draft.fields:
         draft.fields["env"] = env
     draft.fields["secrets"] = secrets
-    for key, arg in _argv_words(draft):
+    for key, arg, where in _argv_words(draft):
         for variable in variables_in(arg):
             if variable in secrets:
                 message = (
-                    f"${variable} would put secret {secrets[variable]!r} on a command line, "
-                    "where `ps` shows it to everyone: let the program read it from its "
-                    "environment"
+                    f"${variable} would put secret {secrets[variable]!r} {where}: "
+                    "let the program read it from its environment"
                 )
                 problems.append(Problem(draft.name, key, message))
     known = secret_names() if secret_names is not None else None
@@ -327,13 +326,23 @@ def _secret_problems(draft: _Draft, secret_names: SecretNames | None) -> list[Pr
     return problems
 
 
-def _argv_words(draft: _Draft) -> Iterator[tuple[str, str]]:
-    """``(key, word)`` of ``cmd`` and the ``commands``: what becomes an argv."""
+_ON_A_COMMAND_LINE = "on a command line, where `ps` shows it to everyone"
+
+
+def _argv_words(draft: _Draft) -> Iterator[tuple[str, str, str]]:
+    """``(key, word, where it would show)`` of what becomes an argv or a probe's address."""
     for arg in draft.fields.get("cmd", ()):
-        yield "cmd", arg
+        yield "cmd", arg, _ON_A_COMMAND_LINE
     for name, argv in draft.fields.get("commands", {}).items():
         for arg in argv:
-            yield f"commands.{name}", arg
+            yield f"commands.{name}", arg, _ON_A_COMMAND_LINE
+    for check in ("ready", "health"):
+        probe = draft.fields.get(check)
+        if probe is not None:
+            key = f"{check}.{probe.kind.value}"
+            for arg in probe.argv:
+                yield key, arg, _ON_A_COMMAND_LINE
+            yield key, probe.target, "in a probe's address, which `procward health` shows"
 
 
 def _unfit_text(value: object, where: str) -> Iterator[tuple[str, str]]:
