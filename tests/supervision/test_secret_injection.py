@@ -187,3 +187,25 @@ def test_stale_directories_are_removed_but_those_kept(tmp_path: Path) -> None:
             assert os.path.isdir(kept) and not os.path.exists(stale)
 
     asyncio.run(main())
+
+
+def test_an_exec_probe_runs_with_the_values(tmp_path: Path) -> None:
+    from procward.supervision.probe import Probe, ProbeKind
+
+    async def main() -> None:
+        async with supervisor(tmp_path, FakeSecrets({"db_url": DB})) as sup:
+            # Told apart from a placeholder without writing the value in the probe.
+            check = (
+                f'test "${{#DATABASE_URL}}" -eq {len(DB)} && '
+                'test "${DATABASE_URL%%:*}" = postgres'
+            )
+            probe = Probe(ProbeKind.EXEC, argv=sh(check), interval=0.05)
+            spec = AppSpec("api", ("sleep", "60"), secrets={"DATABASE_URL": "db_url"}, ready=probe)
+            app = sup.add(spec, "test", desired=False)
+            await sup.start(["api"])  # it waits for the ready probe to pass
+            inst = app.instances[0]
+            await until(lambda: inst.state is State.RUNNING)
+            assert inst.prober.passing
+            assert "hunter2" not in str(inst.prober.snapshot())
+
+    asyncio.run(main())
