@@ -114,3 +114,12 @@ def test_secret_files_a_dead_daemon_left_are_removed_at_start(
         assert os.listdir(os.path.dirname(stale)) == []
     finally:
         assert cli("down").code == 0
+
+
+def test_exec_of_an_app_whose_secrets_cannot_be_given_says_which(
+    daemon: Client, load_apps: LoadApps, cli: Callable[..., Result]
+) -> None:
+    load_apps(CONFIG)
+    result = cli("exec", "api", "--", "true")
+    assert result.code != 0
+    assert "no secret store: cannot give 'db_url', 'stripe-key'" in result.err

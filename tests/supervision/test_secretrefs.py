@@ -74,6 +74,7 @@ def test_the_spec_round_trips_through_its_table_with_names_only() -> None:
         ({"secrets": {"A": "x" * 65}}, "apps.api.secrets.A: 'xxxx"),
         ({"secrets": {"A=B": "x"}}, "apps.api.secrets.A=B: is not a valid variable name"),
         ({"secrets": ["a-b", "a_b"]}, "apps.api.secrets.A_B: is given by both 'a-b' and 'a_b'"),
+        ({"secrets": ["a", "a"]}, "apps.api.secrets: names 'a' more than once"),
         ({"secrets_as": "file"}, "apps.api.secrets_as: must be 'env' or 'files', got 'file'"),
         (
             {"env": {"K": "plain"}, "secrets": ["k"]},

@@ -110,6 +110,8 @@ def _secrets(value: object, _base_dir: str) -> dict[str, str]:
         )
     found: dict[str, str] = {}
     for variable, name in pairs:
+        if found.get(variable) == name:
+            raise ValueError(f"names {name!r} more than once")
         if variable in found:
             problems.append((variable, f"is given by both {found[variable]!r} and {name!r}"))
         found[variable] = name

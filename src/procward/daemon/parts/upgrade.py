@@ -123,6 +123,8 @@ class Upgrade:
                 signal_group(info.pid, signal.SIGKILL)
                 for fd in info.fds.values():
                     os.close(fd)
+                if info.credentials is not None:
+                    self.sup.release_secrets(info.credentials)
                 continue
             app.instances[info.index].adopt(info.as_dict())
             adopted += 1
