@@ -36,7 +36,6 @@ from procward.supervision.spec import (
     ReloadMode,
     expand_arg,
     expand_instance,
-    variables_in,
 )
 from procward.supervision.values import (
     Nested,
@@ -249,8 +248,12 @@ def _read_app(
         if unfit:  # what its reader let through must still not reach an exec or a file
             del draft.fields[key]
             draft.problems += [Problem(name, where, why) for where, why in unfit]
-    if "secrets" in draft.fields or _secret_refs(draft):
-        draft.problems += _secret_problems(draft, secret_names)
+    env = draft.fields.get("env", {})
+    if "secrets" in draft.fields or not all(isinstance(v, str) for v in env.values()):
+        from procward.supervision.secretrefs import gather
+
+        known = secret_names() if secret_names is not None else None
+        draft.problems += [Problem(name, k, why) for k, why in gather(draft.fields, known)]
     if "cwd" not in table and cwd is not None:
         draft.fields["cwd"] = cwd
     if "cmd" not in table:
@@ -282,67 +285,6 @@ def _asked_once(secret_names: SecretNames | None) -> SecretNames | None:
         return asked[0]
 
     return names
-
-
-def _secret_refs(draft: _Draft) -> dict[str, Any]:
-    """The variables of ``env`` that are ``{ secret = "..." }``."""
-    env = draft.fields.get("env", {})
-    return {key: value for key, value in env.items() if not isinstance(value, str)}
-
-
-def _secret_problems(draft: _Draft, secret_names: SecretNames | None) -> list[Problem]:
-    """``env``'s secret variables moved to ``secrets``; clashes, unknown names, argv uses.
-
-    ``AppSpec.env`` keeps only plain strings and ``AppSpec.secrets`` every
-    variable that comes from a secret, whichever way the file said it.
-    """
-    from procward.supervision.secretrefs import unknown_names
-
-    refs = _secret_refs(draft)
-    env = {k: v for k, v in draft.fields.get("env", {}).items() if k not in refs}
-    listed: dict[str, str] = draft.fields.get("secrets", {})
-    problems = [
-        Problem(draft.name, f"secrets.{key}", f"{key} is set in env too: give it one value")
-        for key in listed
-        if key in env or key in refs
-    ]
-    secrets = {key: ref.name for key, ref in refs.items()} | listed
-    if "env" in draft.fields:
-        draft.fields["env"] = env
-    draft.fields["secrets"] = secrets
-    for key, arg, where in _argv_words(draft):
-        for variable in variables_in(arg):
-            if variable in secrets:
-                message = (
-                    f"${variable} would put secret {secrets[variable]!r} {where}: "
-                    "let the program read it from its environment"
-                )
-                problems.append(Problem(draft.name, key, message))
-    known = secret_names() if secret_names is not None else None
-    if known is not None:
-        wanted = [(f"env.{key}", ref.name) for key, ref in refs.items()]
-        wanted += [("secrets", name) for name in listed.values()]
-        problems += [Problem(draft.name, where, why) for where, why in unknown_names(wanted, known)]
-    return problems
-
-
-_ON_A_COMMAND_LINE = "on a command line, where `ps` shows it to everyone"
-
-
-def _argv_words(draft: _Draft) -> Iterator[tuple[str, str, str]]:
-    """``(key, word, where it would show)`` of what becomes an argv or a probe's address."""
-    for arg in draft.fields.get("cmd", ()):
-        yield "cmd", arg, _ON_A_COMMAND_LINE
-    for name, argv in draft.fields.get("commands", {}).items():
-        for arg in argv:
-            yield f"commands.{name}", arg, _ON_A_COMMAND_LINE
-    for check in ("ready", "health"):
-        probe = draft.fields.get(check)
-        if probe is not None:
-            key = f"{check}.{probe.kind.value}"
-            for arg in probe.argv:
-                yield key, arg, _ON_A_COMMAND_LINE
-            yield key, probe.target, "in a probe's address, which `procward health` shows"
 
 
 def _unfit_text(value: object, where: str) -> Iterator[tuple[str, str]]:

@@ -25,11 +25,11 @@ whose apps use none never loads it.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
-from typing import Protocol
+from collections.abc import Collection, Iterator, Mapping
+from typing import Any, Protocol
 
 from procward.kit._structs import Struct, field
-from procward.supervision.spec import AppSpec, ConfigError, Problem, placeholder
+from procward.supervision.spec import AppSpec, ConfigError, Problem, placeholder, variables_in
 from procward.supervision.values import did_you_mean, show
 
 __all__ = [
@@ -39,9 +39,9 @@ __all__ = [
     "SecretSource",
     "SecretsUnavailable",
     "check_secret_name",
+    "gather",
     "placeholder",
     "resolve",
-    "unknown_names",
     "variable_for",
 ]
 
@@ -149,16 +149,62 @@ def _error(spec: AppSpec, message: str) -> ConfigError:
     return ConfigError([Problem(spec.name, "secrets", message)])
 
 
-def unknown_names(
-    wanted: Iterable[tuple[str, str]], known: frozenset[str]
-) -> list[tuple[str, str]]:
-    """``(where, why)`` for each ``(where, name)`` of ``wanted`` whose name is not ``known``."""
-    return [
-        (
-            where,
-            f"no secret named {name!r} in the store{did_you_mean(name, known)}; "
-            f"set it with `procward secret set {name}`",
-        )
-        for where, name in wanted
-        if name not in known
+def gather(fields: dict[str, Any], known: frozenset[str] | None) -> list[tuple[str, str]]:
+    """One app's secret references into ``fields["secrets"]``; ``(key, why)`` of each problem.
+
+    ``env``'s ``{ secret = "..." }`` variables move to ``secrets``, so that
+    ``AppSpec.env`` keeps only plain strings and ``AppSpec.secrets`` every
+    variable that comes from a secret, whichever way the file said it. A
+    variable set twice, a secret's ``$VAR`` in a command line or a probe's
+    address, and (with ``known``, the store's names) unknown names are problems.
+    """
+    refs = {k: v.name for k, v in fields.get("env", {}).items() if isinstance(v, SecretRef)}
+    listed: dict[str, str] = fields.get("secrets", {})
+    problems = [
+        (f"secrets.{key}", f"{key} is set in env too: give it one value")
+        for key in listed
+        if key in fields.get("env", {})
     ]
+    if "env" in fields:
+        fields["env"] = {k: v for k, v in fields["env"].items() if k not in refs}
+    secrets = fields["secrets"] = refs | listed
+    for key, arg, where in _argv_words(fields):
+        for variable in variables_in(arg):
+            if variable in secrets:
+                message = (
+                    f"${variable} would put secret {secrets[variable]!r} {where}: "
+                    "let the program read it from its environment"
+                )
+                problems.append((key, message))
+    if known is not None:
+        wanted = [(f"env.{key}", name) for key, name in refs.items()]
+        wanted += [("secrets", name) for name in listed.values()]
+        problems += [
+            (
+                where,
+                f"no secret named {name!r} in the store{did_you_mean(name, known)}; "
+                f"set it with `procward secret set {name}`",
+            )
+            for where, name in wanted
+            if name not in known
+        ]
+    return problems
+
+
+_ON_A_COMMAND_LINE = "on a command line, where `ps` shows it to everyone"
+
+
+def _argv_words(fields: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """``(key, word, where it would show)`` of what becomes an argv or a probe's address."""
+    for arg in fields.get("cmd", ()):
+        yield "cmd", arg, _ON_A_COMMAND_LINE
+    for name, argv in fields.get("commands", {}).items():
+        for arg in argv:
+            yield f"commands.{name}", arg, _ON_A_COMMAND_LINE
+    for check in ("ready", "health"):
+        probe = fields.get(check)
+        if probe is not None:
+            key = f"{check}.{probe.kind.value}"
+            for arg in probe.argv:
+                yield key, arg, _ON_A_COMMAND_LINE
+            yield key, probe.target, "in a probe's address, which `procward health` shows"
