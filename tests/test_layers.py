@@ -212,3 +212,16 @@ def test_becoming_a_subreaper_does_not_load_ctypes() -> None:
         "assert become_subreaper()"
     )
     assert "ctypes" not in imported_by(code)
+
+
+def test_a_daemon_whose_apps_use_no_secrets_loads_nothing_for_them() -> None:
+    """Issue 13: secrets cost the daemon nothing until an app refers to one."""
+    code = (
+        "import procward.daemon.service\n"
+        "from procward.supervision.config import parse_config\n"
+        "parse_config({'apps': {'a': {'cmd': 'x', 'env': {'A': '1'}}}}, base_dir='/')"
+    )
+    loaded = imported_by(code)
+    assert "procward.daemon.service" in loaded
+    for module in ("secretrefs", "credentials", "redaction"):
+        assert f"procward.supervision.{module}" not in loaded

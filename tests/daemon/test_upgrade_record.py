@@ -51,7 +51,10 @@ def test_a_hand_over_reads_back_as_written() -> None:
     payload = handover.as_dict()
     assert payload["version"] == VERSION
     assert read_hand_over(payload) == handover
-    assert handover.instances[0].as_dict() == HANDED  # what Instance.adopt() takes
+    # What Instance.adopt() takes; procward 0.1 handed no credentials directory.
+    assert handover.instances[0].as_dict() == {**HANDED, "credentials": None}
+    with_files = {**HANDED, "credentials": "/run/procward/default/credentials/web.1.0a1b2c3d"}
+    assert HandedInstance.from_instance(with_files).as_dict() == with_files
 
 
 def test_a_hand_over_of_today_without_a_version_is_version_1() -> None:

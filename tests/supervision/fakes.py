@@ -15,7 +15,7 @@ import asyncio
 import heapq
 import itertools
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from procward.kit._procinfo import ProcessIdentity
@@ -23,6 +23,7 @@ from procward.supervision.escapees import ProcessTable
 from procward.supervision.metrics import Reading
 from procward.supervision.pacing import Paced, Ticket
 from procward.supervision.process import Child
+from procward.supervision.secretrefs import Resolved, SecretSource, SecretsUnavailable
 from procward.supervision.spec import AppSpec, Launch
 
 FIRST_PID = 10_000_000  # above pid_max's ceiling (4194304): never a real process
@@ -137,6 +138,8 @@ class FakeHost:
         self.events: list[tuple[str, int, str, str, int | None]] = []
         self.changes = 0
         self._respawns = Paced(self.timers.call_soon, clock=self.timers.now)
+        self.secrets: SecretSource | None = None
+        self.released: list[str] = []  # credentials directories given back
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -175,8 +178,31 @@ class FakeHost:
     def availability_changed(self, app: str, availability: int | None) -> None:
         pass
 
-    def launch(self, spec: AppSpec, index: int, *, notify_socket: str | None = None) -> Launch:
-        return Launch(argv=spec.cmd, env={"PROCWARD_INDEX": str(index)}, cwd=spec.cwd)
+    def launch(
+        self,
+        spec: AppSpec,
+        index: int,
+        *,
+        notify_socket: str | None = None,
+        secret_env: Mapping[str, str] | None = None,
+        credentials: str | None = None,
+    ) -> Launch:
+        env = {"PROCWARD_INDEX": str(index), **(secret_env or {})}
+        if credentials is not None:
+            env["CREDENTIALS_DIRECTORY"] = credentials
+        return Launch(argv=spec.cmd, env=env, cwd=spec.cwd)
+
+    def resolve_secrets(self, spec: AppSpec, label: str) -> Resolved:
+        from procward.kit._structs import replace
+        from procward.supervision.secretrefs import resolve
+
+        resolved = resolve(spec, self.secrets)
+        if spec.secrets_as != "files":
+            return resolved
+        return replace(resolved, directory=f"/fake/credentials/{label}.{len(self.released)}")
+
+    def release_secrets(self, directory: str) -> None:
+        self.released.append(directory)
 
     def reading(self, pgid: int | None) -> Reading | None:
         return None
@@ -188,3 +214,24 @@ class FakeHost:
 
 
 __all__ = ["FakeHost", "FakeSpawner", "FakeTimers", "exit_status"]
+
+
+class FakeSecrets:
+    """A ``SecretSource`` of values in a dict; ``broken`` plays a store that cannot be read."""
+
+    def __init__(self, values: Mapping[str, bytes] | None = None) -> None:
+        self.store = dict(values or {})
+        self.broken: str | None = None
+        self.asked: list[tuple[str, ...]] = []  # each values() call, the names asked
+
+    def values(self, names: Collection[str]) -> dict[str, bytes]:
+        self.asked.append(tuple(names))
+        if self.broken is not None:
+            raise SecretsUnavailable(self.broken)
+        missing = [n for n in names if n not in self.store]
+        if missing:
+            raise SecretsUnavailable(f"no secret named {', '.join(map(repr, missing))}")
+        return {n: self.store[n] for n in names}
+
+    def names(self) -> frozenset[str] | None:
+        return None if self.broken is not None else frozenset(self.store)

@@ -502,6 +502,8 @@ A_VALID_VALUE = {
     "cwd": "/",
     "env": {},
     "env_file": "/e",
+    "secrets": ["stripe_key"],
+    "secrets_as": "files",
     "inherit_env": ["VIRTUAL_ENV"],
     "instances": 2,
     "restart": "never",

@@ -151,3 +151,55 @@ def test_cancel_timers_leaves_nothing_to_fire(host: FakeHost) -> None:
     inst.cancel_timers()
     host.timers.advance(60)
     assert inst.state is State.BACKOFF and len(host.spawner.pids) == 1
+
+
+# -- secrets (issue 13) ------------------------------------------------------------
+
+
+def test_secrets_are_read_at_each_spawn_and_not_kept(host: FakeHost) -> None:
+    from tests.supervision.fakes import FakeSecrets
+
+    host.secrets = FakeSecrets({"db": b"one"})
+    _, inst = one(host, secrets={"DB": "db"})
+    first = started(host, inst)
+    assert host.spawner.spawned[-1][1].env["DB"] == "one"
+    assert inst._launch is None  # nothing cached holds the value
+    host.secrets.store["db"] = b"two"
+    host.exit(first, code=1)
+    host.timers.advance(1.0)
+    assert host.spawner.spawned[-1][1].env["DB"] == "two"
+
+
+def test_a_secret_that_cannot_be_read_fails_the_spawn_naming_it(host: FakeHost) -> None:
+    from tests.supervision.fakes import FakeSecrets
+
+    host.secrets = FakeSecrets({})
+    app, inst = one(host, secrets={"DB": "db"}, max_restarts=0)
+    inst.send(Start())
+    assert host.spawner.pids == []
+    assert inst.record.error == "apps.web.secrets: no secret named 'db'"
+    assert app.last_error == "instance 0: apps.web.secrets: no secret named 'db'"
+
+
+def test_a_files_directory_is_given_back_when_its_process_ends_not_when_handed_over(
+    host: FakeHost,
+) -> None:
+    from tests.supervision.fakes import FakeSecrets
+
+    host.secrets = FakeSecrets({"db": b"v"})
+    _, inst = one(host, secrets={"DB": "db"}, secrets_as="files")
+    first = started(host, inst)
+    directory = inst.credentials
+    assert directory is not None
+    assert host.spawner.spawned[-1][1].env["CREDENTIALS_DIRECTORY"] == directory
+    assert "DB" not in host.spawner.spawned[-1][1].env
+    host.exit(first, code=1)
+    assert host.released == [directory] and inst.credentials is None
+    host.timers.advance(1.0)
+    host.timers.advance(inst.spec.min_start)
+    handed = inst.hand_over()
+    assert handed is not None and handed["credentials"] == inst.credentials
+    assert len(host.released) == 1  # the process goes on under the next program
+    _, heir = one(host, secrets={"DB": "db"}, secrets_as="files")
+    heir.adopt(handed)
+    assert heir.credentials == handed["credentials"]

@@ -66,9 +66,24 @@ async def start(
     parts.uptime.start()
     parts.events.start()
     await end_leftovers(saved, handed, state_dir)
+    remove_stale_credentials(sup, handed)
     if handed is not None and saved is None:
         log.error("upgrade: no state.json to adopt the running apps from")
         watch_children(sup.reaper.reap)
+
+
+def remove_stale_credentials(sup: Supervisor, handed: HandOver | None) -> None:
+    """Secret files of the last daemon's processes, ended as leftovers: removed.
+
+    Those of processes handed over by an upgrade are theirs still. Looked
+    for only if the directory exists: a daemon whose apps never used secret
+    files loads nothing for it.
+    """
+    keep = {i.credentials for i in handed.instances if i.credentials} if handed else set()
+    if os.path.isdir(os.path.join(sup.paths.runtime_dir, "credentials")):
+        sup.credentials.remove_stale(keep)
+        for directory in keep:
+            sup.credentials.adopt(directory)
 
 
 async def stop(parts: Parts, audit: Audit, *, force: bool) -> None:

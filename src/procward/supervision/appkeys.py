@@ -42,21 +42,82 @@ def _path(value: object, base_dir: str) -> str:
     return value if os.path.isabs(value) else os.path.normpath(os.path.join(base_dir, value))
 
 
-def _env(value: object, _base_dir: str) -> dict[str, str]:
+def _env(value: object, _base_dir: str) -> dict[str, Any]:
+    """``NAME = "value"``, or ``NAME = { secret = "db_url" }`` (a ``SecretRef``, for config.py)."""
     if not isinstance(value, Mapping):
         raise ValueError(f'must be a table of variables (NAME = "value"), got {show(value)}')
     problems = []
+    found: dict[str, Any] = {}
     for name, item in value.items():
         if not name or "=" in name or "\0" in name:
             problems.append((name, "is not a valid variable name"))
+        elif isinstance(item, Mapping):
+            try:
+                found[name] = _secret_ref(item)
+            except ValueError as e:
+                problems.append((f"{name}.secret" if set(item) == {"secret"} else name, str(e)))
         elif not isinstance(item, str):
             hint = f' (quote it: "{show(item)}")' if isinstance(item, int | float) else ""
             problems.append((name, f"must be a string, got {show(item)}{hint}"))
         elif "\0" in item:
             problems.append((name, "must not contain NUL characters"))
+        else:
+            found[name] = item
     if problems:
         raise Nested(problems)
-    return dict(value)
+    return found
+
+
+def _secret_ref(item: Mapping[str, object]) -> object:
+    """``{ secret = "db_url" }``: exactly that one key, naming a secret."""
+    from procward.supervision import secretrefs
+
+    if set(item) != {"secret"}:
+        keys = ", ".join(repr(k) for k in item) or "no keys"
+        raise ValueError(
+            'must be a string, or { secret = "NAME" } to take the value from a secret, '
+            f"got a table with {keys}"
+        )
+    return secretrefs.SecretRef(secretrefs.check_secret_name(item["secret"]))
+
+
+def _secrets(value: object, _base_dir: str) -> dict[str, str]:
+    """``["stripe_key"]`` (as STRIPE_KEY) or ``{ STRIPE = "stripe_key" }``: variable -> name."""
+    from procward.supervision import secretrefs
+
+    pairs: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            try:
+                name = secretrefs.check_secret_name(item)
+            except ValueError as e:
+                raise ValueError(f"item {i}: {e}") from None
+            pairs.append((secretrefs.variable_for(name), name))
+    elif isinstance(value, Mapping):
+        for variable, name in value.items():
+            if not variable or "=" in variable or "\0" in variable:
+                problems.append((variable, "is not a valid variable name"))
+                continue
+            try:
+                pairs.append((variable, secretrefs.check_secret_name(name)))
+            except ValueError as e:
+                problems.append((variable, str(e)))
+    else:
+        raise ValueError(
+            'must be an array of secret names, like ["stripe_key"], or a table of '
+            f'VARIABLE = "secret name", got {show(value)}'
+        )
+    found: dict[str, str] = {}
+    for variable, name in pairs:
+        if found.get(variable) == name:
+            raise ValueError(f"names {name!r} more than once")
+        if variable in found:
+            problems.append((variable, f"is given by both {found[variable]!r} and {name!r}"))
+        found[variable] = name
+    if problems:
+        raise Nested(problems)
+    return found
 
 
 def _inherit_env(value: object) -> bool | tuple[str, ...]:
@@ -149,6 +210,8 @@ READERS: dict[str, Callable[[object, str], object]] = {
     "cwd": _path,
     "env": _env,
     "env_file": _path,
+    "secrets": _secrets,
+    "secrets_as": lambda value, _: _secrets_as(value),
     "inherit_env": lambda value, _: _inherit_env(value),
     "instances": read_count,
     "restart": read_choice(RestartMode),
@@ -175,6 +238,15 @@ READERS: dict[str, Callable[[object, str], object]] = {
 }
 
 _LOG_FORMATS = ("text", "json")
+_SECRETS_AS = ("env", "files")
+
+
+def _secrets_as(value: object) -> str:
+    if isinstance(value, str) and value in _SECRETS_AS:
+        return value
+    raise ValueError(f"must be 'env' or 'files', got {show(value)}")
+
+
 _SIZE_UNITS = {
     "": 1,
     "b": 1,

@@ -80,10 +80,17 @@ class Config(Struct):
         return {name: spec.depends_on for name, spec in self.apps.items()}
 
 
-def load_config(path: str) -> Config:
+# The names of the secrets in the store, asked only of a file that refers to
+# one; None: no store, or it cannot be read now (unknown names are not checked:
+# the apps that use them fail at their start, saying why).
+SecretNames = Callable[[], "frozenset[str] | None"]
+
+
+def load_config(path: str, *, secret_names: SecretNames | None = None) -> Config:
     """Read and check a TOML file; ``ConfigError`` (naming ``path``) if anything is wrong."""
     data = _read_toml(path)
-    return parse_config(data, base_dir=os.path.dirname(os.path.abspath(path)), source=path)
+    base_dir = os.path.dirname(os.path.abspath(path))
+    return parse_config(data, base_dir=base_dir, source=path, secret_names=secret_names)
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -133,7 +140,13 @@ def _named_key(path: str, message: str) -> str:
     return f"{key!r}{where} is set twice (at line {found[1]}, column {found[2]})"
 
 
-def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None = None) -> Config:
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    base_dir: str,
+    source: str | None = None,
+    secret_names: SecretNames | None = None,
+) -> Config:
     """A ``Config`` from parsed TOML, or a ``ConfigError`` with every problem in it."""
     problems = [
         _unknown_top_level(key, value) for key, value in data.items() if key not in TOP_LEVEL_KEYS
@@ -146,7 +159,11 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str, source: str | None =
         apps = {}
     # An app of a file runs in the file's directory unless it says otherwise, so
     # `cmd = "python3 app.py"` finds app.py next to procward.toml.
-    drafts = [_read_app(name, table, base_dir, cwd=base_dir) for name, table in apps.items()]
+    known = _asked_once(secret_names)
+    drafts = [
+        _read_app(name, table, base_dir, cwd=base_dir, secret_names=known)
+        for name, table in apps.items()
+    ]
     cap = settings.get("max_instances", MAX_INSTANCES)
     total = settings.get("max_total_instances")
     for draft in drafts:
@@ -207,7 +224,14 @@ class _Draft(Struct, frozen=False):
         return AppSpec(name=self.name, **self.fields)
 
 
-def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None) -> _Draft:
+def _read_app(
+    name: str,
+    table: object,
+    base_dir: str,
+    *,
+    cwd: str | None = None,
+    secret_names: SecretNames | None = None,
+) -> _Draft:
     """One app's table; ``cwd`` is its working directory when the table names none."""
     draft = _Draft(name)
     try:
@@ -224,6 +248,12 @@ def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None
         if unfit:  # what its reader let through must still not reach an exec or a file
             del draft.fields[key]
             draft.problems += [Problem(name, where, why) for where, why in unfit]
+    env = draft.fields.get("env", {})
+    if "secrets" in draft.fields or not all(isinstance(v, str) for v in env.values()):
+        from procward.supervision.secretrefs import gather
+
+        known = secret_names() if secret_names is not None else None
+        draft.problems += [Problem(name, k, why) for k, why in gather(draft.fields, known)]
     if "cwd" not in table and cwd is not None:
         draft.fields["cwd"] = cwd
     if "cmd" not in table:
@@ -241,6 +271,20 @@ def _read_app(name: str, table: object, base_dir: str, *, cwd: str | None = None
             if "cwd" not in draft.fields:
                 draft.problems.append(Problem(name, "watch", str(e)))
     return draft
+
+
+def _asked_once(secret_names: SecretNames | None) -> SecretNames | None:
+    """``secret_names``, asked at most once for a whole file."""
+    if secret_names is None:
+        return None
+    asked: list[frozenset[str] | None] = []
+
+    def names() -> frozenset[str] | None:
+        if not asked:
+            asked.append(secret_names())
+        return asked[0]
+
+    return names
 
 
 def _unfit_text(value: object, where: str) -> Iterator[tuple[str, str]]:

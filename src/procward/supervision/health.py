@@ -54,7 +54,7 @@ class Probed(Protocol):
 
     def send(self, event: Event) -> None: ...
 
-    def launch_plan(self) -> Launch: ...
+    def launch_plan(self, *, secrets: bool = False) -> Launch: ...
 
     def note_error(self, message: str) -> None: ...
 
@@ -136,9 +136,15 @@ class Prober:
 
     async def _run(self, probe: Probe) -> bool:
         try:
-            error = await check_once(probe, self.inst.launch_plan(), self.host.watch_child)
+            # An exec probe runs with the app's secrets; an address needs none.
+            plan = self.inst.launch_plan(secrets=probe.kind is ProbeKind.EXEC)
+            error = await check_once(probe, plan, self.host.watch_child)
+            if error is not None and self.inst.spec.secrets:
+                error = _redacted(error, self.inst.spec, plan)
         except asyncio.CancelledError:
             raise
+        except ConfigError as exc:  # its secrets cannot be read now, say
+            error = str(exc)
         except Exception as exc:  # a bug in a check must not kill the prober silently
             log.exception("%s: %s probe crashed", self.inst.label, probe.kind)
             error = f"probe error: {exc}"
@@ -194,6 +200,14 @@ class Prober:
 
 
 WatchChild = Callable[[int], "asyncio.Future[int]"]
+
+
+def _redacted(error: str, spec: AppSpec, plan: Launch) -> str:
+    """A failed exec probe's output, quoted in ``last_error``: without the values it was given."""
+    from procward.supervision.redaction import Redactor
+
+    values = {name: plan.env[var].encode() for var, name in spec.secrets.items() if var in plan.env}
+    return Redactor(values).redact(error.encode()).decode("utf-8", "replace")
 
 
 def expanded(probe: Probe, plan: Launch) -> Probe:

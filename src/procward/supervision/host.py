@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from procward.supervision.metrics import Reading
     from procward.supervision.pacing import Ticket
     from procward.supervision.process import Child
+    from procward.supervision.secretrefs import Resolved
     from procward.supervision.spec import AppSpec, Launch
 
 __all__ = ["Cancellable", "Host", "Label", "Lingering", "LoopTimers", "Spawner", "Timers"]
@@ -144,6 +145,24 @@ class Host(Protocol):
 
     def availability_changed(self, app: str, availability: int | None) -> None: ...
 
-    def launch(self, spec: AppSpec, index: int, *, notify_socket: str | None = None) -> Launch: ...
+    def launch(
+        self,
+        spec: AppSpec,
+        index: int,
+        *,
+        notify_socket: str | None = None,
+        secret_env: Mapping[str, str] | None = None,
+        credentials: str | None = None,
+    ) -> Launch:
+        """Instance ``index`` of ``spec``: its secrets shown as ``<secret:NAME>`` unless given."""
+        ...
+
+    def resolve_secrets(self, spec: AppSpec, label: str) -> Resolved:
+        """The values of ``spec``'s secrets for one spawn (``ConfigError`` if not)."""
+        ...
+
+    def release_secrets(self, directory: str) -> None:
+        """The credentials directory of a process that has ended."""
+        ...
 
     def reading(self, pgid: int | None) -> Reading | None: ...

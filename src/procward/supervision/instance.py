@@ -110,6 +110,8 @@ class Instance:
         self._prober: Prober | None = None
         self._notify: NotifyReceiver | None = None  # made for a `notify` readiness probe
         self.status_text: str | None = None  # STATUS= from sd_notify
+        # The credentials directory of the current process (secrets_as = "files").
+        self.credentials: str | None = None
 
     @property
     def state(self) -> State:
@@ -312,7 +314,7 @@ class Instance:
 
     def _spawn(self) -> None:
         try:
-            plan = self.launch_plan()
+            plan = self._spawn_plan()
             if self.app.spec.sockets:
                 from procward.supervision.sockets import with_sockets
 
@@ -321,6 +323,7 @@ class Instance:
             sinks = self.sinks()
             child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs)
         except (process.SpawnError, ConfigError, OSError) as exc:
+            self.release_credentials()
             reason = str(exc)
             self.app.note_error(f"instance {self.index}: {reason}")
             self.last_pid = None  # no process this time: events must not name the last one
@@ -335,15 +338,51 @@ class Instance:
         self.status_text = None
         self.send(Spawned(child.pid))
 
-    def launch_plan(self) -> Launch:
-        """What to exec; cached per spec unless an env_file must be read afresh."""
+    def launch_plan(self, *, secrets: bool = False) -> Launch:
+        """How this instance runs: for its probes, and its spawn when it has no secrets.
+
+        Cached per spec unless an env_file must be read afresh. Without
+        ``secrets`` an app's secrets read ``<secret:NAME>`` (enough for a
+        probe's address); with it (an exec probe's environment) the values
+        are read from the store again, and never cached: a ``Launch`` holding
+        them lives only as long as the call that needs it. A ``files`` app's
+        probe gets the directory of the running process.
+        """
         spec = self.app.spec
+        if secrets and spec.secrets:
+            if spec.secrets_as == "files":
+                return self.host.launch(spec, self.index, credentials=self.credentials)
+            resolved = self.host.resolve_secrets(spec, self.label)
+            return self.host.launch(spec, self.index, secret_env=resolved.env)
         notify = self._notify_socket() if spec.ready is not None else None
         if spec.env_file is not None:
             return self.host.launch(spec, self.index, notify_socket=notify)
         if self._launch is None or self._launch[0] is not spec:
             self._launch = (spec, self.host.launch(spec, self.index, notify_socket=notify))
         return self._launch[1]
+
+    def _spawn_plan(self) -> Launch:
+        """What to exec now: with an app's secrets, read from the store for this spawn."""
+        spec = self.app.spec
+        if not spec.secrets:
+            return self.launch_plan()
+        notify = self._notify_socket() if spec.ready is not None else None
+        self.release_credentials()  # a process that ended without being told: not read now
+        resolved = self.host.resolve_secrets(spec, f"{spec.name}.{self.index}")
+        self.credentials = resolved.directory
+        return self.host.launch(
+            spec,
+            self.index,
+            notify_socket=notify,
+            secret_env=resolved.env,
+            credentials=resolved.directory,
+        )
+
+    def release_credentials(self) -> None:
+        """The credentials directory of a process that has ended (or never started): removed."""
+        if self.credentials is not None:
+            directory, self.credentials = self.credentials, None
+            self.host.release_secrets(directory)
 
     def _notify_socket(self) -> str | None:
         """This instance's own NOTIFY_SOCKET, for a ``notify`` readiness probe.
@@ -432,6 +471,7 @@ class Instance:
         stopping = self.state is State.STOPPING
         self.pgid = None
         self.escapees = []
+        self.release_credentials()
         self.send(machine.Exited(code, sig))
         if not stopping:  # once restarted: the new process's start must not wait for
             # (or, on two cores, compete with) a scan of /proc
@@ -453,6 +493,7 @@ class Instance:
         event, self.lingering = self.lingering, None
         self.pgid = None
         self.escapees = []
+        self.release_credentials()
         self.send(event)
 
     # -- in-place upgrade ------------------------------------------------------------
@@ -480,6 +521,7 @@ class Instance:
             "budget": list(rec.budget.recent),
             "fds": fds,
             "sinks": sinks,
+            "credentials": self.credentials,  # still read by the process: not removed
         }
 
     def adopt(self, handed: dict[str, Any]) -> None:
@@ -490,6 +532,7 @@ class Instance:
             ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, ""), None, fds
         )
         self.pgid = self.last_pid = pid
+        self.credentials = handed.get("credentials")
         self.started_wall = handed.get("started_wall")
         self.record = Record(
             state=State.RUNNING,

@@ -149,6 +149,7 @@ async def _retire(sup: Operations, app: App, inst: Instance) -> None:
     limit = app.spec.stop_timeout + STOP_SLACK
     await sup.wait_until(app, lambda: inst.state in AT_REST, limit)
     inst.cancel_timers()
+    inst.release_credentials()  # if its exit was never told
     inst.release_logs()
 
 
@@ -159,6 +160,7 @@ async def replace(sup: Operations, spec: AppSpec, source: str) -> None:
         await sup.stop([spec.name], keep_desired=True)
         for inst in app.resize(spec.instances):
             inst.cancel_timers()
+            inst.release_credentials()  # if its exit was never told
             inst.close_logs()
         del app.instances[spec.instances :]
         for inst in app.instances:

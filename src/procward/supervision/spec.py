@@ -53,7 +53,9 @@ __all__ = [
     "expand_instance",
     "launch",
     "parse_env_file",
+    "placeholder",
     "read_env_file",
+    "variables_in",
 ]
 
 
@@ -85,6 +87,9 @@ class AppSpec(Struct):
     # A plain dict so that it serialises as is; nothing may mutate it.
     env: Mapping[str, str] = field(default_factory=dict)
     env_file: str | None = None
+    # Variable -> name of a secret (secretrefs.py): names only, never a value.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    secrets_as: str = "env"  # or "files": in $CREDENTIALS_DIRECTORY (credentials.py)
     # The daemon's variables passed on besides the clean base (environment.py):
     # True for all of them, or some names.
     inherit_env: bool | tuple[str, ...] = False
@@ -120,6 +125,10 @@ class AppSpec(Struct):
         table["env"] = dict(self.env)
         if self.env_file is not None:
             table["env_file"] = self.env_file
+        if self.secrets:
+            table["secrets"] = dict(self.secrets)
+        if self.secrets_as != "env":
+            table["secrets_as"] = self.secrets_as
         if isinstance(self.inherit_env, tuple):
             table["inherit_env"] = list(self.inherit_env)
         elif self.inherit_env:
@@ -175,7 +184,11 @@ def _duration_value(seconds: float) -> str | float:
 
 
 class Launch(Struct):
-    """One instance, ready to spawn: nothing left to expand."""
+    """One instance, ready to spawn: nothing left to expand.
+
+    Its ``env`` holds secret values only when it was made to spawn (see
+    ``launch``): such a ``Launch`` is not kept once the process runs.
+    """
 
     argv: tuple[str, ...]
     env: dict[str, str]
@@ -184,14 +197,28 @@ class Launch(Struct):
 
 
 def launch(
-    spec: AppSpec, index: int, base_env: Mapping[str, str], *, notify_socket: str | None = None
+    spec: AppSpec,
+    index: int,
+    base_env: Mapping[str, str],
+    *,
+    notify_socket: str | None = None,
+    secret_env: Mapping[str, str] | None = None,
+    credentials: str | None = None,
 ) -> Launch:
     """The argv, environment and cwd of instance ``index`` of ``spec``.
 
     The environment is, later entries winning: ``base_env`` (the clean base
-    of ``environment.py``), the ``env_file``, ``spec.env``, then
-    ``PROCWARD_APP`` and ``PROCWARD_INDEX`` (0, 1, ...), and ``NOTIFY_SOCKET``
-    for an app whose readiness probe is ``notify``.
+    of ``environment.py``), the ``env_file``, ``spec.env``, the app's secrets,
+    then ``PROCWARD_APP`` and ``PROCWARD_INDEX`` (0, 1, ...), and
+    ``NOTIFY_SOCKET`` for an app whose readiness probe is ``notify``.
+
+    Secrets are shown, not resolved, unless given: with ``secrets_as =
+    "env"`` each secret variable reads ``<secret:NAME>`` unless
+    ``secret_env`` has its value; with ``"files"``, ``CREDENTIALS_DIRECTORY``
+    is ``credentials`` (the directory written for this spawn) or, for a view,
+    lists the secrets' names. The argv is expanded with the shown values in
+    either case: a secret never reaches a command line, where ``ps`` shows it
+    (config.py refuses a ``$VAR`` of one there).
     """
     if index < 0:
         raise ValueError(f"instance index must be >= 0, got {index}")
@@ -199,12 +226,29 @@ def launch(
     if spec.env_file is not None:
         env.update(read_env_file(spec.env_file, app=spec.name))
     env.update((key, expand_instance(value, index)) for key, value in spec.env.items())
+    if spec.secrets:
+        env.update(_shown_secrets(spec, credentials))
     env["PROCWARD_APP"] = spec.name
     env["PROCWARD_INDEX"] = str(index)
     if notify_socket is not None and spec.ready is not None and spec.ready.kind == "notify":
         env["NOTIFY_SOCKET"] = notify_socket
     argv = tuple(expand_arg(arg, index, env) for arg in spec.cmd)
+    if secret_env and spec.secrets_as == "env":
+        env.update((key, secret_env[key]) for key in spec.secrets)
     return Launch(argv=argv, env=env, cwd=spec.cwd)
+
+
+def _shown_secrets(spec: AppSpec, credentials: str | None) -> dict[str, str]:
+    """The secrets' variables as a view shows them (``credentials``: the real directory)."""
+    if spec.secrets_as == "files":
+        names = ", ".join(sorted(set(spec.secrets.values())))
+        return {"CREDENTIALS_DIRECTORY": credentials or f"<secret files: {names}>"}
+    return {key: placeholder(name) for key, name in spec.secrets.items()}
+
+
+def placeholder(name: str) -> str:
+    """What is shown in place of the value of secret ``name``, wherever it would be."""
+    return f"<secret:{name}>"
 
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -225,6 +269,11 @@ def expand_arg(arg: str, index: int, env: Mapping[str, str]) -> str:
         return env.get(match.group(1) or match.group(2), "")
 
     return _ARG_TOKEN.sub(replace, arg)
+
+
+def variables_in(arg: str) -> list[str]:
+    """The names of the ``$VAR`` and ``${VAR}`` that ``expand_arg`` would fill into ``arg``."""
+    return [m.group(1) or m.group(2) for m in _ARG_TOKEN.finditer(arg) if m.group(1) or m.group(2)]
 
 
 def expand_instance(value: str, index: int) -> str:

@@ -29,7 +29,7 @@ from procward.kit._errors import Conflict, InvalidParams, NotFound, Timeout
 from procward.kit._paths import InstancePaths
 from procward.supervision import environment, escapees, graph, process, reload
 from procward.supervision.app import RESTARTED, SETTLED, STARTED, STOP_SLACK, App
-from procward.supervision.config import MAX_TOTAL_INSTANCES
+from procward.supervision.config import MAX_TOTAL_INSTANCES, ConfigError, Problem
 from procward.supervision.escapees import ProcessTable, origin
 from procward.supervision.events import EventLog
 from procward.supervision.host import Label, Lingering, LoopTimers, Spawner, Timers
@@ -41,9 +41,11 @@ from procward.supervision.uptime import UptimeHistory
 
 if TYPE_CHECKING:
     from procward.kit._procinfo import ProcessIdentity
+    from procward.supervision.credentials import CredentialFiles
     from procward.supervision.instance import Instance
     from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Meter, Reading
+    from procward.supervision.secretrefs import Resolved, SecretSource
     from procward.supervision.watching import Watching
 
 log = logging.getLogger("procward.supervision")
@@ -63,8 +65,13 @@ class Supervisor:
         on_change: Callable[[], None] = lambda: None,
         timers: Timers | None = None,
         spawner: Spawner | None = None,
+        secrets: SecretSource | None = None,
     ) -> None:
         self.paths = paths
+        # Where apps' secrets come from, asked at each spawn; None: no store, and
+        # an app that refers to a secret fails to start, saying so (secretrefs.py).
+        self.secrets = secrets
+        self._credentials: CredentialFiles | None = None
         # The daemon's own environment; apps start from a clean base (environment.py).
         self.environ = dict(os.environ if environ is None else environ)
         self.clean_env = environment.clean_base(self.environ)
@@ -206,10 +213,69 @@ class Supervisor:
     def _groups(self) -> list[int]:
         return [i.pgid for a in self.apps.values() for i in a.instances if i.pgid is not None]
 
-    def launch(self, spec: AppSpec, index: int, *, notify_socket: str | None = None) -> Launch:
+    def launch(
+        self,
+        spec: AppSpec,
+        index: int,
+        *,
+        notify_socket: str | None = None,
+        secret_env: Mapping[str, str] | None = None,
+        credentials: str | None = None,
+    ) -> Launch:
+        """Instance ``index`` of ``spec`` as it runs; its secrets shown, unless given.
+
+        Views call it as is and get ``<secret:NAME>``; a spawn passes what
+        ``resolve_secrets`` gave it.
+        """
         base = environment.base_for(spec.inherit_env, self.clean_env, self.environ)
         base.update(self.own_env)
-        return launch(spec, index, base, notify_socket=notify_socket)
+        return launch(
+            spec,
+            index,
+            base,
+            notify_socket=notify_socket,
+            secret_env=secret_env,
+            credentials=credentials,
+        )
+
+    # -- secrets (secretrefs.py, credentials.py) ---------------------------------------
+
+    def resolve_secrets(self, spec: AppSpec, label: str) -> Resolved:
+        """The values of ``spec``'s secrets for one spawn; ``ConfigError`` naming them if not.
+
+        With ``secrets_as = "files"`` they are written to a new credentials
+        directory (``label`` names it), which the caller hands back to
+        ``release_secrets`` once the process it was made for has ended.
+        """
+        from procward.supervision import secretrefs
+
+        resolved = secretrefs.resolve(spec, self.secrets)
+        if spec.secrets_as != "files":
+            return resolved
+        try:
+            directory = self.credentials.write(label, resolved.values)
+        except OSError as exc:
+            message = f"cannot write the secret files: {exc.strerror or exc}"
+            raise ConfigError([Problem(spec.name, "secrets_as", message)]) from None
+        return structs.replace(resolved, directory=directory)
+
+    def release_secrets(self, directory: str) -> None:
+        """A credentials directory of ``resolve_secrets`` is no longer read: removed."""
+        self.credentials.remove(directory)
+
+    def secret_names(self) -> frozenset[str] | None:
+        """The names in the store, for a config's check; None if there is none to ask."""
+        return None if self.secrets is None else self.secrets.names()
+
+    @property
+    def credentials(self) -> CredentialFiles:
+        """The credentials directories of ``secrets_as = "files"``, made when first needed."""
+        if self._credentials is None:
+            from procward.supervision.credentials import CredentialFiles
+
+            root = os.path.join(self.paths.runtime_dir, "credentials")
+            self._credentials = CredentialFiles(root)
+        return self._credentials
 
     # -- the host of instances and apps (host.py) ------------------------------------
 
@@ -466,6 +532,7 @@ class Supervisor:
             await self.wait_until(app, lambda: all(i.state in AT_REST for i in retired), limit)
             for inst in retired:
                 inst.cancel_timers()
+                inst.release_credentials()  # if its exit was never told
                 inst.close_logs()
             del app.instances[count:]
         elif app.desired:
@@ -509,6 +576,7 @@ class Supervisor:
         await self.stop([name])
         for inst in app.instances:
             inst.cancel_timers()
+            inst.release_credentials()  # if its exit was never told
             inst.close_logs()
         app.close_sockets()
         if self._watching is not None:

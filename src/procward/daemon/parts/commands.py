@@ -16,17 +16,20 @@ result (HTTP, scripts). How it runs: ``supervision.execute``.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from procward.kit import _signals as signals
 from procward.kit._durations import format_duration, parse_duration
 from procward.kit._errors import Conflict, Forbidden, InvalidParams, NotFound
 from procward.kit._rpc import CallContext, Role, method
-from procward.supervision.spec import Launch, expand_arg
+from procward.supervision.spec import AppSpec, Launch, expand_arg
 from procward.supervision.values import did_you_mean
 
 if TYPE_CHECKING:
     from procward.supervision.execute import Outcome
+    from procward.supervision.redaction import Redactor
+    from procward.supervision.secretrefs import Resolved
     from procward.supervision.supervisor import Supervisor
 
 DEFAULT_TIMEOUT = 600.0
@@ -81,23 +84,48 @@ class Commands:
         seconds = _timeout(timeout)
         if self.running >= MAX_RUNNING:
             raise Conflict(f"{MAX_RUNNING} commands are running already; try again when one ends")
-        plan = _plan(self.sup, name, command, args or [], instance)
+        # Read from the store for this command; the values stay until its output
+        # has been redacted (``Redactor``), then go with this call.
+        label = f"{name}.{instance}.exec"
+        resolved = self.sup.resolve_secrets(spec, label) if spec.secrets else None
+        values = resolved.values if resolved is not None else {}
+        directory = resolved.directory if resolved is not None else None
+        try:
+            plan = _plan(self.sup, name, command, args or [], instance, resolved)
+            del resolved
+            outcome = await self._run(ctx, spec, plan, seconds, values if stream else None)
+        finally:
+            if directory is not None:
+                self.sup.release_secrets(directory)
+        return _result(name, instance, plan, outcome, seconds, values)
+
+    async def _run(
+        self,
+        ctx: CallContext,
+        spec: AppSpec,
+        plan: Launch,
+        seconds: float,
+        stream_values: Mapping[str, bytes] | None,
+    ) -> Outcome:
+        """Run ``plan``; with ``stream_values`` (streaming), its output as notifications."""
         from procward.supervision import execute
 
-        on_output = _Streamer(ctx).send if stream else None
+        streamer = _Streamer(ctx, stream_values) if stream_values is not None else None
         self.running += 1
         try:
             outcome = await execute.run(
                 plan,
                 timeout=seconds,
                 watch_child=self.sup.watch_child,
-                on_output=on_output,
+                on_output=streamer.send if streamer is not None else None,
                 stop_signal=signals.number(spec.stop_signal),
                 grace=min(spec.stop_timeout, GRACE),
             )
+            if streamer is not None:
+                await streamer.flush()
         finally:
             self.running -= 1
-        return _result(name, instance, plan, outcome, seconds)
+        return outcome
 
 
 def _timeout(value: float | str) -> float:
@@ -111,31 +139,68 @@ def _timeout(value: float | str) -> float:
     return seconds
 
 
-def _plan(sup: Supervisor, name: str, command: str | None, args: list[str], index: int) -> Launch:
-    """As instance ``index`` would run: its env and cwd; declared words expanded, ``args`` not."""
+def _plan(  # noqa: PLR0917 - what one command is made of
+    sup: Supervisor,
+    name: str,
+    command: str | None,
+    args: list[str],
+    index: int,
+    resolved: Resolved | None,
+) -> Launch:
+    """As instance ``index`` would run: its env and cwd; declared words expanded, ``args`` not.
+
+    The declared words are expanded with the app's secrets shown, not their
+    values: a secret never reaches a command line.
+    """
     spec = sup.app(name).spec
     base = sup.launch(spec, index)
     declared = [expand_arg(a, index, base.env) for a in spec.commands[command]] if command else []
+    if resolved is not None:
+        base = sup.launch(spec, index, secret_env=resolved.env, credentials=resolved.directory)
     return Launch(argv=(*declared, *args), env=base.env, cwd=base.cwd)
 
 
 class _Streamer:
-    """Output chunks as ``output`` notifications, decoded without splitting a character."""
+    """Output chunks as ``output`` notifications: secret values out, no character split."""
 
-    def __init__(self, ctx: CallContext) -> None:
+    def __init__(self, ctx: CallContext, values: Mapping[str, bytes]) -> None:
         self.ctx = ctx
         self.decoders = {
             s: codecs.getincrementaldecoder("utf-8")("replace") for s in ("out", "err")
         }
+        self.redactors = {s: _redactor(values) for s in ("out", "err")}
 
     async def send(self, stream: str, chunk: bytes) -> None:
-        text = self.decoders[stream].decode(chunk)
+        redactor = self.redactors[stream]
+        await self._send(stream, redactor.feed(chunk) if redactor is not None else chunk)
+
+    async def flush(self) -> None:
+        """What the redactors held back, once the command has ended."""
+        for stream, redactor in self.redactors.items():
+            if redactor is not None:
+                await self._send(stream, redactor.flush())
+
+    async def _send(self, stream: str, data: bytes) -> None:
+        text = self.decoders[stream].decode(data)
         if text:
             await self.ctx.notify("output", {"stream": stream, "data": text})
 
 
-def _result(
-    name: str, instance: int, plan: Launch, outcome: Outcome, timeout: float
+def _redactor(values: Mapping[str, bytes]) -> Redactor | None:
+    if not values:
+        return None
+    from procward.supervision.redaction import Redactor
+
+    return Redactor(values)
+
+
+def _result(  # noqa: PLR0917 - the call and what came of it
+    name: str,
+    instance: int,
+    plan: Launch,
+    outcome: Outcome,
+    timeout: float,
+    values: Mapping[str, bytes],
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "app": name,
@@ -150,7 +215,9 @@ def _result(
     if outcome.timed_out:
         result["error"] = f"did not finish within {format_duration(timeout)}; stopped"
     for stream, data in outcome.output.items():
-        result["stdout" if stream == "out" else "stderr"] = data.decode("utf-8", "replace")
+        redactor = _redactor(values)
+        told = redactor.redact(bytes(data)) if redactor is not None else data
+        result["stdout" if stream == "out" else "stderr"] = told.decode("utf-8", "replace")
     if outcome.dropped:
         result["dropped"] = dict(outcome.dropped)  # bytes past the first MiB, per stream
     return result

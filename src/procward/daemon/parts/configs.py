@@ -38,7 +38,7 @@ class Configs:
     @method(Role.ADMIN, result="ConfigApplied")
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
         """Add or update the apps of a procward.toml; start those with autostart."""
-        config = load_config(os.path.abspath(path))
+        config = load_config(os.path.abspath(path), secret_names=self.sup.secret_names)
         _refuse_conflicts(config, self.sup)
         _refuse_over_total([config], self.sup)
         check_config(config, self.sup)
@@ -64,7 +64,7 @@ class Configs:
     async def _reload_config(self) -> list[dict[str, Any]]:
         apps = self.sup.apps.values()
         sources = list(dict.fromkeys(a.source for a in apps if a.source != ADHOC))
-        configs = [load_config(source) for source in sources]
+        configs = [load_config(source, secret_names=self.sup.secret_names) for source in sources]
         _refuse_duplicates(configs)
         _refuse_over_total(configs, self.sup)
         for config in configs:

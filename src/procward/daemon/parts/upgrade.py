@@ -123,6 +123,8 @@ class Upgrade:
                 signal_group(info.pid, signal.SIGKILL)
                 for fd in info.fds.values():
                     os.close(fd)
+                if info.credentials is not None:
+                    self.sup.release_secrets(info.credentials)
                 continue
             app.instances[info.index].adopt(info.as_dict())
             adopted += 1
@@ -145,6 +147,7 @@ class HandedInstance(Struct):
     attempt: int = 0
     budget: list[float] = field(default_factory=list)
     sinks: dict[str, Any] = field(default_factory=dict)  # each sink's unfinished line
+    credentials: str | None = None  # its secret files (secrets_as = "files"), still read
 
     @classmethod
     def from_instance(cls, handed: dict[str, Any]) -> HandedInstance:

@@ -97,7 +97,10 @@ class Views:
 
     @method(Role.VIEWER)
     def getEnv(self, ctx: CallContext, name: str, instance: int = 0) -> dict[str, str]:
-        """The environment an instance runs with; below admin, secret values read ``***``."""
+        """The environment an instance runs with; below admin, secret values read ``***``.
+
+        An app's secrets read ``<secret:NAME>`` for everyone: views never read the store.
+        """
         app = self.sup.app(name)
         if not 0 <= instance < max(1, app.spec.instances):
             raise NotFound(f"{name} has no instance {instance} (it has {app.spec.instances})")
