@@ -147,8 +147,7 @@ def _decoded(value: str, encoding: str) -> bytes:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidParams("setSecret: value is not valid base64") from None
-    shown = encoding[:20]
-    raise InvalidParams(f"setSecret: encoding must be utf-8 or base64, got {shown!r}")
+    raise InvalidParams("setSecret: encoding must be utf-8 or base64")  # not echoed: swapped?
 
 
 def _who(peer: Peer) -> str:
