@@ -212,3 +212,26 @@ def test_becoming_a_subreaper_does_not_load_ctypes() -> None:
         "assert become_subreaper()"
     )
     assert "ctypes" not in imported_by(code)
+
+
+def test_the_secret_store_imports_only_the_kit_and_itself() -> None:
+    for module in modules_in("procward.secretstore"):
+        outside = {
+            name
+            for name in imports_of(module)
+            if not in_layer(name, "procward.kit") and not in_layer(name, "procward.secretstore")
+        }
+        assert not outside, f"{module} imports {sorted(outside)}: the store is no daemon's"
+
+
+def test_neither_the_daemon_nor_the_cli_loads_cryptography_until_a_secret_is_read() -> None:
+    """An idle daemon makes its ``Secrets`` part but not the store; importing the store
+    loads neither ``cryptography`` nor ``hashlib`` (OpenSSL's libcrypto, decision 0008):
+    only opening or sealing a store does (decision 0034)."""
+    daemon = imported_by("import procward.daemon.service, procward.daemon.parts.secrets")
+    assert "procward.daemon.parts.secrets" in daemon
+    assert "procward.secretstore" not in daemon and "cryptography" not in daemon
+    store = imported_by("import procward.secretstore")
+    assert "cryptography" not in store and "_hashlib" not in store
+    cli = imported_by("import procward.cli.main, procward.cli.secrets")
+    assert "cryptography" not in cli and "procward.secretstore" not in cli

@@ -275,4 +275,5 @@ def test_an_idle_daemon_with_ten_apps_loads_no_cryptography(
     assert daemon.call("listSecrets")["secrets"] == []  # no store: nothing to decrypt
     assert "cryptography" not in mapped(pid)
     daemon.call("setSecret", name="db_url", value="v")
-    assert "cryptography" in mapped(pid)  # the first read or write loads it
+    if os.geteuid() == 0:  # the daemon is not dumpable now: its maps are root's to read
+        assert "cryptography" in mapped(pid)  # the first read or write loads it

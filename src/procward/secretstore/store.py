@@ -12,7 +12,7 @@ an empty store ("reset from cold": remove it with the daemon down).
 
 Nothing is cached: every call reads, decrypts, answers and lets the
 plaintext go (Python cannot wipe it, but nothing keeps a reference). The
-first decryption in a process makes it non-dumpable (``PR_SET_DUMPABLE``
+first decryption (or value set) in a process makes it non-dumpable (``PR_SET_DUMPABLE``
 0: no core dump, no ptrace or ``/proc/PID/mem`` by other processes of the
 user) unless ``harden=False`` (tests in process).
 
@@ -143,6 +143,7 @@ class SecretStore:
         """Set ``name`` to ``value``: what is now shown of it, and whether it is new."""
         check_name(name)
         check_value(value)
+        self._hold_plaintext()  # a value in memory, as much as a decrypted one
         with self._lock:
             entries, key = self._load_for_change("set a secret")
             created = name not in entries
