@@ -99,27 +99,30 @@ class SecretStore:
         self.path = os.path.join(state_dir, FILE)
         self.keys = KeyPlace(instance, env)
         self.harden = harden
-        self._lock = threading.Lock()  # one change at a time: read, change, write
+        # One change at a time (read, change, write), and no read in the middle of
+        # one: a read between a rotation's new key and its store would find the
+        # store sealed with a key it no longer has.
+        self._lock = threading.RLock()
 
     # -- reading ---------------------------------------------------------------------
 
     def problem(self) -> str | None:
         """Why the store cannot be read now; None when it can."""
         try:
-            self._load()
+            self._read()
         except SecretsUnavailable as exc:
             return exc.reason
         return None
 
     def info(self) -> list[SecretInfo]:
         """Every secret's name, size and when and by whom it was set; never a value."""
-        entries, _ = self._load()
+        entries, _ = self._read()
         return [_info(name, entry) for name, entry in sorted(entries.items())]
 
     def names(self) -> frozenset[str] | None:
         """The names of the secrets; None when the store cannot be read."""
         try:
-            entries, _ = self._load()
+            entries, _ = self._read()
         except SecretsUnavailable:
             return None
         return frozenset(entries)
@@ -127,7 +130,7 @@ class SecretStore:
     def values(self, names: Collection[str]) -> dict[str, bytes]:
         """The values of ``names``; SecretsUnavailable naming those missing, or saying why
         the store cannot be read."""
-        entries, _ = self._load()
+        entries, _ = self._read()
         missing = tuple(sorted(set(names) - entries.keys()))
         if missing:
             listed = ", ".join(missing)
@@ -208,6 +211,10 @@ class SecretStore:
         return moved, why
 
     # -- the file --------------------------------------------------------------------
+
+    def _read(self) -> tuple[Entries, Key | None]:
+        with self._lock:
+            return self._load()
 
     def _load(self) -> tuple[Entries, Key | None]:
         """The secrets and the key to write them with (None: no key yet, no store)."""

@@ -127,6 +127,9 @@ class Secrets:
                 raise InvalidParams(str(exc)) from None
             except SecretsError as exc:
                 raise Conflict(str(exc)) from None
+            except OSError as exc:  # a full disk: nothing was changed
+                where = exc.filename or "the secret store"
+                raise Conflict(f"cannot write {where}: {exc.strerror or exc}") from None
 
     def _shown(self, info: SecretInfo) -> dict[str, Any]:
         return {
