@@ -181,9 +181,8 @@ class SecretStore:
                 raise Refused("there is no key yet: the first `procward secret set` makes one")
             if key.path is None:
                 raise Refused(
-                    f"the key comes from {key.source}, which procward does not own: put a "
-                    "new key there, and move the store aside with `procward secret reset` "
-                    "or set the secrets again"
+                    f"the key comes from {key.source}, which procward cannot replace: "
+                    f"rotate-key changes only its own key file ({self.keys.default_path})"
                 )
             self._finish_rotation(entries, key)
             new = self.keys.replace(os.urandom(KEY_BYTES))
