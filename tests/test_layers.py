@@ -224,14 +224,30 @@ def test_the_secret_store_imports_only_the_kit_and_itself() -> None:
         assert not outside, f"{module} imports {sorted(outside)}: the store is no daemon's"
 
 
-def test_neither_the_daemon_nor_the_cli_loads_cryptography_until_a_secret_is_read() -> None:
+CIPHER = ("nacl", "_cffi_backend", "cryptography", "_hashlib")
+
+
+def test_neither_the_daemon_nor_the_cli_loads_a_cipher_until_a_secret_is_read() -> None:
     """An idle daemon makes its ``Secrets`` part but not the store; importing the store
-    loads neither ``cryptography`` nor ``hashlib`` (OpenSSL's libcrypto, decision 0008):
-    only opening or sealing a store does (decision 0034)."""
+    loads neither ``nacl`` (libsodium, through ``cffi``) nor ``cryptography`` nor
+    ``hashlib`` (OpenSSL's libcrypto, decision 0008): only opening or sealing a store
+    does, and then only ``nacl`` (decision 0034)."""
     daemon = imported_by("import procward.daemon.service, procward.daemon.parts.secrets")
     assert "procward.daemon.parts.secrets" in daemon
-    assert "procward.secretstore" not in daemon and "cryptography" not in daemon
+    assert "procward.secretstore" not in daemon
+    assert not [name for name in CIPHER if name in daemon]
     store = imported_by("import procward.secretstore")
-    assert "cryptography" not in store and "_hashlib" not in store
+    assert not [name for name in CIPHER if name in store]
     cli = imported_by("import procward.cli.main, procward.cli.secrets")
-    assert "cryptography" not in cli and "procward.secretstore" not in cli
+    assert "procward.secretstore" not in cli
+    assert not [name for name in CIPHER if name in cli]
+
+
+def test_sealing_loads_libsodium_and_no_openssl() -> None:
+    code = (
+        "import os; from procward.secretstore.sealed import seal, unseal\n"
+        "key = os.urandom(32); assert unseal(seal(b'v', key), [key]) == b'v'"
+    )
+    loaded = imported_by(code)
+    assert "nacl" in loaded and "_cffi_backend" in loaded
+    assert "cryptography" not in loaded and "_hashlib" not in loaded and "ssl" not in loaded

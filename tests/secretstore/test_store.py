@@ -1,4 +1,4 @@
-"""The secret store in process: real files, real keys, real AES-GCM; no daemon."""
+"""The secret store in process: real files, real keys, real XChaCha20-Poly1305; no daemon."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from procward.secretstore import InvalidSecret, Refused, SecretStore, SecretsUnavailable
 from procward.secretstore import store as store_module
 from procward.secretstore.keys import ENV_COMMAND, ENV_KEY
-from procward.secretstore.sealed import SealedWithOtherKey, key_id, unseal
+from procward.secretstore.sealed import HEADER, SealedWithOtherKey, key_id, unseal
 
 DB_URL = b"postgres://app:hunter2-planted@db/app"
 
@@ -107,7 +107,7 @@ def test_a_damaged_store_and_bak_say_so_and_how_to_reset(env: dict[str, str]) ->
     store.set("a", b"2", by="t")
     for path in (store.path, store.path + ".bak"):
         raw = bytearray(Path(path).read_bytes())
-        raw[40] ^= 0x01
+        raw[HEADER] ^= 0x01  # the ciphertext's first byte
         Path(path).write_bytes(bytes(raw))
     why = store.problem()
     assert why is not None
@@ -333,9 +333,9 @@ def test_the_first_decryption_makes_the_process_non_dumpable(env: dict[str, str]
         "import sys; from procward.secretstore import SecretStore\n"
         "from procward.kit._prctl import PR_GET_DUMPABLE, prctl\n"
         "store = SecretStore(sys.argv[1], 'default')\n"
-        "print(prctl(PR_GET_DUMPABLE), 'cryptography' in sys.modules)\n"
+        "print(prctl(PR_GET_DUMPABLE), 'nacl' in sys.modules)\n"
         "store.names()\n"
-        "print(prctl(PR_GET_DUMPABLE), 'cryptography' in sys.modules)\n"
+        "print(prctl(PR_GET_DUMPABLE), 'nacl' in sys.modules)\n"
     )
     state_dir = os.path.join(env["PROCWARD_HOME"], "default")
     done = subprocess.run(

@@ -5,10 +5,10 @@
     store.values({"db_url"})   # {"db_url": b"postgres://..."}, or SecretsUnavailable
     store.names()              # frozenset({"db_url"}), or None: the store cannot be read
 
-``store.py`` holds the operations, ``sealed.py`` the file's bytes (AES-256-GCM
-from ``cryptography``, imported only when a store is read or written),
-``keys.py`` where the key comes from, ``errors.py`` what is raised. Nothing
-here imports the daemon or the supervisor.
+``store.py`` holds the operations, ``sealed.py`` the file's bytes
+(XChaCha20-Poly1305 from libsodium through PyNaCl, imported only when a store
+is read or written), ``keys.py`` where the key comes from, ``errors.py`` what
+is raised. Nothing here imports the daemon or the supervisor.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The secret store's methods: list (viewer); set, remove, rotate the key, reset (admin).
 
 The store (``procward.secretstore``) is made at the first call, and with it
-``cryptography`` is imported at the first read: a daemon whose apps use no
+``nacl`` (libsodium) is imported at the first read: a daemon whose apps use no
 secret never loads either (decision 0034). Every call runs the store in a
 thread (a key command may take seconds; a large store takes milliseconds
 to decrypt) and changes are made one at a time.
