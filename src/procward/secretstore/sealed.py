@@ -14,7 +14,7 @@ tells "sealed with another key" (the key is the wrong one: restore it) from
 two different fixes, so two different messages.
 
 Why libsodium (PyNaCl) and not ``cryptography``: the first seal or open
-grew a daemon by 1.3 MiB with it, against 9.9 MiB for ``cryptography``'s
+grows a daemon by 1.3 MiB with it, against 8.9 MiB for ``cryptography``'s
 bundled OpenSSL (decision 0034). The AEAD is libsodium's IETF
 XChaCha20-Poly1305: its 24-byte nonce may be random for every write with
 no bound worth counting, and it takes the header as associated data
