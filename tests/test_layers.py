@@ -225,3 +225,42 @@ def test_a_daemon_whose_apps_use_no_secrets_loads_nothing_for_them() -> None:
     assert "procward.daemon.service" in loaded
     for module in ("secretrefs", "credentials", "redaction"):
         assert f"procward.supervision.{module}" not in loaded
+
+
+def test_the_secret_store_imports_only_the_kit_and_itself() -> None:
+    for module in modules_in("procward.secretstore"):
+        outside = {
+            name
+            for name in imports_of(module)
+            if not in_layer(name, "procward.kit") and not in_layer(name, "procward.secretstore")
+        }
+        assert not outside, f"{module} imports {sorted(outside)}: the store is no daemon's"
+
+
+CIPHER = ("nacl", "_cffi_backend", "cryptography", "_hashlib")
+
+
+def test_neither_the_daemon_nor_the_cli_loads_a_cipher_until_a_secret_is_read() -> None:
+    """An idle daemon makes its ``Secrets`` part but not the store; importing the store
+    loads neither ``nacl`` (libsodium, through ``cffi``) nor ``cryptography`` nor
+    ``hashlib`` (OpenSSL's libcrypto, decision 0008): only opening or sealing a store
+    does, and then only ``nacl`` (decision 0034)."""
+    daemon = imported_by("import procward.daemon.service, procward.daemon.parts.secrets")
+    assert "procward.daemon.parts.secrets" in daemon
+    assert "procward.secretstore" not in daemon
+    assert not [name for name in CIPHER if name in daemon]
+    store = imported_by("import procward.secretstore")
+    assert not [name for name in CIPHER if name in store]
+    cli = imported_by("import procward.cli.main, procward.cli.secrets")
+    assert "procward.secretstore" not in cli
+    assert not [name for name in CIPHER if name in cli]
+
+
+def test_sealing_loads_libsodium_and_no_openssl() -> None:
+    code = (
+        "import os; from procward.secretstore.sealed import seal, unseal\n"
+        "key = os.urandom(32); assert unseal(seal(b'v', key), [key]) == b'v'"
+    )
+    loaded = imported_by(code)
+    assert "nacl" in loaded and "_cffi_backend" in loaded
+    assert "cryptography" not in loaded and "_hashlib" not in loaded and "ssl" not in loaded

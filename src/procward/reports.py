@@ -1,7 +1,7 @@
 """The daemon's other replies that the CLI renders, as typed records.
 
 Health, metrics, uptime, events, logs, watch, the dependency graph,
-``inspect``, ``exec``, tokens and the audit log: what ``replies.py`` says of
+``inspect``, ``exec``, tokens, secrets and the audit log: what ``replies.py`` says of
 its records holds here too (checked decoding, wire names in ``_wire``, no
 ``typing`` at run time). They live apart so that ``procward status`` makes
 only the classes it renders.
@@ -250,6 +250,57 @@ class KeyRotated(Struct):
 
     sessions_ended: int = 0
     success: bool = True
+
+
+# -- secrets: names, sizes and who set them; never a value ---------------------------
+
+
+class SecretInfo(Struct):
+    """One secret of ``listSecrets``: never its value."""
+
+    name: str
+    size: int  # bytes
+    set_at: float
+    set_by: str
+    used_by: list[str]  # the apps whose config names it
+
+
+class SecretsReport(Struct):
+    """``listSecrets``: ``readable`` false (and why in ``problem``) when the store
+    cannot be read: a wrong or missing key, a damaged file, loose permissions."""
+
+    readable: bool
+    problem: str | None
+    path: str
+    secrets: list[SecretInfo]
+
+
+class SecretSet(SecretInfo):
+    """``setSecret``: the secret as now shown, and whether it is new."""
+
+    created: bool
+
+
+class SecretRemoved(Struct):
+    """``removeSecret``: the apps that still name it (they will not start)."""
+
+    name: str
+    used_by: list[str]
+
+
+class SecretsKeyRotated(Struct):
+    """``rotateSecretsKey``: how many secrets the new key seals, its id and its file."""
+
+    secrets: int
+    key_id: str
+    key: str
+
+
+class SecretsReset(Struct):
+    """``resetSecrets``: where the unreadable store (and its .bak) went, and why."""
+
+    moved: list[str]
+    reason: str
 
 
 class AuditView(Struct):

@@ -9,6 +9,7 @@ daemon's side fails here, with the path of the field.
 from __future__ import annotations
 
 import ast
+import os
 from typing import Any
 
 import pytest
@@ -70,7 +71,9 @@ class Decoding:
         self.seen.add(method)
 
 
-def test_every_reply_decodes_into_its_record(daemon: Client, load_apps: LoadApps) -> None:
+def test_every_reply_decodes_into_its_record(
+    daemon: Client, load_apps: LoadApps, home: str
+) -> None:
     call = Decoding(daemon)
     call.decode("loadConfig", load_apps(APPS))
     wait_all_state(daemon, "web", "running", count=2)
@@ -105,6 +108,15 @@ def test_every_reply_decodes_into_its_record(daemon: Client, load_apps: LoadApps
         call(method)
     call("getEvents", {"limit": 200})
     call("getLogs", {"lines": 5})
+    call("setSecret", {"name": "db_url", "value": "postgres://u:pw@db/x"})
+    call("setSecret", {"name": "blob", "value": "AAEC", "encoding": "base64"})
+    call("listSecrets")
+    call("rotateSecretsKey")
+    call("removeSecret", {"name": "blob"})
+    key = os.path.join(home, ".keys", "default.key")
+    os.chmod(key, 0o644)  # refused: the store cannot be read, and can be reset
+    call("resetSecrets")
+    os.chmod(key, 0o600)
     call("getAudit", {"limit": 50})
     call("deleteApp", {"name": "adhoc"})
     assert call.seen == set(call.declared), "a declared result no call here decodes"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from procward.daemon.auditentry import MAX_PARAMS_CHARS, AuditEntry, encode
+from procward.daemon.auditentry import MAX_PARAMS_CHARS, AuditEntry, encode, withhold
 from procward.daemon.auditlog import BACKUPS, MAX_PENDING, AuditLog, Limits
 from procward.kit._masking import MAX_STRING
 from procward.kit._rpc import Peer, Role
@@ -441,3 +441,15 @@ def test_the_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
         assert rows[0]["params"]["dropped"] + len(rows) - 1 == 1_000
     finally:
         log.close()
+
+
+def test_withheld_params_are_masked_by_name_and_by_position() -> None:
+    hidden = frozenset({"value"})
+    names = ("name", "value", "encoding")
+    assert withhold({"name": "a", "value": "pw"}, hidden, names) == {"name": "a", "value": "***"}
+    assert withhold(["a", "pw", "utf-8"], hidden, names) == ["a", "***", "utf-8"]
+    assert withhold(None, hidden, names) is None
+    peer = Peer("unix", Role.ADMIN, uid=0)
+    params = withhold({"name": "a", "value": "pw"}, hidden, names)
+    line = encode(AuditEntry.for_call(peer, "setSecret", params, started=0.0, duration_ms=1))
+    assert b"pw" not in line and b'"value":"***"' in line

@@ -8,6 +8,7 @@ the daemon that supervises it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -49,6 +50,38 @@ def test_the_spawning_shells_variables_do_not_reach_apps(
         shown = cli("env", "plain")
         assert shown.code == 0
         assert "FOO=" not in shown.out and "PROCWARD_INDEX=0\n" in shown.out
+    finally:
+        assert cli("down").code == 0
+
+
+def test_the_secret_stores_key_never_reaches_an_app_even_with_inherit_env(
+    cli: Callable[..., Result], write_config: WriteConfig, home: str
+) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    daemon_env = {
+        "PROCWARD_SECRETS_KEY": key,
+        "PROCWARD_SECRETS_KEY_COMMAND": "echo planted-key-command",
+        "FOO": "inherited",
+    }
+    assert cli("up", env=daemon_env).code == 0
+    path = write_config(f"""
+        [apps.everything]
+        cmd = ["sh", "-c", "env > {home}/everything.env; exec sleep 1000"]
+        inherit_env = true
+        [apps.named]
+        cmd = ["sh", "-c", "env > {home}/named.env; exec sleep 1000"]
+        inherit_env = ["PROCWARD_SECRETS_KEY", "PROCWARD_SECRETS_KEY_COMMAND", "FOO"]
+    """)
+    try:
+        assert cli("up", "-c", path).code == 0
+        for name in ("everything", "named"):
+            env = _read_env(f"{home}/{name}.env")
+            assert env["FOO"] == "inherited"  # inherit_env works: only the key is held back
+            assert "PROCWARD_SECRETS_KEY" not in env
+            assert "PROCWARD_SECRETS_KEY_COMMAND" not in env
+            shown = cli("env", name)
+            assert shown.code == 0 and "FOO=inherited" in shown.out
+            assert key not in shown.out and "planted-key-command" not in shown.out
     finally:
         assert cli("down").code == 0
 

@@ -55,6 +55,7 @@ from procward.cli.options import (
     PromptArgs,
     RunArgs,
     ScaleArgs,
+    SecretArgs,
     ServiceArgs,
     StartArgs,
     StopArgs,
@@ -64,6 +65,7 @@ from procward.cli.options import (
     UptimeArgs,
     WatchArgs,
 )
+from procward.cli.secrets import cmd_secret
 from procward.kit._argv import Arg, Command, Option, Parser, UsageError, seconds
 from procward.kit._errors import KitError, NotRunning
 from procward.kit._paths import InstancePaths, instance_for_project, resolve
@@ -450,6 +452,31 @@ PARSER = Parser(
                 ),
             ],
             record=TokenArgs,
+        ),
+        Command(
+            "secret",
+            cmd_secret,
+            "secrets for the apps, encrypted at rest: set NAME (value on stdin), list, "
+            "rm NAME, rotate-key, reset (an unreadable store)",
+            [
+                JSON,
+                Option(
+                    "--from-file",
+                    type=str,
+                    metavar="FILE",
+                    help="set: read the value from FILE, not stdin",
+                ),
+                Option("--raw", help="set: keep a trailing newline"),
+            ],
+            [
+                Arg(
+                    "action",
+                    help="set, list, rm, rotate-key or reset",
+                    choices=["set", "list", "rm", "rotate-key", "reset"],
+                ),
+                Arg("name", help="set, rm: the secret's name", optional=True),
+            ],
+            record=SecretArgs,
         ),
         Command(
             "audit",

@@ -143,3 +143,10 @@ class AuditArgs(Globals):
     lines: int
     since: str | None
     method: str | None
+
+
+class SecretArgs(Globals):
+    from_file: str | None
+    raw: bool
+    action: str
+    name: str | None

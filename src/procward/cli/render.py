@@ -349,6 +349,11 @@ def _day_mark(up: float | None, partial: float | None, down: float | None) -> st
     return "█" if share >= 1 else "▆" if share >= 0.99 else "▄" if share >= 0.9 else "▂"
 
 
+def columns(rows: list[tuple[str, ...]]) -> None:
+    """``rows`` (the first is the heading) in left-aligned columns, two spaces apart."""
+    _columns(rows)
+
+
 def _columns(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

@@ -7,7 +7,8 @@ an entry that stands for several alike refusals (see ``refusals``) adds
 
 Params never hold secrets and never much text: ``for_call`` keeps a bounded,
 masked copy (``procward.kit._masking.bounded``: secret-looking names at any
-depth and secret positional params become ``"***"``, strings are cut to 200
+depth and secret positional params become ``"***"``, and so do the params a
+method declares withheld (``withhold``: setSecret's ``value``), strings are cut to 200
 characters, containers to 50 items and 6 levels), made on the event loop
 before the entry is queued, so a client's megabyte of params is never held.
 Encoding masks again (entries built by hand), and stores the cut text, a
@@ -22,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
-from procward.kit._masking import bounded
+from procward.kit._masking import MASK, bounded
 from procward.kit._structs import Struct
 
 if TYPE_CHECKING:
@@ -82,6 +83,17 @@ class AuditEntry(Struct):
             duration_ms,
             token=peer.token_id,
         )
+
+
+def withhold(params: Params, hidden: frozenset[str], positional: Sequence[str]) -> Params:
+    """``params`` with the values of the ``hidden`` parameters (by name, or by position
+    in ``positional``) replaced by ``"***"``, before anything else sees them."""
+    if isinstance(params, dict):
+        return {k: MASK if k in hidden else v for k, v in params.items()}
+    if isinstance(params, list):
+        names = list(positional)
+        return [MASK if i < len(names) and names[i] in hidden else v for i, v in enumerate(params)]
+    return params
 
 
 def describe(peer: Peer) -> str:

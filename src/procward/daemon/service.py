@@ -24,6 +24,7 @@ from procward.daemon.parts.events import EventHistory
 from procward.daemon.parts.logs import Logs
 from procward.daemon.parts.metrics import Metrics
 from procward.daemon.parts.network import NetworkSettings
+from procward.daemon.parts.secrets import WITHHELD, Secrets
 from procward.daemon.parts.upgrade import Upgrade
 from procward.daemon.parts.uptime import Uptime
 from procward.daemon.parts.views import HttpPages, Views, daemon_view
@@ -35,7 +36,19 @@ from procward.kit._rpc import TokenHints
 from procward.supervision.supervisor import Supervisor
 
 # The classes whose ``@method``s the daemon serves, besides the kit's own.
-RPC_PARTS = (Apps, Audit, Commands, Configs, Logs, Metrics, NetworkSettings, Uptime, Views, Watch)
+RPC_PARTS = (
+    Apps,
+    Audit,
+    Commands,
+    Configs,
+    Logs,
+    Metrics,
+    NetworkSettings,
+    Secrets,
+    Uptime,
+    Views,
+    Watch,
+)
 
 
 class ProcwardDaemon(Daemon):
@@ -63,7 +76,7 @@ class ProcwardDaemon(Daemon):
         # manager, a container): apps held down by the last stop start too.
         # A daemon some command started on demand leaves them down until `up`.
         self.start_held = start_held
-        self.audit = Audit(self.paths.log_dir, self.registry.parameter_names)
+        self.audit = Audit(self.paths.log_dir, self.registry.parameter_names, WITHHELD)
         self.registry.collect(self.audit)
         self.parts: Parts | None = None
         self._restoring: asyncio.Task[None] | None = None
@@ -102,10 +115,16 @@ class ProcwardDaemon(Daemon):
         upgrade = Upgrade(sup, keeper, commands, uptime, events, self.audit)
         configs = Configs(sup, keeper)
         apps, watch = Apps(sup, keeper), Watch(sup)
-        for part in (apps, commands, configs, logs, metrics, network, uptime, views, watch):
+        secrets = Secrets(
+            self.paths.state_dir,
+            self.paths.instance,
+            users_of=lambda name: [],  # wired by the lead: the apps whose config names it
+        )
+        parts = (apps, commands, configs, logs, metrics, network, secrets, uptime, views, watch)
+        for part in parts:
             self.registry.collect(part)
 
-        return Parts(sup, keeper, metrics, network, configs, uptime, events, upgrade)
+        return Parts(sup, keeper, metrics, network, configs, uptime, events, upgrade, secrets)
 
     # -- the kit's hooks -----------------------------------------------------------
 

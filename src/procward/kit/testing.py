@@ -64,12 +64,14 @@ def reap(paths: InstancePaths, timeout: float = 5.0) -> int | None:
 
 
 def instances(home: str) -> list[str]:
-    """Instance names with a directory under ``home``."""
+    """Instance names with a directory under ``home`` (not ``.keys``: no name starts with a dot)."""
     try:
         names = os.listdir(home)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if os.path.isdir(os.path.join(home, n)))
+    return sorted(
+        n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(home, n))
+    )
 
 
 def free_port() -> int:

@@ -33,9 +33,19 @@ __all__ = ["DAEMON_ONLY", "KEPT", "base_for", "clean_base", "daemon_pointer"]
 
 KEPT = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "XDG_RUNTIME_DIR"})
 _USER_VARS = ("HOME", "USER", "LOGNAME", "SHELL")
-# Ours, from a service manager: never an app's, even with inherit_env = true.
+# Ours, from a service manager, and the secret store's key: never an app's, even with
+# inherit_env = true (an app given the key could read every secret, not just its own).
 DAEMON_ONLY = frozenset(
-    {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"}
+    {
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "PROCWARD_SECRETS_KEY",
+        "PROCWARD_SECRETS_KEY_COMMAND",
+    }
 )
 
 

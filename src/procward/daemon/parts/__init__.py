@@ -18,6 +18,7 @@ import shows it:
     events    events.json (EventHistory)
     upgrade   procward's half of the kit's upgrade (Upgrade)
     audit     the audit trail and getAudit (Audit)
+    secrets   listSecrets, setSecret, removeSecret, rotateSecretsKey, resetSecrets (Secrets)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from procward.daemon.parts.events import EventHistory
     from procward.daemon.parts.metrics import Metrics
     from procward.daemon.parts.network import NetworkSettings
+    from procward.daemon.parts.secrets import Secrets
     from procward.daemon.parts.upgrade import Upgrade
     from procward.daemon.parts.uptime import Uptime
     from procward.daemon.statekeeper import StateKeeper
@@ -46,3 +48,4 @@ class Parts(NamedTuple):
     uptime: Uptime
     events: EventHistory
     upgrade: Upgrade
+    secrets: Secrets  # its store() is what an app's secrets are read from

@@ -21,7 +21,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from procward.daemon.parts.logs import newer_than_age
@@ -49,9 +49,12 @@ class AuditTrail:
         log_dir: str,
         names: Callable[[str], tuple[str, ...] | None],
         fold_window: float | None = None,  # seconds; None: refusals.WINDOW
+        withheld: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.log_dir = log_dir
         self._names = names  # a method's parameter names, to mask positional secrets
+        # Per method, parameters never recorded whatever their name (setSecret's value).
+        self._withheld = withheld or {}
         self._fold_window = fold_window
         self._changes: AuditLog | None = None
         self._refusals: AuditLog | None = None
@@ -82,16 +85,18 @@ class AuditTrail:
         seconds: float,
         error: RpcError | None,
     ) -> None:
-        from procward.daemon.auditentry import AuditEntry
+        from procward.daemon.auditentry import AuditEntry, withhold
 
+        positional = self._names(name) or ()
+        hidden = self._withheld.get(name)
         entry = AuditEntry.for_call(
             peer,
             name,
-            params,
+            params if hidden is None else withhold(params, hidden, positional),
             started=started,
             duration_ms=round(seconds * 1000, 3),
             error=None if error is None else f"{error.code} {error.message}",
-            positional=self._names(name) or (),
+            positional=positional,
         )
         if isinstance(error, Forbidden | Unauthorized):
             self._refused(peer, entry, error.code)
@@ -159,8 +164,15 @@ class Audit:
     Nothing is opened until the first entry (``AuditTrail`` opens its logs then).
     """
 
-    def __init__(self, log_dir: str, parameter_names: Callable[[str], tuple[str, ...] | None]):
-        self.trail = AuditTrail(log_dir, parameter_names)
+    def __init__(
+        self,
+        log_dir: str,
+        parameter_names: Callable[[str], tuple[str, ...] | None],
+        withheld: Mapping[str, frozenset[str]] | None = None,
+    ):
+        """``withheld``: per method, the parameters recorded as ``"***"`` whatever
+        their name (``setSecret``'s ``value``)."""
+        self.trail = AuditTrail(log_dir, parameter_names, withheld=withheld)
         self.record: Auditor = self.trail.record_call  # the kit's server calls it for each call
 
     def close(self) -> None:
