@@ -91,6 +91,8 @@ class InstanceView(Struct):
     error: str | None
     probe: ProbeView | None = None  # only for an app with a ready or health probe
     status: str | None = None  # what the app said with sd_notify STATUS=
+    # Secrets changed since this process started: it runs with the old values until reloaded.
+    outdated_secrets: list[str] | None = None
     # Only while the daemon samples the app (procward metrics --on):
     cpu: float | None = None  # None on the first sample
     memory: int | None = None

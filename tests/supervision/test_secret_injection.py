@@ -76,12 +76,18 @@ def test_a_secret_reaches_the_environment_and_nothing_keeps_it(tmp_path: Path) -
             assert inst._launch is None
             assert DB.decode() not in repr(vars(inst))
             assert sup.launch(spec, 0).env["DATABASE_URL"] == "<secret:db_url>"
-            # A changed secret is read at the next spawn (`procward reload APP`).
+            # A changed secret is read at the next spawn (`procward reload APP`);
+            # until then the instance says it runs with the old value.
+            assert "outdated_secrets" not in inst.snapshot()
             source.store["db_url"] = b"new"
+            assert sup.secret_changed("db_url") == ["api"]
+            assert sup.secret_changed("unused") == []
+            assert inst.snapshot()["outdated_secrets"] == ["db_url"]
             out.unlink()
             await sup.restart(["api"])
             await until(out.exists)
             assert out.read_bytes() == b"new"
+            assert "outdated_secrets" not in inst.snapshot()
             assert source.asked == [("db_url",), ("db_url",)]  # once per spawn
 
     asyncio.run(main())

@@ -117,6 +117,9 @@ def _note(app: AppView, inst: InstanceView, state: str) -> str:
         if probe is not None and probe.passing is False:
             what = "not ready yet" if probe.check == "ready" else "health check failing"
             return f"{what}: {probe.last_error}"
+        if inst.outdated_secrets:
+            changed = ", ".join(inst.outdated_secrets)
+            return f"secret changed ({changed}): reload to use it"
         if inst.status:
             return inst.status
         return f"last restart: {inst.error}" if inst.error else ""

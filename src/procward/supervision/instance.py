@@ -94,6 +94,8 @@ class Instance:
         self.record = Record()
         self.child: process.Child | None = None
         self.started_wall: float | None = None  # time.time() of the last spawn
+        # Secrets changed in the store since this process was given them (a reload picks them up).
+        self.outdated_secrets: set[str] = set()
         self.pgid: int | None = None  # group of the current (or lingering) process
         self.last_pid: int | None = None  # of the latest process, kept after it exits
         self.lingering: machine.Exited | None = None  # leader gone, group not yet
@@ -334,6 +336,7 @@ class Instance:
         self.child = child
         self.pgid = self.last_pid = child.pid
         self.started_wall = time.time()
+        self.outdated_secrets = set()
         self.host.register(child.pid, self.leader_exited)
         self.status_text = None
         self.send(Spawned(child.pid))
@@ -590,6 +593,8 @@ class Instance:
             info["probe"] = self.prober.snapshot()
         if self.status_text is not None:
             info["status"] = self.status_text
+        if self.outdated_secrets and rec.pid is not None:
+            info["outdated_secrets"] = sorted(self.outdated_secrets)
         reading = self.host.reading(self.pgid)
         if reading is not None:
             info.update(reading.as_dict())

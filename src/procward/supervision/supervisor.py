@@ -263,6 +263,25 @@ class Supervisor:
         """A credentials directory of ``resolve_secrets`` is no longer read: removed."""
         self.credentials.remove(directory)
 
+    def apps_using(self, secret: str) -> list[str]:
+        """The apps that refer to secret ``secret``, by name."""
+        return sorted(
+            name for name, app in self.apps.items() if secret in app.spec.secrets.values()
+        )
+
+    def secret_changed(self, secret: str) -> list[str]:
+        """``secret`` has a new value (or none): its users' live processes hold the old one.
+
+        Each such instance says so in ``status`` until it is started again
+        (``procward reload APP``); returns the apps that use it.
+        """
+        users = self.apps_using(secret)
+        for name in users:
+            for inst in self.apps[name].instances:
+                if inst.child is not None:
+                    inst.outdated_secrets.add(secret)
+        return users
+
     def secret_names(self) -> frozenset[str] | None:
         """The names in the store, for a config's check; None if there is none to ask."""
         return None if self.secrets is None else self.secrets.names()
