@@ -126,6 +126,10 @@ def test_params_are_cut_in_length_breadth_and_depth() -> None:
         [None] * (MAX_ITEMS + 2),  # hypothesis found it: 50 kept + a note made 51, cut again
         {f"k{i}": i for i in range(MAX_ITEMS + 1)},
         {"args": list(range(MAX_ITEMS + 1))},
+        # hypothesis again: the notes took no budget, their copies did, so the second
+        # pass ran out of values earlier and cut more
+        [list(range(MAX_ITEMS + 10))] * 10,
+        [{f"k{i}": i for i in range(MAX_ITEMS + 10)}] * 10,
     ],
 )
 def test_a_cut_copy_is_cut_the_same_way_again(params: Any) -> None:

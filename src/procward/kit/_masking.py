@@ -93,7 +93,7 @@ def bounded(params: Any, positional: Sequence[str] | None = None) -> Any:
             MASK if i >= len(names) or is_secret_name(names[i]) else _copy(v, 1, budget)
             for i, v in enumerate(params[: _kept(len(params))])
         ]
-        return _with_rest(items, len(params))
+        return _with_rest(items, len(params), budget)
     return _copy(params, 0, budget)
 
 
@@ -113,7 +113,7 @@ def _copy(value: Any, depth: int, budget: list[int]) -> Any:
         return _copy_mapping(value, depth, budget)
     if isinstance(value, list | tuple):
         items = [_copy(v, depth + 1, budget) for v in value[: _kept(len(value))]]
-        return _with_rest(items, len(value))
+        return _with_rest(items, len(value), budget)
     return _cut(f"<{type(value).__name__}>")
 
 
@@ -122,7 +122,7 @@ def _copy_mapping(value: Mapping[Any, Any], depth: int, budget: list[int]) -> di
     kept = _kept(len(value))
     for n, (key, item) in enumerate(value.items()):
         if n >= kept:
-            copied["…"] = f"{len(value) - kept} more keys"
+            copied["…"] = _note(f"{len(value) - kept} more keys", budget)
             break
         name = _cut(key if isinstance(key, str) else repr(key))
         copied[name] = MASK if is_secret_name(name) else _copy(item, depth + 1, budget)
@@ -135,10 +135,17 @@ def _kept(length: int) -> int:
     return length if length <= MAX_ITEMS else MAX_ITEMS - 1
 
 
-def _with_rest(items: list[Any], length: int) -> list[Any]:
+def _with_rest(items: list[Any], length: int, budget: list[int]) -> list[Any]:
     if length > len(items):
-        items.append(f"… {length - len(items)} more items")
+        items.append(_note(f"… {length - len(items)} more items", budget))
     return items
+
+
+def _note(text: str, budget: list[int]) -> str:
+    """A note of what was cut, a value like any other: it takes its share of the budget,
+    as it will when a copy is copied again (so that a copy of a copy is the same copy)."""
+    budget[0] -= 1
+    return text if budget[0] >= 0 else "…"
 
 
 def _cut(text: str) -> str:
