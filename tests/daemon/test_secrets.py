@@ -1,10 +1,10 @@
-"""Apps that refer to secrets, in a real daemon without a store yet (issue 13).
+"""Apps that refer to secrets, in a real daemon (issue 13).
 
-Until the store is wired in, the daemon has no ``SecretSource``: an app that
-refers to a secret fails to start saying which one, the others run, and
-every view shows ``<secret:NAME>``. Values reaching apps (env and files),
-their cleanup and ``exec``'s redaction are tested in-process with a fake
-store: tests/supervision/test_secret_injection.py, tests/daemon/test_exec_secrets.py.
+A secret the store lacks fails the start of the apps that need it, saying
+which, and the others run; every view shows ``<secret:NAME>``. Values
+reaching apps end to end: test_secrets_end_to_end.py; in-process with a
+fake store: tests/supervision/test_secret_injection.py,
+tests/daemon/test_exec_secrets.py.
 """
 
 from __future__ import annotations
@@ -31,23 +31,40 @@ CONFIG = """
     cmd = "sleep 1000"
     min_start = "0.1s"
 """
-REASON = "apps.api.secrets: no secret store: cannot give 'db_url', 'stripe-key'"
+MISSING = "no secret named 'stripe-key' in the store"
+
+
+def set_both(client: Client) -> None:
+    """The secrets CONFIG refers to, in the store (as an admin on the socket)."""
+    client.call("setSecret", name="db_url", value="postgres://u:pw-1@db/x")
+    client.call("setSecret", name="stripe-key", value="sk-2")
 
 
 def test_an_app_with_secrets_fails_naming_them_and_the_others_run(
     daemon: Client, load_apps: LoadApps, cli: Callable[..., Result]
 ) -> None:
+    set_both(daemon)
     load_apps(CONFIG)
     wait_state(daemon, "web", "running")
-    wait_for(lambda: app_instances(daemon, "api")[0]["error"] == REASON, what="api's reason")
+    wait_state(daemon, "api", "running")
+    daemon.call("removeSecret", name="stripe-key")
+    daemon.call("restartApp", name="api")
+
+    def failed() -> bool:
+        error = app_instances(daemon, "api")[0]["error"]
+        return error is not None and MISSING in error and "apps.api.secrets" in error
+
+    wait_for(failed, what="api's reason")
     assert app_instances(daemon, "api")[0]["pid"] is None
+    assert app_instances(daemon, "web")[0]["state"] == "running"
     status = cli("status")
-    assert "no secret store: cannot give 'db_url'" in status.out + status.err
+    assert MISSING in status.out + status.err
 
 
 def test_views_and_the_saved_state_show_names_in_place_of_values(
     daemon: Client, load_apps: LoadApps, cli: Callable[..., Result], paths: InstancePaths
 ) -> None:
+    set_both(daemon)
     load_apps(CONFIG)
     env = cli("env", "api")
     assert env.code == 0, env.err
@@ -88,6 +105,8 @@ def test_the_saved_references_come_back_after_a_restart(
 ) -> None:
     assert cli("up").code == 0
     try:
+        with Client.open(paths.socket) as client:
+            set_both(client)
         load_apps(CONFIG)
         assert cli("down").code == 0
         assert cli("up").code == 0
@@ -119,7 +138,9 @@ def test_secret_files_a_dead_daemon_left_are_removed_at_start(
 def test_exec_of_an_app_whose_secrets_cannot_be_given_says_which(
     daemon: Client, load_apps: LoadApps, cli: Callable[..., Result]
 ) -> None:
+    set_both(daemon)
     load_apps(CONFIG)
+    daemon.call("removeSecret", name="stripe-key")
     result = cli("exec", "api", "--", "true")
     assert result.code != 0
-    assert "no secret store: cannot give 'db_url', 'stripe-key'" in result.err
+    assert MISSING in result.err

@@ -85,7 +85,7 @@ def test_the_key_is_made_by_the_first_write_private_and_apart_from_the_state(
 def test_missing_names_are_named(env: dict[str, str]) -> None:
     store = make(env)
     store.set("a", b"1", by="t")
-    with pytest.raises(SecretsUnavailable, match="no secret named b, c in the store") as caught:
+    with pytest.raises(SecretsUnavailable, match="no secret named 'b', 'c' in the store") as caught:
         store.values(["a", "b", "c"])
     assert caught.value.missing == ("b", "c")
 
@@ -306,6 +306,16 @@ def test_key_sources_in_order(env: dict[str, str], tmp_path: Path) -> None:
         found = make(full).keys.find()
         assert found is not None
         assert found.material == base64.b64decode(expected.pop(0))
+
+
+def test_the_key_command_runs_once_not_at_every_spawn(env: dict[str, str], tmp_path: Path) -> None:
+    """A spawn must not wait for a vault: the key is kept, like $PROCWARD_SECRETS_KEY's."""
+    runs = tmp_path / "runs"
+    store = make({**env, ENV_COMMAND: f"echo run >> {runs}; printf '%s\\n' {a_key()}"})
+    store.set("a", b"1", by="t")
+    for _ in range(5):
+        assert store.values(["a"]) == {"a": b"1"}
+    assert runs.read_text().splitlines() == ["run"]
 
 
 def test_a_failing_key_command_says_why_without_the_command(env: dict[str, str]) -> None:

@@ -467,6 +467,7 @@ PARSER = Parser(
                     help="set: read the value from FILE, not stdin",
                 ),
                 Option("--raw", help="set: keep a trailing newline"),
+                Option("--reload", help="set: reload the apps that use it, to give them the value"),
             ],
             [
                 Arg(

@@ -148,5 +148,6 @@ class AuditArgs(Globals):
 class SecretArgs(Globals):
     from_file: str | None
     raw: bool
+    reload: bool
     action: str
     name: str | None

@@ -15,10 +15,12 @@ import time
 from procward.cli import render
 from procward.cli.connection import connect, fail
 from procward.cli.options import SecretArgs
+from procward.kit._errors import RpcError
 from procward.kit._paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: the CLI imports this module at start
 if TYPE_CHECKING:
+    from procward.kit._client import Client
     from procward.reports import SecretsReport
 
 MAX_VALUE = 64 * 1024  # the daemon's bound too: refused here before it is sent
@@ -64,16 +66,34 @@ def _set(args: SecretArgs, paths: InstancePaths) -> int:
         params.update(value=base64.b64encode(value).decode("ascii"), encoding="base64")
     with connect(paths) as client:
         reply = client.call("setSecret", params)
-    done = SecretSet.from_dict(reply)
+        done = SecretSet.from_dict(reply)
+        reloaded, failed = _reload(client, done.used_by) if args.reload else ([], [])
     if args.json:
-        render.as_json(reply)
-        return 0
+        render.as_json({**reply, "reloaded": reloaded, "not_reloaded": failed})
+        return 1 if failed else 0
     how = "added" if done.created else "changed"
     print(f"secret {done.name} {how} ({done.size} bytes)")
-    if done.used_by and not done.created:
+    if reloaded:
+        print(f"reloaded: {', '.join(reloaded)}")
+    for app, why in failed:
+        print(f"not reloaded: {app}: {why}", file=sys.stderr)
+    if done.used_by and not args.reload:
         apps = ", ".join(done.used_by)
-        print(f"used by {apps}: `procward reload APP` gives them the new value")
-    return 0
+        print(f"used by {apps}: `procward reload APP` (or set --reload) gives them the value")
+    return 1 if failed else 0
+
+
+def _reload(client: Client, apps: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """``reloadApp`` for each of ``apps``, by the app's own strategy; who was and who not."""
+    reloaded, failed = [], []
+    for app in apps:
+        try:
+            client.call("reloadApp", {"name": app})
+        except RpcError as exc:
+            failed.append((app, str(exc)))
+        else:
+            reloaded.append(app)
+    return reloaded, failed
 
 
 def _list(args: SecretArgs, paths: InstancePaths) -> int:

@@ -115,11 +115,8 @@ class ProcwardDaemon(Daemon):
         upgrade = Upgrade(sup, keeper, commands, uptime, events, self.audit)
         configs = Configs(sup, keeper)
         apps, watch = Apps(sup, keeper), Watch(sup)
-        secrets = Secrets(
-            self.paths.state_dir,
-            self.paths.instance,
-            users_of=lambda name: [],  # wired by the lead: the apps whose config names it
-        )
+        secrets = Secrets(self.paths.state_dir, self.paths.instance, sup)
+        sup.secrets = secrets  # what each spawn that needs a secret reads
         parts = (apps, commands, configs, logs, metrics, network, secrets, uptime, views, watch)
         for part in parts:
             self.registry.collect(part)

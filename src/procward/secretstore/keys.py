@@ -5,7 +5,9 @@ The first of these that exists wins:
 1. ``$PROCWARD_SECRETS_KEY``: the base64 of 32 bytes, in the daemon's
    environment (containers, CI);
 2. ``$PROCWARD_SECRETS_KEY_COMMAND``: a shell command that prints it (a
-   vault, a password manager), run with a timeout each time the key is needed;
+   vault, a password manager), run with a timeout the first time the key is
+   needed; its key is then kept, as the one of 1 is, for the process's life
+   (a spawn must not wait for a vault, nor run a command for each restart);
 3. ``$CREDENTIALS_DIRECTORY/procward-secrets.key`` (systemd's ``LoadCredential=``);
 4. the default key file, ``<instance>.key`` in a directory of its own, apart
    from the state directory so that a backup of the state holds no key:
@@ -71,6 +73,7 @@ class KeyPlace:
     def __init__(self, instance: str, env: Mapping[str, str] | None = None) -> None:
         self.instance = instance
         self._env = env
+        self._commanded: tuple[str, bytes] | None = None  # (command, its key) once it ran
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -93,7 +96,9 @@ class KeyPlace:
             return Key(_decoded(text.encode(), f"${ENV_KEY}"), f"${ENV_KEY}")
         command = self.env.get(ENV_COMMAND)
         if command:
-            return Key(_from_command(command, self.env), f"the command in ${ENV_COMMAND}")
+            if self._commanded is None or self._commanded[0] != command:
+                self._commanded = (command, _from_command(command, self.env))
+            return Key(self._commanded[1], f"the command in ${ENV_COMMAND}")
         credentials = self.env.get("CREDENTIALS_DIRECTORY")
         if credentials and os.path.lexists(path := os.path.join(credentials, CREDENTIAL)):
             return Key(_read_key_file(path), path)

@@ -133,10 +133,10 @@ class SecretStore:
         entries, _ = self._read()
         missing = tuple(sorted(set(names) - entries.keys()))
         if missing:
-            listed = ", ".join(missing)
+            listed = ", ".join(repr(name) for name in missing)
+            how = "; ".join(f"`procward secret set {name}`" for name in missing)
             raise SecretsUnavailable(
-                f"no secret named {listed} in the store (set it with: procward secret set NAME)",
-                missing,
+                f"no secret named {listed} in the store; set it with {how}", missing
             )
         return {name: base64.b64decode(entries[name]["value"]) for name in names}
 

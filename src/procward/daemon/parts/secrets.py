@@ -21,8 +21,8 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from procward.kit._errors import Conflict, InvalidParams, NotFound
 from procward.kit._rpc import CallContext, Peer, Role, method
@@ -38,13 +38,27 @@ WITHHELD: dict[str, frozenset[str]] = {"setSecret": frozenset({"value"})}
 ENCODINGS = ("utf-8", "base64")
 
 
-class Secrets:
-    """The secret store as a part; ``store()`` is what the supervisor's adapter reads."""
+class Users(Protocol):
+    """Who uses a secret (the ``Supervisor``)."""
 
-    def __init__(self, state_dir: str, instance: str, users_of: Callable[[str], list[str]]):
+    def apps_using(self, secret: str) -> list[str]: ...
+
+    def secret_changed(self, secret: str) -> list[str]:
+        """Mark the live processes given the old value; the apps that use it."""
+        ...
+
+
+class Secrets:
+    """The secret store as a part, and the supervisor's ``SecretSource``.
+
+    The supervisor asks ``values`` at each spawn that needs a secret and
+    ``names`` when a config refers to one (``supervision/secretrefs.py``).
+    """
+
+    def __init__(self, state_dir: str, instance: str, users: Users) -> None:
         self.state_dir = state_dir
         self.instance = instance
-        self.users_of = users_of  # the apps whose config names a secret
+        self.users = users
         self._store: SecretStore | None = None
         self._changing = asyncio.Lock()
         self._reported: str | None = None  # the unreadable store's reason, once logged
@@ -55,6 +69,30 @@ class Secrets:
 
             self._store = SecretStore(self.state_dir, self.instance)
         return self._store
+
+    def values(self, names: Collection[str]) -> dict[str, bytes]:
+        """The values of ``names`` for one spawn; ``secretrefs.SecretsUnavailable`` if not."""
+        from procward.secretstore import SecretsUnavailable as Unreadable
+        from procward.supervision.secretrefs import SecretsUnavailable
+
+        try:
+            return self.store().values(names)
+        except Unreadable as exc:
+            if exc.missing:  # the store lacks names: its message names them
+                raise SecretsUnavailable(exc.reason) from None
+            self.report_unreadable(exc.reason)  # the store itself: say which were wanted
+            wanted = ", ".join(repr(name) for name in sorted(names))
+            raise SecretsUnavailable(f"cannot give {wanted}: {exc.reason}") from None
+
+    def names(self) -> frozenset[str] | None:
+        """The names in the store, or None when it cannot be read (said once in the log)."""
+        store = self.store()
+        found = store.names()
+        self.report_unreadable(store.problem() if found is None else None)
+        return found
+
+    def users_of(self, name: str) -> list[str]:
+        return self.users.apps_using(name)
 
     def report_unreadable(self, reason: str | None) -> None:
         """Log why the store cannot be read, once per reason."""
@@ -91,6 +129,7 @@ class Secrets:
         raw = _decoded(value, encoding)
         store = self.store()
         info, created = await self._change(lambda: store.set(name, raw, by=_who(ctx.peer)))
+        self.users.secret_changed(name)  # its users' processes hold the old value
         return {**self._shown(info), "created": created}
 
     @method(Role.ADMIN, result="SecretRemoved")
