@@ -175,6 +175,9 @@ class FakeHost:
     def availability_changed(self, app: str, availability: int | None) -> None:
         pass
 
+    def log_opened(self, sink: object) -> None:
+        pass
+
     def launch(self, spec: AppSpec, index: int, *, notify_socket: str | None = None) -> Launch:
         return Launch(argv=spec.cmd, env={"PROCWARD_INDEX": str(index)}, cwd=spec.cwd)
 

@@ -17,7 +17,10 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
     extra = ["--detached"] if args.detached else []
     if args.idle_shutdown is not None:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
-    argv = _daemon_argv(paths, *extra)
+    foreground = _foreground_argv(args)
+    if foreground and args.detached:
+        return fail("-c, --exit-on, --logs and --no-log-files are for the foreground", 2)
+    argv = _daemon_argv(paths, *extra, *foreground)
     if args.detached:  # in the background, exactly as `up` starts it
         from procward.kit._client import start_daemon
 
@@ -29,6 +32,14 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
         return 1 if started.warnings else 0
     sys.stdout.flush()
     os.execv(argv[0], argv)  # same pid: what systemd and containers expect
+
+
+def _foreground_argv(args: RunArgs) -> list[str]:
+    """The daemon's argv for ``run``'s foreground options (a relative file made absolute)."""
+    argv = ["--config", os.path.abspath(args.config)] if args.config else []
+    if args.exit_on:
+        argv += ["--exit-on", args.exit_on]
+    return argv + ["--logs"] * args.logs + ["--no-log-files"] * args.no_log_files
 
 
 def cmd_up(args: UpArgs, paths: InstancePaths) -> int:

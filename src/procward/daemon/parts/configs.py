@@ -39,12 +39,23 @@ class Configs:
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
         """Add or update the apps of a procward.toml; start those with autostart."""
         config = load_config(os.path.abspath(path))
+        result = await self._load(config, start_all=start)
+        await self.keeper.durable()
+        return self._applied([result])
+
+    async def apply_at_start(self, config: Config) -> None:
+        """``procward run -c FILE``: the file applied as ``up -c`` does, before serving.
+
+        Saved with the rest of the start (a full disk is a warning then).
+        """
+        result = await self._load(config, start_all=True)
+        log.info("loaded %s: %s", config.source, _changes(result) or "no changes")
+
+    async def _load(self, config: Config, *, start_all: bool) -> dict[str, Any]:
         _refuse_conflicts(config, self.sup)
         _refuse_over_total([config], self.sup)
         check_config(config, self.sup)
-        result = await self._apply(config, start_all=start)
-        await self.keeper.durable()
-        return self._applied([result])
+        return await self._apply(config, start_all=start_all)
 
     @method(Role.ADMIN, result="ConfigApplied")
     async def reloadConfig(self, ctx: CallContext) -> dict[str, Any]:
