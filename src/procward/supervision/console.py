@@ -182,10 +182,12 @@ def _dropped_notice(count: int) -> bytes:
 class Console:
     """The mirror of every app's output; ``attach`` each ``LogSink`` as it is opened."""
 
-    def __init__(self, *, log_files: bool = True, limit: int = BUFFER) -> None:
+    def __init__(
+        self, *, log_files: bool = True, fds: tuple[int, int] = (1, 2), limit: int = BUFFER
+    ) -> None:
         self.log_files = log_files
-        self.stdout = ConsoleOutput(1, limit)
-        self.stderr = ConsoleOutput(2, limit)
+        self.stdout = ConsoleOutput(fds[0], limit)
+        self.stderr = ConsoleOutput(fds[1], limit)
         self.width = len("procward")
 
     def attach(self, sink: LogSink) -> None:
