@@ -256,3 +256,19 @@ def test_100k_lines_of_each_instance_arrive_whole_once_each_in_order(
     assert seen["chatty.0"] == list(range(count))
     assert seen["chatty.1"] == list(range(count))
     assert "dropped" not in box.stderr()
+
+
+def test_a_sigterm_during_the_start_is_not_lost(
+    container: Callable[..., Container], paths: InstancePaths
+) -> None:
+    """PID 1 drops a signal it has no handler for: the CLI holds it pending for the daemon."""
+    box = container(
+        """
+        [apps.steady]
+        cmd = ["sleep", "1000"]
+        """
+    )
+    wait_for(lambda: "procward.daemon" in _cmdline(box.init), 10, 0.001, what="the exec")
+    os.kill(box.init, signal.SIGTERM)  # the daemon is still importing its code
+    assert box.wait(20) == 0, box.stderr()
+    assert "shutting down (SIGTERM)" in box.stderr()

@@ -31,7 +31,22 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
         print(f"procward is running (pid {started.pid}, instance {paths.instance})")
         return 1 if started.warnings else 0
     sys.stdout.flush()
+    _hold_stop_signals()
     os.execv(argv[0], argv)  # same pid: what systemd and containers expect
+
+
+def _hold_stop_signals() -> None:
+    """Keep a SIGTERM that comes before the daemon handles it pending, not lost.
+
+    As PID 1 of a container, a signal with no handler is not acted on but
+    discarded: a ``docker stop`` during the daemon's start would be lost. A
+    blocked signal stays pending across the exec, and the daemon unblocks
+    these once its handlers are in place (as after an upgrade's exec).
+    """
+    import signal
+
+    held = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
 
 
 def _foreground_argv(args: RunArgs) -> list[str]:
