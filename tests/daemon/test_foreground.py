@@ -20,6 +20,7 @@ from procward.kit._client import Client
 from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 from tests.conftest import Result
+from tests.daemon.conftest import wait_state
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_a_stalled_stdout_costs_dropped_lines_counted_never_a_stalled_daemon(
         assert time.monotonic() < deadline, f"the app blocked at line {written()}"
         assert ping_time(paths) < 2.0
     with Client.open(paths.socket) as client:
-        assert client.call("getApp", name="chatty")["instances"][0]["state"] == "running"
+        wait_state(client, "chatty", "running")
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     seen = b""
