@@ -130,12 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         paths,
         idle_shutdown=args.idle_shutdown,
         start_held=not args.detached,
-        foreground=_run_options(args),
+        foreground=run_options(args),
     )
     return daemon.run(detached=args.detached)
 
 
-def _run_options(args: Options) -> RunOptions | None:
+def run_options(args: Options) -> RunOptions | None:
     """``run``'s foreground options, or None when none is given (nothing more loaded)."""
     given = args.config is not None or args.exit_on is not None or args.logs or args.no_log_files
     if not given:

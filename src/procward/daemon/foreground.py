@@ -103,10 +103,11 @@ class Foreground:
         """At the very end: what the console holds written out, the daemon log back on stderr."""
         if self.console is None:
             return
+        written = self.console.close(CONSOLE_CLOSE)  # then the log may write to fd 2 itself
         if self._restore_log is not None:
             handler, stream = self._restore_log
             handler.setStream(stream)
-        if not self.console.close(CONSOLE_CLOSE):
+        if not written:
             log.warning("the console output is not being read: what it still held is lost")
         if self.console.dropped:
             log.warning(

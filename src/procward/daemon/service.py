@@ -178,4 +178,7 @@ class ProcwardDaemon(Daemon):
 
     async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
         assert self.parts is not None, "an upgrade is asked for while serving"
-        return await self.parts.upgrade.on_handover()
+        handed = await self.parts.upgrade.on_handover()
+        if self.foreground is not None:  # the next program mirrors what comes next
+            self.foreground.close()
+        return handed
