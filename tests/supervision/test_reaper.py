@@ -88,7 +88,11 @@ CLAIMED = textwrap.dedent(
     pid, status = os.waitpid(claimed, 0)
     assert os.waitstatus_to_exitcode(status) == 7, status
     CLAIMS.release(claimed)
-    wait(lambda: not zombie(orphan) and reaper.reap() is None and plain in seen)
+    def reaped_the_rest():
+        reaper.reap()
+        return plain in seen and not zombie(orphan)
+
+    wait(reaped_the_rest)
     assert os.waitstatus_to_exitcode(seen[plain]) == 5
     assert not any(zombie(p) for p in (plain, parent, orphan))
     print("ok")
