@@ -73,12 +73,13 @@ CLAIMED = textwrap.dedent(
     # An orphan: its parent exits at once, it is handed to us (subreaper) and exits.
     out_r, out_w = os.pipe()
     parent = os.posix_spawnp(
-        "sh", ["sh", "-c", "sh -c 'echo $$; exec true' & wait"], os.environ,
+        "sh", ["sh", "-c", "sh -c 'echo $$; sleep 0.2' & exit 0"], os.environ,
         file_actions=[(os.POSIX_SPAWN_DUP2, out_w, 1)],
     )
     os.close(out_w)
     orphan = int(os.read(out_r, 100).split()[0])
-    wait(lambda: all(zombie(p) for p in (claimed, plain, parent)))
+    wait(lambda: all(zombie(p) for p in (claimed, plain, parent, orphan)))
+    assert int(open(f"/proc/{orphan}/stat").read().rpartition(")")[2].split()[1]) == os.getpid()
     seen = {}
     reaper = Reaper(lambda pid, status: seen.__setitem__(pid, status))
     CLAIMS.on_release = reaper.reap
