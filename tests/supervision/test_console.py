@@ -125,3 +125,19 @@ def test_a_sink_mirrors_whole_prefixed_lines_and_may_write_no_file(
     assert not os.path.exists(path)
     wait_for(lambda: console.stdout.written == 3, what="3 lines written")
     assert console.close(5) and console.dropped == 0
+
+
+def test_colour_only_on_a_terminal_and_not_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, terminal = os.openpty()
+    read_end, write_end = os.pipe()
+    try:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+        outputs = [ConsoleOutput(terminal), ConsoleOutput(write_end)]
+        monkeypatch.setenv("NO_COLOR", "1")
+        outputs.append(ConsoleOutput(terminal))
+        assert [output.colour for output in outputs] == [True, False, False]
+        for output in outputs:
+            assert output.close(5)
+    finally:
+        for fd in (controller, terminal, read_end, write_end):
+            os.close(fd)
