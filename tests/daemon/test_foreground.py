@@ -129,3 +129,24 @@ def test_a_bad_config_file_refuses_the_start_and_touches_nothing(
     result = cli("run", "-c", path, timeout=60)
     assert result.code == 1
     assert "apps.web.instances" in result.err
+
+
+@pytest.mark.parametrize(("code", "expected"), [(0, 0), (4, 1)])
+def test_any_exit_ends_the_daemon_with_0_only_after_a_clean_exit(
+    cli: Callable[..., Result], home: str, code: int, expected: int
+) -> None:
+    path = os.path.join(home, "procward.toml")
+    with open(path, "w") as f:
+        f.write(
+            textwrap.dedent(f"""
+            [apps.steady]
+            cmd = ["sleep", "1000"]
+
+            [apps.job]
+            cmd = ["sh", "-c", "sleep 0.2; exit {code}"]
+            restart = "always"
+            """)
+        )
+    result = cli("run", "-c", path, "--exit-on", "any-exit", timeout=60)
+    assert result.code == expected, result.err
+    assert f"job.0 backoff (exit status {code}; --exit-on any-exit)" in result.err
