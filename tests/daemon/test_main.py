@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from procward.daemon.__main__ import parse
+from procward.daemon.__main__ import parse, run_options
+from procward.daemon.foreground import RunOptions
+from procward.supervision.exiton import ExitOn
 
 
 def test_defaults() -> None:
@@ -33,6 +35,7 @@ def test_both_spellings(argv: list[str]) -> None:
         (["--instance"], "--instance needs a value"),
         (["--idle-shutdown", "soon"], "--idle-shutdown takes seconds, not 'soon'"),
         (["--detached=yes"], "unknown argument '--detached=yes'"),
+        (["--exit-on", "sometimes"], "--exit-on takes crashed, any-exit, never, not 'sometimes'"),
     ],
 )
 def test_mistakes_exit_2_with_the_reason(
@@ -51,3 +54,29 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         parse(["--help"])
     assert exited.value.code == 0
     assert "--kill-leftovers" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], None),  # a plain daemon loads none of it
+        (["--config", "/srv/p.toml"], RunOptions("/srv/p.toml", ExitOn.CRASHED)),
+        (["--logs"], RunOptions(None, ExitOn.NEVER, logs=True)),  # without a file: never
+        (
+            ["--config", "/p.toml", "--exit-on", "any-exit", "--logs", "--no-log-files"],
+            RunOptions("/p.toml", ExitOn.ANY_EXIT, logs=True, log_files=False),
+        ),
+        (["--exit-on", "never", "--config", "/p.toml"], RunOptions("/p.toml", ExitOn.NEVER)),
+    ],
+)
+def test_runs_foreground_options(argv: list[str], expected: RunOptions | None) -> None:
+    assert run_options(parse(argv)) == expected
+
+
+def test_the_foreground_options_are_refused_with_detached(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_options(parse(["--detached", "--logs"]))
+    assert exited.value.code == 2
+    assert "are for the foreground" in capsys.readouterr().err

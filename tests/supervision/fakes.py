@@ -178,6 +178,9 @@ class FakeHost:
     def availability_changed(self, app: str, availability: int | None) -> None:
         pass
 
+    def log_opened(self, sink: object) -> None:
+        pass
+
     def launch(
         self,
         spec: AppSpec,

@@ -664,7 +664,7 @@ def test_an_app_of_a_file_runs_in_the_files_directory_by_default() -> None:
 def test_unknown_settings_are_refused() -> None:
     assert problems_of({"procward": {"bogus": 1, "max_instances": 0}}) == [
         "procward.bogus: unknown key; the keys of [procward] are: "
-        "max_instances, max_total_instances",
+        "max_instances, max_total_instances, console_logs, log_files",
         "procward.max_instances: must be an integer from 1 to 100000, got 0",
     ]
 
@@ -713,3 +713,15 @@ def test_a_toml_file_with_nul_gives_the_same_error(tmp_path) -> None:
     path.write_text('[apps.web]\ncmd = "x"\nhealth = { http = "http://127.0.0.1:1/\\u0000" }\n')
     with pytest.raises(ConfigError, match=r"apps.web.health.http: must not contain NUL"):
         load_config(str(path))
+
+
+def test_the_console_settings_are_read_for_run_in_the_foreground() -> None:
+    plain = parse_config({"apps": {}}, base_dir="/")
+    assert (plain.console_logs, plain.log_files) == (False, True)
+    config = parse_config(
+        {"procward": {"console_logs": True, "log_files": False}, "apps": {}}, base_dir="/"
+    )
+    assert (config.console_logs, config.log_files) == (True, False)
+    assert problems_of({"procward": {"console_logs": "yes"}})[0].startswith(
+        "procward.console_logs: "
+    )

@@ -17,7 +17,10 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
     extra = ["--detached"] if args.detached else []
     if args.idle_shutdown is not None:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
-    argv = _daemon_argv(paths, *extra)
+    foreground = _foreground_argv(args)
+    if foreground and args.detached:
+        return fail("-c, --exit-on, --logs and --no-log-files are for the foreground", 2)
+    argv = _daemon_argv(paths, *extra, *foreground)
     if args.detached:  # in the background, exactly as `up` starts it
         from procward.kit._client import start_daemon
 
@@ -28,7 +31,30 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
         print(f"procward is running (pid {started.pid}, instance {paths.instance})")
         return 1 if started.warnings else 0
     sys.stdout.flush()
+    _hold_stop_signals()
     os.execv(argv[0], argv)  # same pid: what systemd and containers expect
+
+
+def _hold_stop_signals() -> None:
+    """Keep a SIGTERM that comes before the daemon handles it pending, not lost.
+
+    As PID 1 of a container, a signal with no handler is not acted on but
+    discarded: a ``docker stop`` during the daemon's start would be lost. A
+    blocked signal stays pending across the exec, and the daemon unblocks
+    these once its handlers are in place (as after an upgrade's exec).
+    """
+    import signal
+
+    held = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+
+
+def _foreground_argv(args: RunArgs) -> list[str]:
+    """The daemon's argv for ``run``'s foreground options (a relative file made absolute)."""
+    argv = ["--config", os.path.abspath(args.config)] if args.config else []
+    if args.exit_on:
+        argv += ["--exit-on", args.exit_on]
+    return argv + ["--logs"] * args.logs + ["--no-log-files"] * args.no_log_files
 
 
 def cmd_up(args: UpArgs, paths: InstancePaths) -> int:

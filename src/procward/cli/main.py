@@ -163,10 +163,22 @@ PARSER = Parser(
         Command(
             "run",
             cmd_run,
-            "run the daemon in the foreground (systemd, containers)",
+            "run the daemon in the foreground (systemd, containers: procward run -c FILE --logs)",
             [
                 Option("--detached", help="detach and log JSON to a file"),
                 Option("--idle-shutdown", type=seconds, metavar="SECONDS", help="stop when unused"),
+                Option("-c", "--config", type=str, metavar="FILE", help="load and start its apps"),
+                Option(
+                    "--exit-on",
+                    type=str,
+                    choices=["crashed", "any-exit", "never"],
+                    metavar="WHEN",
+                    help="exit (stopping the rest) when an app has crashed (status 1), "
+                    "when any app exits (0 if all exits were 0), or never "
+                    "(default: crashed with -c, else never)",
+                ),
+                Option("--logs", help="every app's output on stdout/stderr, prefixed 'web.0 | '"),
+                Option("--no-log-files", help="with --logs: write no log files"),
             ],
             record=RunArgs,
         ),

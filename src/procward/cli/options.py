@@ -36,6 +36,10 @@ class AppsArgs(Globals):
 class RunArgs(Globals):
     detached: bool
     idle_shutdown: float | None
+    config: str | None
+    exit_on: str | None
+    logs: bool
+    no_log_files: bool
 
 
 class UpArgs(Globals):

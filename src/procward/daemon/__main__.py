@@ -20,8 +20,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from procward.daemon.foreground import RunOptions
+
 USAGE = """\
 usage: python -m procward.daemon [--instance NAME] [--detached] [--idle-shutdown SECONDS]
+                                 [--config FILE] [--exit-on MODE] [--logs] [--no-log-files]
                                  [--kill-leftovers] [--check]
 
 The procward daemon itself, in the foreground; `procward run` execs it and
@@ -30,11 +33,19 @@ The procward daemon itself, in the foreground; `procward run` execs it and
   --instance NAME          instance name (default: $PROCWARD_INSTANCE or default)
   --detached               run as a background daemon with JSON logs
   --idle-shutdown SECONDS  stop after this long unused
+  --config FILE            load and start the apps of a procward.toml (foreground)
+  --exit-on MODE           crashed, any-exit or never: when an app ending ends the
+                           daemon (default: crashed with --config, else never)
+  --logs                   mirror every app's output to stdout and stderr, prefixed
+  --no-log-files           with --logs: write no log files
   --kill-leftovers         SIGKILL the app processes a dead daemon left
                            (what `procward kill` runs)
   --check                  load the daemon's code and exit: 0 if it would start
                            (an upgrade's pre-flight)
 """
+
+
+EXIT_ON = ("crashed", "any-exit", "never")
 
 
 class Options(Arguments):
@@ -43,6 +54,10 @@ class Options(Arguments):
     instance: str | None
     detached: bool
     idle_shutdown: float | None
+    config: str | None
+    exit_on: str | None
+    logs: bool
+    no_log_files: bool
     kill_leftovers: bool
     check: bool
 
@@ -54,6 +69,10 @@ PARSER = Parser(
         Option("--instance", type=str, metavar="NAME", help="instance name"),
         Option("--detached", help="run as a background daemon with JSON logs"),
         Option("--idle-shutdown", type=seconds, help="stop after this long unused"),
+        Option("--config", type=str, help="a procward.toml to load and start"),
+        Option("--exit-on", type=str, choices=EXIT_ON, help="when an app ending ends the daemon"),
+        Option("--logs", help="mirror every app's output to stdout and stderr"),
+        Option("--no-log-files", help="with --logs: write no log files"),
         Option("--kill-leftovers", help="SIGKILL the app processes a dead daemon left"),
         Option("--check", help="load the daemon's code and exit"),
     ],
@@ -73,8 +92,10 @@ def _reason(exc: UsageError) -> str:
     """The daemon's own words for a mistake (its callers are programs: one word each)."""
     if exc.kind == "missing":
         return f"{exc.option} needs a value"
+    if exc.kind == "invalid" and exc.option == "--exit-on":
+        return f"--exit-on takes {', '.join(EXIT_ON)}, not {exc.value!r}"
     if exc.kind == "invalid":
-        return f"{exc.option} takes seconds, not {exc.value!r}"  # the one that converts
+        return f"{exc.option} takes seconds, not {exc.value!r}"
     return f"unknown argument {exc.word!r}"
 
 
@@ -105,8 +126,34 @@ def main(argv: list[str] | None = None) -> int:
 
     # In the foreground (`procward run`) a service manager or a container started it
     # on purpose: what `down` held down starts too. On demand (--detached), it waits for `up`.
-    daemon = ProcwardDaemon(paths, idle_shutdown=args.idle_shutdown, start_held=not args.detached)
+    daemon = ProcwardDaemon(
+        paths,
+        idle_shutdown=args.idle_shutdown,
+        start_held=not args.detached,
+        foreground=run_options(args),
+    )
     return daemon.run(detached=args.detached)
+
+
+def run_options(args: Options) -> RunOptions | None:
+    """``run``'s foreground options, or None when none is given (nothing more loaded)."""
+    given = args.config is not None or args.exit_on is not None or args.logs or args.no_log_files
+    if not given:
+        return None
+    if args.detached:
+        _usage_error("--config, --exit-on, --logs and --no-log-files are for the foreground")
+    from procward.daemon.foreground import RunOptions
+    from procward.supervision.exiton import ExitOn
+
+    # With a file it is the container's form: an app that gives up ends it. Without,
+    # a service manager's daemon whose apps come and go: it runs on (as before).
+    exit_on = args.exit_on or ("crashed" if args.config is not None else "never")
+    return RunOptions(
+        config=args.config,
+        exit_on=ExitOn(exit_on),
+        logs=args.logs,
+        log_files=not args.no_log_files,
+    )
 
 
 def kill_leftovers(paths: InstancePaths) -> int:

@@ -22,6 +22,7 @@ from procward.daemon import savedstate
 from procward.daemon.parts.upgrade import handed_pids, read_hand_over
 from procward.daemon.savedapps import SavedApps
 from procward.kit._atomic import read_with_fallback
+from procward.kit._children import CLAIMS
 from procward.kit._errors import CorruptFile
 from procward.supervision import state
 from procward.supervision.app import serving
@@ -228,12 +229,15 @@ def watch_children(reap: Callable[[], None]) -> None:
     """
     loop = asyncio.get_running_loop()
     signal.signal(signal.SIGCHLD, lambda _sig, _frame: loop.call_soon_threadsafe(reap))
+    # A thread's claimed child collected: what exited behind it is ours to reap now.
+    CLAIMS.on_release = lambda: loop.call_soon_threadsafe(reap)
     reap()  # anything that exited before the handler was in place
 
 
 def stop_watching_children() -> None:
     """The loop is about to close: a late SIGCHLD must not schedule into it."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    CLAIMS.on_release = lambda: None
 
 
 def raise_fd_limit() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward._version import __version__
 from procward.daemon import lifecycle, savedstate
@@ -34,6 +34,9 @@ from procward.daemon.statekeeper import StateKeeper
 from procward.kit._daemon import Daemon
 from procward.kit._rpc import TokenHints
 from procward.supervision.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from procward.daemon.foreground import Foreground, RunOptions
 
 # The classes whose ``@method``s the daemon serves, besides the kit's own.
 RPC_PARTS = (
@@ -70,7 +73,13 @@ class ProcwardDaemon(Daemon):
     state_flush_interval = 30.0
     start_grace = 5.0  # at most this long restoring apps before serving
 
-    def __init__(self, *args: Any, start_held: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        start_held: bool = False,
+        foreground: RunOptions | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         # Started deliberately in the foreground (`procward run`: a service
         # manager, a container): apps held down by the last stop start too.
@@ -80,6 +89,12 @@ class ProcwardDaemon(Daemon):
         self.registry.collect(self.audit)
         self.parts: Parts | None = None
         self._restoring: asyncio.Task[None] | None = None
+        # `procward run -c FILE --logs --exit-on ...` (daemon/foreground.py), else None.
+        self.foreground: Foreground | None = None
+        if foreground is not None:
+            from procward.daemon.foreground import Foreground
+
+            self.foreground = Foreground(foreground, self)
 
     def _build(self) -> Parts:
         """Every part, each given what it uses; their methods registered."""
@@ -127,7 +142,11 @@ class ProcwardDaemon(Daemon):
 
     async def on_start(self) -> None:
         saved, handed = lifecycle.prepare(self.paths, self.handed_over)
+        if self.foreground is not None:
+            self.foreground.read_config()  # a bad file: not started, nothing touched
         parts = self.parts = self._build()
+        if self.foreground is not None:
+            self.foreground.attach(parts.sup)
         await lifecycle.start(parts, saved, handed, self.paths.state_dir)
         self._restoring = await lifecycle.recover(
             parts,
@@ -138,17 +157,27 @@ class ProcwardDaemon(Daemon):
             warn=self.start_warning,
             grace=self.start_grace,
         )
+        if self.foreground is not None:
+            await self.foreground.load(parts.configs, self.start_grace)
         self.scheduler.every(self.state_flush_interval, parts.keeper.baseline, name="state-flush")
         self.server.auditor = self.audit.record
         parts.keeper.status.write()
         await parts.keeper.save_or_warn(self.start_warning)
 
     async def on_start_failed(self) -> None:
+        if self.foreground is not None:
+            self.foreground.stop_loading()
         await lifecycle.abandon_start(self.parts, self._restoring)
+        if self.foreground is not None:
+            self.foreground.close()
 
     async def on_stop(self) -> None:
+        if self.foreground is not None:
+            self.foreground.stop_loading()
         if self.parts is not None:
             await lifecycle.stop(self.parts, self.audit, force=self.force_stop)
+        if self.foreground is not None:
+            self.foreground.close()
 
     def on_reload(self) -> Awaitable[None] | None:
         return None if self.parts is None else self.parts.configs.on_reload()
@@ -165,4 +194,7 @@ class ProcwardDaemon(Daemon):
 
     async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
         assert self.parts is not None, "an upgrade is asked for while serving"
-        return await self.parts.upgrade.on_handover()
+        handed = await self.parts.upgrade.on_handover()
+        if self.foreground is not None:  # the next program mirrors what comes next
+            self.foreground.close()
+        return handed

@@ -115,6 +115,9 @@ class Daemon:
         self._stop_requested: asyncio.Event | None = None
         self._stop_reason = ""
         self.force_stop = False  # shutdown(force=True): on_stop kills instead of stopping
+        # What ``run`` returns after a stop: 0 for a clean one; a subclass sets more
+        # before ``request_stop`` (an app gave up), and a stop that failed makes it 1.
+        self.exit_status = 0
         self.start_warnings: list[str] = []  # for whoever started us (``start_warning``)
         self._bound_socket = False
         self.vitals = Vitals(self, self.paths, self.server)
@@ -279,7 +282,7 @@ class Daemon:
             return self.upgrader.exec()
         # Reported only now, with the lock free, so that a caller who retries at
         # once finds the instance free rather than a daemon on its way out.
-        return 0 if error is None else self._fail_start(ready, error)
+        return self.exit_status if error is None else self._fail_start(ready, error)
 
     def _fail_start(self, ready: spawn.ReadyPipe | None, text: str) -> int:
         log.error("cannot start: %s", text)
@@ -449,8 +452,10 @@ class Daemon:
             await asyncio.wait_for(self.on_stop(), timeout=_left(deadline) - 0.5)
         except TimeoutError:
             log.error("stopping took longer than %.0fs; exiting anyway", self.shutdown_timeout)
+            self.exit_status = max(self.exit_status, 1)
         except Exception:
             log.exception("error while stopping")
+            self.exit_status = max(self.exit_status, 1)
         await self._stop_quietly()
         log.info("stopped")
 

@@ -35,6 +35,7 @@ import socket
 import subprocess
 from typing import Any, Protocol
 
+from procward.kit import _children as children
 from procward.kit import _notify as notify
 from procward.kit._atomic import write_atomic
 from procward.kit._errors import Conflict
@@ -58,13 +59,9 @@ def env_name(prefix: str) -> str:
 def preflight(argv: list[str], timeout: float = 60.0) -> str | None:
     """Run ``argv``; None if it exits 0, else what went wrong, for people."""
     try:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        # Claimed: the daemon's reaper (waitpid(-1)) must not take its status.
+        done = children.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)

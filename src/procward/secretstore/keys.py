@@ -213,15 +213,17 @@ def _from_command(command: str, env: Mapping[str, str]) -> bytes:
     """Run the key command; its output is the key. Neither is ever in a message."""
     import subprocess
 
+    from procward.kit import _children as children
+
     what = f"the key command in ${ENV_COMMAND}"
     try:
-        done = subprocess.run(
+        # Claimed from the daemon's reaper, which would take its exit status.
+        done = children.run(
             ["/bin/sh", "-c", command],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=COMMAND_TIMEOUT,
             env=dict(env),
-            check=False,
         )
     except subprocess.TimeoutExpired:
         raise SecretsUnavailable(f"{what} did not finish within {COMMAND_TIMEOUT:g}s") from None

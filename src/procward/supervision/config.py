@@ -41,6 +41,7 @@ from procward.supervision.values import (
     Nested,
     did_you_mean,
     read_count,
+    read_flag,
     read_table,
     show,
     unknown_key,
@@ -71,6 +72,9 @@ class Config(Struct):
     max_instances: int = MAX_INSTANCES  # the file's cap on an app's instances ([procward])
     # The daemon's cap on all instances, if the file sets it ([procward]).
     max_total_instances: int | None = None
+    # For `procward run -c` in the foreground: mirror the output, write the log files.
+    console_logs: bool = False
+    log_files: bool = True
 
     def total_instances(self) -> int:
         return sum(spec.instances for spec in self.apps.values())
@@ -173,7 +177,14 @@ def parse_config(
     if problems:
         raise ConfigError(problems, source)
     apps = {d.name: d.spec() for d in drafts}
-    return Config(apps, source, max_instances=cap, max_total_instances=total)
+    return Config(
+        apps,
+        source,
+        max_instances=cap,
+        max_total_instances=total,
+        console_logs=settings.get("console_logs", False),
+        log_files=settings.get("log_files", True),
+    )
 
 
 def parse_app(
@@ -357,6 +368,9 @@ def _max_instances(value: object, base_dir: str) -> int:
 _SETTINGS: dict[str, Callable[[object, str], object]] = {
     "max_instances": _max_instances,
     "max_total_instances": _max_instances,
+    # Read by `procward run -c FILE` in the foreground only (`--logs`, `--no-log-files`).
+    "console_logs": read_flag,
+    "log_files": read_flag,
 }
 
 

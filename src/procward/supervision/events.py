@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CAPACITY", "EventFollower", "EventLog", "as_dict"]
+__all__ = ["CAPACITY", "Event", "EventFollower", "EventLog", "as_dict"]
 
 CAPACITY = 2000
 FOLLOW_QUEUE = 1000
@@ -64,6 +65,8 @@ class EventLog:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.ring: deque[Event] = deque(maxlen=capacity)
         self.followers: set[EventFollower] = set()
+        # Told of each event as it happens, in the pass that made it (``--exit-on``).
+        self.listeners: list[Callable[[Event], None]] = []
         self.dirty = False  # added to since the last ``saved()``
 
     def add(  # noqa: PLR0917 - one event's fields
@@ -80,6 +83,8 @@ class EventLog:
         self.dirty = True
         for follower in self.followers:
             follower.push(event)
+        for listener in self.listeners:
+            listener(event)
 
     def recent(
         self, limit: int, name: str | None = None, since: float | None = None

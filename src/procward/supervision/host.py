@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from procward.kit._procinfo import ProcessIdentity
     from procward.supervision.escapees import ProcessTable
+    from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Reading
     from procward.supervision.pacing import Ticket
     from procward.supervision.process import Child
@@ -144,6 +145,10 @@ class Host(Protocol):
         ...
 
     def availability_changed(self, app: str, availability: int | None) -> None: ...
+
+    def log_opened(self, sink: LogSink) -> None:
+        """An instance opened ``sink`` (its first spawn): the console mirror attaches here."""
+        ...
 
     def launch(
         self,

@@ -430,6 +430,8 @@ class Instance:
                 )
                 for stream in streams
             }
+            for sink in self._sinks.values():
+                self.host.log_opened(sink)
         return self._sinks
 
     @property

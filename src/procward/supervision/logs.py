@@ -16,7 +16,9 @@ and the recovery is reported too.
 
 Followers (``logs -f``) get a copy of every chunk through a bounded queue; a
 follower that cannot keep up loses chunks (and is told how many bytes), it
-never makes the daemon buffer without bound.
+never makes the daemon buffer without bound. A ``mirror`` (``run --logs``,
+``console.py``) gets every chunk too, and the end of each pipe's stream;
+with ``to_file`` False it is the only place the output goes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from procward.kit import _rotation as rotation
 from procward.kit._structs import Struct, field
@@ -66,6 +69,16 @@ class Follower(Struct, frozen=False, eq=False):
         return chunk
 
 
+class Mirror(Protocol):
+    """Where a copy of a sink's output goes as it is written (``console.SinkMirror``)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def end_of_stream(self) -> None:
+        """A pipe into the sink reached its end: a line left without its newline is whole."""
+        ...
+
+
 class LogSink:
     """One log file (``<n>.out``, ``<n>.err`` or merged ``<n>.log``) and its backups."""
 
@@ -92,6 +105,8 @@ class LogSink:
         self.json_lines = json_lines
         self.report = report or (lambda text: log.error("%s", text))
         self.followers: set[Follower] = set()
+        self.mirror: Mirror | None = None
+        self.to_file = True  # False: the mirror alone gets the output (``--no-log-files``)
         self.fd: int | None = None
         self.size = 0
         self.tail = 0  # bytes after the last newline in the file
@@ -108,8 +123,10 @@ class LogSink:
             data = self._as_json(data)
         elif self.stamp:
             data = self._stamped(data)
-        if data:
+        if data and self.to_file:
             self._emit(data)
+        if self.mirror is not None:
+            self.mirror.write(data)
         for follower in self.followers:
             follower.push(self.app, self.index, self.stream, data)
 
@@ -118,6 +135,8 @@ class LogSink:
         if self.json_lines and self.pending:
             data, self.pending = self.pending, b""
             self.write(data + b"\n")
+        if self.mirror is not None:
+            self.mirror.end_of_stream()
 
     def _emit(self, data: bytes) -> None:
         if self.fd is None and not self._open():
@@ -202,7 +221,8 @@ class LogSink:
     def reopen(self) -> None:
         """Follow an external rotation (logrotate moved the file): open by name."""
         self._close()
-        self._open()
+        if self.to_file:
+            self._open()
 
     def _open(self) -> bool:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW

@@ -6,8 +6,10 @@ grandchild and must reap those too. One SIGCHLD handler that drains
 ``waitpid(-1, WNOHANG)`` covers both with one mechanism and no descriptor
 per child (500 apps would otherwise hold 500 pidfds); the loop wakes on the
 signal, so nothing polls. The consequence: nothing else in the daemon may
-wait for children of its own (no ``asyncio`` subprocesses); they would be
-reaped here.
+wait for children of its own (no ``asyncio`` subprocesses): they would be
+reaped here. The daemon's own helpers are reaped here and their status
+handed over (``Supervisor.watch_child``); a thread that must wait by pid
+claims its child (``kit._children.run``) and the reaper leaves it alone.
 
 Each child leads its own process group (``process_group=0``), so a stop or a
 kill reaches everything it started, and every descriptor of the daemon is
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from procward.kit import _signals as signals
+from procward.kit._children import CLAIMS, ChildClaims
 from procward.kit._procinfo import ProcessIdentity
 from procward.kit._structs import Struct
 from procward.supervision.capture import open_pipe
@@ -214,6 +217,16 @@ class OsSpawner:
 class Reaper:
     """Drain ``waitpid(-1)`` on SIGCHLD and report every exit to ``on_exit``.
 
+    Every exited child is reaped, known or not: as a subreaper (or PID 1 of a
+    container) the daemon inherits orphaned grandchildren, and a zombie
+    nobody reaps stays in the process table for good. All but the children a
+    thread of the daemon waits for itself (``kit._children``: an upgrade's
+    pre-flight in ``subprocess``): while one is claimed, each exited child is
+    peeked at (``WNOWAIT``) and only unclaimed ones are reaped, so the
+    waiter gets the real status. A claimed child that exited hides those
+    behind it until its waiter collects it; the claim's release brings
+    another pass.
+
     In batches of at most ``batch`` exits: when more are waiting, the rest is
     left to a later pass of the loop (``schedule``), so that a storm of exits
     (hundreds of crash-looping children) cannot keep the loop from reading
@@ -225,27 +238,21 @@ class Reaper:
         on_exit: Callable[[int, int], None],
         schedule: Callable[[Callable[[], None]], object] | None = None,
         batch: int = 64,
+        claims: ChildClaims = CLAIMS,
     ) -> None:
         self.on_exit = on_exit
         self.schedule = schedule
         self.batch = batch
+        self.claims = claims
         self._again = False  # a later pass is already scheduled
 
     def reap(self) -> None:
         self._again = False
-        exits = []
-        for _ in range(self.batch):
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break  # no children at all
-            if pid == 0:
-                break
-            exits.append((pid, status))
-        else:
-            if self.schedule is not None:  # more may be waiting: after the loop's turn
-                self._again = True
-                self.schedule(self._reap_again)
+        with self.claims.lock:  # no claimed child forks meanwhile
+            exits, more = _collect(self.batch, self.claims.held())
+        if more and self.schedule is not None:  # more may be waiting: after the loop's turn
+            self._again = True
+            self.schedule(self._reap_again)
         for pid, status in exits:
             try:
                 self.on_exit(pid, status)
@@ -255,6 +262,28 @@ class Reaper:
     def _reap_again(self) -> None:
         if self._again:
             self.reap()
+
+
+def _collect(batch: int, claimed: frozenset[int]) -> tuple[list[tuple[int, int]], bool]:
+    """Up to ``batch`` exits, none of ``claimed``; and whether more may be waiting."""
+    exits = []
+    for _ in range(batch):
+        try:
+            if claimed:
+                found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                if found is None or found.si_pid in claimed:
+                    break  # a claimed one: its waiter collects it, then we go on
+                pid, status = os.waitpid(found.si_pid, os.WNOHANG)
+            else:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break  # no children at all
+        if pid == 0:
+            break
+        exits.append((pid, status))
+    else:
+        return exits, True
+    return exits, False
 
 
 def exit_of(status: int) -> tuple[int | None, int | None]:

@@ -41,6 +41,7 @@ from procward.supervision.uptime import UptimeHistory
 
 if TYPE_CHECKING:
     from procward.kit._procinfo import ProcessIdentity
+    from procward.supervision.console import Console
     from procward.supervision.credentials import CredentialFiles
     from procward.supervision.instance import Instance
     from procward.supervision.logs import LogSink
@@ -104,6 +105,7 @@ class Supervisor:
         self.max_total_instances = MAX_TOTAL_INSTANCES
         self._uptime_due: dict[str, float] = {}  # apps changed in this pass of the loop
         self._watching: Watching | None = None  # watch mode, made when first needed
+        self.console: Console | None = None  # `run --logs`: every app's output mirrored
 
     # -- events from below ---------------------------------------------------------
 
@@ -324,6 +326,10 @@ class Supervisor:
 
     def availability_changed(self, app: str, availability: int | None) -> None:
         self.uptime.note(app, availability)
+
+    def log_opened(self, sink: LogSink) -> None:
+        if self.console is not None:
+            self.console.attach(sink)
 
     def _note_uptime(self, name: str) -> None:
         """Tell the uptime history how ``app`` is, once per pass of the loop.

@@ -39,12 +39,27 @@ class Configs:
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
         """Add or update the apps of a procward.toml; start those with autostart."""
         config = load_config(os.path.abspath(path), secret_names=self.sup.secret_names)
+        result = await self._load(config, start_all=start)
+        await self.keeper.durable()
+        return self._applied([result])
+
+    async def apply_at_start(self, config: Config) -> None:
+        """``procward run -c FILE``: the file applied as ``up -c`` does, before serving.
+
+        Saved with the rest of the start (a full disk is a warning then).
+        The file was read before the store could be asked: read again, its
+        secrets' names checked, when it names any.
+        """
+        if any(spec.secrets for spec in config.apps.values()) and config.source:
+            config = load_config(config.source, secret_names=self.sup.secret_names)
+        result = await self._load(config, start_all=True)
+        log.info("loaded %s: %s", config.source, _changes(result) or "no changes")
+
+    async def _load(self, config: Config, *, start_all: bool) -> dict[str, Any]:
         _refuse_conflicts(config, self.sup)
         _refuse_over_total([config], self.sup)
         check_config(config, self.sup)
-        result = await self._apply(config, start_all=start)
-        await self.keeper.durable()
-        return self._applied([result])
+        return await self._apply(config, start_all=start_all)
 
     @method(Role.ADMIN, result="ConfigApplied")
     async def reloadConfig(self, ctx: CallContext) -> dict[str, Any]:
