@@ -18,8 +18,6 @@ again if the reason changes); ``listSecrets`` says why each time.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -186,8 +184,10 @@ def _decoded(value: str, encoding: str) -> bytes:
         return value.encode("utf-8")
     if encoding == "base64":
         try:
+            import base64  # here: an idle daemon has no use for it
+
             return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
+        except ValueError:  # binascii.Error is one
             raise InvalidParams("setSecret: value is not valid base64") from None
     raise InvalidParams("setSecret: encoding must be utf-8 or base64")  # not echoed: swapped?
 
