@@ -38,6 +38,7 @@ CLI_MAY_IMPORT_FROM_KIT = {
     "spawn",
     "atomic",
     "procinfo",
+    "tls",  # only with --ca-file or --client-cert
 }
 CLI_ALLOWED = {
     "procward.client",

@@ -99,8 +99,14 @@ def _run(argv: list[str] | None) -> int:
         command, args = PARSER.parse(sys.argv[1:] if argv is None else argv)
         assert isinstance(args, Globals)  # every command's record is
         paths = _paths(args)
-        if args.connect:
-            os.environ["PROCWARD_CONNECT"] = args.connect
+        for name, value in (
+            ("PROCWARD_CONNECT", args.connect),
+            ("PROCWARD_CA_FILE", args.ca_file),
+            ("PROCWARD_CLIENT_CERT", args.client_cert),
+            ("PROCWARD_CLIENT_KEY", args.client_key),
+        ):
+            if value:
+                os.environ[name] = value
     except UsageError as exc:
         if str(exc) == "--version":
             print(f"procward {__version__}")
@@ -155,6 +161,26 @@ PARSER = Parser(
             metavar="HOST:PORT",
             help="a daemon's TCP listener, with the token in $PROCWARD_TOKEN "
             "(default: $PROCWARD_CONNECT)",
+        ),
+        Option(
+            "--ca-file",
+            type=str,
+            metavar="FILE",
+            help="with --connect: TLS, verifying the daemon against this CA "
+            "(default: $PROCWARD_CA_FILE)",
+        ),
+        Option(
+            "--client-cert",
+            type=str,
+            metavar="FILE",
+            help="with --connect: a certificate for a daemon that asks for one "
+            "(default: $PROCWARD_CLIENT_CERT)",
+        ),
+        Option(
+            "--client-key",
+            type=str,
+            metavar="FILE",
+            help="its private key (default: $PROCWARD_CLIENT_KEY)",
         ),
         JSON,
         Option("--version", help="print the version"),
@@ -438,6 +464,20 @@ PARSER = Parser(
                     help="POST /rpc, GET /metrics (Prometheus), GET /health; e.g. 127.0.0.1:9800",
                 ),
                 Option("--off", help="stop listening on both"),
+                Option(
+                    "--tls-cert",
+                    type=str,
+                    metavar="FILE",
+                    help="serve both over TLS with this certificate (PEM)",
+                ),
+                Option("--tls-key", type=str, metavar="FILE", help="the certificate's key (PEM)"),
+                Option(
+                    "--tls-client-ca",
+                    type=str,
+                    metavar="FILE",
+                    help="mutual TLS: clients need a certificate this CA signed",
+                ),
+                Option("--no-tls", help="serve both in clear again"),
             ],
             record=NetworkArgs,
         ),
