@@ -134,7 +134,7 @@ def test_without_the_ca_or_with_a_wrong_one_it_is_refused_clearly(
     daemon: Client, cli: Callable[..., Result], certs: Certs, paths: InstancePaths
 ) -> None:
     address = serve_tls(cli, certs)
-    with pytest.raises(TLSRefused, match="cannot verify the daemon at .*--ca-file"):
+    with pytest.raises(TLSRefused, match=r"cannot verify the daemon at .*--ca-file"):
         Client.open_tcp(address, None, tls=client_context(certs.wrong_ca))
     wrong = cli("--connect", address, "--ca-file", certs.wrong_ca, "status")
     assert wrong.code == 1 and "cannot verify the daemon" in wrong.err, wrong.err
@@ -169,9 +169,12 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(
     daemon: Client, cli: Callable[..., Result], certs: Certs, paths: InstancePaths
 ) -> None:
     address = serve_tls(cli, certs, "--tls-client-ca", certs.ca)
-    with pytest.raises(TLSRefused, match="refused the TLS connection.*--client-cert"):
-        with Client.open_tcp(address, None, tls=client_context(certs.ca)) as client:
-            client.call("ping")
+    plain = client_context(certs.ca)
+    with (
+        pytest.raises(TLSRefused, match=r"refused the TLS connection.*--client-cert"),
+        Client.open_tcp(address, None, tls=plain) as client,
+    ):
+        client.call("ping")
     mutual = client_context(certs.ca, certs.client_cert, certs.client_key)
     with Client.open_tcp(address, admin_token(paths), tls=mutual) as client:
         assert "daemon" in client.call("status")

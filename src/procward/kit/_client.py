@@ -191,8 +191,6 @@ class Client:
         self.close()
 
 
-
-
 def _tls_handshake(
     tls: ssl.SSLContext, sock: _socket.socket, host: str, address: str
 ) -> ssl.SSLSocket:
