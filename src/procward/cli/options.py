@@ -162,3 +162,13 @@ class SecretArgs(Globals):
     reload: bool
     action: str
     name: str | None
+
+
+class CompletionArgs(Globals):
+    shell: str
+
+
+class CompleteArgs(Globals):
+    """The hidden ``__complete``: what the shell script asks for (``apps``)."""
+
+    what: str
