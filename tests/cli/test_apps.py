@@ -101,7 +101,7 @@ def test_up_and_network_render_their_replies_without_status(
     assert "status" not in calls
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("procward is running (pid ")
-    assert out[1:] == ["tcp:  off", "http: off", "tls:  off"]
+    assert out[1:] == ["tcp:  off", "http: off"]
 
 
 def test_stop_all_by_its_app_method_is_refused_with_the_all_method(two_apps: Client) -> None:

@@ -219,10 +219,25 @@ def test_turning_tls_off_serves_in_clear_again(
 ) -> None:
     address = serve_tls(cli, certs)
     result = cli("network", "--no-tls")
-    assert result.code == 0 and "tls:  off" in result.out, result.err
+    assert result.code == 0 and "tls:" not in result.out, result.err
 
     def answers_in_clear() -> bool:
         with Client.open_tcp(address, None) as client:
             return "pid" in client.call("ping")
 
     assert wait_for(answers_in_clear, 10, what="the listener in clear")
+
+
+def test_info_shows_the_warning_of_a_listener_open_in_clear(
+    paths: InstancePaths, cli: Callable[..., Result]
+) -> None:
+    """What the daemon writes in daemon.json (``Network.cleartext``), `info` shows, without
+    a call: written here by hand, as no test listens beyond 127.0.0.1."""
+    from procward.kit._metadata import Metadata, write_metadata
+    from procward.kit._network import cleartext_warning
+
+    paths.ensure()
+    warning = cleartext_warning("tcp", "0.0.0.0:9700")
+    write_metadata(paths, Metadata(1, 1, "boot", "1", paths.socket, 0.0, {}, [warning]))
+    result = cli("info")
+    assert f"warning: {warning}" in result.out, result.out
