@@ -241,3 +241,26 @@ def test_info_shows_the_warning_of_a_listener_open_in_clear(
     write_metadata(paths, Metadata(1, 1, "boot", "1", paths.socket, 0.0, {}, [warning]))
     result = cli("info")
     assert f"warning: {warning}" in result.out, result.out
+
+
+def test_files_that_no_longer_load_at_start_keep_the_listeners_closed(
+    daemon: Client, cli: Callable[..., Result], certs: Certs
+) -> None:
+    serve_tls(cli, certs)
+    assert cli("down").code == 0
+    os.rename(certs.server_cert, certs.server_cert + ".old")
+    up = cli("up")
+    assert up.code == 1, "up must not look like all is well"
+    assert "not listening on tcp" in up.err and "server.pem: no such file" in up.err, up.err
+    shown = cli("network")
+    assert shown.code == 1 and "not served" in shown.out, shown.out
+    with Client.open(daemon_socket(cli)) as client:
+        assert "tcp" not in client.call("getNetwork")["addresses"]  # never in clear instead
+
+
+def daemon_socket(cli: Callable[..., Result]) -> str:
+    import json
+
+    info = cli("info", "--json")
+    socket_path: str = json.loads(info.out)["socket"]
+    return socket_path
