@@ -264,3 +264,13 @@ def daemon_socket(cli: Callable[..., Result]) -> str:
     info = cli("info", "--json")
     socket_path: str = json.loads(info.out)["socket"]
     return socket_path
+
+
+def test_an_upgrade_keeps_serving_tls_on_the_same_listener(
+    daemon: Client, cli: Callable[..., Result], certs: Certs, paths: InstancePaths
+) -> None:
+    address = serve_tls(cli, certs)
+    assert cli("upgrade").code == 0  # the listener is handed over and served with TLS again
+    assert address_of(cli, "tcp") == address
+    with Client.open_tcp(address, admin_token(paths), tls=client_context(certs.ca)) as client:
+        assert "daemon" in client.call("status")
