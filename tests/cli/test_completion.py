@@ -168,3 +168,48 @@ def test_fish_completes_commands_and_app_names(
 def test_the_cli_loads_no_completion_code_for_other_commands() -> None:
     loaded = imported_by("import procward.cli.main")
     assert "procward.kit._completion" not in loaded and "procward.cli.completing" not in loaded
+
+
+# zsh's completion system needs a terminal; its builtins are stood in for, printing what
+# the script offers (real zsh then filters by the prefix typed).
+ZSH_STUBS = """\
+compdef() { :; }
+compadd() { if [[ $1 == -a ]]; then print -l -- ${(P)2}; else shift; print -l -- "$@"; fi }
+_describe() { print -l -- ${${(P)4}%%:*} }
+_files() { print -- @files }
+source "$1"
+shift
+words=("$@"); CURRENT=${#words}
+_procward
+"""
+
+
+def test_zsh_offers_commands_options_files_and_app_names(
+    daemon: Client, load_apps: LoadApps, procward_exe: str, tmp_path: object
+) -> None:
+    if shutil.which("zsh") is None:
+        pytest.skip("zsh is not installed")
+    load_apps("""
+        [apps.web]
+        cmd = ["sleep", "1000"]
+    """)
+    path = os.path.join(str(tmp_path), "procward.zsh")
+    with open(path, "w") as f:
+        f.write(script(PARSER, "zsh"))
+
+    def offered(*words: str) -> list[str]:
+        done = subprocess.run(
+            ["zsh", "-f", "-c", ZSH_STUBS, "zsh", path, procward_exe, *words],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert done.stderr == ""
+        return done.stdout.split()
+
+    assert {"status", "start", "stop"} <= set(offered("st"))
+    assert "--force" in offered("stop", "--f")
+    assert offered("run", "-c", "") == ["@files"]
+    assert offered("-i", "x", "stop", "") == []  # another instance: no daemon, no names
+    assert offered("stop", "") == ["web"]
