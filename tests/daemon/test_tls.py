@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from procward.kit._client import Client, TLSRefused
-from procward.kit._errors import InvalidParams
+from procward.kit._errors import InvalidParams, Unauthorized
 from procward.kit._paths import InstancePaths
 from procward.kit._tls import client_context
 from procward.kit.testing import wait_for
@@ -274,3 +274,20 @@ def test_an_upgrade_keeps_serving_tls_on_the_same_listener(
     assert address_of(cli, "tcp") == address
     with Client.open_tcp(address, admin_token(paths), tls=client_context(certs.ca)) as client:
         assert "daemon" in client.call("status")
+
+
+def test_sessions_in_clear_end_when_tls_is_turned_on(
+    daemon: Client, cli: Callable[..., Result], certs: Certs, paths: InstancePaths
+) -> None:
+    """In a daemon that has OpenSSL already (it served TLS before): no restart, and the
+    connections made in clear are ended with the reason."""
+    address = serve_tls(cli, certs)
+    assert cli("network", "--no-tls").code == 0
+    with Client.open_tcp(address, admin_token(paths)) as in_clear:
+        assert "daemon" in in_clear.call("status")
+        again = cli("network", "--tls-cert", certs.server_cert, "--tls-key", certs.server_key)
+        assert again.code == 0 and "restarting" not in again.out, again.out + again.err
+        with pytest.raises((ConnectionError, Unauthorized), match="now serves TLS"):
+            in_clear.call("status")
+    with Client.open_tcp(address, None, tls=client_context(certs.ca)) as client:
+        assert "pid" in client.call("ping")

@@ -187,6 +187,8 @@ class NetworkSettings:
                     bound = self.addresses().get(kind)
                     asked[kind] = bound or getattr(self, f"{kind}_setting")
             self._change_tls(tls)
+            if tls is not None and self.tls_error is None:
+                self._end_clear_sessions(ctx)
         try:
             for kind, address in asked.items():
                 if address is not None:
@@ -242,6 +244,15 @@ class NetworkSettings:
             self.tls_error = None
         else:
             self.tls_error = self._serve_tls(tls)
+
+    def _end_clear_sessions(self, ctx: CallContext) -> None:
+        """Once TLS is served, no session goes on in clear (but the caller's, to get its reply)."""
+        self.network.end_sessions(
+            lambda peer: peer.transport == "tcp" and peer is not ctx.peer,
+            "session ended: the daemon now serves TLS; connect again with --ca-file",
+        )
+        if self.network.http is not None:
+            self.network.http.close_connections()
 
     def _serve_tls(self, tls: TlsFiles) -> str | None:
         """Give the kit's network a server context of ``tls``; why it cannot, if so."""
