@@ -38,6 +38,8 @@ CLI_MAY_IMPORT_FROM_KIT = {
     "spawn",
     "atomic",
     "procinfo",
+    "tls",  # only with --ca-file or --client-cert
+    "completion",  # only for `procward completion SHELL`
 }
 CLI_ALLOWED = {
     "procward.client",
@@ -264,3 +266,17 @@ def test_sealing_loads_libsodium_and_no_openssl() -> None:
     loaded = imported_by(code)
     assert "nacl" in loaded and "_cffi_backend" in loaded
     assert "cryptography" not in loaded and "_hashlib" not in loaded and "ssl" not in loaded
+
+
+def test_an_idle_daemon_without_tls_loads_no_openssl() -> None:
+    """Decision 0040: TLS costs nothing until configured. The daemon's entry keeps
+    OpenSSL out (decision 0008); its network part and the kit's listeners then load
+    neither ``ssl`` nor the TLS module."""
+    code = (
+        "from procward.kit._eventloop import keep_openssl_out; assert keep_openssl_out()\n"
+        "import procward.daemon.service, procward.daemon.parts.network, procward.kit._network\n"
+        "import sys; assert sys.modules.get('ssl') is None, 'ssl loaded'\n"
+    )
+    loaded = imported_by(code)
+    assert "procward.daemon.parts.network" in loaded
+    assert "procward.kit._tls" not in loaded and "_ssl" not in loaded

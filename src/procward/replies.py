@@ -144,11 +144,24 @@ class DaemonInfo(Struct):
     network: dict[str, Listener] = field(default_factory=dict)  # absent from older daemons
 
 
+class TlsView(Struct):
+    """TLS of the listeners: its files, whether it is served, and why not."""
+
+    cert: str
+    key: str
+    client_ca: str | None
+    serving: bool
+    error: str | None
+    restart: bool  # the daemon started without OpenSSL: it serves TLS after `upgrade`
+
+
 class NetworkView(Struct):
     """``setNetwork`` and ``getNetwork``: where the daemon listens, and each listener wanted."""
 
     addresses: dict[str, str]  # "unix", and "tcp" and "http" when they listen
     network: dict[str, Listener]
+    tls: TlsView | None = None  # None: no TLS
+    warnings: list[str] = field(default_factory=list)  # listeners open to others in clear
 
 
 class DaemonStatus(Struct):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from procward.daemon.__main__ import parse, run_options
+from procward.daemon.__main__ import parse, run_options, tls_wanted
 from procward.daemon.foreground import RunOptions
+from procward.kit._paths import InstancePaths
 from procward.supervision.exiton import ExitOn
 
 
@@ -80,3 +81,25 @@ def test_the_foreground_options_are_refused_with_detached(
         run_options(parse(["--detached", "--logs"]))
     assert exited.value.code == 2
     assert "are for the foreground" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "wanted"),
+    [
+        (None, False),  # no state yet
+        (b"{not json", False),  # unreadable: the daemon says so later
+        (b'{"format": 1, "apps": [], "settings": null}', False),
+        (b'{"settings": {"network": {"tcp": "127.0.0.1:9700"}}}', False),
+        (b'{"settings": {"network": {"tcp": "1.2.3.4:1", "tls_cert": ""}}}', False),
+        (b'{"settings": {"network": {"tls_cert": "/c.pem", "tls_key": "/k.pem"}}}', True),
+    ],
+)
+def test_tls_is_decided_from_the_saved_setting(
+    paths: InstancePaths, content: bytes | None, wanted: bool
+) -> None:
+    """Read before asyncio is imported: it decides whether OpenSSL is kept out (0040)."""
+    paths.ensure()
+    if content is not None:
+        with open(paths.state, "wb") as f:
+            f.write(content)
+    assert tls_wanted(paths) is wanted

@@ -244,7 +244,10 @@ def test_a_half_failed_change_saves_the_half_that_was_made(
             daemon.call("setNetwork", tcp="127.0.0.1:0", http=f"127.0.0.1:{busy}")
     tcp = daemon.call("status")["daemon"]["addresses"]["tcp"]
     with open(paths.state) as f:
-        assert json.load(f)["settings"]["network"] == {"tcp": "127.0.0.1:0", "http": None}
+        saved = json.load(f)["settings"]["network"]
+    assert saved == {"tcp": "127.0.0.1:0", "http": None} | dict.fromkeys(
+        ("tls_cert", "tls_key", "tls_client_ca")
+    )
     assert read_metadata(paths).addresses["tcp"] == tcp  # type: ignore[union-attr]
 
 

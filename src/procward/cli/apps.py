@@ -29,6 +29,8 @@ from procward.kit._paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
+    from typing import Any
+
     from procward.kit._client import Client
     from procward.reports import ExecResult
 
@@ -332,22 +334,40 @@ def cmd_token(args: TokenArgs, paths: InstancePaths) -> int:
 
 
 def cmd_network(args: NetworkArgs, paths: InstancePaths) -> int:
-    with connect(paths) as client:
-        if args.off:
-            reply = client.call("setNetwork", tcp="", http="")
-        elif args.tcp or args.http:
-            reply = client.call("setNetwork", tcp=args.tcp, http=args.http)
-        else:
-            reply = client.call("getNetwork")
+    """Set or show the listeners; TLS asked of a daemon started without it upgrades it."""
     from procward.replies import NetworkView
 
+    with connect(paths) as client:
+        reply = client.call(*_network_call(args))
     view = NetworkView.from_dict(reply)
+    if view.tls is not None and view.tls.restart and not os.environ.get("PROCWARD_CONNECT"):
+        from procward.cli.daemon import upgrade_in_place
+
+        print("restarting the daemon in place to serve TLS (the apps keep running)")
+        code = upgrade_in_place(paths, 30.0)
+        if code != 0:
+            return code
+        with connect(paths, spawn=False) as client:
+            reply = client.call("getNetwork")
+        view = NetworkView.from_dict(reply)
     if args.json:
         render.as_json(reply)
     else:
-        for line in render.listeners(view):
+        for line in render.network(view):
             print(line)
-    return 0
+    return 0 if view.tls is None or view.tls.serving else 1
+
+
+def _network_call(args: NetworkArgs) -> tuple[str, dict[str, Any]]:
+    """``setNetwork`` with what the options change, or ``getNetwork`` when none does."""
+    params: dict[str, Any] = {"tcp": "", "http": ""} if args.off else {}
+    params.update({k: v for k, v in (("tcp", args.tcp), ("http", args.http)) if v})
+    files = [("tls_cert", args.tls_cert), ("tls_key", args.tls_key)]
+    files.append(("tls_client_ca", args.tls_client_ca))
+    params.update({key: os.path.abspath(path) for key, path in files if path})
+    if args.no_tls:
+        params["tls_cert"] = ""
+    return ("setNetwork", params) if params else ("getNetwork", {})
 
 
 def cmd_audit(args: AuditArgs, paths: InstancePaths) -> int:

@@ -12,6 +12,7 @@ from procward.kit._paths import InstancePaths
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Iterable
 
 
@@ -47,12 +48,26 @@ def connect(paths: InstancePaths, spawn: bool = True) -> Client:
     """
     remote = os.environ.get("PROCWARD_CONNECT")
     if remote:
-        return Client.open_tcp(remote, os.environ.get("PROCWARD_TOKEN"))
+        return Client.open_tcp(remote, os.environ.get("PROCWARD_TOKEN"), tls=tls_context())
     argv = daemon_argv(paths, "--detached") if spawn else None
     wait = float(os.environ.get("PROCWARD_WAIT", "2"))
     client = connect_to(paths, spawn_argv=argv, wait=wait, start_timeout=start_timeout())
     warn_of(client.start_warnings)
     return client
+
+
+def tls_context() -> ssl.SSLContext | None:
+    """TLS for ``--connect`` when a CA or a client certificate is given; else none."""
+    ca_file = os.environ.get("PROCWARD_CA_FILE")
+    cert = os.environ.get("PROCWARD_CLIENT_CERT")
+    if not ca_file and not cert:
+        return None
+    from procward.kit._tls import TLSFilesError, client_context
+
+    try:
+        return client_context(ca_file, cert, os.environ.get("PROCWARD_CLIENT_KEY"))
+    except TLSFilesError as exc:
+        raise ConnectionError(f"TLS: {exc}") from None
 
 
 def start_timeout() -> float:

@@ -112,12 +112,17 @@ def cmd_down(args: TimeoutArgs, paths: InstancePaths) -> int:
 
 def cmd_upgrade(args: TimeoutArgs, paths: InstancePaths) -> int:
     """Exec the installed procward in the daemon's place; the apps keep running."""
+    return upgrade_in_place(paths, args.timeout)
+
+
+def upgrade_in_place(paths: InstancePaths, timeout: float) -> int:
+    """``upgrade``: ask for it, wait for the new program to answer; the exit status."""
     import time
 
     from procward.replies import Ping
     from procward.reports import UpgradeStarted
 
-    deadline = time.monotonic() + args.timeout
+    deadline = time.monotonic() + timeout
     with connect(paths, spawn=False) as client:
         before = Ping.from_dict(client.call("ping"))
         while True:  # "not now: web:0 is starting": a moment later it is not
@@ -143,7 +148,7 @@ def cmd_upgrade(args: TimeoutArgs, paths: InstancePaths) -> int:
                     1,
                 )
         if time.monotonic() > deadline:
-            return fail(f"the daemon did not come back within {args.timeout:g}s: see its log", 1)
+            return fail(f"the daemon did not come back within {timeout:g}s: see its log", 1)
         time.sleep(0.02)
     kept = result.keeping
     print(
@@ -233,10 +238,15 @@ def cmd_info(args: Globals, paths: InstancePaths) -> int:
         info["pid"] = meta.pid
         if meta.version:  # unknown while daemon.json is missing
             info["version"] = meta.version
+        if meta.warnings:  # a listener open to the network in clear
+            info["warnings"] = meta.warnings
     if args.json:
         render.as_json(info)
     else:
+        warnings = info.pop("warnings", [])
         render.fields(list(info.items()))
+        for text in warnings if isinstance(warnings, list) else ():
+            print(f"warning: {text}")
     return 0
 
 

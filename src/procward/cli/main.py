@@ -43,6 +43,8 @@ from procward.cli.options import (
     AppArgs,
     AppsArgs,
     AuditArgs,
+    CompleteArgs,
+    CompletionArgs,
     EnvArgs,
     EventsArgs,
     ExecArgs,
@@ -99,8 +101,14 @@ def _run(argv: list[str] | None) -> int:
         command, args = PARSER.parse(sys.argv[1:] if argv is None else argv)
         assert isinstance(args, Globals)  # every command's record is
         paths = _paths(args)
-        if args.connect:
-            os.environ["PROCWARD_CONNECT"] = args.connect
+        for name, value in (
+            ("PROCWARD_CONNECT", args.connect),
+            ("PROCWARD_CA_FILE", args.ca_file),
+            ("PROCWARD_CLIENT_CERT", args.client_cert),
+            ("PROCWARD_CLIENT_KEY", args.client_key),
+        ):
+            if value:
+                os.environ[name] = value
     except UsageError as exc:
         if str(exc) == "--version":
             print(f"procward {__version__}")
@@ -133,6 +141,27 @@ def _paths(args: Globals) -> InstancePaths:
 # -- commands -----------------------------------------------------------------
 
 
+def cmd_completion(args: CompletionArgs, paths: InstancePaths) -> int:
+    """Print the completion script for a shell, made from ``PARSER`` (loaded only here)."""
+    from procward.kit._completion import script
+
+    sys.stdout.write(script(PARSER, args.shell))
+    return 0
+
+
+def cmd_complete(args: CompleteArgs, paths: InstancePaths) -> int:
+    """``__complete apps``: the running daemon's app names, for the completion scripts.
+
+    Never starts a daemon, never waits long, never says anything but names:
+    a shell calls it on every TAB.
+    """
+    from procward.cli.completing import app_names
+
+    for name in app_names(paths):
+        print(name)
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------
 
 
@@ -155,6 +184,26 @@ PARSER = Parser(
             metavar="HOST:PORT",
             help="a daemon's TCP listener, with the token in $PROCWARD_TOKEN "
             "(default: $PROCWARD_CONNECT)",
+        ),
+        Option(
+            "--ca-file",
+            type=str,
+            metavar="FILE",
+            help="with --connect: TLS, verifying the daemon against this CA "
+            "(default: $PROCWARD_CA_FILE)",
+        ),
+        Option(
+            "--client-cert",
+            type=str,
+            metavar="FILE",
+            help="with --connect: a certificate for a daemon that asks for one "
+            "(default: $PROCWARD_CLIENT_CERT)",
+        ),
+        Option(
+            "--client-key",
+            type=str,
+            metavar="FILE",
+            help="its private key (default: $PROCWARD_CLIENT_KEY)",
         ),
         JSON,
         Option("--version", help="print the version"),
@@ -223,7 +272,7 @@ PARSER = Parser(
             cmd_status,
             "show the apps (exit status 1 if something meant to run does not, or on a warning)",
             [JSON],
-            [Arg("name", help="one app (default: all)", optional=True)],
+            [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
             record=AppsArgs,
         ),
         Command(
@@ -245,7 +294,7 @@ PARSER = Parser(
                 ),
             ],
             [
-                Arg("name", help="app name, or all", optional=True),
+                Arg("name", help="app name, or all", optional=True, complete="apps"),
                 Arg("cmd", help="after --: the command of a new app", many=True),
             ],
             record=StartArgs,
@@ -259,7 +308,7 @@ PARSER = Parser(
                 Option("--force", help="KILL at once"),
                 Option("--timeout", type=seconds, metavar="S", help="before KILL"),
             ],
-            [Arg("name", help="app name, or all")],
+            [Arg("name", help="app name, or all", complete="apps")],
             record=StopArgs,
         ),
         Command(
@@ -267,7 +316,7 @@ PARSER = Parser(
             cmd_restart,
             "restart an app, or all",
             [JSON],
-            [Arg("name", help="app, or all")],
+            [Arg("name", help="app, or all", complete="apps")],
             record=AppArgs,
         ),
         Command(
@@ -275,7 +324,14 @@ PARSER = Parser(
             cmd_reload,
             "new processes for an app's old ones, one at a time; no app: re-read the configs",
             [JSON],
-            [Arg("name", help="app, or all (default: the config files)", optional=True)],
+            [
+                Arg(
+                    "name",
+                    help="app, or all (default: the config files)",
+                    optional=True,
+                    complete="apps",
+                )
+            ],
             record=AppsArgs,
         ),
         Command(
@@ -283,7 +339,7 @@ PARSER = Parser(
             cmd_scale,
             "run N instances of an app",
             [JSON],
-            [Arg("name", help="app"), Arg("count", help="instances", type=int)],
+            [Arg("name", help="app", complete="apps"), Arg("count", help="instances", type=int)],
             record=ScaleArgs,
         ),
         Command(
@@ -291,7 +347,7 @@ PARSER = Parser(
             cmd_delete,
             "stop an app and forget it",
             [],
-            [Arg("name", help="app")],
+            [Arg("name", help="app", complete="apps")],
             record=AppArgs,
         ),
         Command(
@@ -299,7 +355,7 @@ PARSER = Parser(
             cmd_health,
             "readiness and health probes of each instance; exit 1 if any app is unwell",
             [JSON],
-            [Arg("name", help="app (default: all)", optional=True)],
+            [Arg("name", help="app (default: all)", optional=True, complete="apps")],
             record=AppsArgs,
         ),
         Command(
@@ -307,7 +363,7 @@ PARSER = Parser(
             cmd_uptime,
             "how long each app was up while meant to run, per day (90 days kept)",
             [JSON, Option("--days", type=int, default=30, help="how many days (default 30)")],
-            [Arg("name", help="app (default: all)", optional=True)],
+            [Arg("name", help="app (default: all)", optional=True, complete="apps")],
             record=UptimeArgs,
         ),
         Command(
@@ -320,7 +376,7 @@ PARSER = Parser(
                 Option("-f", "--follow", help="keep printing new events"),
                 Option("--since", type=str, metavar="AGE", help="only newer events, e.g. 10m"),
             ],
-            [Arg("name", help="one app (default: all)", optional=True)],
+            [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
             record=EventsArgs,
         ),
         Command(
@@ -337,7 +393,7 @@ PARSER = Parser(
                 Option("--since", type=str, metavar="AGE", help="only newer lines, e.g. 10m"),
                 Option("--reopen", help="reopen the log files (after an external logrotate)"),
             ],
-            [Arg("name", help="one app (default: all)", optional=True)],
+            [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
             record=LogsArgs,
         ),
         Command(
@@ -345,7 +401,7 @@ PARSER = Parser(
             cmd_flush,
             "empty the logs of an app (or all) and delete their backups",
             [],
-            [Arg("name", help="one app (default: all)", optional=True)],
+            [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
             record=AppsArgs,
         ),
         Command(
@@ -353,7 +409,7 @@ PARSER = Parser(
             cmd_inspect,
             "one app in full: definition, instances, probes, usage, env, watch, recent logs",
             [JSON, Option("-n", "--lines", type=int, default=20, help="log lines per file")],
-            [Arg("name", help="app")],
+            [Arg("name", help="app", complete="apps")],
             record=InspectArgs,
         ),
         Command(
@@ -368,7 +424,7 @@ PARSER = Parser(
                 Option("--off", help="stop sampling (NAME: that app), the default: on demand"),
                 Option("--interval", type=seconds, help="seconds between samples (default 5)"),
             ],
-            [Arg("name", help="app (default: all)", optional=True)],
+            [Arg("name", help="app (default: all)", optional=True, complete="apps")],
             record=MetricsArgs,
         ),
         Command(
@@ -376,7 +432,7 @@ PARSER = Parser(
             cmd_env,
             "the environment an app's instance runs with",
             [JSON, Option("--index", type=int, default=0, help="which instance (default 0)")],
-            [Arg("name", help="app")],
+            [Arg("name", help="app", complete="apps")],
             record=EnvArgs,
         ),
         Command(
@@ -389,7 +445,7 @@ PARSER = Parser(
                 Option("--timeout", type=str, metavar="AGE", help="then stop it (default 10m)"),
             ],
             [
-                Arg("name", help="app"),
+                Arg("name", help="app", complete="apps"),
                 Arg("command", help="one of the app's [commands]", optional=True),
                 Arg("cmd", help="after --: a command line, or more arguments", many=True),
             ],
@@ -400,7 +456,7 @@ PARSER = Parser(
             cmd_graph,
             "the dependency graph of the apps, or what one app needs and what needs it",
             [JSON],
-            [Arg("name", help="app (default: all)", optional=True)],
+            [Arg("name", help="app (default: all)", optional=True, complete="apps")],
             record=AppsArgs,
         ),
         Command(
@@ -412,7 +468,7 @@ PARSER = Parser(
                 Option("--on", help="watch the apps with a `watch` key (or only NAMES)"),
                 Option("--off", help="stop watching until --on"),
             ],
-            [Arg("names", help="apps, with --on", many=True)],
+            [Arg("names", help="apps, with --on", many=True, complete="apps")],
             record=WatchArgs,
         ),
         Command(
@@ -438,6 +494,20 @@ PARSER = Parser(
                     help="POST /rpc, GET /metrics (Prometheus), GET /health; e.g. 127.0.0.1:9800",
                 ),
                 Option("--off", help="stop listening on both"),
+                Option(
+                    "--tls-cert",
+                    type=str,
+                    metavar="FILE",
+                    help="serve both over TLS with this certificate (PEM)",
+                ),
+                Option("--tls-key", type=str, metavar="FILE", help="the certificate's key (PEM)"),
+                Option(
+                    "--tls-client-ca",
+                    type=str,
+                    metavar="FILE",
+                    help="mutual TLS: clients need a certificate this CA signed",
+                ),
+                Option("--no-tls", help="serve both in clear again"),
             ],
             record=NetworkArgs,
         ),
@@ -502,6 +572,24 @@ PARSER = Parser(
                 Option("--method", type=str, help="one method, e.g. stopApp"),
             ],
             record=AuditArgs,
+        ),
+        Command(
+            "completion",
+            cmd_completion,
+            'print a completion script: eval "$(procward completion bash)", '
+            "source <(procward completion zsh), procward completion fish | source",
+            [],
+            [Arg("shell", help="bash, zsh or fish", choices=["bash", "zsh", "fish"])],
+            record=CompletionArgs,
+        ),
+        Command(
+            "__complete",
+            cmd_complete,
+            "what the completion scripts ask for at run time (apps: the daemon's app names)",
+            [],
+            [Arg("what", help="apps", choices=["apps"])],
+            record=CompleteArgs,
+            hidden=True,
         ),
         Command(
             "service",

@@ -17,6 +17,9 @@ class Globals(Arguments):
     instance: str | None
     project: str | None
     connect: str | None
+    ca_file: str | None
+    client_cert: str | None
+    client_key: str | None
     json: bool
     version: bool
 
@@ -134,6 +137,10 @@ class NetworkArgs(Globals):
     tcp: str | None
     http: str | None
     off: bool
+    tls_cert: str | None
+    tls_key: str | None
+    tls_client_ca: str | None
+    no_tls: bool
 
 
 class TokenArgs(Globals):
@@ -155,3 +162,13 @@ class SecretArgs(Globals):
     reload: bool
     action: str
     name: str | None
+
+
+class CompletionArgs(Globals):
+    shell: str
+
+
+class CompleteArgs(Globals):
+    """The hidden ``__complete``: what the shell script asks for (``apps``)."""
+
+    what: str

@@ -397,6 +397,17 @@ def listeners(daemon: DaemonInfo | NetworkView, *, problems_only: bool = False) 
     return lines
 
 
+def network(view: NetworkView) -> list[str]:
+    """``listeners``, then TLS when set (its files, or why it is not served), and warnings."""
+    lines = listeners(view)
+    tls = view.tls
+    if tls is not None:  # nothing said without TLS: the output stays what it was
+        mutual = f", clients signed by {tls.client_ca}" if tls.client_ca else ""
+        state = "" if tls.serving else f" (not served: {tls.error})"
+        lines.append(f"tls:  {tls.cert}{mutual}{state}")
+    return lines + [f"warning: {text}" for text in view.warnings]
+
+
 def warn(text: str) -> None:
     sys.stderr.write(text + "\n")
 

@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
 
         ProcwardDaemon(paths)
         return 0
-    # Before anything imports asyncio: the daemon serves no TLS, and OpenSSL
-    # would be a fifth of its memory and 8 ms of its start (decision 0008).
-    keep_openssl_out()
+    # Before anything imports asyncio: unless it is to serve TLS, the daemon
+    # leaves OpenSSL out, a fifth of its memory and 8 ms of its start (0008, 0040).
+    if not tls_wanted(paths):
+        keep_openssl_out()
     from procward.daemon.service import ProcwardDaemon
 
     # In the foreground (`procward run`) a service manager or a container started it
@@ -133,6 +134,23 @@ def main(argv: list[str] | None = None) -> int:
         foreground=run_options(args),
     )
     return daemon.run(detached=args.detached)
+
+
+def tls_wanted(paths: InstancePaths) -> bool:
+    """Does the saved network setting ask for TLS? Read before asyncio is imported.
+
+    ``state.json`` is read again, fully, by the daemon; here only this one
+    setting, with ``json`` alone. An unreadable file answers no: the daemon
+    then says what is wrong with it, and a TLS listener would not listen.
+    """
+    import json
+
+    try:
+        with open(paths.state, "rb") as f:
+            network = json.loads(f.read())["settings"]["network"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return isinstance(network, dict) and bool(network.get("tls_cert"))
 
 
 def run_options(args: Options) -> RunOptions | None:

@@ -71,6 +71,11 @@ class MetricsSetting(Struct):
 class NetworkSetting(Struct):
     tcp: str | None = None  # the address wanted, listening or not
     http: str | None = None
+    # TLS for both listeners: absolute paths of PEM files, read at each start. The
+    # daemon's entry reads these before asyncio loads (``daemon.__main__``).
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None  # mutual TLS: clients need a certificate it signed
 
 
 class SavedSettings(Struct):

@@ -93,7 +93,7 @@ class Option:
 class Arg:
     """A positional argument; ``many`` collects the rest (after ``--`` too)."""
 
-    __slots__ = ("choices", "default", "dest", "help", "many", "optional", "type")
+    __slots__ = ("choices", "complete", "default", "dest", "help", "many", "optional", "type")
 
     def __init__(
         self,
@@ -105,9 +105,13 @@ class Arg:
         many: bool = False,
         default: Any = None,
         choices: Sequence[str] | None = None,
+        complete: str | None = None,
     ) -> None:
         self.dest = dest
         self.help = help
+        # Where a shell completion finds its values at run time ("apps": the running
+        # daemon's app names); see ``procward.kit._completion``.
+        self.complete = complete
         self.type = type
         self.optional = optional or many
         self.many = many
@@ -146,7 +150,7 @@ class Command:
     must take one (mypy checks that they agree).
     """
 
-    __slots__ = ("args", "func", "help", "name", "options", "record")
+    __slots__ = ("args", "func", "help", "hidden", "name", "options", "record")
 
     def __init__(
         self,
@@ -157,7 +161,9 @@ class Command:
         args: Sequence[Arg] = (),
         *,
         record: type[A] | None = None,
+        hidden: bool = False,  # for programs (shell completions), not in help nor completed
     ) -> None:
+        self.hidden = hidden
         self.name = name
         self.func: Callable[[Any, Any], int] = func
         self.help = help
@@ -311,7 +317,7 @@ class Parser:
             out += [self.description, "", "options:"]
             out += _rows([(o.label(), o.help) for o in self.options])
             out += ["", "commands:"]
-            out += _rows([(c.name, c.help) for c in self.commands.values()])
+            out += _rows([(c.name, c.help) for c in self.commands.values() if not c.hidden])
             out += ["", f"{self.prog} COMMAND --help shows a command's options."]
         else:
             out += [command.help]

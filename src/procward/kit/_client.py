@@ -18,6 +18,7 @@ from procward.kit._paths import InstancePaths, check_socket_path
 
 TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Generator, Sequence
     from typing import Any
 
@@ -28,6 +29,10 @@ _NO_DAEMON = (FileNotFoundError, ConnectionRefusedError)
 
 class ConnectionClosed(ConnectionError):
     pass
+
+
+class TLSRefused(ConnectionClosed):
+    """The daemon's certificate did not verify, or the daemon refused ours."""
 
 
 def parse_address(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -52,6 +57,8 @@ class Client:
         self._sock = sock
         self._buf = b""
         self._next_id = 0
+        self._address: str | None = None  # "host:port" of a TCP connection
+        self._tls = False
         # What the daemon warned of when ``connect`` had to start it.
         self.start_warnings: list[str] = []
 
@@ -73,19 +80,35 @@ class Client:
         return cls(sock)
 
     @classmethod
-    def open_tcp(cls, address: str, token: str | None, timeout: float | None = 30.0) -> Client:
-        """A connection to a daemon's TCP listener, authenticated with ``token``."""
+    def open_tcp(
+        cls,
+        address: str,
+        token: str | None,
+        timeout: float | None = 30.0,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> Client:
+        """A connection to a daemon's TCP listener, authenticated with ``token``.
+
+        ``tls``: a client context (``kit._tls.client_context``); the daemon's
+        certificate must then match the host connected to. A failed
+        verification or a refused handshake is a ``TLSRefused`` saying why.
+        """
         import socket  # only for the network: the Unix path stays on `_socket`
 
         host, port = parse_address(address)
         sock = socket.create_connection((host, port), timeout)
-        client = cls(sock)
-        if token:
-            try:
+        try:
+            if tls is not None:
+                sock = _tls_handshake(tls, sock, host, address)
+            client = cls(sock)
+            client._address = address
+            client._tls = tls is not None
+            if token:
                 client.call("authenticate", token=token)
-            except BaseException:
-                client.close()
-                raise
+        except BaseException:
+            sock.close()
+            raise
         return client
 
     def call(self, method: str, params: dict[str, Any] | None = None, /, **kw: Any) -> Any:
@@ -133,11 +156,30 @@ class Client:
                 chunk = self._sock.recv(65536)
             except BlockingIOError:  # SO_RCVTIMEO expired
                 raise TimeoutError("the daemon did not answer in time") from None
+            except OSError as exc:
+                if self._tls and type(exc).__module__ == "ssl":  # mTLS: refused after the handshake
+                    raise _tls_refused(exc, self._address) from None
+                raise
             if not chunk:
-                raise ConnectionClosed("the daemon closed the connection")
+                raise self._closed()
             if not self._buf and chunk.endswith(b"\n") and chunk.count(b"\n") == 1:
                 return wire.decode_message(chunk)  # one whole reply: no buffering
             self._buf += chunk
+
+    def _closed(self) -> ConnectionClosed:
+        if self._address is None or self._next_id != 1 or self._buf:
+            return ConnectionClosed("the daemon closed the connection")
+        # The first answer never came: a TLS listener drops a peer that speaks clear
+        # text, and one that wants a client certificate drops a peer without one.
+        if self._tls:
+            return TLSRefused(
+                f"the daemon at {self._address} refused the TLS connection: it may ask "
+                "for a client certificate (--client-cert and --client-key)"
+            )
+        return ConnectionClosed(
+            f"the daemon at {self._address} closed the connection at once: "
+            "does it serve TLS? (give its CA with --ca-file)"
+        )
 
     def close(self) -> None:
         self._sock.close()
@@ -147,6 +189,30 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tls_handshake(
+    tls: ssl.SSLContext, sock: _socket.socket, host: str, address: str
+) -> ssl.SSLSocket:
+    import ssl  # loaded only by commands that asked for TLS
+
+    try:
+        return tls.wrap_socket(sock, server_hostname=host)  # type: ignore[arg-type]
+    except ssl.SSLCertVerificationError as exc:
+        raise TLSRefused(
+            f"cannot verify the daemon at {address}: {exc.verify_message} "
+            "(give the CA that signed its certificate with --ca-file)"
+        ) from None
+    except ssl.SSLError as exc:
+        raise _tls_refused(exc, address) from None
+
+
+def _tls_refused(exc: OSError, address: str | None) -> TLSRefused:
+    reason = str(getattr(exc, "reason", None) or exc).lower().replace("_", " ")
+    hint = ""
+    if "certificate" in reason:
+        hint = " (it asks for a client certificate: --client-cert and --client-key)"
+    return TLSRefused(f"the daemon at {address} refused the TLS connection: {reason}{hint}")
 
 
 def _result(msg: dict[str, Any]) -> Any:

@@ -394,6 +394,7 @@ class Daemon:
             socket=self.paths.socket,
             started_at=self.started_at,
             addresses=self.addresses(),
+            warnings=self.network.cleartext(),
         )
 
     def _install_signal_handlers(self) -> None:

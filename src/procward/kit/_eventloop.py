@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # daemon's is not set.
 LOOP_ENV = "DAEMONKIT_LOOP"
 
+_kept_out = False  # keep_openssl_out() held in this process: its asyncio has no TLS
+
 
 def loop_wanted(prefix: str | None = None) -> str:
     """The loop asked for: ``<PREFIX>_LOOP``, else ``DAEMONKIT_LOOP``, else "auto"."""
@@ -51,8 +53,10 @@ def keep_openssl_out(prefix: str | None = None) -> bool:
     Returns False, changing nothing, if ``ssl`` or asyncio is already loaded.
     ``prefix``: the daemon's, whose ``<PREFIX>_LOOP`` may ask for asyncio's loop.
     """
+    global _kept_out
     if "ssl" in sys.modules or "asyncio" in sys.modules:
         return False
+    _kept_out = True
     sys.modules["ssl"] = None  # type: ignore[assignment]  # `import ssl` raises ImportError
     try:
         import asyncio  # noqa: F401  # binds ssl = None in base_events, selector_events, sslproto
@@ -77,6 +81,11 @@ def event_loop_factory(prefix: str | None = None) -> Callable[[], asyncio.Abstra
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
+
+
+def openssl_kept_out() -> bool:
+    """Did ``keep_openssl_out()`` hold here (so asyncio and uvloop cannot serve TLS)?"""
+    return _kept_out
 
 
 def openssl_loaded() -> bool:

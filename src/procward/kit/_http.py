@@ -31,7 +31,7 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import h11
 
@@ -46,8 +46,12 @@ from procward.kit._errors import (
 from procward.kit._guard import Guard
 from procward.kit._limits import Admission
 from procward.kit._rpc import Auditor, CallContext, Method, Peer, Registry, Role
+from procward.kit._server import tls_options
 from procward.kit._structs import Struct, replace
 from procward.kit._tokens import TokenKeeper, TooManyAttempts
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["HttpServer", "Reply", "Route"]
 
@@ -93,12 +97,17 @@ class HttpServer:
         self.routes[(method, path)] = (role, handler)
 
     async def serve(
-        self, host: str, port: int, sock: socket.socket | None = None
+        self,
+        host: str,
+        port: int,
+        sock: socket.socket | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> asyncio.Server:
         loop = asyncio.get_running_loop()
+        secure = tls_options(tls, self.admission.limits)
         if sock is not None:  # handed over by an upgrade
-            return await loop.create_server(lambda: HttpConnection(self), sock=sock)
-        return await loop.create_server(lambda: HttpConnection(self), host, port)
+            return await loop.create_server(lambda: HttpConnection(self), sock=sock, **secure)
+        return await loop.create_server(lambda: HttpConnection(self), host, port, **secure)
 
     def close_connections(self) -> None:
         for conn in list(self.connections):

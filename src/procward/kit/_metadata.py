@@ -33,7 +33,16 @@ if TYPE_CHECKING:
 
 
 class Metadata:
-    __slots__ = ("addresses", "boot_id", "pid", "socket", "started_at", "starttime", "version")
+    __slots__ = (
+        "addresses",
+        "boot_id",
+        "pid",
+        "socket",
+        "started_at",
+        "starttime",
+        "version",
+        "warnings",
+    )
 
     def __init__(  # noqa: PLR0917 - mirrors the file's fields
         self,
@@ -44,6 +53,7 @@ class Metadata:
         socket: str,
         started_at: float,
         addresses: dict[str, str] | None = None,
+        warnings: list[str] | None = None,
     ) -> None:
         self.pid = pid
         self.starttime = starttime
@@ -52,6 +62,8 @@ class Metadata:
         self.socket = socket
         self.started_at = started_at
         self.addresses = addresses or {}
+        # What `info` shows without asking the daemon: a listener open to the network in clear.
+        self.warnings = warnings or []
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _FIELDS}
@@ -79,13 +91,23 @@ class Metadata:
             socket=str(data["socket"]),
             started_at=float(data["started_at"]),
             addresses={str(k): str(v) for k, v in data.get("addresses", {}).items()},
+            warnings=[str(text) for text in data.get("warnings", [])],
         )
 
     def to_json(self) -> bytes:
         return fastjson.dumps(self.as_dict()).encode() + b"\n"
 
 
-_FIELDS = ("pid", "starttime", "boot_id", "version", "socket", "started_at", "addresses")
+_FIELDS = (
+    "pid",
+    "starttime",
+    "boot_id",
+    "version",
+    "socket",
+    "started_at",
+    "addresses",
+    "warnings",
+)
 
 
 class Liveness:

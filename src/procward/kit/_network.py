@@ -30,6 +30,7 @@ from procward.kit._structs import replace
 from procward.kit._tokens import TokenKeeper
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Awaitable, Callable
 
     from procward.kit._http import HttpServer
@@ -50,6 +51,8 @@ class Network:
         self.http_address: str | None = None
         self.http: HttpServer | None = None  # made when HTTP is first turned on
         self._http_listener: asyncio.Server | None = None
+        # A server context (``kit._tls``) for both listeners, set before they listen.
+        self.tls: ssl.SSLContext | None = None
 
     async def listen(self, address: str) -> str:
         """Listen on ``address`` instead of where it listened before; the bound address.
@@ -60,12 +63,13 @@ class Network:
         before = self.address
         self.close()
         try:
-            listener = await _bound(address, self.server.serve_tcp(host, port))
+            listener = await _bound(address, self.server.serve_tcp(host, port, tls=self.tls))
         except InvalidParams:
             await _back_to(self.listen, before, "tcp")
             raise
         self._listener = listener
-        self.address = _announce("tcp", host, address, listener)
+        self.address = _announce("tcp", listener, tls=self.tls is not None)
+        self._warn_if_cleartext("tcp", address)
         return self.address
 
     def hand_over(self) -> dict[str, dict[str, Any]]:
@@ -85,13 +89,14 @@ class Network:
         sock.set_inheritable(False)
         if kind == "tcp":
             self.close()
-            self._listener = await self.server.serve_tcp("", 0, sock=sock)
+            self._listener = await self.server.serve_tcp("", 0, sock=sock, tls=self.tls)
             self.address = address
         else:
             self.close_http()
-            self._http_listener = await self.http_server().serve("", 0, sock=sock)
+            self._http_listener = await self.http_server().serve("", 0, sock=sock, tls=self.tls)
             self.http_address = address
-        log.info("listening on %s %s (handed over)", kind, address)
+        log.info("listening on %s %s (handed over)%s", kind, address, " with TLS" * bool(self.tls))
+        self._warn_if_cleartext(kind, address)
 
     def end_sessions(self, which: Callable[[Peer], bool], why: str) -> int:
         """End the TCP sessions whose peer ``which`` picks, telling them ``why``; how many."""
@@ -120,12 +125,13 @@ class Network:
         before = self.http_address
         self.close_http()
         try:
-            listener = await _bound(address, self.http_server().serve(host, port))
+            listener = await _bound(address, self.http_server().serve(host, port, tls=self.tls))
         except InvalidParams:
             await _back_to(self.listen_http, before, "http")
             raise
         self._http_listener = listener
-        self.http_address = _announce("http", host, address, listener)
+        self.http_address = _announce("http", listener, tls=self.tls is not None)
+        self._warn_if_cleartext("http", address)
         return self.http_address
 
     def close_http(self) -> None:
@@ -136,6 +142,31 @@ class Network:
                 self.http.close_connections()
             log.info("no longer listening on http %s", self.http_address)
         self.http_address = None
+
+    def cleartext(self) -> list[str]:
+        """A warning per listener reachable from other machines without TLS."""
+        return [
+            cleartext_warning(kind, address)
+            for kind, address in (("tcp", self.address), ("http", self.http_address))
+            if address is not None and self.tls is None and not is_loopback(address)
+        ]
+
+    def _warn_if_cleartext(self, kind: str, address: str) -> None:
+        if self.tls is None and not is_loopback(address):
+            log.warning("%s", cleartext_warning(kind, address))
+
+
+def is_loopback(address: str) -> bool:
+    """Is ``address`` ("host:port") reachable only from this machine?"""
+    host = parse_address(address)[0]
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
+def cleartext_warning(kind: str, address: str) -> str:
+    return (
+        f"{kind} on {address} is reachable from other machines without TLS: tokens and "
+        "replies cross the network in clear (procward network --tls-cert FILE --tls-key FILE)"
+    )
 
 
 def _checked(address: str, what: str) -> tuple[str, int]:
@@ -166,13 +197,11 @@ async def _back_to(listen: Callable[[str], Awaitable[str]], address: str | None,
         log.error("no longer listening on %s: %s", what, exc)
 
 
-def _announce(what: str, host: str, asked: str, listener: asyncio.Server) -> str:
+def _announce(what: str, listener: asyncio.Server, *, tls: bool) -> str:
     # uvloop's servers are not asyncio.Server subclasses; both have .sockets.
     bound_host, bound_port = listener.sockets[0].getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        log.warning("%s on %s: reachable from other machines (tokens required)", what, asked)
-    log.info("listening on %s %s:%s", what, shown, bound_port)
+    log.info("listening on %s %s:%s%s", what, shown, bound_port, " with TLS" * tls)
     return f"{shown}:{bound_port}"
 
 

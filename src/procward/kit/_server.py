@@ -36,7 +36,7 @@ import stat
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from procward.kit import _wire as wire
 from procward.kit._errors import (
@@ -53,6 +53,9 @@ from procward.kit._limits import Admission, Limits
 from procward.kit._paths import check_socket_path
 from procward.kit._rpc import Auditor, CallContext, Method, Peer, Registry, Role
 from procward.kit._wire import Oversized, Request
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("procward.kit.server")
 
@@ -83,6 +86,13 @@ def network_peer(sock: socket.socket | None) -> Peer | None:
         return None
     host, port = sock.getpeername()[:2]
     return Peer("tcp", Role.ANONYMOUS, address=f"{host}:{port}")
+
+
+def tls_options(tls: ssl.SSLContext | None, limits: Limits) -> dict[str, Any]:
+    """``create_server``'s TLS arguments: none without a context (asyncio may lack ``ssl``)."""
+    if tls is None:
+        return {}
+    return {"ssl": tls, "ssl_handshake_timeout": limits.auth_timeout}
 
 
 class BindError(KitError):
@@ -171,20 +181,26 @@ class RpcServer:
         return server
 
     async def serve_tcp(
-        self, host: str, port: int, sock: socket.socket | None = None
+        self,
+        host: str,
+        port: int,
+        sock: socket.socket | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> asyncio.Server:
         """Listen on TCP: connections start anonymous and may ``authenticate`` with a token.
 
         Returns the server, so that the caller can close this listener alone
         (and learn the port when it asked for 0). ``sock``: serve on this
-        listening socket instead (handed over by an upgrade).
+        listening socket instead (handed over by an upgrade). ``tls``: a
+        server context; a peer must finish its handshake within ``auth_timeout``.
         """
         loop = asyncio.get_running_loop()
         factory = lambda: Connection(self, network_peer, network=True)  # noqa: E731
+        secure = tls_options(tls, self.limits)
         if sock is not None:
-            server = await loop.create_server(factory, sock=sock)
+            server = await loop.create_server(factory, sock=sock, **secure)
         else:
-            server = await loop.create_server(factory, host, port, reuse_address=True)
+            server = await loop.create_server(factory, host, port, reuse_address=True, **secure)
         self._track(server)
         return server
 
