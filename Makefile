@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 DEMO_HOME := $(CURDIR)/.procward-demo
 
-.PHONY: run stop install test lint typecheck unit chaos bench bench-quick clean
+.PHONY: run stop install test test-tools lint typecheck unit chaos bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,21 @@ stop: $(STAMP)
 	PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward down
 
 ## Lint, type-check and run the whole test suite.
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) test-tools lint typecheck unit
+
+## What some tests drive for real: openssl (TLS certificates), zsh and fish
+## (completion scripts). Installed from Debian when missing and allowed; the
+## tests that need one skip, saying why, where it cannot be had.
+TEST_TOOLS := openssl zsh fish
+test-tools:
+	@missing=$$(for t in $(TEST_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $$missing"; \
+	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1; } || \
+	  echo "could not install $$missing: the tests that need them will skip"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
