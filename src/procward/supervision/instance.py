@@ -427,12 +427,25 @@ class Instance:
                     stamp=spec.log_time,
                     json_lines=spec.log_format == "json",
                     report=self.app.report_log_problem,
+                    owner=self._log_owner(),
                 )
                 for stream in streams
             }
             for sink in self._sinks.values():
                 self.host.log_opened(sink)
         return self._sinks
+
+    def _log_owner(self) -> tuple[int, int] | None:
+        """Whose its log files are made (``log_owner = "app"``, a root daemon); None: ours."""
+        spec = self.app.spec
+        if spec.log_owner != "app" or spec.user is None or os.geteuid() != 0:
+            return None
+        try:
+            account = self.host.account(spec)
+        except ConfigError as exc:  # gone since the load: the spawn says so too
+            log.error("%s: log files stay the daemon's: %s", self.label, exc)
+            return None
+        return None if account is None else (account.uid, account.gid)
 
     @property
     def log_sinks(self) -> dict[str, LogSink]:
