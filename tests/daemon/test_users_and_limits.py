@@ -183,3 +183,22 @@ def test_an_unknown_user_is_a_config_error_with_the_others(
         "apps.a.nice: must be an integer from -20 (most favoured) to 19 (least), got 40"
         in result.err
     )
+
+
+@as_root
+def test_exec_commands_run_as_the_apps_user_with_its_limits(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
+        [apps.job]
+        cmd = ["/bin/sh", "-c", "exec sleep 600"]
+        cwd = "/"
+        user = "nobody"
+        limits = { nofile = 777 }
+        commands = { who = "sh -c 'id -u; ulimit -n; echo $HOME'" }
+    """)
+    wait_state(daemon, "job", "running")
+    result = daemon.call("exec", name="job", command="who")
+    nobody = pwd.getpwnam("nobody")
+    assert result["stdout"].split() == [str(nobody.pw_uid), "777", nobody.pw_dir]
+    assert result["code"] == 0

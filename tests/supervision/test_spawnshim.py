@@ -99,3 +99,27 @@ def test_a_program_not_found_is_worded_as_for_any_spawn() -> None:
         process.spawn(
             Launch(argv=("no-such-program-x",), env=ENV, cwd="/", confine=Confinement(umask=0))
         )
+
+
+def test_through_posix_spawn_the_passed_fds_stay_and_the_status_fd_closes() -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"hello")
+    os.close(write_end)
+    script = "umask; head -c 5 <&3; echo; [ -e /proc/$$/fd/4 ] && echo leaked || echo closed"
+    plan = Launch(
+        argv=("/bin/sh", "-c", script),
+        env=ENV,
+        cwd=None,
+        pass_fds=(read_end,),
+        confine=Confinement(umask=0o77),
+    )
+    try:
+        child = process.spawn(plan)
+    finally:
+        os.close(read_end)
+    assert child.popen is None  # the posix_spawn route
+    _, status = os.waitpid(child.pid, 0)
+    with os.fdopen(child.outputs["out"], "rb") as out:
+        assert out.read().decode().split() == ["0077", "hello", "closed"]
+    os.close(child.outputs["err"])
+    assert os.waitstatus_to_exitcode(status) == 0
