@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import subprocess
@@ -185,15 +186,21 @@ def _posix_spawn(
     goes after the passed ones, and closes at the program's exec.
     """
     status_fd = 3 + len(launch.pass_fds)
+    # Above every target, so that no dup2 before its own overwrites it.
+    source = fcntl.fcntl(status[1], fcntl.F_DUPFD_CLOEXEC, status_fd + 1) if status else -1
     actions: list[tuple[Any, ...]] = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_DUP2, out_w, 1),
         (os.POSIX_SPAWN_DUP2, err_w, 2),
         *((os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(launch.pass_fds)),
-        *([(os.POSIX_SPAWN_DUP2, status[1], status_fd)] if status else []),
+        *([(os.POSIX_SPAWN_DUP2, source, status_fd)] if status else []),
     ]
     argv = _argv(launch, status, status_fd)
-    return os.posix_spawn(argv[0], list(argv), launch.env, file_actions=actions, setpgroup=0)
+    try:
+        return os.posix_spawn(argv[0], list(argv), launch.env, file_actions=actions, setpgroup=0)
+    finally:
+        if source >= 0:
+            os.close(source)
 
 
 def _explain(launch: Launch, exc: OSError) -> str:
