@@ -202,3 +202,25 @@ def test_exec_commands_run_as_the_apps_user_with_its_limits(
     nobody = pwd.getpwnam("nobody")
     assert result["stdout"].split() == [str(nobody.pw_uid), "777", nobody.pw_dir]
     assert result["code"] == 0
+
+
+@as_root
+def test_an_app_with_held_sockets_gets_them_as_its_user(
+    daemon: Client, load_apps: LoadApps, port: int
+) -> None:
+    load_apps(f"""
+        [apps.web]
+        cmd = ["/bin/sh", "-c", "exec sleep 600"]
+        cwd = "/"
+        user = "nobody"
+        umask = "077"
+        sockets = {{ http = "127.0.0.1:{port}" }}
+    """)
+    wait_state(daemon, "web", "running")
+    pid = pid_of(daemon, "web")
+    status = status_fields(pid)
+    assert status["Uid"].split()[0] == str(pwd.getpwnam("nobody").pw_uid)
+    assert status["Umask"] == "0077"
+    assert os.readlink(f"/proc/{pid}/fd/3").startswith("socket:")
+    assert not os.path.exists(f"/proc/{pid}/fd/4")  # the shim's status descriptor closed at exec
+    assert environ_of(pid)["LISTEN_FDS"] == "1"
