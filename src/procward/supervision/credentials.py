@@ -136,6 +136,9 @@ class CredentialFiles:
             pass
         except OSError as exc:
             log.error("cannot remove the credentials directory %s: %s", path, exc)
+        if self.shared_root is not None and _inside(path, self.shared_root):
+            with contextlib.suppress(OSError):  # the last one: leave no empty root in /run
+                os.rmdir(self.shared_root)
 
     def roots(self) -> list[str]:
         return [self.root] if self.shared_root is None else [self.root, self.shared_root]
