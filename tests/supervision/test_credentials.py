@@ -93,3 +93,13 @@ def test_a_shared_root_writable_by_others_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="is not a directory of root's that only root writes"):
         files.write("api.0", {"token": b"t"}, owner=(65534, 65534))
     assert not (base / "key").exists()
+
+
+def test_each_daemon_has_a_shared_root_of_its_own() -> None:
+    from procward.supervision.credentials import shared_root_for
+
+    names = {shared_root_for(d, base="/b") for d in ("/a/b", "/a_b", "/a_sb", "/a/b/", "/")}
+    assert len(names) == 4  # "/a/b" and "/a/b/" are one directory
+    assert shared_root_for("/tmp/pw-x/default", base="/b") == "/b/tmp_spw-x_sdefault"
+    long = shared_root_for("/" + "d/" * 200, base="/b")
+    assert len(os.path.basename(long)) < 255

@@ -12,7 +12,7 @@ An app that runs as another user (``user``, a root daemon) could not reach a
 directory under the daemon's runtime directory (0700, and so are its
 parents, often): its directories are made under a root of their own that
 others may pass through but not list, ``/run/procward-credentials/<key>``
-(0711; ``<key>`` names the daemon by its runtime directory), and given to
+(0711; ``<key>`` names the daemon by its runtime directory, escaped), and given to
 the app's user, 0500 with files 0400, as systemd's ``/run/credentials``.
 
 A directory lives as long as its process: it is removed when the process
@@ -41,11 +41,19 @@ SHARED_BASE = "/run/procward-credentials"  # a tmpfs: secrets stay in memory
 
 
 def shared_root_for(runtime_dir: str, base: str = SHARED_BASE) -> str:
-    """The root of the directories given to other users by the daemon of ``runtime_dir``."""
-    import hashlib
+    """The root of the directories given to other users by the daemon of ``runtime_dir``.
 
-    key = hashlib.sha256(os.fsencode(os.path.abspath(runtime_dir))).hexdigest()[:16]
-    return os.path.join(base, key)
+    Named by the runtime directory, escaped (``_`` as ``__``, ``/`` as
+    ``_s``: one name per directory), not hashed: ``hashlib`` would load
+    OpenSSL into the daemon (decision 0008). A name too long for one path
+    component keeps its end and a CRC of the whole.
+    """
+    escaped = os.path.abspath(runtime_dir).strip("/").replace("_", "__").replace("/", "_s")
+    if len(escaped) > 200:
+        import binascii
+
+        escaped = f"{binascii.crc32(escaped.encode()):08x}-{escaped[-180:]}"
+    return os.path.join(base, escaped or "_s")
 
 
 class CredentialFiles:
