@@ -157,8 +157,3 @@ def _not_root(euid: int, what: str) -> str:
         f"the daemon runs as uid {euid}, not root, so it cannot {what}; "
         "remove the key, or run the daemon as root"
     )
-
-
-def changes_identity(euid: int | None = None) -> bool:
-    """Whether a process of an app with ``user`` is made to become it (only root can)."""
-    return (os.geteuid() if euid is None else euid) == 0

@@ -5,14 +5,16 @@ An app with ``user``, ``group``, ``umask``, ``limits``, ``nice`` or
 ARGV`` (``shim_argv``), which applies them and execs the program; every
 other app keeps the direct spawn, untouched (decision 0038 has the cost).
 
-``process.spawn`` gives the shim the write end of a pipe (``open_status``)
-and waits for its end of it (``wait_exec``) before calling the spawn done:
-EOF means the program runs (the descriptor closes at the exec), a line
-means it never started and says why, so that a bad setting or an account
-deleted since the load is a spawn failure naming it, like a bad env_file,
-rather than an exit status 127 in the app's history. The wait blocks the
-loop for the shim's start-up (a few ms, measured in 0038), as ``Popen``
-already does for its own exec.
+``process.spawn`` gives the shim the write end of a pipe and waits for its
+end of it (``wait_exec``) before calling the spawn done: EOF means the
+program runs (the descriptor closes at the exec); a line means it never
+started and says why, so that a setting that cannot be applied (a hard
+limit above the daemon's, a negative nice without CAP_SYS_NICE) or a
+program the user may not run is a spawn failure naming it, like a bad
+env_file, rather than an exit status 127 in the app's history. (A user
+gone from the user database is found before, by the daemon: accounts.py.)
+The wait blocks the loop for the shim's start-up, about 20 ms here (0038),
+as ``Popen`` already blocks for its own exec.
 """
 
 from __future__ import annotations
@@ -73,11 +75,6 @@ def shim_argv(
     # Python coerces a C locale by setting LC_CTYPE (PEP 538): put back what the app had.
     words.append(f"lc_ctype={env['LC_CTYPE']}" if "LC_CTYPE" in env else "lc_ctype")
     return (sys.executable, "-I", "-S", SHIM, *words, "--", *argv)
-
-
-def open_status() -> tuple[int, int]:
-    """The status pipe: (read end, write end), both close-on-exec in the daemon."""
-    return os.pipe()
 
 
 def wait_exec(fd: int, deadline: float = EXEC_DEADLINE) -> str | None:
