@@ -195,6 +195,9 @@ class FakeHost:
             env["CREDENTIALS_DIRECTORY"] = credentials
         return Launch(argv=spec.cmd, env=env, cwd=spec.cwd)
 
+    def account(self, spec: AppSpec) -> object:
+        return None
+
     def resolve_secrets(self, spec: AppSpec, label: str) -> Resolved:
         from procward.kit._structs import replace
         from procward.supervision.secretrefs import resolve

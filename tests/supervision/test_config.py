@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 from pathlib import Path
 from typing import Any
 
@@ -527,6 +529,14 @@ A_VALID_VALUE = {
     "sockets": {"http": "127.0.0.1:8000"},
     "watch": ["src"],
     "commands": {"migrate": "python manage.py migrate"},
+    # Its own user and group: valid whether or not the tests run as root.
+    "user": pwd.getpwuid(os.geteuid()).pw_name,
+    "group": grp.getgrgid(os.getegid()).gr_name,
+    "umask": "027",
+    "log_owner": "app",
+    "limits": {"nofile": 1024},
+    "nice": 5,
+    "oom_score_adj": 100,
 }
 
 

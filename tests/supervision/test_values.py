@@ -41,3 +41,12 @@ def test_a_key_procward_does_without_says_what_to_do_instead() -> None:
     said = unknown_key("max_memory_restart", APP_KEYS, "an app")
     assert said.startswith("unknown key; 'max_memory_restart' is PM2's: not supported")
     assert "procward metrics" in said and "max_restarts" not in said
+
+
+def test_no_key_of_another_supervisor_is_one_of_procwards() -> None:
+    from procward.supervision.appkeys import READERS
+    from procward.supervision.otherkeys import OTHER_KEYS
+
+    assert not set(OTHER_KEYS) & set(READERS)  # its answer would never be given
+    said = unknown_key("uid", READERS, "an app")
+    assert said == "unknown key; 'uid' is PM2's and Circus's: use 'user' (a name or a number)"

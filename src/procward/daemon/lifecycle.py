@@ -81,7 +81,10 @@ def remove_stale_credentials(sup: Supervisor, handed: HandOver | None) -> None:
     files loads nothing for it.
     """
     keep = {i.credentials for i in handed.instances if i.credentials} if handed else set()
-    if os.path.isdir(os.path.join(sup.paths.runtime_dir, "credentials")):
+    if os.path.isdir(os.path.join(sup.paths.runtime_dir, "credentials")) or (
+        # Those given to other users' apps (credentials.py): only a root daemon's.
+        os.geteuid() == 0 and os.path.isdir(sup.credentials.shared_root or "")
+    ):
         sup.credentials.remove_stale(keep)
         for directory in keep:
             sup.credentials.adopt(directory)

@@ -24,6 +24,7 @@ from procward.supervision.values import (
     read_count,
     read_duration,
     read_flag,
+    read_size,
     read_table,
     show,
 )
@@ -228,13 +229,20 @@ READERS: dict[str, Callable[[object, str], object]] = {
     "merge_logs": read_flag,
     "log_time": read_flag,
     "log_format": lambda value, _: _log_format(value),
-    "log_max_size": lambda value, _: _size(value),
+    "log_max_size": lambda value, _: read_size(value),
     "log_backups": read_count,
     "ready": lambda value, base_dir: _probe().read_ready(value, base_dir),
     "health": lambda value, base_dir: _probe().read_health(value, base_dir),
     "sockets": lambda value, _: _sockets(value),
     "watch": lambda value, base_dir: _watch().read_watch(value, base_dir),
     "commands": _commands,
+    "user": lambda value, base_dir: _accounts().read_account(value, base_dir),
+    "group": lambda value, base_dir: _accounts().read_account(value, base_dir),
+    "umask": lambda value, base_dir: _accounts().read_umask(value, base_dir),
+    "log_owner": lambda value, base_dir: _accounts().read_log_owner(value, base_dir),
+    "limits": lambda value, base_dir: _rlimits().read_limits(value, base_dir),
+    "nice": lambda value, base_dir: _rlimits().read_nice(value, base_dir),
+    "oom_score_adj": lambda value, base_dir: _rlimits().read_oom_score_adj(value, base_dir),
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -247,44 +255,10 @@ def _secrets_as(value: object) -> str:
     raise ValueError(f"must be 'env' or 'files', got {show(value)}")
 
 
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "kb": 1024,
-    "kib": 1024,
-    "m": 1 << 20,
-    "mb": 1 << 20,
-    "mib": 1 << 20,
-    "g": 1 << 30,
-    "gb": 1 << 30,
-    "gib": 1 << 30,
-}
-
-
 def _log_format(value: object) -> str:
     if isinstance(value, str) and value in _LOG_FORMATS:
         return value
     raise ValueError(f"must be 'text' or 'json', got {show(value)}")
-
-
-def _size(value: object) -> int:
-    """Bytes from 1048576, "512KB", "10MB" or "1GiB" (powers of 1024)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str):
-        text = value.strip().lower()
-        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
-        unit = text[len(digits) :].strip()
-        try:
-            number = float(digits)
-        except ValueError:
-            number = -1.0
-        if unit in _SIZE_UNITS and number > 0:
-            return max(1, int(number * _SIZE_UNITS[unit]))
-    raise ValueError(
-        f"must be a size like '10MB' or '512KB', or a number of bytes, got {show(value)}"
-    )
 
 
 def _sockets(value: object) -> dict[str, str]:
@@ -323,3 +297,16 @@ def _watch() -> Any:
     from procward.supervision import watchrules
 
     return watchrules
+
+
+# Only for apps that set them (a root daemon's), like probes.
+def _accounts() -> Any:
+    from procward.supervision import accounts
+
+    return accounts
+
+
+def _rlimits() -> Any:
+    from procward.supervision import rlimits
+
+    return rlimits

@@ -271,6 +271,7 @@ def _read_app(
         draft.problems.append(Problem(name, "cmd", "missing: the command to run is required"))
     if name in draft.depends_on:
         draft.problems.append(Problem(name, "depends_on", "an app cannot depend on itself"))
+    draft.problems += _account_problems(draft)
     if draft.fields.get("ready") is not None:
         draft.problems += _readiness_problems(draft)
     if draft.fields.get("watch") is not None:
@@ -282,6 +283,15 @@ def _read_app(
             if "cwd" not in draft.fields:
                 draft.problems.append(Problem(name, "watch", str(e)))
     return draft
+
+
+def _account_problems(draft: _Draft) -> list[Problem]:
+    """A user that does not exist, or that this daemon cannot become (accounts.py)."""
+    if not {"user", "group", "log_owner"} & draft.fields.keys():
+        return []
+    from procward.supervision.accounts import problems
+
+    return [Problem(draft.name, key, why) for key, why in problems(draft.fields)]
 
 
 def _asked_once(secret_names: SecretNames | None) -> SecretNames | None:

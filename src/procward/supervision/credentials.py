@@ -8,6 +8,13 @@ prints its environment). Each spawn gets a new directory,
 0400: a surge reload runs two processes of one index side by side, each with
 its own.
 
+An app that runs as another user (``user``, a root daemon) could not reach a
+directory under the daemon's runtime directory (0700, and so are its
+parents, often): its directories are made under a root of their own that
+others may pass through but not list, ``/run/procward-credentials/<key>``
+(0711; ``<key>`` names the daemon by its runtime directory, escaped), and given to
+the app's user, 0500 with files 0400, as systemd's ``/run/credentials``.
+
 A directory lives as long as its process: it is removed when the process
 ends (exit, crash, stop, scale down, delete) and, after a crash of the
 daemon, when the next daemon starts (``remove_stale``: the processes that
@@ -22,20 +29,41 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Collection, Mapping
 
 log = logging.getLogger("procward.supervision")
 
-__all__ = ["MAX_BYTES", "CredentialFiles"]
+__all__ = ["MAX_BYTES", "SHARED_BASE", "CredentialFiles", "shared_root_for"]
 
 MAX_BYTES = 16 * 1024 * 1024  # in all directories together
+SHARED_BASE = "/run/procward-credentials"  # a tmpfs: secrets stay in memory
+
+
+def shared_root_for(runtime_dir: str, base: str = SHARED_BASE) -> str:
+    """The root of the directories given to other users by the daemon of ``runtime_dir``.
+
+    Named by the runtime directory, escaped (``_`` as ``__``, ``/`` as
+    ``_s``: one name per directory), not hashed: ``hashlib`` would load
+    OpenSSL into the daemon (decision 0008). A name too long for one path
+    component keeps its end and a CRC of the whole.
+    """
+    escaped = os.path.abspath(runtime_dir).strip("/").replace("_", "__").replace("/", "_s")
+    if len(escaped) > 200:
+        import binascii
+
+        escaped = f"{binascii.crc32(escaped.encode()):08x}-{escaped[-180:]}"
+    return os.path.join(base, escaped or "_s")
 
 
 class CredentialFiles:
     """The credentials directories under ``root``, and the bytes they hold."""
 
-    def __init__(self, root: str, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self, root: str, max_bytes: int = MAX_BYTES, *, shared_root: str | None = None
+    ) -> None:
         self.root = root
+        self.shared_root = shared_root  # for apps of other users; None: there are none
         self.max_bytes = max_bytes
         self.held: dict[str, int] = {}  # directory -> bytes of its files
 
@@ -43,11 +71,14 @@ class CredentialFiles:
     def total(self) -> int:
         return sum(self.held.values())
 
-    def write(self, label: str, values: Mapping[str, bytes]) -> str:
+    def write(
+        self, label: str, values: Mapping[str, bytes], owner: tuple[int, int] | None = None
+    ) -> str:
         """A new directory for ``label`` (``app.index``) with one file per value; its path.
 
-        ``OSError`` if it cannot be written, or would pass ``max_bytes``
-        (nothing is left behind either way).
+        With ``owner`` (uid, gid), in ``shared_root`` and theirs. ``OSError``
+        if it cannot be written, or would pass ``max_bytes`` (nothing is left
+        behind either way).
         """
         size = sum(len(v) for v in values.values())
         if self.total + size > self.max_bytes:
@@ -55,27 +86,44 @@ class CredentialFiles:
                 f"secret files of {size} bytes would pass the {self.max_bytes} bytes that "
                 f"all credentials directories may hold ({self.total} held now)"
             )
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
-        path = self._new_directory(label)
+        root = self.root if owner is None else self._shared()
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        path = self._new_directory(root, label)
         try:
             for name, value in values.items():
                 _write_file(os.path.join(path, name), value)
+            if owner is not None:
+                _give(path, owner)
         except OSError:
             shutil.rmtree(path, ignore_errors=True)
             raise
         self.held[path] = size
         return path
 
-    def _new_directory(self, label: str) -> str:
+    def _shared(self) -> str:
+        """``shared_root``, made passable (0711) and checked: root's, and only root may write."""
+        if self.shared_root is None:
+            raise OSError("secret files for another user need a root daemon")
+        base = os.path.dirname(self.shared_root)
+        for directory in (base, self.shared_root):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory, 0o711)
+            st = os.lstat(directory)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+                raise OSError(f"{directory} is not a directory of root's that only root writes")
+            os.chmod(directory, 0o711)
+        return self.shared_root
+
+    def _new_directory(self, root: str, label: str) -> str:
         for _ in range(10):
-            path = os.path.join(self.root, f"{label}.{os.urandom(4).hex()}")
+            path = os.path.join(root, f"{label}.{os.urandom(4).hex()}")
             try:
                 os.mkdir(path, 0o700)
             except FileExistsError:
                 continue
             os.chmod(path, 0o700)  # whatever the umask
             return path
-        raise OSError(f"cannot make a credentials directory for {label} in {self.root}")
+        raise OSError(f"cannot make a credentials directory for {label} in {root}")
 
     def adopt(self, path: str) -> None:
         """A directory a previous program of this daemon wrote (an in-place upgrade)."""
@@ -87,7 +135,7 @@ class CredentialFiles:
     def remove(self, path: str) -> None:
         """Remove a directory ``write`` made (the process that read it has ended)."""
         self.held.pop(path, None)
-        if not _inside(path, self.root):
+        if not any(_inside(path, root) for root in self.roots()):
             log.error("not removing %s: not a credentials directory", path)
             return
         try:
@@ -96,16 +144,23 @@ class CredentialFiles:
             pass
         except OSError as exc:
             log.error("cannot remove the credentials directory %s: %s", path, exc)
+        if self.shared_root is not None and _inside(path, self.shared_root):
+            with contextlib.suppress(OSError):  # the last one: leave no empty root in /run
+                os.rmdir(self.shared_root)
+
+    def roots(self) -> list[str]:
+        return [self.root] if self.shared_root is None else [self.root, self.shared_root]
 
     def remove_stale(self, keep: Collection[str] = ()) -> list[str]:
-        """Remove every directory under ``root`` but ``keep`` (at start: a dead daemon's)."""
-        try:
-            entries = [e.path for e in os.scandir(self.root) if e.path not in keep]
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            log.error("cannot look for stale credentials in %s: %s", self.root, exc)
-            return []
+        """Remove every directory under the roots but ``keep`` (at start: a dead daemon's)."""
+        entries = []
+        for root in self.roots():
+            try:
+                entries += [e.path for e in os.scandir(root) if e.path not in keep]
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.error("cannot look for stale credentials in %s: %s", root, exc)
         for path in entries:
             self.remove(path)
         if entries:
@@ -121,6 +176,15 @@ def _write_file(path: str, value: bytes) -> None:
             view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+
+
+def _give(path: str, owner: tuple[int, int]) -> None:
+    """The directory and its files to ``owner``: theirs to read, not to change."""
+    uid, gid = owner
+    for name in os.listdir(path):
+        os.chown(os.path.join(path, name), uid, gid, follow_symlinks=False)
+    os.chown(path, uid, gid)
+    os.chmod(path, 0o500)
 
 
 def _inside(path: str, root: str) -> bool:

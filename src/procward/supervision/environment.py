@@ -7,7 +7,9 @@ under systemd or ``env -i``, from a small base that is the same whoever
 started the daemon:
 
 - ``HOME``, ``USER``, ``LOGNAME`` and ``SHELL`` of the daemon's user, from
-  the user database (the daemon's own values when it has no entry);
+  the user database (the daemon's own values when it has no entry); for an
+  app with ``user``, of that user (``accounts.py``; set by the supervisor,
+  after ``inherit_env``, so the daemon's never leak into it);
 - from the daemon's environment, only what says where programs and files
   are and how to speak: ``PATH`` (``node`` under nvm, a virtualenv's
   ``python``: a fixed PATH would break them), ``LANG``, ``LANGUAGE``,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from procward.kit._procinfo import ProcessIdentity
+    from procward.supervision.accounts import Account
     from procward.supervision.escapees import ProcessTable
     from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Reading
@@ -160,6 +161,10 @@ class Host(Protocol):
         credentials: str | None = None,
     ) -> Launch:
         """Instance ``index`` of ``spec``: its secrets shown as ``<secret:NAME>`` unless given."""
+        ...
+
+    def account(self, spec: AppSpec) -> Account | None:
+        """The user ``spec`` runs as, now (``ConfigError`` if gone); None without ``user``."""
         ...
 
     def resolve_secrets(self, spec: AppSpec, label: str) -> Resolved:

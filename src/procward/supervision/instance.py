@@ -344,12 +344,13 @@ class Instance:
     def launch_plan(self, *, secrets: bool = False) -> Launch:
         """How this instance runs: for its probes, and its spawn when it has no secrets.
 
-        Cached per spec unless an env_file must be read afresh. Without
-        ``secrets`` an app's secrets read ``<secret:NAME>`` (enough for a
-        probe's address); with it (an exec probe's environment) the values
-        are read from the store again, and never cached: a ``Launch`` holding
-        them lives only as long as the call that needs it. A ``files`` app's
-        probe gets the directory of the running process.
+        Cached per spec unless an env_file or the user's account must be
+        read afresh. Without ``secrets`` an app's secrets read
+        ``<secret:NAME>`` (enough for a probe's address); with it (an exec
+        probe's environment) the values are read from the store again, and
+        never cached: a ``Launch`` holding them lives only as long as the
+        call that needs it. A ``files`` app's probe gets the directory of
+        the running process.
         """
         spec = self.app.spec
         if secrets and spec.secrets:
@@ -358,7 +359,7 @@ class Instance:
             resolved = self.host.resolve_secrets(spec, self.label)
             return self.host.launch(spec, self.index, secret_env=resolved.env)
         notify = self._notify_socket() if spec.ready is not None else None
-        if spec.env_file is not None:
+        if spec.env_file is not None or spec.user is not None:  # read afresh: the file, the account
             return self.host.launch(spec, self.index, notify_socket=notify)
         if self._launch is None or self._launch[0] is not spec:
             self._launch = (spec, self.host.launch(spec, self.index, notify_socket=notify))
@@ -427,12 +428,25 @@ class Instance:
                     stamp=spec.log_time,
                     json_lines=spec.log_format == "json",
                     report=self.app.report_log_problem,
+                    owner=self._log_owner(),
                 )
                 for stream in streams
             }
             for sink in self._sinks.values():
                 self.host.log_opened(sink)
         return self._sinks
+
+    def _log_owner(self) -> tuple[int, int] | None:
+        """Whose its log files are made (``log_owner = "app"``, a root daemon); None: ours."""
+        spec = self.app.spec
+        if spec.log_owner != "app" or spec.user is None or os.geteuid() != 0:
+            return None
+        try:
+            account = self.host.account(spec)
+        except ConfigError as exc:  # gone since the load: the spawn says so too
+            log.error("%s: log files stay the daemon's: %s", self.label, exc)
+            return None
+        return None if account is None else (account.uid, account.gid)
 
     @property
     def log_sinks(self) -> dict[str, LogSink]:

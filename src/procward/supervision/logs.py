@@ -94,8 +94,12 @@ class LogSink:
         stamp: bool = False,
         json_lines: bool = False,
         report: Callable[[str], None] | None = None,
+        owner: tuple[int, int] | None = None,
     ) -> None:
         self.path = path
+        # (uid, gid) each file it opens is given to (``log_owner = "app"``); the
+        # directory stays the daemon's, so that its user cannot plant a link in it.
+        self.owner = owner
         self.app = app
         self.index = index
         self.stream = stream
@@ -229,6 +233,8 @@ class LogSink:
         try:
             with self._directory() as here:
                 self.fd = os.open(os.path.basename(self.path), flags, 0o640, dir_fd=here)
+            if self.owner is not None:
+                os.fchown(self.fd, *self.owner)
             self.size = os.fstat(self.fd).st_size
         except OSError as exc:
             self._failed(exc)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import subprocess
@@ -87,6 +88,8 @@ def spawn(launch: Launch, *, merge: bool = False) -> Child:
     """Start ``launch`` in a new process group, stdout and stderr on pipes.
 
     With ``merge``, both go to one pipe (stream "log"), in the order written.
+    A ``launch`` with limits or an identity (``confine``) starts through
+    ``spawnshim.py``; its failure to apply them is a ``SpawnError`` too.
     """
     out_r, out_w = open_pipe()
     if merge:
@@ -95,27 +98,72 @@ def spawn(launch: Launch, *, merge: bool = False) -> Child:
     else:
         err_r, err_w = open_pipe()
         pipes = {"out": out_r, "err": err_r}
+    status = os.pipe() if launch.confine is not None else None
     try:
         if launch.pass_fds:
-            popen, pid = None, _posix_spawn(launch, out_w, err_w)
+            popen, pid = None, _posix_spawn(launch, out_w, err_w, status)
         else:
-            popen = _popen(launch, out_w, err_w)
+            popen = _popen(launch, out_w, err_w, status)
             pid = popen.pid
     except OSError as exc:
         for fd in pipes.values():
             os.close(fd)
+        if status is not None:
+            os.close(status[0])
         raise SpawnError(_explain(launch, exc)) from None
     finally:
         os.close(out_w)
         if err_w != out_w:
             os.close(err_w)
+        if status is not None:
+            os.close(status[1])
+    if status is not None:
+        _await_exec(launch, status[0], pid, popen, pipes)
     identity = ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, "")
     return Child(identity, popen, pipes)
 
 
-def _popen(launch: Launch, out_w: int, err_w: int) -> subprocess.Popen[bytes]:
+def _await_exec(
+    launch: Launch,
+    status_r: int,
+    pid: int,
+    popen: subprocess.Popen[bytes] | None,
+    pipes: dict[str, int],
+) -> None:
+    """The shim exec'd the program, or a ``SpawnError`` with its reason (it has exited)."""
+    from procward.supervision.confinement import wait_exec
+
+    try:
+        said = wait_exec(status_r)
+    finally:
+        os.close(status_r)
+    if said is None:
+        return
+    _, status = os.waitpid(pid, 0)  # it exits as it says so; reaped before the reaper sees it
+    if popen is not None:
+        popen.returncode = os.waitstatus_to_exitcode(status)
+    for fd in pipes.values():
+        os.close(fd)
+    kind, _, text = said.partition(" ")
+    if kind == "exec" and text.isdigit():
+        raise SpawnError(_explain(launch, OSError(int(text), os.strerror(int(text)))))
+    raise SpawnError(text if kind == "fail" else said)
+
+
+def _argv(launch: Launch, status: tuple[int, int] | None, fd: int) -> tuple[str, ...]:
+    """What to exec: the program, or the shim told to report on ``fd``."""
+    if status is None or launch.confine is None:
+        return launch.argv
+    from procward.supervision.confinement import shim_argv
+
+    return shim_argv(launch.confine, launch.argv, launch.env, fd)
+
+
+def _popen(
+    launch: Launch, out_w: int, err_w: int, status: tuple[int, int] | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        launch.argv,
+        _argv(launch, status, status[1] if status else -1),
         cwd=launch.cwd,
         env=launch.env,
         stdin=subprocess.DEVNULL,
@@ -123,25 +171,36 @@ def _popen(launch: Launch, out_w: int, err_w: int) -> subprocess.Popen[bytes]:
         stderr=err_w,
         process_group=0,
         close_fds=True,
+        pass_fds=(status[1],) if status else (),
     )
 
 
-def _posix_spawn(launch: Launch, out_w: int, err_w: int) -> int:
+def _posix_spawn(
+    launch: Launch, out_w: int, err_w: int, status: tuple[int, int] | None = None
+) -> int:
     """``posix_spawn``, which, unlike ``Popen``, can put ``pass_fds`` at 3, 4, …
 
     Every other descriptor of the daemon is close-on-exec (PEP 446), so none
     leaks; the working directory is the caller's to set (``posix_spawn`` has
-    no ``cwd``: the sockets prologue ``cd``s).
+    no ``cwd``: the sockets prologue ``cd``s). The shim's status descriptor
+    goes after the passed ones, and closes at the program's exec.
     """
+    status_fd = 3 + len(launch.pass_fds)
+    # Above every target, so that no dup2 before its own overwrites it.
+    source = fcntl.fcntl(status[1], fcntl.F_DUPFD_CLOEXEC, status_fd + 1) if status else -1
     actions: list[tuple[Any, ...]] = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_DUP2, out_w, 1),
         (os.POSIX_SPAWN_DUP2, err_w, 2),
         *((os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(launch.pass_fds)),
+        *([(os.POSIX_SPAWN_DUP2, source, status_fd)] if status else []),
     ]
-    return os.posix_spawn(
-        launch.argv[0], list(launch.argv), launch.env, file_actions=actions, setpgroup=0
-    )
+    argv = _argv(launch, status, status_fd)
+    try:
+        return os.posix_spawn(argv[0], list(argv), launch.env, file_actions=actions, setpgroup=0)
+    finally:
+        if source >= 0:
+            os.close(source)
 
 
 def _explain(launch: Launch, exc: OSError) -> str:

@@ -45,6 +45,7 @@ __all__ = [
     "AppSpec",
     "Backoff",
     "ConfigError",
+    "Confinement",
     "Launch",
     "Problem",
     "ReloadMode",
@@ -116,6 +117,26 @@ class AppSpec(Struct):
     watch: Watch | None = None  # reload when these files change (watching.py)
     # One-off commands operators may run in the app's environment (``procward exec``).
     commands: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Whose its processes are, and what they may use (accounts.py, rlimits.py); applied
+    # before the exec by spawnshim.py.
+    user: str | int | None = None
+    group: str | int | None = None
+    umask: int | None = None
+    log_owner: str = "daemon"  # or "app": its log files are chowned to ``user``
+    limits: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # -1: unlimited
+    nice: int | None = None
+    oom_score_adj: int | None = None
+
+    @property
+    def confined(self) -> bool:
+        """Whether its processes start through ``spawnshim.py`` (confinement.py)."""
+        return (
+            self.user is not None
+            or self.umask is not None
+            or bool(self.limits)
+            or self.nice is not None
+            or self.oom_score_adj is not None
+        )
 
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
@@ -160,7 +181,20 @@ class AppSpec(Struct):
                 "log_backups": self.log_backups,
             }
             | self._probe_tables()
+            | self._process_settings()
         )
+
+    def _process_settings(self) -> dict[str, Any]:
+        table: dict[str, Any] = {
+            key: value
+            for key in ("user", "group", "umask", "nice", "oom_score_adj")
+            if (value := getattr(self, key)) is not None
+        }
+        if self.log_owner != "daemon":
+            table["log_owner"] = self.log_owner
+        if self.limits:
+            table["limits"] = {name: _limit_value(*pair) for name, pair in self.limits.items()}
+        return table
 
     def _probe_tables(self) -> dict[str, Any]:
         tables = {}
@@ -177,10 +211,28 @@ class AppSpec(Struct):
         return tables
 
 
+def _limit_value(soft: int, hard: int) -> int | str | list[int | str]:
+    """As ``limits`` spells it: one value for both, ``"unlimited"`` for -1."""
+    shown = ["unlimited" if value == -1 else value for value in (soft, hard)]
+    return shown[0] if soft == hard else shown
+
+
 def _duration_value(seconds: float) -> str | float:
     """``"1m30s"`` when that reads back exactly, else the number (e.g. ``0.0001``)."""
     text = format_duration(seconds)
     return text if parse_duration(text) == seconds else float(seconds)
+
+
+class Confinement(Struct):
+    """What the shim applies before the exec; None fields are left as the daemon has them."""
+
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] = ()
+    umask: int | None = None
+    limits: tuple[tuple[str, int, int], ...] = ()  # (resource, soft, hard); -1: unlimited
+    nice: int | None = None
+    oom_score_adj: int | None = None
 
 
 class Launch(Struct):
@@ -194,6 +246,8 @@ class Launch(Struct):
     env: dict[str, str]
     cwd: str | None
     pass_fds: tuple[int, ...] = ()  # daemon fds given to the process as fds 3, 4, …
+    # Limits and identity applied before the exec (spawnshim.py); None: a plain spawn.
+    confine: Confinement | None = None
 
 
 def launch(

@@ -41,6 +41,7 @@ from procward.supervision.uptime import UptimeHistory
 
 if TYPE_CHECKING:
     from procward.kit._procinfo import ProcessIdentity
+    from procward.supervision.accounts import Account
     from procward.supervision.console import Console
     from procward.supervision.credentials import CredentialFiles
     from procward.supervision.instance import Instance
@@ -230,8 +231,11 @@ class Supervisor:
         ``resolve_secrets`` gave it.
         """
         base = environment.base_for(spec.inherit_env, self.clean_env, self.environ)
+        account = self.account(spec)
+        if account is not None:  # HOME, USER, LOGNAME and SHELL of the app's user
+            base.update(account.env())
         base.update(self.own_env)
-        return launch(
+        plan = launch(
             spec,
             index,
             base,
@@ -239,6 +243,19 @@ class Supervisor:
             secret_env=secret_env,
             credentials=credentials,
         )
+        if not spec.confined:
+            return plan
+        from procward.supervision.confinement import for_spec
+
+        return structs.replace(plan, confine=for_spec(spec, account))
+
+    def account(self, spec: AppSpec) -> Account | None:
+        """The user ``spec`` runs as, as the user database has it now; ``ConfigError`` if gone."""
+        if spec.user is None:
+            return None
+        from procward.supervision.accounts import resolve
+
+        return resolve(spec.name, spec.user, spec.group)
 
     # -- secrets (secretrefs.py, credentials.py) ---------------------------------------
 
@@ -254,8 +271,10 @@ class Supervisor:
         resolved = secretrefs.resolve(spec, self.secrets)
         if spec.secrets_as != "files":
             return resolved
+        account = self.account(spec) if spec.user is not None else None
+        owner = (account.uid, account.gid) if account is not None and os.geteuid() == 0 else None
         try:
-            directory = self.credentials.write(label, resolved.values)
+            directory = self.credentials.write(label, resolved.values, owner)
         except OSError as exc:
             message = f"cannot write the secret files: {exc.strerror or exc}"
             raise ConfigError([Problem(spec.name, "secrets_as", message)]) from None
@@ -292,10 +311,11 @@ class Supervisor:
     def credentials(self) -> CredentialFiles:
         """The credentials directories of ``secrets_as = "files"``, made when first needed."""
         if self._credentials is None:
-            from procward.supervision.credentials import CredentialFiles
+            from procward.supervision.credentials import CredentialFiles, shared_root_for
 
             root = os.path.join(self.paths.runtime_dir, "credentials")
-            self._credentials = CredentialFiles(root)
+            shared = shared_root_for(self.paths.runtime_dir) if os.geteuid() == 0 else None
+            self._credentials = CredentialFiles(root, shared_root=shared)
         return self._credentials
 
     # -- the host of instances and apps (host.py) ------------------------------------

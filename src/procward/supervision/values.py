@@ -25,6 +25,7 @@ __all__ = [
     "read_count",
     "read_duration",
     "read_flag",
+    "read_size",
     "read_table",
     "show",
     "unknown_key",
@@ -195,3 +196,37 @@ def read_table(
     if problems:
         raise Nested(problems)
     return found
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gb": 1 << 30,
+    "gib": 1 << 30,
+}
+
+
+def read_size(value: object) -> int:
+    """Bytes from 1048576, "512KB", "10MB" or "1GiB" (powers of 1024)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+        unit = text[len(digits) :].strip()
+        try:
+            number = float(digits)
+        except ValueError:
+            number = -1.0
+        if unit in _SIZE_UNITS and number > 0:
+            return max(1, int(number * _SIZE_UNITS[unit]))
+    raise ValueError(
+        f"must be a size like '10MB' or '512KB', or a number of bytes, got {show(value)}"
+    )

@@ -157,7 +157,7 @@ def _plan(  # noqa: PLR0917 - what one command is made of
     declared = [expand_arg(a, index, base.env) for a in spec.commands[command]] if command else []
     if resolved is not None:
         base = sup.launch(spec, index, secret_env=resolved.env, credentials=resolved.directory)
-    return Launch(argv=(*declared, *args), env=base.env, cwd=base.cwd)
+    return Launch(argv=(*declared, *args), env=base.env, cwd=base.cwd, confine=base.confine)
 
 
 class _Streamer:
