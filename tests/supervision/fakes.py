@@ -155,6 +155,11 @@ class FakeHost:
     def orphans(self, label: tuple[str, int]) -> list[ProcessIdentity]:
         return []
 
+    cgroups = None
+
+    def watch_memory(self) -> None:
+        self.memory_watched = True
+
     def register(self, pid: int, exited: Callable[[int], None]) -> None:
         self.children[pid] = exited
 

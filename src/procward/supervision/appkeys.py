@@ -235,6 +235,11 @@ READERS: dict[str, Callable[[object, str], object]] = {
     "sockets": lambda value, _: _sockets(value),
     "watch": lambda value, base_dir: _watch().read_watch(value, base_dir),
     "commands": _commands,
+    "max_memory": lambda value, _: _size(value),
+    "memory_max": lambda value, _: _size(value),
+    "memory_high": lambda value, _: _size(value),
+    "cpu_max": lambda value, _: _cpu_share(value),
+    "pids_max": lambda value, _: _pids_max(value),
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -285,6 +290,24 @@ def _size(value: object) -> int:
     raise ValueError(
         f"must be a size like '10MB' or '512KB', or a number of bytes, got {show(value)}"
     )
+
+
+def _cpu_share(value: object) -> float:
+    """``"50%"`` of one core, ``"200%"`` of two: the cgroup's ``cpu.max``."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            number = float(value.strip()[:-1])
+        except ValueError:
+            number = -1.0
+        if 0 < number <= 100_000:
+            return number
+    raise ValueError(f"must be a share of one core like '50%' or '200%', got {show(value)}")
+
+
+def _pids_max(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ValueError(f"must be a number of processes, at least 1, got {show(value)}")
 
 
 def _sockets(value: object) -> dict[str, str]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from procward.kit._procinfo import ProcessIdentity
+    from procward.supervision.cgroups import Cgroups
     from procward.supervision.escapees import ProcessTable
     from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Reading
@@ -116,6 +117,15 @@ class Host(Protocol):
 
     def orphans(self, label: Label) -> list[ProcessIdentity]:
         """What ``label`` left behind that was handed to the daemon, and its descendants."""
+        ...
+
+    @property
+    def cgroups(self) -> Cgroups | None:
+        """The daemon's cgroup subtree, where it uses cgroups (decision 0039)."""
+        ...
+
+    def watch_memory(self) -> None:
+        """An instance of an app with ``max_memory`` runs: have its memory checked."""
         ...
 
     # -- the child registry -----------------------------------------------------------

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from procward.kit import _signals as signals
+from procward.kit import _structs as structs
 from procward.kit._procinfo import ProcessIdentity
 from procward.supervision import escapees, machine, process
 from procward.supervision.capture import PipeReader
@@ -52,6 +53,7 @@ from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
     from procward.kit._notify import NotifyReceiver
+    from procward.supervision.cgroups import Cgroups
     from procward.supervision.health import Prober
     from procward.supervision.host import Cancellable, Host, Label
     from procward.supervision.sockets import HeldSockets
@@ -101,6 +103,9 @@ class Instance:
         self.lingering: machine.Exited | None = None  # leader gone, group not yet
         # Processes it started outside its group, found when it was signalled (escapees.py).
         self.escapees: list[ProcessIdentity] = []
+        # Its cgroup's directory while it has one (cgroups.py): then the cgroup,
+        # not the /proc scan of escapees.py, finds and ends what left the group.
+        self.cgroup: str | None = None
         self._timers: dict[Timer, Cancellable] = {}
         self._respawn: Ticket | None = None  # a restart without delay, next pass
         self.respawn_from: State | None = None  # its "between" state, for the event of its start
@@ -167,6 +172,8 @@ class Instance:
                 self._perform(action)
         if self.record != before:
             self._changed(before.state, before.pid)
+        if self.cgroup is not None and self.state in machine.AT_REST and self.child is None:
+            self.remove_cgroup()
 
     def _changed(self, before: State, old_pid: int | None = None) -> None:
         """This instance went on from ``before``, when process ``old_pid`` (if any) was its own.
@@ -270,6 +277,9 @@ class Instance:
 
     def _signal(self, sig: int) -> None:
         """The process group, and what the instance started outside it."""
+        if self.cgroup is not None and self.host.cgroups is not None:
+            self._signal_cgroup(self.host.cgroups, self.cgroup, sig)
+            return
         if self.pgid is not None:
             self.host.spawner.signal_group(self.pgid, sig)
         leader = self.child.pid if self.child is not None else None
@@ -280,8 +290,39 @@ class Instance:
             pids = ", ".join(str(p.pid) for p in self.escapees)
             log.info("%s: also signalled %s, started outside its process group", self.label, pids)
 
+    def _signal_cgroup(self, cgroups: Cgroups, path: str, sig: int) -> None:
+        """KILL: the whole cgroup at once; another signal: the group, and members outside it."""
+        if sig == signal.SIGKILL:
+            cgroups.kill(path)
+            return
+        if self.pgid is not None:
+            self.host.spawner.signal_group(self.pgid, sig)
+        outside = cgroups.signal_outside(path, self.pgid, sig)
+        if outside:
+            pids = ", ".join(map(str, outside))
+            log.info("%s: also signalled %s, in its cgroup outside its group", self.label, pids)
+
+    def remove_cgroup(self) -> None:
+        """Its cgroup, once nothing runs in it: removed (again later if still busy)."""
+        cgroups, path = self.host.cgroups, self.cgroup
+        if cgroups is None or path is None:
+            return
+        self.cgroup = None
+        if not cgroups.remove(path):
+            self.host.timers.call_later(0.05, self._remove_cgroup_later, cgroups, path, 40)
+
+    def _remove_cgroup_later(self, cgroups: Cgroups, path: str, tries: int) -> None:
+        if self.cgroup == path or cgroups.remove(path):
+            return  # in use again (a new spawn), or removed
+        if tries > 1:
+            self.host.timers.call_later(0.05, self._remove_cgroup_later, cgroups, path, tries - 1)
+        else:
+            log.warning("%s: cgroup %s still busy; left in place", self.label, path)
+
     def anything_left(self) -> bool:
         """Is any process of this instance (group or escapee) still running?"""
+        if self.cgroup is not None and self.host.cgroups is not None:
+            return self.host.cgroups.populated(self.cgroup)
         if self.pgid is not None and self.host.spawner.group_alive(self.pgid):
             return True
         return escapees.alive(self.escapees)
@@ -323,6 +364,7 @@ class Instance:
                 _check_ready_target(self.app.spec, plan)
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
+            plan = self._in_cgroup(plan)
             child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs)
         except (process.SpawnError, ConfigError, OSError) as exc:
             self.release_credentials()
@@ -339,7 +381,22 @@ class Instance:
         self.outdated_secrets = set()
         self.host.register(child.pid, self.leader_exited)
         self.status_text = None
+        if self.app.spec.max_memory is not None:
+            self.host.watch_memory()
         self.send(Spawned(child.pid))
+
+    def _in_cgroup(self, plan: Launch) -> Launch:
+        """``plan`` started in this instance's cgroup, where the daemon uses cgroups."""
+        cgroups = self.host.cgroups
+        if cgroups is None:
+            return plan
+        try:
+            self.cgroup = cgroups.make(self.app.spec, self.index)
+        except OSError as exc:  # run it all the same, as without cgroups
+            log.warning("%s: cannot make its cgroup: %s", self.label, exc.strerror or exc)
+            self.cgroup = None
+            return plan
+        return structs.replace(plan, cgroup=self.cgroup)
 
     def launch_plan(self, *, secrets: bool = False) -> Launch:
         """How this instance runs: for its probes, and its spawn when it has no secrets.
@@ -469,18 +526,33 @@ class Instance:
             self.lingering = machine.Exited(code, sig)
             self.host.linger(self)
             return
-        if pgid is not None and self.host.spawner.group_alive(pgid):
+        stopping = self.state is State.STOPPING
+        if self.cgroup is not None and self.host.cgroups is not None:
+            self._end_cgroup(self.host.cgroups, self.cgroup, pgid, stopping)
+        elif pgid is not None and self.host.spawner.group_alive(pgid):
             # The leader died on its own: what it left behind would be a
             # duplicate of the next generation.
             self.host.spawner.signal_group(pgid, signal.SIGKILL)
-        stopping = self.state is State.STOPPING
         self.pgid = None
         self.escapees = []
         self.release_credentials()
         self.send(machine.Exited(code, sig))
-        if not stopping:  # once restarted: the new process's start must not wait for
-            # (or, on two cores, compete with) a scan of /proc
+        if not stopping and self.cgroup is None:  # once restarted: the new process's start
+            # must not wait for (or, on two cores, compete with) a scan of /proc
             self.host.timers.call_later(0.05, self._end_orphans)
+
+    def _end_cgroup(self, cgroups: Cgroups, path: str, pgid: int | None, stopping: bool) -> None:
+        """The leader is gone: KILL what is left in its cgroup, before the next spawn joins it."""
+        if not cgroups.populated(path):
+            return
+        outside = [pid for pid in cgroups.members(path) if _group_of(pid) not in (pgid, None)]
+        cgroups.kill(path)
+        if outside and not stopping:
+            pids = ", ".join(map(str, outside))
+            self.app.note_error(
+                f"instance {self.index} left {pids} running outside its process group; "
+                "killed (run the program in the foreground: no daemonizing)"
+            )
 
     def _end_orphans(self) -> None:
         """KILL what an exited leader left outside its group (handed to the daemon)."""
@@ -537,6 +609,9 @@ class Instance:
             ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, ""), None, fds
         )
         self.pgid = self.last_pid = pid
+        cgroups = self.host.cgroups
+        if cgroups is not None and os.path.isdir(cgroups.path(self.app.name, self.index)):
+            self.cgroup = cgroups.path(self.app.name, self.index)  # kept across the upgrade
         self.credentials = handed.get("credentials")
         self.started_wall = handed.get("started_wall")
         self.record = Record(
@@ -604,6 +679,13 @@ class Instance:
             info["starttime"] = self.child.identity.starttime
             info["boot_id"] = self.child.identity.boot_id
         return info
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def _check_ready_target(spec: AppSpec, plan: Launch) -> None:

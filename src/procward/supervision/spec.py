@@ -116,6 +116,13 @@ class AppSpec(Struct):
     watch: Watch | None = None  # reload when these files change (watching.py)
     # One-off commands operators may run in the app's environment (``procward exec``).
     commands: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Restart an instance whose memory stays above this many bytes (memoryguard.py).
+    max_memory: int | None = None
+    # cgroup limits (cgroups.py), applied where the controller is delegated.
+    memory_max: int | None = None  # bytes
+    memory_high: int | None = None  # bytes
+    cpu_max: float | None = None  # percent of one core
+    pids_max: int | None = None
 
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
@@ -163,7 +170,7 @@ class AppSpec(Struct):
         )
 
     def _probe_tables(self) -> dict[str, Any]:
-        tables = {}
+        tables: dict[str, Any] = {}
         if self.ready is not None:
             tables["ready"] = self.ready.to_table(health=False)
         if self.health is not None:
@@ -174,6 +181,11 @@ class AppSpec(Struct):
             tables["watch"] = self.watch.to_table()
         if self.commands:
             tables["commands"] = {name: list(argv) for name, argv in self.commands.items()}
+        for key in ("max_memory", "memory_max", "memory_high", "pids_max"):
+            if getattr(self, key) is not None:
+                tables[key] = getattr(self, key)
+        if self.cpu_max is not None:
+            tables["cpu_max"] = f"{self.cpu_max:g}%"
         return tables
 
 
@@ -194,6 +206,7 @@ class Launch(Struct):
     env: dict[str, str]
     cwd: str | None
     pass_fds: tuple[int, ...] = ()  # daemon fds given to the process as fds 3, 4, …
+    cgroup: str | None = None  # the directory of the cgroup it starts in (cgroups.py)
 
 
 def launch(

@@ -1,0 +1,357 @@
+"""Each instance in a cgroup of its own (issue 14, item 4; decision 0039).
+
+Each test makes a cgroup under the test runner's own (skipped where that is
+not writable, or there is no cgroup v2 or no ``cgroup.kill``) and gives it to
+its daemon (``PROCWARD_CGROUP``); at the end everything left in it is killed
+through ``cgroup.kill`` and the subtree removed. Limits need their controller
+delegated to that cgroup: those tests skip with the reason where it is not
+(a hybrid host whose memory and pids controllers are on cgroup v1).
+
+The escapees here clear their environment (``env -i``) as well as leaving
+their process group: the /proc mechanism of ``escapees.py`` cannot place such
+a process (only ``down`` ends it, as a stray); the cgroup holds it all the same.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
+from procward.kit.testing import wait_for
+from procward.supervision.delegation import own_cgroup, v2_mount
+
+from ..conftest import Result
+from .conftest import LoadApps, app_instances, kill_9, pid_of, wait_state
+
+
+class MadeCgroup:
+    """A cgroup made for one test; ``relative`` is what PROCWARD_CGROUP names."""
+
+    def __init__(self, mount: str, path: str) -> None:
+        self.mount = mount
+        self.path = path
+        self.relative = "/" + os.path.relpath(path, mount)
+
+    @property
+    def apps(self) -> str:
+        return os.path.join(self.path, "apps")
+
+    def instance(self, app: str, index: int = 0) -> str:
+        return os.path.join(self.apps, f"{app}.{index}")
+
+    def controllers(self) -> set[str]:
+        with open(os.path.join(self.path, "cgroup.controllers")) as f:
+            return set(f.read().split())
+
+    def remove(self) -> None:
+        """Kill what is left in it, then remove it bottom-up (with a deadline)."""
+        with open(os.path.join(self.path, "cgroup.kill"), "w") as f:
+            f.write("1")
+
+        def removed() -> bool:
+            for directory, _subdirs, _files in os.walk(self.path, topdown=False):
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    return False
+            return True
+
+        wait_for(removed, 10, what=f"{self.path} removed")
+
+
+def _cgroup_or_skip() -> tuple[str, str]:
+    mount = v2_mount()
+    if mount is None:
+        pytest.skip("no cgroup v2 hierarchy mounted")
+    own = own_cgroup(mount)
+    if own is None or not os.access(own, os.W_OK):
+        pytest.skip(f"the test runner's cgroup ({own}) is not writable: nothing to delegate")
+    return mount, own
+
+
+@pytest.fixture
+def cgroup(home: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[MadeCgroup]:
+    mount, own = _cgroup_or_skip()
+    made = MadeCgroup(mount, os.path.join(own, f"pwtest-{os.getpid()}-{random.randrange(1 << 30)}"))
+    os.mkdir(made.path)
+    try:
+        if not os.path.exists(os.path.join(made.path, "cgroup.kill")):
+            pytest.skip("this kernel has no cgroup.kill (Linux 5.14)")
+        monkeypatch.setenv("PROCWARD_CGROUP", made.relative)
+        yield made
+    finally:
+        made.remove()
+
+
+def _nonce() -> int:
+    return random.randrange(10_000_000, 99_999_999)
+
+
+def _running(argv: str) -> list[int]:
+    """Live processes whose command line is exactly ``argv``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode()
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+        except (OSError, IndexError):
+            continue
+        if cmdline == argv and not zombie:
+            found.append(int(entry))
+    return found
+
+
+def _cgroup_of(pid: int) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        [line] = [line for line in f.read().splitlines() if line.startswith("0::")]
+    return line[3:]
+
+
+def _escaping(n: int) -> str:
+    """A shell whose ``sleep n`` leaves its session, group and environment, then runs on."""
+    return f'setsid env -i sh -c "sleep {n} &"; exec sleep 1{n}'
+
+
+def test_each_instance_runs_in_its_own_cgroup_removed_when_it_ends(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps, cli: Callable[..., Result]
+) -> None:
+    load_apps("""
+        [apps.web]
+        cmd = ["sleep", "1000"]
+        instances = 2
+        min_start = "0s"
+        [apps.job]
+        cmd = ["sleep", "1000"]
+        min_start = "0s"
+    """)
+    wait_state(daemon, "web", "running", index=1)
+    wait_state(daemon, "job", "running")
+    for index in (0, 1):
+        expected = cgroup.relative + f"/apps/web.{index}"
+        assert _cgroup_of(pid_of(daemon, "web", index)) == expected
+    view = daemon.call("status")["daemon"]["cgroups"]
+    assert view["in_use"] == "yes" and view["path"] == cgroup.path
+    assert f"cgroups:     in use: {cgroup.path}" in cli("info").out
+
+    daemon.call("scale", name="web", instances=1)
+    assert not os.path.exists(cgroup.instance("web", 1))
+    daemon.call("stopApp", name="web")
+    wait_for(lambda: not os.path.exists(cgroup.instance("web", 0)), what="web.0 removed")
+    daemon.call("deleteApp", name="job")
+    assert not os.path.exists(cgroup.instance("job"))
+    daemon.call("startApp", name="web")
+    wait_state(daemon, "web", "running")
+    assert os.path.isdir(cgroup.instance("web", 0))
+    assert cli("down").code == 0
+    assert not os.path.exists(cgroup.apps)  # the given cgroup itself is the test's
+
+
+def test_stop_kills_a_double_fork_that_left_group_session_and_environment(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
+) -> None:
+    n = _nonce()
+    load_apps(f"""
+        [apps.esc]
+        cmd = ["sh", "-c", '{_escaping(n)}']
+    """)
+    wait_state(daemon, "esc", "running")
+    [escapee] = wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    leader = pid_of(daemon, "esc")
+    assert os.getsid(escapee) != os.getsid(leader)  # no process group signal reaches it
+    assert os.getpgid(escapee) != leader
+    assert _cgroup_of(escapee) == cgroup.relative + "/apps/esc.0"
+    daemon.call("stopApp", name="esc")
+    assert not _running(f"sleep {n}"), "stop returned with the escapee alive"
+    assert state_is(daemon, "esc", "stopped")
+    wait_for(lambda: not os.path.exists(cgroup.instance("esc")), what="esc.0 removed")
+
+
+def test_a_kill_at_the_stop_timeout_goes_through_cgroup_kill(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
+) -> None:
+    """An escapee that ignores TERM: the stop timer's KILL reaches it through the cgroup."""
+    n = _nonce()
+    load_apps(f"""
+        [apps.esc]
+        cmd = ["sh", "-c", 'setsid env -i sh -c "trap \\"\\" TERM; sleep {n}" & exec sleep 1{n}']
+        stop_timeout = "1s"
+    """)
+    wait_state(daemon, "esc", "running")
+    wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    daemon.call("stopApp", name="esc")
+    assert not _running(f"sleep {n}")
+    assert not _running(f"sleep 1{n}")
+
+
+def test_the_cgroup_and_the_escapee_scan_do_not_both_act(
+    cgroup: MadeCgroup,
+    daemon: Client,
+    load_apps: LoadApps,
+    paths: InstancePaths,
+) -> None:
+    """An escapee that kept its environment, parent dead (escapees.py's orphan case):
+    the cgroup ends it, and ``down`` finds no stray to end after it."""
+    n = _nonce()
+    load_apps(f"""
+        [apps.esc]
+        cmd = ["sh", "-c", "(setsid sleep {n} &); exec sleep 1{n}"]
+    """)
+    wait_state(daemon, "esc", "running")
+    wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    daemon.call("stopApp", name="esc")
+    assert not _running(f"sleep {n}")
+    with open(paths.daemon_log) as f:
+        log = f.read()
+    assert "in its cgroup outside its group" in log
+    assert "started outside its process group" not in log  # the /proc scan did not run
+
+
+def test_a_leader_that_exits_leaving_a_daemon_behind_has_it_killed(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
+) -> None:
+    n = _nonce()
+    load_apps(f"""
+        [apps.bg]
+        cmd = ["sh", "-c", 'setsid env -i sleep {n} & exit 0']
+        restart = "never"
+    """)
+    wait_state(daemon, "bg", "exited")
+    wait_for(lambda: not _running(f"sleep {n}"), what="the daemonized child killed")
+    assert "left" in (daemon.call("getApp", name="bg")["error"] or "")
+    wait_for(lambda: not os.path.exists(cgroup.instance("bg")), what="bg.0 removed")
+
+
+def test_a_crashed_daemons_cgroups_are_emptied_and_removed_at_the_next_start(
+    cgroup: MadeCgroup, cli: Callable[..., Result], paths: InstancePaths, load_apps: LoadApps
+) -> None:
+    n = _nonce()
+    assert cli("up").code == 0
+    load_apps(f"""
+        [apps.esc]
+        cmd = ["sh", "-c", '{_escaping(n)}']
+        [apps.gone]
+        cmd = ["sleep", "1000"]
+    """)
+    with Client.open(paths.socket) as client:
+        wait_state(client, "esc", "running")
+    [escapee] = wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    kill_9(paths)
+    os.makedirs(cgroup.instance("old", 3))  # one the last daemon made for an app since deleted
+    try:
+        assert cli("up").code == 0
+        assert escapee not in _running(f"sleep {n}")  # no marker to find it by: the cgroup had it
+        assert not os.path.exists(cgroup.instance("old", 3))
+        with Client.open(paths.socket) as client:
+            wait_state(client, "esc", "running")  # started again, in a cgroup of its own
+            assert _cgroup_of(pid_of(client, "esc")) == cgroup.relative + "/apps/esc.0"
+    finally:
+        assert cli("down").code == 0
+
+
+def test_an_upgrade_keeps_each_instance_in_its_cgroup(
+    cgroup: MadeCgroup,
+    daemon: Client,
+    load_apps: LoadApps,
+    cli: Callable[..., Result],
+    paths: InstancePaths,
+) -> None:
+    n = _nonce()
+    load_apps(f"""
+        [apps.esc]
+        cmd = ["sh", "-c", '{_escaping(n)}']
+    """)
+    wait_state(daemon, "esc", "running")
+    pid = pid_of(daemon, "esc")
+    wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    shown = cli("upgrade")
+    assert shown.code == 0, shown.err
+    with Client.open(paths.socket) as client:
+        assert pid_of(client, "esc") == pid
+        assert _cgroup_of(pid) == cgroup.relative + "/apps/esc.0"
+        client.call("stopApp", name="esc")  # the new program stops it through the cgroup
+        assert not _running(f"sleep {n}")
+    wait_for(lambda: not os.path.exists(cgroup.instance("esc")), what="esc.0 removed")
+
+
+def test_metrics_come_from_the_cgroup_and_count_what_left_the_group(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
+) -> None:
+    """CPU from ``cpu.stat`` (no controller needed), members from ``cgroup.procs``: the
+    escapee counts, where the process group's /proc reading would not see it."""
+    n = _nonce()
+    load_apps(f"""
+        [apps.esc]
+        cmd = ["sh", "-c", '{_escaping(n)}']
+    """)
+    wait_state(daemon, "esc", "running")
+    wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    [inst] = daemon.call("getMetrics", name="esc")["apps"][0]["instances"]
+    assert inst["processes"] == 2
+    assert inst["cpu"] is not None and inst["memory"] > 0
+
+
+def _limit_test(cgroup: MadeCgroup, controller: str) -> None:
+    if controller not in cgroup.controllers():
+        pytest.skip(
+            f"the {controller} controller is not delegated to {cgroup.path} "
+            f"(cgroup.controllers: {' '.join(sorted(cgroup.controllers())) or 'none'})"
+        )
+
+
+def test_memory_max_is_enforced(cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps) -> None:
+    _limit_test(cgroup, "memory")
+    hog = "import time; b = bytearray(200 << 20); b[::4096] = b'x' * len(b[::4096]); time.sleep(60)"
+    load_apps(f"""
+        [apps.hog]
+        cmd = ["{sys.executable}", "-c", "{hog}"]
+        memory_max = "64MB"
+        restart = "never"
+    """)
+    wait_state(daemon, "hog", "crashed")
+    [inst] = app_instances(daemon, "hog")
+    assert inst["exit_signal"] == 9  # the kernel's OOM killer, in its cgroup only
+    assert daemon.call("status")["daemon"]["cgroups"]["controllers"].count("memory") == 1
+
+
+def test_pids_max_refuses_forks(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps, paths: InstancePaths
+) -> None:
+    _limit_test(cgroup, "pids")
+    load_apps("""
+        [apps.forker]
+        cmd = ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 100 & done; wait"]
+        pids_max = 4
+    """)
+    wait_state(daemon, "forker", "running")
+    path = cgroup.instance("forker")
+    wait_for(lambda: _count(path) == 4, what="4 processes")
+    with open(os.path.join(path, "pids.events")) as f:
+        assert int(f.read().split()[1]) > 0  # forks refused
+
+
+def _count(path: str) -> int:
+    with open(os.path.join(path, "cgroup.procs")) as f:
+        return len(f.read().split())
+
+
+def state_is(client: Client, name: str, state: str) -> bool:
+    return bool(app_instances(client, name)[0]["state"] == state)
+
+
+def test_without_cgroups_info_says_why(cli: Callable[..., Result]) -> None:
+    assert cli("up").code == 0
+    try:
+        shown = cli("info")
+        assert "cgroups:     not in use: turned off (PROCWARD_CGROUP=off)" in shown.out
+    finally:
+        assert cli("down").code == 0
