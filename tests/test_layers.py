@@ -264,3 +264,17 @@ def test_sealing_loads_libsodium_and_no_openssl() -> None:
     loaded = imported_by(code)
     assert "nacl" in loaded and "_cffi_backend" in loaded
     assert "cryptography" not in loaded and "_hashlib" not in loaded and "ssl" not in loaded
+
+
+def test_a_daemon_without_cgroups_or_max_memory_loads_neither() -> None:
+    """Decision 0039: the cgroup code loads only where the daemon uses cgroups, the
+    memory guard only once an app with ``max_memory`` runs; finding out is a few reads."""
+    code = (
+        "import procward.daemon.service\n"
+        "from procward.supervision.delegation import detect\n"
+        "assert detect('/s', {'PROCWARD_CGROUP': 'off'}).base is None"
+    )
+    loaded = imported_by(code)
+    assert "procward.daemon.service" in loaded
+    for module in ("cgroups", "memoryguard", "metrics"):
+        assert f"procward.supervision.{module}" not in loaded

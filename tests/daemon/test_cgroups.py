@@ -300,6 +300,24 @@ def test_metrics_come_from_the_cgroup_and_count_what_left_the_group(
     assert inst["cpu"] is not None and inst["memory"] > 0
 
 
+def test_max_memory_reads_the_cgroup(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
+) -> None:
+    """The guard's reading comes from the instance's cgroup: restarted within two samples."""
+    daemon.call("setMetricsEnabled", enabled=False, interval=0.2)
+    hog = "import time; b = b'x' * (80 << 20); time.sleep(600)"
+    load_apps(f"""
+        [apps.hog]
+        cmd = ["{sys.executable}", "-c", "{hog}"]
+        max_memory = "40MB"
+        min_start = "0s"
+    """)
+    wait_state(daemon, "hog", "running")
+    wait_for(lambda: app_instances(daemon, "hog")[0]["restarts"] >= 1, 15, what="a restart")
+    assert "over max_memory 40 MB" in daemon.call("getApp", name="hog")["error"]
+    daemon.call("stopApp", name="hog")
+
+
 def _limit_test(cgroup: MadeCgroup, controller: str) -> None:
     if controller not in cgroup.controllers():
         pytest.skip(
