@@ -327,6 +327,7 @@ def _limit_test(cgroup: MadeCgroup, controller: str) -> None:
 
 
 def test_memory_max_is_enforced(cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps) -> None:
+    """Killed by the OOM killer in its own cgroup, or (with swap) held under the limit."""
     _limit_test(cgroup, "memory")
     hog = "import time; b = bytearray(200 << 20); b[::4096] = b'x' * len(b[::4096]); time.sleep(60)"
     load_apps(f"""
@@ -335,10 +336,21 @@ def test_memory_max_is_enforced(cgroup: MadeCgroup, daemon: Client, load_apps: L
         memory_max = "64MB"
         restart = "never"
     """)
-    wait_state(daemon, "hog", "crashed")
-    [inst] = app_instances(daemon, "hog")
-    assert inst["exit_signal"] == 9  # the kernel's OOM killer, in its cgroup only
-    assert daemon.call("status")["daemon"]["cgroups"]["controllers"].count("memory") == 1
+    path = cgroup.instance("hog")
+    wait_for(lambda: os.path.exists(path), what="its cgroup")
+    with open(os.path.join(path, "memory.max")) as f:
+        assert int(f.read()) == 64 << 20
+
+    def held() -> bool:
+        [inst] = app_instances(daemon, "hog")
+        if inst["state"] in ("crashed", "exited"):
+            return bool(inst["exit_signal"] == 9)  # the kernel's OOM killer
+        with open(os.path.join(path, "memory.events")) as f:
+            events = dict(line.split() for line in f.read().splitlines())
+        return int(events.get("max", 0)) > 0  # reached the limit and held there
+
+    wait_for(held, 30, what="memory_max enforced")
+    assert "memory" in daemon.call("status")["daemon"]["cgroups"]["controllers"]
 
 
 def test_pids_max_refuses_forks(
@@ -373,3 +385,41 @@ def test_without_cgroups_info_says_why(cli: Callable[..., Result]) -> None:
         assert "cgroups:     not in use: turned off (PROCWARD_CGROUP=off)" in shown.out
     finally:
         assert cli("down").code == 0
+
+
+def test_a_daemon_in_a_writable_cgroup_makes_its_own_subtree_there(
+    home: str, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result], paths: InstancePaths
+) -> None:
+    """Without PROCWARD_CGROUP: ``<its cgroup>/procward.<key>``, removed at ``down``."""
+    from procward.supervision.delegation import subtree_name
+
+    mount, own = _cgroup_or_skip()
+    monkeypatch.delenv("PROCWARD_CGROUP")
+    subtree = MadeCgroup(mount, os.path.join(own, subtree_name(paths.state_dir)))
+    try:
+        assert cli("start", "--name", "one", "--", "sleep", "1000").code == 0
+        with Client.open(paths.socket) as client:
+            wait_state(client, "one", "running")
+            assert _cgroup_of(pid_of(client, "one")) == subtree.relative + "/apps/one.0"
+        assert cli("down").code == 0
+        assert not os.path.exists(subtree.path)
+    finally:
+        if os.path.exists(subtree.path):
+            subtree.remove()
+
+
+def test_a_limit_without_its_controller_is_said_at_load_and_the_app_runs(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
+) -> None:
+    load_apps("""
+        [apps.capped]
+        cmd = ["sleep", "1000"]
+        memory_max = "64MB"
+        pids_max = 8
+    """)
+    wait_state(daemon, "capped", "running")
+    with open(paths.daemon_log) as f:
+        log = f.read()
+    why = "cgroups not in use: turned off (PROCWARD_CGROUP=off)"
+    assert f"capped: memory_max not enforced ({why}); it runs without it" in log
+    assert f"capped: pids_max not enforced ({why})" in log

@@ -35,7 +35,7 @@ import os
 import signal
 from collections.abc import Iterable
 
-from procward.supervision.delegation import Delegation
+from procward.supervision.delegation import LIMIT_CONTROLLERS, Delegation
 from procward.supervision.metrics import PAGE_SIZE, Usage
 from procward.supervision.spec import AppSpec
 
@@ -44,13 +44,6 @@ __all__ = ["CONTROLLERS", "Cgroups", "CgroupsUnavailable"]
 log = logging.getLogger("procward.supervision.cgroups")
 
 CONTROLLERS = ("cpu", "memory", "pids")
-# app key -> the controller it needs
-LIMIT_CONTROLLERS = {
-    "memory_max": "memory",
-    "memory_high": "memory",
-    "cpu_max": "cpu",
-    "pids_max": "pids",
-}
 CPU_PERIOD = 100_000  # microseconds, the kernel's default period
 
 
@@ -69,7 +62,6 @@ class Cgroups:
         self.apps = os.path.join(self.base, "apps")
         self.enabled: frozenset[str] = frozenset()  # controllers instances get
         self.missing: dict[str, str] = {}  # controller -> why instances do not get it
-        self._warned: set[tuple[str, str]] = set()
 
     # -- the subtree -------------------------------------------------------------------
 
@@ -154,17 +146,9 @@ class Cgroups:
         with contextlib.suppress(FileExistsError):
             os.mkdir(path)
         for key, (filename, value) in limits_of(spec).items():
-            if LIMIT_CONTROLLERS[key] not in self.enabled:
-                self._warn_once(spec.name, key)
-                continue
-            _write(os.path.join(path, filename), value)
+            if LIMIT_CONTROLLERS[key] in self.enabled:  # else said at load (configs.py)
+                _write(os.path.join(path, filename), value)
         return path
-
-    def _warn_once(self, app: str, key: str) -> None:
-        if (app, key) not in self._warned:
-            self._warned.add((app, key))
-            why = self.missing.get(LIMIT_CONTROLLERS[key], "controller not enabled")
-            log.warning("%s: %s not applied: %s", app, key, why)
 
     def kill(self, path: str) -> None:
         """SIGKILL everything in ``path`` at once, what forks meanwhile included."""

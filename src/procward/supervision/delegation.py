@@ -37,9 +37,16 @@ from collections.abc import Mapping
 
 from procward.kit._structs import Struct
 
-__all__ = ["Delegation", "detect", "subtree_name"]
+__all__ = ["LIMIT_CONTROLLERS", "Delegation", "detect", "subtree_name", "unenforced"]
 
 ENV = "PROCWARD_CGROUP"
+# An app's limit key -> the controller that enforces it (cgroups.py writes them).
+LIMIT_CONTROLLERS = {
+    "memory_max": "memory",
+    "memory_high": "memory",
+    "cpu_max": "cpu",
+    "pids_max": "pids",
+}
 
 
 class Delegation(Struct):
@@ -54,6 +61,15 @@ class Delegation(Struct):
         if self.base is None:
             return {"in_use": "no", "reason": self.reason}
         return {"in_use": "yes", "path": self.base}
+
+
+def unenforced(limits: Mapping[str, object], enabled: frozenset[str] | None) -> list[str]:
+    """The keys set in ``limits`` that no controller enforces (``enabled`` None: no cgroups)."""
+    return [
+        key
+        for key, controller in LIMIT_CONTROLLERS.items()
+        if limits.get(key) is not None and (enabled is None or controller not in enabled)
+    ]
 
 
 def subtree_name(state_dir: str) -> str:
