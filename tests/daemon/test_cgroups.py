@@ -14,20 +14,22 @@ a process (only ``down`` ends it, as a stray); the cgroup holds it all the same.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from procward.kit._client import Client
 from procward.kit._paths import InstancePaths
-from procward.kit.testing import wait_for
+from procward.kit.testing import free_port, wait_for
 from procward.supervision.delegation import own_cgroup, v2_mount
 
 from ..conftest import Result
-from .conftest import LoadApps, app_instances, kill_9, pid_of, wait_state
+from .conftest import LoadApps, app_instances, ask, kill_9, pid_of, server_app, wait_state
 
 
 class MadeCgroup:
@@ -156,6 +158,43 @@ def test_each_instance_runs_in_its_own_cgroup_removed_when_it_ends(
     assert not os.path.exists(cgroup.apps)  # the given cgroup itself is the test's
 
 
+def test_an_app_with_held_sockets_joins_its_cgroup_too(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
+) -> None:
+    """Such an app starts by posix_spawn (its sockets at fds 3, 4, …): moved by the daemon."""
+    load_apps(f"""
+        [apps.held]
+        cmd = ["sleep", "1000"]
+        sockets = {{ http = "127.0.0.1:{free_port()}" }}
+    """)
+    wait_state(daemon, "held", "running")
+    assert _cgroup_of(pid_of(daemon, "held")) == cgroup.relative + "/apps/held.0"
+
+
+def test_a_surge_replacement_runs_in_a_cgroup_beside_the_old_ones(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps, home: str
+) -> None:
+    """Old and new of one index run together: the old one's stop must not touch the new."""
+    port = free_port()
+    load_apps(server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}', reload='"surge"'))
+    wait_state(daemon, "web", "running")
+    first = pid_of(daemon, "web")
+    assert _cgroup_of(first) == cgroup.relative + "/apps/web.0"
+    daemon.call("reloadApp", name="web")
+    second = pid_of(daemon, "web")
+    assert second != first and ask(port) == second
+    assert _cgroup_of(second) == cgroup.relative + "/apps/web.0.1"
+    wait_for(lambda: not os.path.exists(cgroup.instance("web")), what="the old cgroup removed")
+    daemon.call("reloadApp", name="web")  # and back: web.0 is free again
+    assert _cgroup_of(pid_of(daemon, "web")) == cgroup.relative + "/apps/web.0"
+    daemon.call("stopApp", name="web")
+    wait_for(lambda: _only_files(cgroup.apps), what="every instance cgroup removed")
+
+
+def _only_files(path: str) -> bool:
+    return not [e for e in os.scandir(path) if e.is_dir()]
+
+
 def test_stop_kills_a_double_fork_that_left_group_session_and_environment(
     cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
 ) -> None:
@@ -217,12 +256,17 @@ def test_the_cgroup_and_the_escapee_scan_do_not_both_act(
 
 
 def test_a_leader_that_exits_leaving_a_daemon_behind_has_it_killed(
-    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps, home: str
 ) -> None:
     n = _nonce()
+    left = os.path.join(home, "left")  # the leader exits once its child has left the group
+    script = (
+        f"setsid sh -c 'touch {left}; exec env -i sleep {n}' & "
+        f"while [ ! -e {left} ]; do sleep 0.01; done; exit 0"
+    )
     load_apps(f"""
         [apps.bg]
-        cmd = ["sh", "-c", 'setsid env -i sleep {n} & exit 0']
+        cmd = ["sh", "-c", {json.dumps(script)}]
         restart = "never"
     """)
     wait_state(daemon, "bg", "exited")
@@ -295,8 +339,12 @@ def test_metrics_come_from_the_cgroup_and_count_what_left_the_group(
     """)
     wait_state(daemon, "esc", "running")
     wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
-    [inst] = daemon.call("getMetrics", name="esc")["apps"][0]["instances"]
-    assert inst["processes"] == 2
+
+    def measured() -> dict[str, Any] | None:
+        [inst] = daemon.call("getMetrics", name="esc")["apps"][0]["instances"]
+        return inst if inst["processes"] == 2 else None  # once the middle shell has exited
+
+    inst = wait_for(measured, what="the leader and the escapee measured")
     assert inst["cpu"] is not None and inst["memory"] > 0
 
 

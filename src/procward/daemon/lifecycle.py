@@ -101,8 +101,8 @@ async def use_cgroups(sup: Supervisor, handed: HandOver | None, state_dir: str) 
     sup.cgroups = cgroups
     sup.cgroup_status = cgroups.describe()
     log.info("cgroups in use: %s (controllers: %s)", cgroups.base, sorted(cgroups.enabled))
-    kept = [(i.app, i.index) for i in handed.instances] if handed is not None else []
-    stale = cleaned_stale(cgroups, kept)
+    kept = [i.cgroup for i in handed.instances if i.cgroup] if handed is not None else []
+    stale = cleaned_stale(cgroups, kept, handed_pids(handed))
     deadline = asyncio.get_running_loop().time() + 5.0
     while stale and asyncio.get_running_loop().time() < deadline:
         stale = [path for path in stale if not cgroups.remove(path)]

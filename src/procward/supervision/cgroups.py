@@ -62,6 +62,9 @@ class Cgroups:
         self.apps = os.path.join(self.base, "apps")
         self.enabled: frozenset[str] = frozenset()  # controllers instances get
         self.missing: dict[str, str] = {}  # controller -> why instances do not get it
+        # path -> the instance using it: a surge replacement of the same index,
+        # running beside the one it replaces, gets a cgroup of its own.
+        self.owners: dict[str, object] = {}
 
     # -- the subtree -------------------------------------------------------------------
 
@@ -137,14 +140,23 @@ class Cgroups:
 
     # -- one instance --------------------------------------------------------------------
 
-    def path(self, app: str, index: int) -> str:
-        return os.path.join(self.apps, f"{app}.{index}")
+    def path(self, app: str, index: int, second: int = 0) -> str:
+        name = f"{app}.{index}" if not second else f"{app}.{index}.{second}"
+        return os.path.join(self.apps, name)
 
-    def make(self, spec: AppSpec, index: int) -> str:
-        """The cgroup of instance ``index`` of ``spec``, made if need be, its limits set."""
-        path = self.path(spec.name, index)
+    def make(self, spec: AppSpec, index: int, owner: object) -> str:
+        """A cgroup for ``owner``, instance ``index`` of ``spec``: made if need be, limits set.
+
+        ``<app>.<index>``, or ``<app>.<index>.1`` (.2, …) while another
+        instance of that index (a surge reload's old one) holds it.
+        """
+        second = 0
+        while self.owners.get(self.path(spec.name, index, second), owner) is not owner:
+            second += 1
+        path = self.path(spec.name, index, second)
         with contextlib.suppress(FileExistsError):
             os.mkdir(path)
+        self.owners[path] = owner
         for key, (filename, value) in limits_of(spec).items():
             if LIMIT_CONTROLLERS[key] in self.enabled:  # else said at load (configs.py)
                 _write(os.path.join(path, filename), value)
@@ -198,6 +210,21 @@ class Cgroups:
                 return relative in line[3:] + "/"
         return False
 
+    def adopt(self, path: str, owner: object) -> bool:
+        """``owner`` takes back a cgroup after an upgrade, if it is one of ours and exists."""
+        if os.path.dirname(path) != self.apps or not os.path.isdir(path):
+            return False
+        self.owners[path] = owner
+        return True
+
+    def release(self, path: str, owner: object) -> bool:
+        """``owner`` is done with ``path``: removed; False if still busy (try again later)."""
+        if self.owners.get(path) is owner:
+            del self.owners[path]
+        if path in self.owners:
+            return True  # someone else's now
+        return self.remove(path)
+
     def remove(self, path: str) -> bool:
         """``rmdir`` of an instance's cgroup (and any an app made below it); False if busy."""
         for directory, subdirs, _files in os.walk(path, topdown=False):
@@ -244,16 +271,19 @@ def limits_of(spec: AppSpec) -> dict[str, tuple[str, str]]:
     return found
 
 
-def cleaned_stale(cgroups: Cgroups, keep: Iterable[tuple[str, int]]) -> list[str]:
-    """Cgroups a previous daemon left, but those of ``keep``: killed; the paths.
+def cleaned_stale(cgroups: Cgroups, keep: Iterable[str], pids: Iterable[int] = ()) -> list[str]:
+    """Cgroups a previous daemon left, but those of ``keep`` or holding ``pids``: killed; the paths.
+
+    ``keep`` and ``pids`` are what an upgrade handed over: the cgroups it
+    names, and (should one be missing from it) any cgroup a handed process is in.
 
     After a crash, the marker in their environment already ended the
     processes that kept it (``state.leftovers``); a cgroup also holds those
     that cleared it. The caller removes the paths once they are empty.
     """
-    kept = {cgroups.path(app, index) for app, index in keep}
+    kept, handed = set(keep), set(pids)
     stale = [os.path.join(cgroups.apps, name) for name in cgroups.instance_dirs()]
-    stale = [path for path in stale if path not in kept]
+    stale = [p for p in stale if p not in kept and not handed & set(cgroups.members(p))]
     for path in stale:
         if cgroups.populated(path):
             log.warning("ending what was left in %s by the last daemon", path)

@@ -308,11 +308,11 @@ class Instance:
         if cgroups is None or path is None:
             return
         self.cgroup = None
-        if not cgroups.remove(path):
+        if not cgroups.release(path, self):
             self.host.timers.call_later(0.05, self._remove_cgroup_later, cgroups, path, 40)
 
     def _remove_cgroup_later(self, cgroups: Cgroups, path: str, tries: int) -> None:
-        if self.cgroup == path or cgroups.remove(path):
+        if path in cgroups.owners or cgroups.remove(path):
             return  # in use again (a new spawn), or removed
         if tries > 1:
             self.host.timers.call_later(0.05, self._remove_cgroup_later, cgroups, path, tries - 1)
@@ -391,7 +391,7 @@ class Instance:
         if cgroups is None:
             return plan
         try:
-            self.cgroup = cgroups.make(self.app.spec, self.index)
+            self.cgroup = cgroups.make(self.app.spec, self.index, self)
         except OSError as exc:  # run it all the same, as without cgroups
             log.warning("%s: cannot make its cgroup: %s", self.label, exc.strerror or exc)
             self.cgroup = None
@@ -527,6 +527,7 @@ class Instance:
             self.host.linger(self)
             return
         stopping = self.state is State.STOPPING
+        contained = self.cgroup is not None  # the cgroup, not the /proc scan, ends what is left
         if self.cgroup is not None and self.host.cgroups is not None:
             self._end_cgroup(self.host.cgroups, self.cgroup, pgid, stopping)
         elif pgid is not None and self.host.spawner.group_alive(pgid):
@@ -537,7 +538,7 @@ class Instance:
         self.escapees = []
         self.release_credentials()
         self.send(machine.Exited(code, sig))
-        if not stopping and self.cgroup is None:  # once restarted: the new process's start
+        if not stopping and not contained:  # once restarted: the new process's start
             # must not wait for (or, on two cores, compete with) a scan of /proc
             self.host.timers.call_later(0.05, self._end_orphans)
 
@@ -599,6 +600,7 @@ class Instance:
             "fds": fds,
             "sinks": sinks,
             "credentials": self.credentials,  # still read by the process: not removed
+            "cgroup": self.cgroup,  # it runs there still
         }
 
     def adopt(self, handed: dict[str, Any]) -> None:
@@ -609,9 +611,9 @@ class Instance:
             ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, ""), None, fds
         )
         self.pgid = self.last_pid = pid
-        cgroups = self.host.cgroups
-        if cgroups is not None and os.path.isdir(cgroups.path(self.app.name, self.index)):
-            self.cgroup = cgroups.path(self.app.name, self.index)  # kept across the upgrade
+        cgroups, cgroup = self.host.cgroups, handed.get("cgroup")
+        if cgroups is not None and isinstance(cgroup, str) and cgroups.adopt(cgroup, self):
+            self.cgroup = cgroup  # kept across the upgrade
         self.credentials = handed.get("credentials")
         self.started_wall = handed.get("started_wall")
         self.record = Record(
