@@ -141,6 +141,8 @@ def test_each_instance_runs_in_its_own_cgroup_removed_when_it_ends(
     for index in (0, 1):
         expected = cgroup.relative + f"/apps/web.{index}"
         assert _cgroup_of(pid_of(daemon, "web", index)) == expected
+    daemon_pid = daemon.call("ping")["pid"]
+    assert "/apps/" not in _cgroup_of(daemon_pid)  # it stepped back out after each spawn
     view = daemon.call("status")["daemon"]["cgroups"]
     assert view["in_use"] == "yes" and view["path"] == cgroup.path
     assert f"cgroups:     in use: {cgroup.path}" in cli("info").out
@@ -161,7 +163,7 @@ def test_each_instance_runs_in_its_own_cgroup_removed_when_it_ends(
 def test_an_app_with_held_sockets_joins_its_cgroup_too(
     cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
 ) -> None:
-    """Such an app starts by posix_spawn (its sockets at fds 3, 4, …): moved by the daemon."""
+    """Such an app starts by posix_spawn (its sockets at fds 3, 4, …): born in it too."""
     load_apps(f"""
         [apps.held]
         cmd = ["sleep", "1000"]
@@ -415,6 +417,27 @@ def test_pids_max_refuses_forks(
     wait_for(lambda: _count(path) == 4, what="4 processes")
     with open(os.path.join(path, "pids.events")) as f:
         assert int(f.read().split()[1]) > 0  # forks refused
+
+
+def test_cpu_max_throttles(cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps) -> None:
+    _limit_test(cgroup, "cpu")
+    load_apps(f"""
+        [apps.spin]
+        cmd = ["{sys.executable}", "-c", "while True: pass"]
+        cpu_max = "20%"
+    """)
+    wait_state(daemon, "spin", "running")
+    path = cgroup.instance("spin")
+    with open(os.path.join(path, "cpu.max")) as f:
+        assert f.read().split() == ["20000", "100000"]
+
+    def throttled() -> bool:
+        with open(os.path.join(path, "cpu.stat")) as f:
+            stat = dict(line.split() for line in f.read().splitlines())
+        return int(stat.get("nr_throttled", 0)) > 0
+
+    wait_for(throttled, 10, what="the spinner throttled")
+    daemon.call("stopApp", name="spin")
 
 
 def _count(path: str) -> int:

@@ -21,9 +21,13 @@ instances get no limits (``missing`` says why). Placement and kill need no
 controller.
 
 Every write is small and synchronous: a ``mkdir`` at an instance's first
-spawn, one ``write`` of ``0`` by the child between fork and exec (so it is
-in its cgroup before the program runs a single instruction, and nothing it
-forks can be outside), an ``rmdir`` once it is at rest.
+spawn, an ``rmdir`` once it is at rest, and the placement (``hosting``):
+the daemon steps into the instance's cgroup, spawns, and steps back, so
+the child is born there, before the program runs a single instruction and
+whatever it forks. Measured here (decision 0039): 0.19 ms per spawn, as
+without cgroups; moving the child from ``preexec_fn`` instead made every
+spawn a full ``fork`` of the daemon, 3.7 ms; moving it from the parent
+after the spawn leaves a window in which the program may fork outside.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ import errno
 import logging
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from procward.supervision.delegation import LIMIT_CONTROLLERS, Delegation
+from procward.supervision.delegation import LIMIT_CONTROLLERS, Delegation, own_cgroup
 from procward.supervision.metrics import PAGE_SIZE, Usage
 from procward.supervision.spec import AppSpec
 
@@ -59,6 +63,8 @@ class Cgroups:
         self.base = delegation.base
         self.own = delegation.own
         self.given = delegation.given
+        self.mount = delegation.mount or ""
+        self.home = ""  # the daemon's own cgroup once set up, where it steps back to
         self.apps = os.path.join(self.base, "apps")
         self.enabled: frozenset[str] = frozenset()  # controllers instances get
         self.missing: dict[str, str] = {}  # controller -> why instances do not get it
@@ -78,6 +84,11 @@ class Cgroups:
             self.close()
             raise CgroupsUnavailable("this kernel has no cgroup.kill (Linux 5.14 or later)")
         self._enable_controllers()
+        home = own_cgroup(self.mount)
+        if home is None or not os.access(os.path.join(home, "cgroup.procs"), os.W_OK):
+            self.close()
+            raise CgroupsUnavailable(f"the daemon cannot move back into its cgroup ({home})")
+        self.home = home
 
     def _enable_controllers(self) -> None:
         parent = self.base if self.given else self.own
@@ -161,6 +172,28 @@ class Cgroups:
             if LIMIT_CONTROLLERS[key] in self.enabled:  # else said at load (configs.py)
                 _write(os.path.join(path, filename), value)
         return path
+
+    @contextlib.contextmanager
+    def hosting(self, path: str) -> Iterator[None]:
+        """The daemon in ``path`` for the time of a spawn: the child is born in it.
+
+        Only the loop's thread spawns, and nothing signals or kills a cgroup
+        meanwhile (the same thread does that too). Were the way back refused,
+        the daemon would live in an app's cgroup and die at its stop: it
+        tries its own leaf, and says so loudly.
+        """
+        _write(os.path.join(path, "cgroup.procs"), "0")
+        try:
+            yield
+        finally:
+            try:
+                _write(os.path.join(self.home, "cgroup.procs"), "0")
+            except OSError:
+                log.critical("cannot move back into %s from %s", self.home, path, exc_info=True)
+                leaf = os.path.join(self.base, "daemon")
+                os.makedirs(leaf, exist_ok=True)
+                _write(os.path.join(leaf, "cgroup.procs"), "0")
+                self.home = leaf
 
     def kill(self, path: str) -> None:
         """SIGKILL everything in ``path`` at once, what forks meanwhile included."""

@@ -56,6 +56,7 @@ class Delegation(Struct):
     own: str | None  # the cgroup the daemon was in (absolute directory)
     reason: str | None = None  # why not, for `procward info`
     given: bool = False  # PROCWARD_CGROUP named the subtree: it exists and is ours whole
+    mount: str | None = None  # of the cgroup v2 hierarchy
 
     def as_dict(self) -> dict[str, str | None]:
         if self.base is None:
@@ -95,14 +96,14 @@ def detect(
         base = os.path.join(mount, wanted.lstrip("/"))
         if not os.path.isfile(os.path.join(base, "cgroup.procs")):
             return Delegation(None, None, f"{ENV}={wanted}: no such cgroup under {mount}")
-        return _writable(Delegation(base, base, given=True))
+        return _writable(Delegation(base, base, given=True, mount=mount))
     own = own_cgroup(mount, self_cgroup)
     if own is None:
         return Delegation(None, None, "this process is in no cgroup of the v2 hierarchy")
     name = subtree_name(state_dir)
     if os.path.basename(own) == "daemon" and os.path.basename(os.path.dirname(own)) == name:
         own = os.path.dirname(os.path.dirname(own))  # we moved there ourselves, before an exec
-    return _writable(Delegation(os.path.join(own, name), own))
+    return _writable(Delegation(os.path.join(own, name), own, mount=mount))
 
 
 def _writable(found: Delegation) -> Delegation:

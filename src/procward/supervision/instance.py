@@ -12,6 +12,7 @@ to the supervisor: a fake clock and a fake spawner drive it in-process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -21,7 +22,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from procward.kit import _signals as signals
-from procward.kit import _structs as structs
 from procward.kit._procinfo import ProcessIdentity
 from procward.supervision import escapees, machine, process
 from procward.supervision.capture import PipeReader
@@ -364,8 +364,8 @@ class Instance:
                 _check_ready_target(self.app.spec, plan)
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
-            plan = self._in_cgroup(plan)
-            child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs)
+            with self._in_cgroup():
+                child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs)
         except (process.SpawnError, ConfigError, OSError) as exc:
             self.release_credentials()
             reason = str(exc)
@@ -385,18 +385,18 @@ class Instance:
             self.host.watch_memory()
         self.send(Spawned(child.pid))
 
-    def _in_cgroup(self, plan: Launch) -> Launch:
-        """``plan`` started in this instance's cgroup, where the daemon uses cgroups."""
+    def _in_cgroup(self) -> contextlib.AbstractContextManager[object]:
+        """Where a spawn happens: this instance's cgroup, where the daemon uses cgroups."""
         cgroups = self.host.cgroups
         if cgroups is None:
-            return plan
+            return contextlib.nullcontext()
         try:
             self.cgroup = cgroups.make(self.app.spec, self.index, self)
         except OSError as exc:  # run it all the same, as without cgroups
             log.warning("%s: cannot make its cgroup: %s", self.label, exc.strerror or exc)
             self.cgroup = None
-            return plan
-        return structs.replace(plan, cgroup=self.cgroup)
+            return contextlib.nullcontext()
+        return cgroups.hosting(self.cgroup)
 
     def launch_plan(self, *, secrets: bool = False) -> Launch:
         """How this instance runs: for its probes, and its spawn when it has no secrets.

@@ -95,36 +95,25 @@ def spawn(launch: Launch, *, merge: bool = False) -> Child:
     else:
         err_r, err_w = open_pipe()
         pipes = {"out": out_r, "err": err_r}
-    cgroup = _open_cgroup(launch.cgroup) if launch.cgroup is not None else None
     try:
         if launch.pass_fds:
             popen, pid = None, _posix_spawn(launch, out_w, err_w)
-            if cgroup is not None:  # posix_spawn runs nothing of ours in the child: moved now
-                _join(cgroup, pid)
         else:
-            popen = _popen(launch, out_w, err_w, cgroup)
+            popen = _popen(launch, out_w, err_w)
             pid = popen.pid
     except OSError as exc:
         for fd in pipes.values():
             os.close(fd)
         raise SpawnError(_explain(launch, exc)) from None
-    except subprocess.SubprocessError:  # only preexec_fn raises it: the cgroup refused
-        for fd in pipes.values():
-            os.close(fd)
-        raise SpawnError(f"cannot start in cgroup {launch.cgroup}") from None
     finally:
         os.close(out_w)
         if err_w != out_w:
             os.close(err_w)
-        if cgroup is not None:
-            os.close(cgroup)
     identity = ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, "")
     return Child(identity, popen, pipes)
 
 
-def _popen(
-    launch: Launch, out_w: int, err_w: int, cgroup: int | None = None
-) -> subprocess.Popen[bytes]:
+def _popen(launch: Launch, out_w: int, err_w: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         launch.argv,
         cwd=launch.cwd,
@@ -134,27 +123,7 @@ def _popen(
         stderr=err_w,
         process_group=0,
         close_fds=True,
-        # In the child, before exec: in its cgroup before the program runs at all.
-        # Safe with threads here: one write(2), no lock taken (see _join).
-        preexec_fn=None if cgroup is None else lambda: _join(cgroup, 0),  # noqa: PLW1509
     )
-
-
-def _open_cgroup(directory: str) -> int:
-    """The cgroup's ``cgroup.procs``, opened for a write of the new process's pid."""
-    try:
-        return os.open(os.path.join(directory, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise SpawnError(f"cannot use cgroup {directory}: {exc.strerror or exc}") from None
-
-
-def _join(procs: int, pid: int) -> None:
-    """Move ``pid`` (0: the calling process) into the cgroup of ``procs``.
-
-    In the child (``preexec_fn``) this is one ``write``: no lock, no
-    allocation beyond the bytes, safe after a fork of a threaded daemon.
-    """
-    os.write(procs, str(pid).encode())
 
 
 def _posix_spawn(launch: Launch, out_w: int, err_w: int) -> int:

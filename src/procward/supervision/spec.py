@@ -206,7 +206,6 @@ class Launch(Struct):
     env: dict[str, str]
     cwd: str | None
     pass_fds: tuple[int, ...] = ()  # daemon fds given to the process as fds 3, 4, …
-    cgroup: str | None = None  # the directory of the cgroup it starts in (cgroups.py)
 
 
 def launch(
