@@ -5,6 +5,7 @@ subtree it may write). Layout, ``<base>`` being what ``delegation`` chose::
 
     <base>/daemon               the daemon, when it had to leave its cgroup
     <base>/apps/<app>.<index>   one per instance, kept across its restarts
+    <base>/apps/<app>.<index>.1 a surge reload's new process, beside the old
 
 Why: a cgroup holds everything an instance started, whatever it did with
 its process group, session or environment. ``cgroup.kill`` (Linux 5.14)
