@@ -32,6 +32,9 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for var in ("PROCWARD_INSTANCE", "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "WATCHDOG_USEC"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PROCWARD_LOG", "debug")
+    # Daemons of tests use no cgroups unless a test gives them one (tests/daemon/test_cgroups.py):
+    # where the test runner's cgroup is writable they would all make cgroups there.
+    monkeypatch.setenv("PROCWARD_CGROUP", "off")
     try:
         yield path
     finally:

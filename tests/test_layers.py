@@ -280,3 +280,17 @@ def test_an_idle_daemon_without_tls_loads_no_openssl() -> None:
     loaded = imported_by(code)
     assert "procward.daemon.parts.network" in loaded
     assert "procward.kit._tls" not in loaded and "_ssl" not in loaded
+
+
+def test_a_daemon_without_cgroups_or_max_memory_loads_neither() -> None:
+    """Decision 0039: the cgroup code loads only where the daemon uses cgroups, the
+    memory guard only once an app with ``max_memory`` runs; finding out is a few reads."""
+    code = (
+        "import procward.daemon.service\n"
+        "from procward.supervision.delegation import detect\n"
+        "assert detect('/s', {'PROCWARD_CGROUP': 'off'}).base is None"
+    )
+    loaded = imported_by(code)
+    assert "procward.daemon.service" in loaded
+    for module in ("cgroups", "memoryguard", "metrics"):
+        assert f"procward.supervision.{module}" not in loaded

@@ -142,6 +142,8 @@ class DaemonInfo(Struct):
     paths: dict[str, str]
     addresses: dict[str, str]  # "unix", and "tcp" and "http" when they listen
     network: dict[str, Listener] = field(default_factory=dict)  # absent from older daemons
+    # {"in_use": "yes", "path", "controllers", "missing"} or {"in_use": "no", "reason"}
+    cgroups: dict[str, str | list[str] | dict[str, str] | None] | None = None  # absent: older
 
 
 class TlsView(Struct):

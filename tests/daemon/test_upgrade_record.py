@@ -51,9 +51,15 @@ def test_a_hand_over_reads_back_as_written() -> None:
     payload = handover.as_dict()
     assert payload["version"] == VERSION
     assert read_hand_over(payload) == handover
-    # What Instance.adopt() takes; procward 0.1 handed no credentials directory.
-    assert handover.instances[0].as_dict() == {**HANDED, "credentials": None}
-    with_files = {**HANDED, "credentials": "/run/procward/default/credentials/web.1.0a1b2c3d"}
+    # What Instance.adopt() takes; procward 0.1 handed no credentials directory, no cgroup.
+    assert handover.instances[0].as_dict() == {**HANDED, "credentials": None, "cgroup": None}
+    in_cgroup = {**HANDED, "credentials": None, "cgroup": "/sys/fs/cgroup/x/apps/web.1"}
+    assert HandedInstance.from_instance(in_cgroup).as_dict() == in_cgroup
+    with_files = {
+        **HANDED,
+        "credentials": "/run/procward/default/credentials/web.1.0a1b2c3d",
+        "cgroup": None,
+    }
     assert HandedInstance.from_instance(with_files).as_dict() == with_files
 
 

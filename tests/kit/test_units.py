@@ -53,6 +53,13 @@ def test_a_plain_service_is_type_notify_and_has_no_socket() -> None:
     assert service.endswith("\n")
 
 
+def test_the_service_delegates_its_cgroup_to_the_daemon() -> None:
+    """Decision 0039: the daemon makes a cgroup per instance in the unit's cgroup."""
+    service = systemd_units("procward", ARGV, description="d")["procward.service"]
+    assert values(service, "Service", "Delegate") == ["yes"]
+    assert values(service, "Service", "KillMode") == ["mixed"]
+
+
 def test_exec_start_quotes_arguments_with_spaces() -> None:
     service = systemd_units("procward", ARGV, description="d")["procward.service"]
     [exec_start] = values(service, "Service", "ExecStart")

@@ -91,7 +91,7 @@ class FakeSpawner:
         self.signals: list[tuple[int, int]] = []  # (pgid, signal), in order
         self.fail_next: str | None = None  # the next spawn raises SpawnError(this)
 
-    def spawn(self, plan: Launch, *, merge: bool) -> Child:
+    def spawn(self, plan: Launch, *, merge: bool, place: object = None) -> Child:
         from procward.supervision.process import SpawnError
 
         if self.fail_next is not None:
@@ -154,6 +154,11 @@ class FakeHost:
 
     def orphans(self, label: tuple[str, int]) -> list[ProcessIdentity]:
         return []
+
+    cgroups = None
+
+    def watch_memory(self) -> None:
+        self.memory_watched = True
 
     def register(self, pid: int, exited: Callable[[int], None]) -> None:
         self.children[pid] = exited

@@ -537,7 +537,26 @@ A_VALID_VALUE = {
     "limits": {"nofile": 1024},
     "nice": 5,
     "oom_score_adj": 100,
+    "max_memory": "500MB",
+    "memory_max": "1GB",
+    "memory_high": "800MB",
+    "cpu_max": "50%",
+    "pids_max": 64,
 }
+
+
+def test_resource_keys_read_sizes_shares_and_counts() -> None:
+    spec = parse_app("a", {"cmd": "x", "cpu_max": "250%", "max_memory": "1.5GB"}, base_dir="/")
+    assert spec.cpu_max == 250.0 and spec.max_memory == 3 << 29
+    assert parse_app("a", spec.to_table(), base_dir="/") == spec
+    for key, bad, said in [
+        ("cpu_max", 0.5, "must be a share of one core like '50%'"),
+        ("cpu_max", "0%", "must be a share of one core"),
+        ("pids_max", 0, "must be a number of processes, at least 1"),
+        ("memory_max", "lots", "must be a size like '10MB'"),
+    ]:
+        with pytest.raises(ConfigError, match=f"{key}: {said}"):
+            parse_app("a", {"cmd": "x", key: bad}, base_dir="/")
 
 
 @pytest.mark.parametrize(
@@ -633,7 +652,7 @@ def test_ready_probes_that_judge_the_process_itself_are_accepted(table: dict[str
 def test_a_pm2_key_is_not_mistaken_for_a_procward_one() -> None:
     [problem] = app_problems(max_memory_restart="300M")
     assert problem.startswith("apps.web.max_memory_restart: unknown key; 'max_memory_restart'")
-    assert "not supported" in problem and "did you mean" not in problem
+    assert "use 'max_memory'" in problem and "did you mean" not in problem
     assert app_problems(stopwaitsecs=10) == [
         "apps.web.stopwaitsecs: unknown key; 'stopwaitsecs' is supervisord's: use 'stop_timeout'"
     ]

@@ -10,6 +10,7 @@ from procward.supervision.machine import (
     CancelTimer,
     Check,
     Exited,
+    OverMemory,
     Ready,
     Record,
     SetTimer,
@@ -243,6 +244,18 @@ def test_unhealthy_restarts_through_the_policy() -> None:
     assert actions[-1][:2] == [StopProbes(), SignalGroup("TERM")]
     rec, _ = run([*events, Exited(0)], PROBED)  # even a clean exit: it was failing
     assert rec.state is State.BACKOFF and rec.failure is None
+
+
+def test_over_memory_restarts_through_the_policy_with_its_reason() -> None:
+    why = "memory 612 MB over max_memory 500 MB"
+    events = [Start(), Spawned(7), StartupElapsed(), OverMemory(why)]
+    rec, actions = run(events)
+    assert rec.state is State.STOPPING and rec.failure == why and rec.error == why
+    assert SignalGroup("TERM") in actions[-1]
+    rec, _ = run([*events, Exited(None, 15)])
+    assert rec.state is State.BACKOFF and rec.restarts == 1
+    starting, _ = run([Start(), OverMemory(why)])  # not running yet: nothing to restart
+    assert starting.state is State.STARTING
 
 
 def test_unhealthy_with_restart_never_ends_exited() -> None:

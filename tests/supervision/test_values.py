@@ -39,8 +39,8 @@ def test_keys_of_other_supervisors_get_procwards_own(key: str, said: str) -> Non
 
 def test_a_key_procward_does_without_says_what_to_do_instead() -> None:
     said = unknown_key("max_memory_restart", APP_KEYS, "an app")
-    assert said.startswith("unknown key; 'max_memory_restart' is PM2's: not supported")
-    assert "procward metrics" in said and "max_restarts" not in said
+    assert said.startswith("unknown key; 'max_memory_restart' is PM2's: use 'max_memory'")
+    assert "max_restarts" not in said
 
 
 def test_no_key_of_another_supervisor_is_one_of_procwards() -> None:

@@ -240,6 +240,7 @@ def cmd_info(args: Globals, paths: InstancePaths) -> int:
             info["version"] = meta.version
         if meta.warnings:  # a listener open to the network in clear
             info["warnings"] = meta.warnings
+        info["cgroups"] = _cgroups_in_use(paths)
     if args.json:
         render.as_json(info)
     else:
@@ -248,6 +249,26 @@ def cmd_info(args: Globals, paths: InstancePaths) -> int:
         for text in warnings if isinstance(warnings, list) else ():
             print(f"warning: {text}")
     return 0
+
+
+def _cgroups_in_use(paths: InstancePaths) -> str:
+    """Whether the running daemon puts instances in cgroups, and where or why not."""
+    from procward.kit._client import Client
+
+    try:
+        with Client.open(paths.socket, timeout=5.0) as client:
+            view = client.call("status")["daemon"].get("cgroups")
+    except Exception as exc:
+        return f"unknown ({exc})"
+    if not view:
+        return "unknown (an older daemon)"
+    if view.get("in_use") != "yes":
+        return f"not in use: {view.get('reason')}"
+    text = f"in use: {view['path']}, controllers: {', '.join(view['controllers']) or 'none'}"
+    by_reason: dict[str, list[str]] = {}
+    for name, why in (view.get("missing") or {}).items():
+        by_reason.setdefault(why, []).append(name)
+    return text + "".join(f"; no {', '.join(names)}: {why}" for why, names in by_reason.items())
 
 
 def cmd_service(args: ServiceArgs, paths: InstancePaths) -> int:

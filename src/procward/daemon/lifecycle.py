@@ -67,10 +67,49 @@ async def start(
     parts.uptime.start()
     parts.events.start()
     await end_leftovers(saved, handed, state_dir)
+    await use_cgroups(sup, handed, state_dir)
     remove_stale_credentials(sup, handed)
     if handed is not None and saved is None:
         log.error("upgrade: no state.json to adopt the running apps from")
         watch_children(sup.reaper.reap)
+
+
+async def use_cgroups(sup: Supervisor, handed: HandOver | None, state_dir: str) -> None:
+    """Each instance in a cgroup of its own, where the daemon may (decision 0039).
+
+    ``delegation`` says whether and where (a few reads); only then is
+    ``cgroups.py`` loaded, the subtree made, and what a crashed daemon left
+    in it ended and removed, but for the cgroups of instances an upgrade
+    handed over: those carry on, at the same path.
+    """
+    from procward.supervision.delegation import detect
+
+    found = detect(state_dir)
+    sup.cgroup_status = dict(found.as_dict())
+    if found.base is None:
+        log.info("cgroups not in use: %s", found.reason)
+        return
+    from procward.supervision.cgroups import Cgroups, CgroupsUnavailable, cleaned_stale
+
+    cgroups = Cgroups(found)
+    try:
+        cgroups.set_up()
+    except CgroupsUnavailable as exc:
+        sup.cgroup_status = {"in_use": "no", "reason": str(exc)}
+        log.info("cgroups not in use: %s", exc)
+        return
+    sup.cgroups = cgroups
+    sup.cgroup_status = cgroups.describe()
+    log.info("cgroups in use: %s (controllers: %s)", cgroups.base, sorted(cgroups.enabled))
+    kept = [i.cgroup for i in handed.instances if i.cgroup] if handed is not None else []
+    stale = cleaned_stale(cgroups, kept, handed_pids(handed))
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while stale and asyncio.get_running_loop().time() < deadline:
+        stale = [path for path in stale if not cgroups.remove(path)]
+        if stale:
+            await asyncio.sleep(0.02)  # killed, not yet gone
+    for path in stale:
+        log.warning("cgroup %s left by the last daemon is still busy; left in place", path)
 
 
 def remove_stale_credentials(sup: Supervisor, handed: HandOver | None) -> None:
@@ -99,6 +138,8 @@ async def stop(parts: Parts, audit: Audit, *, force: bool) -> None:
     sup = parts.sup
     parts.uptime.stop()
     await stop_apps(sup, force=force)
+    if sup.cgroups is not None:
+        sup.cgroups.close()
     for app in sup.apps.values():
         app.hold()
     sup.close_logs()
@@ -122,6 +163,8 @@ async def abandon_start(parts: Parts | None, restoring: asyncio.Task[None] | Non
         return
     parts.keeper.abandon()
     await stop_apps(parts.sup, force=True)
+    if parts.sup.cgroups is not None:
+        parts.sup.cgroups.close()
     parts.sup.close_logs()
     parts.keeper.status.remove()
     stop_watching_children()

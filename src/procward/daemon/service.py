@@ -122,7 +122,11 @@ class ProcwardDaemon(Daemon):
         )
         logs = Logs(sup, self._reopen_logs)
         views = Views(
-            sup, metrics, logs, about=lambda: daemon_view(self, network), warnings=keeper.warnings
+            sup,
+            metrics,
+            logs,
+            about=lambda: daemon_view(self, network, sup.cgroup_status),
+            warnings=keeper.warnings,
         )
         commands = Commands(sup)
         uptime = Uptime(sup, self.paths.state_dir, self.scheduler)

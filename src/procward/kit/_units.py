@@ -45,6 +45,8 @@ def systemd_units(
         # The daemon stops its own children in order; systemd only sends
         # SIGTERM to it, and SIGKILLs what is left after the timeout.
         "KillMode=mixed",
+        # Its cgroup is the daemon's to divide: one per instance (decision 0039).
+        "Delegate=yes",
         f"TimeoutStopSec={stop_timeout:g}",
         *([f"WatchdogSec={watchdog:g}"] if watchdog else []),
         "",

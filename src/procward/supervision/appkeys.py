@@ -243,6 +243,11 @@ READERS: dict[str, Callable[[object, str], object]] = {
     "limits": lambda value, base_dir: _rlimits().read_limits(value, base_dir),
     "nice": lambda value, base_dir: _rlimits().read_nice(value, base_dir),
     "oom_score_adj": lambda value, base_dir: _rlimits().read_oom_score_adj(value, base_dir),
+    "max_memory": lambda value, _: read_size(value),
+    "memory_max": lambda value, _: read_size(value),
+    "memory_high": lambda value, _: read_size(value),
+    "cpu_max": lambda value, _: _cpu_share(value),
+    "pids_max": lambda value, _: _pids_max(value),
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -259,6 +264,24 @@ def _log_format(value: object) -> str:
     if isinstance(value, str) and value in _LOG_FORMATS:
         return value
     raise ValueError(f"must be 'text' or 'json', got {show(value)}")
+
+
+def _cpu_share(value: object) -> float:
+    """``"50%"`` of one core, ``"200%"`` of two: the cgroup's ``cpu.max``."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            number = float(value.strip()[:-1])
+        except ValueError:
+            number = -1.0
+        if 0 < number <= 100_000:
+            return number
+    raise ValueError(f"must be a share of one core like '50%' or '200%', got {show(value)}")
+
+
+def _pids_max(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ValueError(f"must be a number of processes, at least 1, got {show(value)}")
 
 
 def _sockets(value: object) -> dict[str, str]:

@@ -25,8 +25,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import contextlib
+
     from procward.kit._procinfo import ProcessIdentity
     from procward.supervision.accounts import Account
+    from procward.supervision.cgroups import Cgroups
     from procward.supervision.escapees import ProcessTable
     from procward.supervision.logs import LogSink
     from procward.supervision.metrics import Reading
@@ -73,7 +76,15 @@ class LoopTimers:
 class Spawner(Protocol):
     """Processes: start, signal, look. The real one is ``process.OsSpawner``."""
 
-    def spawn(self, plan: Launch, *, merge: bool) -> Child: ...
+    def spawn(
+        self,
+        plan: Launch,
+        *,
+        merge: bool,
+        place: contextlib.AbstractContextManager[object] | None = None,
+    ) -> Child:
+        """Start ``plan``; ``place`` is held around the fork alone (its cgroup)."""
+        ...
 
     def signal_group(self, pgid: int, sig: int) -> bool: ...
 
@@ -117,6 +128,15 @@ class Host(Protocol):
 
     def orphans(self, label: Label) -> list[ProcessIdentity]:
         """What ``label`` left behind that was handed to the daemon, and its descendants."""
+        ...
+
+    @property
+    def cgroups(self) -> Cgroups | None:
+        """The daemon's cgroup subtree, where it uses cgroups (decision 0039)."""
+        ...
+
+    def watch_memory(self) -> None:
+        """An instance of an app with ``max_memory`` runs: have its memory checked."""
         ...
 
     # -- the child registry -----------------------------------------------------------

@@ -12,6 +12,7 @@ to the supervisor: a fake clock and a fake spawner drive it in-process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -52,6 +53,7 @@ from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
     from procward.kit._notify import NotifyReceiver
+    from procward.supervision.cgroups import Cgroups
     from procward.supervision.health import Prober
     from procward.supervision.host import Cancellable, Host, Label
     from procward.supervision.sockets import HeldSockets
@@ -101,6 +103,9 @@ class Instance:
         self.lingering: machine.Exited | None = None  # leader gone, group not yet
         # Processes it started outside its group, found when it was signalled (escapees.py).
         self.escapees: list[ProcessIdentity] = []
+        # Its cgroup's directory while it has one (cgroups.py): then the cgroup,
+        # not the /proc scan of escapees.py, finds and ends what left the group.
+        self.cgroup: str | None = None
         self._timers: dict[Timer, Cancellable] = {}
         self._respawn: Ticket | None = None  # a restart without delay, next pass
         self.respawn_from: State | None = None  # its "between" state, for the event of its start
@@ -167,6 +172,8 @@ class Instance:
                 self._perform(action)
         if self.record != before:
             self._changed(before.state, before.pid)
+        if self.cgroup is not None and self.state in machine.AT_REST and self.child is None:
+            self.remove_cgroup()
 
     def _changed(self, before: State, old_pid: int | None = None) -> None:
         """This instance went on from ``before``, when process ``old_pid`` (if any) was its own.
@@ -270,6 +277,9 @@ class Instance:
 
     def _signal(self, sig: int) -> None:
         """The process group, and what the instance started outside it."""
+        if self.cgroup is not None and self.host.cgroups is not None:
+            self._signal_cgroup(self.host.cgroups, self.cgroup, sig)
+            return
         if self.pgid is not None:
             self.host.spawner.signal_group(self.pgid, sig)
         leader = self.child.pid if self.child is not None else None
@@ -280,8 +290,39 @@ class Instance:
             pids = ", ".join(str(p.pid) for p in self.escapees)
             log.info("%s: also signalled %s, started outside its process group", self.label, pids)
 
+    def _signal_cgroup(self, cgroups: Cgroups, path: str, sig: int) -> None:
+        """KILL: the whole cgroup at once; another signal: the group, and members outside it."""
+        if sig == signal.SIGKILL:
+            cgroups.kill(path)
+            return
+        if self.pgid is not None:
+            self.host.spawner.signal_group(self.pgid, sig)
+        outside = cgroups.signal_outside(path, self.pgid, sig)
+        if outside:
+            pids = ", ".join(map(str, outside))
+            log.info("%s: also signalled %s, in its cgroup outside its group", self.label, pids)
+
+    def remove_cgroup(self) -> None:
+        """Its cgroup, once nothing runs in it: removed (again later if still busy)."""
+        cgroups, path = self.host.cgroups, self.cgroup
+        if cgroups is None or path is None:
+            return
+        self.cgroup = None
+        if not cgroups.release(path, self):
+            self.host.timers.call_later(0.05, self._remove_cgroup_later, cgroups, path, 40)
+
+    def _remove_cgroup_later(self, cgroups: Cgroups, path: str, tries: int) -> None:
+        if path in cgroups.owners or cgroups.remove(path):
+            return  # in use again (a new spawn), or removed
+        if tries > 1:
+            self.host.timers.call_later(0.05, self._remove_cgroup_later, cgroups, path, tries - 1)
+        else:
+            log.warning("%s: cgroup %s still busy; left in place", self.label, path)
+
     def anything_left(self) -> bool:
         """Is any process of this instance (group or escapee) still running?"""
+        if self.cgroup is not None and self.host.cgroups is not None:
+            return self.host.cgroups.populated(self.cgroup)
         if self.pgid is not None and self.host.spawner.group_alive(self.pgid):
             return True
         return escapees.alive(self.escapees)
@@ -323,7 +364,8 @@ class Instance:
                 _check_ready_target(self.app.spec, plan)
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
-            child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs)
+            place = self._in_cgroup()
+            child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs, place=place)
         except (process.SpawnError, ConfigError, OSError) as exc:
             self.release_credentials()
             reason = str(exc)
@@ -339,7 +381,22 @@ class Instance:
         self.outdated_secrets = set()
         self.host.register(child.pid, self.leader_exited)
         self.status_text = None
+        if self.app.spec.max_memory is not None:
+            self.host.watch_memory()
         self.send(Spawned(child.pid))
+
+    def _in_cgroup(self) -> contextlib.AbstractContextManager[object]:
+        """Where a spawn happens: this instance's cgroup, where the daemon uses cgroups."""
+        cgroups = self.host.cgroups
+        if cgroups is None:
+            return contextlib.nullcontext()
+        try:
+            self.cgroup = cgroups.make(self.app.spec, self.index, self)
+        except OSError as exc:  # run it all the same, as without cgroups
+            log.warning("%s: cannot make its cgroup: %s", self.label, exc.strerror or exc)
+            self.cgroup = None
+            return contextlib.nullcontext()
+        return cgroups.hosting(self.cgroup)
 
     def launch_plan(self, *, secrets: bool = False) -> Launch:
         """How this instance runs: for its probes, and its spawn when it has no secrets.
@@ -483,18 +540,34 @@ class Instance:
             self.lingering = machine.Exited(code, sig)
             self.host.linger(self)
             return
-        if pgid is not None and self.host.spawner.group_alive(pgid):
+        stopping = self.state is State.STOPPING
+        contained = self.cgroup is not None  # the cgroup, not the /proc scan, ends what is left
+        if self.cgroup is not None and self.host.cgroups is not None:
+            self._end_cgroup(self.host.cgroups, self.cgroup, pgid, stopping)
+        elif pgid is not None and self.host.spawner.group_alive(pgid):
             # The leader died on its own: what it left behind would be a
             # duplicate of the next generation.
             self.host.spawner.signal_group(pgid, signal.SIGKILL)
-        stopping = self.state is State.STOPPING
         self.pgid = None
         self.escapees = []
         self.release_credentials()
         self.send(machine.Exited(code, sig))
-        if not stopping:  # once restarted: the new process's start must not wait for
-            # (or, on two cores, compete with) a scan of /proc
+        if not stopping and not contained:  # once restarted: the new process's start
+            # must not wait for (or, on two cores, compete with) a scan of /proc
             self.host.timers.call_later(0.05, self._end_orphans)
+
+    def _end_cgroup(self, cgroups: Cgroups, path: str, pgid: int | None, stopping: bool) -> None:
+        """The leader is gone: KILL what is left in its cgroup, before the next spawn joins it."""
+        if not cgroups.populated(path):
+            return
+        outside = [pid for pid in cgroups.members(path) if _group_of(pid) not in (pgid, None)]
+        cgroups.kill(path)
+        if outside and not stopping:
+            pids = ", ".join(map(str, outside))
+            self.app.note_error(
+                f"instance {self.index} left {pids} running outside its process group; "
+                "killed (run the program in the foreground: no daemonizing)"
+            )
 
     def _end_orphans(self) -> None:
         """KILL what an exited leader left outside its group (handed to the daemon)."""
@@ -541,6 +614,7 @@ class Instance:
             "fds": fds,
             "sinks": sinks,
             "credentials": self.credentials,  # still read by the process: not removed
+            "cgroup": self.cgroup,  # it runs there still
         }
 
     def adopt(self, handed: dict[str, Any]) -> None:
@@ -551,6 +625,9 @@ class Instance:
             ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, ""), None, fds
         )
         self.pgid = self.last_pid = pid
+        cgroups, cgroup = self.host.cgroups, handed.get("cgroup")
+        if cgroups is not None and isinstance(cgroup, str) and cgroups.adopt(cgroup, self):
+            self.cgroup = cgroup  # kept across the upgrade
         self.credentials = handed.get("credentials")
         self.started_wall = handed.get("started_wall")
         self.record = Record(
@@ -618,6 +695,13 @@ class Instance:
             info["starttime"] = self.child.identity.starttime
             info["boot_id"] = self.child.identity.boot_id
         return info
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def _check_ready_target(spec: AppSpec, plan: Launch) -> None:

@@ -22,7 +22,8 @@ whole table with plain values.
 With a ``ready`` probe, ``starting`` ends at ``Ready`` instead, and
 ``StartupElapsed`` (``start_timeout``) is a failed start. A failed start and
 an ``Unhealthy`` report (a ``health`` probe that failed ``failures`` times in
-a row) stop the process like an operator would, but remember why: its exit
+a row) and ``OverMemory`` (``max_memory`` passed, ``memoryguard.py``) stop
+the process like an operator would, but remember why: its exit
 then goes to the restart policy as a failure (backoff, budget, ``crashed``),
 not to ``stopped``.
 """
@@ -106,6 +107,12 @@ class Unhealthy(Struct):
     reason: str
 
 
+class OverMemory(Struct):
+    """Its memory stayed above ``max_memory`` (memoryguard.py): restarted as a failure."""
+
+    reason: str
+
+
 Event = (
     Start
     | Stop
@@ -117,6 +124,7 @@ Event = (
     | StopTimeout
     | Ready
     | Unhealthy
+    | OverMemory
 )
 
 
@@ -226,7 +234,7 @@ def _ready(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
 
 
 def _unhealthy(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
-    assert isinstance(event, Unhealthy)
+    assert isinstance(event, Unhealthy | OverMemory)
     return _fail(rec, spec, event.reason)
 
 
@@ -352,6 +360,7 @@ _HANDLERS: dict[tuple[State, type], _Handler] = {
     (State.STARTING, StartupElapsed): _startup_elapsed,
     (State.STARTING, Ready): _ready,
     (State.RUNNING, Unhealthy): _unhealthy,
+    (State.RUNNING, OverMemory): _unhealthy,
     (State.STARTING, Exited): _exited,
     (State.RUNNING, Exited): _exited,
     (State.BACKOFF, BackoffElapsed): _backoff_elapsed,

@@ -93,9 +93,16 @@ class Reading(Struct):
 class Meter:
     """The last reading of each process group, refreshed by ``sample``."""
 
-    def __init__(self, groups: Callable[[], Iterable[int]], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        groups: Callable[[], Iterable[int]],
+        clock: Callable[[], float],
+        measure: Callable[[Iterable[int]], dict[int, Usage]] | None = None,
+    ) -> None:
         self.groups = groups
         self.clock = clock
+        # How groups are measured: /proc, or the supervisor's (their cgroups where they have one).
+        self.measure = read_usage if measure is None else measure
         self.readings: dict[int, Reading] = {}
         self.own: Reading | None = None  # the daemon itself
         self.sampled_at: float | None = None  # wall time
@@ -105,7 +112,7 @@ class Meter:
 
     def sample(self) -> None:
         now = self.clock()
-        usage = read_usage(self.groups())
+        usage = self.measure(self.groups())
         own = process_usage(os.getpid())
         elapsed = now - self._previous_at
         self.readings = {

@@ -43,11 +43,7 @@ OTHER_KEYS: dict[str, tuple[str, str]] = {
     "interpreter": (_PM2, "use 'cmd': the interpreter first"),
     "node_args": (_PM2, "use 'cmd'"),
     "exec_mode": (_PM2, "not needed: 'instances' runs N processes, 'sockets' shares a port"),
-    "max_memory_restart": (
-        _PM2,
-        "not supported: procward does not restart on memory use "
-        "(procward metrics shows it; a health exec check can fail above a limit)",
-    ),
+    "max_memory_restart": (_PM2, "use 'max_memory'"),
     "restart_delay": (_PM2, "use 'backoff' (its 'initial' delay)"),
     "exp_backoff_restart_delay": (_PM2, "use 'backoff'"),
     "kill_timeout": (_PM2, "use 'stop_timeout'"),

@@ -84,12 +84,19 @@ class Child(Struct, frozen=False):
             self.popen.returncode = os.waitstatus_to_exitcode(status)
 
 
-def spawn(launch: Launch, *, merge: bool = False) -> Child:
+def spawn(
+    launch: Launch,
+    *,
+    merge: bool = False,
+    place: contextlib.AbstractContextManager[object] | None = None,
+) -> Child:
     """Start ``launch`` in a new process group, stdout and stderr on pipes.
 
     With ``merge``, both go to one pipe (stream "log"), in the order written.
     A ``launch`` with limits or an identity (``confine``) starts through
     ``spawnshim.py``; its failure to apply them is a ``SpawnError`` too.
+    ``place`` is held around the fork alone (the daemon steps into the
+    instance's cgroup, cgroups.py), not while a shim applies its settings.
     """
     out_r, out_w = open_pipe()
     if merge:
@@ -100,11 +107,12 @@ def spawn(launch: Launch, *, merge: bool = False) -> Child:
         pipes = {"out": out_r, "err": err_r}
     status = os.pipe() if launch.confine is not None else None
     try:
-        if launch.pass_fds:
-            popen, pid = None, _posix_spawn(launch, out_w, err_w, status)
-        else:
-            popen = _popen(launch, out_w, err_w, status)
-            pid = popen.pid
+        with place or contextlib.nullcontext():
+            if launch.pass_fds:
+                popen, pid = None, _posix_spawn(launch, out_w, err_w, status)
+            else:
+                popen = _popen(launch, out_w, err_w, status)
+                pid = popen.pid
     except OSError as exc:
         for fd in pipes.values():
             os.close(fd)

@@ -138,6 +138,14 @@ class AppSpec(Struct):
             or self.oom_score_adj is not None
         )
 
+    # Restart an instance whose memory stays above this many bytes (memoryguard.py).
+    max_memory: int | None = None
+    # cgroup limits (cgroups.py), applied where the controller is delegated.
+    memory_max: int | None = None  # bytes
+    memory_high: int | None = None  # bytes
+    cpu_max: float | None = None  # percent of one core
+    pids_max: int | None = None
+
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
         table: dict[str, Any] = {"cmd": list(self.cmd)}
@@ -197,7 +205,7 @@ class AppSpec(Struct):
         return table
 
     def _probe_tables(self) -> dict[str, Any]:
-        tables = {}
+        tables: dict[str, Any] = {}
         if self.ready is not None:
             tables["ready"] = self.ready.to_table(health=False)
         if self.health is not None:
@@ -208,6 +216,11 @@ class AppSpec(Struct):
             tables["watch"] = self.watch.to_table()
         if self.commands:
             tables["commands"] = {name: list(argv) for name, argv in self.commands.items()}
+        for key in ("max_memory", "memory_max", "memory_high", "pids_max"):
+            if getattr(self, key) is not None:
+                tables[key] = getattr(self, key)
+        if self.cpu_max is not None:
+            tables["cpu_max"] = f"{self.cpu_max:g}%"
         return tables
 
 

@@ -42,11 +42,13 @@ from procward.supervision.uptime import UptimeHistory
 if TYPE_CHECKING:
     from procward.kit._procinfo import ProcessIdentity
     from procward.supervision.accounts import Account
+    from procward.supervision.cgroups import Cgroups
     from procward.supervision.console import Console
     from procward.supervision.credentials import CredentialFiles
     from procward.supervision.instance import Instance
     from procward.supervision.logs import LogSink
-    from procward.supervision.metrics import Meter, Reading
+    from procward.supervision.memoryguard import MemoryGuard
+    from procward.supervision.metrics import Meter, Reading, Usage
     from procward.supervision.secretrefs import Resolved, SecretSource
     from procward.supervision.watching import Watching
 
@@ -107,6 +109,11 @@ class Supervisor:
         self._uptime_due: dict[str, float] = {}  # apps changed in this pass of the loop
         self._watching: Watching | None = None  # watch mode, made when first needed
         self.console: Console | None = None  # `run --logs`: every app's output mirrored
+        # The daemon's cgroup subtree where it uses cgroups (lifecycle.py, decision 0039).
+        self.cgroups: Cgroups | None = None
+        self.cgroup_status: dict[str, object] = {"in_use": "no", "reason": "not looked at yet"}
+        self._memory_guard: MemoryGuard | None = None  # made when an app has max_memory
+        self.memory_interval = 5.0  # seconds between its samples: the metrics interval
 
     # -- events from below ---------------------------------------------------------
 
@@ -187,8 +194,42 @@ class Supervisor:
         if self._meter is None:
             from procward.supervision.metrics import Meter
 
-            self._meter = Meter(self._groups, self.clock)
+            self._meter = Meter(self._groups, self.clock, self.measure_groups)
         return self._meter
+
+    def measure_groups(self, groups: Iterable[int]) -> dict[int, Usage]:
+        """``{pgid: Usage}``: from an instance's cgroup where it has one, else from /proc."""
+        from procward.supervision.metrics import read_usage
+
+        wanted = set(groups)
+        found: dict[int, Usage] = {}
+        if self.cgroups is not None:
+            for app in self.apps.values():
+                for inst in app.instances:
+                    if inst.cgroup is not None and inst.pgid in wanted:
+                        usage = self.cgroups.usage(inst.cgroup)
+                        if usage is not None:
+                            found[inst.pgid] = usage
+        rest = wanted - found.keys()
+        return found | (read_usage(rest) if rest else {})
+
+    # -- max_memory (memoryguard.py) ---------------------------------------------------
+
+    @property
+    def memory_guard(self) -> MemoryGuard:
+        """Made when an instance of an app with ``max_memory`` first spawns."""
+        if self._memory_guard is None:
+            from procward.supervision.memoryguard import MemoryGuard
+
+            self._memory_guard = MemoryGuard(self, self.timers)
+        return self._memory_guard
+
+    def watch_memory(self) -> None:
+        self.memory_guard.watch()
+
+    def memory_watched(self) -> list[Instance]:
+        """The instances whose memory ``max_memory`` limits."""
+        return [i for a in self.apps.values() if a.spec.max_memory is not None for i in a.instances]
 
     @property
     def watching(self) -> Watching:

@@ -59,6 +59,7 @@ class Configs:
         _refuse_conflicts(config, self.sup)
         _refuse_over_total([config], self.sup)
         check_config(config, self.sup)
+        _warn_unenforced_limits(config, self.sup)
         return await self._apply(config, start_all=start_all)
 
     @method(Role.ADMIN, result="ConfigApplied")
@@ -238,3 +239,25 @@ def _defines(path: str, name: str) -> bool:
 def _changes(result: dict[str, Any]) -> str:
     keys = (*_CHANGES, "started", "removed")
     return "; ".join(f"{key}: {', '.join(result[key])}" for key in keys if result[key])
+
+
+def _warn_unenforced_limits(config: Config, sup: Supervisor) -> None:
+    """A limit no controller enforces here: said at load, and the app runs without it.
+
+    Not refused: one file serves a laptop without delegation and a server
+    with it (decision 0039).
+    """
+    from procward.supervision.delegation import LIMIT_CONTROLLERS, unenforced
+
+    enabled = sup.cgroups.enabled if sup.cgroups is not None else None
+    for spec in config.apps.values():
+        limits = {
+            key: getattr(spec, key) for key in ("memory_max", "memory_high", "cpu_max", "pids_max")
+        }
+        for key in unenforced(limits, enabled):
+            why = (
+                f"cgroups not in use: {sup.cgroup_status.get('reason')}"
+                if sup.cgroups is None
+                else sup.cgroups.missing.get(LIMIT_CONTROLLERS[key], "controller not enabled")
+            )
+            log.warning("%s: %s not enforced (%s); it runs without it", spec.name, key, why)

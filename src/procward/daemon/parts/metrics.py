@@ -65,6 +65,7 @@ class Metrics:
             self.scheduler.cancel(self._metrics_job)
             self._metrics_job = None
         self.metrics_interval = interval
+        self.sup.memory_interval = interval  # max_memory samples at the same pace
         self.metrics_apps = frozenset(apps) if enabled and apps is not None else None
         if not enabled:
             if was_on:
@@ -139,7 +140,7 @@ class Metrics:
         """CPU (% of one core) and memory (bytes) per instance and for the daemon."""
         apps = [self.sup.app(name)] if name else list(self.sup.apps.values())
         sampled = self._metrics_job is not None and all(self._sampled(a.name) for a in apps)
-        meter = self.sup.meter if sampled else await _measured_now(apps)
+        meter = self.sup.meter if sampled else await _measured_now(apps, self.sup)
         return {
             **self.metrics_settings(),
             "sampled_at": meter.sampled_at,
@@ -152,12 +153,12 @@ async def _no_stream(method: str, params: Any) -> None:
     raise RuntimeError("no stream here")
 
 
-async def _measured_now(apps: list[App]) -> Meter:
+async def _measured_now(apps: list[App], sup: Supervisor) -> Meter:
     """A meter of their own for ``apps``: two samples ``ON_DEMAND_WINDOW`` apart."""
     from procward.supervision.metrics import Meter
 
     groups = _groups(apps)
-    meter = Meter(lambda: groups, time.monotonic)
+    meter = Meter(lambda: groups, time.monotonic, sup.measure_groups)
     meter.sample()
     await asyncio.sleep(ON_DEMAND_WINDOW)
     meter.sample()

@@ -125,6 +125,9 @@ class Upgrade:
                     os.close(fd)
                 if info.credentials is not None:
                     self.sup.release_secrets(info.credentials)
+                if info.cgroup is not None and self.sup.cgroups is not None:
+                    self.sup.cgroups.kill(info.cgroup)  # removed at the next start, if not now
+                    self.sup.cgroups.remove(info.cgroup)
                 continue
             app.instances[info.index].adopt(info.as_dict())
             adopted += 1
@@ -147,6 +150,7 @@ class HandedInstance(Struct):
     attempt: int = 0
     budget: list[float] = field(default_factory=list)
     sinks: dict[str, Any] = field(default_factory=dict)  # each sink's unfinished line
+    cgroup: str | None = None  # its cgroup's directory (decision 0039)
     credentials: str | None = None  # its secret files (secrets_as = "files"), still read
 
     @classmethod

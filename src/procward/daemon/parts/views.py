@@ -146,7 +146,9 @@ class HttpPages:
         return Reply(200 if health["healthy"] else 503, fastjson.dumps(health).encode())
 
 
-def daemon_view(daemon: Daemon, network: NetworkSettings) -> dict[str, Any]:
+def daemon_view(
+    daemon: Daemon, network: NetworkSettings, cgroups: dict[str, object]
+) -> dict[str, Any]:
     """The daemon itself, as ``status`` shows it."""
     return {
         "pid": daemon.pid,
@@ -160,6 +162,7 @@ def daemon_view(daemon: Daemon, network: NetworkSettings) -> dict[str, Any]:
         "paths": daemon.paths.as_dict(),
         "addresses": daemon.addresses(),
         "network": network.network_view(),  # listeners wanted, and why one does not listen
+        "cgroups": cgroups,  # in use where, with which controllers; or why not
     }
 
 
