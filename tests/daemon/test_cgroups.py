@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import random
 import sys
 from collections.abc import Callable, Iterator
@@ -171,6 +172,26 @@ def test_an_app_with_held_sockets_joins_its_cgroup_too(
     """)
     wait_state(daemon, "held", "running")
     assert _cgroup_of(pid_of(daemon, "held")) == cgroup.relative + "/apps/held.0"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running an app as another user takes root")
+def test_an_app_run_as_another_user_with_limits_joins_its_cgroup_too(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
+) -> None:
+    """Started through the limits shim (decision 0038): born in its cgroup, and the
+    daemon back in its own once the fork is done, not only once the shim exec'd."""
+    load_apps("""
+        [apps.confined]
+        cmd = ["sleep", "1000"]
+        user = "nobody"
+        limits = { nofile = 512 }
+    """)
+    wait_state(daemon, "confined", "running")
+    pid = pid_of(daemon, "confined")
+    assert _cgroup_of(pid) == cgroup.relative + "/apps/confined.0"
+    with open(f"/proc/{pid}/status") as f:
+        assert any(line.split()[:2] == ["Uid:", str(pwd.getpwnam("nobody").pw_uid)] for line in f)
+    assert "/apps/" not in _cgroup_of(daemon.call("ping")["pid"])
 
 
 def test_a_surge_replacement_runs_in_a_cgroup_beside_the_old_ones(
