@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -118,6 +119,29 @@ def start_sleepers(run_cli: Callable[..., Any], paths: InstancePaths, *names: st
         for name in names:
             wait_state(client, name, "running", timeout=15)
         return [pid_of(client, name) for name in names]
+
+
+def nonce() -> int:
+    """A number to make a test's command line unlike any other process's."""
+    return random.randrange(10_000_000, 99_999_999)
+
+
+def pids_running(argv: str) -> list[int]:
+    """Live processes whose command line is exactly ``argv`` (words joined by spaces)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode()
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+        except (OSError, IndexError):
+            continue
+        if cmdline == argv and not zombie:
+            found.append(int(entry))
+    return found
 
 
 def alive(pid: int) -> bool:

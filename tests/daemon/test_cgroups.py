@@ -30,7 +30,17 @@ from procward.kit.testing import free_port, wait_for
 from procward.supervision.delegation import own_cgroup, v2_mount
 
 from ..conftest import Result
-from .conftest import LoadApps, app_instances, ask, kill_9, pid_of, server_app, wait_state
+from .conftest import (
+    LoadApps,
+    app_instances,
+    ask,
+    kill_9,
+    nonce,
+    pid_of,
+    pids_running,
+    server_app,
+    wait_state,
+)
 
 
 class MadeCgroup:
@@ -90,28 +100,6 @@ def cgroup(home: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[MadeCgroup]:
         yield made
     finally:
         made.remove()
-
-
-def _nonce() -> int:
-    return random.randrange(10_000_000, 99_999_999)
-
-
-def _running(argv: str) -> list[int]:
-    """Live processes whose command line is exactly ``argv``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode()
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-        except (OSError, IndexError):
-            continue
-        if cmdline == argv and not zombie:
-            found.append(int(entry))
-    return found
 
 
 def _cgroup_of(pid: int) -> str:
@@ -221,19 +209,19 @@ def _only_files(path: str) -> bool:
 def test_stop_kills_a_double_fork_that_left_group_session_and_environment(
     cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
 ) -> None:
-    n = _nonce()
+    n = nonce()
     load_apps(f"""
         [apps.esc]
         cmd = ["sh", "-c", '{_escaping(n)}']
     """)
     wait_state(daemon, "esc", "running")
-    [escapee] = wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    [escapee] = wait_for(lambda: pids_running(f"sleep {n}"), what="the escapee")
     leader = pid_of(daemon, "esc")
     assert os.getsid(escapee) != os.getsid(leader)  # no process group signal reaches it
     assert os.getpgid(escapee) != leader
     assert _cgroup_of(escapee) == cgroup.relative + "/apps/esc.0"
     daemon.call("stopApp", name="esc")
-    assert not _running(f"sleep {n}"), "stop returned with the escapee alive"
+    assert not pids_running(f"sleep {n}"), "stop returned with the escapee alive"
     assert state_is(daemon, "esc", "stopped")
     wait_for(lambda: not os.path.exists(cgroup.instance("esc")), what="esc.0 removed")
 
@@ -242,17 +230,17 @@ def test_a_kill_at_the_stop_timeout_goes_through_cgroup_kill(
     cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
 ) -> None:
     """An escapee that ignores TERM: the stop timer's KILL reaches it through the cgroup."""
-    n = _nonce()
+    n = nonce()
     load_apps(f"""
         [apps.esc]
         cmd = ["sh", "-c", 'setsid env -i sh -c "trap \\"\\" TERM; sleep {n}" & exec sleep 1{n}']
         stop_timeout = "1s"
     """)
     wait_state(daemon, "esc", "running")
-    wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    wait_for(lambda: pids_running(f"sleep {n}"), what="the escapee")
     daemon.call("stopApp", name="esc")
-    assert not _running(f"sleep {n}")
-    assert not _running(f"sleep 1{n}")
+    assert not pids_running(f"sleep {n}")
+    assert not pids_running(f"sleep 1{n}")
 
 
 def test_the_cgroup_and_the_escapee_scan_do_not_both_act(
@@ -263,15 +251,15 @@ def test_the_cgroup_and_the_escapee_scan_do_not_both_act(
 ) -> None:
     """An escapee that kept its environment, parent dead (escapees.py's orphan case):
     the cgroup ends it, and ``down`` finds no stray to end after it."""
-    n = _nonce()
+    n = nonce()
     load_apps(f"""
         [apps.esc]
         cmd = ["sh", "-c", "(setsid sleep {n} &); exec sleep 1{n}"]
     """)
     wait_state(daemon, "esc", "running")
-    wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    wait_for(lambda: pids_running(f"sleep {n}"), what="the escapee")
     daemon.call("stopApp", name="esc")
-    assert not _running(f"sleep {n}")
+    assert not pids_running(f"sleep {n}")
     with open(paths.daemon_log) as f:
         log = f.read()
     assert "in its cgroup outside its group" in log
@@ -281,7 +269,7 @@ def test_the_cgroup_and_the_escapee_scan_do_not_both_act(
 def test_a_leader_that_exits_leaving_a_daemon_behind_has_it_killed(
     cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps, home: str
 ) -> None:
-    n = _nonce()
+    n = nonce()
     left = os.path.join(home, "left")  # the leader exits once its child has left the group
     script = (
         f"setsid sh -c 'touch {left}; exec env -i sleep {n}' & "
@@ -293,7 +281,7 @@ def test_a_leader_that_exits_leaving_a_daemon_behind_has_it_killed(
         restart = "never"
     """)
     wait_state(daemon, "bg", "exited")
-    wait_for(lambda: not _running(f"sleep {n}"), what="the daemonized child killed")
+    wait_for(lambda: not pids_running(f"sleep {n}"), what="the daemonized child killed")
     assert "left" in (daemon.call("getApp", name="bg")["error"] or "")
     wait_for(lambda: not os.path.exists(cgroup.instance("bg")), what="bg.0 removed")
 
@@ -301,7 +289,7 @@ def test_a_leader_that_exits_leaving_a_daemon_behind_has_it_killed(
 def test_a_crashed_daemons_cgroups_are_emptied_and_removed_at_the_next_start(
     cgroup: MadeCgroup, cli: Callable[..., Result], paths: InstancePaths, load_apps: LoadApps
 ) -> None:
-    n = _nonce()
+    n = nonce()
     assert cli("up").code == 0
     load_apps(f"""
         [apps.esc]
@@ -311,12 +299,14 @@ def test_a_crashed_daemons_cgroups_are_emptied_and_removed_at_the_next_start(
     """)
     with Client.open(paths.socket) as client:
         wait_state(client, "esc", "running")
-    [escapee] = wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    [escapee] = wait_for(lambda: pids_running(f"sleep {n}"), what="the escapee")
     kill_9(paths)
     os.makedirs(cgroup.instance("old", 3))  # one the last daemon made for an app since deleted
     try:
         assert cli("up").code == 0
-        assert escapee not in _running(f"sleep {n}")  # no marker to find it by: the cgroup had it
+        assert escapee not in pids_running(
+            f"sleep {n}"
+        )  # no marker: the cgroup had it
         assert not os.path.exists(cgroup.instance("old", 3))
         with Client.open(paths.socket) as client:
             wait_state(client, "esc", "running")  # started again, in a cgroup of its own
@@ -332,21 +322,21 @@ def test_an_upgrade_keeps_each_instance_in_its_cgroup(
     cli: Callable[..., Result],
     paths: InstancePaths,
 ) -> None:
-    n = _nonce()
+    n = nonce()
     load_apps(f"""
         [apps.esc]
         cmd = ["sh", "-c", '{_escaping(n)}']
     """)
     wait_state(daemon, "esc", "running")
     pid = pid_of(daemon, "esc")
-    wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    wait_for(lambda: pids_running(f"sleep {n}"), what="the escapee")
     shown = cli("upgrade")
     assert shown.code == 0, shown.err
     with Client.open(paths.socket) as client:
         assert pid_of(client, "esc") == pid
         assert _cgroup_of(pid) == cgroup.relative + "/apps/esc.0"
         client.call("stopApp", name="esc")  # the new program stops it through the cgroup
-        assert not _running(f"sleep {n}")
+        assert not pids_running(f"sleep {n}")
     wait_for(lambda: not os.path.exists(cgroup.instance("esc")), what="esc.0 removed")
 
 
@@ -355,13 +345,13 @@ def test_metrics_come_from_the_cgroup_and_count_what_left_the_group(
 ) -> None:
     """CPU from ``cpu.stat`` (no controller needed), members from ``cgroup.procs``: the
     escapee counts, where the process group's /proc reading would not see it."""
-    n = _nonce()
+    n = nonce()
     load_apps(f"""
         [apps.esc]
         cmd = ["sh", "-c", '{_escaping(n)}']
     """)
     wait_state(daemon, "esc", "running")
-    wait_for(lambda: _running(f"sleep {n}"), what="the escapee")
+    wait_for(lambda: pids_running(f"sleep {n}"), what="the escapee")
 
     def measured() -> dict[str, Any] | None:
         [inst] = daemon.call("getMetrics", name="esc")["apps"][0]["instances"]

@@ -9,7 +9,6 @@ found in /proc by its command line without confusing it with anything else.
 from __future__ import annotations
 
 import os
-import random
 import sys
 from collections.abc import Callable
 
@@ -17,58 +16,36 @@ from procward.kit._client import Client
 from procward.kit.testing import wait_for
 
 from ..conftest import Result
-from .conftest import LoadApps, app_instances, wait_state
-
-
-def _nonce() -> int:
-    return random.randrange(10_000_000, 99_999_999)
-
-
-def _pids_running(argv: str) -> list[int]:
-    """Live processes whose command line is exactly ``argv`` (words joined by spaces)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode()
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-        except (OSError, IndexError):
-            continue
-        if cmdline == argv and not zombie:
-            found.append(int(entry))
-    return found
+from .conftest import LoadApps, app_instances, nonce, pids_running, wait_state
 
 
 def _escaped(argv: str) -> int:
-    [pid] = wait_for(lambda: _pids_running(argv) or None, what=f"{argv!r} to run")
+    [pid] = wait_for(lambda: pids_running(argv) or None, what=f"{argv!r} to run")
     assert os.getpgid(pid) != os.getpgid(0)
     return pid
 
 
 def _gone(argv: str, timeout: float = 10) -> None:
-    wait_for(lambda: not _pids_running(argv), timeout, what=f"{argv!r} to end")
+    wait_for(lambda: not pids_running(argv), timeout, what=f"{argv!r} to end")
 
 
 def test_stop_ends_a_process_that_left_the_group(cli: Callable[..., Result]) -> None:
-    n = _nonce()
+    n = nonce()
     started = cli("start", "--name", "esc", "--", "sh", "-c", f"setsid sleep {n} & exec sleep 1{n}")
     assert started.code == 0, started.err
     try:
         escapee = _escaped(f"sleep {n}")
         assert os.getsid(escapee) == escapee  # its own session: killpg cannot reach it
         assert cli("stop", "esc").code == 0
-        assert not _pids_running(f"sleep {n}"), "stop returned with the escapee alive"
-        assert not _pids_running(f"sleep 1{n}")
+        assert not pids_running(f"sleep {n}"), "stop returned with the escapee alive"
+        assert not pids_running(f"sleep 1{n}")
     finally:
         assert cli("down").code == 0
     _gone(f"sleep {n}")
 
 
 def test_stop_ends_an_escapee_whose_parent_died(daemon: Client, load_apps: LoadApps) -> None:
-    n = _nonce()  # the subshell exits: its setsid child is handed to the daemon
+    n = nonce()  # the subshell exits: its setsid child is handed to the daemon
     load_apps(f"""
         [apps.esc]
         cmd = ["sh", "-c", "(setsid sleep {n} &); exec sleep 1{n}"]
@@ -77,13 +54,13 @@ def test_stop_ends_an_escapee_whose_parent_died(daemon: Client, load_apps: LoadA
     escapee = _escaped(f"sleep {n}")
     wait_for(lambda: _ppid(escapee) == daemon.call("ping")["pid"], what="the reparenting")
     daemon.call("stopApp", name="esc")
-    assert not _pids_running(f"sleep {n}")
+    assert not pids_running(f"sleep {n}")
 
 
 def test_an_escapee_that_ignores_term_is_killed_and_waited_for(
     daemon: Client, load_apps: LoadApps
 ) -> None:
-    n = _nonce()
+    n = nonce()
     load_apps(f"""
         [apps.esc]
         cmd = ["sh", "-c", "setsid sh -c 'trap \\"\\" TERM; exec sleep {n}' & exec sleep 1{n}"]
@@ -93,11 +70,11 @@ def test_an_escapee_that_ignores_term_is_killed_and_waited_for(
     _escaped(f"sleep {n}")
     daemon.call("stopApp", name="esc")
     assert app_instances(daemon, "esc")[0]["state"] == "stopped"
-    assert not _pids_running(f"sleep {n}")
+    assert not pids_running(f"sleep {n}")
 
 
 def test_a_daemonizing_program_leaves_nothing_behind(daemon: Client, load_apps: LoadApps) -> None:
-    n = _nonce()  # starts a child in a session of its own and exits 0, as a daemon does
+    n = nonce()  # starts a child in a session of its own and exits 0, as a daemon does
     fork = f"import subprocess; subprocess.Popen(['sleep', '{n}'], start_new_session=True)"
     load_apps(f"""
         [apps.forker]
@@ -114,7 +91,7 @@ def test_a_daemonizing_program_leaves_nothing_behind(daemon: Client, load_apps: 
 def test_down_ends_an_orphan_that_hid_where_it_came_from(
     cli: Callable[..., Result], load_apps: LoadApps
 ) -> None:
-    n = _nonce()  # `env -i`: nothing in its environment says which app it belongs to
+    n = nonce()  # `env -i`: nothing in its environment says which app it belongs to
     assert cli("up").code == 0
     load_apps(f"""
         [apps.hider]
@@ -122,7 +99,7 @@ def test_down_ends_an_orphan_that_hid_where_it_came_from(
     """)
     _escaped(f"sleep {n}")
     assert cli("down").code == 0
-    assert not _pids_running(f"sleep {n}")
+    assert not pids_running(f"sleep {n}")
 
 
 def _ppid(pid: int) -> int:
