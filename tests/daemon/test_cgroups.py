@@ -304,9 +304,7 @@ def test_a_crashed_daemons_cgroups_are_emptied_and_removed_at_the_next_start(
     os.makedirs(cgroup.instance("old", 3))  # one the last daemon made for an app since deleted
     try:
         assert cli("up").code == 0
-        assert escapee not in pids_running(
-            f"sleep {n}"
-        )  # no marker: the cgroup had it
+        assert escapee not in pids_running(f"sleep {n}")  # no marker: the cgroup had it
         assert not os.path.exists(cgroup.instance("old", 3))
         with Client.open(paths.socket) as client:
             wait_state(client, "esc", "running")  # started again, in a cgroup of its own
