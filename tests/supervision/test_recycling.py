@@ -77,7 +77,9 @@ def signalled(spawner: FakeSpawner) -> list[int]:
 
 
 def reasons(sup: Supervisor, name: str) -> list[tuple[int, str | None]]:
-    return [(e["instance"], e["why"]) for e in sup.events.recent(100, name) if e["to"] == "reloading"]
+    return [
+        (e["instance"], e["why"]) for e in sup.events.recent(100, name) if e["to"] == "reloading"
+    ]
 
 
 def test_cron_restart_reloads_at_its_time_and_arms_the_next(run: Any) -> None:
@@ -161,7 +163,12 @@ def test_max_age_with_surge_starts_the_new_process_first(run: Any) -> None:
     async def body(world: World) -> None:
         sup, timers, spawner = world
         spec = AppSpec(
-            "web", ("web",), min_start=1.0, max_age=50.0, max_age_jitter=0.0, reload=ReloadMode.SURGE
+            "web",
+            ("web",),
+            min_start=1.0,
+            max_age=50.0,
+            max_age_jitter=0.0,
+            reload=ReloadMode.SURGE,
         )
         old = await start(sup, timers, spec)
         await step(timers, 50.0)
@@ -200,4 +207,3 @@ def test_no_recycler_for_apps_without_the_keys(run: Any) -> None:
         assert sup.recycling(sup.app("web")) is None
 
     run(body)
-

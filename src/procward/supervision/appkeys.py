@@ -300,7 +300,7 @@ def _cron(value: object) -> str:
     try:
         return parse_cron(value).text
     except ValueError as e:
-        raise ValueError(f"is not a cron expression: {show(value)} {e}; {forms}") from None
+        raise ValueError(f"is not a cron expression: {show(value)} ({e}); {forms}") from None
 
 
 def _sockets(value: object) -> dict[str, str]:

@@ -268,7 +268,9 @@ class Recycler:
         for index in indexes:
             inst = app.instances[index]
             log.info("%s: %s; replacing it by %s reload", inst.label, why, app.spec.reload)
-            self.sup.events.add(app.name, index, inst.state.value, "reloading", inst.record.pid, why)
+            self.sup.events.add(
+                app.name, index, inst.state.value, "reloading", inst.record.pid, why
+            )
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
