@@ -207,3 +207,26 @@ def test_no_recycler_for_apps_without_the_keys(run: Any) -> None:
         assert sup.recycling(sup.app("web")) is None
 
     run(body)
+
+
+def test_an_operators_reload_waits_for_a_max_age_replacement(run: Any) -> None:
+    async def body(world: World) -> None:
+        sup, timers, spawner = world
+        spec = AppSpec(
+            "web", ("web",), instances=2, min_start=1.0, max_age=100.0, max_age_jitter=0.0
+        )
+        old = await start(sup, timers, spec)
+        await step(timers, 99.0)
+        assert signalled(spawner) == old[:1]  # max_age replaces instance 0
+        reloading = asyncio.get_running_loop().create_task(sup.reload(["web"]))
+        await step(timers, 5.0)
+        assert signalled(spawner) == old[:1]  # the reload waits: nothing else is stopped
+        exit_(sup, spawner, old[0])
+        await step(timers)
+        await step(timers, 1.0)  # the replacement runs: now the reload, from instance 0
+        new = sup.app("web").instances[0].record.pid
+        assert signalled(spawner)[1:] == [new]
+        assert not reloading.done()
+        reloading.cancel()
+
+    run(body)

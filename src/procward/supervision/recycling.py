@@ -159,7 +159,7 @@ class Recycler:
             timer = self.timers.call_later(early, self._cron_due, name, text, due)
             self._cron[name] = (timer, due, text)
             return
-        del self._cron[name]
+        self._cron.pop(name, None)
         app = self.sup.apps.get(name)
         if app is None or not app.desired or app.spec.cron_restart != text:
             return
@@ -167,7 +167,7 @@ class Recycler:
         self._run(self._reload_all(app, f"cron_restart {text}"))
 
     async def _reload_all(self, app: App, why: str) -> None:
-        async with self._lock(app.name):
+        async with self.lock(app.name):
             if not app.desired:
                 return
             self._note(app, range(len(app.instances)), why)
@@ -242,7 +242,7 @@ class Recycler:
         spec = app.spec
         why = f"max_age {format_duration(spec.max_age or 0.0)}"
         try:
-            async with self._lock(app.name):
+            async with self.lock(app.name):
                 if app.desired and self._overdue(app) == index:  # not replaced meanwhile
                     await self._replace(app, index, why)
         finally:
@@ -272,13 +272,19 @@ class Recycler:
                 app.name, index, inst.state.value, "reloading", inst.record.pid, why
             )
 
-    def _lock(self, name: str) -> asyncio.Lock:
+    def lock(self, name: str) -> asyncio.Lock:
+        """Held while ``name`` is recycled; an operator's reload takes it too."""
         return self._locks.setdefault(name, asyncio.Lock())
 
     def _run(self, work: Coroutine[Any, Any, None]) -> None:
         task = self.sup.loop.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recycling failed", exc_info=task.exception())
 
 
 def _jitter(max_age: float | None, jitter: float | None) -> float | None:

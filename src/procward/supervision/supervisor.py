@@ -619,8 +619,19 @@ class Supervisor:
             raise Timeout(f"{app.name} did not restart within {timeout:g}s")
 
     async def reload(self, names: Iterable[str]) -> None:
-        """Replace every instance of ``names`` with a new process, keeping the app serving."""
-        await reload.reload(self, names)
+        """Replace every instance of ``names`` with a new process, keeping the app serving.
+
+        An app being recycled (``cron_restart``, ``max_age``) is reloaded once that is done.
+        """
+        chosen = list(names)
+        if self._recycler is None:
+            await reload.reload(self, chosen)
+            return
+        for name in chosen:
+            self.app(name)  # NotFound before anything is done
+        for name in chosen:
+            async with self._recycler.lock(name):
+                await reload.reload(self, [name])
 
     def total_instances(self, leaving_out: str | None = None) -> int:
         """Instances of every app (but ``leaving_out``), the count ``max_total_instances`` caps."""
