@@ -230,3 +230,29 @@ def test_an_operators_reload_waits_for_a_max_age_replacement(run: Any) -> None:
         reloading.cancel()
 
     run(body)
+
+
+def test_the_cron_time_is_read_on_the_wall_clock_which_may_jump(run: Any) -> None:
+    """Set back an hour: 03:00 comes an hour later. Slept through: it runs on waking."""
+
+    async def body(world: World) -> None:
+        sup, timers, spawner = world
+        jump = [0.0]
+        base = sup.wall_clock
+        sup.wall_clock = lambda: base() + jump[0]
+        await start(sup, timers, AppSpec("web", ("web",), min_start=1.0, cron_restart="0 3 * * *"))
+        jump[0] = -3600.0  # now 01:58:01
+        await step(timers, 119.0)  # 02:00 on the wall: not yet
+        assert signalled(spawner) == []
+        await step(timers, 3600.0)
+        assert len(signalled(spawner)) == 1  # 03:00 on the wall
+        exit_(sup, spawner, spawner.pids[0])
+        await step(timers)
+        await step(timers, 1.0)
+        jump[0] += 86400.0  # the machine slept a day: 03:00 has passed again
+        await step(timers, 300.0)  # the next look at the wall clock
+        assert len(signalled(spawner)) == 2
+        view = sup.recycling(sup.app("web"))
+        assert view is not None and view["next_cron_restart"] == wall_at(2026, 6, 3, 3, 0)
+
+    run(body)

@@ -17,8 +17,10 @@ The rules, decided in 0041:
   never replaced *before* ``max_age``.
 - Cron times are wall-clock times of the daemon's time zone (``cronexpr.py``
   for DST); timers run on the supervisor's ``Timers``, so a test steps a
-  fake clock and passes a ``wall`` made from it. A timer that fires early
-  (the wall clock was set back) waits again for the rest.
+  fake clock and passes a ``wall`` made from it. The timers' clock is
+  monotonic (it stands still while the machine sleeps), so a cron timer
+  wakes at least every ``LOOK_AGAIN`` seconds to read the wall clock again,
+  and one that finds itself early (the wall clock was set back) waits on.
 - Loaded only for an app with one of the keys (``Supervisor.recycler``): an
   idle daemon never imports this module nor ``cronexpr``.
 
@@ -54,6 +56,9 @@ log = logging.getLogger("procward.supervision")
 
 RETRY = 60.0  # seconds before a failed max_age replacement is tried again (at least)
 LATE = 1.0  # seconds a cron timer may fire early before it waits again (clock set back)
+# A cron timer wakes at least this often (seconds) to read the wall clock again: the
+# timers' clock is monotonic, and stands still while the machine sleeps.
+LOOK_AGAIN = 300.0
 
 
 class RecyclingSupervisor(reload.Operations, Protocol):
@@ -146,7 +151,11 @@ class Recycler:
 
     def _arm_cron(self, name: str, text: str, after: float) -> None:
         due = self.next_cron(parse_cron(text), after)
-        timer = self.timers.call_later(max(0.0, due - self.wall()), self._cron_due, name, text, due)
+        self._wait_cron(name, text, due)
+
+    def _wait_cron(self, name: str, text: str, due: float) -> None:
+        delay = min(max(0.0, due - self.wall()), LOOK_AGAIN)
+        timer = self.timers.call_later(delay, self._cron_due, name, text, due)
         self._cron[name] = (timer, due, text)
 
     def next_cron(self, cron: CronExpr, after: float) -> float:
@@ -154,10 +163,8 @@ class Recycler:
         return next_after(cron, datetime.fromtimestamp(after, self.zone), self.zone).timestamp()
 
     def _cron_due(self, name: str, text: str, due: float) -> None:
-        early = due - self.wall()
-        if early > LATE:  # the wall clock went back since: wait for the rest
-            timer = self.timers.call_later(early, self._cron_due, name, text, due)
-            self._cron[name] = (timer, due, text)
+        if due - self.wall() > LATE:  # not yet (a long wait, or the wall clock went back)
+            self._wait_cron(name, text, due)
             return
         self._cron.pop(name, None)
         app = self.sup.apps.get(name)
