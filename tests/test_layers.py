@@ -294,3 +294,29 @@ def test_a_daemon_without_cgroups_or_max_memory_loads_neither() -> None:
     assert "procward.daemon.service" in loaded
     for module in ("cgroups", "memoryguard", "metrics"):
         assert f"procward.supervision.{module}" not in loaded
+
+
+def test_a_daemon_whose_apps_have_no_cron_restart_or_max_age_loads_no_recycling() -> None:
+    """Decision 0041: the cron parser and the recycler (and ``zoneinfo``) load only for
+    an app with ``cron_restart`` or ``max_age``; an app that starts and changes state
+    without them arms nothing."""
+    code = (
+        "import asyncio, procward.daemon.service\n"
+        "from procward.kit._paths import InstancePaths\n"
+        "from procward.supervision.config import parse_config\n"
+        "from procward.supervision.supervisor import Supervisor\n"
+        "config = parse_config({'apps': {'a': {'cmd': 'x', 'max_memory': '1GB'}}}, base_dir='/')\n"
+        "async def main():\n"
+        "    sup = Supervisor(InstancePaths('procward', 't', '/nonexistent', '/nonexistent'))\n"
+        "    for spec in config.apps.values():\n"
+        "        app = sup.add(spec, 'test', desired=True)\n"
+        "        sup.sync_watch(app)\n"
+        "        sup.changed(app.name, True)\n"
+        "    assert sup._recycler is None\n"
+        "asyncio.run(main())\n"
+    )
+    loaded = imported_by(code)
+    assert "procward.supervision.supervisor" in loaded
+    for module in ("recycling", "cronexpr"):
+        assert f"procward.supervision.{module}" not in loaded
+    assert "zoneinfo" not in loaded

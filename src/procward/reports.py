@@ -176,6 +176,16 @@ class Graph(Struct):
 # -- inspect, exec, logs flushed ----------------------------------------------------------
 
 
+class Recycling(Struct):
+    """When an app with ``cron_restart`` or ``max_age`` is next recycled (wall times)."""
+
+    cron_restart: str | None
+    next_cron_restart: float | None  # None while the app is stopped
+    max_age: float | None  # seconds
+    max_age_jitter: float | None
+    replace_at: dict[str, float]  # instance index -> when it reaches its age limit
+
+
 class Inspection(AppView):
     """``inspect``: one app in full."""
 
@@ -185,6 +195,7 @@ class Inspection(AppView):
     env_masked: list[str] = field(default_factory=list)
     watch: AppWatch | None = None
     logs: list[LogEntry] = field(default_factory=list)
+    recycling: Recycling | None = None
 
 
 class ExecResult(Struct):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,34 @@ def test_nothing_is_returned_from_a_file_with_one_bad_app() -> None:
 
 
 # -- app names --
+
+
+def test_recycling_keys_read_a_cron_expression_and_durations() -> None:
+    table = {"cmd": "x", "cron_restart": "@daily", "max_age": "1d", "max_age_jitter": "90m"}
+    spec = parse_app("a", table, base_dir="/")
+    assert (spec.cron_restart, spec.max_age, spec.max_age_jitter) == ("@daily", 86400.0, 5400.0)
+    assert spec.to_table()["max_age"] == "1d" and spec.to_table()["max_age_jitter"] == "1h30m"
+    assert parse_app("a", spec.to_table(), base_dir="/") == spec
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("cron_restart", "0 25 * * *", "is not a cron expression: '0 25 * * *' (hour: 25 is out"),
+        ("cron_restart", "0 3 * *", "is not a cron expression: '0 3 * *' (has 4 fields"),
+        ("cron_restart", 3, "must be a cron expression (a string), got 3"),
+        ("max_age", "soon", "invalid duration 'soon'"),
+        ("max_age", "0s", "must be more than 0s, got '0s'"),
+    ],
+)
+def test_recycling_keys_refuse_bad_values_quoting_them(key: str, value: object, said: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"apps.a.{key}: {said}")):
+        parse_app("a", {"cmd": "x", key: value}, base_dir="/")
+
+
+def test_max_age_jitter_needs_max_age() -> None:
+    with pytest.raises(ConfigError, match="max_age_jitter: has no max_age to vary"):
+        parse_app("a", {"cmd": "x", "max_age_jitter": "1m"}, base_dir="/")
 
 
 @pytest.mark.parametrize(
@@ -542,6 +571,9 @@ A_VALID_VALUE = {
     "memory_high": "800MB",
     "cpu_max": "50%",
     "pids_max": 64,
+    "cron_restart": "0 3 * * mon-fri",
+    "max_age": "24h",
+    "max_age_jitter": "10m",
 }
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         InstanceUsage,
         LogEntry,
         MetricsReport,
+        Recycling,
         TokenInfo,
         UptimeReport,
         WatchStatus,
@@ -212,6 +213,8 @@ def inspection(found: Inspection) -> None:
     if found.health is not None and (found.health.ready or found.health.health):
         sys.stdout.write("\nprobes:\n")
         health_table([found.health])
+    if found.recycling is not None:
+        recycling(found.recycling)
     if found.watch:
         watch = found.watch
         sys.stdout.write(f"\nwatch: {', '.join(watch.paths)} ({watch.restarts_by_watch} reloads)\n")
@@ -220,6 +223,25 @@ def inspection(found: Inspection) -> None:
         sys.stdout.write(f"--- {entry.path}\n")
         for line in entry.lines:
             sys.stdout.write(f"{line}\n")
+
+
+def recycling(found: Recycling) -> None:
+    """``cron_restart: 0 3 * * *, next 2026-12-04 03:00:00``; ``max_age: 1d (+ up to 2h)``."""
+
+    def when(stamp: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+    sys.stdout.write("\nrecycling:\n")
+    rows = []
+    if found.cron_restart is not None:
+        due = when(found.next_cron_restart) if found.next_cron_restart else "- (stopped)"
+        rows.append(("cron_restart", f"{found.cron_restart}, next {due}"))
+    if found.max_age is not None:
+        jitter = duration(found.max_age_jitter or 0.0)
+        rows.append(("max_age", f"{duration(found.max_age)} (+ up to {jitter})"))
+        for index, stamp in found.replace_at.items():
+            rows.append((f"  instance {index}", f"replaced at {when(stamp)}"))
+    fields(rows)
 
 
 def event(reply: Any, *, as_json: bool) -> None:

@@ -214,6 +214,7 @@ async def end_leftovers(saved: SavedState | None, handed: HandOver | None, state
 async def stop_apps(sup: Supervisor, *, force: bool) -> None:
     """Stop every app and what strayed from it, keeping what each should do (``desired``)."""
     sup.stop_watching()
+    sup.stop_recycling()
     await sup.stop(list(sup.apps), keep_desired=True, force=force)
     await sup.end_strays()
 

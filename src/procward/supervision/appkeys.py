@@ -248,6 +248,9 @@ READERS: dict[str, Callable[[object, str], object]] = {
     "memory_high": lambda value, _: read_size(value),
     "cpu_max": lambda value, _: _cpu_share(value),
     "pids_max": lambda value, _: _pids_max(value),
+    "cron_restart": lambda value, _: _cron(value),
+    "max_age": read_duration,
+    "max_age_jitter": read_duration,
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -282,6 +285,22 @@ def _pids_max(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     raise ValueError(f"must be a number of processes, at least 1, got {show(value)}")
+
+
+def _cron(value: object) -> str:
+    """``"0 3 * * *"`` or ``"@daily"``: checked here, kept as written (recycling.py)."""
+    from procward.supervision.cronexpr import parse_cron  # only for apps that use it
+
+    forms = (
+        "use 5 fields (minute hour day-of-month month day-of-week) like '0 3 * * *', "
+        "or @hourly, @daily, @weekly, @monthly, @yearly"
+    )
+    if not isinstance(value, str):
+        raise ValueError(f"must be a cron expression (a string), got {show(value)}: {forms}")
+    try:
+        return parse_cron(value).text
+    except ValueError as e:
+        raise ValueError(f"is not a cron expression: {show(value)} ({e}); {forms}") from None
 
 
 def _sockets(value: object) -> dict[str, str]:

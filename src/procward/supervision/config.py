@@ -272,6 +272,7 @@ def _read_app(
     if name in draft.depends_on:
         draft.problems.append(Problem(name, "depends_on", "an app cannot depend on itself"))
     draft.problems += _account_problems(draft)
+    draft.problems += _recycling_problems(draft, table)
     if draft.fields.get("ready") is not None:
         draft.problems += _readiness_problems(draft)
     if draft.fields.get("watch") is not None:
@@ -283,6 +284,18 @@ def _read_app(
             if "cwd" not in draft.fields:
                 draft.problems.append(Problem(name, "watch", str(e)))
     return draft
+
+
+def _recycling_problems(draft: _Draft, table: Mapping[str, Any]) -> list[Problem]:
+    """``max_age`` of 0 (a replacement loop), a ``max_age_jitter`` with no ``max_age``."""
+    found = []
+    if "max_age_jitter" in draft.fields and "max_age" not in table:
+        message = "has no max_age to vary: set max_age too, or remove max_age_jitter"
+        found.append(Problem(draft.name, "max_age_jitter", message))
+    if draft.fields.get("max_age") == 0:
+        message = f"must be more than 0s, got {show(table['max_age'])}"
+        found.append(Problem(draft.name, "max_age", message))
+    return found
 
 
 def _account_problems(draft: _Draft) -> list[Problem]:

@@ -56,7 +56,6 @@ OTHER_KEYS: dict[str, tuple[str, str]] = {
     "log_file": (_PM2, _LOGS),
     "log_date_format": (_PM2, "use 'log_time' (ISO 8601 times, UTC)"),
     "time": (_PM2, "use 'log_time'"),
-    "cron_restart": (_PM2, "not supported: let cron run procward restart NAME"),
     "uid": (f"{_PM2}'s and {_CIRCUS}", "use 'user' (a name or a number)"),
     "gid": (f"{_PM2}'s and {_CIRCUS}", "use 'group' (a name or a number)"),
     # Circus
@@ -74,6 +73,7 @@ OTHER_KEYS: dict[str, tuple[str, str]] = {
     "singleton": (_CIRCUS, "use instances = 1"),
     "stdout_stream": (_CIRCUS, _LOGS),
     "stderr_stream": (_CIRCUS, _LOGS),
+    "max_age_variance": (_CIRCUS, "use 'max_age_jitter'"),
 }
 
 

@@ -26,7 +26,7 @@ from procward.supervision.instance import Instance
 from procward.supervision.machine import AT_REST, Start, State, Stop
 from procward.supervision.spec import AppSpec, ReloadMode
 
-__all__ = ["Operations", "redefine", "reload", "reload_app", "replace"]
+__all__ = ["Operations", "redefine", "reload", "reload_app", "replace", "replace_instance"]
 
 
 class Operations(Protocol):
@@ -69,14 +69,8 @@ async def reload_app(sup: Operations, app: App, count: int) -> None:
     app.last_error = None
     sup.sync_watch(app)
     for index in range(count):
-        inst = app.instances[index]
         try:
-            if inst.state not in SERVING:
-                inst.send(Start())  # nothing to keep serving: just start it
-            elif app.spec.reload is ReloadMode.SURGE:
-                await _surge(sup, app, index)
-            else:
-                await _roll(sup, app, inst)
+            await replace_instance(sup, app, index)
         except (Conflict, Timeout) as exc:
             if not app.desired:  # stopped meanwhile: nothing more to say
                 raise
@@ -84,6 +78,17 @@ async def reload_app(sup: Operations, app: App, count: int) -> None:
             app.note_error(failure)
             raise type(exc)(failure) from None
     sup.on_change()
+
+
+async def replace_instance(sup: Operations, app: App, index: int) -> None:
+    """Instance ``index`` by a new process, the app's ``reload`` way; ``Conflict`` if it fails."""
+    inst = app.instances[index]
+    if inst.state not in SERVING:
+        inst.send(Start())  # nothing to keep serving: just start it
+    elif app.spec.reload is ReloadMode.SURGE:
+        await _surge(sup, app, index)
+    else:
+        await _roll(sup, app, inst)
 
 
 def _how_far(app: App, failed: int, count: int) -> str:

@@ -145,6 +145,17 @@ class AppSpec(Struct):
     memory_high: int | None = None  # bytes
     cpu_max: float | None = None  # percent of one core
     pids_max: int | None = None
+    # Recycling (recycling.py): restart at the times of a cron expression (its text,
+    # checked by config.py), and replace an instance older than max_age (+ up to
+    # max_age_jitter; None: a tenth of max_age), one at a time, by ``reload``.
+    cron_restart: str | None = None
+    max_age: float | None = None
+    max_age_jitter: float | None = None
+
+    @property
+    def recycled(self) -> bool:
+        """Whether it has ``cron_restart`` or ``max_age`` (recycling.py loads for it)."""
+        return self.cron_restart is not None or self.max_age is not None
 
     def to_table(self) -> dict[str, Any]:
         """The ``[apps.<name>]`` table that ``parse_app`` turns back into this spec."""
@@ -221,6 +232,11 @@ class AppSpec(Struct):
                 tables[key] = getattr(self, key)
         if self.cpu_max is not None:
             tables["cpu_max"] = f"{self.cpu_max:g}%"
+        if self.cron_restart is not None:
+            tables["cron_restart"] = self.cron_restart
+        for key in ("max_age", "max_age_jitter"):
+            if (seconds := getattr(self, key)) is not None:
+                tables[key] = _duration_value(seconds)
         return tables
 
 

@@ -40,6 +40,8 @@ from procward.supervision.state import MARKER
 from procward.supervision.uptime import UptimeHistory
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from procward.kit._procinfo import ProcessIdentity
     from procward.supervision.accounts import Account
     from procward.supervision.cgroups import Cgroups
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from procward.supervision.logs import LogSink
     from procward.supervision.memoryguard import MemoryGuard
     from procward.supervision.metrics import Meter, Reading, Usage
+    from procward.supervision.recycling import Recycler
     from procward.supervision.secretrefs import Resolved, SecretSource
     from procward.supervision.watching import Watching
 
@@ -114,6 +117,10 @@ class Supervisor:
         self.cgroup_status: dict[str, object] = {"in_use": "no", "reason": "not looked at yet"}
         self._memory_guard: MemoryGuard | None = None  # made when an app has max_memory
         self.memory_interval = 5.0  # seconds between its samples: the metrics interval
+        self._recycler: Recycler | None = None  # made when an app has cron_restart or max_age
+        # The wall clock and time zone of cron_restart (tests pass ones made from a fake clock).
+        self.wall_clock: Callable[[], float] = time.time
+        self.zone: tzinfo | None = None  # None: the daemon's ($TZ, /etc/localtime)
 
     # -- events from below ---------------------------------------------------------
 
@@ -231,6 +238,21 @@ class Supervisor:
         """The instances whose memory ``max_memory`` limits."""
         return [i for a in self.apps.values() if a.spec.max_memory is not None for i in a.instances]
 
+    # -- cron_restart and max_age (recycling.py) ----------------------------------------
+
+    @property
+    def recycler(self) -> Recycler:
+        """Made when an app with ``cron_restart`` or ``max_age`` first starts."""
+        if self._recycler is None:
+            from procward.supervision.recycling import Recycler
+
+            self._recycler = Recycler(self, self.timers, wall=self.wall_clock, zone=self.zone)
+        return self._recycler
+
+    def recycling(self, app: App) -> dict[str, Any] | None:
+        """When ``app`` is next recycled, if it has the keys (``inspect``)."""
+        return self.recycler.view(app) if app.spec.recycled else None
+
     @property
     def watching(self) -> Watching:
         """Watch mode (reload apps when their files change), loaded when first needed."""
@@ -246,9 +268,19 @@ class Supervisor:
             self._watching.close()
 
     def sync_watch(self, app: App) -> None:
-        """Watch ``app`` or not, as watch mode says now (after a start or a stop)."""
+        """Watch ``app`` or not, as watch mode says now (after a start or a stop).
+
+        Its recycling timers too (``cron_restart``, ``max_age``): armed while it is desired.
+        """
         if app.spec.watch is not None or self._watching is not None:
             self.watching.sync(app)
+        if app.spec.recycled or self._recycler is not None:
+            self.recycler.sync(app)
+
+    def stop_recycling(self) -> None:
+        """No more cron or max_age timers (at shutdown)."""
+        if self._recycler is not None:
+            self._recycler.close()
 
     def reading(self, pgid: int | None) -> Reading | None:
         """The last CPU and memory reading of a group, if anything measured it."""
@@ -383,6 +415,8 @@ class Supervisor:
     def changed(self, app: str, moved: bool) -> None:
         if moved:
             self._note_uptime(app)
+            if self._recycler is not None:
+                self._recycler.moved(app)
         self.on_change()
 
     def availability_changed(self, app: str, availability: int | None) -> None:
@@ -555,6 +589,8 @@ class Supervisor:
             app.desired = False
         if self._watching is not None:
             self._watching.stop(app.name)
+        if self._recycler is not None:
+            self._recycler.stop(app.name)
         every = [*app.instances, *app.arriving]
 
         def stop(inst: Instance) -> None:
@@ -583,8 +619,19 @@ class Supervisor:
             raise Timeout(f"{app.name} did not restart within {timeout:g}s")
 
     async def reload(self, names: Iterable[str]) -> None:
-        """Replace every instance of ``names`` with a new process, keeping the app serving."""
-        await reload.reload(self, names)
+        """Replace every instance of ``names`` with a new process, keeping the app serving.
+
+        An app being recycled (``cron_restart``, ``max_age``) is reloaded once that is done.
+        """
+        chosen = list(names)
+        if self._recycler is None:
+            await reload.reload(self, chosen)
+            return
+        for name in chosen:
+            self.app(name)  # NotFound before anything is done
+        for name in chosen:
+            async with self._recycler.lock(name):
+                await reload.reload(self, [name])
 
     def total_instances(self, leaving_out: str | None = None) -> int:
         """Instances of every app (but ``leaving_out``), the count ``max_total_instances`` caps."""
@@ -667,6 +714,8 @@ class Supervisor:
         app.close_sockets()
         if self._watching is not None:
             self._watching.forget(name)
+        if self._recycler is not None:
+            self._recycler.stop(name)
         del self.apps[name]
         self.uptime.forget(name)
         self.on_change()

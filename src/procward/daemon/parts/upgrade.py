@@ -85,6 +85,7 @@ class Upgrade:
     async def on_handover(self) -> tuple[dict[str, Any], list[int]]:
         sup = self.sup
         sup.stop_watching()
+        sup.stop_recycling()
         self.uptime.stop()
         await self.uptime.save()
         await self.events.save()

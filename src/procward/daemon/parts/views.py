@@ -75,8 +75,9 @@ class Views:
         Its definition and where it came from, each instance's state, exit,
         restarts, probe results and CPU/memory (measured now), the environment
         instance 0 runs with (secrets masked below admin, named in
-        ``env_masked``), whether it is watched, and the last ``lines`` lines
-        of each of its logs.
+        ``env_masked``), whether it is watched, when it is next recycled
+        (``cron_restart``, ``max_age``), and the last ``lines`` lines of each
+        of its logs.
         """
         app = self.sup.app(name)
         metrics = await self.metrics.getMetrics(ctx, name=name)
@@ -92,6 +93,7 @@ class Views:
             "env": env,
             "env_masked": hidden,
             "watch": next((w for w in watched if w["name"] == name), None),
+            "recycling": self.sup.recycling(app),
             "logs": await self.logs.getLogs(ctx, name=name, lines=min(max(lines, 0), 1000)),
         }
 
