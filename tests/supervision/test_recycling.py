@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from procward.kit import _structs as structs
 from procward.kit._paths import InstancePaths
 from procward.supervision.machine import State
 from procward.supervision.spec import AppSpec, ReloadMode
@@ -228,6 +229,54 @@ def test_an_operators_reload_waits_for_a_max_age_replacement(run: Any) -> None:
         assert signalled(spawner)[1:] == [new]
         assert not reloading.done()
         reloading.cancel()
+
+    run(body)
+
+
+def test_a_scale_or_restart_waits_for_a_max_age_replacement(run: Any) -> None:
+    """Scaling down under a replacement would take away the instance it replaces."""
+
+    async def body(world: World) -> None:
+        sup, timers, spawner = world
+        spec = AppSpec(
+            "web", ("web",), instances=2, min_start=1.0, max_age=100.0, max_age_jitter=0.0
+        )
+        old = await start(sup, timers, spec)
+        await step(timers, 99.0)
+        assert signalled(spawner) == old[:1]  # max_age replaces instance 0
+        loop = asyncio.get_running_loop()
+        scaling = loop.create_task(sup.scale("web", 1))
+        restarting = loop.create_task(sup.restart(["web"]))
+        await step(timers, 5.0)
+        assert not scaling.done() and not restarting.done()
+        assert len(sup.app("web").instances) == 2  # the scale waits
+        assert signalled(spawner) == old[:1]  # and so does the restart
+        exit_(sup, spawner, old[0])
+        await step(timers)
+        await step(timers, 1.0)  # the replacement runs: then the scale stops instance 1
+        await step(timers)
+        assert signalled(spawner)[1:] == [old[1]]
+        exit_(sup, spawner, old[1])
+        await step(timers)
+        await step(timers)
+        assert scaling.done()
+        assert len(sup.app("web").instances) == 1
+        restarting.cancel()
+
+    run(body)
+
+
+def test_a_new_definition_that_scales_does_not_wait_for_itself(run: Any) -> None:
+    async def body(world: World) -> None:
+        sup, timers, _ = world
+        spec = AppSpec("web", ("web",), instances=1, min_start=1.0, max_age=100.0)
+        await start(sup, timers, spec)
+        redefining = asyncio.get_running_loop().create_task(
+            sup.redefine(structs.replace(spec, instances=2), "test")
+        )
+        await step(timers, 2.0)
+        assert redefining.done() and redefining.result() == "scaled"
+        assert len(sup.app("web").instances) == 2
 
     run(body)
 

@@ -17,11 +17,13 @@ and the operating system's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from procward.kit import _structs as structs
@@ -60,6 +62,23 @@ log = logging.getLogger("procward.supervision")
 SPAWN_BATCH = 100  # apps spawned per loop pass when starting many at once
 SLICE = 0.02  # seconds of spawning before the loop gets a turn (RPC, exits, timers)
 STOP_BATCH = 200  # instances stopped at least per turn (they share one /proc scan)
+
+
+# The apps whose recycle lock this task holds (``unrecycled``): a redefinition that
+# scales, under its lock, must not wait for itself.
+_CHANGING: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "procward_changing", default=frozenset()
+)
+
+
+@contextlib.asynccontextmanager
+async def _holding(lock: asyncio.Lock, name: str) -> AsyncIterator[None]:
+    async with lock:
+        token = _CHANGING.set(_CHANGING.get() | {name})
+        try:
+            yield
+        finally:
+            _CHANGING.reset(token)
 
 
 class Supervisor:
@@ -604,15 +623,29 @@ class Supervisor:
             raise Timeout(f"{app.name} did not stop within {limit:g}s")
 
     async def restart(self, names: Iterable[str], *, timeout: float = 60.0) -> None:
-        for name in names:
-            app = self.app(name)
-            app.desired = True
-            app.last_error = None
-            for inst in app.instances:
-                inst.send(Stop(restart=True))
-            self.sync_watch(app)
-        for name in names:
-            await self._wait_started(self.apps[name], timeout)
+        chosen = list(names)
+        for name in chosen:
+            self.app(name)  # NotFound before anything is done
+        async with contextlib.AsyncExitStack() as held:
+            for name in sorted(set(chosen)):  # one order: two calls never wait on each other
+                await held.enter_async_context(self.unrecycled(name))
+            for name in chosen:
+                app = self.app(name)
+                app.desired = True
+                app.last_error = None
+                for inst in app.instances:
+                    inst.send(Stop(restart=True))
+                self.sync_watch(app)
+            for name in chosen:
+                await self._wait_started(self.apps[name], timeout)
+
+    def unrecycled(self, name: str) -> contextlib.AbstractAsyncContextManager[object]:
+        """Held while an operator changes app ``name``'s processes (restart, reload, scale,
+        a new definition): a recycle under way (``cron_restart``, ``max_age``) ends
+        first, and none starts meanwhile."""
+        if self._recycler is None or name in _CHANGING.get():
+            return contextlib.nullcontext()  # none, or this task holds it (redefine → scale)
+        return _holding(self._recycler.lock(name), name)
 
     async def _wait_started(self, app: App, timeout: float) -> None:
         if not await self.wait_until(app, lambda: _all_in(app, RESTARTED), timeout):
@@ -630,7 +663,7 @@ class Supervisor:
         for name in chosen:
             self.app(name)  # NotFound before anything is done
         for name in chosen:
-            async with self._recycler.lock(name):
+            async with self.unrecycled(name):
                 await reload.reload(self, [name])
 
     def total_instances(self, leaving_out: str | None = None) -> int:
@@ -648,6 +681,11 @@ class Supervisor:
             )
 
     async def scale(self, name: str, count: int) -> None:
+        self.app(name)  # NotFound before any wait
+        async with self.unrecycled(name):
+            await self._scale(name, count)
+
+    async def _scale(self, name: str, count: int) -> None:
         app = self.app(name)
         if count < 0:
             raise ValueError("instances must be >= 0")
@@ -699,7 +737,8 @@ class Supervisor:
 
     async def redefine(self, spec: AppSpec, source: str) -> str:
         """Give an app a new definition; say how: "updated", "scaled", "reloaded" or "changed"."""
-        return await reload.redefine(self, spec, source)
+        async with self.unrecycled(spec.name):
+            return await reload.redefine(self, spec, source)
 
     async def delete(self, name: str) -> None:
         app = self.app(name)
