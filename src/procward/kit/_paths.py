@@ -188,6 +188,12 @@ def check_private_dir(path: str) -> None:
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafeDirectory(f"{path} exists but is not a directory")
+    check_private(path, st, "0700")
+
+
+def check_private(path: str, st: os.stat_result, want: str) -> None:
+    """``UnsafeDirectory`` if ``path`` (``st``: its lstat) is another user's or open to
+    group or others, with the ``chmod`` to ``want`` that fixes it in the message."""
     if st.st_uid != os.geteuid():
         raise UnsafeDirectory(
             f"{path} is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()}); "
@@ -196,6 +202,6 @@ def check_private_dir(path: str) -> None:
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o077:
         raise UnsafeDirectory(
-            f"{path} has permissions {mode:04o}; it must be private (0700). "
-            f"Fix it with: chmod 700 {path}"
+            f"{path} has permissions {mode:04o}; it must be private ({want}). "
+            f"Fix it with: chmod {want[1:]} {path}"
         )

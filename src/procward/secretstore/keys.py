@@ -41,7 +41,7 @@ from collections.abc import Mapping
 
 from procward.kit._atomic import fsync_dir
 from procward.kit._errors import UnsafeDirectory
-from procward.kit._paths import check_private_dir, ensure_private_dir
+from procward.kit._paths import check_private, check_private_dir, ensure_private_dir
 from procward.secretstore.errors import SecretsUnavailable
 from procward.secretstore.sealed import KEY_BYTES, key_id
 
@@ -170,17 +170,10 @@ def check_private_file(path: str, st: os.stat_result, want: str = "0600") -> Non
     """Refuse a file (a key, the store) that is not ours alone, with the fix in the message."""
     if not stat.S_ISREG(st.st_mode):
         raise SecretsUnavailable(f"{path} is not a regular file; refusing to use it")
-    if st.st_uid != os.geteuid():
-        raise SecretsUnavailable(
-            f"{path} is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()}); "
-            "refusing to use it"
-        )
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & 0o077:
-        raise SecretsUnavailable(
-            f"{path} has permissions {mode:04o}; it must be private ({want}). "
-            f"Fix it with: chmod {want[1:]} {path}"
-        )
+    try:
+        check_private(path, st, want)  # the rule and wording of the state directories
+    except UnsafeDirectory as exc:
+        raise SecretsUnavailable(str(exc)) from None
 
 
 def _read_key_file(path: str) -> bytes:
