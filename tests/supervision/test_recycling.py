@@ -266,6 +266,28 @@ def test_a_scale_or_restart_waits_for_a_max_age_replacement(run: Any) -> None:
     run(body)
 
 
+def test_a_deleted_app_leaves_nothing_in_the_recycler(run: Any) -> None:
+    """Its ages and its lock go with it: the recycler holds live apps only."""
+
+    async def body(world: World) -> None:
+        sup, timers, spawner = world
+        spec = AppSpec("web", ("web",), min_start=1.0, max_age=100.0)
+        await start(sup, timers, spec)
+        async with sup.unrecycled("web"):  # as an operator's restart or scale does
+            pass
+        assert "web" in sup.recycler._locks
+        deleting = asyncio.get_running_loop().create_task(sup.delete("web"))
+        await step(timers)
+        for pid in spawner.pids:
+            exit_(sup, spawner, pid)
+        await step(timers)
+        await step(timers)
+        assert deleting.done()
+        assert sup.recycler._locks == {} and sup.recycler._limits == {}
+
+    run(body)
+
+
 def test_a_new_definition_that_scales_does_not_wait_for_itself(run: Any) -> None:
     async def body(world: World) -> None:
         sup, timers, _ = world

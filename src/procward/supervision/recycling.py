@@ -113,6 +113,10 @@ class Recycler:
         age = self._age.pop(name, None)
         if age is not None:
             age.cancel()
+        self._limits = {k: v for k, v in self._limits.items() if k[0] != name}
+        lock = self._locks.get(name)
+        if name not in self.sup.apps and lock is not None and not lock.locked():
+            del self._locks[name]  # a deleted app's: the table holds live apps only
 
     def close(self) -> None:
         for name in [*self._cron, *self._age]:

@@ -753,9 +753,9 @@ class Supervisor:
         app.close_sockets()
         if self._watching is not None:
             self._watching.forget(name)
-        if self._recycler is not None:
-            self._recycler.stop(name)
         del self.apps[name]
+        if self._recycler is not None:
+            self._recycler.stop(name)  # after: a gone app's lock and ages are dropped too
         self.uptime.forget(name)
         self.on_change()
 
