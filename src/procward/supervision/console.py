@@ -154,10 +154,12 @@ class ConsoleOutput:
             with self._cond:
                 self._held -= len(batch)
                 self.written += batch.count(b"\n")
-            if drops and not self._queue:  # the gap comes after what was queued before it
-                self._write(_dropped_notice(drops))
-                with self._cond:
-                    self._pending_drops -= drops
+                # The gap comes after what was queued before it; once it is taken here,
+                # lines are queued again (behind the notice, written next), not dropped.
+                reported = drops if drops and not self._queue else 0
+                self._pending_drops -= reported
+            if reported:
+                self._write(_dropped_notice(reported))
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
