@@ -1,0 +1,49 @@
+"""What every reader returns: apps as procward keys, and what did not carry over.
+
+A reader (``supervisord.py``, ``procfile.py``; PM2 and Circus later) turns
+one foreign file into an ``Imported``; ``toml_out.py`` writes it. The notes
+are the honest part: each names the file, the line and the key that procward
+does not take as it is, and what procward does instead, so that nobody
+learns it from a crash in production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ImportRefused", "Imported", "ImportedApp", "Note"]
+
+
+class ImportRefused(ValueError):
+    """The file cannot be imported at all: unreadable, unknown format, a template."""
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    file: str
+    line: int
+    key: str
+    text: str  # what procward does instead
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file  # 0: the whole file
+        return f"{where}: {self.key}: {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedApp:
+    name: str
+    keys: dict[str, object]  # procward's keys, in the order they are written
+    notes: tuple[Note, ...] = ()
+    origin: str = ""  # "file:line" of what it came from
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    source: str  # the file given to `procward import`
+    kind: str  # "supervisord", "procfile"
+    apps: tuple[ImportedApp, ...]
+    notes: tuple[Note, ...] = field(default=())  # about the file, not one app
+
+    def all_notes(self) -> list[Note]:
+        return [*self.notes, *(note for app in self.apps for note in app.notes)]
