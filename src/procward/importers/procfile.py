@@ -22,8 +22,9 @@ __all__ = ["read_procfile"]
 
 _ENTRY = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*:\s*(.*)$")
 _COMMENTED_ENTRY = re.compile(r"^#\s*[A-Za-z0-9_][A-Za-z0-9_.-]*\s*:\s*\S")
-# ${VAR:-default}, ${#VAR}...: the shell's, which procward's own $-expansion would not do.
-_SHELL_PARAMETER = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*\})")
+# What only a shell reads as foreman means it, and procward's split of a string without
+# shell syntax would not: ${VAR:-default}, ${#VAR}, and a word starting a # comment.
+_SHELL_ONLY = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*\})|(?:^|\s)#")
 _BASE_PORT = 5000
 _ONE_OFF = {
     "release": "Heroku runs it once per deploy",
@@ -96,7 +97,7 @@ def _app(where: str, name: str, command: str, port: int, env_file: str) -> Impor
 
 def _cmd(command: str) -> str | list[str]:
     """The command as procward reads it to mean what ``sh -c`` means."""
-    if _SHELL_PARAMETER.search(command) or "{" in command or "}" in command:
+    if _SHELL_ONLY.search(command) or "{" in command or "}" in command:
         escaped = command.replace("$", "$$").replace("{", "{{").replace("}", "}}")
         return ["/bin/sh", "-c", escaped]
     return command
