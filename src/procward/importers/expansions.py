@@ -35,6 +35,8 @@ def expand(value: str, names: Mapping[str, str]) -> str:
         name, flags, width, conversion = match.groups()
         if name == "process_num":
             return f"\x00{width if '0' in flags and width else 1}\x00"
+        if name not in names and name.startswith("ENV_"):
+            raise ExpansionError(f"%({name})s: ${name[4:]} is not set where procward import runs")
         if name not in names:
             raise ExpansionError(f"%({name})s is not a name supervisord expands here")
         text = names[name]

@@ -19,13 +19,14 @@ from procward.importers.inifile import Entry, Section
 from procward.importers.record import ImportedApp, Note
 from procward.kit import _signals as signals
 
-__all__ = ["program", "start_order"]
+__all__ = ["PROGRAM_KEYS", "program", "start_order"]
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 _SIZE = re.compile(r"(\d+)\s*(kb|mb|gb)?", re.IGNORECASE)
 _ENV_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/.+-():")
 _PRIORITY = 999  # supervisord's default
+_ENV_NAME = re.compile(r"%\(ENV_([^)]*)\)")
 
 
 class _Program:
@@ -343,12 +344,13 @@ def _not_needed(why: str) -> Callable[[_Program, str, Entry], None]:
 def _env_notes(prog: _Program) -> None:
     """One note per key that took a value from the importer's environment."""
     for key, entry in prog.section.entries.items():
-        if "%(ENV_" in entry.value:
+        used = sorted(set(_ENV_NAME.findall(entry.value)))
+        if used:
             prog.note(
                 entry,
                 key,
-                "%(ENV_...)s was filled in from the environment of procward import, as "
-                "supervisord did from its own at start: check the value",
+                f"{', '.join(f'%(ENV_{n})s' for n in used)} filled in from the environment of "
+                "procward import, as supervisord did from its own at start: check the value",
             )
 
 
@@ -439,3 +441,4 @@ _HANDLERS: dict[str, Callable[[_Program, str, Entry], None]] = {
     ),
 }
 _DONE_ELSEWHERE = frozenset({"numprocs", "exitcodes"})
+PROGRAM_KEYS = frozenset(_HANDLERS) | _DONE_ELSEWHERE

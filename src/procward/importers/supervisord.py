@@ -21,6 +21,8 @@ from procward.importers.source import read_source
 __all__ = ["read_supervisord"]
 
 _DAEMON_SECTIONS = ("supervisord", "supervisorctl", "unix_http_server", "inet_http_server")
+# Keys of those sections that [program:x] has too: theirs, not misplaced.
+_DAEMON_KEYS = frozenset({"user", "umask", "directory", "environment", "serverurl"})
 _MAX_INCLUDES = 100  # files: an include that globs itself in would loop
 
 
@@ -95,7 +97,15 @@ def _other_section(section: Section) -> list[Note]:
     if name.startswith("fcgi-program:"):
         return [Note(*where, "not imported yet: give the app 'sockets' by hand")]
     if name in _DAEMON_SECTIONS or name.startswith("rpcinterface:"):
-        return [Note(*where, "the daemon's own settings: procward's are its home and options")]
+        misplaced = [
+            Note(section.file, entry.line, key, f"a [program:x] key in [{name}]: not imported")
+            for key, entry in section.entries.items()
+            if key in programkeys.PROGRAM_KEYS and key not in _DAEMON_KEYS
+        ]
+        return [
+            Note(*where, "the daemon's own settings: procward's are its home and options"),
+            *misplaced,
+        ]
     if name == "" and section.entries:
         first = min(section.entries.values(), key=lambda e: e.line)
         return [Note(section.file, first.line, "(no section)", "keys before any section ignored")]
