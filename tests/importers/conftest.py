@@ -1,10 +1,15 @@
-"""The test files of ``tests/importers/data``, and reading them as ``procward import`` does."""
+"""The test files of ``tests/importers/data``, reading them as ``procward import`` does,
+and the daemon tests' fixtures, for loading the results into a real daemon."""
 
 from __future__ import annotations
 
 import os
 
 from procward.importers import Imported, read
+
+from ..daemon.conftest import daemon
+
+__all__ = ["DATA", "ENVIRON", "daemon", "notes_by_line", "read_data"]
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 # What %(ENV_X)s in the test files asks for.

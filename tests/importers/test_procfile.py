@@ -78,7 +78,7 @@ def test_backslash_continuations_join_lines() -> None:
         "-c",
         "exec sleep 608 # a comment inside the continuation is the shell's",
     ]
-    assert apps["clock"] == "exec sleep 609"
+    assert apps["clock"] == ["/bin/sh", "-c", "exec sleep 609"]  # exec is the shell's
 
 
 def test_comments_duplicates_and_lines_without_a_name_are_reported() -> None:

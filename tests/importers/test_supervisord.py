@@ -70,7 +70,7 @@ def test_numprocs_and_process_num_become_instances_and_instance() -> None:
 
 def test_expansions_of_the_environment_here_numprocs_and_percent() -> None:
     queue = apps_of("supervisord/expansions.conf")["queue"]
-    assert queue["cmd"] == "sleep 600 'queue 100%'"
+    assert queue["cmd"] == "sh -c 'exec sleep 600' 'queue 100%'"
     assert queue["instances"] == 2
     assert queue["stop_timeout"] == "7s"
     env = queue["env"]
@@ -104,7 +104,7 @@ def test_priority_becomes_depends_on_between_tiers_of_apps_that_start() -> None:
 def test_includes_are_globs_relative_to_the_including_file() -> None:
     imported = read_data("supervisord/include/main.conf")
     assert apps_of("supervisord/include/main.conf") == {
-        "api": {"cmd": "sleep 600 --port 8000 --workers 2"},
+        "api": {"cmd": "sh -c 'exec sleep 600' api --port 8000 --workers 2"},
         "jobs": {"cmd": "sleep 602", "depends_on": ["api"]},
     }
     notes = notes_by_line(imported)
@@ -122,7 +122,10 @@ def test_crlf_tabs_trailing_spaces_and_inline_comments(tmp_path: Path) -> None:
         "stop_timeout": "3s",
         "restart": "always",
     }
-    assert apps["php-fpm"] == {"cmd": "sleep 603 --nodaemonize", "restart": "never"}
+    assert apps["php-fpm"] == {
+        "cmd": "sh -c 'exec sleep 603' php-fpm --nodaemonize",
+        "restart": "never",
+    }
 
 
 def read_text(tmp_path: Path, text: str) -> dict[str, dict[str, object]]:

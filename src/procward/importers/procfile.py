@@ -25,6 +25,11 @@ _COMMENTED_ENTRY = re.compile(r"^#\s*[A-Za-z0-9_][A-Za-z0-9_.-]*\s*:\s*\S")
 # What only a shell reads as foreman means it, and procward's split of a string without
 # shell syntax would not: ${VAR:-default}, ${#VAR}, and a word starting a # comment.
 _SHELL_ONLY = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*\})|(?:^|\s)#")
+# A command starting with one of these means nothing without a shell.
+_SHELL_WORDS = frozenset(
+    "exec cd . source export set unset ulimit umask trap eval if for while case until "
+    "{ ! [ test alias command builtin read wait".split()
+)
 _BASE_PORT = 5000
 _ONE_OFF = {
     "release": "Heroku runs it once per deploy",
@@ -97,7 +102,8 @@ def _app(where: str, name: str, command: str, port: int, env_file: str) -> Impor
 
 def _cmd(command: str) -> str | list[str]:
     """The command as procward reads it to mean what ``sh -c`` means."""
-    if _SHELL_ONLY.search(command) or "{" in command or "}" in command:
+    first = command.split(None, 1)[0]
+    if _SHELL_ONLY.search(command) or "{" in command or "}" in command or first in _SHELL_WORDS:
         escaped = command.replace("$", "$$").replace("{", "{{").replace("}", "}}")
         return ["/bin/sh", "-c", escaped]
     return command
