@@ -27,8 +27,33 @@ _COMMENTED_ENTRY = re.compile(r"^#\s*[A-Za-z0-9_][A-Za-z0-9_.-]*\s*:\s*\S")
 _SHELL_ONLY = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*\})|(?:^|\s)#")
 # A command starting with one of these means nothing without a shell.
 _SHELL_WORDS = frozenset(
-    "exec cd . source export set unset ulimit umask trap eval if for while case until "
-    "{ ! [ test alias command builtin read wait".split()
+    [
+        "exec",
+        "cd",
+        ".",
+        "source",
+        "export",
+        "set",
+        "unset",
+        "ulimit",
+        "umask",
+        "trap",
+        "eval",
+        "if",
+        "for",
+        "while",
+        "case",
+        "until",
+        "{",
+        "!",
+        "[",
+        "test",
+        "alias",
+        "command",
+        "builtin",
+        "read",
+        "wait",
+    ]
 )
 _BASE_PORT = 5000
 _ONE_OFF = {
