@@ -46,20 +46,6 @@ def test_each_import_loads_into_a_daemon_and_its_apps_start(
             wait_all_state(daemon, app.name, "running", count=count, timeout=20)
 
 
-def test_the_import_reports_on_stderr_what_does_not_carry_over(
-    cli: Callable[..., Any], home: str
-) -> None:
-    out = os.path.join(home, "procward.toml")
-    result = cli("import", os.path.join(DATA, "supervisord/messy.conf"), "-o", out, env=ENVIRON)
-    assert "imported 1 app(s)" in result.err
-    assert "messy.conf:14: minfds: not imported" in result.err
-    with open(out, encoding="utf-8") as f:
-        text = f.read()
-    assert "messy.conf:14: minfds: not imported" in text
-    again = cli("import", os.path.join(DATA, "supervisord/messy.conf"), "-o", out, env=ENVIRON)
-    assert again.code == 1 and "--force" in again.err
-
-
 def test_priority_tiers_start_in_order(daemon: Client, cli: Callable[..., Any], home: str) -> None:
     import_and_load(cli, home, "supervisord/priority.conf")
     started = {}
