@@ -85,7 +85,10 @@ def test_an_unset_environment_variable_is_reported_not_guessed() -> None:
     imported = read(os.path.join(DATA, "supervisord/expansions.conf"), None, {})
     notes = notes_by_line(imported)
     assert "$SLEEP_SECONDS is not set" in notes["expansions.conf", 2]
-    assert "cmd" not in imported.apps[0].keys
+    assert (
+        notes["expansions.conf", 1] == "[program:queue]: its command cannot be used: not imported"
+    )
+    assert imported.apps == ()
 
 
 def test_priority_becomes_depends_on_between_tiers_of_apps_that_start() -> None:

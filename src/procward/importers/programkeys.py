@@ -19,12 +19,11 @@ from procward.importers.inifile import Entry, Section
 from procward.importers.record import ImportedApp, Note
 from procward.kit import _signals as signals
 
-__all__ = ["PROGRAM_KEYS", "program", "start_order"]
+__all__ = ["PROGRAM_KEYS", "program"]
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 _SIZE = re.compile(r"(\d+)\s*(kb|mb|gb)?", re.IGNORECASE)
-_ENV_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/.+-():")
 _PRIORITY = 999  # supervisord's default
 _ENV_NAME = re.compile(r"%\(ENV_([^)]*)\)")
 
@@ -62,7 +61,11 @@ class _Program:
 def program(
     section: Section, name: str, group: str, environ: Mapping[str, str]
 ) -> tuple[ImportedApp, int] | None:
-    """The app of ``[program:name]`` and its priority, or ``None`` without a ``command``."""
+    """The app of ``[program:name]`` and its priority, or ``None`` without a ``command``.
+
+    An app whose command could not be read comes back without ``cmd``, with
+    the notes saying why: the caller reports it and leaves it out.
+    """
     if "command" not in section.entries:
         return None
     names = {f"ENV_{k}": v for k, v in environ.items()}
@@ -90,24 +93,6 @@ def program(
     notes = tuple(sorted(prog.notes, key=lambda note: note.line))
     keys = {"cmd": prog.keys.pop("cmd")} | prog.keys if "cmd" in prog.keys else prog.keys
     return ImportedApp(prog.name, keys, notes, f"{section.file}:{section.line}"), prog.priority
-
-
-def start_order(apps: list[tuple[ImportedApp, int]]) -> list[ImportedApp]:
-    """Apps by priority; each tier ``depends_on`` the one below, as supervisord starts them.
-
-    supervisord starts lower priorities first and stops them last; procward's
-    ``depends_on`` starts an app after its dependencies are running and stops
-    it before them. Only apps that start with the daemon take part: one
-    depending on an app that never starts would wait for it.
-    """
-    ordered = sorted(apps, key=lambda pair: pair[1])
-    starting = [(app, p) for app, p in ordered if app.keys.get("autostart", True)]
-    tiers = sorted({p for _, p in starting})
-    for app, p in starting:
-        if p != tiers[0]:
-            below = tiers[tiers.index(p) - 1]
-            app.keys["depends_on"] = [a.name for a, q in starting if q == below]
-    return [app for app, _ in ordered]
 
 
 # -- the keys ---------------------------------------------------------------------

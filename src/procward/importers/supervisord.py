@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from procward.importers import programkeys
 from procward.importers.inifile import Section, read_ini
-from procward.importers.record import Imported, ImportRefused, Note
+from procward.importers.record import Imported, ImportedApp, ImportRefused, Note
 from procward.importers.source import read_source
 
 __all__ = ["read_supervisord"]
@@ -35,14 +35,34 @@ def read_supervisord(path: str, environ: Mapping[str, str]) -> Imported:
     for section in programs:
         name = section.name.removeprefix("program:").strip()
         found = programkeys.program(section, name, groups.get(name, name), environ)
-        if found is not None:
-            apps.append(found)
-        else:
-            where = (section.file, section.line, f"[{section.name}]")
+        where = (section.file, section.line, f"[{section.name}]")
+        if found is None:
             notes.append(Note(*where, "has no command: not imported"))
+        elif "cmd" not in found[0].keys:
+            notes += [Note(*where, "its command cannot be used: not imported"), *found[0].notes]
+        else:
+            apps.append(found)
     for section in sections:
         notes.extend(_other_section(section))
-    return Imported(path, "supervisord", tuple(programkeys.start_order(apps)), tuple(notes))
+    return Imported(path, "supervisord", tuple(start_order(apps)), tuple(notes))
+
+
+def start_order(apps: list[tuple[ImportedApp, int]]) -> list[ImportedApp]:
+    """Apps by priority; each tier ``depends_on`` the one below, as supervisord starts them.
+
+    supervisord starts lower priorities first and stops them last; procward's
+    ``depends_on`` starts an app after its dependencies are running and stops
+    it before them. Only apps that start with the daemon take part: one
+    depending on an app that never starts would wait for it.
+    """
+    ordered = sorted(apps, key=lambda pair: pair[1])
+    starting = [(app, p) for app, p in ordered if app.keys.get("autostart", True)]
+    tiers = sorted({p for _, p in starting})
+    for app, p in starting:
+        if p != tiers[0]:
+            below = tiers[tiers.index(p) - 1]
+            app.keys["depends_on"] = [a.name for a, q in starting if q == below]
+    return [app for app, _ in ordered]
 
 
 def _read_with_includes(path: str, seen: list[str], notes: list[Note]) -> list[Section]:
