@@ -90,6 +90,7 @@ def test_comments_duplicates_and_lines_without_a_name_are_reported() -> None:
     assert notes["Procfile", 1] == "web: defined again on line 2, which counts"
     assert "not 'name: command'" in notes["Procfile", 3]
     assert "not 'name: command'" in notes["Procfile", 4]
+    assert notes["Procfile", 0].startswith("(restart): foreman stops every process")
 
 
 def test_one_off_entries_do_not_start_with_the_others() -> None:

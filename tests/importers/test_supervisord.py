@@ -144,6 +144,7 @@ def test_what_does_not_carry_over_is_reported_with_its_line() -> None:
     assert "one setting for both logs" in notes["messy.conf", 12]
     assert "limits = { nofile = ... }" in notes["messy.conf", 14]  # otherkeys' answer
     assert notes["messy.conf", 16] == "(line): not key = value: ignored"
+    assert "add inherit_env = true" in notes["messy.conf", 0]
     assert apps_of("supervisord/messy.conf")["legacy"]["restart"] == "always"
     assert apps_of("supervisord/messy.conf")["legacy"]["umask"] == "022"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 
-from procward.importers.record import Imported, ImportedApp, Note
+from procward.importers.record import CLEAN_ENVIRONMENT, Imported, ImportedApp, Note
 from procward.importers.source import read_source
 
 __all__ = ["read_procfile"]
@@ -90,6 +90,7 @@ def read_procfile(path: str) -> Imported:
         for index, (name, (number, command)) in enumerate(entries.items())
     ]
     if apps:
+        notes.append(Note(path, 0, "(environment)", CLEAN_ENVIRONMENT.format(who="foreman")))
         notes.append(
             Note(
                 path,

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ImportRefused", "Imported", "ImportedApp", "Note"]
+__all__ = ["CLEAN_ENVIRONMENT", "ImportRefused", "Imported", "ImportedApp", "Note"]
+
+# What every format differs in from procward: supervisord, foreman, PM2 and Circus
+# all pass their own whole environment on to what they start.
+CLEAN_ENVIRONMENT = (
+    "{who} passed its whole environment to the apps; procward starts them from a clean "
+    "base (PATH, HOME, USER, LANG...) plus env: add inherit_env = true, or the names "
+    "they need, where an app relies on more"
+)
 
 
 class ImportRefused(ValueError):

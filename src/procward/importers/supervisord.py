@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from procward.importers import programkeys
 from procward.importers.inifile import Section, read_ini
-from procward.importers.record import Imported, ImportedApp, ImportRefused, Note
+from procward.importers.record import CLEAN_ENVIRONMENT, Imported, ImportedApp, ImportRefused, Note
 from procward.importers.source import read_source
 
 __all__ = ["read_supervisord"]
@@ -44,6 +44,9 @@ def read_supervisord(path: str, environ: Mapping[str, str]) -> Imported:
             apps.append(found)
     for section in sections:
         notes.extend(_other_section(section))
+    if apps:
+        whole = CLEAN_ENVIRONMENT.format(who="supervisord")
+        notes.append(Note(os.path.abspath(path), 0, "(environment)", whole))
     return Imported(path, "supervisord", tuple(start_order(apps)), tuple(notes))
 
 
