@@ -194,3 +194,16 @@ def test_environment_is_read_with_supervisords_quoting(text: str, pairs: dict[st
 def test_an_environment_supervisord_would_refuse_is_reported() -> None:
     with pytest.raises(ValueError, match="not KEY=value pairs"):
         key_value_pairs("A=a b")
+
+
+def test_names_procward_cannot_take_are_changed_and_reported(tmp_path: Path) -> None:
+    text = "[program:my app]\ncommand=sleep 1 %(program_name)s\n[program:all]\ncommand=x\n"
+    path = tmp_path / "supervisord.conf"
+    path.write_text(text)
+    imported = read(str(path), None, {})
+    assert {a.name: a.keys["cmd"] for a in imported.apps} == {
+        "my-app": "sleep 1 my app",  # expanded, then split, as supervisord does
+        "all-app": "x",
+    }
+    notes = notes_by_line(imported)
+    assert notes["supervisord.conf", 1].startswith("[program:my app]: imported as 'my-app'")

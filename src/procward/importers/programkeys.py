@@ -70,7 +70,7 @@ def program(
         return None
     names = {f"ENV_{k}": v for k, v in environ.items()}
     names |= {
-        "program_name": name,
+        "program_name": section.name.removeprefix("program:").strip(),
         "group_name": group,
         "here": os.path.dirname(section.file),
         "host_node_name": socket.gethostname(),

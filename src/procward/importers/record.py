@@ -9,9 +9,10 @@ learns it from a crash in production.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-__all__ = ["CLEAN_ENVIRONMENT", "ImportRefused", "Imported", "ImportedApp", "Note"]
+__all__ = ["CLEAN_ENVIRONMENT", "ImportRefused", "Imported", "ImportedApp", "Note", "app_name"]
 
 # What every format differs in from procward: supervisord, foreman, PM2 and Circus
 # all pass their own whole environment on to what they start.
@@ -24,6 +25,16 @@ CLEAN_ENVIRONMENT = (
 
 class ImportRefused(ValueError):
     """The file cannot be imported at all: unreadable, unknown format, a template."""
+
+
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def app_name(name: str) -> str:
+    """``name`` as a procward app name: letters, digits, ``_-.``, starting with a letter or
+    digit, and not ``all`` (the CLI's every app)."""
+    fixed = _NAME_CHARS.sub("-", name).lstrip("_.-")[:64] or "app"
+    return f"{fixed}-app" if fixed == "all" else fixed
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 
 from procward.importers import programkeys
 from procward.importers.inifile import Section, read_ini
-from procward.importers.record import CLEAN_ENVIRONMENT, Imported, ImportedApp, ImportRefused, Note
+from procward.importers.record import (
+    CLEAN_ENVIRONMENT,
+    Imported,
+    ImportedApp,
+    ImportRefused,
+    Note,
+    app_name,
+)
 from procward.importers.source import read_source
 
 __all__ = ["read_supervisord"]
@@ -33,9 +40,12 @@ def read_supervisord(path: str, environ: Mapping[str, str]) -> Imported:
     programs = [s for s in sections if s.name.startswith("program:")]
     apps = []
     for section in programs:
-        name = section.name.removeprefix("program:").strip()
-        found = programkeys.program(section, name, groups.get(name, name), environ)
+        program = section.name.removeprefix("program:").strip()
+        name = app_name(program)
+        found = programkeys.program(section, name, groups.get(program, program), environ)
         where = (section.file, section.line, f"[{section.name}]")
+        if name != program:
+            notes.append(Note(*where, f"imported as {name!r}: procward's app names allow that"))
         if found is None:
             notes.append(Note(*where, "has no command: not imported"))
         elif "cmd" not in found[0].keys:
