@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 
-from procward.importers.record import CLEAN_ENVIRONMENT, Imported, ImportedApp, Note
+from procward.importers.record import CLEAN_ENVIRONMENT, Imported, ImportedApp, Note, app_name
 from procward.importers.source import read_source
 
 __all__ = ["read_procfile"]
@@ -79,7 +79,9 @@ def read_procfile(path: str) -> Imported:
         if match is None or not match.group(2).strip():
             notes.append(Note(path, number, "(line)", "not 'name: command': not imported"))
             continue
-        name, command = match.group(1), match.group(2).strip()
+        name, command = app_name(match.group(1)), match.group(2).strip()
+        if name != match.group(1):
+            notes.append(Note(path, number, match.group(1), f"imported as {name!r}"))
         if name in entries:
             first = entries.pop(name)[0]
             notes.append(Note(path, first, name, f"defined again on line {number}, which counts"))
