@@ -112,6 +112,9 @@ def test_includes_are_globs_relative_to_the_including_file() -> None:
     }
     notes = notes_by_line(imported)
     assert notes["main.conf", 5] == "files: 'extra.ini' matches no file"
+    assert notes["jobs.conf", 5] == (
+        "stdout_logfile: to the console: procward run -c FILE --logs (containers)"
+    )
     assert notes["jobs.conf", 6].startswith("stdout_logfile_maxbytes: 0 (never rotate)")
 
 

@@ -313,6 +313,8 @@ def _logfile(prog: _Program, key: str, entry: Entry) -> None:
         other = prog.section.entries.get(stdout_key)
         if other is None or other.value.strip() != entry.value.strip():
             prog.note(entry, key, f"procward has one setting for both logs: use {stdout_key}'s")
+    elif entry.value.strip() in ("/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2"):
+        prog.note(entry, key, "to the console: procward run -c FILE --logs (containers)")
     elif entry.value.strip().upper() != "AUTO":
         prog.note(
             entry, key, "not needed: output goes to logs/<app>/<n>.out and .err (procward logs)"
