@@ -41,3 +41,13 @@ def test_notes_are_comments_at_their_app_and_paths_relative_to_the_output() -> N
         "cwd": "app",
         "env_file": "/elsewhere/.env",
     }
+
+
+def test_long_notes_are_wrapped_as_comments() -> None:
+    note = Note("/out/a.conf", 7, "k", "word " * 60)
+    text = render(imported(ImportedApp("web", {"cmd": "x"}, (note,))), "/out")
+    comments = [
+        line for line in text.splitlines() if line.startswith("# a.conf") or line.startswith("#   ")
+    ]
+    assert len(comments) > 2 and all(len(line) <= 100 for line in comments)
+    assert tomllib.loads(text)["apps"]["web"] == {"cmd": "x"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 
 from procward.importers.record import Imported, ImportedApp, Note
 
@@ -27,7 +28,8 @@ def render(imported: Imported, out_dir: str) -> str:
         "# Each '#' note is a setting that did not carry over as it was, with the file",
         "# and line it came from and what procward does instead.",
     ]
-    lines += [f"#   {_relative_note(note, out_dir)}" for note in imported.notes]
+    for note in imported.notes:
+        lines += _comment(_relative_note(note, out_dir), "#   ")
     for app in imported.apps:
         lines += ["", *_app(app, out_dir)]
     return "\n".join(lines) + "\n"
@@ -35,12 +37,20 @@ def render(imported: Imported, out_dir: str) -> str:
 
 def _app(app: ImportedApp, out_dir: str) -> list[str]:
     lines = [f"# from {_relative(app.origin, out_dir)}"]
-    lines += [f"# {_relative_note(note, out_dir)}" for note in app.notes]
+    for note in app.notes:
+        lines += _comment(_relative_note(note, out_dir), "# ")
     lines.append(f"[apps.{_key(app.name)}]")
     for key, value in app.keys.items():
         shown = _relative(value, out_dir) if key in _PATH_KEYS and isinstance(value, str) else value
         lines.append(f"{_key(key)} = {_value(shown)}")
     return lines
+
+
+def _comment(text: str, prefix: str) -> list[str]:
+    """``text`` as comment lines of at most 100 characters, the rest indented."""
+    return textwrap.wrap(
+        text, 100, initial_indent=prefix, subsequent_indent=prefix + "  ", break_on_hyphens=False
+    )
 
 
 def _relative(path: str, out_dir: str) -> str:
