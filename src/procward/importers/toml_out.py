@@ -47,9 +47,14 @@ def _app(app: ImportedApp, out_dir: str) -> list[str]:
 
 
 def _comment(text: str, prefix: str) -> list[str]:
-    """``text`` as comment lines of at most 100 characters, the rest indented."""
+    """``text`` as comment lines of at most 100 characters (a path is never split)."""
     return textwrap.wrap(
-        text, 100, initial_indent=prefix, subsequent_indent=prefix + "  ", break_on_hyphens=False
+        text,
+        100,
+        initial_indent=prefix,
+        subsequent_indent=prefix + "  ",
+        break_on_hyphens=False,
+        break_long_words=False,
     )
 
 
