@@ -46,6 +46,7 @@ CLI_ALLOWED = {
     "procward._version",
     "procward.replies",  # imported lazily, by the commands that render replies
     "procward.reports",
+    "procward.importers",  # only for `procward import`
     *(f"procward.kit._{name}" for name in CLI_MAY_IMPORT_FROM_KIT),
 }
 SLOW_FOR_THE_CLI = [
@@ -320,3 +321,23 @@ def test_a_daemon_whose_apps_have_no_cron_restart_or_max_age_loads_no_recycling(
     for module in ("recycling", "cronexpr"):
         assert f"procward.supervision.{module}" not in loaded
     assert "zoneinfo" not in loaded
+
+
+def test_the_importers_read_files_and_know_only_other_supervisors_keys() -> None:
+    """``procward import`` needs no daemon: the importers use the kit and, for the answers
+    procward gives about other supervisors' keys, ``supervision.otherkeys`` alone."""
+    allowed = {"procward.supervision.otherkeys"}
+    for module in modules_in("procward.importers"):
+        outside = {
+            name
+            for name in imports_of(module)
+            if not in_layer(name, "procward.kit")
+            and not in_layer(name, "procward.importers")
+            and name not in allowed
+        }
+        assert not outside, f"{module} imports {sorted(outside)}"
+
+
+def test_the_cli_loads_the_importers_only_for_import() -> None:
+    loaded = imported_by("import procward.cli.main")
+    assert not [name for name in loaded if name.startswith("procward.importers")]

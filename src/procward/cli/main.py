@@ -38,6 +38,7 @@ from procward.cli.daemon import (
     cmd_up,
     cmd_upgrade,
 )
+from procward.cli.importing import cmd_import
 from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
 from procward.cli.options import (
     AppArgs,
@@ -49,6 +50,7 @@ from procward.cli.options import (
     EventsArgs,
     ExecArgs,
     Globals,
+    ImportArgs,
     InspectArgs,
     LogsArgs,
     MetricsArgs,
@@ -590,6 +592,26 @@ PARSER = Parser(
             [Arg("what", help="apps", choices=["apps"])],
             record=CompleteArgs,
             hidden=True,
+        ),
+        Command(
+            "import",
+            cmd_import,
+            "turn a supervisord.conf or a Procfile into a procward.toml, listing what does "
+            "not carry over",
+            [
+                Option("-o", "--output", type=str, metavar="FILE", help="write it there"),
+                Option(
+                    "--from",
+                    type=str,
+                    dest="kind",
+                    choices=["supervisord", "procfile"],
+                    metavar="FORMAT",
+                    help="supervisord or procfile (default: from the file's name and content)",
+                ),
+                Option("--force", help="replace the -o file if it exists"),
+            ],
+            [Arg("file", help="the file to import")],
+            record=ImportArgs,
         ),
         Command(
             "service",

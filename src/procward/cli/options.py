@@ -172,3 +172,10 @@ class CompleteArgs(Globals):
     """The hidden ``__complete``: what the shell script asks for (``apps``)."""
 
     what: str
+
+
+class ImportArgs(Globals):
+    file: str
+    output: str | None
+    kind: str | None
+    force: bool
