@@ -152,13 +152,14 @@ def test_what_does_not_carry_over_is_reported_with_its_line() -> None:
     assert apps_of("supervisord/messy.conf")["legacy"]["umask"] == "022"
 
 
-def test_groups_event_listeners_and_fcgi_programs_are_reported() -> None:
+def test_groups_and_event_listeners_are_reported_fcgi_programs_imported() -> None:
     imported = read_data("supervisord/groups.conf")
-    assert [app.name for app in imported.apps] == ["shop-web", "shop-worker"]
+    assert [app.name for app in imported.apps] == ["shop-web", "shop-worker", "php"]
     notes = notes_by_line(imported)
     assert "procward has no groups" in notes["groups.conf", 1]
-    assert "hooks" in notes["groups.conf", 10]
-    assert "sockets" in notes["groups.conf", 14]
+    assert "[hooks.NAME]" in notes["groups.conf", 10]
+    assert "memmon: use max_memory" in notes["groups.conf", 10]
+    assert "not on fd 0" in notes["groups.conf", 15]
 
 
 @pytest.mark.parametrize(

@@ -596,17 +596,18 @@ PARSER = Parser(
         Command(
             "import",
             cmd_import,
-            "turn a supervisord.conf or a Procfile into a procward.toml, listing what does "
-            "not carry over",
+            "turn a supervisord.conf, a circus.ini or a Procfile into a procward.toml, "
+            "listing what does not carry over",
             [
                 Option("-o", "--output", type=str, metavar="FILE", help="write it there"),
                 Option(
                     "--from",
                     type=str,
                     dest="kind",
-                    choices=["supervisord", "procfile"],
+                    choices=["supervisord", "procfile", "circus"],
                     metavar="FORMAT",
-                    help="supervisord or procfile (default: from the file's name and content)",
+                    help="supervisord, procfile or circus (default: from the file's name and "
+                    "content)",
                 ),
                 Option("--force", help="replace the -o file if it exists"),
             ],

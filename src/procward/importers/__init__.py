@@ -2,8 +2,9 @@
 
 One reader per format, each returning an ``Imported`` (``record.py``):
 ``supervisord.py`` (with ``inifile.py``, ``expansions.py``, ``programkeys.py``)
-and ``procfile.py``; ``toml_out.py`` writes any of them. PM2 and Circus will
-be two more readers. Loaded only by ``procward import``.
+``procfile.py`` and ``circus.py`` (with ``circusini.py``, ``circuskeys.py``);
+``toml_out.py`` writes any of them. PM2 will be one more reader. Loaded only
+by ``procward import``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from procward.importers.toml_out import render
 
 __all__ = ["KINDS", "ImportRefused", "Imported", "ImportedApp", "Note", "detect", "read", "render"]
 
-KINDS = ("supervisord", "procfile")
+KINDS = ("supervisord", "procfile", "circus")
 
 
 def read(path: str, kind: str | None, environ: Mapping[str, str]) -> Imported:
@@ -30,6 +31,10 @@ def read(path: str, kind: str | None, environ: Mapping[str, str]) -> Imported:
         from procward.importers.procfile import read_procfile
 
         return read_procfile(path)
+    if kind == "circus":
+        from procward.importers.circus import read_circus
+
+        return read_circus(path, environ)
     raise ImportRefused(f"cannot import {kind!r} files yet; known: {', '.join(KINDS)}")
 
 
@@ -40,15 +45,19 @@ def detect(path: str) -> str:
         return "procfile"
     if "supervisor" in name:
         return "supervisord"
+    if "circus" in name:
+        return "circus"
     from procward.importers.source import read_source
 
     text = read_source(path)
+    if "[watcher:" in text:
+        return "circus"
     if "[program:" in text or "[include]" in text or "[group:" in text:
         return "supervisord"
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if lines and all(":" in ln and not ln.startswith("[") for ln in lines):
         return "procfile"
     raise ImportRefused(
-        f"{path}: cannot tell its format (not a supervisord [program:x] file, nor a "
-        f"Procfile); name it with --from {'|'.join(KINDS)}"
+        f"{path}: cannot tell its format (not a supervisord [program:x] file, a Circus "
+        f"[watcher:x] file, nor a Procfile); name it with --from {'|'.join(KINDS)}"
     )
