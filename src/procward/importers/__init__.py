@@ -52,7 +52,7 @@ def detect(path: str) -> str:
     text = read_source(path)
     if "[watcher:" in text:
         return "circus"
-    if "[program:" in text or "[include]" in text or "[group:" in text:
+    if any(f"[{s}" in text for s in ("program:", "fcgi-program:", "include]", "group:")):
         return "supervisord"
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if lines and all(":" in ln and not ln.startswith("[") for ln in lines):

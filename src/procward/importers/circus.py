@@ -75,7 +75,7 @@ def read_circus(path: str, environ: Mapping[str, str]) -> Imported:
             apps.append(found)
     for section in sections:
         notes.extend(_env_notes(section))
-        notes.extend(_other_section(section, watchers, holders))
+        notes.extend(_other_section(section, watchers, holders, whole.sockets))
     if apps:
         notes.append(Note(file, 0, "(environment)", _CLEAN))
     ordered = start_order([(app, -priority) for app, priority in apps])
@@ -234,13 +234,14 @@ def _check_shared(
 
 
 def _other_section(
-    section: Section, watchers: list[Section], holders: dict[str, str]
+    section: Section, watchers: list[Section], holders: dict[str, str], sockets: dict[str, str]
 ) -> list[Note]:
     name, where = section.name, (section.file, section.line, f"[{section.name}]")
     names = [w.name.split("watcher:", 1)[1] for w in watchers]
     if name.startswith("env:") and not any(_env_applies(section, n) for n in names):
         return [Note(*where, "names no watcher of this file: not imported")]
-    if name.startswith("socket:") and name.split("socket:", 1)[1].lower() not in holders:
+    socket = name.split("socket:", 1)[1].lower() if name.startswith("socket:") else ""
+    if socket in sockets and socket not in holders:
         return [Note(*where, "no watcher's command names it: not imported")]
     if name == "circus":
         return _daemon_notes(section)

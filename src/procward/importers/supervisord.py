@@ -155,7 +155,8 @@ def _eventlistener(section: Section) -> str:
     entry = section.entries.get("events")
     events = [e.strip().upper() for e in (entry.value if entry else "").split(",") if e.strip()]
     wanted = sorted({hook for e in events for hook in _HOOK_EVENTS.get(e, ())})
-    on = f"on = [{', '.join(repr(e) for e in wanted)}]" if wanted else "on = [...]"
+    quoted = ", ".join(f'"{e}"' for e in wanted)
+    on = f"on = [{quoted}]" if wanted else "on = [...]"
     mapped = "; ".join(f"{e} -> {_hook_events(e)}" for e in events) or "none given"
     command = section.entries.get("command")
     program = os.path.basename(command.value.split()[0]) if command and command.value else ""
