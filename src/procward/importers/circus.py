@@ -53,9 +53,9 @@ _CLEAN = (
 class _File:
     """What every watcher of the file is read with."""
 
-    sections: list[Section]
     environ: Mapping[str, str]
     common: dict[str, str]  # the bare [env]
+    envs: list[tuple[Section, re.Pattern[str]]]  # [env:patterns], each with its watchers
     sockets: dict[str, str]  # [socket:x] name, lower-cased -> procward's address
 
 
@@ -64,8 +64,10 @@ def read_circus(path: str, environ: Mapping[str, str]) -> Imported:
     sections = read_circus_ini(read_source(path), file)
     notes: list[Note] = []
     common = _common_env(sections, environ)
-    whole = _File(sections, environ, common, _sockets(sections, common, environ, notes))
+    envs = [(s, _watchers_of(s)) for s in sections if s.name.startswith("env:")]
+    whole = _File(environ, common, envs, _sockets(sections, common, environ, notes))
     watchers = [s for s in sections if s.name.startswith("watcher:")]
+    names = [w.name.split("watcher:", 1)[1] for w in watchers]
     apps: list[tuple[ImportedApp, int]] = []
     holders: dict[str, str] = {}  # socket -> the app that holds it
     for section in watchers:
@@ -75,7 +77,7 @@ def read_circus(path: str, environ: Mapping[str, str]) -> Imported:
             apps.append(found)
     for section in sections:
         notes.extend(_env_notes(section))
-        notes.extend(_other_section(section, watchers, holders, whole.sockets))
+        notes.extend(_other_section(section, names, holders, whole.sockets))
     if apps:
         notes.append(Note(file, 0, "(environment)", _CLEAN))
     ordered = start_order([(app, -priority) for app, priority in apps])
@@ -86,7 +88,7 @@ def _watcher(section: Section, whole: _File, notes: list[Note]) -> tuple[Importe
     original = section.name.split("watcher:", 1)[1]
     name = app_name(original)
     where = (section.file, section.line, f"[{section.name}]")
-    raw = whole.common | _own_env(original, whole.sections)
+    raw = whole.common | _own_env(original, whole.envs)
     lookup = {k.lower(): v for k, v in [*whole.environ.items(), *raw.items()]}
     outside = frozenset(k.lower() for k in whole.environ) - {k.lower() for k in raw}
     env = {k.strip(): _procward_env(v, whole.environ) for k, v in raw.items()}
@@ -121,6 +123,8 @@ def _env_notes(section: Section) -> list[Note]:
     notes = []
     for key, entry in section.entries.items():
         names = sorted(set(_DOLLAR.findall(entry.value)))
+        if section.name == "env":  # its $(circus.env.x) too (_common_env)
+            names += [f"(circus.env.{m[0] or m[1]})" for m in _ENV_IN_ENV.findall(entry.value)]
         if names:
             text = (
                 f"{', '.join('$' + n for n in names)} filled in from the environment of "
@@ -133,18 +137,19 @@ def _env_notes(section: Section) -> list[Note]:
     return notes
 
 
-def _own_env(watcher: str, sections: list[Section]) -> dict[str, str]:
+def _own_env(watcher: str, envs: list[tuple[Section, re.Pattern[str]]]) -> dict[str, str]:
     """What the ``[env:patterns]`` sections naming ``watcher`` set, in file order."""
     found: dict[str, str] = {}
-    for section in sections:
-        if section.name.startswith("env:") and _env_applies(section, watcher):
+    for section, names in envs:
+        if names.fullmatch(watcher):
             found.update((k, e.value) for k, e in section.entries.items())
     return found
 
 
-def _env_applies(section: Section, watcher: str) -> bool:
+def _watchers_of(section: Section) -> re.Pattern[str]:
+    """The watcher names ``[env:a,web*]`` is for: its ``fnmatch`` patterns as one regex."""
     patterns = [p.strip() for p in section.name.split("env:", 1)[1].split(",")]
-    return any(fnmatch.fnmatchcase(watcher, pattern) for pattern in patterns)
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns))
 
 
 def _procward_env(value: str, environ: Mapping[str, str]) -> str:
@@ -234,17 +239,18 @@ def _check_shared(
 
 
 def _other_section(
-    section: Section, watchers: list[Section], holders: dict[str, str], sockets: dict[str, str]
+    section: Section, watchers: list[str], holders: dict[str, str], sockets: dict[str, str]
 ) -> list[Note]:
     name, where = section.name, (section.file, section.line, f"[{section.name}]")
-    names = [w.name.split("watcher:", 1)[1] for w in watchers]
-    if name.startswith("env:") and not any(_env_applies(section, n) for n in names):
+    if name.startswith("env:") and not list(filter(_watchers_of(section).fullmatch, watchers)):
         return [Note(*where, "names no watcher of this file: not imported")]
     socket = name.split("socket:", 1)[1].lower() if name.startswith("socket:") else ""
     if socket in sockets and socket not in holders:
         return [Note(*where, "no watcher's command names it: not imported")]
     if name == "circus":
         return _daemon_notes(section)
+    if name == "DEFAULT":
+        return [Note(*where, "circusd adds these keys to every section: write them where needed")]
     if name.startswith("plugin:"):
         return [Note(*where, _plugin(section))]
     if name == "" and (section.entries or section.stray):

@@ -220,11 +220,10 @@ def _shell(w: _Watcher, key: str, entry: Entry) -> None:
 
 def _numprocesses(w: _Watcher, key: str, entry: Entry) -> None:
     number = _integer(w, entry, key)
-    if number is not None and number != 1:
+    if number is not None and number < 1:
+        w.note(entry, key, f"{number}: procward runs at least one; use autostart = false")
+    elif number is not None and number != 1:
         w.keys["instances"] = number
-    if number == 0:
-        w.note(entry, key, "0: procward runs at least one; use autostart = false")
-        w.keys.pop("instances")
 
 
 def _singleton(w: _Watcher, key: str, entry: Entry) -> None:
