@@ -105,7 +105,7 @@ def test_env_values_take_dollar_names_from_the_environment_and_keep_semicolons()
     notes = notes_by_line(imported)
     assert notes["circus.ini", 19].startswith("PATH: $PATH filled in from the environment")
     assert "expands no $(circus.x) in [env:x] values" in notes["circus.ini", 24]
-    assert notes["circus.ini", 11] == "WORKING_DIR: not imported: procward has no such setting"
+    assert notes["circus.ini", 11].endswith("'WORKING_DIR' is not 'working_dir'")
 
 
 def test_circus_env_expansions_in_any_case_and_either_form() -> None:
@@ -223,7 +223,7 @@ def test_max_age_limits_and_warmup_delay() -> None:
 def test_what_does_not_carry_over_is_reported_with_its_line() -> None:
     notes = notes_by_line(read_circus("circus/messy/circus.ini"))
     assert notes["circus.ini", 6] == "numprocesses: set again: circusd keeps the first one"
-    assert notes["circus.ini", 4] == "Cmd: not imported: procward has no such setting"
+    assert notes["circus.ini", 4] == "Cmd: circusd reads keys as written, and 'Cmd' is not 'cmd'"
     assert "the shell expands nothing" in notes["circus.ini", 10]
     assert "spaces as part of its name" in notes["circus.ini", 14]
     assert "no watcher's command names it" in notes["circus.ini", 21]

@@ -132,6 +132,8 @@ def watcher(section: Section, name: str, context: Context) -> tuple[ImportedApp,
             handler = _rlimit
         if handler is not None:
             handler(w, key, entry)
+        elif key.lower() in _HANDLERS:
+            w.note(entry, key, f"circusd reads keys as written, and {key!r} is not {key.lower()!r}")
         else:
             w.note(entry, key, unknown_key(key))
     _command(w)
