@@ -244,3 +244,21 @@ def test_lines_circusd_would_refuse_are_reported(tmp_path: Path) -> None:
     assert notes["circus.ini", 1] == "(no section): circusd refuses keys before any section"
     assert notes["circus.ini", 4] == "(line): not key = value: circusd refuses the file"
     assert [app.name for app in imported.apps] == ["a"]
+
+
+def test_use_sockets_off_or_without_a_socket_named_is_reported(tmp_path: Path) -> None:
+    text = """[watcher:a]
+cmd = serve --fd $(circus.sockets.s)
+use_sockets = false
+[watcher:b]
+cmd = serve
+use_sockets = true
+stdin_socket = nope
+[socket:s]
+port = 8000
+"""
+    imported = read_text(tmp_path, text)
+    notes = notes_by_line(imported)
+    assert "circusd would close the sockets the command names" in notes["circus.ini", 3]
+    assert notes["circus.ini", 7] == "stdin_socket: no usable [socket:nope] section: not imported"
+    assert [app.name for app in imported.apps] == ["a"]

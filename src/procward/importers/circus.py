@@ -223,7 +223,8 @@ def _check_shared(
     app: ImportedApp, holders: dict[str, str], section: Section, notes: list[Note]
 ) -> None:
     """procward binds a socket once per app: a second app naming it could not listen."""
-    for name in app.keys.get("sockets", {}):  # type: ignore[attr-defined]
+    sockets = app.keys.get("sockets")
+    for name in sockets if isinstance(sockets, dict) else ():
         if name in holders:
             notes.append(
                 Note(
@@ -263,11 +264,10 @@ def _other_section(
         return [Note(*where, "circusd reads the spaces as part of its name: not imported")]
     if name and not name.startswith(known) and name != "env":
         return [Note(*where, "not a Circus section procward knows: ignored")]
-    lines = [
+    return [
         Note(section.file, n, "(line)", "not key = value: circusd refuses the file")
         for n in section.stray
     ]
-    return lines
 
 
 _DAEMON_KEYS = {

@@ -335,7 +335,10 @@ def _used_elsewhere(w: _Watcher, key: str, entry: Entry) -> None:
 
 
 def _use_sockets(w: _Watcher, key: str, entry: Entry) -> None:
-    if _boolean(w, entry, key) is False and _CIRCUS.search(w.section.entries["cmd"].value):
+    command = " ".join(
+        w.section.entries[k].value for k in ("cmd", "args") if k in w.section.entries
+    )
+    if _boolean(w, entry, key) is False and "circus.sockets." in command.lower():
         w.note(entry, key, "false: circusd would close the sockets the command names")
 
 
