@@ -9,8 +9,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from procward.importers import Imported, detect, read, render
+from procward.importers import Imported, ImportRefused, detect, read, render
 from procward.supervision.config import parse_config
 
 from .conftest import DATA, ENVIRON, notes_by_line
@@ -262,3 +264,40 @@ port = 8000
     assert "circusd would close the sockets the command names" in notes["circus.ini", 3]
     assert notes["circus.ini", 7] == "stdin_socket: no usable [socket:nope] section: not imported"
     assert [app.name for app in imported.apps] == ["a"]
+
+
+LINES = [
+    "[watcher:a]",
+    "[watcher:b c]",
+    "[watcher:b-c]",
+    "[env]",
+    "[env:a,b*]",
+    "[socket:s]",
+    "[circus]",
+    "cmd = sleep 1 $(circus.wid)",
+    "args = --fd $(circus.sockets.s) ((circus.env.X))",
+    "numprocesses = 2",
+    "priority = 3",
+    "port = 8000",
+    "path = /run/s.sock",
+    "stdin_socket = s",
+    "A = $PATH;x ; y",
+    "  continued ; #",
+    "# comment",
+    "rem x",
+]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from(LINES), st.text(max_size=20)), max_size=30))
+def test_any_file_imports_to_a_config_procward_accepts_or_is_refused(
+    tmp_path: Path, lines: list[str]
+) -> None:
+    path = tmp_path / "circus.ini"
+    path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+    try:
+        imported = read(str(path), "circus", {"X": "1"})
+    except ImportRefused:
+        return
+    config = parse_config(tomllib.loads(render(imported, str(tmp_path))), base_dir=str(tmp_path))
+    assert list(config.apps) == [app.name for app in imported.apps]

@@ -72,7 +72,10 @@ def read_circus(path: str, environ: Mapping[str, str]) -> Imported:
     holders: dict[str, str] = {}  # socket -> the app that holds it
     for section in watchers:
         found = _watcher(section, whole, notes)
-        if found is not None:
+        if found is not None and found[0].name in (app.name for app, _ in apps):
+            why = f"imported as {found[0].name!r}, which another watcher is: not imported"
+            notes.append(Note(section.file, section.line, f"[{section.name}]", why))
+        elif found is not None:
             _check_shared(found[0], holders, section, notes)
             apps.append(found)
     for section in sections:
@@ -91,7 +94,7 @@ def _watcher(section: Section, whole: _File, notes: list[Note]) -> tuple[Importe
     raw = whole.common | _own_env(original, whole.envs)
     lookup = {k.lower(): v for k, v in [*whole.environ.items(), *raw.items()]}
     outside = frozenset(k.lower() for k in whole.environ) - {k.lower() for k in raw}
-    env = {k.strip(): _procward_env(v, whole.environ) for k, v in raw.items()}
+    env = {k.strip(): _procward_env(v, whole.environ) for k, v in raw.items() if k.strip()}
     context = circuskeys.Context(lookup, outside, env, whole.sockets)
     found = circuskeys.watcher(section, name, context)
     if name != original:
@@ -122,6 +125,8 @@ def _env_notes(section: Section) -> list[Note]:
         return []
     notes = []
     for key, entry in section.entries.items():
+        if not key.strip():
+            notes.append(Note(section.file, entry.line, "(line)", "no variable name: not imported"))
         names = sorted(set(_DOLLAR.findall(entry.value)))
         if section.name == "env":  # its $(circus.env.x) too (_common_env)
             names += [f"(circus.env.{m[0] or m[1]})" for m in _ENV_IN_ENV.findall(entry.value)]

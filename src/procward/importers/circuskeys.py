@@ -319,15 +319,16 @@ def _copy_env(w: _Watcher, key: str, entry: Entry) -> None:
 
 
 def _rlimit(w: _Watcher, key: str, entry: Entry) -> None:
+    """``rlimit_nofile = 4096`` (empty: unlimited, as circusd reads it) into ``limits``."""
     text = w.plain(entry, key)
     if text is None:
         return
+    if text and not text.isdigit():
+        w.note(entry, key, f"{text!r} is not a number: not imported")
+        return
     limits = w.keys.setdefault("limits", {})
     assert isinstance(limits, dict)
-    if text.isdigit() or not text:
-        limits[key.removeprefix("rlimit_").lower()] = int(text) if text else "unlimited"
-    else:
-        w.note(entry, key, f"{text!r} is not a number: not imported")
+    limits[key.removeprefix("rlimit_").lower()] = int(text) if text else "unlimited"
 
 
 def _used_elsewhere(w: _Watcher, key: str, entry: Entry) -> None:
