@@ -26,6 +26,7 @@ FILES = [
     "circus/django/circus.ini",
     "circus/recycle/circus.ini",
     "circus/messy/circus.ini",
+    "circus/include/circus.ini",
 ]
 APP_DIR = os.path.join(DATA, "circus")
 # What $(circus.env.x) in the test files asks for.
@@ -237,7 +238,27 @@ def test_what_does_not_carry_over_is_reported_with_its_line() -> None:
     django = notes_by_line(read_circus("circus/django/circus.ini"))
     assert "procward runs no Python hooks; [hooks]" in django["circus.ini", 16]
     assert "not on fd 0" in django["circus.ini", 25]
-    assert django["circus.ini", 7].startswith("include_dir: not read")
+    assert django["circus.ini", 7] == (
+        "include_dir: '/home/app/.circus.d/*.ini' matches no file: not read"
+    )
+
+
+def test_included_files_are_read_relative_to_the_main_one() -> None:
+    imported = read_circus("circus/include/circus.ini")
+    apps = {app.name: app.keys for app in imported.apps}
+    assert list(apps) == ["api", "worker", "jobs"]  # by priority: 10, 5, 0
+    assert apps["api"]["sockets"] == {"api": "127.0.0.1:8768"}
+    assert apps["api"]["env"] == {"LANG": "C.UTF-8", "GREETING": "hello from an include"}
+    assert "instances" not in apps["api"]  # the repeated section is not merged in
+    assert apps["jobs"]["depends_on"] == ["worker"]
+    notes = notes_by_line(imported)
+    assert notes["circus.ini", 3].startswith("include: ")
+    assert notes["circus.ini", 3].endswith("include/extra.ini' matches no file: not read")
+    assert notes["jobs.ini", 5].startswith("[watcher:api]: also in ")
+    assert notes["jobs.ini", 5].endswith(
+        "api.ini:1: circusd merges the two, the first value "
+        "of each key counting; not imported from here"
+    )
 
 
 def test_lines_circusd_would_refuse_are_reported(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -31,14 +32,20 @@ pytestmark = pytest.mark.usefixtures("daemon")
 def import_and_load(
     cli: Callable[..., Any], home: str, tmp_path: Path, relative: str
 ) -> dict[int, int]:
-    """Import a copy of ``relative`` with free ports, load it; {port in the file: port used}."""
-    with open(os.path.join(DATA, relative), encoding="utf-8") as f:
-        text = f.read()
-    ports = {int(p): free_port() for p in re.findall(r"^port = (\d+)$", text, re.MULTILINE)}
-    for old, new in ports.items():
-        text = text.replace(f"port = {old}\n", f"port = {new}\n")
-    copy = tmp_path / "circus.ini"
-    copy.write_text(text)
+    """Import a copy of ``relative`` with free ports, load it; {port in the file: port used}.
+
+    The copy is of its whole directory (the files it includes), every ``port = N`` replaced.
+    """
+    copy = tmp_path / "conf"
+    shutil.copytree(os.path.dirname(os.path.join(DATA, relative)), copy)
+    ports: dict[int, int] = {}
+    for path in copy.rglob("*.ini"):
+        text = path.read_text()
+        for port in re.findall(r"^port = (\d+)$", text, re.MULTILINE):
+            ports[int(port)] = ports.get(int(port)) or free_port()
+            text = text.replace(f"port = {port}\n", f"port = {ports[int(port)]}\n")
+        path.write_text(text)
+    copy = copy / os.path.basename(relative)
     out = os.path.join(home, "procward.toml")
     result = cli("import", str(copy), "-o", out, env=CIRCUS_ENVIRON)
     assert result.code == 0, result.err
@@ -108,6 +115,14 @@ def test_instances_env_and_stop_as_declared(
         assert (env["C_FORCE_ROOT"], env["CELERY_QUEUES"]) == ("true", "default,high")
     spec = daemon.call("getApp", name="celery")["spec"]
     assert (spec["stop_signal"], spec["stop_timeout"], spec["restart"]) == ("QUIT", "10m", "always")
+
+
+def test_an_included_watcher_gets_its_socket(
+    daemon: Client, cli: Callable[..., Any], home: str, tmp_path: Path
+) -> None:
+    ports = import_and_load(cli, home, tmp_path, "circus/include/circus.ini")
+    wait_all_state(daemon, "api", "running", count=1, timeout=20)
+    assert answer(ports[8768]) == "hello from an include 0 fd=3"
 
 
 def test_the_worker_id_is_the_instance_number(

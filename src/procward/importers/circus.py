@@ -23,6 +23,7 @@ whole file decides:
 from __future__ import annotations
 
 import fnmatch
+import glob
 import os
 import re
 from collections.abc import Mapping
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from procward.importers import circuskeys
 from procward.importers.circusini import read_circus_ini
 from procward.importers.expansions import to_procward
-from procward.importers.inifile import Section
+from procward.importers.inifile import Entry, Section
 from procward.importers.record import Imported, ImportedApp, Note, app_name
 from procward.importers.source import read_source
 from procward.importers.supervisord import start_order
@@ -61,8 +62,8 @@ class _File:
 
 def read_circus(path: str, environ: Mapping[str, str]) -> Imported:
     file = os.path.abspath(path)
-    sections = read_circus_ini(read_source(path), file)
     notes: list[Note] = []
+    sections = _with_includes(file, environ, notes)
     common = _common_env(sections, environ)
     envs = [(s, _watchers_of(s)) for s in sections if s.name.startswith("env:")]
     whole = _File(environ, common, envs, _sockets(sections, common, environ, notes))
@@ -85,6 +86,61 @@ def read_circus(path: str, environ: Mapping[str, str]) -> Imported:
         notes.append(Note(file, 0, "(environment)", _CLEAN))
     ordered = start_order([(app, -priority) for app, priority in apps])
     return Imported(path, "circus", tuple(ordered), tuple(notes))
+
+
+def _with_includes(file: str, environ: Mapping[str, str], notes: list[Note]) -> list[Section]:
+    """The sections of ``file`` and of the files its ``[circus]`` section includes.
+
+    circusd reads ``include`` (globs) and ``include_dir`` (``*.ini`` in each)
+    of the main file only, relative to it, and merges a section found again
+    into the first, whose values count; here a repeated section is reported,
+    so that every note names the file its line is in.
+    """
+    sections = {s.name: s for s in read_circus_ini(read_source(file), file)}
+    daemon = sections.get("circus")
+    read = [file]  # circusd reads a file twice harmlessly: its first values count
+    for key in ("include", "include_dir"):
+        entry = daemon.entries.get(key) if daemon else None
+        for match in [] if entry is None else _included(file, key, entry, environ, notes):
+            if match not in read:
+                read.append(match)
+                for section in read_circus_ini(read_source(match), match):
+                    _add_section(sections, section, notes)
+    return list(sections.values())
+
+
+def _included(
+    file: str, key: str, entry: Entry, environ: Mapping[str, str], notes: list[Note]
+) -> list[str]:
+    """The files ``include`` (globs) or ``include_dir`` (directories of ``*.ini``) name."""
+    lookup = {k.lower(): v for k, v in environ.items()}
+    found = []
+    for pattern in _ENV_IN_ENV.sub(lambda m: _env(m, lookup), entry.value).split():
+        where = os.path.join(os.path.dirname(file), pattern)
+        where = os.path.join(where, "*.ini") if key == "include_dir" else where
+        matches = sorted(os.path.abspath(m) for m in glob.glob(where))
+        if not matches:
+            notes.append(Note(file, entry.line, key, f"{where!r} matches no file: not read"))
+        found += matches
+    return found
+
+
+def _add_section(sections: dict[str, Section], section: Section, notes: list[Note]) -> None:
+    first = sections.setdefault(section.name, section)
+    if first is section or not (section.entries or section.stray):
+        return
+    if not section.name:
+        line = min([e.line for e in section.entries.values()] + section.stray)
+        notes.append(
+            Note(section.file, line, "(no section)", "circusd refuses keys before any section")
+        )
+        return
+    where = (section.file, section.line, f"[{section.name}]")
+    why = (
+        f"also in {first.file}:{first.line}: circusd merges the two, the first value of each "
+        "key counting; not imported from here"
+    )
+    notes.append(Note(*where, why))
 
 
 def _watcher(section: Section, whole: _File, notes: list[Note]) -> tuple[ImportedApp, int] | None:
@@ -278,8 +334,6 @@ def _other_section(
 _DAEMON_KEYS = {
     "umask": "circusd's umask was every app's: set umask per app",
     "warmup_delay": "a pause between watchers: depends_on with ready = { delay } orders starts",
-    "include": "not read: import each included file as well",
-    "include_dir": "not read: import each of its *.ini files as well",
 }
 _PLUGINS = {
     "StatsdEmitter": "procward metrics shows CPU and memory per instance",
