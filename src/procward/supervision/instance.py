@@ -12,7 +12,6 @@ to the supervisor: a fake clock and a fake spawner drive it in-process.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -291,12 +290,16 @@ class Instance:
             log.info("%s: also signalled %s, started outside its process group", self.label, pids)
 
     def _signal_cgroup(self, cgroups: Cgroups, path: str, sig: int) -> None:
-        """KILL: the whole cgroup at once; another signal: the group, and members outside it."""
+        """KILL: the whole cgroup at once; another signal: the group, and members outside it.
+
+        The group too at a KILL: a process just spawned may not have joined
+        the cgroup yet (it is still ``_JOIN``'s sh, in the group, forking nothing).
+        """
+        if self.pgid is not None:
+            self.host.spawner.signal_group(self.pgid, sig)
         if sig == signal.SIGKILL:
             cgroups.kill(path)
             return
-        if self.pgid is not None:
-            self.host.spawner.signal_group(self.pgid, sig)
         outside = cgroups.signal_outside(path, self.pgid, sig)
         if outside:
             pids = ", ".join(map(str, outside))
@@ -364,8 +367,8 @@ class Instance:
                 _check_ready_target(self.app.spec, plan)
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
-            place = self._in_cgroup()
-            child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs, place=place)
+            cgroup = self._cgroup_to_join()
+            child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs, cgroup=cgroup)
         except (process.SpawnError, ConfigError, OSError) as exc:
             self.release_credentials()
             reason = str(exc)
@@ -385,18 +388,17 @@ class Instance:
             self.host.watch_memory()
         self.send(Spawned(child.pid))
 
-    def _in_cgroup(self) -> contextlib.AbstractContextManager[object]:
-        """Where a spawn happens: this instance's cgroup, where the daemon uses cgroups."""
+    def _cgroup_to_join(self) -> str | None:
+        """This instance's cgroup, where the daemon uses cgroups, for its next process."""
         cgroups = self.host.cgroups
         if cgroups is None:
-            return contextlib.nullcontext()
+            return None
         try:
             self.cgroup = cgroups.make(self.app.spec, self.index, self)
         except OSError as exc:  # run it all the same, as without cgroups
             log.warning("%s: cannot make its cgroup: %s", self.label, exc.strerror or exc)
             self.cgroup = None
-            return contextlib.nullcontext()
-        return cgroups.hosting(self.cgroup)
+        return self.cgroup
 
     def launch_plan(self, *, secrets: bool = False) -> Launch:
         """How this instance runs: for its probes, and its spawn when it has no secrets.
