@@ -299,6 +299,10 @@ def test_key_lines_follow_each_app() -> None:
     assert lines.anchors == [2, 8]
     assert (lines.line(0, "kill_timeout"), lines.line(1, "kill_timeout")) == (4, 7)
     assert lines.line(1, "cwd") == 0  # not written
+    prefixed = KeyLines(
+        "[{\n name: 'api-ready',\n},\n{ name: \"api\" }]", [("api-ready", ""), ("api", "")]
+    )
+    assert prefixed.anchors == [2, 4]  # 'api' is not the start of 'api-ready'
 
 
 def test_detection_by_name_and_by_content(tmp_path: Path) -> None:

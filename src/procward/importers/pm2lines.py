@@ -19,47 +19,50 @@ import re
 __all__ = ["KeyLines"]
 
 
+# A key as JavaScript, JSON and YAML write it: name:, "name" :, 'name':
+_KEY = re.compile(r"""(?<![\w$-])(['"]?)([A-Za-z_$][\w$.-]*)\1\s*:(?!:)""")
+
+
 class KeyLines:
-    """``line(app index, key)``: 1-based, or 0 where the text does not show it."""
+    """``line(app index, key)``: 1-based, or 0 where the text does not show it.
+
+    The text is read once into where each key is written, so a file of
+    hundreds of apps costs one pass, not one per note.
+    """
 
     def __init__(self, text: str, apps: list[tuple[str, str]]) -> None:
         """``apps``: (name, script) of each app, in the file's order."""
         self.lines = text.splitlines()
+        self.keys: dict[str, list[int]] = {}
+        for number, line in enumerate(self.lines, start=1):
+            for found in _KEY.finditer(line):
+                self.keys.setdefault(found.group(2), []).append(number)
         self.anchors: list[int | None] = []
         after = 0
         for name, script in apps:
-            patterns = (
-                [_value("name", name), rf"^\s*['\"]?{re.escape(name)}['\"]?\s*:"] if name else []
-            )
-            patterns += [_value("script", script)] if script else []
-            found = next(filter(None, (self._first(p, after) for p in patterns)), None)
+            found = self._written(after, "name", name) or self._written(after, name, None)
+            found = found or self._written(after, "script", script)
             self.anchors.append(found)
             after = found or after
 
     def line(self, index: int, key: str) -> int:
-        pattern = re.compile(rf"(?<![\w$-])['\"]?{re.escape(key)}['\"]?\s*:")
+        found = self.keys.get(key, [])
         anchor = self.anchors[index] if index < len(self.anchors) else None
         if anchor is None:
-            if len(self.anchors) > 1:
-                return 0
-            return next((n for n, text in self._numbered() if pattern.search(text)), 0)
+            return found[0] if found and len(self.anchors) == 1 else 0
         below = max((a for a in self.anchors[:index] if a is not None), default=0)
         above = min((a for a in self.anchors[index + 1 :] if a is not None), default=None)
-        found = [n for n, text in self._numbered() if pattern.search(text)]
         after = [n for n in found if anchor <= n and (above is None or n < above)]
         before = [n for n in found if below < n < anchor]
         return after[0] if after else before[-1] if before else 0
 
-    def _first(self, pattern: str, after: int) -> int | None:
-        compiled = re.compile(pattern)
-        return next(
-            (n for n, text in self._numbered() if n > after and compiled.search(text)), None
-        )
-
-    def _numbered(self) -> list[tuple[int, str]]:
-        return list(enumerate(self.lines, start=1))
-
-
-def _value(key: str, value: str) -> str:
-    """``key: 'value'``, ``"key" : "value"``, ``key : value`` (YAML)."""
-    return rf"\b{key}['\"]?\s*:\s*['\"`]?{re.escape(value)}(?![\w.-])"
+    def _written(self, after: int, key: str, value: str | None) -> int | None:
+        """The first line past ``after`` writing ``key``, with ``value`` if one is given."""
+        if not key or (value is not None and not value):
+            return None
+        value_text = re.escape(value or "")
+        said = re.compile(rf"\b{re.escape(key)}['\"]?\s*:\s*['\"`]?{value_text}(?![\w.-])")
+        for number in self.keys.get(key, []):
+            if number > after and (value is None or said.search(self.lines[number - 1])):
+                return number
+        return None

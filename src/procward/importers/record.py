@@ -1,6 +1,6 @@
 """What every reader returns: apps as procward keys, and what did not carry over.
 
-A reader (``supervisord.py``, ``procfile.py``; PM2 and Circus later) turns
+A reader (``supervisord.py``, ``procfile.py``, ``pm2.py``; Circus later) turns
 one foreign file into an ``Imported``; ``toml_out.py`` writes it. The notes
 are the honest part: each names the file, the line and the key that procward
 does not take as it is, and what procward does instead, so that nobody
@@ -79,7 +79,7 @@ class ImportedApp:
 @dataclass(frozen=True, slots=True)
 class Imported:
     source: str  # the file given to `procward import`
-    kind: str  # "supervisord", "procfile"
+    kind: str  # "supervisord", "procfile", "pm2"
     apps: tuple[ImportedApp, ...]
     notes: tuple[Note, ...] = field(default=())  # about the file, not one app
 
