@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from procward.importers import Imported, ImportRefused, detect, pm2node, read, render
-from procward.importers.pm2args import split_args
+from procward.importers.pm2args import command, split_args
 from procward.importers.pm2lines import KeyLines
 from procward.supervision.config import parse_config
 
@@ -290,6 +290,24 @@ def test_args_are_split_as_pm2_splits_them() -> None:
     assert split_args('--title="a b" x') == ['--title="a b"', "x"]  # PM2 keeps those quotes
     assert split_args(["start", "--", "-p"]) == ["start", "--", "-p"]
     assert split_args(650) == ["650"]
+
+
+def test_the_interpreter_pm2_would_choose(tmp_path: Path) -> None:
+    (tmp_path / "server.js").write_text("")
+    path = os.defpath
+    assert command({"script": "npm", "args": "run start"}, str(tmp_path), path)[0] == [
+        "npm",
+        "run",
+        "start",
+    ]  # a program on PATH, as PM2 finds it
+    node = {"script": "server.js", "node_args": ["--inspect"], "args": "-p 1"}
+    assert command(node, str(tmp_path), path)[0] == ["node", "--inspect", "server.js", "-p", "1"]
+    shell = {"script": "run.sh", "interpreter_args": "-e"}
+    assert command(shell, str(tmp_path), path)[0] == ["bash", "-e", "run.sh"]
+    assert command({"script": "./bin/www"}, str(tmp_path), path)[0] == ["node", "./bin/www"]
+    words, notes = command({"cmd": "gunicorn", "node_args": "--x"}, str(tmp_path), path)
+    assert words == ["gunicorn"]
+    assert [key for key, _ in notes] == ["cmd", "node_args"]
 
 
 def test_key_lines_follow_each_app() -> None:

@@ -5,14 +5,14 @@ procward does instead; a key PM2 has no handler for here takes the answer
 of ``supervision/otherkeys.py`` (``record.not_imported``). PM2's units are
 kept where procward reads them (``"200M"``, ``"10s"``); its milliseconds
 become ``"1600ms"``. What the handlers share with PM2's own reading of a
-file: ``cmd`` and ``command`` are old names of ``script``; string ``args``
-are split as PM2 splits them (``pm2args.py``); ``env_<name>`` counts only
-with ``--env <name>``; ``instances`` of ``"max"``, 0 or -1 follow the CPUs.
+file: ``cmd`` and ``command`` are old names of ``script``, string ``args``
+are split as PM2 splits them (``pm2args.py``), ``env_<name>`` counts only
+with ``--env <name>`` (``pm2env.py``), ``instances`` of ``"max"``, 0 or -1
+follow the CPUs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from procward.importers.cmdform import as_cmd
 from procward.importers.expansions import to_procward
 from procward.importers.pm2args import command
+from procward.importers.pm2env import app_env
 from procward.importers.pm2lines import KeyLines
 from procward.importers.record import ImportedApp, Note, not_imported
 
@@ -29,7 +30,6 @@ _MS = re.compile(r"\d+(?:\.\d+)?")
 _PM2_TIME = re.compile(r"\d+[hms]")  # min_uptime's other form
 _PM2_SIZE = re.compile(r"\d+[KMG]?", re.IGNORECASE)
 _CRON_WORDS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-_INSTANCE_VAR = "NODE_APP_INSTANCE"
 _EXP_BACKOFF = (1.5, 15_000)  # PM2 multiplies the delay by 1.5, up to 15 s
 
 
@@ -53,7 +53,6 @@ class _App:
         self.instances = 1
         self.env: dict[str, str] = {}  # PM2's values
         self.per_instance: dict[str, str] = {}  # procward's, with {instance}
-        self.python = False  # runs under python: PM2 set PYTHONUNBUFFERED
 
     def note(self, key: str, text: str) -> None:
         line = self.where.lines.line(self.index, key)
@@ -71,11 +70,16 @@ def app_keys(
     for key, text in said:
         app.note(key, text)
     app.keys["cmd"] = as_cmd(words) if words else []
-    app.python = "python" in os.path.basename(words[0]) if words else False
     app.keys["cwd"] = cwd
     if "instances" in config:
         _instances(app, "instances", config["instances"])
-    _env(app)
+    app.env, app.per_instance = app_env(
+        config,
+        (where.env_name, where.deploy_env),
+        instances=app.instances,
+        python="python" in os.path.basename(words[0]) if words else False,
+        note=app.note,
+    )
     for key, value in config.items():
         handler = _HANDLERS.get(key)
         if handler is not None:
@@ -136,69 +140,6 @@ def _cluster(app: _App) -> str:
         f"{shared}: if the app listens on a port{at}, give it sockets = "
         '{ http = "127.0.0.1:PORT" } and have it listen on the inherited socket, or give each '
         'instance its own port (PORT = "300{instance}")'
-    )
-
-
-def _env(app: _App) -> None:
-    """``env``, then with ``--env NAME`` the deploy's and ``env_NAME``, as PM2 merges them."""
-    config, name = app.config, app.where.env_name
-    layers: list[tuple[str, object]] = []
-    if name is not None and isinstance(app.where.deploy_env, Mapping):
-        layers.append(("deploy", app.where.deploy_env))
-    layers.append(("env", config.get("env", {})))
-    if name is not None and f"env_{name}" in config:
-        layers.append((f"env_{name}", config[f"env_{name}"]))
-    elif name is not None:
-        app.note("name", f"has no env_{name}: PM2 started it with env alone, so does this")
-    for key, table in layers:
-        _env_layer(app, key, table)
-    for key in config:
-        if key.startswith("env_") and key != f"env_{name}":
-            app.note(
-                key,
-                f"used by pm2 start --env {key[4:]}: not imported (procward import --env "
-                f"{key[4:]} takes it)",
-            )
-    if "port" in config:
-        app.env["PORT"] = _env_value(config["port"])
-    if app.python:
-        app.env.setdefault("PYTHONUNBUFFERED", "1")  # as PM2 sets it
-    app.per_instance[str(config.get("instance_var") or _INSTANCE_VAR)] = "{instance}"
-    if "increment_var" in config:
-        _increment(app, str(config["increment_var"]))
-
-
-def _env_layer(app: _App, key: str, table: object) -> None:
-    if not isinstance(table, Mapping):
-        app.note(key, f"not a table of variables ({table!r}): not imported")
-        return
-    for variable, value in table.items():
-        if value is not None:
-            app.env[str(variable)] = _env_value(value)
-
-
-def _env_value(value: object) -> str:
-    """As node passes it to a child: ``true``, ``3000``; objects as JSON, as PM2 does."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    return json.dumps(value, separators=(",", ":"))
-
-
-def _increment(app: _App, variable: str) -> None:
-    """PM2 adds the instance's index to ``variable``; procward's ``{instance}`` is a digit."""
-    base = app.env.get(variable, "")
-    if base.isdigit() and int(base) % 10 == 0 and app.instances <= 10:
-        app.per_instance[variable] = f"{int(base) // 10}{{instance}}"
-        return
-    app.note(
-        "increment_var",
-        f"{variable} = {base or '(unset)'} plus the instance's index: procward writes "
-        f"{{instance}} as a digit, right for a base ending in 0 and at most 10 instances; "
-        f"not imported: set {variable} per instance by hand",
     )
 
 
@@ -410,10 +351,6 @@ def _not_needed(why: str) -> Callable[[_App, str, object], None]:
         app.note(key, f"not imported: {why}")
 
     return read
-
-
-def _nothing(app: _App, key: str, value: object) -> None:
-    """Read elsewhere (the command, env, instances), or PM2's own bookkeeping."""
 
 
 # -- values ------------------------------------------------------------------------

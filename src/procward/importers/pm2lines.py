@@ -35,8 +35,8 @@ class KeyLines:
         self.lines = text.splitlines()
         self.keys: dict[str, list[int]] = {}
         for number, line in enumerate(self.lines, start=1):
-            for found in _KEY.finditer(line):
-                self.keys.setdefault(found.group(2), []).append(number)
+            for key in _KEY.finditer(line):
+                self.keys.setdefault(key.group(2), []).append(number)
         self.anchors: list[int | None] = []
         after = 0
         for name, script in apps:
