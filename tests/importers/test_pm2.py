@@ -332,6 +332,9 @@ def test_detection_by_name_and_by_content(tmp_path: Path) -> None:
     listed = tmp_path / "running.txt"
     listed.write_text('[{"name":"a","pm2_env":{"pm_exec_path":"/bin/sleep"}}]')
     assert detect(str(listed)) == "pm2"
+    procfile = os.path.join(DATA, "procfile/heroku/Procfile")
+    with pytest.raises(ImportRefused, match="--env selects PM2's env_NAME"):
+        read(procfile, None, {}, "production")
 
 
 def test_unreadable_yaml_names_its_line(tmp_path: Path) -> None:

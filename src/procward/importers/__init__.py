@@ -27,6 +27,8 @@ def read(
     """The apps of ``path``, read as ``kind`` (default: ``detect(path)``); ``env_name``:
     PM2's ``--env``."""
     kind = kind or detect(path)
+    if env_name is not None and kind != "pm2":
+        raise ImportRefused(f"--env selects PM2's env_NAME; {path} is read as {kind}")
     if kind == "supervisord":
         from procward.importers.supervisord import read_supervisord
 

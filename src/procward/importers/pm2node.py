@@ -101,6 +101,7 @@ def _run(argv: list[str], cwd: str, environ: Mapping[str, str], path: str) -> tu
     )
     out, errors = bytearray(), bytearray()
     deadline = time.monotonic() + NODE_TIMEOUT
+    finished = False
     try:
         with selectors.DefaultSelector() as selector:
             assert child.stdout is not None and child.stderr is not None
@@ -118,8 +119,9 @@ def _run(argv: list[str], cwd: str, environ: Mapping[str, str], path: str) -> tu
                         key.data.extend(chunk)
                 if len(out) > _MAX_OUTPUT:
                     raise ImportRefused(f"{path}: node printed more than {_MAX_OUTPUT >> 20} MB")
+        finished = True
     finally:
-        if child.poll() is None:
+        if not finished:  # the whole group: what the file started holds the pipes too
             os.killpg(child.pid, signal.SIGKILL)
         child.wait()
         child.stdout.close()  # type: ignore[union-attr]
