@@ -51,7 +51,7 @@ def read_pm2(path: str, environ: Mapping[str, str], env_name: str | None = None)
     config = _load(path, text, environ)
     notes: list[Note] = []
     if is_process_list(config):
-        entries, texts = process_list_apps(config, environ)  # type: ignore[arg-type]
+        entries, texts = process_list_apps(config, environ)
         notes += [Note(path, 0, "(processes)", t) for t in texts]
         named: list[tuple[str | None, Mapping[str, object]]] = [(None, e) for e in entries]
     else:

@@ -14,6 +14,7 @@ bookkeeping left out, and of ``env`` only what the shell did not give.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeGuard
 
 __all__ = ["is_process_list", "process_list_apps"]
 
@@ -96,7 +97,7 @@ _SHELL_PREFIXES = ("LC_", "SSH_", "XDG_")
 _STOPPED = ("stopped", "errored", "stopping")
 
 
-def is_process_list(config: object) -> bool:
+def is_process_list(config: object) -> TypeGuard[list[Mapping[str, object]]]:
     return (
         isinstance(config, list)
         and bool(config)
