@@ -596,17 +596,24 @@ PARSER = Parser(
         Command(
             "import",
             cmd_import,
-            "turn a supervisord.conf or a Procfile into a procward.toml, listing what does "
-            "not carry over",
+            "turn a supervisord.conf, a Procfile or a PM2 ecosystem file into a procward.toml, "
+            "listing what does not carry over",
             [
                 Option("-o", "--output", type=str, metavar="FILE", help="write it there"),
                 Option(
                     "--from",
                     type=str,
                     dest="kind",
-                    choices=["supervisord", "procfile"],
+                    choices=["supervisord", "procfile", "pm2"],
                     metavar="FORMAT",
-                    help="supervisord or procfile (default: from the file's name and content)",
+                    help="supervisord, procfile or pm2 (default: from the file's name and content)",
+                ),
+                Option(
+                    "--env",
+                    type=str,
+                    dest="env_name",
+                    metavar="NAME",
+                    help="PM2: use each app's env_NAME too, as pm2 start --env NAME does",
                 ),
                 Option("--force", help="replace the -o file if it exists"),
             ],

@@ -14,9 +14,10 @@ import shlex
 import socket
 from collections.abc import Callable, Mapping
 
+from procward.importers.cmdform import as_cmd
 from procward.importers.expansions import ExpansionError, expand, has_instance, to_procward
 from procward.importers.inifile import Entry, Section
-from procward.importers.record import ImportedApp, Note
+from procward.importers.record import ImportedApp, Note, not_imported
 from procward.kit import _signals as signals
 
 __all__ = ["PROGRAM_KEYS", "program"]
@@ -86,7 +87,7 @@ def program(
         if handler is not None:
             handler(prog, key, entry)
         elif key not in _DONE_ELSEWHERE:
-            prog.note(entry, key, _unknown(key))
+            prog.note(entry, key, not_imported(key))
     _restart(prog)
     for key, line in section.repeated:
         prog.notes.append(Note(section.file, line, key, "set again below: the last one counts"))
@@ -108,24 +109,8 @@ def _command(prog: _Program, key: str, entry: Entry) -> None:
     except ValueError as e:
         prog.note(entry, "command", f"cannot be split into arguments ({e}): not imported")
         return
-    argv = [to_procward(word, dollars=True)[0] for word in words]
-    prog.keys["cmd"] = _as_string(argv) or argv
+    prog.keys["cmd"] = as_cmd(words)
     _check_padding(prog, entry, "command", text)
-
-
-def _as_string(argv: list[str]) -> str | None:
-    """The argv as one string when procward reads that string back as the same argv.
-
-    A string with shell syntax would run under ``/bin/sh``, which supervisord
-    never does, and ``$`` means different things in the two forms: those
-    stay arrays.
-    """
-    if any("$" in arg or not arg for arg in argv):
-        return None
-    text = shlex.join(argv)
-    if shlex.split(text) != argv or any(c in text for c in ";&|<>()`*?[~\n") or "=" in argv[0]:
-        return None
-    return text
 
 
 def _check_padding(prog: _Program, entry: Entry, key: str, text: str) -> None:
@@ -379,15 +364,6 @@ def _size(prog: _Program, entry: Entry, key: str) -> str | int | None:
         return None
     number, unit = int(match.group(1)), (match.group(2) or "").upper()
     return f"{number}{unit}" if unit and number else number
-
-
-def _unknown(key: str) -> str:
-    from procward.supervision.otherkeys import answer
-
-    known = answer(key)
-    if known is not None:
-        return f"not imported ({known})"
-    return "not imported: procward has no such setting"
 
 
 _HANDLERS: dict[str, Callable[[_Program, str, Entry], None]] = {
