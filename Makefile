@@ -42,11 +42,13 @@ stop: $(STAMP)
 test: $(STAMP) test-tools lint typecheck unit
 
 ## What some tests drive for real: openssl (TLS certificates), zsh and fish
-## (completion scripts). Installed from Debian when missing and allowed; the
-## tests that need one skip, saying why, where it cannot be had.
-TEST_TOOLS := openssl zsh fish
+## (completion scripts), node (PM2 ecosystem files, Debian's nodejs). Installed
+## from Debian when missing and allowed; the tests that need one skip, saying
+## why, where it cannot be had. A tool is its package's name, but node's is nodejs.
+TEST_TOOLS := openssl zsh fish node
 test-tools:
 	@missing=$$(for t in $(TEST_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	missing=$$(for t in $$missing; do case $$t in node) echo nodejs;; *) echo $$t;; esac; done); \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing $$missing"; \
 	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \

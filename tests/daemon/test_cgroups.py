@@ -19,6 +19,7 @@ import os
 import pwd
 import random
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -131,7 +132,7 @@ def test_each_instance_runs_in_its_own_cgroup_removed_when_it_ends(
         expected = cgroup.relative + f"/apps/web.{index}"
         assert _cgroup_of(pid_of(daemon, "web", index)) == expected
     daemon_pid = daemon.call("ping")["pid"]
-    assert "/apps/" not in _cgroup_of(daemon_pid)  # it stepped back out after each spawn
+    assert "/apps/" not in _cgroup_of(daemon_pid)  # the children joined, not the daemon
     view = daemon.call("status")["daemon"]["cgroups"]
     assert view["in_use"] == "yes" and view["path"] == cgroup.path
     assert f"cgroups:     in use: {cgroup.path}" in cli("info").out
@@ -147,6 +148,77 @@ def test_each_instance_runs_in_its_own_cgroup_removed_when_it_ends(
     assert os.path.isdir(cgroup.instance("web", 0))
     assert cli("down").code == 0
     assert not os.path.exists(cgroup.apps)  # the given cgroup itself is the test's
+
+
+def test_the_daemon_never_steps_into_an_instances_cgroup_to_spawn(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps, home: str
+) -> None:
+    """The child joins by itself: a migration waits for an RCU grace period of
+    the kernel (10-20 ms on a busy machine), which the daemon spent with its
+    loop blocked at every spawn while it stepped into the cgroup around its fork.
+
+    Watched from a thread reading the daemon's cgroup as fast as it can while
+    an app crash-loops through 40 spawns: the daemon is never seen in one.
+    """
+    starts = os.path.join(home, "starts")
+    load_apps(f"""
+        [apps.loop]
+        cmd = ["sh", "-c", "echo >> {starts}; exit 3"]
+        min_start = "0s"
+        restart = "always"
+        backoff = {{ initial = "0s", multiplier = 2, max = "0s" }}
+        max_restarts = 1000000
+    """)
+    daemon_pid = daemon.call("ping")["pid"]
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.add(_cgroup_of(daemon_pid))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        wait_for(lambda: _count_lines(starts) >= 40, 30, what="40 spawns")
+    finally:
+        done.set()
+        watcher.join()
+        daemon.call("stopApp", name="loop")
+    assert not [path for path in seen if "/apps/" in path], seen
+
+
+def test_a_program_gone_is_said_by_the_daemon_not_by_the_joining_shell(
+    cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps, home: str
+) -> None:
+    """Through sh, an exec that fails would be exit 127 and a line in the app's log."""
+    script = os.path.join(home, "job.sh")
+    ran = os.path.join(home, "ran")
+    with open(script, "w") as f:
+        f.write(f"#!/bin/sh\ntouch {ran}\nexit 3\n")
+    os.chmod(script, 0o755)
+    load_apps(f"""
+        [apps.job]
+        cmd = ["{script}"]
+        restart = "always"
+        backoff = {{ initial = "0.2s", multiplier = 1, max = "0.2s" }}
+        max_restarts = 1000
+    """)
+    wait_for(lambda: os.path.exists(ran), what="the first run")
+    os.chmod(script, 0o644)
+    wait_for(lambda: "permission denied" in (daemon.call("getApp", name="job")["error"] or ""))
+    os.unlink(script)
+    wait_for(lambda: "command not found" in (daemon.call("getApp", name="job")["error"] or ""))
+    assert f"{script}: command not found" in daemon.call("getApp", name="job")["error"]
+    daemon.call("stopApp", name="job")
+
+
+def _count_lines(path: str) -> int:
+    try:
+        with open(path) as f:
+            return f.read().count("\n")
+    except FileNotFoundError:
+        return 0
 
 
 def test_an_app_with_held_sockets_joins_its_cgroup_too(
@@ -166,8 +238,8 @@ def test_an_app_with_held_sockets_joins_its_cgroup_too(
 def test_an_app_run_as_another_user_with_limits_joins_its_cgroup_too(
     cgroup: MadeCgroup, daemon: Client, load_apps: LoadApps
 ) -> None:
-    """Started through the limits shim (decision 0038): born in its cgroup, and the
-    daemon back in its own once the fork is done, not only once the shim exec'd."""
+    """Started through the limits shim (decision 0038): it joins its cgroup as root,
+    before the shim drops to the app's user, who could not write there."""
     load_apps("""
         [apps.confined]
         cmd = ["sleep", "1000"]

@@ -91,7 +91,7 @@ class FakeSpawner:
         self.signals: list[tuple[int, int]] = []  # (pgid, signal), in order
         self.fail_next: str | None = None  # the next spawn raises SpawnError(this)
 
-    def spawn(self, plan: Launch, *, merge: bool, place: object = None) -> Child:
+    def spawn(self, plan: Launch, *, merge: bool, cgroup: str | None = None) -> Child:
         from procward.supervision.process import SpawnError
 
         if self.fail_next is not None:

@@ -596,18 +596,25 @@ PARSER = Parser(
         Command(
             "import",
             cmd_import,
-            "turn a supervisord.conf, a circus.ini or a Procfile into a procward.toml, "
-            "listing what does not carry over",
+            "turn a supervisord.conf, a Procfile, a PM2 ecosystem file or a circus.ini into a "
+            "procward.toml, listing what does not carry over",
             [
                 Option("-o", "--output", type=str, metavar="FILE", help="write it there"),
                 Option(
                     "--from",
                     type=str,
                     dest="kind",
-                    choices=["supervisord", "procfile", "circus"],
+                    choices=["supervisord", "procfile", "pm2", "circus"],
                     metavar="FORMAT",
-                    help="supervisord, procfile or circus (default: from the file's name and "
+                    help="supervisord, procfile, pm2 or circus (default: from the file's name and "
                     "content)",
+                ),
+                Option(
+                    "--env",
+                    type=str,
+                    dest="env_name",
+                    metavar="NAME",
+                    help="PM2: use each app's env_NAME too, as pm2 start --env NAME does",
                 ),
                 Option("--force", help="replace the -o file if it exists"),
             ],

@@ -178,4 +178,5 @@ class ImportArgs(Globals):
     file: str
     output: str | None
     kind: str | None
+    env_name: str | None
     force: bool

@@ -21,11 +21,11 @@ import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from procward.importers.cmdform import as_cmd
 from procward.importers.expansions import ExpansionError, has_instance, instance_marker
 from procward.importers.heldsockets import FIRST_FD, ON_STDIN_NOTE, on_stdin
 from procward.importers.inifile import Entry, Section
-from procward.importers.programkeys import as_cmd, unknown_key
-from procward.importers.record import ImportedApp, Note
+from procward.importers.record import ImportedApp, Note, not_imported
 from procward.kit import _signals as signals
 from procward.kit._durations import format_duration
 
@@ -135,7 +135,7 @@ def watcher(section: Section, name: str, context: Context) -> tuple[ImportedApp,
         elif key.lower() in _HANDLERS:
             w.note(entry, key, f"circusd reads keys as written, and {key!r} is not {key.lower()!r}")
         else:
-            w.note(entry, key, unknown_key(key))
+            w.note(entry, key, not_imported(key))
     _command(w)
     _streams(w)
     if context.env:

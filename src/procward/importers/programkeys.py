@@ -14,13 +14,14 @@ import shlex
 import socket
 from collections.abc import Callable, Mapping
 
+from procward.importers.cmdform import as_cmd
 from procward.importers.expansions import ExpansionError, expand, has_instance, to_procward
 from procward.importers.heldsockets import FIRST_FD, ON_STDIN_NOTE, on_stdin
 from procward.importers.inifile import Entry, Section
-from procward.importers.record import ImportedApp, Note
+from procward.importers.record import ImportedApp, Note, not_imported
 from procward.kit import _signals as signals
 
-__all__ = ["PROGRAM_KEYS", "as_cmd", "program", "unknown_key"]
+__all__ = ["PROGRAM_KEYS", "program"]
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
@@ -87,7 +88,7 @@ def program(
         if handler is not None:
             handler(prog, key, entry)
         elif key not in _DONE_ELSEWHERE:
-            prog.note(entry, key, unknown_key(key))
+            prog.note(entry, key, not_imported(key))
     _restart(prog)
     if section.name.startswith("fcgi-program:"):
         _fcgi_socket(prog)
@@ -113,27 +114,6 @@ def _command(prog: _Program, key: str, entry: Entry) -> None:
         return
     prog.keys["cmd"] = as_cmd(words)
     _check_padding(prog, entry, "command", text)
-
-
-def as_cmd(words: list[str]) -> str | list[str]:
-    """procward's ``cmd`` for the argv ``words`` (expanded: they may hold instance markers)."""
-    argv = [to_procward(word, dollars=True)[0] for word in words]
-    return _as_string(argv) or argv
-
-
-def _as_string(argv: list[str]) -> str | None:
-    """The argv as one string when procward reads that string back as the same argv.
-
-    A string with shell syntax would run under ``/bin/sh``, which supervisord
-    never does, and ``$`` means different things in the two forms: those
-    stay arrays.
-    """
-    if any("$" in arg or not arg for arg in argv):
-        return None
-    text = shlex.join(argv)
-    if shlex.split(text) != argv or any(c in text for c in ";&|<>()`*?[~\n") or "=" in argv[0]:
-        return None
-    return text
 
 
 def _check_padding(prog: _Program, entry: Entry, key: str, text: str) -> None:
@@ -436,16 +416,6 @@ def _size(prog: _Program, entry: Entry, key: str) -> str | int | None:
         return None
     number, unit = int(match.group(1)), (match.group(2) or "").upper()
     return f"{number}{unit}" if unit and number else number
-
-
-def unknown_key(key: str) -> str:
-    """The note for a key procward does not take: its answer in ``otherkeys``, if any."""
-    from procward.supervision.otherkeys import answer
-
-    known = answer(key)
-    if known is not None:
-        return f"not imported ({known})"
-    return "not imported: procward has no such setting"
 
 
 _HANDLERS: dict[str, Callable[[_Program, str, Entry], None]] = {

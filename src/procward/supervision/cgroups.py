@@ -22,13 +22,17 @@ instances get no limits (``missing`` says why). Placement and kill need no
 controller.
 
 Every write is small and synchronous: a ``mkdir`` at an instance's first
-spawn, an ``rmdir`` once it is at rest, and the placement (``hosting``):
-the daemon steps into the instance's cgroup, spawns, and steps back, so
-the child is born there, before the program runs a single instruction and
-whatever it forks. Measured here (decision 0039): 0.19 ms per spawn, as
-without cgroups; moving the child from ``preexec_fn`` instead made every
-spawn a full ``fork`` of the daemon, 3.7 ms; moving it from the parent
-after the spawn leaves a window in which the program may fork outside.
+spawn and an ``rmdir`` once it is at rest. The placement is the child's
+own: it is spawned through a line of ``sh`` that writes itself into the
+instance's ``cgroup.procs`` and then execs the program (``process._JOIN``),
+so the program is in the cgroup before it runs a single instruction or
+forks. A migration waits for an RCU grace period of the kernel (1 ms on a
+quiet machine, 10-20 ms on a busy one): the child waits, not the daemon's
+loop. The daemon stepping into the cgroup around its fork (until 0.x of
+issue 14) blocked the loop that long at every spawn that was not part of
+a burst; ``preexec_fn`` made every spawn a full ``fork`` of the daemon
+(3.7 ms); moving the child from the parent after the spawn leaves a window
+in which the program may fork outside. Decision 0039.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import errno
 import logging
 import os
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from procward.supervision.delegation import LIMIT_CONTROLLERS, Delegation, own_cgroup
 from procward.supervision.metrics import PAGE_SIZE, Usage
@@ -65,7 +69,6 @@ class Cgroups:
         self.own = delegation.own
         self.given = delegation.given
         self.mount = delegation.mount or ""
-        self.home = ""  # the daemon's own cgroup once set up, where it steps back to
         self.apps = os.path.join(self.base, "apps")
         self.enabled: frozenset[str] = frozenset()  # controllers instances get
         self.missing: dict[str, str] = {}  # controller -> why instances do not get it
@@ -85,11 +88,12 @@ class Cgroups:
             self.close()
             raise CgroupsUnavailable("this kernel has no cgroup.kill (Linux 5.14 or later)")
         self._enable_controllers()
+        # A child joins from the daemon's cgroup: the kernel asks for write
+        # access to both ends' common ancestor, at least the daemon's own.
         home = own_cgroup(self.mount)
         if home is None or not os.access(os.path.join(home, "cgroup.procs"), os.W_OK):
             self.close()
-            raise CgroupsUnavailable(f"the daemon cannot move back into its cgroup ({home})")
-        self.home = home
+            raise CgroupsUnavailable(f"children cannot leave the daemon's cgroup ({home})")
 
     def _enable_controllers(self) -> None:
         parent = self.base if self.given else self.own
@@ -173,28 +177,6 @@ class Cgroups:
             if LIMIT_CONTROLLERS[key] in self.enabled:  # else said at load (configs.py)
                 _write(os.path.join(path, filename), value)
         return path
-
-    @contextlib.contextmanager
-    def hosting(self, path: str) -> Iterator[None]:
-        """The daemon in ``path`` for the time of a spawn: the child is born in it.
-
-        Only the loop's thread spawns, and nothing signals or kills a cgroup
-        meanwhile (the same thread does that too). Were the way back refused,
-        the daemon would live in an app's cgroup and die at its stop: it
-        tries its own leaf, and says so loudly.
-        """
-        _write(os.path.join(path, "cgroup.procs"), "0")
-        try:
-            yield
-        finally:
-            try:
-                _write(os.path.join(self.home, "cgroup.procs"), "0")
-            except OSError:
-                log.critical("cannot move back into %s from %s", self.home, path, exc_info=True)
-                leaf = os.path.join(self.base, "daemon")
-                os.makedirs(leaf, exist_ok=True)
-                _write(os.path.join(leaf, "cgroup.procs"), "0")
-                self.home = leaf
 
     def kill(self, path: str) -> None:
         """SIGKILL everything in ``path`` at once, what forks meanwhile included."""

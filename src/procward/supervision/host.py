@@ -25,8 +25,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    import contextlib
-
     from procward.kit._procinfo import ProcessIdentity
     from procward.supervision.accounts import Account
     from procward.supervision.cgroups import Cgroups
@@ -76,14 +74,8 @@ class LoopTimers:
 class Spawner(Protocol):
     """Processes: start, signal, look. The real one is ``process.OsSpawner``."""
 
-    def spawn(
-        self,
-        plan: Launch,
-        *,
-        merge: bool,
-        place: contextlib.AbstractContextManager[object] | None = None,
-    ) -> Child:
-        """Start ``plan``; ``place`` is held around the fork alone (its cgroup)."""
+    def spawn(self, plan: Launch, *, merge: bool, cgroup: str | None = None) -> Child:
+        """Start ``plan``; in ``cgroup`` (a directory) before it runs, if given."""
         ...
 
     def signal_group(self, pgid: int, sig: int) -> bool: ...

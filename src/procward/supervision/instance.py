@@ -12,7 +12,6 @@ to the supervisor: a fake clock and a fake spawner drive it in-process.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -54,6 +53,7 @@ from procward.supervision.spec import AppSpec, Launch
 if TYPE_CHECKING:
     from procward.kit._notify import NotifyReceiver
     from procward.supervision.cgroups import Cgroups
+    from procward.supervision.confinement import ExecReport
     from procward.supervision.health import Prober
     from procward.supervision.host import Cancellable, Host, Label
     from procward.supervision.sockets import HeldSockets
@@ -291,12 +291,16 @@ class Instance:
             log.info("%s: also signalled %s, started outside its process group", self.label, pids)
 
     def _signal_cgroup(self, cgroups: Cgroups, path: str, sig: int) -> None:
-        """KILL: the whole cgroup at once; another signal: the group, and members outside it."""
+        """KILL: the whole cgroup at once; another signal: the group, and members outside it.
+
+        The group too at a KILL: a process just spawned may not have joined
+        the cgroup yet (it is still ``_JOIN``'s sh, in the group, forking nothing).
+        """
+        if self.pgid is not None:
+            self.host.spawner.signal_group(self.pgid, sig)
         if sig == signal.SIGKILL:
             cgroups.kill(path)
             return
-        if self.pgid is not None:
-            self.host.spawner.signal_group(self.pgid, sig)
         outside = cgroups.signal_outside(path, self.pgid, sig)
         if outside:
             pids = ", ".join(map(str, outside))
@@ -364,8 +368,8 @@ class Instance:
                 _check_ready_target(self.app.spec, plan)
                 plan = with_sockets(plan, self.app.held_sockets())
             sinks = self.sinks()
-            place = self._in_cgroup()
-            child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs, place=place)
+            cgroup = self._cgroup_to_join()
+            child = self.host.spawner.spawn(plan, merge=self.app.spec.merge_logs, cgroup=cgroup)
         except (process.SpawnError, ConfigError, OSError) as exc:
             self.release_credentials()
             reason = str(exc)
@@ -380,23 +384,24 @@ class Instance:
         self.started_wall = time.time()
         self.outdated_secrets = set()
         self.host.register(child.pid, self.leader_exited)
+        if child.report is not None:
+            self.host.loop.add_reader(child.report.fd, self._heard, child.report)
         self.status_text = None
         if self.app.spec.max_memory is not None:
             self.host.watch_memory()
         self.send(Spawned(child.pid))
 
-    def _in_cgroup(self) -> contextlib.AbstractContextManager[object]:
-        """Where a spawn happens: this instance's cgroup, where the daemon uses cgroups."""
+    def _cgroup_to_join(self) -> str | None:
+        """This instance's cgroup, where the daemon uses cgroups, for its next process."""
         cgroups = self.host.cgroups
         if cgroups is None:
-            return contextlib.nullcontext()
+            return None
         try:
             self.cgroup = cgroups.make(self.app.spec, self.index, self)
         except OSError as exc:  # run it all the same, as without cgroups
             log.warning("%s: cannot make its cgroup: %s", self.label, exc.strerror or exc)
             self.cgroup = None
-            return contextlib.nullcontext()
-        return cgroups.hosting(self.cgroup)
+        return self.cgroup
 
     def launch_plan(self, *, secrets: bool = False) -> Launch:
         """How this instance runs: for its probes, and its spawn when it has no secrets.
@@ -526,12 +531,29 @@ class Instance:
             sink.close()
         self._sinks = {}
 
+    def _heard(self, report: ExecReport) -> None:
+        """The shim of a confined spawn exec'd the program, or said why not (then it exits)."""
+        if report.read():
+            self._forget(report)
+
+    def _forget(self, report: ExecReport) -> None:
+        if report.fd >= 0:
+            self.host.loop.remove_reader(report.fd)
+            report.close()
+
+    def _last_word(self, child: process.Child) -> str | None:
+        """Why ``child``'s program never ran, if its shim said so before it exited."""
+        if child.report is not None and child.report.fd >= 0:
+            self.host.loop.remove_reader(child.report.fd)
+        return process.last_word(child)
+
     # -- exits, reported by the supervisor's reaper ------------------------------------
 
     def leader_exited(self, status: int) -> None:
         assert self.child is not None
         self.child.reaped(status)
         code, sig = process.exit_of(status)
+        never_ran = self._last_word(self.child)
         pgid = self.pgid
         self.child = None
         if self.state is State.STOPPING and self.anything_left():
@@ -551,7 +573,9 @@ class Instance:
         self.pgid = None
         self.escapees = []
         self.release_credentials()
-        self.send(machine.Exited(code, sig))
+        if never_ran is not None:
+            self.app.note_error(f"instance {self.index}: {never_ran}")
+        self.send(machine.Exited(code, sig, never_ran))
         if not stopping and not contained:  # once restarted: the new process's start
             # must not wait for (or, on two cores, compete with) a scan of /proc
             self.host.timers.call_later(0.05, self._end_orphans)
@@ -595,6 +619,8 @@ class Instance:
         if self.child is None or self.state is not State.RUNNING:
             return None
         self.cancel_timers()
+        if self.child.report is not None:
+            self._forget(self.child.report)
         fds = {}
         for reader in list(self.readers):
             fds[reader.sink.stream] = reader.detach()

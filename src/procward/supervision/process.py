@@ -25,7 +25,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.kit import _signals as signals
 from procward.kit._children import CLAIMS, ChildClaims
@@ -34,6 +34,9 @@ from procward.kit._structs import Struct
 from procward.supervision.capture import open_pipe
 from procward.supervision.escapees import ProcessTable
 from procward.supervision.spec import Launch
+
+if TYPE_CHECKING:
+    from procward.supervision.confinement import ExecReport
 
 log = logging.getLogger("procward.supervision.process")
 _PR_SET_CHILD_SUBREAPER = 36
@@ -73,6 +76,7 @@ class Child(Struct, frozen=False):
     identity: ProcessIdentity
     popen: subprocess.Popen[bytes] | None  # None when started by posix_spawn
     outputs: dict[str, int]  # stream ("out", "err" or "log") -> read end of its pipe
+    report: ExecReport | None = None  # a confined spawn's word on its exec (confinement.py)
 
     @property
     def pid(self) -> int:
@@ -84,20 +88,18 @@ class Child(Struct, frozen=False):
             self.popen.returncode = os.waitstatus_to_exitcode(status)
 
 
-def spawn(
-    launch: Launch,
-    *,
-    merge: bool = False,
-    place: contextlib.AbstractContextManager[object] | None = None,
-) -> Child:
+def spawn(launch: Launch, *, merge: bool = False, cgroup: str | None = None) -> Child:
     """Start ``launch`` in a new process group, stdout and stderr on pipes.
 
     With ``merge``, both go to one pipe (stream "log"), in the order written.
     A ``launch`` with limits or an identity (``confine``) starts through
-    ``spawnshim.py``; its failure to apply them is a ``SpawnError`` too.
-    ``place`` is held around the fork alone (the daemon steps into the
-    instance's cgroup, cgroups.py), not while a shim applies its settings.
+    ``spawnshim.py``; whether it got to the exec comes later, on
+    ``Child.report``, which the caller reads as the loop lets it.
+    With ``cgroup`` (an instance's, cgroups.py), the child joins it before
+    the program or the shim runs (``_JOIN``).
     """
+    if cgroup is not None:
+        check_runnable(launch)
     out_r, out_w = open_pipe()
     if merge:
         pipes = {"log": out_r}
@@ -107,12 +109,11 @@ def spawn(
         pipes = {"out": out_r, "err": err_r}
     status = os.pipe() if launch.confine is not None else None
     try:
-        with place or contextlib.nullcontext():
-            if launch.pass_fds:
-                popen, pid = None, _posix_spawn(launch, out_w, err_w, status)
-            else:
-                popen = _popen(launch, out_w, err_w, status)
-                pid = popen.pid
+        if launch.pass_fds:
+            popen, pid = None, _posix_spawn(launch, out_w, err_w, status, cgroup)
+        else:
+            popen = _popen(launch, out_w, err_w, status, cgroup)
+            pid = popen.pid
     except OSError as exc:
         for fd in pipes.values():
             os.close(fd)
@@ -125,53 +126,93 @@ def spawn(
             os.close(err_w)
         if status is not None:
             os.close(status[1])
+    report = None
     if status is not None:
-        _await_exec(launch, status[0], pid, popen, pipes)
+        from procward.supervision.confinement import ExecReport
+
+        def explain(number: int) -> str:
+            return _explain(launch, OSError(number, os.strerror(number)))
+
+        report = ExecReport(status[0], explain)
     identity = ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, "")
-    return Child(identity, popen, pipes)
+    return Child(identity, popen, pipes, report)
 
 
-def _await_exec(
-    launch: Launch,
-    status_r: int,
-    pid: int,
-    popen: subprocess.Popen[bytes] | None,
-    pipes: dict[str, int],
-) -> None:
-    """The shim exec'd the program, or a ``SpawnError`` with its reason (it has exited)."""
-    from procward.supervision.confinement import wait_exec
+def last_word(child: Child) -> str | None:
+    """Once ``child`` exited: why its program never ran, if its shim said so.
 
-    try:
-        said = wait_exec(status_r)
-    finally:
-        os.close(status_r)
-    if said is None:
+    The shim writes before it exits, so it is all in the pipe by then; the
+    report is closed. None for a program that ran, or a spawn with no shim.
+    """
+    report = child.report
+    if report is None:
+        return None
+    if report.fd >= 0:
+        report.read()
+        report.close()
+    return report.failure()
+
+
+# Joining a cgroup is a migration, and every migration waits for an RCU grace
+# period of the kernel (cgroup_threadgroup_rwsem): 1 ms on a quiet machine,
+# 10-20 ms on a busy one. The child waits, in its own time, not the daemon:
+# the daemon stepping into the cgroup around its fork blocked the loop that
+# long at every spawn (decision 0039). $1 is the cgroup's cgroup.procs, $2..
+# what to exec; nothing of the program runs, nor forks, before it is in.
+_JOIN = """\
+if ! { echo 0 >"$1"; } 2>/dev/null; then
+  echo "procward: cannot join the cgroup ${1%/cgroup.procs}" >&2; exit 126
+fi
+shift
+exec "$@"
+"""
+
+
+def _argv(
+    launch: Launch, status: tuple[int, int] | None, fd: int, cgroup: str | None = None
+) -> tuple[str, ...]:
+    """What to exec: the program, or the shim told to report on ``fd``; joining ``cgroup`` first."""
+    argv = launch.argv
+    if status is not None and launch.confine is not None:
+        from procward.supervision.confinement import shim_argv
+
+        argv = shim_argv(launch.confine, launch.argv, launch.env, fd)
+    if cgroup is None:
+        return argv
+    # Before the shim: as the daemon's user, who may write there.
+    return ("/bin/sh", "-c", _JOIN, "procward-cgroup", os.path.join(cgroup, "cgroup.procs"), *argv)
+
+
+def check_runnable(launch: Launch) -> None:
+    """``SpawnError`` now, as an exec would give, for a launch that starts through sh.
+
+    Said by the daemon, as for other apps, rather than by sh in the app's log.
+    """
+    import shutil
+
+    if launch.cwd is not None and not os.path.isdir(launch.cwd):
+        raise SpawnError(f"working directory {launch.cwd} does not exist")
+    program = launch.argv[0]
+    if "/" not in program:
+        if shutil.which(program, path=launch.env.get("PATH")) is None:
+            raise SpawnError(f"{program}: command not found")
         return
-    _, status = os.waitpid(pid, 0)  # it exits as it says so; reaped before the reaper sees it
-    if popen is not None:
-        popen.returncode = os.waitstatus_to_exitcode(status)
-    for fd in pipes.values():
-        os.close(fd)
-    kind, _, text = said.partition(" ")
-    if kind == "exec" and text.isdigit():
-        raise SpawnError(_explain(launch, OSError(int(text), os.strerror(int(text)))))
-    raise SpawnError(text if kind == "fail" else said)
-
-
-def _argv(launch: Launch, status: tuple[int, int] | None, fd: int) -> tuple[str, ...]:
-    """What to exec: the program, or the shim told to report on ``fd``."""
-    if status is None or launch.confine is None:
-        return launch.argv
-    from procward.supervision.confinement import shim_argv
-
-    return shim_argv(launch.confine, launch.argv, launch.env, fd)
+    path = os.path.join(launch.cwd or os.getcwd(), program)  # an absolute one stays
+    if not os.path.isfile(path):
+        raise SpawnError(f"{program}: command not found")
+    if not os.access(path, os.X_OK):
+        raise SpawnError(f"{program}: permission denied")
 
 
 def _popen(
-    launch: Launch, out_w: int, err_w: int, status: tuple[int, int] | None = None
+    launch: Launch,
+    out_w: int,
+    err_w: int,
+    status: tuple[int, int] | None = None,
+    cgroup: str | None = None,
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        _argv(launch, status, status[1] if status else -1),
+        _argv(launch, status, status[1] if status else -1, cgroup),
         cwd=launch.cwd,
         env=launch.env,
         stdin=subprocess.DEVNULL,
@@ -184,7 +225,11 @@ def _popen(
 
 
 def _posix_spawn(
-    launch: Launch, out_w: int, err_w: int, status: tuple[int, int] | None = None
+    launch: Launch,
+    out_w: int,
+    err_w: int,
+    status: tuple[int, int] | None = None,
+    cgroup: str | None = None,
 ) -> int:
     """``posix_spawn``, which, unlike ``Popen``, can put ``pass_fds`` at 3, 4, …
 
@@ -203,7 +248,7 @@ def _posix_spawn(
         *((os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(launch.pass_fds)),
         *([(os.POSIX_SPAWN_DUP2, source, status_fd)] if status else []),
     ]
-    argv = _argv(launch, status, status_fd)
+    argv = _argv(launch, status, status_fd, cgroup)
     try:
         return os.posix_spawn(argv[0], list(argv), launch.env, file_actions=actions, setpgroup=0)
     finally:

@@ -29,14 +29,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import socket
 import stat
 from collections.abc import Mapping
 
 from procward.kit._structs import Struct, replace
 from procward.supervision.probe import tcp_address
-from procward.supervision.process import SpawnError
+from procward.supervision.process import SpawnError, check_runnable
 from procward.supervision.spec import Launch
 
 __all__ = ["HeldSockets", "check_address", "with_sockets"]
@@ -158,12 +157,7 @@ class HeldSockets:
 
 def with_sockets(plan: Launch, held: HeldSockets) -> Launch:
     """``plan`` started through the prologue that hands it ``held`` as fds 3, 4, …"""
-    program = plan.argv[0]
-    if "/" not in program and shutil.which(program, path=plan.env.get("PATH")) is None:
-        # Said now, as for other apps, rather than by sh in the app's log.
-        raise SpawnError(f"{program}: command not found")
-    if plan.cwd is not None and not os.path.isdir(plan.cwd):
-        raise SpawnError(f"working directory {plan.cwd} does not exist")
+    check_runnable(plan)
     env = {
         **plan.env,
         "PROCWARD_CWD": plan.cwd or "",
