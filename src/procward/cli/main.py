@@ -596,17 +596,18 @@ PARSER = Parser(
         Command(
             "import",
             cmd_import,
-            "turn a supervisord.conf, a Procfile or a PM2 ecosystem file into a procward.toml, "
-            "listing what does not carry over",
+            "turn a supervisord.conf, a Procfile, a PM2 ecosystem file or a circus.ini into a "
+            "procward.toml, listing what does not carry over",
             [
                 Option("-o", "--output", type=str, metavar="FILE", help="write it there"),
                 Option(
                     "--from",
                     type=str,
                     dest="kind",
-                    choices=["supervisord", "procfile", "pm2"],
+                    choices=["supervisord", "procfile", "pm2", "circus"],
                     metavar="FORMAT",
-                    help="supervisord, procfile or pm2 (default: from the file's name and content)",
+                    help="supervisord, procfile, pm2 or circus (default: from the file's name and "
+                    "content)",
                 ),
                 Option(
                     "--env",

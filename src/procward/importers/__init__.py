@@ -2,8 +2,9 @@
 
 One reader per format, each returning an ``Imported`` (``record.py``):
 ``supervisord.py`` (with ``inifile.py``, ``expansions.py``, ``programkeys.py``)
-``procfile.py`` and ``pm2.py`` (with ``pm2keys.py``, ``pm2node.py``...);
-``toml_out.py`` writes any of them. Loaded only by ``procward import``.
+``procfile.py``, ``pm2.py`` (with ``pm2keys.py``, ``pm2node.py``...) and
+``circus.py`` (with ``circusini.py``, ``circuskeys.py``); ``toml_out.py``
+writes any of them. Loaded only by ``procward import``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from procward.importers.toml_out import render
 
 __all__ = ["KINDS", "ImportRefused", "Imported", "ImportedApp", "Note", "detect", "read", "render"]
 
-KINDS = ("supervisord", "procfile", "pm2")
+KINDS = ("supervisord", "procfile", "pm2", "circus")
 _PM2_NAMES = ("ecosystem", "pm2", "dump.pm2")
 
 
@@ -41,6 +42,10 @@ def read(
         from procward.importers.pm2 import read_pm2
 
         return read_pm2(path, environ, env_name)
+    if kind == "circus":
+        from procward.importers.circus import read_circus
+
+        return read_circus(path, environ)
     raise ImportRefused(f"cannot import {kind!r} files yet; known: {', '.join(KINDS)}")
 
 
@@ -53,10 +58,14 @@ def detect(path: str) -> str:
         return "supervisord"
     if name.startswith(_PM2_NAMES) or name.endswith((".config.js", ".config.cjs", ".config.mjs")):
         return "pm2"
+    if "circus" in name:
+        return "circus"
     from procward.importers.source import read_source
 
     text = read_source(path)
-    if "[program:" in text or "[include]" in text or "[group:" in text:
+    if "[watcher:" in text:
+        return "circus"
+    if any(f"[{s}" in text for s in ("program:", "fcgi-program:", "include]", "group:")):
         return "supervisord"
     if _pm2_content(name, text):
         return "pm2"
@@ -65,7 +74,7 @@ def detect(path: str) -> str:
         return "procfile"
     raise ImportRefused(
         f"{path}: cannot tell its format (not a supervisord [program:x] file, a Procfile, "
-        f"nor PM2's apps); name it with --from {'|'.join(KINDS)}"
+        f"PM2's apps, nor a Circus [watcher:x] file); name it with --from {'|'.join(KINDS)}"
     )
 
 
