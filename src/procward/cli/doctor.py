@@ -400,7 +400,9 @@ def check_logs(paths: InstancePaths) -> list[Finding]:
                     f"{directory} holds {size(size_now)}, more than rotation keeps for "
                     f"{spec.get('name')} ({size(kept)}): files of instances scaled away, "
                     "or written by something else",
-                    f"procward flush {spec.get('name')}, or remove the files it does not write",
+                    f"remove the files in {directory} no instance writes (its instances "
+                    f"are 0 to {int(spec.get('instances', 1)) - 1}); "
+                    f"`procward flush {spec.get('name')}` empties the rest",
                 )
             )
     st = os.statvfs(_existing(paths.log_dir))
