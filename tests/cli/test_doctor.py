@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 
-from procward.cli.doctor import check_logs, check_unit, problem
+from procward.cli.doctor import check_unit
+from procward.cli.findings import problem
+from procward.cli.hostchecks import check_clock, check_logs
 from procward.cli.units import Systemd, find_unit
 from procward.kit._lock import is_locked
+from procward.kit._metadata import Liveness
 from procward.kit._paths import InstancePaths, resolve
 from procward.kit.testing import wait_for
 from procward.supervision.delegation import v2_mount
@@ -293,3 +296,20 @@ def test_logs_past_what_rotation_keeps_are_found(paths: InstancePaths) -> None:
             "`procward flush web` empties the rest",
         ).as_dict()
     )
+
+
+def test_a_clock_behind_the_state_files_is_found(paths: InstancePaths) -> None:
+    """After the clock went back (a VM restored, NTP stepping): files from "the future"."""
+    paths.ensure()
+    with open(paths.state, "w") as f:
+        f.write("{}")
+    now = os.stat(paths.state).st_mtime
+    [fine] = check_clock(paths, now, "boot", None, Liveness.NOT_RUNNING)
+    assert fine.level == "ok"
+    [late] = check_clock(paths, now - 3600, "boot", None, Liveness.NOT_RUNNING)
+    assert (late.level, late.text) == (
+        "problem",
+        f"the clock is 1h0m behind {paths.state}'s time: it went back "
+        "(backoff, uptime days and --since go by it)",
+    )
+    assert late.fix.startswith("set the clock right")

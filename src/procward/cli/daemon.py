@@ -369,7 +369,8 @@ def cmd_save(args: Globals, paths: InstancePaths) -> int:
 
 def cmd_doctor(args: Globals, paths: InstancePaths) -> int:
     """Check the instance without changing it (and without starting a daemon); the fixes."""
-    from procward.cli.doctor import diagnose, report
+    from procward.cli.doctor import diagnose
+    from procward.cli.findings import report
     from procward.cli.units import Systemd
 
     findings = diagnose(paths, Systemd.here())
