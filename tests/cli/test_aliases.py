@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from procward.cli.main import PARSER
+from procward.kit._argv import UsageError
 from procward.kit._completion import script
 from procward.kit._paths import InstancePaths
+from procward.supervision.config import parse_config
 
 from ..conftest import Result
 from .test_completion import bash_complete, procward_exe
@@ -109,3 +114,46 @@ def test_startup_while_a_daemon_runs_says_to_stop_it_first(cli: Cli, tmp_path: A
     wrote = cli("startup", env={"XDG_CONFIG_HOME": str(tmp_path)})
     assert "  procward down && systemctl --user enable --now procward.service" in wrote.out
     assert cli("down").code == 0
+
+
+GUIDE = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "migrating.md")
+
+
+def _guide() -> str:
+    with open(GUIDE, encoding="utf-8") as f:
+        return f.read()
+
+
+def _commands_in(text: str) -> list[str]:
+    """Every procward command line the guide shows: in backquotes, and in sh blocks."""
+    quoted = re.findall(r"`(procward [^`]+)`", text.replace("\n", " "))
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.DOTALL)
+    shown = [line for block in blocks for line in block.splitlines()]
+    lines = [line.split("#")[0].strip() for line in shown if line.startswith("procward ")]
+    return [part.strip() for line in quoted + lines for part in line.split("&&")]
+
+
+def test_every_command_in_the_migration_guide_parses() -> None:
+    """No invented command or option: each one the guide names is in the command table."""
+    commands = [c for c in _commands_in(_guide()) if c.startswith("procward ")]
+    assert len(commands) > 50
+    for line in commands:
+        try:
+            PARSER.parse(line.replace("COMMAND", "status").split()[1:])
+        except UsageError as exc:
+            named = exc.kind == "missing" and len(line.split()) == 2  # `procward import`, in prose
+            assert named or str(exc) == "--version", (line, str(exc))
+        except SystemExit:  # --help
+            pass
+
+
+def test_the_migration_guides_config_loads() -> None:
+    for block in re.findall(r"```toml\n(.*?)```", _guide(), re.DOTALL):
+        parse_config(tomllib.loads(block), base_dir="/")
+
+
+@pytest.mark.parametrize("key", ["inherit_env", "max_age_jitter", "merge_logs", "min_start"])
+def test_the_keys_the_guide_names_exist(key: str) -> None:
+    from procward.supervision.appkeys import READERS
+
+    assert f"`{key}" in _guide() and key in READERS
