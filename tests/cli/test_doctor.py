@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from procward.cli.doctor import check_unit
+from procward.cli.doctor import check_unit, start_command
 from procward.cli.findings import problem
 from procward.cli.hostchecks import check_clock, check_logs
 from procward.cli.units import Systemd, find_unit
@@ -313,3 +313,27 @@ def test_a_clock_behind_the_state_files_is_found(paths: InstancePaths) -> None:
         "(backoff, uptime days and --since go by it)",
     )
     assert late.fix.startswith("set the clock right")
+
+
+def test_a_daemon_down_under_an_enabled_unit_is_started_by_systemctl(tmp_path: Any) -> None:
+    units = tmp_path / "user"
+    (units / "default.target.wants").mkdir(parents=True)
+    (units / "procward.service").touch()
+    (units / "default.target.wants" / "procward.service").symlink_to(units / "procward.service")
+    systemd = Systemd(
+        booted=True, user="ann", user_dirs=[str(units)], system_dirs=[], linger_dir=str(tmp_path)
+    )
+    unit = find_unit("procward", systemd)
+    assert start_command(unit, systemd) == "systemctl --user start procward.service"
+    gone = Systemd(booted=False, user="ann", user_dirs=[], system_dirs=[], linger_dir="")
+    assert start_command(unit, gone) == "procward up"
+
+
+def test_with_connect_it_says_it_checks_this_machine(cli: Cli) -> None:
+    _, findings = doctor(cli, PROCWARD_CONNECT="127.0.0.1:9")
+    assert findings[0] == {
+        "check": "connect",
+        "level": "info",
+        "text": "this machine's instance is checked, not --connect's",
+        "fix": "",
+    }

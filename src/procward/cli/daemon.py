@@ -370,10 +370,12 @@ def cmd_save(args: Globals, paths: InstancePaths) -> int:
 def cmd_doctor(args: Globals, paths: InstancePaths) -> int:
     """Check the instance without changing it (and without starting a daemon); the fixes."""
     from procward.cli.doctor import diagnose
-    from procward.cli.findings import report
+    from procward.cli.findings import info, report
     from procward.cli.units import Systemd
 
     findings = diagnose(paths, Systemd.here())
+    if os.environ.get("PROCWARD_CONNECT"):  # its files are on this machine, not there
+        findings.insert(0, info("connect", "this machine's instance is checked, not --connect's"))
     problems = sum(finding.level == "problem" for finding in findings)
     if args.json:
         render.as_json({"problems": problems, "findings": [f.as_dict() for f in findings]})
