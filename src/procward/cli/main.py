@@ -29,12 +29,15 @@ from procward.cli.apps import (
 )
 from procward.cli.connection import fail, output_closed
 from procward.cli.daemon import (
+    cmd_doctor,
     cmd_down,
     cmd_info,
     cmd_kill,
     cmd_ping,
     cmd_run,
+    cmd_save,
     cmd_service,
+    cmd_startup,
     cmd_up,
     cmd_upgrade,
 )
@@ -62,6 +65,7 @@ from procward.cli.options import (
     SecretArgs,
     ServiceArgs,
     StartArgs,
+    StartupArgs,
     StopArgs,
     TimeoutArgs,
     TokenArgs,
@@ -168,6 +172,15 @@ def cmd_complete(args: CompleteArgs, paths: InstancePaths) -> int:
 
 
 JSON = Option("--json", help="machine-readable output")
+KIND = [
+    Arg(
+        "kind",
+        help="systemd (default) or launchd",
+        optional=True,
+        default="systemd",
+        choices=["systemd", "launchd"],
+    )
+]
 
 PARSER = Parser(
     "procward",
@@ -239,6 +252,7 @@ PARSER = Parser(
             "start the daemon if it is not running; with -c, load and start apps",
             [JSON, Option("-c", "--config", type=str, metavar="FILE", help="a procward.toml")],
             record=UpArgs,
+            aliases=["resurrect"],  # pm2: the saved apps back after a reboot
         ),
         Command(
             "down",
@@ -276,6 +290,7 @@ PARSER = Parser(
             [JSON],
             [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
             record=AppsArgs,
+            aliases=["ls"],  # pm2
         ),
         Command(
             "start",
@@ -413,6 +428,7 @@ PARSER = Parser(
             [JSON, Option("-n", "--lines", type=int, default=20, help="log lines per file")],
             [Arg("name", help="app", complete="apps")],
             record=InspectArgs,
+            aliases=["describe"],  # pm2
         ),
         Command(
             "metrics",
@@ -626,16 +642,34 @@ PARSER = Parser(
             cmd_service,
             "print a service unit for an init system",
             [Option("--socket", help="with a socket unit (socket activation)")],
-            [
-                Arg(
-                    "kind",
-                    help="systemd (default) or launchd",
-                    optional=True,
-                    default="systemd",
-                    choices=["systemd", "launchd"],
-                )
-            ],
+            KIND,
             record=ServiceArgs,
+        ),
+        Command(
+            "startup",
+            cmd_startup,
+            "write the service unit where systemd (or launchd) finds it and print the "
+            "command that enables it: started at login, or at boot",
+            [
+                Option("--socket", help="with a socket unit (socket activation)"),
+                Option("--force", help="replace a unit file that differs"),
+            ],
+            KIND,
+            record=StartupArgs,
+        ),
+        Command(
+            "save",
+            cmd_save,
+            "nothing to do (for pm2 habits): the apps are saved at every change",
+            record=Globals,
+        ),
+        Command(
+            "doctor",
+            cmd_doctor,
+            "check this instance (dirs, lock, socket, daemon, unit, cgroups, clock, disk, "
+            "logs) and print each problem with its fix; changes nothing, starts nothing",
+            [JSON],
+            record=Globals,
         ),
     ],
 )

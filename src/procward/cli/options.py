@@ -64,6 +64,10 @@ class ServiceArgs(Globals):
     kind: str
 
 
+class StartupArgs(ServiceArgs):
+    force: bool
+
+
 class LogsArgs(AppsArgs):
     lines: int
     follow: bool
