@@ -272,7 +272,9 @@ def watch_children(reap: Callable[[], None]) -> None:
 
     ``signal.signal``, not ``loop.add_signal_handler``: uvloop reserves
     SIGCHLD for subprocesses of its own, which we do not use. The handler
-    only schedules the reap, so all logic still runs in the loop.
+    only schedules the reap, so all logic still runs in the loop. A SIGCHLD
+    that another thread takes still wakes the loop through the wakeup fd
+    that kit._daemon's ``add_signal_handler`` calls set before this.
     """
     loop = asyncio.get_running_loop()
     signal.signal(signal.SIGCHLD, lambda _sig, _frame: loop.call_soon_threadsafe(reap))
