@@ -251,6 +251,7 @@ READERS: dict[str, Callable[[object, str], object]] = {
     "cron_restart": lambda value, _: _cron(value),
     "max_age": read_duration,
     "max_age_jitter": read_duration,
+    "hooks": lambda value, base_dir: _hooks().read_app_hooks(value, base_dir),
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -352,3 +353,9 @@ def _rlimits() -> Any:
     from procward.supervision import rlimits
 
     return rlimits
+
+
+def _hooks() -> Any:
+    from procward.supervision import hooks
+
+    return hooks
