@@ -45,6 +45,7 @@ RPC_PARTS = (
     Audit,
     Commands,
     Configs,
+    Hooks,
     Logs,
     Metrics,
     NetworkSettings,
