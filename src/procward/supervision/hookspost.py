@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import hmac
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +33,14 @@ _tls: list[ssl.SSLContext] = []  # made once, with the first https hook
 
 
 def signature(key: bytes, timestamp: int, body: bytes) -> str:
-    """The ``X-Procward-Signature`` value of ``body`` sent at ``timestamp``."""
+    """The ``X-Procward-Signature`` value of ``body`` sent at ``timestamp``.
+
+    ``hmac`` loads OpenSSL's libcrypto (~3.5 MiB, decision 0008): only for a
+    hook with a ``secret``, as ``kit._tokens`` does for the first token.
+    """
+    import hashlib
+    import hmac
+
     mac = hmac.new(key, b"%d." % timestamp + body, hashlib.sha256)
     return f"sha256={mac.hexdigest()}"
 
