@@ -25,6 +25,7 @@ import pytest
 from procward.kit._client import Client
 from procward.kit._errors import InvalidParams
 from procward.kit.testing import free_port, wait_for
+from tests.conftest import Result
 from tests.daemon.conftest import LoadApps, pid_of, wait_state
 
 pytestmark = pytest.mark.usefixtures("daemon")
@@ -151,7 +152,10 @@ def test_a_crashed_app_runs_the_hook_once_per_crash_with_the_event(
 
 
 def test_a_webhook_receives_the_event_signed(
-    daemon: Client, load_apps: LoadApps, receiver: Callable[..., Receiver]
+    daemon: Client,
+    load_apps: LoadApps,
+    receiver: Callable[..., Receiver],
+    cli: Callable[..., Result],
 ) -> None:
     server = receiver()
     load_apps(f"""
@@ -198,6 +202,18 @@ def test_a_webhook_receives_the_event_signed(
         "last_error_at": None,
         "last_delivered_at": None,
     }
+    shown = cli("hooks")
+    assert shown.code == 0, shown.err
+    assert shown.out.split("\n")[1].split() == [
+        "slack",
+        "gave-up",
+        server.url.split("/hook")[0] + "/…",
+        "bad",
+        "1",
+        "0",
+        "0",
+        "0",
+    ]
 
 
 def test_a_failing_endpoint_is_tried_again_later(
@@ -258,7 +274,11 @@ def silent_port() -> Iterator[int]:
 
 
 def test_dead_endpoints_do_not_slow_the_daemon(
-    daemon: Client, load_apps: LoadApps, write_config: Callable[[str], str], silent_port: int
+    daemon: Client,
+    load_apps: LoadApps,
+    write_config: Callable[[str], str],
+    silent_port: int,
+    cli: Callable[..., Result],
 ) -> None:
     storm = """
         [apps.storm]
@@ -295,6 +315,7 @@ def test_dead_endpoints_do_not_slow_the_daemon(
         f"in flight: {silent['in_flight']}, {gone['in_flight']}"
     )
     assert silent["in_flight"] == gone["in_flight"] == 4
+    assert cli("hooks").code == 1  # deliveries were lost: someone was not told
     assert with_hooks[0] < without[0] * 3 + 1.0
     assert with_hooks[1] < without[1] * 3 + 10.0  # the storm's forks make p95 noisy
 

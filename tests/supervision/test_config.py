@@ -574,6 +574,7 @@ A_VALID_VALUE = {
     "cron_restart": "0 3 * * mon-fri",
     "max_age": "24h",
     "max_age_jitter": "10m",
+    "hooks": {"h": {"on": ["crashed"], "run": "x"}},
 }
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from procward.supervision.config import ConfigError, parse_app, parse_config
-from procward.supervision.hooks import Hook, applying, happened, payload, wanted
+from procward.supervision.hooks import FromSecret, Hook, applying, masked
+from procward.supervision.hooksevents import happened, payload, wanted
 from procward.supervision.hookspost import signature
 from procward.supervision.hooksqueue import (
     IN_FLIGHT,
@@ -19,7 +20,6 @@ from procward.supervision.hooksqueue import (
     retry_delay,
     worth_retrying,
 )
-from procward.supervision.secretrefs import SecretRef
 from tests.test_layers import imported_by
 
 
@@ -68,7 +68,7 @@ class TestReading:
             timeout=5.0,
             retries=0,
         )
-        assert apps["web"].hooks[1].url == SecretRef("slack-url")
+        assert apps["web"].hooks[1].url == FromSecret("slack-url")
         assert apps["web"].hooks[1].retries == 3  # a webhook's default
 
     def test_an_apps_own_hook_replaces_the_files_of_the_same_name(self) -> None:
@@ -86,6 +86,16 @@ class TestReading:
         assert note.secret == "k"
         assert note.headers == (("Authorization", "Bearer t"),)
         assert note.target == "https://hooks.example.com/…"  # a path may hold a token
+
+    def test_below_admin_keys_and_tokens_are_masked(self) -> None:
+        tables = config(FILE).apps["web"].to_table()["hooks"]
+        shown = masked(tables)
+        assert shown["note"]["secret"] == "***"
+        assert shown["note"]["headers"] == {"Authorization": "***"}
+        assert shown["note"]["url"] == "https://hooks.example.com/…"
+        assert shown["slack"]["url"] == {"secret": "slack-url"}  # a name, no value
+        assert shown["pager"] == tables["pager"]
+        assert tables["note"]["secret"] == "k"  # a copy: the spec's table is left alone
 
     def test_no_hooks_no_field(self) -> None:
         spec = config('[apps.web]\ncmd = "sleep 1"').apps["web"]

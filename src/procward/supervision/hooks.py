@@ -7,32 +7,20 @@ people install to be paged, built in (decision 0044). A hook is read from
 ``AppSpec`` it applies to: saved, reloaded and shown with the app, and
 nothing of it is loaded by a daemon whose apps have none.
 
-Pure: which hook events one state change of an instance is, which hooks
-want it, and the JSON they get. Queues and retries are ``hooksqueue.py``;
-running commands and posting webhooks is ``hooksrunner.py``.
+Pure: what a hook is, read and checked; which state changes it is told of
+and what it gets is ``hooksevents.py``, queues and retries
+``hooksqueue.py``, running commands and posting webhooks ``hooksrunner.py``.
 
-The events, read from the instance's state changes (``machine.py``) with the
-rule ``--exit-on`` uses (``exiton.py``), so "crashed" means one thing:
-
-    started     starting -> running: a process began to serve
-    exited      its process ended without being asked to, clean or not
-    crashed     ... with a failure: a non-zero status, a signal, a failed
-                spawn, or stopped for failing a check (one per crash)
-    gave-up     ... and it will not be restarted: its restart budget spent
-                (state "crashed"), or restart = "never" after a failure
-    restarted   backoff -> starting: the restart policy started a new process
-    unhealthy   running -> stopping because it failed: its health probe
-                (``failures`` in a row) or ``max_memory``; "why" says which
-
-One state change is several of these (a last crash is exited, crashed and
-gave-up): a hook runs once for it, named by the most specific of them it
-asked for.
+A value that would be a credential in the file (a webhook's ``url`` with a
+token in its path, its ``secret``, a header) may be ``{ secret = "name" }``
+instead: a ``FromSecret``, read from the secret store at each delivery.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from procward.kit._durations import format_duration
 from procward.kit._structs import Struct
@@ -41,25 +29,23 @@ from procward.supervision.values import (
     did_you_mean,
     read_cmd,
     read_duration,
+    read_path,
     show,
     unknown_key,
 )
 
-if TYPE_CHECKING:
-    from procward.supervision.events import Event
-    from procward.supervision.secretrefs import SecretRef
-
 __all__ = [
     "EVENTS",
+    "FromSecret",
     "Hook",
     "applying",
-    "happened",
-    "payload",
+    "check_url",
+    "masked",
     "read_app_hooks",
     "read_file_hooks",
-    "wanted",
 ]
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # of a hook, and of a secret
 # Most specific first: the name a hook is told when a change is several of them.
 EVENTS = ("gave-up", "crashed", "exited", "restarted", "unhealthy", "started")
 MAX_TIMEOUT = 600.0  # seconds: a hook is a notice, not a job
@@ -82,6 +68,12 @@ OWN_HEADERS = frozenset(
 )
 
 
+class FromSecret(Struct):
+    """``{ secret = "name" }``: a value taken from the secret store when it is used."""
+
+    name: str
+
+
 class Hook(Struct):
     """One hook as it applies to an app: a command (``run``) or a webhook (``url``)."""
 
@@ -89,9 +81,9 @@ class Hook(Struct):
     on: tuple[str, ...]
     run: tuple[str, ...] | None = None
     cwd: str | None = None  # of ``run``: the directory of the file that defines it
-    url: str | SecretRef | None = None
-    secret: str | SecretRef | None = None  # the HMAC key of the signature header
-    headers: tuple[tuple[str, str | SecretRef], ...] = ()
+    url: str | FromSecret | None = None
+    secret: str | FromSecret | None = None  # the HMAC key of the signature header
+    headers: tuple[tuple[str, str | FromSecret], ...] = ()
     timeout: float = 10.0
     retries: int = 0
 
@@ -102,10 +94,7 @@ class Hook(Struct):
             return self.run[0]
         if not isinstance(self.url, str):
             return f"the url in secret {self.url.name!r}" if self.url is not None else "?"
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.url)  # a path may hold a token (Slack's do)
-        return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") else self.url
+        return _pathless(self.url)
 
     def to_table(self) -> dict[str, Any]:
         """The table ``read_app_hooks`` turns back into this hook."""
@@ -126,52 +115,41 @@ class Hook(Struct):
         return table
 
 
-def _shown(value: str | SecretRef | None) -> object:
+def _shown(value: str | FromSecret | None) -> object:
     return value if isinstance(value, str) or value is None else {"secret": value.name}
 
 
-# -- which events a state change is, and who wants it ------------------------------------
+def _pathless(url: str) -> str:
+    """``url`` without its path and query, which may hold a token (Slack's do)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") or parts.query else url
 
 
-def happened(event: Event, *, code: int | None, signal: int | None) -> tuple[str, ...]:
-    """The hook events of one state change, most specific first (none: most changes).
+def masked(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Hooks' tables (``to_table``) as a role below admin sees them in ``inspect``.
 
-    ``code`` and ``signal`` say how its process ended, for an exit.
+    A literal ``secret`` and the values of headers with secret-looking names
+    are masked as ``env`` values are (``kit._masking``), a URL loses its path;
+    secret references show, as they hold only a name.
     """
-    from procward.supervision.exiton import ExitOn, container_exit
-    from procward.supervision.machine import State
+    from procward.kit._masking import MASK, masked_value
 
-    _when, _app, _index, before, after, pid, why = event
-    if (before, after) == ("starting", "running"):
-        return ("started",)
-    if (before, after) == ("backoff", "starting"):
-        return ("restarted",)
-    if (before, after) == ("running", "stopping"):
-        return ("unhealthy",) if why is not None else ()  # an operator's stop has no why
-    was, now = State(before), State(after)
-    status = container_exit(
-        ExitOn.ANY_EXIT, was, now, code=code, signal=signal, ran=pid is not None
-    )
-    if status is None:
-        return ()
-    if status == 0:
-        return ("exited",)
-    gave_up = container_exit(
-        ExitOn.CRASHED, was, now, code=code, signal=signal, ran=pid is not None
-    )
-    return ("gave-up", "crashed", "exited") if gave_up else ("crashed", "exited")
-
-
-def wanted(hook: Hook, names: tuple[str, ...]) -> str | None:
-    """The name ``hook`` is told this change by (the first it asked for), or None."""
-    return next((name for name in names if name in hook.on), None)
-
-
-def payload(event: Event, name: str, hook: str, *, daemon: str, host: str) -> dict[str, Any]:
-    """The JSON a hook gets: the event as ``procward events --json`` shows it, and whose."""
-    from procward.supervision.events import as_dict
-
-    return {**as_dict(event), "event": name, "hook": hook, "daemon": daemon, "host": host}
+    shown: dict[str, dict[str, Any]] = {}
+    for name, table in tables.items():
+        view = dict(table)
+        if isinstance(view.get("url"), str):
+            view["url"] = _pathless(view["url"])
+        if isinstance(view.get("secret"), str):
+            view["secret"] = MASK
+        if isinstance(view.get("headers"), Mapping):
+            view["headers"] = {
+                key: masked_value(key, value) if isinstance(value, str) else value
+                for key, value in view["headers"].items()
+            }
+        shown[name] = view
+    return shown
 
 
 # -- reading [hooks.<name>] and [apps.<app>.hooks.<name>] --------------------------------
@@ -225,9 +203,7 @@ def _read_hooks(
 def _read_hook(
     name: str, table: object, base_dir: str, *, shared: bool
 ) -> tuple[Hook, tuple[str, ...] | None]:
-    from procward.supervision.appkeys import NAME_CHARS, NAME_START
-
-    if not (0 < len(name) <= 64 and name[0] in NAME_START and set(name) <= NAME_CHARS):
+    if not _NAME.fullmatch(name):
         raise ValueError("is not a hook name: 1-64 letters, digits, '_', '-' or '.'")
     if not isinstance(table, Mapping):
         raise ValueError(
@@ -289,7 +265,7 @@ def _apps(value: object, _base_dir: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
-def _url(value: object, _base_dir: str) -> str | SecretRef:
+def _url(value: object, _base_dir: str) -> str | FromSecret:
     """An http(s) URL, or ``{ secret = "name" }`` for one with a token in it (Slack's)."""
     if isinstance(value, Mapping):
         return _secret_ref(value)
@@ -318,7 +294,7 @@ def check_url(value: str) -> str:
     return value
 
 
-def _secret(value: object, _base_dir: str) -> str | SecretRef:
+def _secret(value: object, _base_dir: str) -> str | FromSecret:
     if isinstance(value, Mapping):
         return _secret_ref(value)
     if not isinstance(value, str) or not value:
@@ -326,10 +302,10 @@ def _secret(value: object, _base_dir: str) -> str | SecretRef:
     return value
 
 
-def _headers(value: object, _base_dir: str) -> dict[str, str | SecretRef]:
+def _headers(value: object, _base_dir: str) -> dict[str, str | FromSecret]:
     if not isinstance(value, Mapping):
         raise ValueError(f'must be a table of Header = "value", got {show(value)}')
-    found: dict[str, str | SecretRef] = {}
+    found: dict[str, str | FromSecret] = {}
     problems = []
     for name, item in value.items():
         if not name or not all(c.isalnum() or c in "-_!#$%&'*+.^`|~" for c in name):
@@ -352,18 +328,16 @@ def _headers(value: object, _base_dir: str) -> dict[str, str | SecretRef]:
     return found
 
 
-def _secret_ref(item: Mapping[Any, object]) -> SecretRef:
-    from procward.supervision.secretrefs import SecretRef, check_secret_name
-
+def _secret_ref(item: Mapping[Any, object]) -> FromSecret:
     if set(item) != {"secret"}:
         raise ValueError('must be a string, or { secret = "NAME" } to take it from a secret')
-    return SecretRef(check_secret_name(item["secret"]))
-
-
-def _cwd(value: object, base_dir: str) -> str:
-    from procward.supervision.appkeys import READERS
-
-    return str(READERS["cwd"](value, base_dir))
+    name = item["secret"]
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{show(name)} is not a secret name: 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    return FromSecret(name)
 
 
 def _timeout(value: object, base_dir: str) -> float:
@@ -383,7 +357,7 @@ _READERS = {
     "on": _events,
     "apps": _apps,
     "run": read_cmd,
-    "cwd": _cwd,
+    "cwd": read_path,
     "url": _url,
     "secret": _secret,
     "headers": _headers,

@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Any
 from procward.kit import _fastjson as fastjson
 from procward.kit._durations import format_duration
 from procward.kit._structs import Struct
-from procward.supervision.hooks import Hook, check_url, happened, payload, wanted
+from procward.supervision.hooks import FromSecret, Hook, check_url
+from procward.supervision.hooksevents import happened, payload, wanted
 from procward.supervision.hooksqueue import Outbox, retry_delay, worth_retrying
 
 if TYPE_CHECKING:
     from procward.supervision.events import Event
-    from procward.supervision.secretrefs import SecretRef, SecretSource
+    from procward.supervision.secretrefs import SecretSource
 
 __all__ = ["Delivery", "HookRunner"]
 
@@ -191,7 +192,7 @@ class HookRunner:
         if not 200 <= status < 300:
             raise Failed(f"answered {status}", retry=worth_retrying(status))
 
-    def _value(self, value: str | SecretRef | None) -> str:
+    def _value(self, value: str | FromSecret | None) -> str:
         """A literal, or the value of a secret, read at each try (never logged)."""
         if value is None or isinstance(value, str):
             return value or ""

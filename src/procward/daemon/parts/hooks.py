@@ -24,7 +24,7 @@ class Hooks:
     def __init__(self, sup: Supervisor) -> None:
         self.sup = sup
 
-    @method(Role.VIEWER)
+    @method(Role.VIEWER, result="list[HookView]")
     def getHooks(self, ctx: CallContext) -> list[dict[str, Any]]:
         """Each hook (by definition): its events, target, apps and delivery counts."""
         apps: dict[Hook, list[str]] = {}
