@@ -386,3 +386,60 @@ def test_an_app_that_fails_its_health_check_is_unhealthy(
     assert (run["stdin"]["from"], run["stdin"]["to"]) == ("running", "stopping")
     assert run["stdin"]["why"].startswith("health check failed")
     assert run["env"]["PROCWARD_WHY"] == run["stdin"]["why"]
+
+
+def test_a_command_that_hangs_or_cannot_start_fails_and_says_why(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps(f"""
+        [hooks.slow]
+        on = ["gave-up"]
+        run = ["sleep", "600"]
+        timeout = "300ms"
+
+        [hooks.missing]
+        on = ["gave-up"]
+        run = "/nonexistent/notify"
+
+        [hooks.sad]
+        on = ["gave-up"]
+        run = ["/bin/sh", "-c", "echo no route to pager >&2; exit 3"]
+        {crashing_app(max_restarts=0)}
+    """)
+
+    def failed(name: str) -> dict[str, Any] | None:
+        found = hook(daemon, name)
+        return found if found["failed"] else None
+
+    assert wait_for(lambda: failed("slow"), 10)["last_error"] == "did not finish within 300ms"
+    assert wait_for(lambda: failed("missing"), 10)["last_error"] == (
+        "cannot run /nonexistent/notify: No such file or directory"
+    )
+    assert wait_for(lambda: failed("sad"), 10)["last_error"] == (
+        "failed (exit status 3): no route to pager"
+    )
+
+
+def test_a_webhook_takes_its_url_and_key_from_the_secret_store(
+    daemon: Client, load_apps: LoadApps, receiver: Callable[..., Receiver]
+) -> None:
+    server = receiver()
+    daemon.call("setSecret", {"name": "hook-url", "value": server.url})
+    daemon.call("setSecret", {"name": "hook-key", "value": "s3cr3t-key"})
+    load_apps(f"""
+        [hooks.slack]
+        on = ["gave-up"]
+        url = {{ secret = "hook-url" }}
+        secret = {{ secret = "hook-key" }}
+        headers = {{ Authorization = {{ secret = "hook-key" }} }}
+        {crashing_app(max_restarts=0)}
+    """)
+    wait_for(lambda: server.requests, 10, what="the POST")
+    [(_at, headers, body)] = server.requests
+    signed = headers["X-Procward-Timestamp"].encode() + b"." + body
+    expected = hmac.new(b"s3cr3t-key", signed, hashlib.sha256).hexdigest()
+    assert headers["X-Procward-Signature"] == f"sha256={expected}"
+    assert headers["Authorization"] == "s3cr3t-key"
+    assert hook(daemon, "slack")["target"] == "the url in secret 'hook-url'"
+    shown = daemon.call("inspect", {"name": "bad", "lines": 0})
+    assert "s3cr3t" not in json.dumps(shown)

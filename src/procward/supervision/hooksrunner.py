@@ -87,7 +87,17 @@ class HookRunner:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def told(self, event: Event) -> None:
-        """An ``EventLog`` listener: this state change queued for each hook that wants it."""
+        """An ``EventLog`` listener: this state change queued for each hook that wants it.
+
+        Called inside the instance's state change: whatever goes wrong here
+        is logged, never raised into supervision.
+        """
+        try:
+            self._queue_all(event)
+        except Exception:
+            log.exception("hooks: the event %s could not be queued", event)
+
+    def _queue_all(self, event: Event) -> None:
         hooks, code, signal = self.lookup(event[1], event[2])
         names = happened(event, code=code, signal=signal) if hooks else ()
         for hook in hooks:
