@@ -348,6 +348,6 @@ def _rlimits() -> Any:
 
 
 def _hooks() -> Any:
-    from procward.supervision import hooks
+    from procward.supervision import hookskeys
 
-    return hooks
+    return hookskeys

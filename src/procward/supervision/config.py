@@ -290,7 +290,8 @@ def _read_app(
 
 def _give_file_hooks(value: object, base_dir: str, drafts: list[_Draft]) -> list[Problem]:
     """The file's ``[hooks]`` added to the apps they are for (hooks.py); the problems."""
-    from procward.supervision.hooks import applying, read_file_hooks
+    from procward.supervision.hooks import applying
+    from procward.supervision.hookskeys import read_file_hooks
 
     try:
         shared = read_file_hooks(value, base_dir)

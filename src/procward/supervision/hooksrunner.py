@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 from procward.kit import _fastjson as fastjson
 from procward.kit._durations import format_duration
 from procward.kit._structs import Struct
-from procward.supervision.hooks import FromSecret, Hook, check_url
+from procward.supervision.hooks import FromSecret, Hook
 from procward.supervision.hooksevents import happened, payload, wanted
+from procward.supervision.hookskeys import check_url
 from procward.supervision.hooksqueue import Outbox, retry_delay, worth_retrying
 
 if TYPE_CHECKING:
