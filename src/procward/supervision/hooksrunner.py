@@ -155,6 +155,10 @@ class HookRunner:
                 why = str(e)
                 if not e.retry:
                     break
+            except Exception as e:  # a bug: this delivery fails, the hook's queue goes on
+                log.exception("hook %s: delivering for %s", hook.name, delivery.label)
+                why = f"failed: {e!r}"
+                break
             else:
                 why = None
                 break
