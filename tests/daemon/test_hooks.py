@@ -317,7 +317,9 @@ def test_dead_endpoints_do_not_slow_the_daemon(
     assert silent["in_flight"] == gone["in_flight"] == 4
     assert cli("hooks").code == 1  # deliveries were lost: someone was not told
     assert with_hooks[0] < without[0] * 3 + 1.0
-    assert with_hooks[1] < without[1] * 3 + 10.0  # the storm's forks make p95 noisy
+    # p95 swings with the machine's load, hooks or not (decision 0044); a daemon that
+    # waited on a dead endpoint would answer in seconds, not milliseconds.
+    assert with_hooks[1] < max(without[1] * 3, 50.0)
 
 
 def test_bad_hooks_are_refused_with_their_keys(
