@@ -41,6 +41,7 @@ from procward.cli.daemon import (
     cmd_up,
     cmd_upgrade,
 )
+from procward.cli.hooks import cmd_hooks
 from procward.cli.importing import cmd_import
 from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
 from procward.cli.options import (
@@ -395,6 +396,13 @@ PARSER = Parser(
             ],
             [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
             record=EventsArgs,
+        ),
+        Command(
+            "hooks",
+            cmd_hooks,
+            "each hook, its apps and its deliveries (exit status 1 if some were lost)",
+            [JSON],
+            record=Globals,
         ),
         Command(
             "logs",

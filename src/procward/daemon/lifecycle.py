@@ -138,6 +138,7 @@ async def stop(parts: Parts, audit: Audit, *, force: bool) -> None:
     sup = parts.sup
     parts.uptime.stop()
     await stop_apps(sup, force=force)
+    await sup.stop_hooks()
     if sup.cgroups is not None:
         sup.cgroups.close()
     for app in sup.apps.values():
