@@ -65,7 +65,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 ## The long chaos and abuse suite (tests/chaos; `make test` runs a short one):
 ## >= 200 kill -9s and 5,000 fuzzed inputs per transport. Replay a failure with the

@@ -128,8 +128,9 @@ def test_a_large_scale_up_leaves_ping_answering(
         worst = timer.stop()
     assert len(app_instances(daemon, "many")) == 600
     # 600 spawns in one pass of the loop take seconds here; in 20 ms slices
-    # a ping waits one slice. 200 ms leaves room for a machine busy elsewhere.
-    assert worst < 0.2, f"ping took {worst * 1000:.0f} ms during the scale-up"
+    # a ping waits one slice. 500 ms leaves room for a machine busy elsewhere
+    # (217 ms seen at load 3, beside a second test worker).
+    assert worst < 0.5, f"ping took {worst * 1000:.0f} ms during the scale-up"
     daemon.call("scale", name="many", instances=0)
 
 
