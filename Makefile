@@ -42,9 +42,10 @@ stop: $(STAMP)
 test: $(STAMP) test-tools lint typecheck unit
 
 ## What some tests drive for real: openssl (TLS certificates), zsh and fish
-## (completion scripts). Installed from Debian when missing and allowed; the
-## tests that need one skip, saying why, where it cannot be had.
-TEST_TOOLS := openssl zsh fish
+## (completion scripts), chromium (the dashboard's browser test). Installed from
+## Debian when missing and allowed; the tests that need one skip, saying why,
+## where it cannot be had (the browser test fails instead when CI is set).
+TEST_TOOLS := openssl zsh fish chromium
 test-tools:
 	@missing=$$(for t in $(TEST_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

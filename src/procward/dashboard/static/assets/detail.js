@@ -17,6 +17,7 @@ export class Detail {
     this.refresh = refresh; // after an action: ask for the apps again
     this.name = null;
     this.lines = []; // {text, err}
+    this.events = new Map(); // "time:instance:to" -> event, drawn by time
     this.partial = new Map(); // "instance:stream" -> the start of a line not ended yet
     this.paused = false;
     this.stop = null;
@@ -30,9 +31,11 @@ export class Detail {
     $("#detail").hidden = false;
     fill($("#detail-title"), app.name);
     this.update(app);
-    fill($("#events"));
+    this.events.clear();
+    this.drawEvents();
     this.lines = [];
     this.partial.clear();
+    delete $("#log").dataset.following;
     this.drawLog();
     this.stop = follow(`/logs/stream?app=${encodeURIComponent(app.name)}`, this.token,
       (frame) => this.onLog(frame), () => {});
@@ -64,14 +67,22 @@ export class Detail {
       el("td", {}, inst.error || inst.status || ""))));
   }
 
+  /** An event, live or from the history asked for on opening (either may come first). */
   addEvent(event) {
     if (event.app !== this.name) return;
+    this.events.set(`${event.time}:${event.instance}:${event.to}`, event);
+    this.drawEvents();
+  }
+
+  drawEvents() {
+    const events = [...this.events.values()].sort((a, b) => a.time - b.time).slice(-KEEP_EVENTS);
     const list = $("#events");
-    const why = event.why ? ` (${event.why})` : "";
-    list.append(el("li", {}, el("time", {}, clock(event.time)),
-      `${event.app}:${event.instance} ${event.from} → ${event.to}${why}`));
-    while (list.children.length > KEEP_EVENTS) list.firstElementChild.remove();
-    list.lastElementChild.scrollIntoView({ block: "nearest" });
+    fill(list, ...events.map((event) => {
+      const why = event.why ? ` (${event.why})` : "";
+      return el("li", {}, el("time", {}, clock(event.time)),
+        `${event.app}:${event.instance} ${event.from} → ${event.to}${why}`);
+    }));
+    list.scrollTop = list.scrollHeight;
   }
 
   onLog({ event, data }) {
@@ -85,6 +96,9 @@ export class Detail {
       for (const line of parts) this.addLine(line, data.stream === "err");
     } else if (event === "dropped") {
       this.addLine(`[${data.bytes} bytes of output skipped: the page fell behind]`, true);
+    } else if (event === "following") {
+      $("#log").dataset.following = "yes"; // new output reaches the page from now on
+      return;
     } else if (event === "error") {
       this.addLine(`[${data.message}]`, true);
     } else {
