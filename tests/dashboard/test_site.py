@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from procward.dashboard.live import frame
+from procward.dashboard.live import TICK, frame
 from procward.dashboard.site import CSP
 from procward.kit._client import Client
 from procward.kit._http import STREAMS_PER_TOKEN
@@ -175,3 +175,14 @@ def test_a_revoked_token_ends_its_stream(daemon: Client, http_address: tuple[str
     assert daemon.call("revokeToken", id=made["id"])["sessions_ended"] == 1
     assert ended(sock)
     sock.close()
+
+
+def test_a_reader_that_hangs_up_ends_its_stream_at_once(
+    daemon: Client, http_address: tuple[str, int]
+) -> None:
+    """Not at the next write (up to ``TICK`` s later): its followers leave with it."""
+    sock = open_stream(http_address, "/events/stream", token(daemon, "viewer"))
+    read_until(sock, b"event: metrics")  # the first frames are out: the next in TICK s
+    assert daemon.call("status")["daemon"]["pools"]["authenticated"] == 1
+    sock.close()
+    wait_for(lambda: daemon.call("status")["daemon"]["pools"]["authenticated"] == 0, TICK / 2)

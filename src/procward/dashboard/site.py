@@ -9,10 +9,9 @@ bug in the page ever put it into markup.
 
 from __future__ import annotations
 
+import os
 import re
-from importlib import resources
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
 
 from procward.dashboard import live
 from procward.kit._http import Reply, Stream
@@ -41,6 +40,9 @@ TYPES = {
     ".svg": "image/svg+xml",
 }
 ASSET_NAME = re.compile(r"[a-z0-9][a-z0-9-]*\.(js|css|svg)")
+# Files next to this module (procward installs as files, never zipped):
+# os.path, not importlib.resources, which costs the daemon 25 ms more to load.
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 
 class Site:
@@ -48,11 +50,9 @@ class Site:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.files = resources.files("procward.dashboard") / "static"
 
     async def respond(self, peer: Peer, target: str) -> Reply | Stream:
-        parts = urlsplit(target)
-        path, query = parts.path, parse_qs(parts.query)
+        path, _, query = target.partition("?")
         if path == "/" or path.startswith("/app/"):
             return self._file("index.html", "text/html; charset=utf-8", PAGE_CACHE)
         if path.startswith("/assets/"):
@@ -60,8 +60,7 @@ class Site:
         if path == "/events/stream":
             return self._stream(live.events(self.registry, peer))
         if path == "/logs/stream":
-            app = query.get("app", [""])[0]
-            return self._stream(live.logs(self.registry, peer, app))
+            return self._stream(live.logs(self.registry, peer, app_asked(query)))
         return page_error(404, "not found")
 
     def _asset(self, name: str) -> Reply:
@@ -72,13 +71,21 @@ class Site:
 
     def _file(self, name: str, content_type: str, cache: str) -> Reply:
         try:
-            body = self.files.joinpath(*name.split("/")).read_bytes()
+            with open(os.path.join(STATIC, name), "rb") as f:
+                body = f.read()
         except OSError:
             return page_error(404, "not found")
         return Reply(200, body, content_type, (*SAFETY, ("cache-control", cache)))
 
     def _stream(self, chunks: live.Frames) -> Stream:
         return Stream(chunks, headers=(*SAFETY, ("cache-control", STREAM_CACHE)))
+
+
+def app_asked(query: str) -> str:
+    """The ``app`` of a query string ("app=web"), decoded; "" if none."""
+    from urllib.parse import parse_qs
+
+    return parse_qs(query).get("app", [""])[0]
 
 
 def page_error(status: int, message: str) -> Reply:

@@ -328,6 +328,7 @@ class HttpConnection(asyncio.Protocol):
         self.guard = Guard(server.admission, self.abort)
         self._writable = True
         self._reading = True
+        self.streaming = False  # a Stream is being sent: the peer only listens, or hangs up
         self._read_timer: asyncio.TimerHandle | None = None  # the request must be in by then
         self._idle_timer: asyncio.TimerHandle | None = None  # keep-alive without a request
 
@@ -352,6 +353,9 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.transport is None:
             return
+        if self.streaming:  # a stream's reader has nothing to say: it is not one
+            self.close()
+            return
         self.h11.receive_data(data)
         self._not_idle()
         if self._read_timer is None and self.busy is None:
@@ -360,6 +364,9 @@ class HttpConnection(asyncio.Protocol):
         self._continue()
 
     def eof_received(self) -> bool:
+        if self.streaming:  # the reader hung up: end the stream now, not at the next write
+            self.close()
+            return False
         self.h11.receive_data(b"")
         self._continue()
         return True  # h11 decides: answer what came whole, then close
@@ -380,13 +387,14 @@ class HttpConnection(asyncio.Protocol):
         The peer is read only while h11 needs data for the next request: what
         came meanwhile (pipelined requests) waits in h11's buffer, one read
         at most, so a peer that does not read its replies is not read either.
+        While a stream is sent the peer is read too, to hear it hang up.
         """
         if self.busy is None and self._writable:
             self._next_events()
         transport = self.transport
         if transport is None:
             return
-        wanted = self.busy is None and self._writable
+        wanted = (self.busy is None or self.streaming) and self._writable
         if wanted and not self._reading:
             self._reading = True
             transport.resume_reading()
@@ -477,6 +485,8 @@ class HttpConnection(asyncio.Protocol):
             self._write(self.h11.send(h11.EndOfMessage()) or b"")
             return
         self.server.streams[self] = stream.peer
+        self.streaming = True
+        self._continue()  # read again: to hear the reader hang up
         expires = stream.peer.expires
         loop = asyncio.get_running_loop()
         ending = loop.call_at(loop.time() + expires - time.time(), self.close) if expires else None
@@ -491,6 +501,7 @@ class HttpConnection(asyncio.Protocol):
             self.server.admission.refused("http-stream", "dropped a stream its reader fell behind")
             self.abort()
         finally:
+            self.streaming = False
             self.server.streams.pop(self, None)
             if ending is not None:
                 ending.cancel()
