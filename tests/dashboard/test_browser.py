@@ -148,6 +148,28 @@ def test_a_viewer_sees_no_buttons_and_is_refused(
         buttons = page.evaluate("[...document.querySelectorAll('button')].map(b => b.id)")
         assert buttons == ["detail-close", "log-pause"]  # the page's own, no action
         assert page.evaluate("document.querySelector('#who').textContent").endswith("viewer")
+        # Keyboard: a row takes the focus and Enter opens it.
+        page.evaluate("document.querySelector('tr[data-app=\"echo\"]').focus()")
+        for kind in ("keyDown", "keyUp"):
+            page.send(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key="Enter",
+                code="Enter",
+                windowsVirtualKeyCode=13,
+            )
+        page.wait_for("document.querySelector('#detail-title').textContent === 'echo'")
+        # A phone's width: the page does not overflow it (the tables scroll in their box).
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=390,
+            height=844,
+            deviceScaleFactor=2,
+            mobile=True,
+        )
+        page.wait_for("document.documentElement.scrollWidth <= 390")
+        pid_header = "document.querySelector('#apps th.wide')"
+        assert page.evaluate(f"getComputedStyle({pid_header}).display") == "none"
     finally:
         page.close()
     conn = http.client.HTTPConnection(*http_address, timeout=10)

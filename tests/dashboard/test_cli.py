@@ -26,7 +26,8 @@ def test_the_link_turns_http_on_and_holds_a_token_of_the_role_asked(
     assert daemon.call("getNetwork")["addresses"]["http"] == f"{host}:{port}"
     assert "HTTP now listens on" in done.err
     listed = [t for t in daemon.call("listTokens") if t["subject"] == "dashboard"]
-    assert [(t["role"], round(t["expires"] - t["issued"])) for t in listed] == [("operator", 300)]
+    assert [t["role"] for t in listed] == ["operator"]
+    assert 299 <= listed[0]["expires"] - listed[0]["issued"] <= 300  # 5m, in whole seconds
     sock = open_stream((host, int(port)), "/events/stream", secret)
     assert b'"role":"operator"' in read_until(sock, b'"you"')
     sock.close()

@@ -40,7 +40,10 @@ function usage(app, metrics) {
   let cpu = null;
   let memory = null;
   for (const inst of app.instances) {
-    const reading = measured.find((m) => m.index === inst.index) || inst;
+    // The sampler's reading when sampling is on; else the one taken when the page
+    // opened, while the process measured then still runs.
+    const opened = measured.find((m) => m.index === inst.index && m.pid === inst.pid);
+    const reading = inst.cpu !== undefined || !opened ? inst : opened;
     if (reading.cpu !== null && reading.cpu !== undefined) cpu = (cpu || 0) + reading.cpu;
     if (reading.memory !== null && reading.memory !== undefined) memory = (memory || 0) + reading.memory;
   }

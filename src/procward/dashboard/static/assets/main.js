@@ -10,7 +10,7 @@ import { takeToken } from "./session.js";
 import { follow } from "./stream.js";
 
 const apps = new Map(); // name -> the app's summary, as `list` gives it
-const metrics = new Map(); // name -> its instances' CPU and memory
+const metrics = new Map(); // name -> its instances' CPU and memory, measured at opening
 let daemon = null;
 let daemonMetrics = null;
 let role = "viewer";
@@ -53,7 +53,7 @@ function onFrame({ event, data }) {
     noteEvent(data);
   } else if (event === "metrics") {
     daemonMetrics = data.daemon;
-    for (const app of data.apps) metrics.set(app.name, app.instances);
+    for (const app of data.apps || []) metrics.set(app.name, app.instances);
   } else {
     return;
   }
