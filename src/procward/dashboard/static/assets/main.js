@@ -120,7 +120,7 @@ function drawDaemon() {
     ["memory (RSS)", daemonMetrics ? bytes(daemonMetrics.memory) : "…"],
     ["listeners", Object.entries(daemon.addresses || {}).map(([k, v]) => `${k} ${v}`).join(", ")],
     ["instance", daemon.instance],
-    ...Object.entries(daemon.paths || {}).map(([k, v]) => [k, v]),
+    ...Object.entries(daemon.paths || {}).filter(([k]) => k !== "instance"),
   ];
   fill($("#daemon"), ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v ?? "")]));
 }
