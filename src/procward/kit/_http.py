@@ -7,11 +7,11 @@ of ``POST /rpc`` is one JSON-RPC request and the reply is its JSON-RPC
 response (HTTP 200 even for a JSON-RPC error, as JSON-RPC over HTTP does).
 JSON-RPC streams (``followLogs``) need the socket or TCP: HTTP has no
 notifications. A page route may answer with a ``Stream`` instead (the
-dashboard's Server-Sent Events): its chunks go out as they are made, at the
-pace the peer reads them; a producer that outruns its reader raises
-``SlowReader`` and the connection is dropped (counted), never buffered. A
-stream ends when its token expires or is revoked (``end_streams``, decision
-0028), and a token holds at most ``STREAMS_PER_TOKEN`` of them at once.
+dashboard's Server-Sent Events): its chunks go out as they are made; a peer
+``STREAM_UNSENT`` bytes behind, or whose producer overran its own queue
+(``SlowReader``), is dropped (and counted), never buffered for. A stream
+ends when its token expires or is revoked (``end_streams``, decision 0028),
+and a token holds at most ``STREAMS_PER_TOKEN`` of them at once.
 
 HTTP parsing is h11's (sans-IO, the model STYLE.md points to), driven by an
 asyncio ``Protocol`` per connection: ~0.6 MiB of daemon memory where
@@ -181,10 +181,11 @@ class HttpServer:
         path = target.split("?", 1)[0]
         found = self.routes.get((method, path))
         page = self._page(path) if found is None and method == "GET" else None
-        if found is None and page is None:
+        chosen = found if found is not None else page
+        if chosen is None:
             known = any(p == path for _, p in self.routes) or self._page(path) is not None
             return _error(405 if known else 404, "method not allowed" if known else "not found")
-        role = found[0] if found is not None else page[0]  # type: ignore[index]
+        role = chosen[0]
         try:
             peer = self._peer(request, address)
         except TooManyAttempts as exc:
@@ -499,6 +500,9 @@ class HttpConnection(asyncio.Protocol):
         except SlowReader:
             self.server.dropped_streams += 1
             self.server.admission.refused("http-stream", "dropped a stream its reader fell behind")
+            self.abort()
+        except Exception:  # mid-stream there is no status left to say it with
+            log.exception("a stream to %s failed", self.address)
             self.abort()
         finally:
             self.streaming = False
