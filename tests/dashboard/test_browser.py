@@ -172,6 +172,14 @@ def test_a_viewer_sees_no_buttons_and_is_refused(
         assert page.evaluate(f"getComputedStyle({pid_header}).display") == "none"
     finally:
         page.close()
+    # A token the daemon refuses (expired, revoked, made up) leads back to `procward dashboard`.
+    page = browser.open_page()
+    try:
+        page.navigate(f"http://{http_address[0]}:{http_address[1]}/#token=made.up.token")
+        page.wait_for("document.querySelector('#login')?.hidden === false")
+        assert page.evaluate("sessionStorage.getItem('procward.token')") is None
+    finally:
+        page.close()
     conn = http.client.HTTPConnection(*http_address, timeout=10)
     call = {"jsonrpc": "2.0", "id": 1, "method": "stopApp", "params": {"name": "web"}}
     headers = {"Authorization": f"Bearer {viewer}", "Content-Type": "application/json"}

@@ -6,7 +6,7 @@ import { Detail } from "./detail.js";
 import { $, el, fill } from "./dom.js";
 import { bytes, duration } from "./format.js";
 import { call } from "./rpc.js";
-import { takeToken } from "./session.js";
+import { forgetToken, takeToken } from "./session.js";
 import { follow } from "./stream.js";
 
 const apps = new Map(); // name -> the app's summary, as `list` gives it
@@ -25,7 +25,13 @@ function start() {
     fill($("#connection"), "no token");
     return;
   }
-  follow("/events/stream", token, onFrame, (status) => fill($("#connection"), status));
+  follow("/events/stream", token, onFrame, (status, refused) => {
+    fill($("#connection"), status);
+    if (refused) {
+      forgetToken(); // expired or revoked: a new link is the way back
+      $("#login").hidden = false;
+    }
+  });
   $("#detail-close").addEventListener("click", () => show(null));
   $("#home").addEventListener("click", (event) => {
     event.preventDefault();
