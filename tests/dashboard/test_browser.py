@@ -3,7 +3,9 @@
 One browser for the module. The apps: ``web`` (runs), ``echo`` (prints what
 the test writes to a file: the log-follow latency), ``xss`` (prints markup
 that would run if the page ever parsed app output) and ``crashy`` (exits at
-once, again and again). Screenshots go to docs/img/ for the README.
+once, again and again). Screenshots are taken every run, and saved to
+docs/img/ for the README with ``PROCWARD_SCREENSHOTS=1`` (else to the
+test's temporary directory: a test run leaves the work tree as it was).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import signal
 import time
+from typing import Any
 
 from procward.kit._client import Client
 
@@ -69,8 +72,10 @@ def test_operator_watches_and_acts(
     browser: Browser,
     daemon: Client,
     load_apps: object,
+    *,
     http_address: tuple[str, int],
     home: str,
+    tmp_path: Any,
 ) -> None:
     load_apps(APPS)  # type: ignore[operator]
     secret = token(daemon, "operator")
@@ -83,8 +88,8 @@ def test_operator_watches_and_acts(
             page.wait_for(f"{row_state(name)} === 'running'")
         page.wait_for(f"['backoff', 'crashed'].includes({row_state('crashy')})")
         assert "exit 3" in page.evaluate(row_text("crashy"))
-        os.makedirs(IMG, exist_ok=True)
-        page.screenshot(os.path.join(IMG, "dashboard-apps.png"))
+        shots = IMG if os.environ.get("PROCWARD_SCREENSHOTS") else str(tmp_path)
+        page.screenshot(os.path.join(shots, "dashboard-apps.png"))
 
         # kill -9 of web's process shows live: a new pid, a restart, the event and why.
         open_app(page, "web")
@@ -93,7 +98,7 @@ def test_operator_watches_and_acts(
         os.kill(pid, signal.SIGKILL)
         page.wait_for(f"!{row_text('web')}.includes('{pid}') && {row_state('web')} === 'running'")
         page.wait_for("document.querySelector('#events').textContent.includes('SIGKILL')")
-        page.screenshot(os.path.join(IMG, "dashboard-app.png"))
+        page.screenshot(os.path.join(shots, "dashboard-app.png"))
 
         # Its log, followed: a line printed now is on the page within a second.
         open_app(page, "echo")
@@ -106,7 +111,7 @@ def test_operator_watches_and_acts(
         page.wait_for(f"document.querySelector('#log').textContent.includes('{line}')", 5)
         latency = time.monotonic() - said
         assert latency < 1.0, f"the line showed after {latency:.2f}s"
-        page.screenshot(os.path.join(IMG, "dashboard-logs.png"))
+        page.screenshot(os.path.join(shots, "dashboard-logs.png"))
 
         # Stop and start as operator, through the buttons.
         open_app(page, "web")
