@@ -1,6 +1,6 @@
 """The daemon's other replies that the CLI renders, as typed records.
 
-Health, metrics, uptime, events, logs, watch, the dependency graph,
+Health, metrics, uptime, events, hooks, logs, watch, the dependency graph,
 ``inspect``, ``exec``, tokens, secrets and the audit log: what ``replies.py`` says of
 its records holds here too (checked decoding, wire names in ``_wire``, no
 ``typing`` at run time). They live apart so that ``procward status`` makes
@@ -120,6 +120,27 @@ class Event(Struct):
     to: str
     why: str | None
     _wire: ClassVar[dict[str, str]] = {"was": "from"}
+
+
+class HookView(Struct):
+    """One hook (``getHooks``): what it acts on, and what became of its deliveries."""
+
+    name: str
+    on: list[str]
+    kind: str  # "run" or "url"
+    target: str  # the program, or the URL without its path
+    signed: bool
+    timeout: float
+    retries: int
+    apps: list[str]
+    queued: int
+    in_flight: int
+    delivered: int
+    failed: int  # given up on after the retries
+    dropped: int  # pushed out of a full queue
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_delivered_at: float | None = None
 
 
 class LogEntry(Struct):

@@ -88,7 +88,7 @@ def test_the_scripts_come_from_the_command_table() -> None:
 
 
 def test_bash_completes_commands_options_and_their_values(procward_exe: str) -> None:
-    assert bash_complete(procward_exe, "procward st")[0] == ["status", "start", "stop"]
+    assert bash_complete(procward_exe, "procward st")[0] == ["status", "start", "stop", "startup"]
     assert bash_complete(procward_exe, "procward stop --f")[0] == ["--force"]
     assert bash_complete(procward_exe, "procward start --restart a")[0] == ["always"]
     assert bash_complete(procward_exe, "procward completion ")[0] == ["bash", "zsh", "fish"]

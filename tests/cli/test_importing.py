@@ -41,5 +41,5 @@ def test_unreadable_and_unknown_files_are_refused_clearly(
         f.write("[server]\nport = 1\n")
     result = cli("import", unknown)
     assert result.code == 1 and "cannot tell its format" in result.err and "--from" in result.err
-    bad_choice = cli("import", unknown, "--from", "pm2")
+    bad_choice = cli("import", unknown, "--from", "nomad")
     assert bad_choice.code == 2

@@ -33,6 +33,7 @@ APPS = """
     [apps.job]
     cmd = ["sh", "-c", "echo done"]
     restart = "never"
+    hooks.note = { on = ["exited"], run = "true" }
 
     [apps.bad]
     cmd = ["sh", "-c", "echo oops >&2; exit 3"]
@@ -108,6 +109,7 @@ def test_every_reply_decodes_into_its_record(
         call(method)
     call("getEvents", {"limit": 200})
     call("getLogs", {"lines": 5})
+    call("getHooks")
     call("setSecret", {"name": "db_url", "value": "postgres://u:pw@db/x"})
     call("setSecret", {"name": "blob", "value": "AAEC", "encoding": "base64"})
     call("listSecrets")

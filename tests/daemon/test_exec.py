@@ -14,7 +14,7 @@ from procward.kit._paths import InstancePaths
 from procward.kit.testing import wait_for
 
 from ..conftest import Result
-from .conftest import LoadApps, WriteConfig, pid_of, send_request, wait_state
+from .conftest import LoadApps, WriteConfig, alive, pid_of, send_request, wait_state
 
 APP = """
     [apps.web]
@@ -32,14 +32,6 @@ APP = """
 
 def load(load_apps: LoadApps, extra: str = "") -> None:
     load_apps(APP.format(extra=extra))
-
-
-def running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def test_a_declared_command_runs_as_an_instance_would(daemon: Client, load_apps: LoadApps) -> None:
@@ -85,7 +77,7 @@ def test_what_a_command_leaves_running_is_killed_when_it_exits(
     assert time.monotonic() - started < 1.5
     assert result["code"] == 0
     left = int(result["stdout"])
-    wait_for(lambda: not running(left), what="the background sleep to be killed")
+    wait_for(lambda: not alive(left), what="the background sleep to be killed")
 
 
 def test_a_command_past_its_timeout_is_stopped_with_its_group(
@@ -97,7 +89,7 @@ def test_a_command_past_its_timeout_is_stopped_with_its_group(
     assert result["timed_out"] and result["signal"] == "TERM"
     assert result["error"] == "did not finish within 500ms; stopped"
     background = int(pidfile.read_text())
-    wait_for(lambda: not running(background), what="the whole group to be gone")
+    wait_for(lambda: not alive(background), what="the whole group to be gone")
 
 
 def test_hanging_up_stops_the_command(
@@ -107,9 +99,9 @@ def test_hanging_up_stops_the_command(
     load(load_apps, f'quiet = ["sh", "-c", "echo $$$$ > {pidfile}; exec sleep 1000"]')
     caller = send_request(paths, "exec", name="web", command="quiet")
     pid = wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="pid file")
-    assert running(int(pid))
+    assert alive(int(pid))
     caller.close()
-    wait_for(lambda: not running(int(pid)), what="the command to stop with its caller")
+    wait_for(lambda: not alive(int(pid)), what="the command to stop with its caller")
     assert daemon.call("ping")["pid"] > 0
 
 

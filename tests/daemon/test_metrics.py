@@ -34,7 +34,8 @@ def test_metrics_on_demand_measure_each_group(daemon: Client, load_apps: LoadApp
     metrics = daemon.call("getMetrics")
     assert metrics["enabled"] is False
     busy, idle = (app["instances"][0] for app in metrics["apps"])
-    assert busy["processes"] == 2 and busy["cpu"] >= 30.0 and busy["memory"] > 1 << 20
+    # A core's worth on a quiet machine; a share of two on one loaded by other work.
+    assert busy["processes"] == 2 and busy["cpu"] >= 10.0 and busy["memory"] > 1 << 20
     assert idle["processes"] == 1 and idle["cpu"] < 5.0
     assert metrics["daemon"]["memory"] > 1 << 20
     # Measured on demand: status does not show a stale reading afterwards.

@@ -12,8 +12,13 @@ from ..daemon.conftest import daemon
 __all__ = ["DATA", "ENVIRON", "daemon", "notes_by_line", "read_data"]
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
-# What %(ENV_X)s in the test files asks for.
-ENVIRON = {"SLEEP_SECONDS": "600", "WORKERS": "2", "GRACE": "7"}
+# What %(ENV_X)s in the test files asks for (APP_DIR: where serve.py is).
+ENVIRON = {
+    "SLEEP_SECONDS": "600",
+    "WORKERS": "2",
+    "GRACE": "7",
+    "APP_DIR": os.path.join(DATA, "circus"),
+}
 
 
 def read_data(relative: str, kind: str | None = None) -> Imported:

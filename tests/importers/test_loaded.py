@@ -10,12 +10,15 @@ signal and timeout.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from procward.kit._client import Client
+from procward.kit.testing import free_port
 
 from ..daemon.conftest import app_instances, wait_all_state
 from .conftest import DATA, ENVIRON, read_data
@@ -78,3 +81,35 @@ def test_procfile_ports_and_env_file(daemon: Client, cli: Callable[..., Any], ho
     wait_all_state(daemon, "worker", "running", count=1, timeout=20)
     env = daemon.call("getEnv", name="worker", instance=0)
     assert (env["PORT"], env["GREETING"], env["RAILS_ENV"]) == ("5100", "hello world", "production")
+
+
+def test_an_fcgi_program_gets_its_socket_on_fd_0(
+    daemon: Client, cli: Callable[..., Any], home: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    with open(os.path.join(DATA, "supervisord/fcgi.conf"), encoding="utf-8") as f:
+        text = f.read().replace("tcp://127.0.0.1:9000", f"tcp://127.0.0.1:{port}")
+    (tmp_path / "fcgi.conf").write_text(text)
+    import_and_load(cli, home, str(tmp_path / "fcgi.conf"))
+    wait_all_state(daemon, "app", "running", count=2, timeout=20)
+    answers = {fcgi_answer(socket.AF_INET, ("127.0.0.1", port)) for _ in range(10)}
+    assert answers <= {"hello fastcgi 0 fd=0", "hello fastcgi 1 fd=0"}
+
+
+def test_an_fcgi_program_on_a_unix_socket(
+    daemon: Client, cli: Callable[..., Any], home: str, tmp_path: Path
+) -> None:
+    with open(os.path.join(DATA, "supervisord/fcgi-unix.conf"), encoding="utf-8") as f:
+        text = f.read().replace("unix:///run/php/", f"unix://{tmp_path}/")
+    (tmp_path / "fcgi.conf").write_text(text)
+    import_and_load(cli, home, str(tmp_path / "fcgi.conf"))
+    wait_all_state(daemon, "php", "running", count=1, timeout=20)
+    assert fcgi_answer(socket.AF_UNIX, str(tmp_path / "php.sock")) == "hello 0 fd=0"
+    wait_all_state(daemon, "worker", "running", count=1, timeout=20)
+
+
+def fcgi_answer(family: int, address: str | tuple[str, int]) -> str:
+    with socket.socket(family, socket.SOCK_STREAM) as conn:
+        conn.settimeout(10)
+        conn.connect(address)
+        return conn.makefile().readline().strip()

@@ -103,7 +103,7 @@ def test_one_off_entries_do_not_start_with_the_others() -> None:
 
 def test_an_unknown_format_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "apps.yml"
-    path.write_text("apps:\n  - name: web\n    script: app.js\n  [weird]\n")
+    path.write_text("services:\n  web:\n    image: nginx\n  [weird]\n")
     with pytest.raises(ImportRefused, match="cannot tell its format"):
         read(str(path), None, {})
     with pytest.raises(ImportRefused, match="cannot read"):

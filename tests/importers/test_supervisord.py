@@ -25,12 +25,16 @@ FILES = [
     "supervisord/messy.conf",
 ]
 
+# Files with [fcgi-program:x]: the daemon binds their sockets, so test_loaded.py
+# loads a copy on a free port.
+FCGI_FILES = ["supervisord/fcgi.conf", "supervisord/fcgi-unix.conf"]
+
 
 def apps_of(relative: str) -> dict[str, dict[str, object]]:
     return {app.name: app.keys for app in read_data(relative).apps}
 
 
-@pytest.mark.parametrize("relative", FILES)
+@pytest.mark.parametrize("relative", FILES + FCGI_FILES)
 def test_every_file_becomes_a_config_procward_accepts(relative: str) -> None:
     imported = read_data(relative)
     text = render(imported, os.path.dirname(os.path.join(DATA, relative)))
@@ -152,13 +156,14 @@ def test_what_does_not_carry_over_is_reported_with_its_line() -> None:
     assert apps_of("supervisord/messy.conf")["legacy"]["umask"] == "022"
 
 
-def test_groups_event_listeners_and_fcgi_programs_are_reported() -> None:
+def test_groups_and_event_listeners_are_reported_fcgi_programs_imported() -> None:
     imported = read_data("supervisord/groups.conf")
-    assert [app.name for app in imported.apps] == ["shop-web", "shop-worker"]
+    assert [app.name for app in imported.apps] == ["shop-web", "shop-worker", "php"]
     notes = notes_by_line(imported)
     assert "procward has no groups" in notes["groups.conf", 1]
-    assert "hooks" in notes["groups.conf", 10]
-    assert "sockets" in notes["groups.conf", 14]
+    assert "[hooks.NAME]" in notes["groups.conf", 10]
+    assert "memmon: use max_memory" in notes["groups.conf", 10]
+    assert "not on fd 0" in notes["groups.conf", 15]
 
 
 @pytest.mark.parametrize(
@@ -210,3 +215,47 @@ def test_names_procward_cannot_take_are_changed_and_reported(tmp_path: Path) -> 
     }
     notes = notes_by_line(imported)
     assert notes["supervisord.conf", 1].startswith("[program:my app]: imported as 'my-app'")
+
+
+def test_fcgi_programs_hold_their_socket_and_get_it_on_fd_0() -> None:
+    serve = os.path.join(ENVIRON["APP_DIR"], "serve.py")
+    on_fd_0 = ["/bin/sh", "-c", 'exec "$$0" "$$@" 0<&3']
+    assert apps_of("supervisord/fcgi.conf")["app"] == {
+        "cmd": [*on_fd_0, "python3", serve, "--stdin"],
+        "instances": 2,
+        "env": {"GREETING": "hello fastcgi"},
+        "stop_signal": "QUIT",
+        "stop_timeout": "4s",
+        "merge_logs": True,
+        "restart": "always",
+        "sockets": {"fcgi": "127.0.0.1:9000"},
+    }
+    unix = read_data("supervisord/fcgi-unix.conf")
+    apps = {app.name: app.keys for app in unix.apps}
+    assert apps["php"]["sockets"] == {"fcgi": "/run/php/php.sock"}  # %(program_name)s
+    assert apps["worker"]["depends_on"] == ["php"]
+    notes = notes_by_line(unix)
+    assert "not on fd 0" in notes["fcgi-unix.conf", 2]
+    assert "chown it after start" in notes["fcgi-unix.conf", 3]
+    assert "chmod it after start" in notes["fcgi-unix.conf", 4]
+    assert "'udp://127.0.0.1:9001' is not tcp://host:port" in notes["fcgi-unix.conf", 15]
+    assert "legacy" not in apps
+
+
+def test_a_program_has_no_socket(tmp_path: Path) -> None:
+    path = tmp_path / "supervisord.conf"
+    path.write_text("[program:a]\ncommand=sleep 1\nsocket=tcp://127.0.0.1:9000\n")
+    imported = read(str(path), None, {})
+    assert "sockets" not in imported.apps[0].keys
+    assert "only an [fcgi-program:x] has a socket" in notes_by_line(imported)["supervisord.conf", 3]
+
+
+def test_event_listeners_name_the_hooks_and_the_nearest_events() -> None:
+    notes = notes_by_line(read_data("supervisord/fcgi.conf"))
+    crashmail = notes["fcgi.conf", 17]
+    assert '[hooks.NAME] table with on = ["crashed", "exited"]' in crashmail
+    assert "PROCESS_STATE_EXITED -> exited, crashed; PROCESS_STATE_FATAL -> crashed." in crashmail
+    watcher = notes_by_line(read_data("supervisord/fcgi-unix.conf"))["fcgi-unix.conf", 18]
+    assert 'on = ["crashed", "exited", "restarted"]' in watcher
+    assert "TICK_5 -> no hook event (a health probe checks on an interval" in watcher
+    assert "PROCESS_LOG_STDERR -> no hook event (procward logs -f" in watcher

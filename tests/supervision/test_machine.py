@@ -122,6 +122,19 @@ def test_never_restarts_even_on_failure() -> None:
     assert rec.state is State.EXITED and rec.exit_code == 3
 
 
+def test_an_exit_whose_program_never_ran_is_a_failed_spawn_even_once_running() -> None:
+    """A confined spawn's shim said why (after Spawned; min_start 0 made it running)."""
+    spec = replace(SPEC, min_start=0.0, restart=RestartMode.ALWAYS)
+    reason = "limits.nofile: cannot set 1073741824/1073741824"
+    rec, _ = run([Start(), Spawned(1), 5.0, Exited(127, None, reason)], spec)
+    failed, _ = run([Start(), SpawnFailed(reason)], spec)
+    assert rec.state is failed.state is State.BACKOFF
+    assert rec.error == failed.error == reason
+    assert rec.attempt == failed.attempt == 1  # a failure, not a run that ended
+    clean, _ = run([Start(), Spawned(1), 5.0, Exited(0, None, reason)], spec)
+    assert clean.error == reason and clean.attempt == 1  # never "clean"
+
+
 def test_stop_signals_the_group_and_escalates() -> None:
     rec, actions = run([Start(), Spawned(1), StartupElapsed(), Stop()])
     assert rec.state is State.STOPPING

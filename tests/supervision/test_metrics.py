@@ -60,7 +60,8 @@ def test_a_busy_group_uses_about_a_core(busy_group: int) -> None:
     meter.sample()
     reading = meter.reading(busy_group)
     assert reading is not None and reading.cpu is not None
-    assert 30.0 <= reading.cpu <= 110.0  # one core, give or take a busy machine
+    # One core on a quiet machine; a share of two on one loaded by other work.
+    assert 10.0 <= reading.cpu <= 110.0
     assert meter.own is not None and meter.own.memory > 1 << 20
     meter.clear()
     assert meter.reading(busy_group) is None and meter.own is None

@@ -57,7 +57,7 @@ CLAIMED = textwrap.dedent(
     def zombie(pid):
         try:
             return open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0] == "Z"
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             return False
 
     def wait(what):

@@ -29,8 +29,10 @@ async def supervisor(tmp_path: Path, source: FakeSecrets | None) -> AsyncIterato
     """A real supervisor whose children are reaped on SIGCHLD, as the daemon's are."""
     paths = InstancePaths("procward", "t", str(tmp_path / "run"), str(tmp_path / "state"))
     sup = Supervisor(paths, environ={"PATH": os.environ["PATH"]}, secrets=source)
+    # Through the loop's wakeup fd, as in the daemon (kit._daemon's handlers set it):
+    # a SIGCHLD taken by another thread (pytest-xdist's) must still wake the loop.
     loop = asyncio.get_running_loop()
-    before = signal.signal(signal.SIGCHLD, lambda *_: loop.call_soon_threadsafe(sup.reaper.reap))
+    loop.add_signal_handler(signal.SIGCHLD, sup.reaper.reap)
     try:
         yield sup
     finally:
@@ -38,7 +40,7 @@ async def supervisor(tmp_path: Path, source: FakeSecrets | None) -> AsyncIterato
             await sup.stop(list(sup.apps), force=True)
         finally:
             sup.close_logs()
-            signal.signal(signal.SIGCHLD, before)
+            loop.remove_signal_handler(signal.SIGCHLD)
 
 
 async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:

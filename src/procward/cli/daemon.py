@@ -1,4 +1,5 @@
-"""Commands about the daemon itself: run, up, down, upgrade, kill, ping, info, service."""
+"""Commands about the daemon itself: run, up, down, upgrade, kill, ping, info, service,
+startup, save and doctor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import sys
 
 from procward.cli import render
 from procward.cli.connection import connect, fail, start_timeout, warn_of
-from procward.cli.options import Globals, PingArgs, RunArgs, ServiceArgs, TimeoutArgs, UpArgs
+from procward.cli.options import (
+    Globals,
+    PingArgs,
+    RunArgs,
+    ServiceArgs,
+    StartupArgs,
+    TimeoutArgs,
+    UpArgs,
+)
 from procward.client import daemon_argv as _daemon_argv
 from procward.kit._errors import Conflict, KitError
 from procward.kit._paths import InstancePaths
@@ -272,25 +281,104 @@ def _cgroups_in_use(paths: InstancePaths) -> str:
 
 
 def cmd_service(args: ServiceArgs, paths: InstancePaths) -> int:
+    for name, text in _units(args, paths).items():
+        if args.kind == "launchd":
+            sys.stdout.write(text)
+        else:
+            sys.stdout.write(f"# {name}\n{text}\n")
+    return 0
+
+
+def _units(args: ServiceArgs, paths: InstancePaths) -> dict[str, str]:
+    """``{file name: text}`` of the units that run this instance's daemon."""
+    from procward.cli.units import unit_name
     from procward.kit._units import launchd_plist, systemd_units
 
     exe = os.path.abspath(sys.argv[0]) if sys.argv[0].endswith("procward") else "procward"
     run = [exe, "--instance", paths.instance, "run"]
     env = {"PROCWARD_HOME": os.environ["PROCWARD_HOME"]} if "PROCWARD_HOME" in os.environ else {}
     if args.kind == "launchd":
-        sys.stdout.write(
-            launchd_plist(
-                "dev.procward." + paths.instance, run, log_path=paths.daemon_log, environment=env
-            )
-        )
-        return 0
-    units = systemd_units(
-        "procward" if paths.instance == "default" else f"procward-{paths.instance}",
+        label = "dev.procward." + paths.instance
+        plist = launchd_plist(label, run, log_path=paths.daemon_log, environment=env)
+        return {f"{label}.plist": plist}
+    return systemd_units(
+        unit_name(paths),
         run,
         description=f"procward process supervisor ({paths.instance})",
         socket_path=paths.socket if args.socket else None,
         environment=env,
     )
-    for name, text in units.items():
-        sys.stdout.write(f"# {name}\n{text}\n")
+
+
+def cmd_startup(args: StartupArgs, paths: InstancePaths) -> int:
+    """PM2's ``startup``: write ``service``'s units where the init system finds them,
+    then print the one command that enables them (writing needs no privilege;
+    enabling is left to the user to run, as ``pm2 startup`` leaves its ``sudo``)."""
+    from procward.cli.units import Systemd
+    from procward.kit._atomic import write_atomic
+    from procward.kit._lock import is_locked
+
+    units = _units(args, paths)
+    if args.kind == "launchd":
+        directory = os.path.expanduser("~/Library/LaunchAgents")
+    else:
+        directory = Systemd.here().user_dirs[0]
+    targets = {os.path.join(directory, name): text for name, text in units.items()}
+    for path, text in targets.items():
+        if _differs(path, text) and not args.force:
+            return fail(f"{path} exists and differs: --force replaces it", 1)
+    os.makedirs(directory, exist_ok=True)
+    for path, text in targets.items():
+        write_atomic(path, text.encode(), mode=0o644)
+        print(f"wrote {path}")
+    enable = _enable_command(args, list(units), list(targets))
+    if is_locked(paths.lock):  # two daemons of one instance: the unit's would fail to start
+        enable = f"procward down && {enable}"
+    print(f"enable it (starts it now, and at each login):\n  {enable}")
+    if args.kind == "systemd":
+        print("at boot, before you log in: loginctl enable-linger $USER")
     return 0
+
+
+def _differs(path: str, text: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() != text
+    except FileNotFoundError:
+        return False
+
+
+def _enable_command(args: StartupArgs, names: list[str], files: list[str]) -> str:
+    if args.kind == "launchd":
+        return f"launchctl load -w {files[0]}"
+    # With a socket unit, the socket is what starts the daemon (on the first connection).
+    wanted = [name for name in names if name.endswith(".socket")] or names
+    return f"systemctl --user enable --now {' '.join(wanted)}"
+
+
+def cmd_save(args: Globals, paths: InstancePaths) -> int:
+    """PM2's ``save``: nothing to do, and where it is already done."""
+    print(
+        "nothing to save: procward saves the apps and what should run at every change, "
+        f"in {paths.state}.\n"
+        "After a reboot, `procward up` (or `procward resurrect`) brings them back; "
+        "`procward startup` does it at boot."
+    )
+    return 0
+
+
+def cmd_doctor(args: Globals, paths: InstancePaths) -> int:
+    """Check the instance without changing it (and without starting a daemon); the fixes."""
+    from procward.cli.doctor import diagnose
+    from procward.cli.findings import info, report
+    from procward.cli.units import Systemd
+
+    findings = diagnose(paths, Systemd.here())
+    if os.environ.get("PROCWARD_CONNECT"):  # its files are on this machine, not there
+        findings.insert(0, info("connect", "this machine's instance is checked, not --connect's"))
+    problems = sum(finding.level == "problem" for finding in findings)
+    if args.json:
+        render.as_json({"problems": problems, "findings": [f.as_dict() for f in findings]})
+    else:
+        report(findings)
+    return 1 if problems else 0

@@ -21,7 +21,7 @@ def cmd_import(args: ImportArgs, paths: InstancePaths) -> int:
     from procward.importers import ImportRefused, read, render
 
     try:
-        imported = read(args.file, args.kind, os.environ)
+        imported = read(args.file, args.kind, os.environ, args.env_name)
     except ImportRefused as e:
         return fail(str(e), 1)
     if args.output and os.path.exists(args.output) and not args.force:

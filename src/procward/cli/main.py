@@ -29,16 +29,20 @@ from procward.cli.apps import (
 )
 from procward.cli.connection import fail, output_closed
 from procward.cli.daemon import (
+    cmd_doctor,
     cmd_down,
     cmd_info,
     cmd_kill,
     cmd_ping,
     cmd_run,
+    cmd_save,
     cmd_service,
+    cmd_startup,
     cmd_up,
     cmd_upgrade,
 )
 from procward.cli.dashboard import ROLES, DashboardArgs, cmd_dashboard
+from procward.cli.hooks import cmd_hooks
 from procward.cli.importing import cmd_import
 from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
 from procward.cli.options import (
@@ -63,6 +67,7 @@ from procward.cli.options import (
     SecretArgs,
     ServiceArgs,
     StartArgs,
+    StartupArgs,
     StopArgs,
     TimeoutArgs,
     TokenArgs,
@@ -169,6 +174,15 @@ def cmd_complete(args: CompleteArgs, paths: InstancePaths) -> int:
 
 
 JSON = Option("--json", help="machine-readable output")
+KIND = [
+    Arg(
+        "kind",
+        help="systemd (default) or launchd",
+        optional=True,
+        default="systemd",
+        choices=["systemd", "launchd"],
+    )
+]
 
 PARSER = Parser(
     "procward",
@@ -240,6 +254,7 @@ PARSER = Parser(
             "start the daemon if it is not running; with -c, load and start apps",
             [JSON, Option("-c", "--config", type=str, metavar="FILE", help="a procward.toml")],
             record=UpArgs,
+            aliases=["resurrect"],  # pm2: the saved apps back after a reboot
         ),
         Command(
             "down",
@@ -277,6 +292,7 @@ PARSER = Parser(
             [JSON],
             [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
             record=AppsArgs,
+            aliases=["ls"],  # pm2
         ),
         Command(
             "start",
@@ -383,6 +399,13 @@ PARSER = Parser(
             record=EventsArgs,
         ),
         Command(
+            "hooks",
+            cmd_hooks,
+            "each hook, its apps and its deliveries (exit status 1 if some were lost)",
+            [JSON],
+            record=Globals,
+        ),
+        Command(
             "logs",
             cmd_logs,
             "show the apps' output; -f follows it",
@@ -414,6 +437,7 @@ PARSER = Parser(
             [JSON, Option("-n", "--lines", type=int, default=20, help="log lines per file")],
             [Arg("name", help="app", complete="apps")],
             record=InspectArgs,
+            aliases=["describe"],  # pm2
         ),
         Command(
             "metrics",
@@ -615,17 +639,25 @@ PARSER = Parser(
         Command(
             "import",
             cmd_import,
-            "turn a supervisord.conf or a Procfile into a procward.toml, listing what does "
-            "not carry over",
+            "turn a supervisord.conf, a Procfile, a PM2 ecosystem file or a circus.ini into a "
+            "procward.toml, listing what does not carry over",
             [
                 Option("-o", "--output", type=str, metavar="FILE", help="write it there"),
                 Option(
                     "--from",
                     type=str,
                     dest="kind",
-                    choices=["supervisord", "procfile"],
+                    choices=["supervisord", "procfile", "pm2", "circus"],
                     metavar="FORMAT",
-                    help="supervisord or procfile (default: from the file's name and content)",
+                    help="supervisord, procfile, pm2 or circus (default: from the file's name and "
+                    "content)",
+                ),
+                Option(
+                    "--env",
+                    type=str,
+                    dest="env_name",
+                    metavar="NAME",
+                    help="PM2: use each app's env_NAME too, as pm2 start --env NAME does",
                 ),
                 Option("--force", help="replace the -o file if it exists"),
             ],
@@ -637,16 +669,34 @@ PARSER = Parser(
             cmd_service,
             "print a service unit for an init system",
             [Option("--socket", help="with a socket unit (socket activation)")],
-            [
-                Arg(
-                    "kind",
-                    help="systemd (default) or launchd",
-                    optional=True,
-                    default="systemd",
-                    choices=["systemd", "launchd"],
-                )
-            ],
+            KIND,
             record=ServiceArgs,
+        ),
+        Command(
+            "startup",
+            cmd_startup,
+            "write the service unit where systemd (or launchd) finds it and print the "
+            "command that enables it: started at login, or at boot",
+            [
+                Option("--socket", help="with a socket unit (socket activation)"),
+                Option("--force", help="replace a unit file that differs"),
+            ],
+            KIND,
+            record=StartupArgs,
+        ),
+        Command(
+            "save",
+            cmd_save,
+            "nothing to do (for pm2 habits): the apps are saved at every change",
+            record=Globals,
+        ),
+        Command(
+            "doctor",
+            cmd_doctor,
+            "check this instance (dirs, lock, socket, daemon, unit, cgroups, clock, disk, "
+            "logs) and print each problem with its fix; changes nothing, starts nothing",
+            [JSON],
+            record=Globals,
         ),
     ],
 )

@@ -64,6 +64,10 @@ class ServiceArgs(Globals):
     kind: str
 
 
+class StartupArgs(ServiceArgs):
+    force: bool
+
+
 class LogsArgs(AppsArgs):
     lines: int
     follow: bool
@@ -178,4 +182,5 @@ class ImportArgs(Globals):
     file: str
     output: str | None
     kind: str | None
+    env_name: str | None
     force: bool

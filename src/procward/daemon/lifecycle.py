@@ -138,6 +138,7 @@ async def stop(parts: Parts, audit: Audit, *, force: bool) -> None:
     sup = parts.sup
     parts.uptime.stop()
     await stop_apps(sup, force=force)
+    await sup.stop_hooks()
     if sup.cgroups is not None:
         sup.cgroups.close()
     for app in sup.apps.values():
@@ -272,7 +273,9 @@ def watch_children(reap: Callable[[], None]) -> None:
 
     ``signal.signal``, not ``loop.add_signal_handler``: uvloop reserves
     SIGCHLD for subprocesses of its own, which we do not use. The handler
-    only schedules the reap, so all logic still runs in the loop.
+    only schedules the reap, so all logic still runs in the loop. A SIGCHLD
+    that another thread takes still wakes the loop through the wakeup fd
+    that kit._daemon's ``add_signal_handler`` calls set before this.
     """
     loop = asyncio.get_running_loop()
     signal.signal(signal.SIGCHLD, lambda _sig, _frame: loop.call_soon_threadsafe(reap))

@@ -21,6 +21,7 @@ from procward.daemon.parts.audit import Audit
 from procward.daemon.parts.commands import Commands
 from procward.daemon.parts.configs import Configs
 from procward.daemon.parts.events import EventHistory
+from procward.daemon.parts.hooks import Hooks
 from procward.daemon.parts.logs import Logs
 from procward.daemon.parts.metrics import Metrics
 from procward.daemon.parts.network import NetworkSettings
@@ -44,6 +45,7 @@ RPC_PARTS = (
     Audit,
     Commands,
     Configs,
+    Hooks,
     Logs,
     Metrics,
     NetworkSettings,
@@ -139,6 +141,7 @@ class ProcwardDaemon(Daemon):
         parts = (apps, commands, configs, logs, metrics, network, secrets, uptime, views, watch)
         for part in parts:
             self.registry.collect(part)
+        self.registry.collect(Hooks(sup))
 
         return Parts(sup, keeper, metrics, network, configs, uptime, events, upgrade, secrets)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["ExpansionError", "expand", "has_instance", "to_procward"]
+__all__ = ["ExpansionError", "expand", "has_instance", "instance_marker", "to_procward"]
 
 _FORMAT = re.compile(r"%%|%\(([^)]*)\)([#0\- +]*)(\d*)((?:\.\d+)?[diouxXeEfFgGcrsa])")
 _MARKER = re.compile(r"\x00(\d+)\x00")
@@ -34,7 +34,7 @@ def expand(value: str, names: Mapping[str, str]) -> str:
             return "%"
         name, flags, width, conversion = match.groups()
         if name == "process_num":
-            return f"\x00{width if '0' in flags and width else 1}\x00"
+            return instance_marker(int(width) if "0" in flags and width else 1)
         if name not in names and name.startswith("ENV_"):
             raise ExpansionError(f"%({name})s: ${name[4:]} is not set where procward import runs")
         if name not in names:
@@ -47,6 +47,11 @@ def expand(value: str, names: Mapping[str, str]) -> str:
             raise ExpansionError(f"%({name}){flags}{width}{conversion} of {text!r}") from None
 
     return _FORMAT.sub(one, value)
+
+
+def instance_marker(width: int = 1) -> str:
+    """Where the instance number goes, zero-padded to ``width``, until ``to_procward``."""
+    return f"\x00{width}\x00"
 
 
 def has_instance(value: str) -> bool:

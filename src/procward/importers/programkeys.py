@@ -14,9 +14,11 @@ import shlex
 import socket
 from collections.abc import Callable, Mapping
 
+from procward.importers.cmdform import as_cmd
 from procward.importers.expansions import ExpansionError, expand, has_instance, to_procward
+from procward.importers.heldsockets import FIRST_FD, ON_STDIN_NOTE, on_stdin
 from procward.importers.inifile import Entry, Section
-from procward.importers.record import ImportedApp, Note
+from procward.importers.record import ImportedApp, Note, not_imported
 from procward.kit import _signals as signals
 
 __all__ = ["PROGRAM_KEYS", "program"]
@@ -70,7 +72,7 @@ def program(
         return None
     names = {f"ENV_{k}": v for k, v in environ.items()}
     names |= {
-        "program_name": section.name.removeprefix("program:").strip(),
+        "program_name": section.name.split(":", 1)[1].strip(),
         "group_name": group,
         "here": os.path.dirname(section.file),
         "host_node_name": socket.gethostname(),
@@ -86,8 +88,10 @@ def program(
         if handler is not None:
             handler(prog, key, entry)
         elif key not in _DONE_ELSEWHERE:
-            prog.note(entry, key, _unknown(key))
+            prog.note(entry, key, not_imported(key))
     _restart(prog)
+    if section.name.startswith("fcgi-program:"):
+        _fcgi_socket(prog)
     for key, line in section.repeated:
         prog.notes.append(Note(section.file, line, key, "set again below: the last one counts"))
     notes = tuple(sorted(prog.notes, key=lambda note: note.line))
@@ -108,24 +112,8 @@ def _command(prog: _Program, key: str, entry: Entry) -> None:
     except ValueError as e:
         prog.note(entry, "command", f"cannot be split into arguments ({e}): not imported")
         return
-    argv = [to_procward(word, dollars=True)[0] for word in words]
-    prog.keys["cmd"] = _as_string(argv) or argv
+    prog.keys["cmd"] = as_cmd(words)
     _check_padding(prog, entry, "command", text)
-
-
-def _as_string(argv: list[str]) -> str | None:
-    """The argv as one string when procward reads that string back as the same argv.
-
-    A string with shell syntax would run under ``/bin/sh``, which supervisord
-    never does, and ``$`` means different things in the two forms: those
-    stay arrays.
-    """
-    if any("$" in arg or not arg for arg in argv):
-        return None
-    text = shlex.join(argv)
-    if shlex.split(text) != argv or any(c in text for c in ";&|<>()`*?[~\n") or "=" in argv[0]:
-        return None
-    return text
 
 
 def _check_padding(prog: _Program, entry: Entry, key: str, text: str) -> None:
@@ -297,6 +285,55 @@ def _restart(prog: _Program) -> None:
             )
 
 
+def _socket_key(prog: _Program, key: str, entry: Entry) -> None:
+    """Read in ``_fcgi_socket``; a ``[program:x]`` has no socket."""
+    if not prog.section.name.startswith("fcgi-program:"):
+        prog.note(entry, key, "only an [fcgi-program:x] has a socket: not imported")
+
+
+def _fcgi_socket(prog: _Program) -> None:
+    """The socket supervisord binds and puts on fd 0 of every process, held by procward.
+
+    procward passes it at fd 3 (``heldsockets.py``); the command is wrapped to
+    move it to fd 0. An fcgi-program whose socket cannot be read is not imported.
+    """
+    entries = prog.section.entries
+    entry = entries.get("socket")
+    address = None if entry is None else _fcgi_address(prog, entry)
+    cmd = prog.keys.pop("cmd", None)
+    if entry is None:
+        why = "an [fcgi-program:x] needs socket = tcp://host:port or unix:///path: not imported"
+        prog.notes.append(Note(prog.section.file, prog.section.line, "socket", why))
+    if entry is None or address is None or not isinstance(cmd, str | list):
+        return
+    prog.keys["cmd"] = on_stdin(cmd, FIRST_FD)
+    prog.keys["sockets"] = {"fcgi": address}
+    prog.note(entry, "socket", ON_STDIN_NOTE.format(fd=FIRST_FD))
+    for key, why in _FCGI_NOT_IMPORTED.items():
+        if key in entries:
+            prog.note(entries[key], key, f"not imported: {why}")
+
+
+def _fcgi_address(prog: _Program, entry: Entry) -> str | None:
+    """procward's address for ``tcp://host:port`` or ``unix:///path``, as supervisord reads it."""
+    text = (prog.plain(entry, "socket") or "").strip()
+    tcp = re.fullmatch(r"tcp://([^\s:]+):(\d+)", text)
+    if tcp:
+        return f"{tcp.group(1)}:{tcp.group(2)}"
+    if text.startswith("unix:///"):
+        return text.removeprefix("unix://")
+    if text:
+        prog.note(entry, "socket", f"{text!r} is not tcp://host:port or unix:///path: not imported")
+    return None
+
+
+_FCGI_NOT_IMPORTED = {
+    "socket_owner": "procward creates a Unix socket as the daemon's user: chown it after start",
+    "socket_mode": "procward creates a Unix socket with the daemon's umask: chmod it after start",
+    "socket_backlog": "procward's backlog is 1024",
+}
+
+
 def _logfile(prog: _Program, key: str, entry: Entry) -> None:
     if key == "stdout_logfile_maxbytes":
         size = _size(prog, entry, key)
@@ -381,15 +418,6 @@ def _size(prog: _Program, entry: Entry, key: str) -> str | int | None:
     return f"{number}{unit}" if unit and number else number
 
 
-def _unknown(key: str) -> str:
-    from procward.supervision.otherkeys import answer
-
-    known = answer(key)
-    if known is not None:
-        return f"not imported ({known})"
-    return "not imported: procward has no such setting"
-
-
 _HANDLERS: dict[str, Callable[[_Program, str, Entry], None]] = {
     "command": _command,
     "directory": _directory,
@@ -415,6 +443,7 @@ _HANDLERS: dict[str, Callable[[_Program, str, Entry], None]] = {
     "stdout_syslog": _not_needed("procward writes no syslog: read the log files"),
     "stderr_syslog": _not_needed("procward writes no syslog: read the log files"),
     "redirect_stderr": _flag("merge_logs"),
+    **dict.fromkeys(("socket", *_FCGI_NOT_IMPORTED), _socket_key),
     **dict.fromkeys(
         (
             "stdout_logfile",

@@ -1,6 +1,6 @@
 """What every reader returns: apps as procward keys, and what did not carry over.
 
-A reader (``supervisord.py``, ``procfile.py``; PM2 and Circus later) turns
+A reader (``supervisord.py``, ``procfile.py``, ``pm2.py``; Circus later) turns
 one foreign file into an ``Imported``; ``toml_out.py`` writes it. The notes
 are the honest part: each names the file, the line and the key that procward
 does not take as it is, and what procward does instead, so that nobody
@@ -12,7 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["CLEAN_ENVIRONMENT", "ImportRefused", "Imported", "ImportedApp", "Note", "app_name"]
+__all__ = [
+    "CLEAN_ENVIRONMENT",
+    "ImportRefused",
+    "Imported",
+    "ImportedApp",
+    "Note",
+    "app_name",
+    "not_imported",
+]
 
 # What every format differs in from procward: supervisord, foreman, PM2 and Circus
 # all pass their own whole environment on to what they start.
@@ -35,6 +43,17 @@ def app_name(name: str) -> str:
     digit, and not ``all`` (the CLI's every app)."""
     fixed = _NAME_CHARS.sub("-", name).lstrip("_.-")[:64] or "app"
     return f"{fixed}-app" if fixed == "all" else fixed
+
+
+def not_imported(key: str) -> str:
+    """The note for a key a reader has no handler for: what ``otherkeys.py`` answers about
+    it (``'kill_timeout' is PM2's: use 'stop_timeout'``), or that procward has no such key."""
+    from procward.supervision.otherkeys import answer
+
+    known = answer(key)
+    if known is not None:
+        return f"not imported ({known})"
+    return "not imported: procward has no such setting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +79,7 @@ class ImportedApp:
 @dataclass(frozen=True, slots=True)
 class Imported:
     source: str  # the file given to `procward import`
-    kind: str  # "supervisord", "procfile"
+    kind: str  # "supervisord", "procfile", "pm2"
     apps: tuple[ImportedApp, ...]
     notes: tuple[Note, ...] = field(default=())  # about the file, not one app
 

@@ -1,7 +1,8 @@
 """``supervisord.conf`` (and its ``[include]`` fragments) into procward apps.
 
-Only ``[program:x]`` sections become apps; ``[group:x]``, ``[eventlistener:x]``,
-``[fcgi-program:x]`` and the daemon's own sections are reported. Values are
+``[program:x]`` and ``[fcgi-program:x]`` sections become apps (the latter
+with a held socket: ``programkeys._fcgi_socket``); ``[group:x]``,
+``[eventlistener:x]`` and the daemon's own sections are reported. Values are
 expanded as supervisord does when it reads them (``expansions.py``), so
 ``%(ENV_X)s`` takes the value of the environment of ``procward import``, as
 supervisord took its own at start; a note says so where it is used.
@@ -30,6 +31,32 @@ __all__ = ["read_supervisord"]
 _DAEMON_SECTIONS = ("supervisord", "supervisorctl", "unix_http_server", "inet_http_server")
 # Keys of those sections that [program:x] has too: theirs, not misplaced.
 _DAEMON_KEYS = frozenset({"user", "umask", "directory", "environment", "serverurl"})
+# supervisord's events -> the nearest events of procward's [hooks] (decision 0042).
+_HOOK_EVENTS = {
+    "PROCESS_STATE_EXITED": ("exited", "crashed"),
+    "PROCESS_STATE_FATAL": ("crashed",),
+    "PROCESS_STATE_BACKOFF": ("crashed", "restarted"),
+    "PROCESS_STATE_STARTING": ("restarted",),
+    "PROCESS_STATE_RUNNING": ("restarted",),
+    "PROCESS_STATE": ("crashed", "exited", "restarted"),
+    "EVENT": ("crashed", "exited", "restarted", "unhealthy"),
+}
+# Event names by prefix that no hook event matches, and what procward has instead.
+_NO_HOOK_EVENT = {
+    "TICK_": "a health probe checks on an interval, cron_restart acts on a schedule",
+    "PROCESS_LOG": "procward logs -f follows the output",
+    "PROCESS_STATE_STOP": "a stop asked for is in procward events",
+    "PROCESS_STATE_UNKNOWN": "procward always knows its processes' states",
+    "SUPERVISOR_STATE_CHANGE": "the daemon's starts and stops are in procward events",
+    "PROCESS_GROUP": "procward has no groups",
+    "PROCESS_COMMUNICATION": "procward reads no protocol on the output",
+    "REMOTE_COMMUNICATION": "procward has no such RPC",
+}
+# superlance's listeners that procward does without a hook.
+_LISTENERS = {
+    "memmon": "use max_memory, which restarts an app above a size",
+    "httpok": "use an http health probe, health = { http = '...' }",
+}
 _MAX_INCLUDES = 100  # files: an include that globs itself in would loop
 
 
@@ -37,10 +64,10 @@ def read_supervisord(path: str, environ: Mapping[str, str]) -> Imported:
     notes: list[Note] = []
     sections = _read_with_includes(os.path.abspath(path), [], notes)
     groups = _groups(sections, notes)
-    programs = [s for s in sections if s.name.startswith("program:")]
+    programs = [s for s in sections if s.name.startswith(("program:", "fcgi-program:"))]
     apps = []
     for section in programs:
-        program = section.name.removeprefix("program:").strip()
+        program = section.name.split(":", 1)[1].strip()
         name = app_name(program)
         found = programkeys.program(section, name, groups.get(program, program), environ)
         where = (section.file, section.line, f"[{section.name}]")
@@ -123,12 +150,35 @@ def _groups(sections: list[Section], notes: list[Note]) -> dict[str, str]:
     return found
 
 
+def _eventlistener(section: Section) -> str:
+    """Why an event listener is not imported, and the hook it would be in procward."""
+    entry = section.entries.get("events")
+    events = [e.strip().upper() for e in (entry.value if entry else "").split(",") if e.strip()]
+    wanted = sorted({hook for e in events for hook in _HOOK_EVENTS.get(e, ())})
+    quoted = ", ".join(f'"{e}"' for e in wanted)
+    on = f"on = [{quoted}]" if wanted else "on = [...]"
+    mapped = "; ".join(f"{e} -> {_hook_events(e)}" for e in events) or "none given"
+    command = section.entries.get("command")
+    program = os.path.basename(command.value.split()[0]) if command and command.value else ""
+    instead = f" {program}: {_LISTENERS[program]}." if program in _LISTENERS else ""
+    return (
+        "not imported: an event listener speaks supervisord's event protocol; procward "
+        f"calls hooks instead, a [hooks.NAME] table with {on} and run = 'command' (the "
+        f"event as JSON on stdin) or url = '...' (a webhook). Its events: {mapped}.{instead}"
+    )
+
+
+def _hook_events(event: str) -> str:
+    if event in _HOOK_EVENTS:
+        return ", ".join(_HOOK_EVENTS[event])
+    instead = next((w for p, w in _NO_HOOK_EVENT.items() if event.startswith(p)), None)
+    return f"no hook event ({instead})" if instead else "not a supervisord event"
+
+
 def _other_section(section: Section) -> list[Note]:
     name, where = section.name, (section.file, section.line, f"[{section.name}]")
     if name.startswith("eventlistener:"):
-        return [Note(*where, "not imported: event listeners become procward hooks (issue 15)")]
-    if name.startswith("fcgi-program:"):
-        return [Note(*where, "not imported yet: give the app 'sockets' by hand")]
+        return [Note(*where, _eventlistener(section))]
     if name in _DAEMON_SECTIONS or name.startswith("rpcinterface:"):
         misplaced = [
             Note(section.file, entry.line, key, f"a [program:x] key in [{name}]: not imported")

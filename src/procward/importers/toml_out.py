@@ -1,7 +1,7 @@
 """An ``Imported`` as a commented procward.toml that ``procward up -c`` takes as is.
 
 A small writer rather than a TOML library: the values are strings, integers,
-booleans, arrays of strings and one level of inline table, and the comments
+finite floats, booleans, arrays of strings and one level of inline table, and the comments
 (the notes, each above the app it is about) are the point of the file. Paths
 under the output's directory are written relative to it, since procward
 reads ``cwd`` and ``env_file`` relative to the config file.
@@ -10,6 +10,7 @@ reads ``cwd`` and ``env_file`` relative to the config file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import textwrap
@@ -84,6 +85,8 @@ def _value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, list):

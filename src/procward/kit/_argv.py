@@ -150,7 +150,7 @@ class Command:
     must take one (mypy checks that they agree).
     """
 
-    __slots__ = ("args", "func", "help", "hidden", "name", "options", "record")
+    __slots__ = ("aliases", "args", "func", "help", "hidden", "name", "options", "record")
 
     def __init__(
         self,
@@ -162,8 +162,10 @@ class Command:
         *,
         record: type[A] | None = None,
         hidden: bool = False,  # for programs (shell completions), not in help nor completed
+        aliases: Sequence[str] = (),  # other names people type by habit (`ls` for `status`)
     ) -> None:
         self.hidden = hidden
+        self.aliases = tuple(aliases)
         self.name = name
         self.func: Callable[[Any, Any], int] = func
         self.help = help
@@ -192,6 +194,7 @@ class Parser:
         self.description = description
         self.options = list(options)
         self.commands = {c.name: c for c in commands}
+        self.aliases = {alias: c for c in commands for alias in c.aliases}
         self.help_text = help_text
 
     def parse_options(self, argv: Sequence[str], record: type[A]) -> A:
@@ -209,9 +212,10 @@ class Parser:
         if not rest:
             raise UsageError("a command is required (try: procward --help)")
         name, rest = rest[0], rest[1:]
-        command = self.commands.get(name)
+        command = self.commands.get(name) or self.aliases.get(name)
         if command is None:
-            raise UsageError(f"unknown command {name!r}{_suggest(name, self.commands)}")
+            known = [*self.commands, *self.aliases]
+            raise UsageError(f"unknown command {name!r}{_suggest(name, known)}")
         for option in command.options:  # a global --json stays set
             values.setdefault(option.dest, option.default)
         values.update({a.dest: a.default for a in command.args})
@@ -317,10 +321,18 @@ class Parser:
             out += [self.description, "", "options:"]
             out += _rows([(o.label(), o.help) for o in self.options])
             out += ["", "commands:"]
-            out += _rows([(c.name, c.help) for c in self.commands.values() if not c.hidden])
+            out += _rows(
+                [
+                    (", ".join((c.name, *c.aliases)), c.help)
+                    for c in self.commands.values()
+                    if not c.hidden
+                ]
+            )
             out += ["", f"{self.prog} COMMAND --help shows a command's options."]
         else:
             out += [command.help]
+            if command.aliases:
+                out += [f"(also: {', '.join(f'{self.prog} {a}' for a in command.aliases)})"]
             if command.args:
                 out += ["", "arguments:", *_rows([(a.dest.upper(), a.help) for a in command.args])]
             rows = [(o.label(), o.help) for o in command.options]
@@ -374,7 +386,7 @@ def _is_number(word: str) -> bool:
     return True
 
 
-def _suggest(name: str, known: dict[str, Command]) -> str:
+def _suggest(name: str, known: list[str]) -> str:
     import difflib  # only on this error path
 
     close = difflib.get_close_matches(name, known, n=1)

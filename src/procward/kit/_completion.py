@@ -51,7 +51,9 @@ class _Table:
         self.prog = parser.prog
         self.fn = "__" + "".join(c if c.isalnum() else "_" for c in parser.prog)
         self.globals = parser.options
-        self.commands = [c for c in parser.commands.values() if not c.hidden]
+        visible = [c for c in parser.commands.values() if not c.hidden]
+        # An alias completes as its command does: the same options and arguments.
+        self.commands = visible + [_alias(c, name) for c in visible for name in c.aliases]
 
     def options(self) -> Iterator[tuple[str, list[str]]]:
         """``(command, option names)``; "" for the global options."""
@@ -75,6 +77,20 @@ class _Table:
                 values = _arg_values(arg)
                 if values:
                     yield command, index, arg, values
+
+
+def _alias(command: Command, name: str) -> Command:
+    """``command`` under another name, its help saying whose alias it is."""
+    from procward.kit._argv import Command
+
+    return Command(
+        name,
+        command.func,
+        f"= {command.name}: {command.help}",
+        command.options,
+        command.args,
+        record=command.record,
+    )
 
 
 def _option_values(option: Option) -> str:

@@ -10,7 +10,6 @@ tables, loaded only by configs that use them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from procward.supervision.values import (
     read_count,
     read_duration,
     read_flag,
+    read_path,
     read_size,
     read_table,
     show,
@@ -33,14 +33,6 @@ __all__ = ["NAME_CHARS", "NAME_START", "READERS"]
 
 NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 NAME_CHARS = NAME_START | frozenset("_-.")
-
-
-def _path(value: object, base_dir: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a path (a string), got {show(value)}")
-    if not value or "\0" in value:
-        raise ValueError(f"must be a non-empty path without NUL characters, got {value!r}")
-    return value if os.path.isabs(value) else os.path.normpath(os.path.join(base_dir, value))
 
 
 def _env(value: object, _base_dir: str) -> dict[str, Any]:
@@ -208,9 +200,9 @@ def _commands(value: object, base_dir: str) -> dict[str, tuple[str, ...]]:
 
 READERS: dict[str, Callable[[object, str], object]] = {
     "cmd": read_cmd,
-    "cwd": _path,
+    "cwd": read_path,
     "env": _env,
-    "env_file": _path,
+    "env_file": read_path,
     "secrets": _secrets,
     "secrets_as": lambda value, _: _secrets_as(value),
     "inherit_env": lambda value, _: _inherit_env(value),
@@ -251,6 +243,7 @@ READERS: dict[str, Callable[[object, str], object]] = {
     "cron_restart": lambda value, _: _cron(value),
     "max_age": read_duration,
     "max_age_jitter": read_duration,
+    "hooks": lambda value, base_dir: _hooks().read_app_hooks(value, base_dir),
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -352,3 +345,9 @@ def _rlimits() -> Any:
     from procward.supervision import rlimits
 
     return rlimits
+
+
+def _hooks() -> Any:
+    from procward.supervision import hookskeys
+
+    return hookskeys

@@ -59,7 +59,7 @@ __all__ = [
     "validate_app_name",
 ]
 
-TOP_LEVEL_KEYS = ("apps", "procward")
+TOP_LEVEL_KEYS = ("apps", "procward", "hooks")
 MAX_INSTANCES = 256  # of one app, unless a file's [procward] max_instances says more
 MAX_TOTAL_INSTANCES = 10_000  # of all apps together ([procward] max_total_instances)
 LIMIT_CEILING = 100_000  # what either setting may say: beyond, one machine cannot run them
@@ -168,6 +168,8 @@ def parse_config(
         _read_app(name, table, base_dir, cwd=base_dir, secret_names=known)
         for name, table in apps.items()
     ]
+    if "hooks" in data:
+        problems += _give_file_hooks(data["hooks"], base_dir, drafts)
     cap = settings.get("max_instances", MAX_INSTANCES)
     total = settings.get("max_total_instances")
     for draft in drafts:
@@ -284,6 +286,35 @@ def _read_app(
             if "cwd" not in draft.fields:
                 draft.problems.append(Problem(name, "watch", str(e)))
     return draft
+
+
+def _give_file_hooks(value: object, base_dir: str, drafts: list[_Draft]) -> list[Problem]:
+    """The file's ``[hooks]`` added to the apps they are for (hooks.py); the problems."""
+    from procward.supervision.hooks import applying
+    from procward.supervision.hookskeys import read_file_hooks
+
+    try:
+        shared = read_file_hooks(value, base_dir)
+    except Nested as e:
+        return [Problem(None, f"hooks.{key}", message) for key, message in e.problems]
+    except ValueError as e:
+        return [Problem(None, "hooks", str(e))]
+    names = [draft.name for draft in drafts]
+    problems = [
+        Problem(
+            None,
+            f"hooks.{hook.name}.apps",
+            f"{app!r} is not an app in this file{did_you_mean(app, names)}",
+        )
+        for hook, apps in shared.values()
+        for app in apps or ()
+        if app not in names
+    ]
+    for draft in drafts:
+        hooks = applying(shared, draft.name, draft.fields.get("hooks", ()))
+        if hooks:
+            draft.fields["hooks"] = hooks
+    return problems
 
 
 def _recycling_problems(draft: _Draft, table: Mapping[str, Any]) -> list[Problem]:

@@ -5,25 +5,25 @@ An app with ``user``, ``group``, ``umask``, ``limits``, ``nice`` or
 ARGV`` (``shim_argv``), which applies them and execs the program; every
 other app keeps the direct spawn, untouched (decision 0038 has the cost).
 
-``process.spawn`` gives the shim the write end of a pipe and waits for its
-end of it (``wait_exec``) before calling the spawn done: EOF means the
-program runs (the descriptor closes at the exec); a line means it never
-started and says why, so that a setting that cannot be applied (a hard
-limit above the daemon's, a negative nice without CAP_SYS_NICE) or a
-program the user may not run is a spawn failure naming it, like a bad
-env_file, rather than an exit status 127 in the app's history. (A user
-gone from the user database is found before, by the daemon: accounts.py.)
-The wait blocks the loop for the shim's start-up, about 20 ms here (0038),
-as ``Popen`` already blocks for its own exec.
+``process.spawn`` gives the shim the write end of a pipe and keeps the read
+end as the child's ``ExecReport``, which the instance reads as the loop
+lets it, never waiting: EOF means the program runs (the descriptor closes
+at the exec); a line means it never started and says why, and the shim
+exits, so that a setting that cannot be applied (a hard limit above the
+daemon's, a negative nice without CAP_SYS_NICE) or a program the user may
+not run is the reason of that exit, like a bad env_file, rather than an
+exit status 127 in the app's history. (A user gone from the user database
+is found before, by the daemon: accounts.py.) Until 2026-12-03 the daemon
+waited for that word at the spawn: its loop blocked for the shim's
+start-up, ~20 ms, at every spawn of such an app (and a grace period of the
+kernel more where the child joins a cgroup first).
 """
 
 from __future__ import annotations
 
 import os
-import select
 import sys
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from procward.supervision.spec import Confinement
@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from procward.supervision.accounts import Account
     from procward.supervision.spec import AppSpec
 
-__all__ = ["SHIM", "Confinement", "for_spec", "shim_argv", "wait_exec"]
+__all__ = ["SHIM", "Confinement", "ExecReport", "for_spec", "shim_argv"]
 
 SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawnshim.py")
-EXEC_DEADLINE = 10.0  # seconds for the shim to exec; past it, it is taken to run
+MAX_SAID = 4096  # bytes of a shim's reason kept
 
 
 def for_spec(
@@ -77,17 +77,41 @@ def shim_argv(
     return (sys.executable, "-I", "-S", SHIM, *words, "--", *argv)
 
 
-def wait_exec(fd: int, deadline: float = EXEC_DEADLINE) -> str | None:
-    """What the shim said on ``fd`` (``fail <text>`` or ``exec <errno>``); None once it exec'd."""
-    data = b""
-    end = time.monotonic() + deadline
-    while (left := end - time.monotonic()) > 0:
-        readable, _, _ = select.select([fd], [], [], left)
-        if not readable:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    text = data.decode("utf-8", "replace").strip()
-    return text or None
+class ExecReport:
+    """The shim's word on one spawn, taken as it comes (decision 0038).
+
+    ``explain(errno)`` words an exec that failed as the spawn of any app
+    would (``process._explain``). At most ``MAX_SAID`` bytes are kept.
+    """
+
+    def __init__(self, fd: int, explain: Callable[[int], str]) -> None:
+        os.set_blocking(fd, False)
+        self.fd = fd
+        self._explain = explain
+        self._said = b""
+
+    def read(self) -> bool:
+        """Take what is there; True once all of it is in (the shim exec'd or exited)."""
+        while True:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return False
+            if not chunk:
+                return True
+            self._said = (self._said + chunk)[:MAX_SAID]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def failure(self) -> str | None:
+        """Why the program never ran, if the shim said so; None if it ran."""
+        said = self._said.decode("utf-8", "replace").strip()
+        if not said:
+            return None
+        kind, _, text = said.partition(" ")
+        if kind == "exec" and text.isdigit():
+            return self._explain(int(text))
+        return text if kind == "fail" else said

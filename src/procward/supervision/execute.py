@@ -77,7 +77,9 @@ async def run(
         outcome.timed_out = how == "timed out"
         status = await exited
         outcome.code, outcome.signal = process.exit_of(status)
+        outcome.error = process.last_word(child) or outcome.error
     finally:
+        process.last_word(child)  # closed, whatever happened
         process.signal_group(child.pid, signal.SIGKILL)  # what it left running
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN):

@@ -53,6 +53,7 @@ from procward.supervision.spec import AppSpec, Launch
 if TYPE_CHECKING:
     from procward.kit._notify import NotifyReceiver
     from procward.supervision.cgroups import Cgroups
+    from procward.supervision.confinement import ExecReport
     from procward.supervision.health import Prober
     from procward.supervision.host import Cancellable, Host, Label
     from procward.supervision.sockets import HeldSockets
@@ -383,6 +384,8 @@ class Instance:
         self.started_wall = time.time()
         self.outdated_secrets = set()
         self.host.register(child.pid, self.leader_exited)
+        if child.report is not None:
+            self.host.loop.add_reader(child.report.fd, self._heard, child.report)
         self.status_text = None
         if self.app.spec.max_memory is not None:
             self.host.watch_memory()
@@ -528,12 +531,29 @@ class Instance:
             sink.close()
         self._sinks = {}
 
+    def _heard(self, report: ExecReport) -> None:
+        """The shim of a confined spawn exec'd the program, or said why not (then it exits)."""
+        if report.read():
+            self._forget(report)
+
+    def _forget(self, report: ExecReport) -> None:
+        if report.fd >= 0:
+            self.host.loop.remove_reader(report.fd)
+            report.close()
+
+    def _last_word(self, child: process.Child) -> str | None:
+        """Why ``child``'s program never ran, if its shim said so before it exited."""
+        if child.report is not None and child.report.fd >= 0:
+            self.host.loop.remove_reader(child.report.fd)
+        return process.last_word(child)
+
     # -- exits, reported by the supervisor's reaper ------------------------------------
 
     def leader_exited(self, status: int) -> None:
         assert self.child is not None
         self.child.reaped(status)
         code, sig = process.exit_of(status)
+        never_ran = self._last_word(self.child)
         pgid = self.pgid
         self.child = None
         if self.state is State.STOPPING and self.anything_left():
@@ -553,7 +573,9 @@ class Instance:
         self.pgid = None
         self.escapees = []
         self.release_credentials()
-        self.send(machine.Exited(code, sig))
+        if never_ran is not None:
+            self.app.note_error(f"instance {self.index}: {never_ran}")
+        self.send(machine.Exited(code, sig, never_ran))
         if not stopping and not contained:  # once restarted: the new process's start
             # must not wait for (or, on two cores, compete with) a scan of /proc
             self.host.timers.call_later(0.05, self._end_orphans)
@@ -597,6 +619,8 @@ class Instance:
         if self.child is None or self.state is not State.RUNNING:
             return None
         self.cancel_timers()
+        if self.child.report is not None:
+            self._forget(self.child.report)
         fds = {}
         for reader in list(self.readers):
             fds[reader.sink.stream] = reader.detach()

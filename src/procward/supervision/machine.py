@@ -77,6 +77,7 @@ class SpawnFailed(Struct):
 class Exited(Struct):
     code: int | None  # exit status, or None when killed by a signal
     signal: int | None = None
+    never_ran: str | None = None  # why the program never started (the spawn shim said)
 
 
 class StartupElapsed(Struct):
@@ -263,8 +264,11 @@ def _exited(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     assert isinstance(event, Exited)
     ran_for = now - rec.started_at if rec.started_at is not None else 0.0
     rec = replace(rec, pid=None, exit_code=event.code, exit_signal=event.signal)
+    clean = event.code == 0
+    if event.never_ran is not None:  # as a failed spawn: its reason, no run
+        rec, clean, ran_for = replace(rec, error=event.never_ran), False, 0.0
     cancel = [CancelTimer(Timer.STARTUP)] if rec.state is State.STARTING else []
-    new, actions = _after_failure(rec, spec, now, clean=event.code == 0, ran_for=ran_for)
+    new, actions = _after_failure(rec, spec, now, clean=clean, ran_for=ran_for)
     return new, [*_stop_probes(spec), *cancel, *actions]
 
 

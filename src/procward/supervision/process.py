@@ -25,7 +25,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.kit import _signals as signals
 from procward.kit._children import CLAIMS, ChildClaims
@@ -34,6 +34,9 @@ from procward.kit._structs import Struct
 from procward.supervision.capture import open_pipe
 from procward.supervision.escapees import ProcessTable
 from procward.supervision.spec import Launch
+
+if TYPE_CHECKING:
+    from procward.supervision.confinement import ExecReport
 
 log = logging.getLogger("procward.supervision.process")
 _PR_SET_CHILD_SUBREAPER = 36
@@ -73,6 +76,7 @@ class Child(Struct, frozen=False):
     identity: ProcessIdentity
     popen: subprocess.Popen[bytes] | None  # None when started by posix_spawn
     outputs: dict[str, int]  # stream ("out", "err" or "log") -> read end of its pipe
+    report: ExecReport | None = None  # a confined spawn's word on its exec (confinement.py)
 
     @property
     def pid(self) -> int:
@@ -89,7 +93,8 @@ def spawn(launch: Launch, *, merge: bool = False, cgroup: str | None = None) -> 
 
     With ``merge``, both go to one pipe (stream "log"), in the order written.
     A ``launch`` with limits or an identity (``confine``) starts through
-    ``spawnshim.py``; its failure to apply them is a ``SpawnError`` too.
+    ``spawnshim.py``; whether it got to the exec comes later, on
+    ``Child.report``, which the caller reads as the loop lets it.
     With ``cgroup`` (an instance's, cgroups.py), the child joins it before
     the program or the shim runs (``_JOIN``).
     """
@@ -121,37 +126,31 @@ def spawn(launch: Launch, *, merge: bool = False, cgroup: str | None = None) -> 
             os.close(err_w)
         if status is not None:
             os.close(status[1])
+    report = None
     if status is not None:
-        _await_exec(launch, status[0], pid, popen, pipes)
+        from procward.supervision.confinement import ExecReport
+
+        def explain(number: int) -> str:
+            return _explain(launch, OSError(number, os.strerror(number)))
+
+        report = ExecReport(status[0], explain)
     identity = ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, "")
-    return Child(identity, popen, pipes)
+    return Child(identity, popen, pipes, report)
 
 
-def _await_exec(
-    launch: Launch,
-    status_r: int,
-    pid: int,
-    popen: subprocess.Popen[bytes] | None,
-    pipes: dict[str, int],
-) -> None:
-    """The shim exec'd the program, or a ``SpawnError`` with its reason (it has exited)."""
-    from procward.supervision.confinement import wait_exec
+def last_word(child: Child) -> str | None:
+    """Once ``child`` exited: why its program never ran, if its shim said so.
 
-    try:
-        said = wait_exec(status_r)
-    finally:
-        os.close(status_r)
-    if said is None:
-        return
-    _, status = os.waitpid(pid, 0)  # it exits as it says so; reaped before the reaper sees it
-    if popen is not None:
-        popen.returncode = os.waitstatus_to_exitcode(status)
-    for fd in pipes.values():
-        os.close(fd)
-    kind, _, text = said.partition(" ")
-    if kind == "exec" and text.isdigit():
-        raise SpawnError(_explain(launch, OSError(int(text), os.strerror(int(text)))))
-    raise SpawnError(text if kind == "fail" else said)
+    The shim writes before it exits, so it is all in the pipe by then; the
+    report is closed. None for a program that ran, or a spawn with no shim.
+    """
+    report = child.report
+    if report is None:
+        return None
+    if report.fd >= 0:
+        report.read()
+        report.close()
+    return report.failure()
 
 
 # Joining a cgroup is a migration, and every migration waits for an RCU grace

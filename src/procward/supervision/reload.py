@@ -178,8 +178,8 @@ async def replace(sup: Operations, spec: AppSpec, source: str) -> None:
 async def redefine(sup: Operations, spec: AppSpec, source: str) -> str:
     """Give an app a new definition; say how: "updated", "scaled", "reloaded" or "changed".
 
-    An app whose ``commands`` alone changed is updated, its processes left
-    alone (they do not run them). A serving app whose ``instances`` alone
+    An app whose ``commands`` or ``hooks`` alone changed is updated, its
+    processes left alone (they do not run them). A serving app whose ``instances`` alone
     changed is scaled. Otherwise
     it moves to the new definition by ``reload`` (one instance at a time,
     no downtime), then grows or shrinks to the new ``instances``. An app at
@@ -188,7 +188,7 @@ async def redefine(sup: Operations, spec: AppSpec, source: str) -> str:
     """
     app = sup.app(spec.name)
     app.source = source
-    if structs.replace(app.spec, commands=spec.commands) == spec:
+    if structs.replace(app.spec, commands=spec.commands, hooks=spec.hooks) == spec:
         app.spec = spec
         sup.on_change()
         return "updated"

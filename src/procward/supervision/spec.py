@@ -38,6 +38,7 @@ from procward.kit._errors import InvalidParams
 from procward.kit._structs import Struct, field
 
 if TYPE_CHECKING:
+    from procward.supervision.hooks import Hook
     from procward.supervision.probe import Probe
     from procward.supervision.watchrules import Watch
 
@@ -151,6 +152,8 @@ class AppSpec(Struct):
     cron_restart: str | None = None
     max_age: float | None = None
     max_age_jitter: float | None = None
+    # Commands to run and webhooks to POST when its instances crash, exit... (hooks.py).
+    hooks: tuple[Hook, ...] = ()
 
     @property
     def recycled(self) -> bool:
@@ -237,6 +240,8 @@ class AppSpec(Struct):
         for key in ("max_age", "max_age_jitter"):
             if (seconds := getattr(self, key)) is not None:
                 tables[key] = _duration_value(seconds)
+        if self.hooks:
+            tables["hooks"] = {hook.name: hook.to_table() for hook in self.hooks}
         return tables
 
 

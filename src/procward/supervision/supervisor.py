@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from procward.supervision.cgroups import Cgroups
     from procward.supervision.console import Console
     from procward.supervision.credentials import CredentialFiles
+    from procward.supervision.hooks import Hook
+    from procward.supervision.hooksrunner import HookRunner
     from procward.supervision.instance import Instance
     from procward.supervision.logs import LogSink
     from procward.supervision.memoryguard import MemoryGuard
@@ -137,6 +139,7 @@ class Supervisor:
         self._memory_guard: MemoryGuard | None = None  # made when an app has max_memory
         self.memory_interval = 5.0  # seconds between its samples: the metrics interval
         self._recycler: Recycler | None = None  # made when an app has cron_restart or max_age
+        self._hooks: HookRunner | None = None  # made at the first change of an app with hooks
         # The wall clock and time zone of cron_restart (tests pass ones made from a fake clock).
         self.wall_clock: Callable[[], float] = time.time
         self.zone: tzinfo | None = None  # None: the daemon's ($TZ, /etc/localtime)
@@ -301,6 +304,42 @@ class Supervisor:
         if self._recycler is not None:
             self._recycler.close()
 
+    # -- hooks (hooks.py, hooksrunner.py) ----------------------------------------------
+
+    @property
+    def hooks(self) -> HookRunner | None:
+        """Running hooks' commands and webhooks; None until an app with hooks changed state."""
+        return self._hooks
+
+    def _start_hooks(self) -> None:
+        from procward.supervision.hooksrunner import HookRunner
+
+        pointer = environment.daemon_pointer(
+            self.environ, prefix=self.paths.prefix.upper(), instance=self.paths.instance
+        )
+        self._hooks = HookRunner(
+            self._hooked,
+            env={**self.clean_env, **pointer},  # not MARKER: a hook is no process of an app
+            daemon=self.paths.instance,
+            secrets=lambda: self.secrets,
+        )
+        self.events.listeners.append(self._hooks.told)
+
+    def _hooked(self, name: str, index: int) -> tuple[tuple[Hook, ...], int | None, int | None]:
+        """The hooks of app ``name``, and how its instance ``index`` last ended (code, signal)."""
+        app = self.apps.get(name)
+        if app is None or not app.spec.hooks:
+            return (), None, None
+        if index >= len(app.instances):
+            return app.spec.hooks, None, None
+        record = app.instances[index].record
+        return app.spec.hooks, record.exit_code, record.exit_signal
+
+    async def stop_hooks(self) -> None:
+        """The daemon stops: deliveries under way get a moment, the rest are dropped."""
+        if self._hooks is not None:
+            await self._hooks.close()
+
     def reading(self, pgid: int | None) -> Reading | None:
         """The last CPU and memory reading of a group, if anything measured it."""
         return self._meter.reading(pgid) if self._meter is not None else None
@@ -429,6 +468,8 @@ class Supervisor:
     def event(
         self, label: Label, before: str, after: str, pid: int | None, why: str | None
     ) -> None:
+        if self._hooks is None and self._hooked(label[0], label[1])[0]:
+            self._start_hooks()  # told this event and every one after (hooks.py)
         self.events.add(label[0], label[1], before, after, pid, why)
 
     def changed(self, app: str, moved: bool) -> None:

@@ -9,6 +9,7 @@ takes ``(value, base_dir)``; messages quote values as TOML spells them.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
@@ -25,6 +26,7 @@ __all__ = [
     "read_count",
     "read_duration",
     "read_flag",
+    "read_path",
     "read_size",
     "read_table",
     "show",
@@ -150,6 +152,15 @@ def read_flag(value: object, _base_dir: str) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, got {show(value)}")
     return value
+
+
+def read_path(value: object, base_dir: str) -> str:
+    """A path; a relative one is relative to ``base_dir`` (the config file's directory)."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a path (a string), got {show(value)}")
+    if not value or "\0" in value:
+        raise ValueError(f"must be a non-empty path without NUL characters, got {value!r}")
+    return value if os.path.isabs(value) else os.path.normpath(os.path.join(base_dir, value))
 
 
 def read_duration(value: object, _base_dir: str) -> float:

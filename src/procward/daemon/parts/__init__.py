@@ -19,6 +19,7 @@ import shows it:
     upgrade   procward's half of the kit's upgrade (Upgrade)
     audit     the audit trail and getAudit (Audit)
     secrets   listSecrets, setSecret, removeSecret, rotateSecretsKey, resetSecrets (Secrets)
+    hooks     getHooks: each hook and its deliveries (Hooks)
 """
 
 from __future__ import annotations

@@ -219,10 +219,14 @@ def env_for(peer: Peer, env: dict[str, str]) -> tuple[dict[str, str], list[str]]
 
 
 def spec_for(peer: Peer, app: App) -> dict[str, Any]:
-    """An app's definition as ``peer`` may see it: its ``env`` table masked as ``env_for``."""
+    """An app's definition as ``peer`` may see it: ``env`` masked as ``env_for``, hooks too."""
     table = app.spec.to_table()
     if isinstance(table.get("env"), dict):
         table["env"] = env_for(peer, table["env"])[0]
+    if "hooks" in table and peer.role < Role.ADMIN:
+        from procward.supervision.hooks import masked
+
+        table["hooks"] = masked(table["hooks"])
     return table
 
 
