@@ -41,6 +41,7 @@ from procward.cli.daemon import (
     cmd_up,
     cmd_upgrade,
 )
+from procward.cli.dashboard import ROLES, DashboardArgs, cmd_dashboard
 from procward.cli.hooks import cmd_hooks
 from procward.cli.importing import cmd_import
 from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
@@ -536,6 +537,24 @@ PARSER = Parser(
                 Option("--no-tls", help="serve both in clear again"),
             ],
             record=NetworkArgs,
+        ),
+        Command(
+            "dashboard",
+            cmd_dashboard,
+            "open the web dashboard with a short-lived token (turns HTTP on for loopback "
+            "if it is off)",
+            [
+                Option("--print-url", help="print the link and open nothing"),
+                Option(
+                    "--role",
+                    type=str,
+                    default="viewer",
+                    choices=list(ROLES),
+                    help="viewer (default: no buttons) or operator (start, stop...)",
+                ),
+                Option("--ttl", type=str, default="1h", help="how long the token lasts (1h)"),
+            ],
+            record=DashboardArgs,
         ),
         Command(
             "token",

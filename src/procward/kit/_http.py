@@ -5,7 +5,13 @@ token it carries (``Authorization: Bearer <JWT>``, ``tokens.py``); without
 one it is anonymous (``ping``, ``GET /ping``); a bad one is 401. The body
 of ``POST /rpc`` is one JSON-RPC request and the reply is its JSON-RPC
 response (HTTP 200 even for a JSON-RPC error, as JSON-RPC over HTTP does).
-Streams (``followLogs``) need the socket or TCP: HTTP has no notifications.
+JSON-RPC streams (``followLogs``) need the socket or TCP: HTTP has no
+notifications. A page route may answer with a ``Stream`` instead (the
+dashboard's Server-Sent Events): its chunks go out as they are made; a peer
+``STREAM_UNSENT`` bytes behind, or whose producer overran its own queue
+(``SlowReader``), is dropped (and counted), never buffered for. A stream
+ends when its token expires or is revoked (``end_streams``, decision 0028),
+and a token holds at most ``STREAMS_PER_TOKEN`` of them at once.
 
 HTTP parsing is h11's (sans-IO, the model STYLE.md points to), driven by an
 asyncio ``Protocol`` per connection: ~0.6 MiB of daemon memory where
@@ -30,7 +36,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import h11
@@ -53,7 +59,16 @@ from procward.kit._tokens import TokenKeeper, TooManyAttempts
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["HttpServer", "Reply", "Route"]
+__all__ = [
+    "STREAMS_PER_TOKEN",
+    "STREAM_UNSENT",
+    "HttpServer",
+    "PageRoute",
+    "Reply",
+    "Route",
+    "SlowReader",
+    "Stream",
+]
 
 log = logging.getLogger("procward.kit.http")
 MAX_BODY = 1 << 20
@@ -67,7 +82,32 @@ class Reply(Struct):
     headers: tuple[tuple[str, str], ...] = ()  # more headers, as (name, value)
 
 
+class Stream:
+    """A reply sent as it is made: ``chunks`` until they end or the peer goes."""
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        content_type: str = "text/event-stream",
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.chunks = chunks
+        self.content_type = content_type
+        self.headers = headers
+        self.peer: Peer | None = None  # who it is for, set when it is answered
+
+
+class SlowReader(Exception):
+    """Raised by a stream's chunks when its reader fell too far behind: drop it."""
+
+
+# Concurrent streams one token may hold, by its role (decision 0026: more trust, more room).
+STREAMS_PER_TOKEN = {Role.VIEWER: 4, Role.OPERATOR: 8, Role.ADMIN: 16}
+STREAM_UNSENT = 1 << 20  # bytes of a stream its peer has not read, at which it is dropped
+
 Route = Callable[[Peer, bytes], Awaitable[Reply]]  # (who, request body) -> reply
+# (who, request target: path and query) -> a reply or a stream; GET (and HEAD) only
+PageRoute = Callable[[Peer, str], Awaitable["Reply | Stream"]]
 Authenticated = Callable[[], bool]  # a request carried a token: may the connection keep it?
 
 
@@ -90,11 +130,25 @@ class HttpServer:
             ("POST", "/rpc"): (Role.ANONYMOUS, self._rpc),
             ("GET", "/ping"): (Role.ANONYMOUS, self._ping),
         }
+        self.pages: dict[str, tuple[Role, PageRoute]] = {}  # a path, or a prefix ending in /
         self.connections: set[HttpConnection] = set()
+        self.streams: dict[HttpConnection, Peer] = {}  # the streams being sent, and to whom
+        self.dropped_streams = 0  # streams dropped because their reader fell behind
         self.auditor: Auditor | None = None
 
     def route(self, method: str, path: str, role: Role, handler: Route) -> None:
         self.routes[(method, path)] = (role, handler)
+
+    def page(self, path: str, role: Role, handler: PageRoute) -> None:
+        """``GET path`` (every path under it if it ends in "/") answered by ``handler``."""
+        self.pages[path] = (role, handler)
+
+    def end_streams(self, which: Callable[[Peer], bool]) -> int:
+        """End the streams whose peer ``which`` picks (a token revoked, rotated); how many."""
+        ending = [conn for conn, peer in self.streams.items() if which(peer)]
+        for conn in ending:
+            conn.close()
+        return len(ending)
 
     async def serve(
         self,
@@ -119,16 +173,19 @@ class HttpServer:
         body: bytes,
         address: str,
         authenticated: Authenticated | None = None,
-    ) -> Reply:
+    ) -> Reply | Stream:
         method = request.method.decode("ascii", "replace")
         if method == "HEAD":  # a GET's answer; _send leaves out the body
             method = "GET"
-        path = request.target.decode("ascii", "replace").split("?", 1)[0]
+        target = request.target.decode("ascii", "replace")
+        path = target.split("?", 1)[0]
         found = self.routes.get((method, path))
-        if found is None:
-            known = any(p == path for _, p in self.routes)
+        page = self._page(path) if found is None and method == "GET" else None
+        chosen = found if found is not None else page
+        if chosen is None:
+            known = any(p == path for _, p in self.routes) or self._page(path) is not None
             return _error(405 if known else 404, "method not allowed" if known else "not found")
-        role, handler = found
+        role = chosen[0]
         try:
             peer = self._peer(request, address)
         except TooManyAttempts as exc:
@@ -141,7 +198,29 @@ class HttpServer:
         if peer.role < role:
             status = 401 if peer.role is Role.ANONYMOUS else 403
             return _error(status, f"{method} {path} needs the {role.name.lower()} role")
-        return await handler(peer, body)
+        if found is not None:
+            return await found[1](peer, body)
+        assert page is not None
+        return self._admitted(await page[1](peer, target), peer)
+
+    def _page(self, path: str) -> tuple[Role, PageRoute] | None:
+        """The page route for ``path``: its own, else the longest prefix it is under."""
+        if path in self.pages:
+            return self.pages[path]
+        under = [p for p in self.pages if p.endswith("/") and path.startswith(p)]
+        return self.pages[max(under, key=len)] if under else None
+
+    def _admitted(self, reply: Reply | Stream, peer: Peer) -> Reply | Stream:
+        """A stream for ``peer`` if its token holds fewer than its share, else 429."""
+        if not isinstance(reply, Stream):
+            return reply
+        cap = STREAMS_PER_TOKEN.get(peer.role, 0)
+        held = sum(1 for p in self.streams.values() if p.token_id == peer.token_id)
+        if peer.token_id is None or held >= cap:
+            self.admission.refused("http-streams", f"refused a stream over {cap} for one token")
+            return _error(429, f"this token holds {held} streams already, the most it may")
+        reply.peer = peer
+        return reply
 
     def _peer(self, request: h11.Request, address: str) -> Peer:
         anonymous = Peer("http", Role.ANONYMOUS, address=address)
@@ -250,6 +329,7 @@ class HttpConnection(asyncio.Protocol):
         self.guard = Guard(server.admission, self.abort)
         self._writable = True
         self._reading = True
+        self.streaming = False  # a Stream is being sent: the peer only listens, or hangs up
         self._read_timer: asyncio.TimerHandle | None = None  # the request must be in by then
         self._idle_timer: asyncio.TimerHandle | None = None  # keep-alive without a request
 
@@ -274,6 +354,9 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.transport is None:
             return
+        if self.streaming:  # a stream's reader has nothing to say: it is not one
+            self.close()
+            return
         self.h11.receive_data(data)
         self._not_idle()
         if self._read_timer is None and self.busy is None:
@@ -282,6 +365,9 @@ class HttpConnection(asyncio.Protocol):
         self._continue()
 
     def eof_received(self) -> bool:
+        if self.streaming:  # the reader hung up: end the stream now, not at the next write
+            self.close()
+            return False
         self.h11.receive_data(b"")
         self._continue()
         return True  # h11 decides: answer what came whole, then close
@@ -302,13 +388,14 @@ class HttpConnection(asyncio.Protocol):
         The peer is read only while h11 needs data for the next request: what
         came meanwhile (pipelined requests) waits in h11's buffer, one read
         at most, so a peer that does not read its replies is not read either.
+        While a stream is sent the peer is read too, to hear it hang up.
         """
         if self.busy is None and self._writable:
             self._next_events()
         transport = self.transport
         if transport is None:
             return
-        wanted = self.busy is None and self._writable
+        wanted = (self.busy is None or self.streaming) and self._writable
         if wanted and not self._reading:
             self._reading = True
             transport.resume_reading()
@@ -349,7 +436,10 @@ class HttpConnection(asyncio.Protocol):
     async def _answer(self, request: h11.Request, body: bytes) -> None:
         try:
             reply = await self.server.respond(request, body, self.address, self.guard.authenticated)
-            self._send(reply)
+            if isinstance(reply, Stream):
+                await self._stream(reply)
+            else:
+                self._send(reply)
         finally:
             self.busy = None
         if self.h11.our_state is h11.MUST_CLOSE or self.h11.their_state is h11.MUST_CLOSE:
@@ -380,6 +470,48 @@ class HttpConnection(asyncio.Protocol):
             out += self.h11.send(h11.Data(data=reply.body)) or b""
         out += self.h11.send(h11.EndOfMessage()) or b""
         self._write(out)
+
+    async def _stream(self, stream: Stream) -> None:
+        """Send ``stream`` chunk by chunk as it makes them.
+
+        A peer with over ``STREAM_UNSENT`` bytes unread, or whose producer
+        overran its own queue (``SlowReader``), is dropped: a stream is live
+        data, and a reader that far behind reconnects for a fresh start. The
+        stream ends with its token (expiry here, revocation by ``end_streams``).
+        """
+        assert stream.peer is not None, "a stream is admitted before it is sent"
+        headers = [("content-type", stream.content_type), *stream.headers]
+        self._write(self.h11.send(h11.Response(status_code=200, headers=headers)) or b"")
+        if self.request is not None and self.request.method == b"HEAD":
+            self._write(self.h11.send(h11.EndOfMessage()) or b"")
+            return
+        self.server.streams[self] = stream.peer
+        self.streaming = True
+        self._continue()  # read again: to hear the reader hang up
+        expires = stream.peer.expires
+        loop = asyncio.get_running_loop()
+        ending = loop.call_at(loop.time() + expires - time.time(), self.close) if expires else None
+        try:
+            async for chunk in stream.chunks:
+                if self._unsent() > STREAM_UNSENT:
+                    raise SlowReader
+                self._write(self.h11.send(h11.Data(data=chunk)) or b"")
+            self._write(self.h11.send(h11.EndOfMessage()) or b"")
+        except SlowReader:
+            self.server.dropped_streams += 1
+            self.server.admission.refused("http-stream", "dropped a stream its reader fell behind")
+            self.abort()
+        except Exception:  # mid-stream there is no status left to say it with
+            log.exception("a stream to %s failed", self.address)
+            self.abort()
+        finally:
+            self.streaming = False
+            self.server.streams.pop(self, None)
+            if ending is not None:
+                ending.cancel()
+
+    def _unsent(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
 
     def _write(self, data: bytes) -> None:
         if self.transport is None:

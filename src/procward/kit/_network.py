@@ -99,8 +99,13 @@ class Network:
         self._warn_if_cleartext(kind, address)
 
     def end_sessions(self, which: Callable[[Peer], bool], why: str) -> int:
-        """End the TCP sessions whose peer ``which`` picks, telling them ``why``; how many."""
-        return self.server.end_sessions(which, Unauthorized(why))
+        """End the sessions (TCP, and HTTP streams) whose peer ``which`` picks; how many.
+
+        A TCP session is told ``why``; an HTTP stream just ends (mid-stream, a
+        response has no room for a reason).
+        """
+        ended = self.server.end_sessions(which, Unauthorized(why))
+        return ended + (self.http.end_streams(which) if self.http is not None else 0)
 
     def close(self) -> None:
         if self._listener is not None:

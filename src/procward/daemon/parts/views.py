@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from procward.daemon.parts.logs import Logs
     from procward.daemon.parts.metrics import Metrics
     from procward.daemon.parts.network import NetworkSettings
+    from procward.dashboard.site import Site
     from procward.kit._daemon import Daemon
-    from procward.kit._http import HttpServer, Reply
+    from procward.kit._http import HttpServer, Reply, Stream
+    from procward.kit._rpc import Registry
     from procward.supervision.app import App
     from procward.supervision.supervisor import Supervisor
 
@@ -127,18 +129,45 @@ class Views:
         return dict(graph.as_graph(graph.around(self.sup.dependencies(), name)))
 
 
+# The dashboard's paths (``procward.dashboard.site``): the page needs no token, its data does.
+DASHBOARD = (
+    ("/", Role.ANONYMOUS),
+    ("/app/", Role.ANONYMOUS),
+    ("/assets/", Role.ANONYMOUS),
+    ("/events/stream", Role.VIEWER),
+    ("/logs/stream", Role.VIEWER),
+)
+
+
 class HttpPages:
-    """The HTTP listener's pages beyond ``POST /rpc``, audited like its calls."""
+    """The HTTP listener's pages beyond ``POST /rpc``, audited like its calls.
+
+    The dashboard is loaded at its first request, not before: a daemon that
+    serves HTTP to Prometheus alone never imports it.
+    """
 
     def __init__(self, sup: Supervisor, metrics: Metrics, audit: Audit) -> None:
         self.sup = sup
         self.metrics = metrics
         self.audit = audit
+        self.dashboard: Site | None = None
+        self.registry: Registry | None = None
 
     def add_routes(self, http: HttpServer) -> None:
         http.auditor = self.audit.record
         http.route("GET", "/metrics", Role.VIEWER, self.metrics.metrics_page)
         http.route("GET", "/health", Role.VIEWER, self.health_page)
+        self.registry = http.registry
+        for path, role in DASHBOARD:
+            http.page(path, role, self.dashboard_page)
+
+    async def dashboard_page(self, peer: Peer, target: str) -> Reply | Stream:
+        if self.dashboard is None:
+            from procward.dashboard.site import Site
+
+            assert self.registry is not None, "routes are added before they are asked for"
+            self.dashboard = Site(self.registry)
+        return await self.dashboard.respond(peer, target)
 
     async def health_page(self, peer: Peer, body: bytes) -> Reply:
         """``GET /health``: 200 when every app meant to run runs, else 503 (for probes)."""

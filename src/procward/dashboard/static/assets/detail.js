@@ -1,0 +1,131 @@
+// One app: its instances, its recent events, and its log, followed live.
+
+import { appActions } from "./actions.js";
+import { $, el, fill, say } from "./dom.js";
+import { clock, duration, since } from "./format.js";
+import { exitText } from "./apps.js";
+import { call } from "./rpc.js";
+import { follow } from "./stream.js";
+
+const KEEP_LINES = 2000; // lines the page holds per app; older ones are let go
+const KEEP_EVENTS = 100;
+
+export class Detail {
+  constructor(token, role, refresh) {
+    this.token = token;
+    this.role = role;
+    this.refresh = refresh; // after an action: ask for the apps again
+    this.name = null;
+    this.lines = []; // {text, err}
+    this.events = new Map(); // "time:instance:to" -> event, drawn by time
+    this.partial = new Map(); // "instance:stream" -> the start of a line not ended yet
+    this.paused = false;
+    this.stop = null;
+    $("#log-pause").addEventListener("click", () => this.togglePause());
+    $("#log-filter").addEventListener("input", () => this.drawLog());
+  }
+
+  async open(app) {
+    this.close();
+    this.name = app.name;
+    $("#detail").hidden = false;
+    fill($("#detail-title"), app.name);
+    this.update(app);
+    this.events.clear();
+    this.drawEvents();
+    this.lines = [];
+    this.partial.clear();
+    delete $("#log").dataset.following;
+    this.drawLog();
+    this.stop = follow(`/logs/stream?app=${encodeURIComponent(app.name)}`, this.token,
+      (frame) => this.onLog(frame), () => {});
+    try {
+      const events = await call(this.token, "getEvents", { name: app.name, limit: 50 });
+      if (this.name === app.name) for (const event of events) this.addEvent(event);
+    } catch (err) {
+      say(`events of ${app.name}: ${err.message}`, true);
+    }
+  }
+
+  close() {
+    if (this.stop) this.stop();
+    this.stop = null;
+    this.name = null;
+    $("#detail").hidden = true;
+  }
+
+  update(app) {
+    if (app.name !== this.name) return;
+    appActions($("#app-actions"), this.token, this.role, app, this.refresh);
+    fill($("#instances tbody"), ...app.instances.map((inst) => el("tr", {},
+      el("td", { class: "num" }, inst.index),
+      el("td", { class: `state state-${inst.state}` }, inst.state),
+      el("td", { class: "num" }, inst.pid || ""),
+      el("td", { class: "num" }, inst.started_at ? duration(since(inst.started_at)) : ""),
+      el("td", { class: "num" }, inst.restarts),
+      el("td", {}, exitText(inst)),
+      el("td", {}, inst.error || inst.status || ""))));
+  }
+
+  /** An event, live or from the history asked for on opening (either may come first). */
+  addEvent(event) {
+    if (event.app !== this.name) return;
+    this.events.set(`${event.time}:${event.instance}:${event.to}`, event);
+    this.drawEvents();
+  }
+
+  drawEvents() {
+    const events = [...this.events.values()].sort((a, b) => a.time - b.time).slice(-KEEP_EVENTS);
+    const list = $("#events");
+    fill(list, ...events.map((event) => {
+      const why = event.why ? ` (${event.why})` : "";
+      return el("li", {}, el("time", {}, clock(event.time)),
+        `${event.app}:${event.instance} ${event.from} → ${event.to}${why}`);
+    }));
+    list.scrollTop = list.scrollHeight;
+  }
+
+  onLog({ event, data }) {
+    if (event === "tail") {
+      for (const entry of data) for (const line of entry.lines) this.addLine(line, entry.stream === "err");
+    } else if (event === "log") {
+      const key = `${data.instance}:${data.stream}`;
+      const text = (this.partial.get(key) || "") + data.data;
+      const parts = text.split("\n");
+      this.partial.set(key, parts.pop());
+      for (const line of parts) this.addLine(line, data.stream === "err");
+    } else if (event === "dropped") {
+      this.addLine(`[${data.bytes} bytes of output skipped: the page fell behind]`, true);
+    } else if (event === "following") {
+      $("#log").dataset.following = "yes"; // new output reaches the page from now on
+      return;
+    } else if (event === "error") {
+      this.addLine(`[${data.message}]`, true);
+    } else {
+      return;
+    }
+    if (this.lines.length > KEEP_LINES) this.lines.splice(0, this.lines.length - KEEP_LINES);
+    if (!this.paused) this.drawLog();
+  }
+
+  addLine(text, err) {
+    this.lines.push({ text, err });
+  }
+
+  togglePause() {
+    this.paused = !this.paused;
+    const button = $("#log-pause");
+    button.setAttribute("aria-pressed", String(this.paused));
+    button.textContent = this.paused ? "Resume" : "Pause";
+    if (!this.paused) this.drawLog();
+  }
+
+  drawLog() {
+    const wanted = $("#log-filter").value.toLowerCase();
+    const shown = wanted ? this.lines.filter((l) => l.text.toLowerCase().includes(wanted)) : this.lines;
+    const pane = $("#log");
+    const atEnd = pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 4;
+    fill(pane, ...shown.map((l) => el("div", { class: l.err ? "err" : null }, l.text)));
+    if (atEnd) pane.scrollTop = pane.scrollHeight;
+  }
+}

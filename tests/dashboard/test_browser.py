@@ -1,0 +1,195 @@
+"""The dashboard in a real headless Chromium, against a real daemon (issue 16).
+
+One browser for the module. The apps: ``web`` (runs), ``echo`` (prints what
+the test writes to a file: the log-follow latency), ``xss`` (prints markup
+that would run if the page ever parsed app output) and ``crashy`` (exits at
+once, again and again). Screenshots are taken every run, and saved to
+docs/img/ for the README with ``PROCWARD_SCREENSHOTS=1`` (else to the
+test's temporary directory: a test run leaves the work tree as it was).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import time
+from typing import Any
+
+from procward.kit._client import Client
+
+from .chromium import Browser, Page
+from .conftest import token
+
+IMG = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "img")
+XSS = "<img src=x onerror=alert(1)>"
+
+APPS = f"""
+[apps.web]
+cmd = "sleep 600"
+
+[apps.echo]
+cmd = ["sh", "-c", "while true; do if [ -f say ]; then cat say; rm say; fi; sleep 0.05; done"]
+
+[apps.xss]
+cmd = ["sh", "-c", "echo '{XSS}'; exec sleep 600"]
+
+[apps.crashy]
+cmd = ["sh", "-c", "echo dying; exit 3"]
+backoff = {{ initial = "1s", multiplier = 2, max = "5s" }}
+"""
+
+
+def row_state(name: str) -> str:
+    return f"document.querySelector('tr[data-app=\"{name}\"] td[data-state]')?.dataset.state"
+
+
+def row_text(name: str) -> str:
+    return f"document.querySelector('tr[data-app=\"{name}\"]')?.textContent"
+
+
+def opened(browser: Browser, where: tuple[str, int], secret: str, path: str = "/") -> Page:
+    page = browser.open_page()
+    page.navigate(f"http://{where[0]}:{where[1]}{path}#token={secret}")
+    page.wait_for("document.querySelector('#connection')?.textContent === 'live'")
+    return page
+
+
+def open_app(page: Page, name: str) -> None:
+    page.evaluate(f"document.querySelector('tr[data-app=\"{name}\"]').click()")
+    page.wait_for(f"document.querySelector('#detail-title').textContent === '{name}'")
+
+
+def button(page: Page, label: str) -> str:
+    return (
+        "[...document.querySelectorAll('#app-actions button')]"
+        f".find(b => b.textContent === '{label}')"
+    )
+
+
+def test_operator_watches_and_acts(
+    browser: Browser,
+    daemon: Client,
+    load_apps: object,
+    *,
+    http_address: tuple[str, int],
+    home: str,
+    tmp_path: Any,
+) -> None:
+    load_apps(APPS)  # type: ignore[operator]
+    secret = token(daemon, "operator")
+    page = opened(browser, http_address, secret)
+    try:
+        # The token left the URL at once, for session storage.
+        assert page.evaluate("location.hash") == ""
+        assert page.evaluate("sessionStorage.getItem('procward.token')").count(".") == 2
+        for name in ("web", "echo", "xss"):
+            page.wait_for(f"{row_state(name)} === 'running'")
+        page.wait_for(f"['backoff', 'crashed'].includes({row_state('crashy')})")
+        assert "exit 3" in page.evaluate(row_text("crashy"))
+        shots = IMG if os.environ.get("PROCWARD_SCREENSHOTS") else str(tmp_path)
+        page.screenshot(os.path.join(shots, "dashboard-apps.png"))
+
+        # kill -9 of web's process shows live: a new pid, a restart, the event and why.
+        open_app(page, "web")
+        pid = daemon.call("getApp", name="web")["instances"][0]["pid"]
+        page.wait_for(f"{row_text('web')}.includes('{pid}')")
+        os.kill(pid, signal.SIGKILL)
+        page.wait_for(f"!{row_text('web')}.includes('{pid}') && {row_state('web')} === 'running'")
+        page.wait_for("document.querySelector('#events').textContent.includes('SIGKILL')")
+        page.screenshot(os.path.join(shots, "dashboard-app.png"))
+
+        # Its log, followed: a line printed now is on the page within a second.
+        open_app(page, "echo")
+        page.wait_for("document.querySelector('#log').dataset.following === 'yes'")
+        line = f"hello {time.monotonic_ns()}"
+        said = time.monotonic()
+        with open(os.path.join(home, "say.tmp"), "w") as f:
+            f.write(line + "\n")
+        os.rename(os.path.join(home, "say.tmp"), os.path.join(home, "say"))
+        page.wait_for(f"document.querySelector('#log').textContent.includes('{line}')", 5)
+        latency = time.monotonic() - said
+        assert latency < 1.0, f"the line showed after {latency:.2f}s"
+        page.screenshot(os.path.join(shots, "dashboard-logs.png"))
+
+        # Stop and start as operator, through the buttons.
+        open_app(page, "web")
+        page.evaluate(f"{button(page, 'Stop')}.click()")
+        page.wait_for(f"{row_state('web')} === 'stopped'")
+        page.wait_for("document.querySelector('#result').textContent.includes('stop web: done')")
+        page.evaluate(f"{button(page, 'Start')}.click()")
+        page.wait_for(f"{row_state('web')} === 'running'")
+        assert page.evaluate(f"{button(page, 'Delete')} === undefined")  # admins only
+
+        # The markup xss prints is text on the page: no element made, nothing run.
+        open_app(page, "xss")
+        page.wait_for(f"document.querySelector('#log').textContent.includes({json.dumps(XSS)})")
+        assert page.evaluate("document.querySelectorAll('img').length") == 0
+        assert page.dialogs() == []
+    finally:
+        page.close()
+    # The token went in a fragment and headers only: no file of the daemon holds it,
+    # while the audit log has the operator's actions.
+    for root, _, files in os.walk(home):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.isfile(path):  # not the socket
+                with open(path, "rb") as f:
+                    assert secret.encode() not in f.read(), path
+    audit = daemon.call("getAudit", name="stopApp")
+    assert [(e["transport"], e["who"]) for e in audit] == [("http", "test operator")]
+
+
+def test_a_viewer_sees_no_buttons_and_is_refused(
+    browser: Browser, daemon: Client, load_apps: object, http_address: tuple[str, int]
+) -> None:
+    load_apps(APPS)  # type: ignore[operator]
+    viewer = token(daemon, "viewer")
+    page = opened(browser, http_address, viewer, "/app/web")  # a deep link
+    try:
+        page.wait_for(f"{row_state('web')} === 'running'")
+        page.wait_for("document.querySelector('#detail-title').textContent === 'web'")
+        buttons = page.evaluate("[...document.querySelectorAll('button')].map(b => b.id)")
+        assert buttons == ["detail-close", "log-pause"]  # the page's own, no action
+        assert page.evaluate("document.querySelector('#who').textContent").endswith("viewer")
+        # Keyboard: a row takes the focus and Enter opens it.
+        page.evaluate("document.querySelector('tr[data-app=\"echo\"]').focus()")
+        for kind in ("keyDown", "keyUp"):
+            page.send(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key="Enter",
+                code="Enter",
+                windowsVirtualKeyCode=13,
+            )
+        page.wait_for("document.querySelector('#detail-title').textContent === 'echo'")
+        # A phone's width: the page does not overflow it (the tables scroll in their box).
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=390,
+            height=844,
+            deviceScaleFactor=2,
+            mobile=True,
+        )
+        page.wait_for("document.documentElement.scrollWidth <= 390")
+        pid_header = "document.querySelector('#apps th.wide')"
+        assert page.evaluate(f"getComputedStyle({pid_header}).display") == "none"
+    finally:
+        page.close()
+    # A token the daemon refuses (expired, revoked, made up) leads back to `procward dashboard`.
+    page = browser.open_page()
+    try:
+        page.navigate(f"http://{http_address[0]}:{http_address[1]}/#token=made.up.token")
+        page.wait_for("document.querySelector('#login')?.hidden === false")
+        assert page.evaluate("sessionStorage.getItem('procward.token')") is None
+    finally:
+        page.close()
+    conn = http.client.HTTPConnection(*http_address, timeout=10)
+    call = {"jsonrpc": "2.0", "id": 1, "method": "stopApp", "params": {"name": "web"}}
+    headers = {"Authorization": f"Bearer {viewer}", "Content-Type": "application/json"}
+    conn.request("POST", "/rpc", json.dumps(call), headers)
+    reply = json.loads(conn.getresponse().read())
+    conn.close()
+    assert reply["error"]["code"] == -32002  # forbidden
+    assert daemon.call("getApp", name="web")["instances"][0]["state"] == "running"
