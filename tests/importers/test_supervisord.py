@@ -217,6 +217,26 @@ def test_names_procward_cannot_take_are_changed_and_reported(tmp_path: Path) -> 
     assert notes["supervisord.conf", 1].startswith("[program:my app]: imported as 'my-app'")
 
 
+def test_two_programs_whose_names_meet_stay_two_apps(tmp_path: Path) -> None:
+    """``[program:a b]`` is imported as ``a-b``: a ``[program:a-b]`` beside it was written
+    as a second ``[apps.a-b]`` table, which no TOML reader takes."""
+    text = "[program:a b]\ncommand=sleep 1\n[program:a-b]\ncommand=sleep 2\n"
+    path = tmp_path / "supervisord.conf"
+    path.write_text(text)
+    imported = read(str(path), None, {})
+    assert [(a.name, a.keys["cmd"]) for a in imported.apps] == [
+        ("a-b", "sleep 1"),
+        ("a-b-2", "sleep 2"),
+    ]
+    notes = notes_by_line(imported)
+    assert (
+        notes["supervisord.conf", 3]
+        == "[program:a-b]: imported as 'a-b-2': 'a-b' is another program's"
+    )
+    config = parse_config(tomllib.loads(render(imported, str(tmp_path))), base_dir=str(tmp_path))
+    assert list(config.apps) == ["a-b", "a-b-2"]
+
+
 def test_fcgi_programs_hold_their_socket_and_get_it_on_fd_0() -> None:
     serve = os.path.join(ENVIRON["APP_DIR"], "serve.py")
     on_fd_0 = ["/bin/sh", "-c", 'exec "$$0" "$$@" 0<&3']

@@ -29,6 +29,7 @@ from procward.importers.record import (
     ImportRefused,
     Note,
     app_name,
+    unique_name,
 )
 from procward.importers.source import read_source
 
@@ -123,12 +124,7 @@ def _names(named: list[tuple[str | None, Mapping[str, object]]]) -> list[str]:
     """procward's name for each app (``app_name`` of PM2's), made unique by a number."""
     names: list[str] = []
     for given, entry in named:
-        name = base = app_name(_pm2_name(given, entry))
-        number = 1
-        while name in names:
-            number += 1
-            name = f"{base}-{number}"
-        names.append(name)
+        names.append(unique_name(app_name(_pm2_name(given, entry)), names))
     return names
 
 

@@ -10,6 +10,7 @@ learns it from a crash in production.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -43,6 +44,17 @@ def app_name(name: str) -> str:
     digit, and not ``all`` (the CLI's every app)."""
     fixed = _NAME_CHARS.sub("-", name).lstrip("_.-")[:64] or "app"
     return f"{fixed}-app" if fixed == "all" else fixed
+
+
+def unique_name(name: str, taken: Collection[str]) -> str:
+    """``name``, or the first of ``name-2``, ``name-3``… not ``taken``: two programs
+    whose names differ only where procward's names do not allow (``a b``, ``a-b``)
+    stay two apps."""
+    fresh, number = name, 1
+    while fresh in taken:
+        number += 1
+        fresh = f"{name}-{number}"
+    return fresh
 
 
 def not_imported(key: str) -> str:

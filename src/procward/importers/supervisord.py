@@ -23,6 +23,7 @@ from procward.importers.record import (
     ImportRefused,
     Note,
     app_name,
+    unique_name,
 )
 from procward.importers.source import read_source
 
@@ -66,12 +67,17 @@ def read_supervisord(path: str, environ: Mapping[str, str]) -> Imported:
     groups = _groups(sections, notes)
     programs = [s for s in sections if s.name.startswith(("program:", "fcgi-program:"))]
     apps = []
+    taken: set[str] = set()
     for section in programs:
         program = section.name.split(":", 1)[1].strip()
-        name = app_name(program)
+        allowed = app_name(program)
+        name = unique_name(allowed, taken)
+        taken.add(name)
         found = programkeys.program(section, name, groups.get(program, program), environ)
         where = (section.file, section.line, f"[{section.name}]")
-        if name != program:
+        if name != allowed:
+            notes.append(Note(*where, f"imported as {name!r}: {allowed!r} is another program's"))
+        elif name != program:
             notes.append(Note(*where, f"imported as {name!r}: procward's app names allow that"))
         if found is None:
             notes.append(Note(*where, "has no command: not imported"))
