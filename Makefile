@@ -22,6 +22,8 @@ run: $(STAMP)
 	@echo
 	@echo "The demo keeps running. Look again with:"
 	@echo "  PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward status"
+	@echo "or in a browser (it turns HTTP on, on 127.0.0.1, and prints the link):"
+	@echo "  PROCWARD_HOME=$(DEMO_HOME) $(BIN)/procward dashboard --print-url"
 	@echo "Stop it with: make stop"
 	@echo
 	@echo "The command is $(BIN)/procward. To call it as procward:"
