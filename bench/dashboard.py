@@ -1,11 +1,16 @@
-"""The dashboard's cost to an idle daemon: none while nobody watches (issue 16).
+"""The dashboard (issue 16), procward alone: the peers have no such page.
 
-procward alone (the peers have no such page). The daemon runs ``IDLE_APPS``
-apps and HTTP on loopback; its CPU is read over the same windows as the idle
-scenario, three times: before any dashboard was opened, while one is open (a
-reader of ``/events/stream`` with a viewer token, what the page's ``fetch``
-does), and after it closed. A page in a browser costs the daemon no more than
-that stream: everything it shows comes through it.
+``dashboard_cpu``: its cost to an idle daemon, none while nobody watches.
+The daemon runs ``IDLE_APPS`` apps and HTTP on loopback; its CPU is read
+over the same windows as the idle scenario, three times: before any
+dashboard was opened, while one is open (a reader of ``/events/stream``
+with a viewer token, what the page's ``fetch`` does), and after it closed.
+A page in a browser costs the daemon no more than that stream: everything
+it shows comes through it.
+
+``first_render``: how long a real headless Chromium takes from navigating to
+the dashboard of a daemon with ``RENDER_APPS`` apps to a table with all of
+them (budget: 300 ms); skipped, saying so, without a browser.
 """
 
 from __future__ import annotations
@@ -20,11 +25,25 @@ from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
 from bench import procs
-from bench.scenarios import Section
+from bench.chromium import Browser, find_chromium
+from bench.scenarios import Check, Section, mark
 from bench.supervision import IDLE_APPS, Plan, _fresh, _up, sleep_apps
 from bench.systems import AppSystem, AppSystemFactory
 
 STREAM_PATH = "/events/stream"
+RENDER_APPS = 500
+RENDER_BUDGET_MS = 300.0
+RENDER_RUNS = 5
+# Installed before the page's own scripts (DevTools is not bound by its CSP):
+# the time since navigation when the apps table first holds every app.
+_WATCH_ROWS = """
+new MutationObserver((_, observer) => {
+  if (document.querySelectorAll('tr[data-app]').length >= %d) {
+    window.__rendered = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
 
 
 def dashboard_cpu(
@@ -142,3 +161,73 @@ class _StreamReader:
                 self.sock.shutdown(socket.SHUT_RDWR)
             self.sock.close()
         self.thread.join(5)
+
+
+def first_render(
+    systems: Mapping[str, AppSystemFactory], env: Mapping[str, str], plan: Plan
+) -> Section:
+    section = Section(
+        f"Dashboard first render, {RENDER_APPS} apps, headless Chromium (procward alone)",
+        ["runs", "min", "median", "max", "budget", "result"],
+    )
+    make = systems.get("procward")
+    executable = find_chromium()
+    missing = _missing_browser(executable)
+    if make is None or executable is None or missing:
+        section.notes.append(f"Not measured: {missing or 'procward is not in this run'}.")
+        return section
+    times: list[float] = []
+    with contextlib.ExitStack() as stack:
+        system = stack.enter_context(_fresh(make, env))
+        _up(system, sleep_apps(RENDER_APPS))
+        system.disconnect()
+        host, port, token = _dashboard_link(system)
+        browser = Browser(executable)
+        stack.callback(browser.close)
+        for _ in range(RENDER_RUNS + 1):  # the first warms the browser's cache and the daemon
+            page = browser.open_page()
+            try:
+                page.send("Page.addScriptToEvaluateOnNewDocument", source=_WATCH_ROWS % RENDER_APPS)
+                page.navigate(f"http://{host}:{port}/#token={token}")
+                times.append(float(page.wait_for("window.__rendered", timeout=30)))
+            finally:
+                page.close()
+    measured = times[1:]
+    median = statistics.median(measured)
+    check = Check(
+        f"procward: dashboard first render, {RENDER_APPS} apps, median",
+        f"{median:.0f} ms",
+        f"≤ {RENDER_BUDGET_MS:g} ms (issue 16)",
+        median <= RENDER_BUDGET_MS,
+    )
+    section.checks.append(check)
+    section.rows.append(
+        [
+            str(len(measured)),
+            f"{min(measured):.0f} ms",
+            f"{median:.0f} ms",
+            f"{max(measured):.0f} ms",
+            f"≤ {RENDER_BUDGET_MS:g} ms",
+            mark(check.ok),
+        ]
+    )
+    section.notes.append(
+        f"A daemon with {RENDER_APPS} apps `sleep 100000`, a viewer token from `procward "
+        "dashboard --print-url`; each run a new tab navigates to the link and a "
+        "MutationObserver, installed before the page's scripts, notes `performance.now()` "
+        f"(from the navigation's start) when the table first holds all {RENDER_APPS} rows: "
+        "the page, its assets, the token moved to session storage, the stream opened, the "
+        f"snapshot of every app received and drawn. {RENDER_RUNS} runs after one warm-up "
+        "(the browser's cache holds the assets after it, as a user's would)."
+    )
+    return section
+
+
+def _missing_browser(executable: str | None) -> str | None:
+    if executable is None:
+        return "no chromium on this machine (apt-get install chromium)"
+    try:
+        import websocket  # noqa: F401 - the CDP client's (the dev extras)
+    except ImportError:
+        return "no websocket-client (pip install -e '.[dev]')"
+    return None

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from bench.chromium import Browser, find_chromium
 
 from procward.kit._client import Client
 from tests.daemon.conftest import daemon, load_apps, write_config
-
-from .chromium import Browser, find_chromium
 
 __all__ = ["browser", "daemon", "http_address", "load_apps", "write_config"]
 

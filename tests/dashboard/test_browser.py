@@ -17,9 +17,10 @@ import signal
 import time
 from typing import Any
 
+from bench.chromium import Browser, Page
+
 from procward.kit._client import Client
 
-from .chromium import Browser, Page
 from .conftest import token
 
 IMG = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "img")

@@ -1,4 +1,4 @@
-"""A real headless Chromium driven over the DevTools protocol, for the dashboard's tests.
+"""A real headless Chromium driven over the DevTools protocol: the dashboard's tests and bench.
 
 No Node, no Playwright: Debian's ``chromium`` and a small synchronous CDP
 client over ``websocket-client`` (decision 0046). One browser per test
