@@ -19,7 +19,9 @@ from typing import Any
 
 from bench.chromium import Browser, Page
 
+from procward.cli.dashboard import handoff_page
 from procward.kit._client import Client
+from procward.kit._paths import InstancePaths
 
 from .conftest import token
 
@@ -194,3 +196,29 @@ def test_a_viewer_sees_no_buttons_and_is_refused(
     conn.close()
     assert reply["error"]["code"] == -32002  # forbidden
     assert daemon.call("getApp", name="web")["instances"][0]["state"] == "running"
+
+
+def test_the_browser_is_handed_the_link_by_a_private_page_not_its_command_line(
+    browser: Browser,
+    daemon: Client,
+    http_address: tuple[str, int],
+    load_apps: Any,
+    paths: InstancePaths,
+) -> None:
+    """Any local user may read a process's command line for as long as it runs."""
+    load_apps('[apps.web]\ncmd = ["sleep", "1000"]\n')
+    secret = token(daemon, "viewer")
+    url = f"http://{http_address[0]}:{http_address[1]}/#token={secret}"
+    opened = handoff_page(url, paths)
+    assert opened.startswith("file://") and secret not in opened
+    handoff = opened.removeprefix("file://")
+    assert os.stat(handoff).st_mode & 0o777 == 0o600
+    assert os.stat(os.path.dirname(handoff)).st_mode & 0o077 == 0
+    page = browser.open_page()
+    try:
+        page.navigate(opened)
+        page.wait_for("document.querySelector('#connection')?.textContent === 'live'")
+        page.wait_for(row_text("web"))
+        assert secret not in page.evaluate("location.href")  # moved to session storage
+    finally:
+        page.close()

@@ -6,11 +6,15 @@ taken), asks for a viewer or operator token that ends soon, and opens (or,
 with ``--print-url``, prints) ``http://127.0.0.1:PORT/#token=...``. The token
 rides in the fragment, which a browser never sends: it is in no HTTP request
 line, so in no log; the page moves it to session storage and out of the URL
-at once.
+at once. The browser is not given that link on its command line, which any
+local user may read (``/proc/PID/cmdline``) for as long as the browser runs:
+it opens ``handoff.html``, a 0600 page in the instance's private runtime
+directory that forwards to the link.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from procward.cli.connection import connect
@@ -43,7 +47,7 @@ def cmd_dashboard(args: DashboardArgs, paths: InstancePaths) -> int:
     url = f"{scheme}://{_reachable(address)}/#token={made['token']}"
     if note:
         print(note, file=sys.stderr)
-    if args.print_url or not _opened(url):
+    if args.print_url or not _opened(handoff_page(url, paths)):
         print(url)
         return 0
     print(f"opened the dashboard in your browser ({args.role}, until the token ends in {args.ttl})")
@@ -71,6 +75,23 @@ def _reachable(address: str) -> str:
     if host == "[::]":
         return f"[::1]:{port}"
     return address
+
+
+def handoff_page(url: str, paths: InstancePaths) -> str:
+    """A 0600 page that forwards the browser to ``url``; its ``file://`` URL (no token)."""
+    from html import escape
+
+    from procward.kit._atomic import write_atomic
+
+    target = escape(url, quote=True)
+    page = (
+        '<!doctype html><meta charset="utf-8"><title>procward dashboard</title>'
+        f'<meta http-equiv="refresh" content="0; url={target}">'
+        f'<a href="{target}">Open the procward dashboard</a>\n'
+    )
+    path = os.path.join(paths.runtime_dir, "handoff.html")
+    write_atomic(path, page.encode(), mode=0o600)
+    return "file://" + path
 
 
 def _opened(url: str) -> bool:
