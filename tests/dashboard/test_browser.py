@@ -101,6 +101,11 @@ def test_operator_watches_and_acts(
         os.kill(pid, signal.SIGKILL)
         page.wait_for(f"!{row_text('web')}.includes('{pid}') && {row_state('web')} === 'running'")
         page.wait_for("document.querySelector('#events').textContent.includes('SIGKILL')")
+        # Its uptime history: a bar per day of the 90 kept, today's up, none before.
+        page.wait_for("document.querySelectorAll('#uptime span').length === 90")
+        days = page.evaluate("[...document.querySelectorAll('#uptime span')].map(s => s.className)")
+        assert set(days[:-1]) == {"day-none"} and days[-1] in ("day-up", "day-partial"), days
+        assert page.evaluate("document.querySelector('#uptime-total').textContent").endswith("% up")
         page.screenshot(os.path.join(shots, "dashboard-app.png"))
 
         # Its log, followed: a line printed now is on the page within a second.

@@ -9,6 +9,7 @@ import { follow } from "./stream.js";
 
 const KEEP_LINES = 2000; // lines the page holds per app; older ones are let go
 const KEEP_EVENTS = 100;
+const UPTIME_DAYS = 90; // the history the daemon keeps
 
 export class Detail {
   constructor(token, role, refresh) {
@@ -39,12 +40,34 @@ export class Detail {
     this.drawLog();
     this.stop = follow(`/logs/stream?app=${encodeURIComponent(app.name)}`, this.token,
       (frame) => this.onLog(frame), () => {});
+    fill($("#uptime"));
+    fill($("#uptime-total"));
     try {
       const events = await call(this.token, "getEvents", { name: app.name, limit: 50 });
       if (this.name === app.name) for (const event of events) this.addEvent(event);
+      const uptime = await call(this.token, "getUptime", { name: app.name, days: UPTIME_DAYS });
+      if (this.name === app.name) this.drawUptime(uptime.apps.find((a) => a.name === app.name));
     } catch (err) {
-      say(`events of ${app.name}: ${err.message}`, true);
+      say(`history of ${app.name}: ${err.message}`, true);
     }
+  }
+
+  /** A bar per day: all up, partly (some instances, or some of the day) or mostly down. */
+  drawUptime(report) {
+    if (!report) return;
+    const days = [...report.days].sort((a, b) => a.day.localeCompare(b.day));
+    fill($("#uptime"), ...days.map((day) => {
+      const counted = (day.up || 0) + (day.partial || 0) + (day.down || 0);
+      const share = counted ? (day.up || 0) / counted : null;
+      const kind = share === null ? "none"
+        : share >= 0.999 ? "up" : (day.down || 0) > counted / 2 ? "down" : "partial";
+      const text = share === null ? `${day.day}: not meant to run`
+        : `${day.day}: ${(share * 100).toFixed(2)}% up`;
+      return el("span", { class: `day-${kind}`, title: text, "data-day": day.day });
+    }));
+    const total = report.uptime === null ? "no time meant to run yet"
+      : `${(report.uptime * 100).toFixed(3)}% up`;
+    fill($("#uptime-total"), total);
   }
 
   close() {
