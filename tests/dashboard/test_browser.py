@@ -158,7 +158,8 @@ def test_a_viewer_sees_no_buttons_and_is_refused(
     try:
         page.wait_for(f"{row_state('web')} === 'running'")
         page.wait_for("document.querySelector('#detail-title').textContent === 'web'")
-        buttons = page.evaluate("[...document.querySelectorAll('button')].map(b => b.id)")
+        shown = "[...document.querySelectorAll('button')].filter(b => !b.closest('[hidden]'))"
+        buttons = page.evaluate(f"{shown}.map(b => b.id)")
         assert buttons == ["detail-close", "log-pause"]  # the page's own, no action
         assert page.evaluate("document.querySelector('#who').textContent").endswith("viewer")
         # Keyboard: a row takes the focus and Enter opens it.
@@ -225,5 +226,34 @@ def test_the_browser_is_handed_the_link_by_a_private_page_not_its_command_line(
         page.wait_for("document.querySelector('#connection')?.textContent === 'live'")
         page.wait_for(row_text("web"))
         assert secret not in page.evaluate("location.href")  # moved to session storage
+    finally:
+        page.close()
+
+
+def test_an_admin_sees_the_audit_log_the_others_do_not(
+    browser: Browser, daemon: Client, http_address: tuple[str, int], load_apps: Any
+) -> None:
+    load_apps('[apps.web]\ncmd = ["sleep", "1000"]\n')
+    operator = token(daemon, "operator")
+    conn = http.client.HTTPConnection(*http_address, timeout=10)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "stopApp", "params": {"name": "web"}})
+    conn.request("POST", "/rpc", body, {"Authorization": f"Bearer {operator}"})
+    assert "error" not in json.loads(conn.getresponse().read())
+    conn.close()
+    page = opened(browser, http_address, token(daemon, "admin"))
+    try:
+        page.wait_for("!document.querySelector('#audit-panel').hidden")
+        page.wait_for("document.querySelector('#audit').textContent.includes('stopApp')")
+        row = page.evaluate(
+            "[...document.querySelectorAll('#audit tbody tr')]"
+            ".map(r => r.textContent).find(t => t.includes('stopApp'))"
+        )
+        assert "test operator" in row and "http" in row and "ok" in row, row
+    finally:
+        page.close()
+    page = opened(browser, http_address, operator)
+    try:
+        page.wait_for(f"{row_state('web')} === 'stopped'")
+        assert page.evaluate("document.querySelector('#audit-panel').hidden") is True
     finally:
         page.close()

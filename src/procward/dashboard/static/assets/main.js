@@ -1,6 +1,7 @@
 // The dashboard: one stream of the apps, a table, a detail panel, the daemon's facts.
 
 import { bulkActions } from "./actions.js";
+import { auditPanel } from "./audit.js";
 import { renderApps } from "./apps.js";
 import { Detail } from "./detail.js";
 import { $, el, fill } from "./dom.js";
@@ -47,6 +48,7 @@ function onFrame({ event, data }) {
     fill($("#who"), `${data.you.subject || "token"} · ${role}`);
     detail ||= new Detail(token, role, refresh);
     bulkActions($("#bulk-actions"), token, role, refresh);
+    auditPanel(token, role);
     daemon = data.daemon;
     replaceApps(data.apps);
     const wanted = appInPath();
