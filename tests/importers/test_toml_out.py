@@ -21,6 +21,16 @@ def test_any_string_and_key_reads_back_as_written(value: str, key: str) -> None:
     assert read == {"cmd": value, "env": {key: value}, "depends_on": [value]}
 
 
+@given(st.text(), st.text())
+def test_any_note_and_file_name_stay_comments(text: str, name: str) -> None:
+    """A control character in a comment made the file unreadable (Circus's property test
+    found a key '\\x1b' in its note); a newline in a file name would end the comment."""
+    note = Note(f"/src/{name}", 3, name, text)
+    app = ImportedApp("web", {"cmd": "x"}, (note,), origin=f"/src/{name}:3")
+    whole = Imported(f"/src/{name}", "circus", (app,), (note,))
+    assert tomllib.loads(render(whole, "/out"))["apps"] == {"web": {"cmd": "x"}}
+
+
 def test_notes_are_comments_at_their_app_and_paths_relative_to_the_output() -> None:
     note = Note("/out/conf.d/a.conf", 7, "minfds", "not imported")
     app = ImportedApp(

@@ -20,12 +20,14 @@ from procward.importers.record import Imported, ImportedApp, Note
 __all__ = ["render"]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+# What a TOML comment may not hold (a tab may stay); a newline would end it early.
+_NOT_IN_COMMENTS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _PATH_KEYS = ("cwd", "env_file")
 
 
 def render(imported: Imported, out_dir: str) -> str:
     lines = [
-        f"# Imported from {imported.source} ({imported.kind}) by procward import.",
+        _shown(f"# Imported from {imported.source} ({imported.kind}) by procward import."),
         "# Each '#' note is a setting that did not carry over as it was, with the file",
         "# and line it came from and what procward does instead.",
     ]
@@ -37,7 +39,7 @@ def render(imported: Imported, out_dir: str) -> str:
 
 
 def _app(app: ImportedApp, out_dir: str) -> list[str]:
-    lines = [f"# from {_relative(app.origin, out_dir)}"]
+    lines = [_shown(f"# from {_relative(app.origin, out_dir)}")]
     for note in app.notes:
         lines += _comment(_relative_note(note, out_dir), "# ")
     lines.append(f"[apps.{_key(app.name)}]")
@@ -49,7 +51,7 @@ def _app(app: ImportedApp, out_dir: str) -> list[str]:
 
 def _comment(text: str, prefix: str) -> list[str]:
     """``text`` as comment lines of at most 100 characters (a path is never split)."""
-    return textwrap.wrap(
+    lines = textwrap.wrap(  # a newline or a tab becomes a space
         text,
         100,
         initial_indent=prefix,
@@ -57,6 +59,12 @@ def _comment(text: str, prefix: str) -> list[str]:
         break_on_hyphens=False,
         break_long_words=False,
     )
+    return [_shown(line) for line in lines]
+
+
+def _shown(text: str) -> str:
+    """``text`` for a comment: what a comment may not hold, escaped (``\\x1b``)."""
+    return _NOT_IN_COMMENTS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _relative(path: str, out_dir: str) -> str:
