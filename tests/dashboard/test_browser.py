@@ -158,6 +158,9 @@ def test_a_viewer_sees_no_buttons_and_is_refused(
     try:
         page.wait_for(f"{row_state('web')} === 'running'")
         page.wait_for("document.querySelector('#detail-title').textContent === 'web'")
+        # Its definition as the daemon resolved it, and its environment.
+        page.wait_for("document.querySelector('#spec').textContent.includes('sleep')")
+        assert "PATH" in page.evaluate("document.querySelector('#env').textContent")
         shown = "[...document.querySelectorAll('button')].filter(b => !b.closest('[hidden]'))"
         buttons = page.evaluate(f"{shown}.map(b => b.id)")
         assert buttons == ["detail-close", "log-pause"]  # the page's own, no action

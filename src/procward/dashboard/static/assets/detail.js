@@ -42,14 +42,30 @@ export class Detail {
       (frame) => this.onLog(frame), () => {});
     fill($("#uptime"));
     fill($("#uptime-total"));
+    fill($("#spec"));
+    fill($("#env"));
     try {
       const events = await call(this.token, "getEvents", { name: app.name, limit: 50 });
       if (this.name === app.name) for (const event of events) this.addEvent(event);
+      const inspection = await call(this.token, "inspect", { name: app.name, lines: 0 });
+      if (this.name === app.name) this.drawDefinition(inspection);
       const uptime = await call(this.token, "getUptime", { name: app.name, days: UPTIME_DAYS });
       if (this.name === app.name) this.drawUptime(uptime.apps.find((a) => a.name === app.name));
     } catch (err) {
       say(`history of ${app.name}: ${err.message}`, true);
     }
+  }
+
+  /** The app as the daemon resolved it; secrets masked by the daemon for this role. */
+  drawDefinition(inspection) {
+    const pairs = (object) => Object.entries(object || {}).flatMap(([key, value]) => [
+      el("dt", {}, key),
+      el("dd", {}, typeof value === "string" ? value : JSON.stringify(value)),
+    ]);
+    fill($("#spec"), ...pairs(inspection.spec));
+    const masked = new Set(inspection.env_masked || []);
+    fill($("#env"), ...pairs(Object.fromEntries(Object.entries(inspection.env || {})
+      .map(([key, value]) => [key, masked.has(key) ? "(masked)" : value]))));
   }
 
   /** A bar per day: all up, partly (some instances, or some of the day) or mostly down. */
