@@ -316,10 +316,11 @@ def test_dead_endpoints_do_not_slow_the_daemon(
     )
     assert silent["in_flight"] == gone["in_flight"] == 4
     assert cli("hooks").code == 1  # deliveries were lost: someone was not told
+    # The figures are the bench's and the note's to quote; what is asserted is the
+    # property: a daemon that waited on a dead endpoint (a 10 min timeout here) would
+    # answer in seconds. p95 swings with the machine's load, hooks or not (0044).
     assert with_hooks[0] < without[0] * 3 + 1.0
-    # p95 swings with the machine's load, hooks or not (decision 0044); a daemon that
-    # waited on a dead endpoint would answer in seconds, not milliseconds.
-    assert with_hooks[1] < max(without[1] * 3, 50.0)
+    assert with_hooks[1] < max(without[1] * 3, 250.0)
 
 
 def test_bad_hooks_are_refused_with_their_keys(

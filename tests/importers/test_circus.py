@@ -322,3 +322,13 @@ def test_any_file_imports_to_a_config_procward_accepts_or_is_refused(
         return
     config = parse_config(tomllib.loads(render(imported, str(tmp_path))), base_dir=str(tmp_path))
     assert list(config.apps) == [app.name for app in imported.apps]
+
+
+def test_two_watchers_whose_names_meet_stay_two_apps(tmp_path: Path) -> None:
+    """``[watcher:a b]`` is ``a-b``: a ``[watcher:a-b]`` beside it was left out before."""
+    imported = read_text(tmp_path, "[watcher:a b]\ncmd = sleep 1\n[watcher:a-b]\ncmd = sleep 2\n")
+    assert [(a.name, a.keys["cmd"]) for a in imported.apps] == [
+        ("a-b", "sleep 1"),
+        ("a-b-2", "sleep 2"),
+    ]
+    assert any("'a-b' is another watcher's" in note.text for note in imported.notes)

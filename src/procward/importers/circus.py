@@ -33,7 +33,7 @@ from procward.importers import circuskeys
 from procward.importers.circusini import read_circus_ini
 from procward.importers.expansions import to_procward
 from procward.importers.inifile import Entry, Section
-from procward.importers.record import Imported, ImportedApp, Note, app_name
+from procward.importers.record import Imported, ImportedApp, Note, app_name, unique_name
 from procward.importers.source import read_source
 from procward.importers.supervisord import start_order
 
@@ -71,12 +71,10 @@ def read_circus(path: str, environ: Mapping[str, str]) -> Imported:
     names = [w.name.split("watcher:", 1)[1] for w in watchers]
     apps: list[tuple[ImportedApp, int]] = []
     holders: dict[str, str] = {}  # socket -> the app that holds it
+    taken: set[str] = set()
     for section in watchers:
-        found = _watcher(section, whole, notes)
-        if found is not None and found[0].name in (app.name for app, _ in apps):
-            why = f"imported as {found[0].name!r}, which another watcher is: not imported"
-            notes.append(Note(section.file, section.line, f"[{section.name}]", why))
-        elif found is not None:
+        found = _watcher(section, whole, notes, taken)
+        if found is not None:
             _check_shared(found[0], holders, section, notes)
             apps.append(found)
     for section in sections:
@@ -143,9 +141,13 @@ def _add_section(sections: dict[str, Section], section: Section, notes: list[Not
     notes.append(Note(*where, why))
 
 
-def _watcher(section: Section, whole: _File, notes: list[Note]) -> tuple[ImportedApp, int] | None:
+def _watcher(
+    section: Section, whole: _File, notes: list[Note], taken: set[str]
+) -> tuple[ImportedApp, int] | None:
     original = section.name.split("watcher:", 1)[1]
-    name = app_name(original)
+    allowed = app_name(original)
+    name = unique_name(allowed, taken)
+    taken.add(name)
     where = (section.file, section.line, f"[{section.name}]")
     raw = whole.common | _own_env(original, whole.envs)
     lookup = {k.lower(): v for k, v in [*whole.environ.items(), *raw.items()]}
@@ -153,7 +155,9 @@ def _watcher(section: Section, whole: _File, notes: list[Note]) -> tuple[Importe
     env = {k.strip(): _procward_env(v, whole.environ) for k, v in raw.items() if k.strip()}
     context = circuskeys.Context(lookup, outside, env, whole.sockets)
     found = circuskeys.watcher(section, name, context)
-    if name != original:
+    if name != allowed:
+        notes.append(Note(*where, f"imported as {name!r}: {allowed!r} is another watcher's"))
+    elif name != original:
         notes.append(Note(*where, f"imported as {name!r}: procward's app names allow that"))
     if found is None:
         notes.append(Note(*where, "has no cmd: not imported"))
