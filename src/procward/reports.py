@@ -154,6 +154,7 @@ class LogEntry(Struct):
     note: str | None = None  # merged streams, skipped for --since...
     truncated: str | None = None  # the daemon's cap on one reply
     format: str | None = None  # "json" for an app that logs JSON
+    open_line: bool = False  # followLogs' tail: its last line goes on in the next chunk
 
 
 class Change(Struct):

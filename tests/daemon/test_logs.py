@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 from typing import Any
@@ -136,6 +138,75 @@ def test_follow_sees_new_lines_within_100_ms(
             latencies.append(time.monotonic() - start)
             assert method == "log" and params["data"] == f"hello {n}\n"
         assert max(latencies) < 0.1, latencies
+
+
+# A line every ~0.3 ms: a window of a millisecond between a tail and a follow loses
+# or doubles a few.
+TICKER = (
+    "import itertools, time\n"
+    "for i in itertools.count():\n"
+    "    print(i, flush=True)\n"
+    "    time.sleep(0.0003)\n"
+)
+
+
+def contiguous(numbers: list[int]) -> None:
+    assert numbers, "no line at all"
+    gaps = [(a, b) for a, b in itertools.pairwise(numbers) if b != a + 1]
+    assert not gaps, f"lines lost or shown twice at {gaps[:5]} of {len(numbers)}"
+
+
+def load_ticker(daemon: Client, load_apps: LoadApps) -> None:
+    load_apps(f"""
+        [apps.tick]
+        cmd = {json.dumps([sys.executable, "-u", "-c", TICKER])}
+        min_start = "0s"
+    """)
+    wait_state(daemon, "tick", "running")
+    wait_for(lambda: len(daemon.call("getLogs", name="tick", lines=60)[0]["lines"]) >= 50)
+
+
+def test_a_follow_that_starts_with_a_tail_loses_and_doubles_no_line(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths
+) -> None:
+    load_ticker(daemon, load_apps)
+    for _ in range(5):
+        with Client.open(paths.socket) as follower:
+            numbers: list[int] = []
+            partial = ""
+            tail = follower.stream("followLogs", name="tick", stream="out", lines=20)
+            for method, params in tail:
+                if method == "tail":
+                    (entry,) = params
+                    numbers += [int(line) for line in entry["lines"]]
+                    if entry.get("open_line"):
+                        partial = str(numbers.pop())
+                    assert 0 < len(numbers) <= 20
+                elif method == "log":
+                    *whole, partial = (partial + params["data"]).split("\n")
+                    numbers += [int(line) for line in whole]
+                    if len(numbers) >= 300:
+                        break
+            contiguous(numbers)
+
+
+def test_logs_follow_in_the_shell_loses_and_doubles_no_line(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_ticker(daemon, load_apps)
+    for _ in range(3):
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "procward", "logs", "-f", "-n", "20", "--out", "tick"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert follower.stdout is not None
+            lines = [follower.stdout.readline() for _ in range(300)]
+        finally:
+            follower.kill()
+            follower.communicate()
+        contiguous([int(line.rsplit("| ", 1)[1]) for line in lines])
 
 
 def test_a_stalled_follower_does_not_stall_the_daemon(

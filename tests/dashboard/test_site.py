@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import os
 import socket
@@ -186,3 +187,55 @@ def test_a_reader_that_hangs_up_ends_its_stream_at_once(
     assert daemon.call("status")["daemon"]["pools"]["authenticated"] == 1
     sock.close()
     wait_for(lambda: daemon.call("status")["daemon"]["pools"]["authenticated"] == 0, TICK / 2)
+
+
+def sse_frames(data: bytes) -> list[tuple[str, Any]]:
+    """The whole frames in ``data`` (a chunked HTTP body: the sizes are dropped)."""
+    frames = []
+    for block in data.split(b"\n\n"):
+        kind = data_line = None
+        for line in block.split(b"\n"):
+            if line.startswith(b"event: "):
+                kind = line[7:].decode()
+            elif line.startswith(b"data: "):
+                data_line = line[6:]
+        if kind and data_line is not None:
+            frames.append((kind, json.loads(data_line)))
+    return frames
+
+
+TICKER = (
+    "import itertools, time\n"
+    "for i in itertools.count():\n"
+    "    print(i, flush=True)\n"
+    "    time.sleep(0.0003)\n"
+)
+
+
+def test_a_followed_log_shows_each_line_once_from_its_tail_on(
+    daemon: Client, load_apps: Any, http_address: tuple[str, int]
+) -> None:
+    load_apps(f"[apps.tick]\ncmd = {json.dumps(['python3', '-u', '-c', TICKER])}\n")
+    wait_for(lambda: len(daemon.call("getLogs", name="tick", lines=60)[0]["lines"]) >= 50)
+    viewer = token(daemon, "viewer")
+    for _ in range(5):
+        sock = open_stream(http_address, "/logs/stream?app=tick", viewer)
+        got = b""
+        numbers: list[int] = []
+        while len(numbers) < 400:
+            got = read_until(sock, b"\n\n", got)
+            numbers, partial = [], ""
+            for kind, data in sse_frames(got):
+                if kind == "tail":
+                    for entry in data:
+                        lines = [int(line) for line in entry["lines"]]
+                        if entry.get("open_line"):
+                            partial = str(lines.pop())
+                        numbers += lines
+                elif kind == "log" and data["stream"] == "out":
+                    *whole, partial = (partial + data["data"]).split("\n")
+                    numbers += [int(line) for line in whole]
+            got += sock.recv(65536)
+        sock.close()
+        gaps = [(a, b) for a, b in itertools.pairwise(numbers) if b != a + 1]
+        assert not gaps, f"lines lost or shown twice at {gaps[:5]}"

@@ -145,3 +145,32 @@ def test_tail_lines_reads_into_backups(tmp_path, count: int) -> None:
     got, clipped = tail_lines(s.path, count, 20, budget=1 << 20)
     assert got == [b"%d" % i for i in range(300 - count, 300)]
     assert not clipped
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    before=st.lists(st.integers(0, 120), max_size=40),
+    after=st.lists(st.integers(0, 120), max_size=40),
+    open_line=st.booleans(),
+)
+def test_a_tail_read_at_a_mark_holds_exactly_what_was_written_before_it(
+    tmp_path_factory, before, after, open_line
+) -> None:
+    """What a follower then gets is what was written after the mark: each line once."""
+    from procward.daemon.parts.logs import read_tails
+
+    s = sink(tmp_path_factory.mktemp("mark"), max_size=500, backups=50)
+    first = b"".join(b"b%d:" % i + b"x" * n + b"\n" for i, n in enumerate(before))
+    first += b"open" if open_line else b""
+    s.write(first)
+    mark = s.mark()
+    # Written after the mark, rotating the file then current into the backups.
+    s.write(b"".join(b"a%d:" % i + b"y" * n + b"\n" for i, n in enumerate(after)))
+    entry: dict[str, object] = {"lines": []}
+    read_tails([(s, entry, mark)], 10_000, None)
+    s.close()
+    expected = first.decode().split("\n")
+    if expected[-1] == "":
+        expected.pop()
+    assert entry["lines"] == expected
+    assert entry.get("open_line", False) == (open_line and bool(expected))

@@ -32,22 +32,29 @@ def cmd_logs(args: LogsArgs, paths: InstancePaths) -> int:
         from procward.replies import list_from
         from procward.reports import LogEntry
 
+        if args.follow:
+            # One call: the tail as the logs stood when following began, then what
+            # comes, so no line falls between the two or shows twice.
+            printer = render.LogPrinter(prefix=True, as_json=args.json)
+
+            def shown(method: str, params: Any) -> None:
+                if method == "log":
+                    printer.chunk(params)
+                elif method == "tail":
+                    for entry in list_from(LogEntry, params):
+                        printer.lines(entry)
+                elif method == "dropped":
+                    render.warn(f"(too slow: {params['bytes']} bytes of output skipped)")
+
+            # After a daemon restart, only what comes: the rest was shown or is in the files.
+            return _follow(paths, client, "followLogs", query, shown, again=scope)
         logs = list_from(LogEntry, client.call("getLogs", query))
         # Say whose each line is when they come from more than one instance.
         many = len({(entry.app, entry.instance) for entry in logs}) > 1 or not args.name
-        printer = render.LogPrinter(prefix=many or args.follow, as_json=args.json)
+        printer = render.LogPrinter(prefix=many, as_json=args.json)
         for entry in logs:
             printer.lines(entry)
-        if not args.follow:
-            return 0
-
-        def shown(method: str, params: Any) -> None:
-            if method == "log":
-                printer.chunk(params)
-            elif method == "dropped":
-                render.warn(f"(too slow: {params['bytes']} bytes of output skipped)")
-
-        return _follow(paths, client, "followLogs", scope, shown)
+        return 0
 
 
 def cmd_flush(args: AppsArgs, paths: InstancePaths) -> int:
@@ -84,9 +91,12 @@ def _follow(
     method: str,
     params: dict[str, object],
     shown: Callable[[str, Any], None],
+    *,
+    again: dict[str, object] | None = None,
 ) -> int:
     """Stream until Ctrl-C. When the daemon goes (``procward upgrade``, a
-    restart by systemd), follow the next one; when it stopped, end quietly."""
+    restart by systemd), follow the next one (with ``again`` for params, if
+    given); when it stopped, end quietly."""
     while True:
         try:
             for name, value in client.stream(method, params):
@@ -99,12 +109,12 @@ def _follow(
                 raise  # not the daemon: our reader went away (main ends quietly)
             client.close()
         try:
-            again = _reconnect(paths)
+            back = _reconnect(paths)
         except KeyboardInterrupt:
             return 0
-        if again is None:
+        if back is None:
             return 0
-        client = again
+        client, params = back, again if again is not None else params
         render.warn("(the daemon restarted: following again; what came meanwhile is in the files)")
 
 

@@ -460,7 +460,10 @@ class LogPrinter:
         where = {"app": entry.app, "instance": entry.instance, "stream": entry.stream}
         if entry.format is not None:
             where["format"] = entry.format
-        for line in entry.lines:
+        lines = entry.lines
+        if entry.open_line and lines:  # its end comes in the first chunk followed
+            *lines, self._partial[(entry.app, entry.instance, entry.stream)] = lines
+        for line in lines:
             self._emit(where, line)
 
     def chunk(self, params: dict[str, Any]) -> None:

@@ -174,26 +174,15 @@ def own_memory() -> int | None:
 
 
 async def logs(registry: Registry, peer: Peer, app: str) -> Frames:
-    """One app's logs: the last ``TAIL`` lines of each, then their new output."""
+    """One app's logs: the last ``TAIL`` lines of each, then their new output.
+
+    One ``followLogs`` gives both, split where following began: no line is
+    lost or shown twice between the tail and what follows.
+    """
     if not app:
         yield frame("error", {"message": "which app? /logs/stream?app=NAME"})
         return
     feed = Feed(registry, peer)
-    following = asyncio.Event()
-
-    async def noting(kind: str, data: Any) -> None:
-        if kind == "following":
-            following.set()  # registered: output from now on reaches the feed
-        feed.put(kind, data)
-
-    feed.run(feed.call("followLogs", noting, name=app))
-    waiting = asyncio.ensure_future(following.wait())
-    await asyncio.wait([waiting, *feed.tasks], return_when=asyncio.FIRST_COMPLETED)
-    waiting.cancel()
-    if following.is_set():
-        try:
-            yield frame("tail", await feed.call("getLogs", name=app, lines=TAIL))
-        except RpcError as err:
-            feed.put("error", {"code": err.code, "message": err.message})
+    feed.run(feed.call("followLogs", name=app, lines=TAIL))
     async for chunk in feed.frames():
         yield chunk

@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from procward.kit import _rotation as rotation
 from procward.kit._structs import Struct, field
@@ -67,6 +67,26 @@ class Follower(Struct, frozen=False, eq=False):
         chunk = await self.queue.get()
         self.held -= len(chunk[3])
         return chunk
+
+
+class Mark(NamedTuple):
+    """Where a sink's output stood at one moment: what a tail reads up to, no further.
+
+    Taken in the same step as a follower is added, it splits the output
+    exactly: everything before is in the files, everything after reaches
+    the follower, so a tail then a follow shows each line once.
+    """
+
+    rotations: int  # the sink's rotations so far: the file then current may be a backup now
+    size: int  # bytes in that file
+    open_line: bool  # it ended inside a line, whose end the follower gets
+
+
+class Upto(NamedTuple):
+    """A ``Mark`` as the files stand now: which of them was current, and its size then."""
+
+    rotated_since: int
+    size: int
 
 
 class Mirror(Protocol):
@@ -119,6 +139,10 @@ class LogSink:
         self.failing: str | None = None
         self.dropped = 0
         self.rotations = 0
+
+    def mark(self) -> Mark:
+        """Where the output stands now (see ``Mark``)."""
+        return Mark(self.rotations, self.size, self.tail > 0)
 
     # -- writing ------------------------------------------------------------------
 
@@ -377,38 +401,49 @@ def _now_stamp() -> bytes:
 # -- reading --------------------------------------------------------------------------
 
 
-def tail_lines(path: str, count: int, backups: int, budget: int) -> tuple[list[bytes], bool]:
+def tail_lines(
+    path: str, count: int, backups: int, budget: int, upto: Upto | None = None
+) -> tuple[list[bytes], bool]:
     """The last ``count`` lines of a log, reaching into its backups if needed.
 
     At most ``budget`` bytes of lines (newlines counted); the flag says
-    whether older lines were left out for it.
+    whether older lines were left out for it. ``upto``: the lines as they
+    stood at a ``Mark``, nothing written since (see ``LogSink.mark``).
     """
     lines: list[bytes] = []
     clipped = False
-    for name in rotation.rotated_names(path, backups):
+    names = rotation.rotated_names(path, backups)
+    end = None
+    if upto is not None:
+        names, end = names[upto.rotated_since :], upto.size
+    for name in names:
         if len(lines) >= count or clipped:
             break
         try:
-            older, clipped = _last_lines(name, count - len(lines), budget)
+            older, clipped = _last_lines(name, count - len(lines), budget, end=end)
         except FileNotFoundError:
             continue
+        finally:
+            end = None  # only the file that was current at the mark is cut
         budget -= sum(len(line) + 1 for line in older)
         lines = older + lines
     return lines[-count:] if count else [], clipped
 
 
 def _last_lines(
-    path: str, count: int, budget: int, block: int = 1 << 16
+    path: str, count: int, budget: int, block: int = 1 << 16, end: int | None = None
 ) -> tuple[list[bytes], bool]:
     """Read backwards in blocks until ``count`` lines or ``budget`` bytes are in hand.
 
     Each block's newlines are counted once (not the whole of what was read
     at every step), and nothing past ``budget`` plus one block is ever read.
-    O_NOFOLLOW: a log planted as a symlink is not read through.
+    O_NOFOLLOW: a log planted as a symlink is not read through. ``end``: read
+    as if the file ended there.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with open(fd, "rb") as f:
-        end = f.seek(0, os.SEEK_END)
+        size = f.seek(0, os.SEEK_END)
+        end = size if end is None else min(end, size)
         blocks: list[bytes] = []
         newlines = held = 0
         while end > 0 and newlines <= count and held < budget:

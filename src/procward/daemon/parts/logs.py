@@ -11,7 +11,14 @@ from procward.kit._durations import parse_duration
 from procward.kit._errors import InvalidParams, NotFound
 from procward.kit._rpc import CallContext, Role, method
 from procward.supervision.events import EventFollower, as_dict
-from procward.supervision.logs import Follower, LogSink, newer_than, tail_lines
+from procward.supervision.logs import (
+    Follower,
+    LogSink,
+    Mark,
+    Upto,
+    newer_than,
+    tail_lines,
+)
 
 if TYPE_CHECKING:
     from procward.supervision.supervisor import Supervisor
@@ -72,38 +79,69 @@ class Logs:
         files are read in a thread, backwards from their end, so a big read
         never holds up the loop.
         """
-        cutoff = newer_than_age(since)
         sinks = self._sinks(name, stream, instance)
+        return await self._tails(sinks, lines, since, merged=stream is not None, one=name)
+
+    async def _tails(
+        self,
+        sinks: list[LogSink],
+        lines: int,
+        since: str | None,
+        *,
+        merged: bool,
+        one: str | None,
+        marks: list[Mark] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``getLogs``' entries for ``sinks``; with ``marks``, as they stood at them."""
+        cutoff = newer_than_age(since)
         entries, reading = [], []
-        for sink in sinks:
-            entries.append(log_entry(sink, merged_note=stream is not None))
-            if cutoff is not None and not sink.timed and name is None:
+        for i, sink in enumerate(sinks):
+            entries.append(log_entry(sink, merged_note=merged))
+            if cutoff is not None and not sink.timed and one is None:
                 entries[-1]["note"] = UNTIMED_NOTE
             else:
-                reading.append((sink, entries[-1]))
+                reading.append((sink, entries[-1], marks[i] if marks else None))
         await asyncio.to_thread(read_tails, reading, max(0, lines), cutoff)
         return entries
 
     @method(Role.VIEWER, stream=True)
-    async def followLogs(
+    async def followLogs(  # noqa: PLR0917 - the JSON-RPC params, positional or named
         self,
         ctx: CallContext,
         name: str | None = None,
         stream: str | None = None,
         instance: int | None = None,
+        lines: int = 0,
+        since: str | None = None,
     ) -> None:
         """Stream new output as ``log`` notifications until the client hangs up.
 
-        A client that reads too slowly loses chunks (``dropped`` notifications
-        say how much); the daemon never holds more than FOLLOW_BYTES for it.
+        With ``lines`` (and ``since``, as ``getLogs``), first a ``tail``
+        notification: ``getLogs``' entries as the logs stood when following
+        began, so that each line is shown once, none lost or doubled between
+        the two. A client that reads too slowly loses chunks (``dropped``
+        notifications say how much); the daemon never holds more than
+        FOLLOW_BYTES for it.
         """
         sinks = self._sinks(name, stream, instance)
+        newer_than_age(since)  # a bad ``since`` is said before anything is followed
         json_logs = {(s.app, s.index, s.stream) for s in sinks if s.json_lines}
         follower = Follower()
         for sink in sinks:
             sink.followers.add(follower)
+        marks = [sink.mark() for sink in sinks]  # the same step: the split is exact
         try:
             await ctx.notify("following", {"logs": [s.label for s in sinks]})
+            if lines > 0 or since is not None:
+                tails = await self._tails(
+                    sinks,
+                    lines if lines > 0 else REPLY_LINES,
+                    since,
+                    merged=stream is not None,
+                    one=name,
+                    marks=marks,
+                )
+                await ctx.notify("tail", tails)
             while True:
                 app, index, which, data = await follower.next()
                 if follower.dropped:
@@ -175,24 +213,45 @@ REPLY_BYTES = 4 << 20  # bytes of those lines
 
 
 def read_tails(
-    logs: list[tuple[LogSink, dict[str, Any]]], lines: int, cutoff: float | None
+    logs: list[tuple[LogSink, dict[str, Any], Mark | None]], lines: int, cutoff: float | None
 ) -> None:
-    """Fill each entry's ``lines``, within the reply's budget (in a thread: files only)."""
+    """Fill each entry's ``lines``, within the reply's budget (in a thread: files only).
+
+    A log with a ``Mark`` is read as it stood then. Should it rotate while
+    it is read, it is read again once (the mark then names a backup); an
+    entry whose last line was still open at the mark says ``open_line``.
+    """
     left_lines, left_bytes = REPLY_LINES, REPLY_BYTES
-    for sink, entry in logs:
+    for sink, entry, mark in logs:
         count = min(lines, left_lines)
         try:
-            raw, clipped = tail_lines(sink.path, count, sink.backups, left_bytes)
+            raw, clipped = _read_tail(sink, count, left_bytes, mark)
         except OSError as exc:  # a symlink planted (refused), a file made unreadable
             entry["note"] = f"cannot read {sink.path}: {exc.strerror or exc}"
             continue
         if clipped or (count < lines and len(raw) == count):
             entry["truncated"] = TRUNCATED_NOTE
+        if mark is not None and mark.open_line and raw:
+            entry["open_line"] = True
         if cutoff is not None:
             raw = newer_than(sink, raw, cutoff)
         left_lines -= len(raw)
         left_bytes -= sum(len(line) + 1 for line in raw)
         entry["lines"] = [ln.decode("utf-8", "replace") for ln in raw]
+
+
+def _read_tail(
+    sink: LogSink, count: int, budget: int, mark: Mark | None
+) -> tuple[list[bytes], bool]:
+    if mark is None:
+        return tail_lines(sink.path, count, sink.backups, budget)
+    for _ in range(2):
+        rotated = sink.rotations  # an int the loop sets: read whole from this thread
+        upto = Upto(rotated - mark.rotations, mark.size)
+        found = tail_lines(sink.path, count, sink.backups, budget, upto)
+        if sink.rotations == rotated:
+            break
+    return found
 
 
 TRUNCATED_NOTE = (

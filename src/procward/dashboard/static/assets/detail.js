@@ -126,7 +126,12 @@ export class Detail {
 
   onLog({ event, data }) {
     if (event === "tail") {
-      for (const entry of data) for (const line of entry.lines) this.addLine(line, entry.stream === "err");
+      for (const entry of data) {
+        const lines = [...entry.lines];
+        // The log stood mid-line when following began: its end comes in the first chunk.
+        if (entry.open_line && lines.length) this.partial.set(`${entry.instance}:${entry.stream}`, lines.pop());
+        for (const line of lines) this.addLine(line, entry.stream === "err");
+      }
     } else if (event === "log") {
       const key = `${data.instance}:${data.stream}`;
       const text = (this.partial.get(key) || "") + data.data;
