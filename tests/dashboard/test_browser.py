@@ -260,3 +260,114 @@ def test_an_admin_sees_the_audit_log_the_others_do_not(
         assert page.evaluate("document.querySelector('#audit-panel').hidden") is True
     finally:
         page.close()
+
+
+GRAPH = """
+[apps.db]
+cmd = "sleep 600"
+
+[apps.api]
+cmd = "sleep 600"
+depends_on = ["db"]
+
+[apps.worker]
+cmd = "sleep 600"
+depends_on = ["api"]
+"""
+
+
+def bulk(label: str) -> str:
+    return (
+        "[...document.querySelectorAll('#bulk-actions button')]"
+        f".find(b => b.textContent === '{label}')"
+    )
+
+
+def test_an_app_shows_what_it_needs_and_what_needs_it(
+    browser: Browser, daemon: Client, load_apps: Any, http_address: tuple[str, int]
+) -> None:
+    load_apps(GRAPH)
+    page = opened(browser, http_address, token(daemon, "viewer"), "/app/api")
+    try:
+        nodes = "[...document.querySelectorAll('#graph g.node')]"
+        page.wait_for(f"{nodes}.length === 3")
+        # Started first to the left: db, then api (outlined), then worker.
+        xs = page.evaluate(
+            f"Object.fromEntries({nodes}.map(g => [g.dataset.app, "
+            "Number(g.querySelector('rect').getAttribute('x'))]))"
+        )
+        assert xs["db"] < xs["api"] < xs["worker"], xs
+        assert page.evaluate("document.querySelector('#graph g.this').dataset.app") == "api"
+        label = page.evaluate("document.querySelector('#graph svg').getAttribute('aria-label')")
+        assert label == "api needs db; needed by worker"
+        page.wait_for(
+            "document.querySelector('#graph g[data-app=\"db\"]').classList"
+            ".contains('state-running')"
+        )
+        daemon.call("stopApp", name="worker")  # the graph follows the states live
+        page.wait_for(
+            "document.querySelector('#graph g[data-app=\"worker\"]').classList"
+            ".contains('state-stopped')"
+        )
+        page.evaluate(
+            "document.querySelector('#graph g[data-app=\"db\"]')"
+            ".dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+        )
+        page.wait_for("document.querySelector('#detail-title').textContent === 'db'")
+        page.wait_for(f"{nodes}.length === 3")  # db's own: needed by api, through it worker
+    finally:
+        page.close()
+
+
+def test_an_admin_adds_an_app_and_reloads_the_config_from_the_page(
+    browser: Browser,
+    daemon: Client,
+    load_apps: Any,
+    http_address: tuple[str, int],
+    paths: InstancePaths,
+) -> None:
+    result = load_apps('[apps.web]\ncmd = ["sleep", "1000"]\n')
+    config = result["files"][0]["source"]
+    page = opened(browser, http_address, token(daemon, "operator"))
+    try:
+        page.wait_for(f"{bulk('Stop all')} !== undefined")
+        assert page.evaluate(
+            f"{bulk('Add app…')} === undefined && {bulk('Reload config')} === undefined"
+        )
+    finally:
+        page.close()
+    page = opened(browser, http_address, token(daemon, "admin"))
+    try:
+        page.wait_for(f"{bulk('Add app…')} !== undefined")
+        page.evaluate(f"{bulk('Add app…')}.click()")
+        assert page.evaluate("document.querySelector('#add-app').hidden") is False
+        fill = (
+            "(() => {{ const f = document.querySelector('#add-app');"
+            " f.elements.name.value = {name}; f.elements.cmd.value = {cmd};"
+            " f.elements.instances.value = '2'; f.requestSubmit(); }})()"
+        )
+        # The daemon's refusal is said, and the form stays, to be mended.
+        page.evaluate(fill.format(name=json.dumps("web"), cmd=json.dumps("sleep 700")))
+        page.wait_for("document.querySelector('#result').textContent.startsWith('add web: ')")
+        assert "already" in page.evaluate("document.querySelector('#result').textContent")
+        assert page.evaluate("document.querySelector('#add-app').hidden") is False
+        page.evaluate(fill.format(name=json.dumps("extra"), cmd=json.dumps("sleep 700")))
+        page.wait_for("document.querySelector('#result').textContent === 'add extra: done'")
+        page.wait_for(f"{row_text('extra')}?.includes('2/2')")
+        assert page.evaluate("document.querySelector('#add-app').hidden") is True
+        assert daemon.call("getApp", name="extra")["source"] != config  # kept, not in the file
+        # The file changes; the admin reloads it from the page.
+        with open(config, "a") as f:
+            f.write('\n[apps.later]\ncmd = ["sleep", "1000"]\n')
+        page.evaluate(f"{bulk('Reload config')}.click()")
+        page.wait_for("document.querySelector('#result').textContent.includes('added later')")
+        page.wait_for(f"{row_state('later')} === 'running'")
+        # A broken file changes nothing, and the page says why.
+        with open(config, "a") as f:
+            f.write("\n[apps.broken]\ninstances = -1\n")
+        page.evaluate(f"{bulk('Reload config')}.click()")
+        page.wait_for("document.querySelector('#result').classList.contains('error')")
+        assert "broken" in page.evaluate("document.querySelector('#result').textContent")
+        assert sorted(a["name"] for a in daemon.call("list")) == ["extra", "later", "web"]
+    finally:
+        page.close()

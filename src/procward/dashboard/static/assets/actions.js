@@ -1,8 +1,9 @@
-// Buttons by role: operators start, stop, restart, reload and scale; admins also delete.
-// Viewers get none (and the daemon would refuse them anyway). Each button calls the
-// same JSON-RPC method the CLI does and shows its result or its error.
+// Buttons by role: operators start, stop, restart, reload and scale; admins also add,
+// delete and reload the config files. Viewers get none (and the daemon would refuse
+// them anyway). Each button calls the same JSON-RPC method the CLI does and shows its
+// result or its error.
 
-import { el, fill, say } from "./dom.js";
+import { $, el, fill, say } from "./dom.js";
 import { call } from "./rpc.js";
 
 const RANK = { viewer: 1, operator: 2, admin: 3 };
@@ -62,16 +63,81 @@ export function appActions(node, token, role, app, after) {
   fill(node, ...buttons);
 }
 
-/** Start all, restart all, stop all (confirmed first). */
+/** Start all, restart all, stop all (confirmed first); for admins, add and reload config. */
 export function bulkActions(node, token, role, after) {
   if (!may(role, "operator")) {
     fill(node);
     return;
   }
-  fill(node,
+  const buttons = [
     button("Start all", () => act(token, "start all", "startAll", {}, after)),
     button("Restart all", () => act(token, "restart all", "restartAll", {}, after)),
     button("Stop all", () => {
       if (window.confirm("Stop every app?")) act(token, "stop all", "stopAll", {}, after);
-    }, true));
+    }, true),
+  ];
+  if (may(role, "admin")) {
+    buttons.push(
+      button("Add app…", () => openAddForm()),
+      button("Reload config", () => reloadConfig(token, after)),
+    );
+    addForm(token, after);
+  }
+  fill(node, ...buttons);
+}
+
+/** ``reloadConfig``, and what it did to each file (or why it changed nothing). */
+async function reloadConfig(token, after) {
+  say("reload config…");
+  try {
+    const result = await call(token, "reloadConfig", {});
+    const done = [];
+    for (const file of result.files || []) {
+      const what = ["added", "changed", "reloaded", "scaled", "updated", "started", "removed"]
+        .filter((key) => file[key]?.length)
+        .map((key) => `${key} ${file[key].join(", ")}`);
+      done.push(`${file.source}: ${what.length ? what.join("; ") : "no change"}`);
+    }
+    say(`reload config: ${done.length ? done.join(" · ") : "no config file to read"}`);
+  } catch (err) {
+    say(`reload config: ${err.message}`, true);
+  }
+  after();
+}
+
+function openAddForm() {
+  const form = $("#add-app");
+  form.hidden = false;
+  form.elements.name.focus();
+}
+
+/** The add form: an ad-hoc app, as ``procward start NAME -- COMMAND`` adds one. */
+function addForm(token, after) {
+  const form = $("#add-app");
+  if (form.dataset.ready) return;
+  form.dataset.ready = "yes";
+  const close = () => {
+    form.hidden = true;
+    form.reset();
+  };
+  $("#add-app-cancel").addEventListener("click", close);
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") close();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const fields = form.elements;
+    const name = fields.name.value.trim();
+    const spec = { cmd: fields.cmd.value.trim(), instances: Number(fields.instances.value || 1) };
+    if (fields.cwd.value.trim()) spec.cwd = fields.cwd.value.trim();
+    say(`add ${name}…`);
+    try {
+      await call(token, "addApp", { name, spec, start: fields.start.checked });
+      say(`add ${name}: done`);
+      close();
+    } catch (err) {
+      say(`add ${name}: ${err.message}`, true); // the form stays, to be mended
+    }
+    after();
+  });
 }

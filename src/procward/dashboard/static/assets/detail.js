@@ -4,6 +4,7 @@ import { appActions } from "./actions.js";
 import { $, el, fill, say } from "./dom.js";
 import { clock, duration, since } from "./format.js";
 import { exitText } from "./apps.js";
+import { drawGraph } from "./graph.js";
 import { call } from "./rpc.js";
 import { follow } from "./stream.js";
 
@@ -12,11 +13,14 @@ const KEEP_EVENTS = 100;
 const UPTIME_DAYS = 90; // the history the daemon keeps
 
 export class Detail {
-  constructor(token, role, refresh) {
+  constructor(token, role, refresh, { stateOf, openApp }) {
     this.token = token;
     this.role = role;
     this.refresh = refresh; // after an action: ask for the apps again
+    this.stateOf = stateOf; // an app's state, by name (the graph's colours)
+    this.openApp = openApp;
     this.name = null;
+    this.graph = null; // the app's dependencies, asked for on opening
     this.lines = []; // {text, err}
     this.events = new Map(); // "time:instance:to" -> event, drawn by time
     this.partial = new Map(); // "instance:stream" -> the start of a line not ended yet
@@ -44,7 +48,14 @@ export class Detail {
     fill($("#uptime-total"));
     fill($("#spec"));
     fill($("#env"));
+    this.graph = null;
+    fill($("#graph"));
     try {
+      const graph = await call(this.token, "getDependencyGraph", { name: app.name });
+      if (this.name === app.name) {
+        this.graph = graph;
+        this.drawGraph();
+      }
       const events = await call(this.token, "getEvents", { name: app.name, limit: 50 });
       if (this.name === app.name) for (const event of events) this.addEvent(event);
       const inspection = await call(this.token, "inspect", { name: app.name, lines: 0 });
@@ -86,16 +97,22 @@ export class Detail {
     fill($("#uptime-total"), total);
   }
 
+  drawGraph() {
+    if (this.graph) drawGraph($("#graph"), this.graph, this.name, this.stateOf, this.openApp);
+  }
+
   close() {
     if (this.stop) this.stop();
     this.stop = null;
     this.name = null;
+    this.graph = null;
     $("#detail").hidden = true;
   }
 
   update(app) {
     if (app.name !== this.name) return;
     appActions($("#app-actions"), this.token, this.role, app, this.refresh);
+    this.drawGraph(); // the other apps' states may have moved too
     fill($("#instances tbody"), ...app.instances.map((inst) => el("tr", {},
       el("td", { class: "num" }, inst.index),
       el("td", { class: `state state-${inst.state}` }, inst.state),

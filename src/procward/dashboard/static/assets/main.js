@@ -2,7 +2,7 @@
 
 import { bulkActions } from "./actions.js";
 import { auditPanel } from "./audit.js";
-import { renderApps } from "./apps.js";
+import { appState, renderApps } from "./apps.js";
 import { Detail } from "./detail.js";
 import { $, el, fill } from "./dom.js";
 import { bytes, duration } from "./format.js";
@@ -46,7 +46,10 @@ function onFrame({ event, data }) {
   if (event === "snapshot") {
     role = data.you.role;
     fill($("#who"), `${data.you.subject || "token"} · ${role}`);
-    detail ||= new Detail(token, role, refresh);
+    detail ||= new Detail(token, role, refresh, {
+      stateOf: (name) => (apps.has(name) ? appState(apps.get(name)) : null),
+      openApp: (name) => show(name),
+    });
     bulkActions($("#bulk-actions"), token, role, refresh);
     auditPanel(token, role);
     daemon = data.daemon;
