@@ -81,6 +81,23 @@ class MetricsReport(Struct):
     sampled: list[str] = field(default_factory=list)  # sampled apps, when not all are
 
 
+class AppTrend(Struct):
+    """One app in ``getTrends``: a value per sample (None: not measured then)."""
+
+    name: str
+    cpu: list[float | None]  # % of one core, its instances summed
+    memory: list[float | None]  # bytes
+
+
+class TrendsReport(Struct):
+    """``getTrends``: the samples' times, oldest first, and each app's values at them."""
+
+    enabled: bool
+    interval: float
+    times: list[float]
+    apps: list[AppTrend]
+
+
 # -- uptime -----------------------------------------------------------------------------
 
 

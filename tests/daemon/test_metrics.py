@@ -115,3 +115,32 @@ def test_sampling_can_be_for_some_apps_only(
             "enabled": False,
             "interval": 0.2,
         }
+
+
+def test_the_trend_keeps_the_last_minutes_while_sampling_is_on(
+    daemon: Client, load_apps: LoadApps
+) -> None:
+    load_apps("""
+        [apps.pair]
+        cmd = ["sleep", "1000"]
+        instances = 2
+        min_start = "0s"
+    """)
+    wait_state(daemon, "pair", "running")
+    off = daemon.call("getTrends")
+    assert off == {"enabled": False, "interval": 5.0, "times": [], "apps": []}
+    daemon.call("setMetricsEnabled", enabled=True, interval=0.1)
+    wait_for(lambda: len(daemon.call("getTrends")["times"]) >= 4, what="four samples")
+    trend = daemon.call("getTrends", name="pair")
+    (pair,) = trend["apps"]
+    assert len(pair["cpu"]) == len(pair["memory"]) == len(trend["times"])
+    # Both instances' memory summed: two sleeps are more than one (and well under 64 MiB).
+    sleep_rss = app_instances(daemon, "pair")[0]["memory"]
+    assert all(sleep_rss < m < 64 << 20 for m in pair["memory"]), (sleep_rss, pair["memory"])
+    newest = trend["times"][-1]
+    wait_for(lambda: daemon.call("getTrends", since=newest)["times"], what="a newer sample")
+    later = daemon.call("getTrends", since=newest)
+    assert all(t > newest for t in later["times"])
+    wait_for(lambda: len(daemon.call("getTrends")["times"]) == 60, what="a full ring", timeout=30)
+    daemon.call("setMetricsEnabled", enabled=False)
+    assert daemon.call("getTrends")["enabled"] is False

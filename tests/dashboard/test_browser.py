@@ -20,6 +20,7 @@ from typing import Any
 from bench.chromium import Browser, Page
 
 from procward.cli.dashboard import handoff_page
+from procward.dashboard.live import TICK
 from procward.kit._client import Client
 from procward.kit._paths import InstancePaths
 
@@ -29,8 +30,12 @@ IMG = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "img")
 XSS = "<img src=x onerror=alert(1)>"
 
 APPS = f"""
+[apps.db]
+cmd = "sleep 600"
+
 [apps.web]
 cmd = "sleep 600"
+depends_on = ["db"]
 
 [apps.echo]
 cmd = ["sh", "-c", "while true; do if [ -f say ]; then cat say; rm say; fi; sleep 0.05; done"]
@@ -81,7 +86,12 @@ def test_operator_watches_and_acts(
     tmp_path: Any,
 ) -> None:
     load_apps(APPS)  # type: ignore[operator]
+    daemon.call("setMetricsEnabled", enabled=True, interval=0.2)  # the sparklines
     secret = token(daemon, "operator")
+    deadline = time.monotonic() + 10
+    while len(daemon.call("getTrends")["times"]) < 5:
+        assert time.monotonic() < deadline, "no samples"
+        time.sleep(0.05)
     page = opened(browser, http_address, secret)
     try:
         # The token left the URL at once, for session storage.
@@ -369,5 +379,31 @@ def test_an_admin_adds_an_app_and_reloads_the_config_from_the_page(
         page.wait_for("document.querySelector('#result').classList.contains('error')")
         assert "broken" in page.evaluate("document.querySelector('#result').textContent")
         assert sorted(a["name"] for a in daemon.call("list")) == ["extra", "later", "web"]
+    finally:
+        page.close()
+
+
+def test_sampling_on_the_table_draws_the_last_minutes(
+    browser: Browser, daemon: Client, load_apps: Any, http_address: tuple[str, int]
+) -> None:
+    load_apps('[apps.web]\ncmd = ["sleep", "1000"]\ninstances = 2\n')
+    daemon.call("setMetricsEnabled", enabled=True, interval=0.1)
+    deadline = time.monotonic() + 10
+    while len(daemon.call("getTrends")["times"]) < 10:
+        assert time.monotonic() < deadline, "no samples"
+        time.sleep(0.05)
+    page = opened(browser, http_address, token(daemon, "viewer"))
+    try:
+        lines = "document.querySelectorAll('tr[data-app=\"web\"] svg.spark polyline')"
+        page.wait_for(f"{lines}.length === 2")  # CPU and memory
+        title = page.evaluate(
+            "[...document.querySelectorAll('tr[data-app=\"web\"] svg.spark title')]"
+            ".map(t => t.textContent).join(' / ')"
+        )
+        assert "CPU, last minutes: " in title and "memory, last minutes: " in title, title
+        assert "KiB to" in title or "MiB to" in title, title
+        # Sampling off: the lines go with the next frame of all the apps.
+        daemon.call("setMetricsEnabled", enabled=False)
+        page.wait_for(f"{lines}.length === 0", timeout=TICK + 5)
     finally:
         page.close()

@@ -153,12 +153,18 @@ async def _tick(feed: Feed) -> None:
     """Every app (some may have come or gone) and the daemon's memory, now and then.
 
     The apps' CPU and memory are measured once, when the page opens: with
-    metrics sampling on, ``list`` carries the sampler's readings anyway; with
-    it off, measuring 100 apps on demand costs the daemon ~43 ms, which every
-    ``TICK`` s would be 0.9 % of a core for as long as a page is open.
+    metrics sampling on, ``list`` carries the sampler's readings anyway, and
+    the trend its last minutes (first whole, then the samples taken since);
+    with it off, measuring 100 apps on demand costs the daemon ~43 ms, which
+    every ``TICK`` s would be 0.9 % of a core for as long as a page is open.
     """
     feed.put("metrics", await feed.call("getMetrics"))
+    newest = None  # the last sample of the trend sent: only newer ones follow
     while True:
+        trends = await feed.call("getTrends", since=newest)
+        if trends["times"]:  # sampling is on: the sparklines' points
+            feed.put("trends", trends)
+            newest = trends["times"][-1]
         await asyncio.sleep(TICK)
         feed.put("all", await feed.call("list"))
         feed.put("metrics", {"daemon": {"pid": os.getpid(), "memory": own_memory()}})

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from procward.kit._scheduler import Job, Scheduler
     from procward.supervision.metrics import Meter, Reading
     from procward.supervision.supervisor import App, Supervisor
+    from procward.supervision.trend import Point, Trend
 
 ON_DEMAND_WINDOW = 0.25  # seconds between the two samples of an on-demand reading
 DEFAULT_INTERVAL = 5.0
@@ -47,6 +48,7 @@ class Metrics:
         self._metrics_job: Job | None = None
         self.metrics_interval = DEFAULT_INTERVAL
         self.metrics_apps: frozenset[str] | None = None  # sampled apps; None: every app
+        self.trend: Trend | None = None  # the last minutes of each sampled app, while on
 
     def metrics_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {
@@ -67,14 +69,26 @@ class Metrics:
         self.metrics_interval = interval
         self.sup.memory_interval = interval  # max_memory samples at the same pace
         self.metrics_apps = frozenset(apps) if enabled and apps is not None else None
+        self.trend = None
         if not enabled:
             if was_on:
                 self.sup.meter.clear()  # status must not go on showing the last readings
             return
+        from procward.supervision.trend import Trend
+
         meter = self.sup.meter
         meter.groups = self._sampled_groups
         meter.sample()  # a baseline now (and no reading left of an app no longer sampled)
-        self._metrics_job = self.scheduler.every(interval, meter.sample, name="metrics")
+        self.trend = Trend()
+        self._metrics_job = self.scheduler.every(interval, self._sample, name="metrics")
+
+    def _sample(self) -> None:
+        """Read every sampled app, and keep the point for the trend."""
+        meter = self.sup.meter
+        meter.sample()
+        if self.trend is not None and meter.sampled_at is not None:
+            chosen = (a for a in self.sup.apps.values() if self._chosen(a.name))
+            self.trend.record(meter.sampled_at, {a.name: _summed(a, meter) for a in chosen})
 
     def saved(self) -> MetricsSetting:
         """The switch, for ``state.json``."""
@@ -126,6 +140,31 @@ class Metrics:
         await self.keeper.durable()
         return self.metrics_settings()
 
+    @method(Role.VIEWER, result="TrendsReport")
+    def getTrends(
+        self, ctx: CallContext, name: str | None = None, since: float | None = None
+    ) -> dict[str, Any]:
+        """Each app's CPU and memory over the last minutes (60 samples), while sampling is on.
+
+        ``since`` (a unix time, as ``times`` gives): only the samples taken
+        after it, for a reader that already has the rest. Sampling off: no
+        samples (``enabled`` false).
+        """
+        if name is not None:
+            self.sup.app(name)  # NotFound, with the known names
+        trend = self.trend
+        if trend is None:
+            return {"enabled": False, "interval": self.metrics_interval, "times": [], "apps": []}
+        slots = trend.slots(since)
+        names = [name] if name is not None else sorted(trend.apps)
+        apps = []
+        for app in names:
+            if app in trend.apps:
+                cpu, memory = trend.series(app, slots)
+                apps.append({"name": app, "cpu": cpu, "memory": memory})
+        times = [trend.times[s] for s in slots]
+        return {"enabled": True, "interval": self.metrics_interval, "times": times, "apps": apps}
+
     async def metrics_page(self, peer: Peer, body: bytes) -> Reply:
         """``GET /metrics`` on the HTTP listener: Prometheus' text format."""
         from procward.daemon.prometheus import CONTENT_TYPE, exposition
@@ -163,6 +202,19 @@ async def _measured_now(apps: list[App], sup: Supervisor) -> Meter:
     await asyncio.sleep(ON_DEMAND_WINDOW)
     meter.sample()
     return meter
+
+
+def _summed(app: App, meter: Meter) -> Point:
+    """An app's CPU and memory: its instances' readings summed (None: none measured)."""
+    cpu = memory = None
+    for inst in app.instances:
+        reading = meter.reading(inst.pgid)
+        if reading is None:
+            continue
+        memory = (memory or 0) + reading.memory
+        if reading.cpu is not None:
+            cpu = (cpu or 0.0) + reading.cpu
+    return cpu, memory
 
 
 def _groups(apps: Iterable[App]) -> list[int]:

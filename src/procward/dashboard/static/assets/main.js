@@ -8,10 +8,12 @@ import { $, el, fill } from "./dom.js";
 import { bytes, duration } from "./format.js";
 import { call } from "./rpc.js";
 import { forgetToken, takeToken } from "./session.js";
+import { addTrends } from "./spark.js";
 import { follow } from "./stream.js";
 
 const apps = new Map(); // name -> the app's summary, as `list` gives it
 const metrics = new Map(); // name -> its instances' CPU and memory, measured at opening
+const trends = new Map(); // name -> {cpu, memory}: its last minutes, while sampling is on
 let daemon = null;
 let daemonMetrics = null;
 let role = "viewer";
@@ -58,10 +60,16 @@ function onFrame({ event, data }) {
     if (wanted && (!detail.name || detail.name !== wanted)) show(wanted, false);
   } else if (event === "all") {
     replaceApps(data);
+    for (const app of data) {
+      // Not sampled any more (no reading in the list): its sparklines go.
+      if (app.instances.every((inst) => inst.cpu === undefined)) trends.delete(app.name);
+    }
   } else if (event === "apps") {
     for (const app of data) apps.set(app.name, app);
   } else if (event === "event") {
     noteEvent(data);
+  } else if (event === "trends") {
+    addTrends(trends, data);
   } else if (event === "metrics") {
     daemonMetrics = data.daemon;
     for (const app of data.apps || []) metrics.set(app.name, app.instances);
@@ -92,7 +100,11 @@ function schedule() {
   if (redraw) return;
   redraw = requestAnimationFrame(() => {
     redraw = 0;
-    renderApps(apps, metrics, detail?.name, (name) => show(name));
+    const started = performance.now();
+    renderApps(apps, metrics, trends, detail?.name, (name) => show(name));
+    // What bench/dashboard.py reads: the last 100 draws of the table.
+    if (performance.getEntriesByName("procward:table").length >= 100) performance.clearMeasures("procward:table");
+    performance.measure("procward:table", { start: started });
     const open = detail?.name && apps.get(detail.name);
     if (open) detail.update(open);
     drawDaemon();
