@@ -11,6 +11,11 @@ it shows comes through it.
 ``first_render``: how long a real headless Chromium takes from navigating to
 the dashboard of a daemon with ``RENDER_APPS`` apps to a table with all of
 them (budget: 300 ms); skipped, saying so, without a browser.
+
+``live_updates``: with that page open on ``RENDER_APPS`` apps, what drawing
+the table costs the browser as apps change (the page's own
+``procward:table`` measures): restarts of a few apps, then the frame of
+every app the daemon sends every ``TICK`` s.
 """
 
 from __future__ import annotations
@@ -219,6 +224,69 @@ def first_render(
         "the page, its assets, the token moved to session storage, the stream opened, the "
         f"snapshot of every app received and drawn. {RENDER_RUNS} runs after one warm-up "
         "(the browser's cache holds the assets after it, as a user's would)."
+    )
+    return section
+
+
+UPDATE_RESTARTS = 20
+
+
+def live_updates(
+    systems: Mapping[str, AppSystemFactory], env: Mapping[str, str], plan: Plan
+) -> Section:
+    section = Section(
+        f"Dashboard live updates, {RENDER_APPS} apps, headless Chromium (procward alone)",
+        ["what changed", "draws", "median", "max"],
+    )
+    make = systems.get("procward")
+    executable = find_chromium()
+    missing = _missing_browser(executable)
+    if make is None or executable is None or missing:
+        section.notes.append(f"Not measured: {missing or 'procward is not in this run'}.")
+        return section
+    from procward.dashboard.live import TICK
+    from procward.kit._client import Client
+
+    with contextlib.ExitStack() as stack:
+        system = stack.enter_context(_fresh(make, env))
+        _up(system, sleep_apps(RENDER_APPS))
+        system.disconnect()
+        host, port, token = _dashboard_link(system)
+        browser = Browser(executable)
+        stack.callback(browser.close)
+        page = browser.open_page()
+        stack.callback(page.close)
+        page.navigate(f"http://{host}:{port}/#token={token}")
+        page.wait_for(f"document.querySelectorAll('tr[data-app]').length === {RENDER_APPS}", 30)
+        time.sleep(1.0)  # the first frames drawn
+        draws = "performance.getEntriesByName('procward:table').map(e => e.duration)"
+        page.evaluate("performance.clearMeasures('procward:table')")
+        client = stack.enter_context(Client.open(system.paths.socket, timeout=30.0))  # type: ignore[attr-defined]
+        for i in range(UPDATE_RESTARTS):
+            client.call("restartApp", name=f"a{i * (RENDER_APPS // UPDATE_RESTARTS)}")
+            time.sleep(0.1)
+        time.sleep(1.0)  # the last events' apps frame (every 0.25 s)
+        restarts = list(page.evaluate(draws))
+        page.evaluate("performance.clearMeasures('procward:table')")
+        time.sleep(TICK + 0.5)  # at least one frame of every app
+        ticks = list(page.evaluate(draws))
+    for label, times in (
+        (f"{UPDATE_RESTARTS} restarts, 0.1 s apart", restarts),
+        (f"the frame of all apps (every {TICK:g} s), quiet", ticks),
+    ):
+        section.rows.append(
+            [
+                label,
+                str(len(times)),
+                f"{statistics.median(times):.1f} ms" if times else "—",
+                f"{max(times):.1f} ms" if times else "—",
+            ]
+        )
+    section.notes.append(
+        "One page open on a daemon with the apps of the first render; *draws*: the times "
+        "the page brought its apps table up to date (at most once an animation frame, "
+        "whatever came), each measured by the page itself (`performance.measure`, "
+        "`procward:table`): computing every row's cells and replacing those that changed."
     )
     return section
 

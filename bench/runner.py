@@ -244,7 +244,12 @@ def measure(
     if "supervision" in cfg.parts:
         # Each scenario makes (and cleans up) fresh systems; collect what they warned about.
         factories, made = _recording(app_systems)
-        for scenario in [*supervision.SCENARIOS, dashboard.dashboard_cpu, dashboard.first_render]:
+        for scenario in [
+            *supervision.SCENARIOS,
+            dashboard.dashboard_cpu,
+            dashboard.first_render,
+            dashboard.live_updates,
+        ]:
             print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
             result = scenario(factories, env, cfg.plan)
             sections += result if isinstance(result, list) else [result]

@@ -51,29 +51,44 @@ function usage(app, metrics) {
   return { cpu, memory };
 }
 
-function cells(app, metrics, trend) {
-  const state = appState(app);
-  const running = app.instances.filter((inst) => inst.state === "running").length;
+/** What a row shows, as plain values: the same values, the same row. */
+function facts(app, metrics, trend) {
   const pids = app.instances.map((inst) => inst.pid).filter(Boolean);
   const started = app.instances.map((inst) => inst.started_at).filter(Boolean);
-  const restarts = app.instances.reduce((sum, inst) => sum + (inst.restarts || 0), 0);
   const { cpu, memory } = usage(app, metrics);
-  const [verdict, tone] = health(app);
-  const reason = reasonOf(app);
-  const lines = (values, say) => (trend ? spark(values, say(values)) : "");
-  return [
-    el("th", { scope: "row" }, app.name),
-    el("td", { class: "num" }, `${running}/${app.instances.length}`),
-    el("td", { class: `state state-${state}`, "data-state": state }, state,
-      reason ? el("span", { class: "reason" }, reason) : ""),
-    el("td", { class: "num wide" }, pids.length > 1 ? `${pids[0]} +${pids.length - 1}` : pids[0] || ""),
-    el("td", { class: "num" }, started.length ? duration(since(Math.min(...started))) : ""),
-    el("td", { class: "num wide" }, restarts),
-    el("td", { class: "num wide" }, percent(cpu), lines(trend?.cpu, (v) => `CPU, last minutes: ${range(v, percent)}`)),
-    el("td", { class: "num wide" }, bytes(memory), lines(trend?.memory, (v) => `memory, last minutes: ${range(v, bytes)}`)),
-    el("td", { class: `health-${tone}` }, verdict),
-  ];
+  return {
+    name: app.name,
+    running: `${app.instances.filter((inst) => inst.state === "running").length}/${app.instances.length}`,
+    state: appState(app),
+    reason: reasonOf(app),
+    pid: pids.length > 1 ? `${pids[0]} +${pids.length - 1}` : pids[0] || "",
+    uptime: started.length ? duration(since(Math.min(...started))) : "",
+    restarts: app.instances.reduce((sum, inst) => sum + (inst.restarts || 0), 0),
+    cpu: percent(cpu),
+    memory: bytes(memory),
+    health: health(app),
+    trend: trend ? trend.version : null,
+  };
 }
+
+/** A sparkline of `values` while the app has a trend (sampling on), else nothing. */
+const sparkline = (values, trend, say) => (trend ? spark(values, say(values)) : "");
+
+// Each cell of a row: the facts it shows, and how it is drawn from them.
+const CELLS = [
+  [["name"], (row) => el("th", { scope: "row" }, row.name)],
+  [["running"], (row) => el("td", { class: "num" }, row.running)],
+  [["state", "reason"], (row) => el("td", { class: `state state-${row.state}`, "data-state": row.state },
+    row.state, row.reason ? el("span", { class: "reason" }, row.reason) : "")],
+  [["pid"], (row) => el("td", { class: "num wide" }, row.pid)],
+  [["uptime"], (row) => el("td", { class: "num" }, row.uptime)],
+  [["restarts"], (row) => el("td", { class: "num wide" }, row.restarts)],
+  [["cpu", "trend"], (row, trend) => el("td", { class: "num wide" }, row.cpu,
+    sparkline(trend?.cpu, trend, (v) => `CPU, last minutes: ${range(v, percent)}`))],
+  [["memory", "trend"], (row, trend) => el("td", { class: "num wide" }, row.memory,
+    sparkline(trend?.memory, trend, (v) => `memory, last minutes: ${range(v, bytes)}`))],
+  [["health"], (row) => el("td", { class: `health-${row.health[1]}` }, row.health[0])],
+];
 
 function range(values, show) {
   const known = values.filter((v) => v !== null);
@@ -81,11 +96,12 @@ function range(values, show) {
 }
 
 const rows = new Map(); // name -> its row on the page, kept while the app is
+const shown = new Map(); // name -> the facts its row shows
 
 /**
  * Bring the table up to date, keeping the selection and the focus. Only the cells
- * that changed are replaced: with 500 apps a frame touches a few, not 4,500.
- * `open(name)` when a row is chosen.
+ * whose facts changed are drawn again: with 500 apps, a restart redraws a few
+ * cells of one row, not 4,500 cells. `open(name)` when a row is chosen.
  */
 export function renderApps(apps, metrics, trends, selected, open) {
   const body = $("#apps tbody");
@@ -94,24 +110,30 @@ export function renderApps(apps, metrics, trends, selected, open) {
     if (!apps.has(name)) {
       row.remove();
       rows.delete(name);
+      shown.delete(name);
     }
   }
   let previous = null;
   for (const name of names) {
-    const fresh = cells(apps.get(name), metrics, trends.get(name));
+    const trend = trends.get(name);
+    const now = facts(apps.get(name), metrics, trend);
+    const before = shown.get(name);
     let row = rows.get(name);
-    if (row) {
-      fresh.forEach((cell, i) => {
-        const old = row.children[i];
-        if (!old.isEqualNode(cell)) old.replaceWith(cell);
-      });
-    } else {
+    if (!row) {
       row = newRow(name, open);
-      row.append(...fresh);
+      row.setAttribute("aria-selected", "false");
+      row.append(...CELLS.map(([, draw]) => draw(now, trend)));
       rows.set(name, row);
+    } else {
+      CELLS.forEach(([keys, draw], i) => {
+        if (keys.some((key) => String(now[key]) !== String(before[key]))) row.children[i].replaceWith(draw(now, trend));
+      });
     }
-    row.classList.toggle("selected", name === selected);
-    row.setAttribute("aria-selected", String(name === selected));
+    shown.set(name, now);
+    if (row.classList.contains("selected") !== (name === selected)) {
+      row.classList.toggle("selected", name === selected);
+      row.setAttribute("aria-selected", String(name === selected));
+    }
     const next = previous ? previous.nextElementSibling : body.firstElementChild;
     if (next !== row) body.insertBefore(row, next);
     previous = row;

@@ -48,9 +48,10 @@ export function spark(values, title) {
 /** Keep the newest POINTS of each app's series as frames of ``getTrends`` arrive. */
 export function addTrends(store, frame) {
   for (const app of frame.apps) {
-    const held = store.get(app.name) || { cpu: [], memory: [] };
+    const held = store.get(app.name) || { cpu: [], memory: [], version: 0 };
     held.cpu = held.cpu.concat(app.cpu).slice(-POINTS);
     held.memory = held.memory.concat(app.memory).slice(-POINTS);
+    held.version += 1; // the table redraws a row's sparklines when this moves
     store.set(app.name, held);
   }
 }
