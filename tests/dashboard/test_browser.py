@@ -407,3 +407,34 @@ def test_sampling_on_the_table_draws_the_last_minutes(
         page.wait_for(f"{lines}.length === 0", timeout=TICK + 5)
     finally:
         page.close()
+
+
+DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "procward.toml")
+
+
+def test_the_demo_as_make_run_starts_it(
+    browser: Browser, daemon: Client, http_address: tuple[str, int]
+) -> None:
+    """`make run`'s apps (examples/procward.toml), each in the state the demo shows."""
+    daemon.call("loadConfig", path=os.path.abspath(DEMO))
+    page = opened(browser, http_address, token(daemon, "viewer"))
+    try:
+        # Two web servers, ready (their HTTP answers), and the worker that waited for them.
+        page.wait_for(f"{row_state('web')} === 'running'", 20)
+        page.wait_for(f"{row_text('web')}.includes('2/2') && {row_text('web')}.includes('ready')")
+        page.wait_for(f"{row_state('worker')} === 'running'")
+        # flaky: exit 3, backoff, and past its crash budget it is left crashed, saying so.
+        page.wait_for(f"{row_state('flaky')} === 'crashed'", 20)
+        # From the event on, before its summary comes: a process that ended has no pid.
+        pid = "document.querySelector('tr[data-app=\"flaky\"] td.wide').textContent"
+        assert page.evaluate(pid) == ""
+        page.wait_for(f"{row_text('flaky')}.includes('exit 3')")  # its summary follows the event
+        assert page.evaluate(row_text("flaky")).endswith("failing")
+        open_app(page, "worker")
+        page.wait_for(
+            "document.querySelector('#graph svg')?.getAttribute('aria-label') "
+            "=== 'worker needs web; needed by no app'"
+        )
+        page.wait_for("document.querySelector('#log').textContent.includes('tick from worker')")
+    finally:
+        page.close()

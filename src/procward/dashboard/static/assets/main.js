@@ -90,7 +90,8 @@ function noteEvent(event) {
   const inst = app?.instances.find((i) => i.index === event.instance);
   if (inst) {
     inst.state = event.to;
-    inst.pid = event.pid;
+    // A process that ended has no pid to show (the event names the one that ended).
+    inst.pid = ["starting", "running", "stopping"].includes(event.to) ? event.pid : null;
   }
   detail?.addEvent(event);
 }
