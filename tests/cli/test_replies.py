@@ -19,6 +19,7 @@ from procward.daemon import rpcdoc
 from procward.kit._client import Client
 from procward.kit._errors import InvalidParams
 from procward.kit._structs import RecordError
+from procward.kit.testing import wait_for
 
 from ..daemon.conftest import LoadApps, wait_all_state, wait_state
 
@@ -101,6 +102,8 @@ def test_every_reply_decodes_into_its_record(
     daemon.call("setMetricsEnabled", {"enabled": True, "interval": 0.1})
     call("getMetrics")
     call("status")  # with CPU and MEM per instance
+    wait_for(lambda: daemon.call("getTrends")["times"], what="a sample in the trend")
+    call("getTrends")
     call("disableWatch")
     call("enableWatch", {"apps": ["web"]})
     call("setNetwork", {"tcp": "127.0.0.1:0"})
