@@ -17,6 +17,7 @@ from types import FrameType
 
 from bench import (
     chart,
+    churn,
     dashboard,
     logcapture,
     logwriter,
@@ -125,6 +126,8 @@ def parse(argv: Sequence[str]) -> Config:
         status_warmup=warmup,
         stop_samples=1 if quick else 5,
         upgrade_runs=2 if quick else 5,
+        churn_marks=(0, 30, 60, 90) if quick else (0, 60, 180, 300),
+        churn_soak=0 if quick else 1800,
     )
     if args.log_width is not None and args.log_width < logwriter.MIN_WIDTH:
         parser.error(f"--log-width must be at least {logwriter.MIN_WIDTH}")
@@ -249,6 +252,7 @@ def measure(
             dashboard.dashboard_cpu,
             dashboard.first_render,
             dashboard.live_updates,
+            churn.churn,
         ]:
             print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
             result = scenario(factories, env, cfg.plan)

@@ -84,6 +84,8 @@ class Plan:
     status_warmup: int
     stop_samples: int
     upgrade_runs: int  # supervisor upgrades with apps running, per system
+    churn_marks: tuple[float, ...] = (0, 30, 60, 90)  # seconds into the crash storm
+    churn_soak: float = 0  # seconds procward alone stays in it (the full run: 30 min)
 
 
 def sleep_apps(n: int) -> list[AppDef]:

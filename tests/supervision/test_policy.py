@@ -88,3 +88,23 @@ def test_zero_max_restarts_crashes_at_the_first_failure() -> None:
 def test_a_clean_exit_with_on_failure_is_not_restarted() -> None:
     verdict = after_exit(spec(), clean=True, ran_for=0.5, attempt=0, budget=Budget(), now=1)
     assert not verdict.restart and not verdict.crashed
+
+
+@given(
+    st.lists(st.floats(0, 5, allow_nan=False), max_size=60),
+    st.integers(0, 8),
+    st.floats(0.5, 20, allow_nan=False),
+)
+def test_a_capped_budget_decides_as_one_that_kept_every_restart(
+    gaps: list[float], max_restarts: int, window: float
+) -> None:
+    """Keeping only the newest ``max_restarts`` times changes no decision."""
+    budget, everything, now = Budget(), [], 100.0
+    for gap in gaps:
+        now += gap
+        in_window = [t for t in everything if now - t < window]
+        assert budget.spent(max_restarts, window, now) == (len(in_window) >= max_restarts)
+        if len(in_window) < max_restarts:
+            budget = budget.spend(window, now, max_restarts)
+            everything.append(now)
+        assert len(budget.recent) <= max(max_restarts, 1)

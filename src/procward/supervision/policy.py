@@ -10,6 +10,8 @@ spend the budget: the next failure is final (``crashed``).
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from procward.kit._structs import Struct
 from procward.supervision.spec import AppSpec, Backoff, RestartMode
 
@@ -35,18 +37,27 @@ def wants_restart(mode: RestartMode, clean_exit: bool) -> bool:
 
 
 class Budget(Struct):
-    """Restart times still inside the window, oldest first."""
+    """Restart times still inside the window, oldest first.
+
+    At most ``max_restarts`` of them are kept: whether the budget is spent
+    depends on the newest ``max_restarts`` alone. A crash storm of an app with
+    a large budget holds at most the window's worth (and each restart cuts
+    the expired ones off with one bisection, not one pass over all of them).
+    """
 
     recent: tuple[float, ...] = ()
 
     def within(self, window: float, now: float) -> Budget:
-        return Budget(tuple(t for t in self.recent if now - t < window))
+        return Budget(self.recent[bisect_right(self.recent, now - window) :])
 
     def spent(self, max_restarts: int, window: float, now: float) -> bool:
-        return len(self.within(window, now).recent) >= max_restarts
+        return len(self.recent) - bisect_right(self.recent, now - window) >= max_restarts
 
-    def spend(self, window: float, now: float) -> Budget:
-        return Budget((*self.within(window, now).recent, now))
+    def spend(self, window: float, now: float, max_restarts: int | None = None) -> Budget:
+        kept = self.within(window, now).recent
+        if max_restarts is not None and len(kept) >= max_restarts:
+            kept = kept[len(kept) - max(max_restarts - 1, 0) :]
+        return Budget((*kept, now))
 
 
 class Verdict(Struct):
@@ -79,5 +90,5 @@ def after_exit(
         restart=True,
         delay=backoff_delay(spec.backoff, attempt),
         attempt=attempt,
-        budget=budget.spend(spec.restart_window, now),
+        budget=budget.spend(spec.restart_window, now, spec.max_restarts),
     )
