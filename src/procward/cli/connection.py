@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from procward.client import START_TIMEOUT, daemon_argv
+from procward._spawning import START_TIMEOUT, daemon_argv
 from procward.kit._client import Client
 from procward.kit._client import connect as connect_to
 from procward.kit._paths import InstancePaths

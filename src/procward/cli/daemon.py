@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from procward._spawning import daemon_argv as _daemon_argv
 from procward.cli import render
 from procward.cli.connection import connect, fail, start_timeout, warn_of
 from procward.cli.options import (
@@ -17,7 +18,6 @@ from procward.cli.options import (
     TimeoutArgs,
     UpArgs,
 )
-from procward.client import daemon_argv as _daemon_argv
 from procward.kit._errors import Conflict, KitError
 from procward.kit._paths import InstancePaths
 
