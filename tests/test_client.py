@@ -225,7 +225,8 @@ def test_a_looser_remotes_file_is_refused_saying_how_to_fix_it(config_home: str,
 def test_a_remotes_file_with_mistakes_names_each(config_home: str) -> None:
     write_remotes(
         config_home,
-        '[a]\nurl = "tcp://127.0.0.1:9"\ntoken = "x"\n[b]\ntoken_file = "t"\ntoken_command = "c"\n',
+        '[a]\nurl = "tcp://127.0.0.1:9"\ntoken = "x"\n[b]\ntoken_file = "t"\ntoken_command = "c"\n'
+        '[c]\nurl = "https://127.0.0.1:9"\n',
     )
     with pytest.raises(RemotesError) as refused:
         Client(remote="a")
@@ -233,6 +234,7 @@ def test_a_remotes_file_with_mistakes_names_each(config_home: str) -> None:
     assert "[a] has an unknown key 'token'" in said
     assert "[b] needs url" in said
     assert "[b] has token_file and token_command: keep one" in said
+    assert "[c] url 'https://127.0.0.1:9': the daemon speaks tcp://" in said
 
 
 def test_an_unknown_alias_says_where_it_was_looked_for(config_home: str) -> None:

@@ -141,8 +141,11 @@ def _problems(name: str, table: object) -> list[str]:
     if not isinstance(table, dict):
         return [f"{name} must be a table ([{name}] with url = ...)"]
     problems = [f"[{name}] has an unknown key {key!r}" for key in sorted(table.keys() - KEYS)]
-    if not isinstance(table.get("url"), str):
+    url = table.get("url")
+    if not isinstance(url, str):
         problems.append(f'[{name}] needs url = "tcp://HOST:PORT"')
+    elif "://" in url and not url.startswith("tcp://"):
+        problems.append(f"[{name}] url {url!r}: the daemon speaks tcp:// (TLS with ca_file)")
     if "token_file" in table and "token_command" in table:
         problems.append(f"[{name}] has token_file and token_command: keep one")
     for key in KEYS - {"url", "token_command"}:

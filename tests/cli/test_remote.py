@@ -70,7 +70,7 @@ def test_an_unknown_alias_is_a_usage_error_naming_the_file(cli: Runner, config_h
         f"procward: @nowhere: no such remote (the aliases are in {config_home}/remotes.toml)\n"
     )
     assert cli("--connect", "nowhere", "ping").err == (
-        f"procward: no remote 'nowhere' in {config_home}/remotes.toml\n"
+        f"procward: no remote 'nowhere' in {config_home}/remotes.toml (an address is HOST:PORT)\n"
     )
 
 

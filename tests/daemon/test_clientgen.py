@@ -38,7 +38,7 @@ def test_every_method_has_a_client_method_with_its_parameters(base: type, entry:
     for param in client:
         served = daemon[param.name]
         assert param.kind is param.KEYWORD_ONLY
-        written = clientgen._in_class(str(served.annotation))
+        written = clientgen._in_class(clientgen._written(served.annotation, param.name))
         assert param.annotation == written, f"{entry.name}({param.name}): {RERUN}"
         assert (param.default is param.empty) == (served.default is served.empty)
         if served.default is not served.empty:

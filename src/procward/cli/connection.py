@@ -71,7 +71,8 @@ def connect_remote(target: str) -> Client:
         remote = require(target)
         token = os.environ.get("PROCWARD_TOKEN") or remote.token()
     except RemotesError as exc:
-        raise ConnectionError(str(exc)) from None
+        hint = " (an address is HOST:PORT)" if str(exc).startswith("no remote") else ""
+        raise ConnectionError(f"{exc}{hint}") from None
     tls = tls_context(remote.ca_file, remote.client_cert, remote.client_key)
     return Client.open_tcp(remote.address, token, tls=tls)
 
