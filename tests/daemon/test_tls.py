@@ -7,6 +7,7 @@ CLI runs ``upgrade``): every test here goes through that path first.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -95,7 +96,9 @@ def serve_tls(cli: Callable[..., Result], certs: Certs, *extra: str) -> str:
         "--tls-cert", certs.server_cert, "--tls-key", certs.server_key, *extra, "--json",
     )  # fmt: skip
     assert result.code == 0, result.err
-    assert "restarting the daemon in place to serve TLS" in result.out
+    # With --json, stdout is the JSON alone (decision 0049): what it did is said on stderr.
+    assert "restarting the daemon in place to serve TLS" in result.err
+    assert json.loads(result.out)["tls"]["serving"]
     return address_of(cli, "tcp")
 
 
