@@ -98,10 +98,9 @@ def parameters(entry: Method) -> list[tuple[str, str, str | None]]:
         param = signature.parameters[name]
         written = _written(param.annotation, f"{entry.name}({name})")
         default = None if param.default is param.empty else _source(param.default)
-        if re.search(r"\bNone\b", written) and default not in (None, "None"):
-            raise ValueError(f"{entry.name}: {name} may be None but defaults to {default}")
-        if re.search(r"\bNone\b", written) and default is None:
-            raise ValueError(f"{entry.name}: {name} may be None, so it must default to None")
+        if re.search(r"\bNone\b", written) and default != "None":
+            why = "has no default" if default is None else f"defaults to {default}"
+            raise ValueError(f"{entry.name}: {name} may be None but {why}: None is never sent")
         found.append((name, written, default))
     return found
 
@@ -137,42 +136,46 @@ def _in_class(annotation: str) -> str:
 
 def render_method(entry: Method, *, is_async: bool) -> str:
     params = parameters(entry)
-    result = _in_class(returns(entry))
-    if entry.stream and is_async:
-        result = "AsyncStream"
+    result = "AsyncStream" if entry.stream and is_async else _in_class(returns(entry))
+    prefix = "async " if is_async and not entry.stream else ""
+    head = f"    {prefix}def {entry.name}{_signature(params)} -> {result}:"
+    return "\n".join(["", head, _docstring(entry), *_body(entry, params, result, is_async)]) + "\n"
+
+
+# Both emitted exploded, with trailing commas: the shape `ruff format` keeps.
+
+
+def _signature(params: list[tuple[str, str, str | None]]) -> str:
+    if not params:
+        return "(self)"
     args = "".join(
         f"        {name}: {_in_class(written)}{'' if default is None else f' = {default}'},\n"
         for name, written, default in params
     )
-    signature = f"(\n        self,\n        *,\n{args}    )" if params else "(self)"
+    return f"(\n        self,\n        *,\n{args}    )"
+
+
+def _body(
+    entry: Method, params: list[tuple[str, str, str | None]], result: str, is_async: bool
+) -> list[str]:
     sent = "".join(f'                "{name}": {name},\n' for name, _, _ in params)
     sent = f"{{\n{sent}            }}" if params else "{}"
-    lines = [
-        "",
-        f"    {'async ' if is_async and not entry.stream else ''}def {entry.name}{signature}"
-        f" -> {result}:",
-        _docstring(entry),
-    ]
-    # Exploded, with trailing commas, as `ruff format` leaves it.
     if entry.stream:
-        lines += [
+        return [
             "        return self._follow(",
             f'            "{entry.name}",',
             f"            {sent},",
             "        )",
         ]
-    else:
-        record = _source(record_of(entry)) if record_of(entry) else None
-        wait = "await " if is_async else ""
-        lines += [
-            f"        reply: {result} = {wait}self._call(",
-            f'            "{entry.name}",',
-            f"            {sent},",
-            f"            {record},",
-            "        )",
-            "        return reply",
-        ]
-    return "\n".join(lines) + "\n"
+    record = record_of(entry)
+    return [
+        f"        reply: {result} = {'await ' if is_async else ''}self._call(",
+        f'            "{entry.name}",',
+        f"            {sent},",
+        f"            {_source(record) if record else None},",
+        "        )",
+        "        return reply",
+    ]
 
 
 def _docstring(entry: Method) -> str:
