@@ -42,7 +42,8 @@ CLI_MAY_IMPORT_FROM_KIT = {
     "completion",  # only for `procward completion SHELL`
 }
 CLI_ALLOWED = {
-    "procward.client",
+    "procward._spawning",  # the daemon's command, without the typed client (decision 0049)
+    "procward.remotes",  # only for --connect NAME and @NAME
     "procward._version",
     "procward.replies",  # imported lazily, by the commands that render replies
     "procward.reports",
@@ -188,6 +189,15 @@ def test_the_cli_does_not_import_slow_modules() -> None:
     assert "procward.cli.main" in cli
     slow = sorted(name for name in SLOW_FOR_THE_CLI if name in cli - baseline)
     assert not slow, f"importing procward.cli.main pulls in {slow}"
+
+
+def test_the_cli_does_not_load_the_typed_client() -> None:
+    """Decision 0049: the generated methods are for programs; ``procward ping`` and
+    ``--connect NAME`` load neither them nor ``procward.client``."""
+    loaded = imported_by("import procward.cli.main, procward.cli.remote, procward.remotes")
+    assert "procward.cli.main" in loaded
+    for module in ("procward.client", "procward._methods", "procward._streams", "tomllib"):
+        assert module not in loaded
 
 
 def test_the_records_status_renders_import_nothing_slow() -> None:

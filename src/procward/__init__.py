@@ -1,7 +1,7 @@
 """procward: a process supervisor and a kit for building local daemons.
 
 The public surface is small on purpose: ``procward.kit`` for daemon authors and
-``procward.Client`` for programs that talk to a running procward daemon.
+``procward.Client`` (and ``AsyncClient``) for programs that talk to a running procward daemon.
 Everything else is internal and may move.
 """
 
@@ -15,15 +15,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from procward.client import Client
+    from procward.client import AsyncClient, Client, Notification
 
-__all__ = ["Client", "__version__"]
+__all__ = ["AsyncClient", "Client", "Notification", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy so that `import procward` stays as cheap as the CLI needs it to be.
-    if name == "Client":
-        from procward.client import Client
+    if name in ("Client", "AsyncClient", "Notification"):
+        from procward import client
 
-        return Client
+        return getattr(client, name)
     raise AttributeError(f"module 'procward' has no attribute {name!r}")

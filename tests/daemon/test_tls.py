@@ -7,6 +7,7 @@ CLI runs ``upgrade``): every test here goes through that path first.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -95,7 +96,9 @@ def serve_tls(cli: Callable[..., Result], certs: Certs, *extra: str) -> str:
         "--tls-cert", certs.server_cert, "--tls-key", certs.server_key, *extra, "--json",
     )  # fmt: skip
     assert result.code == 0, result.err
-    assert "restarting the daemon in place to serve TLS" in result.out
+    # With --json, stdout is the JSON alone (decision 0049): what it did is said on stderr.
+    assert "restarting the daemon in place to serve TLS" in result.err
+    assert json.loads(result.out)["tls"]["serving"]
     return address_of(cli, "tcp")
 
 
@@ -291,3 +294,40 @@ def test_sessions_in_clear_end_when_tls_is_turned_on(
             in_clear.call("status")
     with Client.open_tcp(address, None, tls=client_context(certs.ca)) as client:
         assert "pid" in client.call("ping")
+
+
+def test_the_python_clients_and_a_remote_alias_speak_tls(
+    daemon: Client,
+    cli: Callable[..., Result],
+    certs: Certs,
+    paths: InstancePaths,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decision 0049: ``Client.connect``, ``AsyncClient.connect`` and a remotes.toml alias
+    with its ``ca_file``, against a TLS listener."""
+    import asyncio
+
+    from procward import AsyncClient
+    from procward import Client as PublicClient
+
+    address = serve_tls(cli, certs)
+    token = admin_token(paths)
+    with Client.open(paths.socket) as local:  # the daemon's own was ended by the upgrade
+        pid = local.call("ping")["pid"]
+    with PublicClient.connect(f"tcp://{address}", token=token, ca_file=certs.ca) as remote:
+        assert remote.status().daemon.pid == pid
+
+    async def ping() -> int:
+        async with AsyncClient.connect(address, token=token, ca_file=certs.ca) as remote:
+            return (await remote.ping()).pid
+
+    assert asyncio.run(ping()) == pid
+    config = os.path.join(os.path.dirname(certs.ca), "config")  # in the test's home
+    os.makedirs(os.path.join(config, "procward"), mode=0o700)
+    monkeypatch.setenv("XDG_CONFIG_HOME", config)
+    remotes = os.path.join(config, "procward", "remotes.toml")
+    with open(os.open(remotes, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(f'[sec]\nurl = "tcp://{address}"\nca_file = "{certs.ca}"\n')
+    said = cli("@sec", "ping", "--json", env={"PROCWARD_TOKEN": token})
+    assert said.code == 0, said.err
+    assert json.loads(said.out)["pid"] == pid

@@ -197,8 +197,8 @@ def cmd_scale(args: ScaleArgs, paths: InstancePaths) -> int:
 def cmd_env(args: EnvArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         env = client.call("getEnv", name=args.name, instance=args.index)
-    if args.json:
-        render.as_json(env)
+    if args.json:  # the variables under "env": a key of theirs cannot meet ours
+        render.as_json({"name": args.name, "instance": args.index, "env": env})
     else:
         for key in sorted(env):
             print(f"{key}={env[key]}")
@@ -311,7 +311,11 @@ def cmd_token(args: TokenArgs, paths: InstancePaths) -> int:
 
     with connect(paths) as client:
         if args.action == "rotate":
-            ended = KeyRotated.from_dict(client.call("rotateTokens")).sessions_ended
+            rotated = client.call("rotateTokens")
+            ended = KeyRotated.from_dict(rotated).sessions_ended
+            if args.json:
+                render.as_json(rotated)
+                return 0
             print(f"new signing key: every token issued before is refused; {ended} sessions ended")
             return 0
         if args.action == "list":
@@ -321,7 +325,11 @@ def cmd_token(args: TokenArgs, paths: InstancePaths) -> int:
             )
             return 0
         if args.action == "revoke":
-            revoked = TokenRevoked.from_dict(client.call("revokeToken", id=args.what))
+            reply = client.call("revokeToken", id=args.what)
+            revoked = TokenRevoked.from_dict(reply)
+            if args.json:
+                render.as_json(reply)
+                return 0
             print(f"revoked {revoked.id}; {revoked.sessions_ended} sessions ended")
             return 0
         reply = client.call("createToken", role=args.what, ttl=args.ttl, subject=args.subject)
@@ -343,8 +351,12 @@ def cmd_network(args: NetworkArgs, paths: InstancePaths) -> int:
     if view.tls is not None and view.tls.restart and not os.environ.get("PROCWARD_CONNECT"):
         from procward.cli.daemon import upgrade_in_place
 
-        print("restarting the daemon in place to serve TLS (the apps keep running)")
-        code = upgrade_in_place(paths, 30.0)
+        said = "restarting the daemon in place to serve TLS (the apps keep running)"
+        if args.json:
+            render.warn(said)
+        else:
+            print(said)
+        code = upgrade_in_place(paths, 30.0, show="nothing" if args.json else "text")
         if code != 0:
             return code
         with connect(paths, spawn=False) as client:
@@ -399,7 +411,7 @@ def cmd_prompt(args: PromptArgs, paths: InstancePaths) -> int:
             status = fastjson.loads(f.read())
         os.kill(int(status["pid"]), 0)  # a file left by a daemon that died is no answer
     except (OSError, ValueError, KeyError, TypeError):
-        if args.always:
+        if args.always and not args.json:
             print("procward: not running")
         return 3
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from procward.client import START_TIMEOUT, daemon_argv
+from procward._spawning import START_TIMEOUT, daemon_argv
 from procward.kit._client import Client
 from procward.kit._client import connect as connect_to
 from procward.kit._paths import InstancePaths
@@ -42,13 +42,14 @@ def connect(paths: InstancePaths, spawn: bool = True) -> Client:
     """The instance's daemon, started first unless ``spawn`` is False.
 
     With ``--connect HOST:PORT`` (``$PROCWARD_CONNECT``), a daemon's TCP
-    listener instead, authenticated with ``$PROCWARD_TOKEN``.
+    listener instead, authenticated with ``$PROCWARD_TOKEN``; with
+    ``--connect NAME``, the alias NAME of remotes.toml (``procward.remotes``).
     If this command started the daemon, what it warned of (a listener that
     could not bind...) is printed on stderr; it stays in ``start_warnings``.
     """
     remote = os.environ.get("PROCWARD_CONNECT")
     if remote:
-        return Client.open_tcp(remote, os.environ.get("PROCWARD_TOKEN"), tls=tls_context())
+        return connect_remote(remote)
     argv = daemon_argv(paths, "--detached") if spawn else None
     wait = float(os.environ.get("PROCWARD_WAIT", "2"))
     client = connect_to(paths, spawn_argv=argv, wait=wait, start_timeout=start_timeout())
@@ -56,16 +57,47 @@ def connect(paths: InstancePaths, spawn: bool = True) -> Client:
     return client
 
 
-def tls_context() -> ssl.SSLContext | None:
-    """TLS for ``--connect`` when a CA or a client certificate is given; else none."""
-    ca_file = os.environ.get("PROCWARD_CA_FILE")
-    cert = os.environ.get("PROCWARD_CLIENT_CERT")
+def connect_remote(target: str) -> Client:
+    """``--connect``'s daemon: ``HOST:PORT`` (or ``tcp://HOST:PORT``), or an alias.
+
+    An alias's token, CA and client certificate apply unless given on the
+    command line (``--ca-file``...) or in ``$PROCWARD_TOKEN``.
+    """
+    if not is_alias(target):
+        return Client.open_tcp(target, os.environ.get("PROCWARD_TOKEN"), tls=tls_context())
+    from procward.remotes import RemotesError, require
+
+    try:
+        remote = require(target)
+        token = os.environ.get("PROCWARD_TOKEN") or remote.token()
+    except RemotesError as exc:
+        hint = " (an address is HOST:PORT)" if str(exc).startswith("no remote") else ""
+        raise ConnectionError(f"{exc}{hint}") from None
+    tls = tls_context(remote.ca_file, remote.client_cert, remote.client_key)
+    return Client.open_tcp(remote.address, token, tls=tls)
+
+
+def is_alias(target: str) -> bool:
+    """A name of remotes.toml, not an address (``host:port``, a port, ``tcp://...``)."""
+    return ":" not in target and not target.isdigit()
+
+
+def tls_context(
+    ca_file: str | None = None, cert: str | None = None, key: str | None = None
+) -> ssl.SSLContext | None:
+    """TLS for ``--connect`` when a CA or a client certificate is given; else none.
+
+    The command line's (``$PROCWARD_CA_FILE``...) before an alias's.
+    """
+    ca_file = os.environ.get("PROCWARD_CA_FILE") or ca_file
+    cert = os.environ.get("PROCWARD_CLIENT_CERT") or cert
+    key = os.environ.get("PROCWARD_CLIENT_KEY") or key
     if not ca_file and not cert:
         return None
     from procward.kit._tls import TLSFilesError, client_context
 
     try:
-        return client_context(ca_file, cert, os.environ.get("PROCWARD_CLIENT_KEY"))
+        return client_context(ca_file, cert, key)
     except TLSFilesError as exc:
         raise ConnectionError(f"TLS: {exc}") from None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from procward._spawning import daemon_argv as _daemon_argv
 from procward.cli import render
 from procward.cli.connection import connect, fail, start_timeout, warn_of
 from procward.cli.options import (
@@ -17,9 +18,12 @@ from procward.cli.options import (
     TimeoutArgs,
     UpArgs,
 )
-from procward.client import daemon_argv as _daemon_argv
 from procward.kit._errors import Conflict, KitError
 from procward.kit._paths import InstancePaths
+
+TYPE_CHECKING = False  # not `typing`: this module is on the CLI's start-up path
+if TYPE_CHECKING:
+    from procward.kit._metadata import Metadata
 
 
 def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
@@ -27,6 +31,8 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
     if args.idle_shutdown is not None:
         extra += ["--idle-shutdown", str(args.idle_shutdown)]
     foreground = _foreground_argv(args)
+    if args.json and not args.detached:  # the daemon's own log, as JSON lines on stderr
+        os.environ["PROCWARD_LOG_FORMAT"] = "json"
     if foreground and args.detached:
         return fail("-c, --exit-on, --logs and --no-log-files are for the foreground", 2)
     argv = _daemon_argv(paths, *extra, *foreground)
@@ -36,7 +42,13 @@ def cmd_run(args: RunArgs, paths: InstancePaths) -> int:
         started = start_daemon(paths, argv, start_timeout=start_timeout())
         warn_of(started.warnings)
         with connect(paths, spawn=False) as client:  # deliberate, as `up`: what `down` held
-            client.call("resume")
+            resumed = client.call("resume")
+        if args.json:
+            render.as_json(
+                {"pid": started.pid, "instance": paths.instance, "warnings": started.warnings}
+                | {"resume": resumed}
+            )
+            return 1 if started.warnings else 0
         print(f"procward is running (pid {started.pid}, instance {paths.instance})")
         return 1 if started.warnings else 0
     sys.stdout.flush()
@@ -104,14 +116,13 @@ def cmd_down(args: TimeoutArgs, paths: InstancePaths) -> int:
     from procward.kit._control import stop_or_kill
 
     meta, killed = stop_or_kill(paths, timeout=args.timeout)
+    groups = _end_apps(paths)[1] if killed else 0  # hung: it never stopped its apps
+    if args.json:
+        render.as_json(_ended(meta, killed=killed, groups=groups))
     if meta is None:
-        print("procward is not running")
-        return 0
+        return 0 if args.json else _said("procward is not running")
     if not killed:
-        print(f"procward stopped (pid {meta.pid})")
-        return 0
-    # Hung (or too slow): it never stopped its apps. End them as `kill` does.
-    _, groups = _end_apps(paths)
+        return 0 if args.json else _said(f"procward stopped (pid {meta.pid})")
     return fail(
         f"did not stop within {args.timeout:g}s: killed it (pid {meta.pid}) "
         f"and its apps ({_groups(groups)})",
@@ -119,13 +130,31 @@ def cmd_down(args: TimeoutArgs, paths: InstancePaths) -> int:
     )
 
 
+def _ended(meta: Metadata | None, *, killed: bool, groups: int) -> dict[str, object]:
+    """``down`` and ``kill`` with --json: which daemon, and whether it took SIGKILL."""
+    return {
+        "was_running": meta is not None,
+        "pid": None if meta is None else meta.pid,
+        "killed": killed,
+        "groups_killed": groups,
+    }
+
+
+def _said(text: str) -> int:
+    print(text)
+    return 0
+
+
 def cmd_upgrade(args: TimeoutArgs, paths: InstancePaths) -> int:
     """Exec the installed procward in the daemon's place; the apps keep running."""
-    return upgrade_in_place(paths, args.timeout)
+    return upgrade_in_place(paths, args.timeout, show="json" if args.json else "text")
 
 
-def upgrade_in_place(paths: InstancePaths, timeout: float) -> int:
-    """``upgrade``: ask for it, wait for the new program to answer; the exit status."""
+def upgrade_in_place(paths: InstancePaths, timeout: float, *, show: str = "text") -> int:
+    """``upgrade``: ask for it, wait for the new program to answer; the exit status.
+
+    ``show``: what it prints on success: "text", "json" (the replies) or "nothing".
+    """
     import time
 
     from procward.replies import Ping
@@ -133,11 +162,13 @@ def upgrade_in_place(paths: InstancePaths, timeout: float) -> int:
 
     deadline = time.monotonic() + timeout
     with connect(paths, spawn=False) as client:
-        before = Ping.from_dict(client.call("ping"))
+        pinged = client.call("ping")
+        before = Ping.from_dict(pinged)
         while True:  # "not now: web:0 is starting": a moment later it is not
             asked = time.time()
             try:
-                result = UpgradeStarted.from_dict(client.call("upgrade"))
+                started = client.call("upgrade")
+                result = UpgradeStarted.from_dict(started)
                 break
             except Conflict as exc:
                 if not str(exc).startswith("not now") or time.monotonic() > deadline:
@@ -146,7 +177,8 @@ def upgrade_in_place(paths: InstancePaths, timeout: float) -> int:
     while True:
         try:
             with connect(paths, spawn=False) as client:
-                after = Ping.from_dict(client.call("ping"))
+                answer = client.call("ping")
+                after = Ping.from_dict(answer)
             if time.time() - after.uptime >= asked - 0.01:  # started since we asked
                 break
         except (KitError, OSError):  # the old program's last moments
@@ -160,6 +192,10 @@ def upgrade_in_place(paths: InstancePaths, timeout: float) -> int:
             return fail(f"the daemon did not come back within {timeout:g}s: see its log", 1)
         time.sleep(0.02)
     kept = result.keeping
+    if show == "json":
+        render.as_json({"before": pinged, "upgrade": started, "after": answer})
+    if show != "text":
+        return 0
     print(
         f"procward upgraded in place: {before.version} -> {after.version} "
         f"(pid {after.pid}), {kept} process{'es' if kept != 1 else ''} kept running"
@@ -188,13 +224,16 @@ def cmd_kill(args: Globals, paths: InstancePaths) -> int:
     from procward.kit._control import kill
 
     was_running, meta = kill(paths)
+    # Its apps too: a hung daemon's children are no use, and a new daemon would
+    # end them anyway.
+    code, groups = _end_apps(paths)
+    if args.json:
+        render.as_json(_ended(meta if was_running else None, killed=was_running, groups=groups))
+        return code
     if not was_running or meta is None:
         print("procward is not running")
     else:
         print(f"procward killed (pid {meta.pid})")
-    # Its apps too: a hung daemon's children are no use, and a new daemon would
-    # end them anyway.
-    code, groups = _end_apps(paths)
     if groups:
         print(f"killed {_groups(groups, 'app ')}")
     return code
@@ -281,6 +320,9 @@ def _cgroups_in_use(paths: InstancePaths) -> str:
 
 
 def cmd_service(args: ServiceArgs, paths: InstancePaths) -> int:
+    if args.json:
+        render.as_json({"kind": args.kind, "units": _units(args, paths)})
+        return 0
     for name, text in _units(args, paths).items():
         if args.kind == "launchd":
             sys.stdout.write(text)
@@ -330,13 +372,20 @@ def cmd_startup(args: StartupArgs, paths: InstancePaths) -> int:
     os.makedirs(directory, exist_ok=True)
     for path, text in targets.items():
         write_atomic(path, text.encode(), mode=0o644)
-        print(f"wrote {path}")
     enable = _enable_command(args, list(units), list(targets))
     if is_locked(paths.lock):  # two daemons of one instance: the unit's would fail to start
         enable = f"procward down && {enable}"
+    at_boot = "loginctl enable-linger $USER" if args.kind == "systemd" else None
+    if args.json:
+        render.as_json(
+            {"kind": args.kind, "written": list(targets), "enable": enable, "at_boot": at_boot}
+        )
+        return 0
+    for path in targets:
+        print(f"wrote {path}")
     print(f"enable it (starts it now, and at each login):\n  {enable}")
-    if args.kind == "systemd":
-        print("at boot, before you log in: loginctl enable-linger $USER")
+    if at_boot:
+        print(f"at boot, before you log in: {at_boot}")
     return 0
 
 
@@ -358,6 +407,9 @@ def _enable_command(args: StartupArgs, names: list[str], files: list[str]) -> st
 
 def cmd_save(args: Globals, paths: InstancePaths) -> int:
     """PM2's ``save``: nothing to do, and where it is already done."""
+    if args.json:
+        render.as_json({"saved": True, "state": paths.state})
+        return 0
     print(
         "nothing to save: procward saves the apps and what should run at every change, "
         f"in {paths.state}.\n"

@@ -19,6 +19,7 @@ import sys
 
 from procward.cli.connection import connect
 from procward.cli.options import Globals
+from procward.cli.render import as_json
 from procward.kit._errors import InvalidParams
 from procward.kit._paths import InstancePaths
 
@@ -47,6 +48,9 @@ def cmd_dashboard(args: DashboardArgs, paths: InstancePaths) -> int:
     url = f"{scheme}://{_reachable(address)}/#token={made['token']}"
     if note:
         print(note, file=sys.stderr)
+    if args.json:  # for a program: the link, no browser
+        as_json({"url": url, "role": args.role, "expires": made["expires"], "http": address})
+        return 0
     if args.print_url or not _opened(handoff_page(url, paths)):
         print(url)
         return 0

@@ -28,11 +28,23 @@ def cmd_import(args: ImportArgs, paths: InstancePaths) -> int:
         return fail(f"{args.output} exists: choose another -o, or --force to replace it", 1)
     out_dir = os.path.dirname(os.path.abspath(args.output or "procward.toml"))
     text = render(imported, out_dir)
+    notes = imported.all_notes()
     if args.output:
         write_atomic(args.output, text.encode(), mode=0o644)
-    else:
+    if args.json:
+        from procward.cli.render import as_json
+
+        as_json(
+            {
+                "kind": imported.kind,
+                "apps": [app.name for app in imported.apps],
+                "notes": [str(note) for note in notes],
+                "output": args.output,
+                "toml": None if args.output else text,  # with -o: in the file
+            }
+        )
+    elif not args.output:
         sys.stdout.write(text)
-    notes = imported.all_notes()
     where = f" into {args.output}" if args.output else ""
     sys.stderr.write(
         f"procward: imported {len(imported.apps)} app(s) from {args.file} "

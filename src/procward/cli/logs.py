@@ -23,8 +23,11 @@ def cmd_logs(args: LogsArgs, paths: InstancePaths) -> int:
         scope["instance"] = args.index
     with connect(paths) as client:
         if args.reopen:
-            client.call("reopenLogs")
-            print("log files reopened")
+            reopened = client.call("reopenLogs")
+            if args.json:
+                render.as_json(reopened)
+            else:
+                print("log files reopened")
             return 0
         query: dict[str, object] = {**scope, "lines": args.lines}
         if args.since:
@@ -61,7 +64,11 @@ def cmd_flush(args: AppsArgs, paths: InstancePaths) -> int:
     with connect(paths) as client:
         from procward.reports import Flushed
 
-        flushed = Flushed.from_dict(client.call("flushLogs", name=args.name)).flushed
+        reply = client.call("flushLogs", name=args.name)
+        flushed = Flushed.from_dict(reply).flushed
+    if args.json:
+        render.as_json(reply)
+        return 0
     print(f"emptied {flushed} log file{'s' if flushed != 1 else ''}")
     return 0
 

@@ -105,8 +105,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        command, args = PARSER.parse(sys.argv[1:] if argv is None else argv)
+        if argv[:1] and argv[0].startswith("@"):
+            at = _at(argv)
+            if at is None:
+                return fail(unknown_at(argv[0]), 2)
+            argv = at
+        command, args = PARSER.parse(argv)
         assert isinstance(args, Globals)  # every command's record is
         paths = _paths(args)
         for name, value in (
@@ -139,6 +145,19 @@ def _run(argv: list[str] | None) -> int:
         return 130
 
 
+def _at(argv: list[str]) -> list[str] | None:
+    """``@NAME COMMAND``: the argv that runs COMMAND there, or None if NAME is unknown."""
+    from procward.cli.remote import at_alias
+
+    return at_alias(argv)  # remotes.toml's aliases first (then the fleet's nodes)
+
+
+def unknown_at(word: str) -> str:
+    from procward.cli.remote import unknown
+
+    return unknown(word)
+
+
 def _paths(args: Globals) -> InstancePaths:
     instance = args.instance
     if args.project is not None:
@@ -153,6 +172,11 @@ def cmd_completion(args: CompletionArgs, paths: InstancePaths) -> int:
     """Print the completion script for a shell, made from ``PARSER`` (loaded only here)."""
     from procward.kit._completion import script
 
+    if args.json:
+        from procward.cli.render import as_json
+
+        as_json({"shell": args.shell, "script": script(PARSER, args.shell)})
+        return 0
     sys.stdout.write(script(PARSER, args.shell))
     return 0
 
@@ -165,6 +189,11 @@ def cmd_complete(args: CompleteArgs, paths: InstancePaths) -> int:
     """
     from procward.cli.completing import app_names
 
+    if args.json:
+        from procward.cli.render import as_json
+
+        as_json({"apps": app_names(paths)})
+        return 0
     for name in app_names(paths):
         print(name)
     return 0
@@ -198,9 +227,9 @@ PARSER = Parser(
         Option(
             "--connect",
             type=str,
-            metavar="HOST:PORT",
-            help="a daemon's TCP listener, with the token in $PROCWARD_TOKEN "
-            "(default: $PROCWARD_CONNECT)",
+            metavar="HOST:PORT|NAME",
+            help="a daemon's TCP listener, with the token in $PROCWARD_TOKEN, or an alias of "
+            "remotes.toml (also: procward @NAME COMMAND) (default: $PROCWARD_CONNECT)",
         ),
         Option(
             "--ca-file",
@@ -245,6 +274,11 @@ PARSER = Parser(
                 ),
                 Option("--logs", help="every app's output on stdout/stderr, prefixed 'web.0 | '"),
                 Option("--no-log-files", help="with --logs: write no log files"),
+                Option(
+                    "--json",
+                    help="the daemon's log as JSON lines on stderr (--detached: print "
+                    "its pid as JSON)",
+                ),
             ],
             record=RunArgs,
         ),
@@ -260,15 +294,21 @@ PARSER = Parser(
             "down",
             cmd_down,
             "stop the daemon gracefully",
-            [Option("--timeout", type=seconds, default=30.0, help="then SIGKILL (default 30)")],
+            [
+                JSON,
+                Option("--timeout", type=seconds, default=30.0, help="then SIGKILL (default 30)"),
+            ],
             record=TimeoutArgs,
         ),
-        Command("kill", cmd_kill, "SIGKILL the daemon (for a hung daemon)", record=Globals),
+        Command("kill", cmd_kill, "SIGKILL the daemon (for a hung daemon)", [JSON], record=Globals),
         Command(
             "upgrade",
             cmd_upgrade,
             "run the installed procward in the daemon's place; every app keeps running",
-            [Option("--timeout", type=seconds, default=30.0, help="to come back (default 30)")],
+            [
+                JSON,
+                Option("--timeout", type=seconds, default=30.0, help="to come back (default 30)"),
+            ],
             record=TimeoutArgs,
         ),
         Command(
@@ -365,7 +405,7 @@ PARSER = Parser(
             "delete",
             cmd_delete,
             "stop an app and forget it",
-            [],
+            [JSON],
             [Arg("name", help="app", complete="apps")],
             record=AppArgs,
         ),
@@ -426,7 +466,7 @@ PARSER = Parser(
             "flush",
             cmd_flush,
             "empty the logs of an app (or all) and delete their backups",
-            [],
+            [JSON],
             [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
             record=AppsArgs,
         ),
@@ -544,6 +584,7 @@ PARSER = Parser(
             "open the web dashboard with a short-lived token (turns HTTP on for loopback "
             "if it is off)",
             [
+                JSON,
                 Option("--print-url", help="print the link and open nothing"),
                 Option(
                     "--role",
@@ -623,7 +664,7 @@ PARSER = Parser(
             cmd_completion,
             'print a completion script: eval "$(procward completion bash)", '
             "source <(procward completion zsh), procward completion fish | source",
-            [],
+            [JSON],
             [Arg("shell", help="bash, zsh or fish", choices=["bash", "zsh", "fish"])],
             record=CompletionArgs,
         ),
@@ -631,7 +672,7 @@ PARSER = Parser(
             "__complete",
             cmd_complete,
             "what the completion scripts ask for at run time (apps: the daemon's app names)",
-            [],
+            [JSON],
             [Arg("what", help="apps", choices=["apps"])],
             record=CompleteArgs,
             hidden=True,
@@ -642,6 +683,7 @@ PARSER = Parser(
             "turn a supervisord.conf, a Procfile, a PM2 ecosystem file or a circus.ini into a "
             "procward.toml, listing what does not carry over",
             [
+                JSON,
                 Option("-o", "--output", type=str, metavar="FILE", help="write it there"),
                 Option(
                     "--from",
@@ -668,7 +710,7 @@ PARSER = Parser(
             "service",
             cmd_service,
             "print a service unit for an init system",
-            [Option("--socket", help="with a socket unit (socket activation)")],
+            [JSON, Option("--socket", help="with a socket unit (socket activation)")],
             KIND,
             record=ServiceArgs,
         ),
@@ -678,6 +720,7 @@ PARSER = Parser(
             "write the service unit where systemd (or launchd) finds it and print the "
             "command that enables it: started at login, or at boot",
             [
+                JSON,
                 Option("--socket", help="with a socket unit (socket activation)"),
                 Option("--force", help="replace a unit file that differs"),
             ],
@@ -688,6 +731,7 @@ PARSER = Parser(
             "save",
             cmd_save,
             "nothing to do (for pm2 habits): the apps are saved at every change",
+            [JSON],
             record=Globals,
         ),
         Command(

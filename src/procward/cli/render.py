@@ -43,9 +43,20 @@ def duration(seconds: float) -> str:
     return f"{secs}s"
 
 
+# The shape of every command's --json object (docs/cli-json.md): a consumer
+# checks it; a change that removes or retypes a key makes it 2.
+JSON_VERSION = 1
+
+
 def as_json(value: Any) -> None:
+    """A command's ``--json`` output; an object gets ``"json_version"``.
+
+    Not ``"version"``: ``ping`` and ``info`` already say procward's there.
+    """
     import json  # only for --json: it costs ~12 ms of start-up
 
+    if isinstance(value, dict):
+        value = {"json_version": JSON_VERSION, **value}
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 

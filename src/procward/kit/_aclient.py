@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from procward.kit import _wire as wire
-from procward.kit._client import ConnectionClosed, _result
+from procward.kit._client import ConnectionClosed, _result, parse_address
 from procward.kit._errors import NotRunning
 from procward.kit._paths import InstancePaths, check_socket_path
+
+if TYPE_CHECKING:
+    import ssl
 
 _NO_DAEMON = (FileNotFoundError, ConnectionRefusedError)
 
@@ -32,6 +35,32 @@ class AsyncClient:
         reader, writer = await asyncio.open_unix_connection(path, limit=wire.MAX_FRAME + 1)
         return cls(reader, writer)
 
+    @classmethod
+    async def open_tcp(
+        cls, address: str, token: str | None, *, tls: ssl.SSLContext | None = None
+    ) -> AsyncClient:
+        """A connection to a daemon's TCP listener, authenticated with ``token``.
+
+        ``tls``: a client context (``kit._tls.client_context``), as for the
+        synchronous ``Client.open_tcp``.
+        """
+        host, port = parse_address(address)
+        reader, writer = await asyncio.open_connection(
+            host,
+            port,
+            limit=wire.MAX_FRAME + 1,
+            ssl=tls,
+            server_hostname=host if tls is not None else None,
+        )
+        client = cls(reader, writer)
+        try:
+            if token:
+                await client.call("authenticate", token=token)
+        except BaseException:
+            client.abort()
+            raise
+        return client
+
     async def call(self, method: str, params: dict[str, Any] | None = None, /, **kw: Any) -> Any:
         async with self._lock:
             req_id = await self._send(method, {**(params or {}), **kw})
@@ -42,7 +71,7 @@ class AsyncClient:
 
     async def stream(
         self, method: str, params: dict[str, Any] | None = None, /, **kw: Any
-    ) -> AsyncIterator[tuple[str, Any]]:
+    ) -> AsyncGenerator[tuple[str, Any], None]:
         async with self._lock:
             req_id = await self._send(method, {**(params or {}), **kw})
             while True:
@@ -64,6 +93,11 @@ class AsyncClient:
         if not line:
             raise ConnectionClosed("the daemon closed the connection")
         return wire.decode_message(line)
+
+    def abort(self) -> None:
+        """Close without waiting (from a finalizer); nothing if the loop is gone."""
+        with contextlib.suppress(RuntimeError):  # the event loop is closed
+            self._writer.close()
 
     async def close(self) -> None:
         self._writer.close()

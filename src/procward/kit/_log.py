@@ -134,7 +134,9 @@ def setup(
         handler.setFormatter(JsonFormatter())
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(TextFormatter())
+        # `<PREFIX>_LOG_FORMAT=json`: the detached format, for a log collector (`run --json`)
+        as_json = os.environ.get(f"{prefix.upper()}_LOG_FORMAT", "").lower() == "json"
+        handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
     root.addHandler(handler)
     logging.captureWarnings(True)
     return handler if isinstance(handler, DaemonLogFile) else None
