@@ -205,3 +205,35 @@ def test_in_the_loop_the_write_comes_after_the_delay(path: str) -> None:
 
     assert asyncio.run(main()) >= 0.02
     assert thing.taken == 2  # the debounced write, and close()'s
+
+
+def test_with_spacing_a_flood_of_changes_is_a_few_writes(path: str) -> None:
+    timer, thing = ManualTimer(), Counter()
+    snap = Snapshot(
+        path,
+        thing.take,
+        delay=0.01,
+        thread=False,
+        timer=timer,
+        spacing=0.25,
+        clock=lambda: timer.now,
+    )
+    snap.changed()
+    timer.advance(0.01)
+    assert snap.writes == 1  # the first change after a quiet time: at once (after delay)
+    for _ in range(100):  # 1 s of a change every 10 ms
+        thing.value += 1
+        snap.changed()
+        timer.advance(0.01)
+    assert snap.writes == 5  # at 0.26, 0.51, 0.76, 1.01: 0.25 s apart
+    assert read(path) == {"value": 100}  # the last change is in the last write
+    thing.value += 1
+    snap.changed()  # 0.01 s after that write: it waits for the spacing
+    timer.advance(0.2)
+    assert snap.writes == 5
+    timer.advance(0.05)
+    assert snap.writes == 6 and read(path) == {"value": 101}
+    timer.advance(1.0)
+    snap.changed()  # quiet again: the delay alone
+    timer.advance(0.01)
+    assert snap.writes == 7

@@ -5,7 +5,10 @@ events), a status line for shell prompts. Each is written the same way,
 so there is one writer:
 
 - **debounced**: ``changed()`` schedules one write ``delay`` seconds after
-  the first change of a burst (500 apps starting make one write, not 500);
+  the first change of a burst (500 apps starting make one write, not 500),
+  and, with ``spacing``, no sooner than ``spacing`` seconds after the previous
+  write (a crash storm changes the state hundreds of times a second: a few
+  writes a second, not one per ``delay``);
 - **snapshot in the loop, bytes on a worker**: ``take()`` runs in the event
   loop, so what it sees is consistent; with ``thread=True`` the bytes are
   written by one worker thread of its own (writes stay in order, and the loop
@@ -38,6 +41,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -72,6 +76,8 @@ class Snapshot:
         failing: str = "",
         level: int = logging.ERROR,
         timer: Timer | None = None,
+        spacing: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``what``: its name in the log ("uptime history"); ``failing``: what a
         failed write means for the reader of the log, appended to its line;
@@ -80,6 +86,9 @@ class Snapshot:
         self.take = take
         self.what = what
         self.delay = delay
+        self.spacing = spacing
+        self._clock = clock  # the timer's: the loop's is time.monotonic
+        self._last_flush: float | None = None
         self.backup = backup
         self.mode = mode
         self.failing = failing
@@ -99,13 +108,17 @@ class Snapshot:
         """Something changed: write ``delay`` seconds from the first change of a burst."""
         self._changes += 1
         if self._pending is None:
+            wait = self.delay
+            if self.spacing and self._last_flush is not None:
+                wait = max(wait, self._last_flush + self.spacing - self._clock())
             timer = self._timer or asyncio.get_running_loop()
-            self._pending = timer.call_later(self.delay, self.flush)
+            self._pending = timer.call_later(wait, self.flush)
 
     def flush(self) -> concurrent.futures.Future[None]:
         """Snapshot now and write it; the write's future (done at once without a thread)."""
         self._cancel_pending()
         self._saved = self._changes
+        self._last_flush = self._clock()
         data = self.take()
         if data is None:
             data = self._unsaved  # nothing new: what failed last time, if anything

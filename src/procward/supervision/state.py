@@ -46,6 +46,10 @@ from procward.supervision import process
 
 log = logging.getLogger("procward.supervision.state")
 FORMAT = 1
+# Seconds between two writes while changes keep coming (a crash storm: a few writes a
+# second, not one every 10 ms, each with two fsyncs). A child spawned after the last
+# write is still found after a crash: its environment carries MARKER.
+SPACING = 0.25
 
 
 def parse_state(raw: bytes) -> dict[str, Any]:
@@ -106,6 +110,7 @@ class StateStore:
             path,
             self._take,
             failing="; changes hold only while this daemon runs (trying again every 30 s)",
+            spacing=SPACING,
         )
 
     @property
