@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 DEMO_HOME := $(CURDIR)/.procward-demo
 
-.PHONY: run stop install test test-tools lint typecheck unit chaos bench bench-quick clean
+.PHONY: run stop install test test-tools lint typecheck unit chaos bench bench-quick bench-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -92,6 +92,11 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m bench --quick
+
+## procward's own rows against bench/budgets.toml: exit 1 when one got worse
+## (run it before committing a change that may cost time or memory; not in CI).
+bench-check: $(BENCH_STAMP)
+	$(BIN)/python -m bench --check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

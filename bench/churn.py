@@ -22,8 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bench import procs
+from bench.measure import Summary
 from bench.measure import run as run_command
-from bench.scenarios import Check, Section, mib
+from bench.scenarios import Check, Comparison, Section, mib
 from bench.supervision import UP_TIMEOUT, Plan, _fresh
 from bench.systems import AppDef, AppSystem, AppSystemFactory
 
@@ -51,6 +52,8 @@ def churn(systems: Mapping[str, AppSystemFactory], env: Mapping[str, str], plan:
         f"once, {minutes:g} min",
         ["system", "at", "restarts/s", "RSS", "fds peak", "CPU % of a core", "CPU per restart"],
     )
+    growth: dict[str, Summary] = {}
+    per_restart: dict[str, Summary] = {}
     for name, make in systems.items():
         with _fresh(make, env) as system:
             marks = _storm(system, plan.churn_marks)
@@ -58,6 +61,12 @@ def churn(systems: Mapping[str, AppSystemFactory], env: Mapping[str, str], plan:
         _rows(section, name, marks)
         if under_test:
             section.checks += _checks(name, marks)
+        growth[name] = Summary.of([_growth_kib(marks) / 1024])
+        per_restart[name] = Summary.of([_cpu_per_restart_ms(marks)])
+    section.comparisons += [
+        Comparison("crash storm: RSS growth after the first minute", "MiB", True, growth),
+        Comparison("crash storm: CPU per restart", "ms", True, per_restart),
+    ]
     if "procward" in systems and plan.churn_soak:
         soak = tuple(plan.churn_soak * i / 6 for i in range(7))
         with _fresh(systems["procward"], env) as system:
@@ -125,13 +134,22 @@ def _rows(section: Section, name: str, marks: Sequence[Mark]) -> None:
         )
 
 
-def _checks(name: str, marks: Sequence[Mark]) -> list[Check]:
+def _growth_kib(marks: Sequence[Mark]) -> int:
+    """RSS at the end less RSS at the first mark a minute in (the rings are full by then)."""
     after_first = [m for m in marks if m.at >= 60] or [marks[-1]]
-    growth = marks[-1].rss_kib - after_first[0].rss_kib
-    worst_fds = max(m.fds_peak for m in marks)
+    return marks[-1].rss_kib - after_first[0].rss_kib
+
+
+def _cpu_per_restart_ms(marks: Sequence[Mark]) -> float:
     storm = [m for m in marks if m.at > 0]
     restarts = sum(m.restarts for m in storm)
-    per_restart = sum(m.cpu_ns for m in storm) / restarts / 1e6 if restarts else float("inf")
+    return sum(m.cpu_ns for m in storm) / restarts / 1e6 if restarts else float("inf")
+
+
+def _checks(name: str, marks: Sequence[Mark]) -> list[Check]:
+    growth = _growth_kib(marks)
+    worst_fds = max(m.fds_peak for m in marks)
+    per_restart = _cpu_per_restart_ms(marks)
     return [
         Check(
             f"{name}: crash storm, RSS growth after the first minute",

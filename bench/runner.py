@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from bench import (
+    budgets,
     chart,
     churn,
     dashboard,
@@ -62,6 +63,7 @@ class Config:
     plan: supervision.Plan
     log_plan: logcapture.LogPlan
     peers: bool  # measure the peers (supervisord) alongside procward
+    check: bool = False  # judge procward's rows against bench/budgets.toml
 
     @property
     def report_path(self) -> Path:
@@ -107,18 +109,24 @@ def parse(argv: Sequence[str]) -> Config:
     parser.add_argument(
         "--no-peers", action="store_true", help="measure procward alone (no supervisord)"
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="a quick run of procward alone (kit and supervision, 500 apps too), its rows "
+        "checked against bench/budgets.toml: exit status 1 when one got worse",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="report directory")
     args = parser.parse_args(argv)
-    quick: bool = args.quick
+    quick: bool = args.quick or args.check
     reps = args.reps or (10 if quick else 40)
     warmup = 2 if quick else 3
     plan = supervision.Plan(
-        cold_counts=(10, 100) if quick else (10, 100, 500),
+        cold_counts=(10, 100) if quick and not args.check else (10, 100, 500),
         cold_runs=1 if quick else 5,
         cold_poll=0.02,  # each status poll of 500 apps costs the daemon ~10 ms: keep it light
         crash_samples=5 if quick else 30,
         crash_warmup=1 if quick else 2,
-        rss_counts=(10, 100) if quick else (10, 100, 500),
+        rss_counts=(10, 100) if quick and not args.check else (10, 100, 500),
         idle_seconds=args.idle or (5 if quick else 30),
         idle_windows=1 if quick else 5,
         status_counts=(10, 500),
@@ -148,10 +156,11 @@ def parse(argv: Sequence[str]) -> Config:
         calls=args.calls or (3000 if quick else 20000),
         call_warmup=300 if quick else 1000,
         out=args.out,
-        parts=(args.only,) if args.only else PARTS,
+        parts=(args.only,) if args.only else ("kit", "supervision") if args.check else PARTS,
         plan=plan,
         log_plan=log_plan,
         peers=not (args.no_peers or quick),  # quick: procward alone, for development
+        check=args.check,
     )
 
 
@@ -354,4 +363,10 @@ def main(argv: Sequence[str]) -> int:
     print(text)
     cfg.report_path.write_text(text)
     print(f"bench: wrote {cfg.report_path}", file=sys.stderr)
+    if cfg.check:
+        verdicts = budgets.judge(
+            budgets.load(), [c for section in sections for c in section.comparisons]
+        )
+        print(f"\n## Against {budgets.BUDGETS.name}\n\n{budgets.render(verdicts)}")
+        return 0 if all(v.ok for v in verdicts) else 1
     return 0
