@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from procward.kit.testing import free_port, wait_for
+from tests.fleet.nodes import Fleet
 
 
 class RedisServer:
@@ -74,4 +75,15 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def fleet(redis_server: RedisServer) -> Iterator[Fleet]:
+    directory = tempfile.mkdtemp(prefix="pw-fleet-")
+    nodes = Fleet(redis_server.url, directory)
+    try:
+        yield nodes
+    finally:
+        nodes.close()
         shutil.rmtree(directory, ignore_errors=True)

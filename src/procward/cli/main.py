@@ -42,6 +42,7 @@ from procward.cli.daemon import (
     cmd_upgrade,
 )
 from procward.cli.dashboard import ROLES, DashboardArgs, cmd_dashboard
+from procward.cli.fleet import cmd_fleet
 from procward.cli.hooks import cmd_hooks
 from procward.cli.importing import cmd_import
 from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
@@ -54,6 +55,7 @@ from procward.cli.options import (
     EnvArgs,
     EventsArgs,
     ExecArgs,
+    FleetArgs,
     Globals,
     ImportArgs,
     InspectArgs,
@@ -579,6 +581,21 @@ PARSER = Parser(
                 ),
             ],
             record=TokenArgs,
+        ),
+        Command(
+            "fleet",
+            cmd_fleet,
+            "the fleet of daemons on Redis: status, step-down, drain NODE, undrain NODE",
+            [JSON],
+            [
+                Arg(
+                    "action",
+                    help="status, step-down, drain or undrain",
+                    choices=["status", "step-down", "drain", "undrain"],
+                ),
+                Arg("node", help="drain, undrain: the node's name", optional=True),
+            ],
+            record=FleetArgs,
         ),
         Command(
             "secret",

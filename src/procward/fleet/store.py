@@ -54,9 +54,17 @@ return {now, redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or '',
         redis.call('SISMEMBER', KEYS[5], ARGV[2])}
 """
 
+# ARGV[3], the floor: the highest fence any node reports having seen. A Redis that
+# lost its data (restarted without persistence, a failover to a lagging replica)
+# restarts INCR low; the next fence must still be above every fence in use.
 ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local fence = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[3])
+if fence <= floor then
+  fence = floor + 1
+  redis.call('SET', KEYS[2], fence)
+end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'PX', ARGV[2])
 return fence
 """
@@ -124,6 +132,7 @@ class NodeRecord(Struct):
     heartbeat: float = 2.0
     offline_after: float = 90.0
     seen: int = 0  # ms, Redis's clock
+    fence: int = 0  # the highest fence this node has seen (and obeys no lower one)
     v: int = RECORD_VERSION
 
     def fields(self) -> list[str]:
@@ -137,6 +146,7 @@ class NodeRecord(Struct):
             "running": json.dumps(list(self.running)),
             "heartbeat": repr(self.heartbeat),
             "offline_after": repr(self.offline_after),
+            "fence": str(self.fence),
             "v": str(self.v),
         }
         return [item for pair in values.items() for item in pair]
@@ -168,6 +178,7 @@ class NodeRecord(Struct):
             heartbeat=number("heartbeat", 2.0),
             offline_after=number("offline_after", 90.0),
             seen=int(number("seen", 0)),
+            fence=int(number("fence", 0)),
             v=int(number("v", RECORD_VERSION)),
         )
 
@@ -246,10 +257,10 @@ class FleetStore:
         now, lease, assignments, drained = await self._heartbeat(keys=keys, args=args)
         return Beat(int(now), str(lease), Assignments.from_json(str(assignments)), drained == 1)
 
-    async def acquire(self, node: str, lease: float) -> int:
-        """The new fence if ``node`` now holds the lease; 0 if another holds it."""
+    async def acquire(self, node: str, lease: float, floor: int = 0) -> int:
+        """The new fence (above ``floor``) if ``node`` now holds the lease; 0 if another does."""
         keys = [self.key("lease"), self.key("fence")]
-        return int(await self._acquire(keys=keys, args=[node, int(lease * 1000)]))
+        return int(await self._acquire(keys=keys, args=[node, int(lease * 1000), floor]))
 
     async def renew(self, holder: str, lease: float) -> int:
         """1 renewed, 0 deposed, -1 asked to step down (and released)."""
