@@ -209,3 +209,49 @@ def test_redis_lost_then_back(fleet: Fleet, redis_server: RedisServer) -> None:
     view = wait_for(lambda: settled(n2, 2), 15, 0.05, what="the fleet back")
     assert view["assignments"] is not None
     assert fleet.wait_runner() == runner
+
+
+def test_at_node_runs_a_command_there_with_the_callers_role(fleet: Fleet) -> None:
+    n1, n2 = fleet.add("n1"), fleet.add("n2")
+    wait_for(lambda: settled(n1, 2), 15, 0.05, what="two nodes")
+    # the owner (admin on n1's socket) reaches n2: its pid answers, an admin's stop works
+    done = n1.cli("@n2", "ping", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["pid"] == n2.pid
+    assert n1.cli("@n2", "stop", "local").returncode == 0
+    assert n2.state_of("local") == "stopped" and n1.state_of("local") == "running"
+    assert n1.cli("@n2", "start", "local").returncode == 0
+    wait_for(lambda: n2.state_of("local") == "running", 10, 0.02, what="local running on n2")
+    # a viewer of n1 (over its TCP listener) gets a viewer's token for n2: no more
+    token = n1.cli("token", "create", "viewer").stdout.strip()
+    viewer = {"PROCWARD_CONNECT": f"127.0.0.1:{n1.port}", "PROCWARD_TOKEN": token}
+    n1.env.update(viewer)
+    try:
+        done = n1.cli("@n2", "status")
+        assert done.returncode == 0, done.stderr
+        assert "local" in done.stdout
+        done = n1.cli("@n2", "stop", "local")
+        assert done.returncode == 1
+        assert "operator" in done.stderr, done.stderr  # forbidden: needs operator
+        assert n2.state_of("local") == "running"
+    finally:
+        for name in viewer:
+            del n1.env[name]
+    done = n1.cli("@nowhere", "status")
+    assert done.returncode == 1 and "no node 'nowhere' in the fleet" in done.stderr
+
+
+def test_a_fleet_token_is_refused_without_the_fleet_key(fleet: Fleet) -> None:
+    """A token of the right shape signed with another key: refused, like any wrong token."""
+    import jwt
+
+    from procward.kit._client import Client
+    from procward.kit._errors import Unauthorized
+
+    n1 = fleet.add("n1")
+    wait_for(lambda: settled(n1, 1), 15, 0.05, what="a leader")
+    now = int(time.time())
+    claims = {"aud": "procward-fleet:test", "sub": "x", "role": "admin", "iat": now}
+    forged = jwt.encode({**claims, "exp": now + 30, "iss": "procward"}, "k" * 32, "HS256")
+    with pytest.raises(Unauthorized, match="invalid fleet token"):
+        Client.open_tcp(f"127.0.0.1:{n1.port}", forged, timeout=5)

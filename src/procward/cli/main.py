@@ -107,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0].startswith("@"):  # procward @NODE <command> (cli/atnode.py)
+        from procward.cli.atnode import on_node
+
+        return on_node(argv, resolve(PREFIX, None), _run)
     try:
-        command, args = PARSER.parse(sys.argv[1:] if argv is None else argv)
+        command, args = PARSER.parse(argv)
         assert isinstance(args, Globals)  # every command's record is
         paths = _paths(args)
         for name, value in (
