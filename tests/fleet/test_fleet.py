@@ -255,3 +255,13 @@ def test_a_fleet_token_is_refused_without_the_fleet_key(fleet: Fleet) -> None:
     forged = jwt.encode({**claims, "exp": now + 30, "iss": "procward"}, "k" * 32, "HS256")
     with pytest.raises(Unauthorized, match="invalid fleet token"):
         Client.open_tcp(f"127.0.0.1:{n1.port}", forged, timeout=5)
+
+
+def test_a_restarted_daemon_rejoins_and_runs_its_placed_app_again(fleet: Fleet) -> None:
+    n1 = fleet.add("n1")
+    fleet.wait_runner()
+    assert n1.cli("down").returncode == 0
+    assert n1.cli("up").returncode == 0  # no -c: cluster.json brings the fleet back
+    n1.pid = int(n1.call("ping")["pid"])
+    wait_for(lambda: settled(n1, 1), 15, 0.05, what="n1 back in the fleet")
+    assert fleet.wait_runner() == "n1"

@@ -184,7 +184,7 @@ class FleetNode:
             return
         if now - self._lease_seen < self._timeout:
             return
-        snapshot = await self.store.snapshot()
+        snapshot = await self.store.placement_view()
         floor = max([self.highest_fence, *(record.fence for record in snapshot.nodes)])
         fence = await self.store.acquire(self.settings.node, self.lease_ttl, floor)
         self._timeout = self._draw_timeout()
@@ -229,7 +229,7 @@ class FleetNode:
         """Decide placement from the whole fleet; write it if it changed (or a new fence)."""
         assert self.lease is not None
         fence = int(self.lease.rpartition("|")[2])
-        snapshot = await self.store.snapshot()
+        snapshot = await self.store.placement_view()
         if any(record.fence > fence for record in snapshot.nodes):
             # Redis forgot fences (lost data): nodes would refuse ours. Another term,
             # whose acquisition starts above every fence the nodes report.

@@ -103,6 +103,21 @@ return {now, redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or '0'
         redis.call('GET', KEYS[4]) or '', redis.call('SMEMBERS', KEYS[5]), names, nodes}
 """
 
+# What the leader places from, each heartbeat: the fields placement reads, not the app
+# summaries (most of a record's bytes). ARGV[2..]: the fields.
+PLACEMENT = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local fields = {unpack(ARGV, 2)}
+local nodes = {}
+for i, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  nodes[#nodes + 1] = redis.call('HMGET', ARGV[1] .. 'node:' .. name, unpack(fields))
+end
+return {now, redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or '0',
+        redis.call('GET', KEYS[4]) or '', redis.call('SMEMBERS', KEYS[5]), nodes}
+"""
+PLACEMENT_FIELDS = ("name", "labels", "running", "heartbeat", "seen", "fence")
+
 # Names in the index whose record has expired: dropped by the leader.
 FORGET = """
 local gone = 0
@@ -240,6 +255,7 @@ class FleetStore:
         self._assign = redis.register_script(ASSIGN)
         self._status = redis.register_script(STATUS)
         self._forget = redis.register_script(FORGET)
+        self._placement = redis.register_script(PLACEMENT)
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -290,6 +306,28 @@ class FleetStore:
 
     async def forget_expired(self) -> int:
         return int(await self._forget(keys=[self.key("nodes")], args=[self.prefix]))
+
+    async def placement_view(self) -> Snapshot:
+        """What placement needs of the whole fleet, one EVALSHA: ``snapshot`` without app summaries."""
+        keys = [self.key(k) for k in ("nodes", "lease", "fence", "assignments", "drained")]
+        now, lease, fence, assignments, drained, rows = await self._placement(
+            keys=keys, args=[self.prefix, *PLACEMENT_FIELDS]
+        )
+        records = tuple(
+            NodeRecord.from_hash(
+                {k: v for k, v in zip(PLACEMENT_FIELDS, row, strict=True) if v is not None}
+            )
+            for row in rows
+            if row and row[0] is not None
+        )
+        return Snapshot(
+            int(now),
+            str(lease),
+            int(fence),
+            Assignments.from_json(str(assignments)),
+            frozenset(drained),
+            tuple(sorted(records, key=lambda r: r.name)),
+        )
 
     async def snapshot(self) -> Snapshot:
         """The whole fleet: one EVALSHA, however many nodes."""

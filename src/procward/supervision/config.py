@@ -23,12 +23,11 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.kit._rpc import unfit_text
 from procward.kit._structs import Struct, field
 from procward.supervision.appkeys import NAME_CHARS, NAME_START, READERS
-from procward.supervision.clusterkeys import ClusterSettings, read_cluster
 from procward.supervision.graph import find_cycles
 from procward.supervision.spec import (
     AppSpec,
@@ -47,6 +46,9 @@ from procward.supervision.values import (
     show,
     unknown_key,
 )
+
+if TYPE_CHECKING:
+    from procward.supervision.clusterkeys import ClusterSettings
 
 __all__ = [
     "MAX_INSTANCES",
@@ -423,6 +425,10 @@ def _read_cluster(
     value: object, base_dir: str, source: str | None
 ) -> tuple[ClusterSettings | None, list[Problem]]:
     """The ``[daemon]`` table: ``cluster`` (clusterkeys.py), the fleet's settings."""
+    if value == {}:
+        return None, []  # the usual file: clusterkeys.py is not even imported
+    from procward.supervision.clusterkeys import read_cluster
+
     try:
         cluster = read_cluster(value, base_dir)
     except Nested as e:

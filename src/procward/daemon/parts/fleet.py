@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from procward.kit._atomic import write_atomic
 from procward.kit._errors import Conflict, InvalidParams, NotFound
 from procward.kit._rpc import CallContext, Role, method
-from procward.supervision.clusterkeys import ClusterSettings
 from procward.supervision.machine import AT_REST
 from procward.supervision.spec import ConfigError, Problem
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from procward.fleet.node import FleetNode
     from procward.fleet.placement import PlacedApp
     from procward.kit._tokens import TokenKeeper
+    from procward.supervision.clusterkeys import ClusterSettings
     from procward.supervision.supervisor import Supervisor
 
 log = logging.getLogger("procward.daemon")
@@ -144,9 +144,16 @@ class Fleet:
         """At daemon start: rejoin the fleet a loaded file enabled before (``cluster.json``)."""
         try:
             with open(self._settings_path, "rb") as f:
-                settings = ClusterSettings.from_dict(json.loads(f.read()))
+                saved = json.loads(f.read())
         except FileNotFoundError:
             return  # the usual daemon: one failed open, nothing imported
+        except (OSError, ValueError) as exc:
+            log.error("fleet: %s unreadable (%s); not rejoining", self._settings_path, exc)
+            return
+        from procward.supervision.clusterkeys import ClusterSettings
+
+        try:
+            settings = ClusterSettings.from_dict(saved)
         except (OSError, ValueError) as exc:
             log.error("fleet: %s unreadable (%s); not rejoining", self._settings_path, exc)
             return
