@@ -308,7 +308,7 @@ class FleetStore:
         return int(await self._forget(keys=[self.key("nodes")], args=[self.prefix]))
 
     async def placement_view(self) -> Snapshot:
-        """What placement needs of the whole fleet, one EVALSHA: ``snapshot`` without app summaries."""
+        """What placement needs of the fleet in one EVALSHA: ``snapshot`` without app summaries."""
         keys = [self.key(k) for k in ("nodes", "lease", "fence", "assignments", "drained")]
         now, lease, fence, assignments, drained, rows = await self._placement(
             keys=keys, args=[self.prefix, *PLACEMENT_FIELDS]
