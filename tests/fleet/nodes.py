@@ -31,7 +31,9 @@ TIMINGS = 'heartbeat = "0.2s"\noffline_after = "2s"\nelection_timeout = "0.5s-1s
 
 
 class Node:
-    def __init__(self, name: str, redis_url: str, key_file: str, marker: str, labels: str) -> None:
+    def __init__(
+        self, name: str, redis_url: str, key_file: str, marker: str, labels: str, extra: str = ""
+    ) -> None:
         self.name = name
         self.home = short_home("pwf-")
         self.port = free_port()
@@ -61,7 +63,7 @@ class Node:
             placement = {{ count = 1, labels = {{ role = "web" }} }}
             """
         with open(self.config, "w") as f:
-            f.write(textwrap.dedent(body) + TIMINGS + textwrap.dedent(apps))
+            f.write(textwrap.dedent(body) + TIMINGS + extra + textwrap.dedent(apps))
 
     def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -171,8 +173,10 @@ class Fleet:
         self.marker = f"fleet-{os.getpid()}-{time.monotonic_ns()}"
         self.nodes: dict[str, Node] = {}
 
-    def add(self, name: str, labels: str = '{ role = "web" }', start: bool = True) -> Node:
-        node = Node(name, self.redis_url, self.key_file, self.marker, labels)
+    def add(
+        self, name: str, labels: str = '{ role = "web" }', start: bool = True, extra: str = ""
+    ) -> Node:
+        node = Node(name, self.redis_url, self.key_file, self.marker, labels, extra)
         self.nodes[name] = node
         if start:
             node.start()

@@ -265,3 +265,18 @@ def test_a_restarted_daemon_rejoins_and_runs_its_placed_app_again(fleet: Fleet) 
     n1.pid = int(n1.call("ping")["pid"])
     wait_for(lambda: settled(n1, 1), 15, 0.05, what="n1 back in the fleet")
     assert fleet.wait_runner() == "n1"
+
+
+def test_on_partition_stop_stops_placed_apps_when_redis_is_lost(
+    fleet: Fleet, redis_server: RedisServer
+) -> None:
+    """Before the others would call it offline (2 s), not its local apps."""
+    n1 = fleet.add("n1", extra='on_partition = "stop"\n')
+    fleet.wait_runner()
+    redis_server.kill()
+    began = time.monotonic()
+    wait_for(lambda: n1.state_of("reporter") == "stopped", 10, 0.02, what="reporter stopped")
+    assert time.monotonic() - began < 2.0
+    assert n1.state_of("local") == "running"
+    redis_server.start()
+    assert fleet.wait_runner() == "n1"  # back with Redis
