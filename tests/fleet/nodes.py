@@ -32,7 +32,7 @@ TIMINGS = 'heartbeat = "0.2s"\noffline_after = "2s"\nelection_timeout = "0.5s-1s
 
 class Node:
     def __init__(
-        self, name: str, redis_url: str, key_file: str, marker: str, labels: str, extra: str = ""
+        self, name: str, redis_url: str, key_file: str, marker: str, labels: str, *, extra: str = ""
     ) -> None:
         self.name = name
         self.home = short_home("pwf-")
@@ -176,7 +176,7 @@ class Fleet:
     def add(
         self, name: str, labels: str = '{ role = "web" }', start: bool = True, extra: str = ""
     ) -> Node:
-        node = Node(name, self.redis_url, self.key_file, self.marker, labels, extra)
+        node = Node(name, self.redis_url, self.key_file, self.marker, labels, extra=extra)
         self.nodes[name] = node
         if start:
             node.start()
