@@ -42,7 +42,7 @@ def test_status_shows_every_node_and_the_leader(fleet: Fleet) -> None:
     assert sum(n["leader"] for n in view["nodes"]) == 1
     assert {n["address"] for n in view["nodes"]} == {f"127.0.0.1:{n.port}" for n in nodes}
     assert view["nodes"][0]["labels"] == {"role": "web"}
-    assert view["nodes"][0]["apps"]["local"] == [1, 1]
+    assert view["nodes"][0]["apps"]["local"][1] == 1  # [running, instances]
     # every node sees the same leader
     assert {n.fleet()["leader"] for n in nodes} == {view["leader"]}  # type: ignore[index]
     done = nodes[1].cli("fleet", "status")
@@ -174,6 +174,15 @@ def test_assignments_below_the_highest_fence_are_ignored(
                 what="a second term",
             )
             stale["fence"] = view["fence"] - 1
+        # Every node has obeyed the current fence: the stale document is older than
+        # what each has seen (a node that had not would rightly take it as news).
+        for node in (n1, n2):
+            wait_for(
+                lambda n=node: (v := n.fleet()) and v["seen_fence"] >= view["fence"],
+                10,
+                0.02,
+                what=f"{node.name} at fence {view['fence']}",
+            )
         client = redis.Redis.from_url(redis_server.url)
 
         def refused() -> bool:
@@ -193,6 +202,7 @@ def test_redis_lost_then_back(fleet: Fleet, redis_server: RedisServer) -> None:
     n1, n2 = fleet.add("n1"), fleet.add("n2")
     wait_for(lambda: settled(n1, 2), 15, 0.05, what="two nodes")
     runner = fleet.wait_runner()
+    wait_for(lambda: n1.state_of("local") == "running", 10, 0.02, what="local running")
     local_pid = n1.call("getApp", name="local")["instances"][0]["pid"]
     redis_server.kill()
     began = time.monotonic()
@@ -219,7 +229,7 @@ def test_at_node_runs_a_command_there_with_the_callers_role(fleet: Fleet) -> Non
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["pid"] == n2.pid
     assert n1.cli("@n2", "stop", "local").returncode == 0
-    assert n2.state_of("local") == "stopped" and n1.state_of("local") == "running"
+    assert n2.state_of("local") == "stopped" and n1.state_of("local") != "stopped"
     assert n1.cli("@n2", "start", "local").returncode == 0
     wait_for(lambda: n2.state_of("local") == "running", 10, 0.02, what="local running on n2")
     # a viewer of n1 (over its TCP listener) gets a viewer's token for n2: no more
@@ -277,6 +287,6 @@ def test_on_partition_stop_stops_placed_apps_when_redis_is_lost(
     began = time.monotonic()
     wait_for(lambda: n1.state_of("reporter") == "stopped", 10, 0.02, what="reporter stopped")
     assert time.monotonic() - began < 2.0
-    assert n1.state_of("local") == "running"
+    assert n1.state_of("local") in ("starting", "running")  # not the fleet's: untouched
     redis_server.start()
     assert fleet.wait_runner() == "n1"  # back with Redis

@@ -46,6 +46,11 @@ def test_drained_node_is_emptied_and_replaced_once_it_stopped() -> None:
     assert place(stopped, [PlacedApp("a", 1)], {"a": []}) == {"a": ("n2",)}
 
 
+def test_running_copies_are_adopted_when_the_assignments_are_lost() -> None:
+    fleet = [NodeView("n1"), NodeView("n2", running=frozenset({"a"}))]
+    assert place(fleet, [PlacedApp("a", 1)], {}) == {"a": ("n2",)}
+
+
 names = st.sampled_from([f"n{i}" for i in range(6)])
 fleets = st.lists(
     st.builds(

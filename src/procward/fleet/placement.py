@@ -8,7 +8,8 @@ property that ``tests/fleet/test_placement.py`` checks with hypothesis:
 - an app is assigned only to nodes that are live, not drained, and carry
   every label it asks for;
 - a placement that is still valid is kept: no app moves because a node
-  joined or because another spread would look nicer;
+  joined or because another spread would look nicer; a copy that runs on a
+  node that may keep it is adopted (after Redis lost the assignments);
 - an app on a node that went offline, was drained or lost a label is taken
   away from it, and given to the eligible node with the fewest placed
   instances (ties by name, so every leader decides the same);
@@ -89,9 +90,19 @@ def place(
 
 
 def _kept(app: PlacedApp, assigned: Iterable[str], nodes: Mapping[str, NodeView]) -> list[str]:
-    """The nodes ``app`` stays on: still valid, at most ``count`` (the first by name)."""
+    """The nodes ``app`` stays on: still valid, at most ``count``.
+
+    Its assigned nodes first (by name), then nodes that run it unassigned and
+    could keep it: after Redis lost the assignments, the copies that run are
+    adopted rather than stopped and started elsewhere.
+    """
     valid = sorted(n for n in set(assigned) if n in nodes and nodes[n].may_keep(app))
-    return valid[: app.count]
+    running = sorted(
+        name
+        for name, node in nodes.items()
+        if app.name in node.running and node.may_keep(app) and name not in valid
+    )
+    return (valid + running)[: app.count]
 
 
 def _still_running_elsewhere(app: PlacedApp, chosen: list[str], nodes: Iterable[NodeView]) -> int:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from procward.kit._atomic import write_atomic
 from procward.kit._errors import Conflict, InvalidParams, NotFound
 from procward.kit._rpc import CallContext, Role, method
-from procward.supervision.machine import AT_REST
+from procward.supervision.machine import AT_REST, State
 from procward.supervision.spec import ConfigError, Problem
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("procward.daemon")
 
+DONE = frozenset({State.CRASHED, State.EXITED})
 STATUS_TIMEOUT = 1.0  # the longest getFleet waits on Redis
 OFF = "the fleet is off here: no [daemon.cluster] with enabled = true was loaded"
 
@@ -76,7 +77,11 @@ class SupervisedApps:
         return self._address()
 
     async def start(self, app: str) -> None:
-        if app in self.sup.apps:
+        """Start ``app`` here; one that crashed (or exited) stays so: its restart budget
+        decided, and starting it again at every heartbeat would hide that. An operator's
+        ``procward @NODE start APP`` revives it."""
+        found = self.sup.apps.get(app)
+        if found is not None and not any(i.state in DONE for i in found.instances):
             await self.sup.start([app])
 
     async def stop(self, app: str) -> None:
