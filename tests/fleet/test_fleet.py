@@ -290,3 +290,21 @@ def test_on_partition_stop_stops_placed_apps_when_redis_is_lost(
     assert n1.state_of("local") in ("starting", "running")  # not the fleet's: untouched
     redis_server.start()
     assert fleet.wait_runner() == "n1"  # back with Redis
+
+
+def test_a_new_fleet_key_and_a_reload_refuse_the_old_tokens(fleet: Fleet) -> None:
+    from procward.kit._client import Client
+    from procward.kit._errors import Unauthorized
+
+    n1, n2 = fleet.add("n1"), fleet.add("n2")
+    wait_for(lambda: settled(n1, 2), 15, 0.05, what="two nodes")
+    old = n1.call("fleetAddress", node="n2")
+    Client.open_tcp(old["address"], old["token"], timeout=5).close()  # accepted
+    with open(fleet.key_file, "w") as f:
+        f.write(os.urandom(32).hex())
+    for node in (n1, n2):
+        assert node.cli("reload").returncode == 0
+    with pytest.raises(Unauthorized, match="invalid fleet token"):
+        Client.open_tcp(old["address"], old["token"], timeout=5)
+    new = n1.call("fleetAddress", node="n2")
+    Client.open_tcp(new["address"], new["token"], timeout=5).close()

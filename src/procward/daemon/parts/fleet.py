@@ -134,8 +134,16 @@ class Fleet:
             ) from None
 
     async def configure(self, settings: ClusterSettings | None) -> None:
-        """A loaded file's ``[daemon.cluster]``: start, restart or stop the node."""
-        if settings is None or settings == self.settings:
+        """A loaded file's ``[daemon.cluster]``: start, restart or stop the node.
+
+        The same settings again (a reload) restart nothing, but the key file is
+        read again: replacing it on every node and reloading rotates the fleet key.
+        """
+        if settings is None:
+            return
+        if settings == self.settings:
+            key = read_fleet_key(settings.key_file) if settings.key_file else None
+            self.tokens.trust_fleet(key, audience(settings.name))
             return
         await self.close()
         if not settings.enabled:
