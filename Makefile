@@ -45,11 +45,11 @@ test: $(STAMP) test-tools lint typecheck unit
 
 ## What some tests drive for real: openssl (TLS certificates), zsh and fish
 ## (completion scripts), node (PM2 ecosystem files, Debian's nodejs), chromium
-## (the dashboard's browser test). Installed from Debian when missing and
+## (the dashboard's browser test), redis-server (the fleet's tests, decision 0048). Installed from Debian when missing and
 ## allowed; the tests that need one skip, saying why, where it cannot be had
-## (the browser test fails instead when CI is set). A tool is its package's
+## (the browser and fleet tests fail instead when CI is set). A tool is its package's
 ## name, but node's is nodejs.
-TEST_TOOLS := openssl zsh fish node chromium
+TEST_TOOLS := openssl zsh fish node chromium redis-server
 test-tools:
 	@missing=$$(for t in $(TEST_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
 	missing=$$(for t in $$missing; do case $$t in node) echo nodejs;; *) echo $$t;; esac; done); \

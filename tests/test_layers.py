@@ -351,3 +351,15 @@ def test_the_importers_read_files_and_know_only_other_supervisors_keys() -> None
 def test_the_cli_loads_the_importers_only_for_import() -> None:
     loaded = imported_by("import procward.cli.main")
     assert not [name for name in loaded if name.startswith("procward.importers")]
+
+
+def test_fleet_imports_only_the_kit_supervision_and_itself() -> None:
+    """The fleet is a layer beside the daemon: the daemon's part wires it, never the reverse."""
+    for module in modules_in("procward.fleet"):
+        outside = {
+            name
+            for name in imports_of(module)
+            if not any(in_layer(name, layer) for layer in ("procward.kit", "procward.supervision"))
+            and not in_layer(name, "procward.fleet")
+        }
+        assert not outside, f"{module} imports {sorted(outside)}"

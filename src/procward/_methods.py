@@ -30,6 +30,10 @@ if TYPE_CHECKING:
         AuditView,
         Event,
         ExecResult,
+        FleetAddress,
+        FleetDrained,
+        FleetLeader,
+        FleetView,
         Flushed,
         Graph,
         HealthReport,
@@ -189,6 +193,53 @@ class Methods:
         )
         return reply
 
+    def fleetAddress(
+        self,
+        *,
+        node: str,
+    ) -> FleetAddress:
+        """Where node ``node`` listens, and a 60 s fleet token in the caller's own role. (role:
+        viewer)
+        """
+        reply: FleetAddress = self._call(
+            "fleetAddress",
+            {
+                "node": node,
+            },
+            "FleetAddress",
+        )
+        return reply
+
+    def fleetDrain(
+        self,
+        *,
+        node: str,
+        drained: bool = True,
+    ) -> FleetDrained:
+        """Drain a node (its placed apps move away: stopped there, then started elsewhere), or
+        undrain it with ``drained = false``. (role: admin)
+        """
+        reply: FleetDrained = self._call(
+            "fleetDrain",
+            {
+                "node": node,
+                "drained": drained,
+            },
+            "FleetDrained",
+        )
+        return reply
+
+    def fleetStepDown(self) -> FleetLeader:
+        """Ask the leader to give up its lease (at its next heartbeat); another is elected.
+        (role: admin)
+        """
+        reply: FleetLeader = self._call(
+            "fleetStepDown",
+            {},
+            "FleetLeader",
+        )
+        return reply
+
     def flushLogs(
         self,
         *,
@@ -326,6 +377,17 @@ class Methods:
                 "since": since,
             },
             "list[Event]",
+        )
+        return reply
+
+    def getFleet(self) -> FleetView:
+        """Every node of the fleet (state, leader, labels, version, apps, drained) and the
+        assignments, read from Redis in one round trip. (role: viewer)
+        """
+        reply: FleetView = self._call(
+            "getFleet",
+            {},
+            "FleetView",
         )
         return reply
 
@@ -1002,6 +1064,53 @@ class AsyncMethods:
         )
         return reply
 
+    async def fleetAddress(
+        self,
+        *,
+        node: str,
+    ) -> FleetAddress:
+        """Where node ``node`` listens, and a 60 s fleet token in the caller's own role. (role:
+        viewer)
+        """
+        reply: FleetAddress = await self._call(
+            "fleetAddress",
+            {
+                "node": node,
+            },
+            "FleetAddress",
+        )
+        return reply
+
+    async def fleetDrain(
+        self,
+        *,
+        node: str,
+        drained: bool = True,
+    ) -> FleetDrained:
+        """Drain a node (its placed apps move away: stopped there, then started elsewhere), or
+        undrain it with ``drained = false``. (role: admin)
+        """
+        reply: FleetDrained = await self._call(
+            "fleetDrain",
+            {
+                "node": node,
+                "drained": drained,
+            },
+            "FleetDrained",
+        )
+        return reply
+
+    async def fleetStepDown(self) -> FleetLeader:
+        """Ask the leader to give up its lease (at its next heartbeat); another is elected.
+        (role: admin)
+        """
+        reply: FleetLeader = await self._call(
+            "fleetStepDown",
+            {},
+            "FleetLeader",
+        )
+        return reply
+
     async def flushLogs(
         self,
         *,
@@ -1139,6 +1248,17 @@ class AsyncMethods:
                 "since": since,
             },
             "list[Event]",
+        )
+        return reply
+
+    async def getFleet(self) -> FleetView:
+        """Every node of the fleet (state, leader, labels, version, apps, drained) and the
+        assignments, read from Redis in one round trip. (role: viewer)
+        """
+        reply: FleetView = await self._call(
+            "getFleet",
+            {},
+            "FleetView",
         )
         return reply
 

@@ -368,3 +368,61 @@ class AuditView(Struct):
     count: int = 1  # alike refusals folded into one entry
     until: float | None = None
     token: str | None = None
+
+
+# -- fleet --------------------------------------------------------------------------------
+
+
+class FleetNodeView(Struct):
+    """One node as ``getFleet`` shows it (its record in Redis and the verdict on it)."""
+
+    name: str
+    state: str  # live, suspect or offline
+    leader: bool
+    address: str
+    labels: dict[str, str]
+    version: str
+    apps: dict[str, list[int]]  # app -> [instances running, instances]
+    running: list[str]  # the placed apps it runs
+    drained: bool
+    age: float  # seconds since its last heartbeat, on Redis's clock
+
+
+class FleetAssignments(Struct):
+    """Where the leader placed each placed app, stamped with its fence."""
+
+    fence: int
+    by: str
+    apps: dict[str, list[str]]
+
+
+class FleetView(Struct):
+    """``getFleet``: every node, the leader, the fence, the assignments."""
+
+    cluster: str
+    node: str  # the node that answered
+    leader: str | None
+    fence: int
+    seen_fence: int
+    refused: int
+    nodes: list[FleetNodeView]
+    assignments: FleetAssignments | None
+
+
+class FleetLeader(Struct):
+    """``fleetStepDown``: the leader that was asked to give up its lease (None: there was none)."""
+
+    leader: str | None
+
+
+class FleetDrained(Struct):
+    node: str
+    drained: bool
+
+
+class FleetAddress(Struct):
+    """``fleetAddress``: where a node listens, and a 60 s fleet token in the caller's role."""
+
+    node: str
+    address: str
+    token: str

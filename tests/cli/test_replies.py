@@ -124,7 +124,9 @@ def test_every_reply_decodes_into_its_record(
     os.chmod(key, 0o600)
     call("getAudit", {"limit": 50})
     call("deleteApp", {"name": "adhoc"})
-    assert call.seen == set(call.declared), "a declared result no call here decodes"
+    # The fleet's methods need a fleet: tests/fleet/test_fleet.py decodes their replies.
+    fleet = {"getFleet", "fleetAddress", "fleetDrain", "fleetStepDown"}
+    assert call.seen == set(call.declared) - fleet, "a declared result no call here decodes"
 
     # The kit's methods declare no record (the kit knows none of procward's):
     # theirs are checked here by name.

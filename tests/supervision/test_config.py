@@ -178,7 +178,7 @@ def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
 def test_unknown_top_level_keys() -> None:
     assert problems_of({"app": {}, "servers": 1}) == [
         "app: unknown key; did you mean 'apps'?",
-        "servers: unknown key; the keys of the file are: apps, procward, hooks",
+        "servers: unknown key; the keys of the file are: apps, procward, hooks, daemon",
     ]
 
 
@@ -575,6 +575,7 @@ A_VALID_VALUE = {
     "max_age": "24h",
     "max_age_jitter": "10m",
     "hooks": {"h": {"on": ["crashed"], "run": "x"}},
+    "placement": {"count": 2, "labels": {"role": "web"}},
 }
 
 

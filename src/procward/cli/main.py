@@ -42,6 +42,7 @@ from procward.cli.daemon import (
     cmd_upgrade,
 )
 from procward.cli.dashboard import ROLES, DashboardArgs, cmd_dashboard
+from procward.cli.fleet import cmd_fleet
 from procward.cli.hooks import cmd_hooks
 from procward.cli.importing import cmd_import
 from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
@@ -54,6 +55,7 @@ from procward.cli.options import (
     EnvArgs,
     EventsArgs,
     ExecArgs,
+    FleetArgs,
     Globals,
     ImportArgs,
     InspectArgs,
@@ -109,8 +111,10 @@ def _run(argv: list[str] | None) -> int:
     try:
         if argv[:1] and argv[0].startswith("@"):
             at = _at(argv)
-            if at is None:
-                return fail(unknown_at(argv[0]), 2)
+            if at is None:  # no alias of remotes.toml: a node of the fleet (cli/atnode.py)
+                from procward.cli.atnode import on_node
+
+                return on_node(argv, resolve(PREFIX, None), _run, unknown_at(argv[0]))
             argv = at
         command, args = PARSER.parse(argv)
         assert isinstance(args, Globals)  # every command's record is
@@ -620,6 +624,21 @@ PARSER = Parser(
                 ),
             ],
             record=TokenArgs,
+        ),
+        Command(
+            "fleet",
+            cmd_fleet,
+            "the fleet of daemons on Redis: status, step-down, drain NODE, undrain NODE",
+            [JSON],
+            [
+                Arg(
+                    "action",
+                    help="status, step-down, drain or undrain",
+                    choices=["status", "step-down", "drain", "undrain"],
+                ),
+                Arg("node", help="drain, undrain: the node's name", optional=True),
+            ],
+            record=FleetArgs,
         ),
         Command(
             "secret",

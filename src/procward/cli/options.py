@@ -160,6 +160,11 @@ class AuditArgs(Globals):
     method: str | None
 
 
+class FleetArgs(Globals):
+    action: str
+    node: str | None
+
+
 class SecretArgs(Globals):
     from_file: str | None
     raw: bool

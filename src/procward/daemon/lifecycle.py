@@ -137,6 +137,7 @@ async def stop(parts: Parts, audit: Audit, *, force: bool) -> None:
     """
     sup = parts.sup
     parts.uptime.stop()
+    await parts.fleet.close()  # the lease given up first: another node leads at once
     await stop_apps(sup, force=force)
     await sup.stop_hooks()
     if sup.cgroups is not None:
@@ -247,6 +248,12 @@ async def recover(
         sup.max_total_instances = min(max(settings.max_total_instances, 1), LIMIT_CEILING)
     restoring = parts.keeper.saved_apps = SavedApps(sup, path, start_held=start_held, warn=warn)
     wanted, held = restoring.restore(saved.apps)
+    # Placed apps are the fleet's to start, where its leader assigns them (procward.fleet):
+    # not meant to run here until it does.
+    for name in wanted:
+        if sup.apps[name].spec.placement is not None:
+            sup.apps[name].desired = False
+    wanted = [name for name in wanted if sup.apps[name].spec.placement is None]
     log.info(
         "restored %d apps (%d to run, %d held down by `down`)",
         len(sup.apps),

@@ -21,6 +21,7 @@ from procward.daemon.parts.audit import Audit
 from procward.daemon.parts.commands import Commands
 from procward.daemon.parts.configs import Configs
 from procward.daemon.parts.events import EventHistory
+from procward.daemon.parts.fleet import Fleet
 from procward.daemon.parts.hooks import Hooks
 from procward.daemon.parts.logs import Logs
 from procward.daemon.parts.metrics import Metrics
@@ -45,6 +46,7 @@ RPC_PARTS = (
     Audit,
     Commands,
     Configs,
+    Fleet,
     Hooks,
     Logs,
     Metrics,
@@ -134,16 +136,29 @@ class ProcwardDaemon(Daemon):
         uptime = Uptime(sup, self.paths.state_dir, self.scheduler)
         events = EventHistory(sup, self.paths.state_dir, self.scheduler)
         upgrade = Upgrade(sup, keeper, commands, uptime, events, self.audit)
-        configs = Configs(sup, keeper)
         apps, watch = Apps(sup, keeper), Watch(sup)
         secrets = Secrets(self.paths.state_dir, self.paths.instance, sup)
         sup.secrets = secrets  # what each spawn that needs a secret reads
-        parts = (apps, commands, configs, logs, metrics, network, secrets, uptime, views, watch)
+        fleet = Fleet(
+            sup,
+            self.paths.state_dir,
+            self.network.tokens,
+            version=self.version,
+            addresses=self.addresses,
+            secrets=secrets.values,
+        )
+        configs = Configs(sup, keeper, fleet)
+        parts = (
+            *(apps, commands, configs, fleet, logs, metrics, network, secrets, uptime, views),
+            watch,
+        )
         for part in parts:
             self.registry.collect(part)
         self.registry.collect(Hooks(sup))
 
-        return Parts(sup, keeper, metrics, network, configs, uptime, events, upgrade, secrets)
+        return Parts(
+            sup, keeper, metrics, network, configs, uptime, events, upgrade, secrets, fleet
+        )
 
     # -- the kit's hooks -----------------------------------------------------------
 
@@ -166,6 +181,7 @@ class ProcwardDaemon(Daemon):
         )
         if self.foreground is not None:
             await self.foreground.load(parts.configs, self.start_grace)
+        await parts.fleet.resume()
         self.scheduler.every(self.state_flush_interval, parts.keeper.baseline, name="state-flush")
         self.server.auditor = self.audit.record
         parts.keeper.status.write()

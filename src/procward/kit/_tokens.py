@@ -17,6 +17,15 @@ list of issued tokens, not revoked (``issued.IssuedTokens``). A token lives
 at most ``max_ttl`` (90 days unless ``<PREFIX>_TOKEN_MAX_TTL`` says
 otherwise, decision 0028); lowering it shortens tokens already issued.
 
+A fleet of daemons (procward's ``[daemon.cluster]``) adds a second key that
+its admin gives every node (``trust_fleet``): a token signed with it and
+naming the fleet as its audience (``aud``) is accepted by every node. Such
+tokens are minted by a node for a caller it already trusts, in that caller's
+role, and live at most ``FLEET_TTL`` seconds: they are not in the list of
+issued tokens (no node could revoke another's), so their short life is what
+bounds a leaked one. Without ``trust_fleet`` a token with an audience is
+refused, as before.
+
 What is checked before the token is even decoded: the source's recent
 failures (``attempts.FailedAttempts``: a guesser is refused for a while),
 and the token's shape (ASCII, at most ``MAX_TOKEN_CHARS``): a lone
@@ -47,6 +56,7 @@ ALGORITHM = "HS256"
 DEFAULT_MAX_TTL = 90 * 86400.0
 MAX_TOKEN_CHARS = 4096  # ours are ~250; anything longer is not worth decoding
 MAX_SUBJECT_CHARS = 200  # so that every token issued stays well under MAX_TOKEN_CHARS
+FLEET_TTL = 60.0  # the longest a fleet token lives
 
 
 class Grant(Struct):
@@ -79,6 +89,35 @@ class TokenKeeper:
         self._attempts = attempts
         self._issued: IssuedTokens | None = None
         self._key: bytes | None = None
+        self._fleet: tuple[bytes, str] | None = None  # (key, audience) of trust_fleet
+
+    def trust_fleet(self, key: bytes | None, audience: str = "") -> None:
+        """Accept tokens signed with ``key`` for ``audience`` (None: no longer)."""
+        if key is not None and len(key) < 32:
+            raise ValueError("a fleet key must be at least 32 bytes")
+        self._fleet = None if key is None else (key, audience)
+
+    def issue_fleet(self, role: Role, subject: str, *, now: float | None = None) -> str:
+        """A token any node of the fleet accepts, in ``role``, for ``FLEET_TTL`` seconds."""
+        if self._fleet is None:
+            raise InvalidParams("this daemon has no fleet key")
+        if role is Role.ANONYMOUS:
+            raise InvalidParams("a token names a role: viewer, operator or admin")
+        import secrets
+
+        import jwt
+
+        issued = time.time() if now is None else now
+        claims = {
+            "iss": self.issuer,
+            "aud": self._fleet[1],
+            "sub": subject[:MAX_SUBJECT_CHARS],
+            "role": role.name.lower(),
+            "iat": int(issued),
+            "exp": int(issued + FLEET_TTL),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self._fleet[0], algorithm=ALGORITHM)
 
     # Made on first use, like PyJWT's import: a daemon that never sees a
     # token does not load them.
@@ -164,6 +203,8 @@ class TokenKeeper:
             raise Unauthorized("invalid token: not ASCII")
         import jwt
 
+        if self._fleet is not None and self._names_fleet(token):
+            return self._verify_fleet(token)
         try:
             claims = jwt.decode(
                 token,
@@ -188,6 +229,44 @@ class TokenKeeper:
         if expires <= time.time():
             raise Unauthorized("the token has expired (tokens now live at most that long)")
         return Grant(role, str(claims["sub"]), expires, token_id)
+
+    def _names_fleet(self, token: str) -> bool:
+        """Does the token (unverified, for routing only) name the fleet as its audience?"""
+        import jwt
+
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return False
+        return self._fleet is not None and claims.get("aud") == self._fleet[1]
+
+    def _verify_fleet(self, token: str) -> Grant:
+        import jwt
+
+        assert self._fleet is not None
+        key, audience = self._fleet
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                options={"require": ["exp", "iat", "sub", "role", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the fleet token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"invalid fleet token: {exc}") from None
+        expires = min(float(claims["exp"]), float(claims["iat"]) + FLEET_TTL)
+        if expires <= time.time():
+            raise Unauthorized("the fleet token has expired (they live at most 60 s)")
+        try:
+            role = Role.parse(str(claims["role"]))
+        except ValueError:
+            raise Unauthorized(f"invalid fleet token: unknown role {claims['role']!r}") from None
+        if role is Role.ANONYMOUS:
+            raise Unauthorized("invalid fleet token: no role")
+        return Grant(role, str(claims["sub"]), expires, str(claims.get("jti", "")))
 
     def _check_issued(self, token_id: str) -> None:
         record = self.issued.get(token_id)

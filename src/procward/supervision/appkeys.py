@@ -244,6 +244,7 @@ READERS: dict[str, Callable[[object, str], object]] = {
     "max_age": read_duration,
     "max_age_jitter": read_duration,
     "hooks": lambda value, base_dir: _hooks().read_app_hooks(value, base_dir),
+    "placement": lambda value, base_dir: _clusterkeys().read_placement(value, base_dir),
 }
 
 _LOG_FORMATS = ("text", "json")
@@ -351,3 +352,9 @@ def _hooks() -> Any:
     from procward.supervision import hookskeys
 
     return hookskeys
+
+
+def _clusterkeys() -> Any:
+    from procward.supervision import clusterkeys
+
+    return clusterkeys

@@ -23,7 +23,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procward.kit._rpc import unfit_text
 from procward.kit._structs import Struct, field
@@ -47,6 +47,9 @@ from procward.supervision.values import (
     unknown_key,
 )
 
+if TYPE_CHECKING:
+    from procward.supervision.clusterkeys import ClusterSettings
+
 __all__ = [
     "MAX_INSTANCES",
     "MAX_TOTAL_INSTANCES",
@@ -59,7 +62,7 @@ __all__ = [
     "validate_app_name",
 ]
 
-TOP_LEVEL_KEYS = ("apps", "procward", "hooks")
+TOP_LEVEL_KEYS = ("apps", "procward", "hooks", "daemon")
 MAX_INSTANCES = 256  # of one app, unless a file's [procward] max_instances says more
 MAX_TOTAL_INSTANCES = 10_000  # of all apps together ([procward] max_total_instances)
 LIMIT_CEILING = 100_000  # what either setting may say: beyond, one machine cannot run them
@@ -75,6 +78,8 @@ class Config(Struct):
     # For `procward run -c` in the foreground: mirror the output, write the log files.
     console_logs: bool = False
     log_files: bool = True
+    # [daemon.cluster]: this daemon in a fleet (procward.fleet), when enabled.
+    cluster: ClusterSettings | None = None
 
     def total_instances(self) -> int:
         return sum(spec.instances for spec in self.apps.values())
@@ -157,6 +162,8 @@ def parse_config(
     ]
     settings, found = _read_settings(data.get("procward", {}), base_dir)
     problems += found
+    cluster, found = _read_cluster(data.get("daemon", {}), base_dir, source)
+    problems += found
     apps = data.get("apps", {})
     if not isinstance(apps, Mapping):
         problems.append(Problem(None, "apps", f"must be a table of apps, got {show(apps)}"))
@@ -176,6 +183,7 @@ def parse_config(
         problems += draft.problems + _over_the_cap(draft, cap)
     problems += _dependency_problems({d.name: d.depends_on for d in drafts})
     problems += _over_the_total(drafts, total or MAX_TOTAL_INSTANCES)
+    problems += _placed_without_fleet(drafts, cluster)
     if problems:
         raise ConfigError(problems, source)
     apps = {d.name: d.spec() for d in drafts}
@@ -186,6 +194,7 @@ def parse_config(
         max_total_instances=total,
         console_logs=settings.get("console_logs", False),
         log_files=settings.get("log_files", True),
+        cluster=cluster,
     )
 
 
@@ -410,6 +419,38 @@ def _read_settings(value: object, base_dir: str) -> tuple[dict[str, Any], list[P
         return read_table(value, _SETTINGS, base_dir, where="[procward]"), []
     except Nested as e:
         return {}, [Problem(None, f"procward.{key}", message) for key, message in e.problems]
+
+
+def _read_cluster(
+    value: object, base_dir: str, source: str | None
+) -> tuple[ClusterSettings | None, list[Problem]]:
+    """The ``[daemon]`` table: ``cluster`` (clusterkeys.py), the fleet's settings."""
+    if value == {}:
+        return None, []  # the usual file: clusterkeys.py is not even imported
+    from procward.supervision.clusterkeys import read_cluster
+
+    try:
+        cluster = read_cluster(value, base_dir)
+    except Nested as e:
+        return None, [Problem(None, f"daemon.{key}", message) for key, message in e.problems]
+    except ValueError as e:
+        return None, [Problem(None, "daemon", str(e))]
+    if cluster is None:
+        return None, []
+    from procward.kit._structs import replace
+
+    return replace(cluster, source=source), []
+
+
+def _placed_without_fleet(drafts: list[_Draft], cluster: ClusterSettings | None) -> list[Problem]:
+    """``placement`` means "somewhere in the fleet": without one it has no meaning."""
+    if cluster is not None and cluster.enabled:
+        return []
+    message = (
+        "needs a fleet: this file has no [daemon.cluster] with enabled = true, and "
+        "without one the app would run on every machine that loads the file"
+    )
+    return [Problem(d.name, "placement", message) for d in drafts if "placement" in d.fields]
 
 
 def _max_instances(value: object, base_dir: str) -> int:

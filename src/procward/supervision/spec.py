@@ -38,6 +38,7 @@ from procward.kit._errors import InvalidParams
 from procward.kit._structs import Struct, field
 
 if TYPE_CHECKING:
+    from procward.supervision.clusterkeys import Placement
     from procward.supervision.hooks import Hook
     from procward.supervision.probe import Probe
     from procward.supervision.watchrules import Watch
@@ -154,6 +155,8 @@ class AppSpec(Struct):
     max_age_jitter: float | None = None
     # Commands to run and webhooks to POST when its instances crash, exit... (hooks.py).
     hooks: tuple[Hook, ...] = ()
+    # Run where the fleet's leader assigns it, not on every node (procward.fleet).
+    placement: Placement | None = None
 
     @property
     def recycled(self) -> bool:
@@ -204,6 +207,7 @@ class AppSpec(Struct):
             }
             | self._probe_tables()
             | self._process_settings()
+            | ({} if self.placement is None else {"placement": self.placement.as_dict()})
         )
 
     def _process_settings(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import shows it:
     audit     the audit trail and getAudit (Audit)
     secrets   listSecrets, setSecret, removeSecret, rotateSecretsKey, resetSecrets (Secrets)
     hooks     getHooks: each hook and its deliveries (Hooks)
+    fleet     getFleet, fleetStepDown, fleetDrain, fleetAddress (Fleet; procward.fleet when on)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from procward.daemon.parts.configs import Configs
     from procward.daemon.parts.events import EventHistory
+    from procward.daemon.parts.fleet import Fleet
     from procward.daemon.parts.metrics import Metrics
     from procward.daemon.parts.network import NetworkSettings
     from procward.daemon.parts.secrets import Secrets
@@ -50,3 +52,4 @@ class Parts(NamedTuple):
     events: EventHistory
     upgrade: Upgrade
     secrets: Secrets  # its store() is what an app's secrets are read from
+    fleet: Fleet  # off (and nothing of procward.fleet imported) unless a file enables it

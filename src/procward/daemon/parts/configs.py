@@ -22,6 +22,7 @@ from procward.supervision.config import Config, ConfigError, Problem, load_confi
 from procward.supervision.spec import AppSpec, Launch
 
 if TYPE_CHECKING:
+    from procward.daemon.parts.fleet import Fleet
     from procward.daemon.statekeeper import StateKeeper
     from procward.supervision.supervisor import Supervisor
 
@@ -31,9 +32,10 @@ log = logging.getLogger("procward.daemon")
 class Configs:
     """``loadConfig`` and ``reloadConfig`` (and SIGHUP, through ``on_reload``)."""
 
-    def __init__(self, sup: Supervisor, keeper: StateKeeper) -> None:
+    def __init__(self, sup: Supervisor, keeper: StateKeeper, fleet: Fleet | None = None) -> None:
         self.sup = sup
         self.keeper = keeper
+        self.fleet = fleet  # a file's [daemon.cluster] goes to it
 
     @method(Role.ADMIN, result="ConfigApplied")
     async def loadConfig(self, ctx: CallContext, path: str, start: bool = True) -> dict[str, Any]:
@@ -60,6 +62,9 @@ class Configs:
         _refuse_over_total([config], self.sup)
         check_config(config, self.sup)
         _warn_unenforced_limits(config, self.sup)
+        if self.fleet is not None:
+            self.fleet.check(config.cluster)
+            await self.fleet.configure(config.cluster)
         return await self._apply(config, start_all=start_all)
 
     @method(Role.ADMIN, result="ConfigApplied")
@@ -85,6 +90,11 @@ class Configs:
         _refuse_over_total(configs, self.sup)
         for config in configs:
             check_config(config, self.sup)
+            if self.fleet is not None:
+                self.fleet.check(config.cluster)
+        for config in configs:
+            if self.fleet is not None:
+                await self.fleet.configure(config.cluster)
         results = [await self._apply(config, start_all=False) for config in configs]
         await self.keeper.durable()
         return results
@@ -131,7 +141,10 @@ class Configs:
         else:
             added = [n for n in changes["added"] if config.apps[n].autostart]
             starting = added + [n for n in changes["changed"] if self.sup.apps[n].wanted]
-        starting = [n for n in starting if not _serving(self.sup, n)]
+        # A placed app runs where the fleet's leader assigns it: the node starts it then.
+        starting = [
+            n for n in starting if not _serving(self.sup, n) and config.apps[n].placement is None
+        ]
         await self.sup.start(starting)
         return {**changes, "started": starting, "removed": removed, "source": source}
 
