@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs
+from bench.scenarios import Section
 
 SHORT = 'heartbeat = "0.2s"\noffline_after = "2s"\nelection_timeout = "0.5s-1s"\n'
 APPS = 10
@@ -301,18 +302,55 @@ def idle_rows(root: Path, url: str, quick: bool) -> list[str]:
     ]
 
 
+def sections(quick: bool) -> list[Section]:
+    """The three tables, as sections of ``python -m bench``'s report (part ``fleet``)."""
+    missing = _missing()
+    if missing is not None:
+        return [Section("Fleet (procward alone)", ["skipped"], notes=[missing])]
+    root = Path(tempfile.mkdtemp(prefix="pw-bench-fleet-"))
+    server = Redis(root)
+    try:
+        tables = [
+            status_rows(root, server.url, 5 if quick else 20),
+            failover_rows(root, server.url),
+            idle_rows(root, server.url, quick),
+        ]
+    finally:
+        server.close()
+        shutil.rmtree(root, ignore_errors=True)
+    return [_section(lines) for lines in tables]
+
+
+def _section(lines: list[str]) -> Section:
+    """A Markdown table (its first line the header, then the separator) as a section."""
+
+    def cells(line: str) -> list[str]:
+        return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+    table = [line for line in lines if line.startswith("|")]
+    notes = [line for line in lines if line and not line.startswith("|")]
+    head = cells(table[0])
+    return Section(f"Fleet: {head[0]} (procward alone)", head, [cells(r) for r in table[2:]], notes)
+
+
+def _missing() -> str | None:
+    if shutil.which("redis-server") is None:
+        return "skipped: no redis-server (apt-get install redis-server)"
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        return "skipped: no redis package (pip install 'procward[fleet]')"
+    return None
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet")
     parser.add_argument("--quick", action="store_true", help="fewer runs, shorter windows")
     parser.add_argument("--out", type=Path, help="write the report (Markdown) here too")
     args = parser.parse_args(argv)
-    if shutil.which("redis-server") is None:
-        print("bench.fleet: skipped: no redis-server (apt-get install redis-server)")
-        return 0
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        print("bench.fleet: skipped: no redis package (pip install 'procward[fleet]')")
+    missing = _missing()
+    if missing is not None:
+        print(f"bench.fleet: {missing}")
         return 0
     root = Path(tempfile.mkdtemp(prefix="pw-bench-fleet-"))
     server = Redis(root)

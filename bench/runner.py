@@ -20,6 +20,7 @@ from bench import (
     chart,
     churn,
     dashboard,
+    fleet,
     logcapture,
     logwriter,
     machine,
@@ -40,7 +41,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 # Variables that would distort start-up times: the first is the explicit
 # condition (bytecode must be written and used), the others are diagnostics.
-PARTS = ("kit", "supervision", "upgrade", "logs")  # in the order a run measures them
+PARTS = ("kit", "supervision", "upgrade", "logs", "fleet")  # in the order a run measures them
 DROPPED_ENV = (
     "PYTHONDONTWRITEBYTECODE",
     "PYTHONPROFILEIMPORTTIME",
@@ -93,7 +94,7 @@ def parse(argv: Sequence[str]) -> Config:
         "--only",
         choices=PARTS,
         help="only the kit scenarios (empty daemon), the supervision ones (apps), the "
-        "supervisor upgrade with apps running, or log capture",
+        "supervisor upgrade with apps running, log capture, or the fleet (on Redis)",
     )
     parser.add_argument(
         "--log-lines",
@@ -279,6 +280,9 @@ def measure(
         sections += log_sections
         warnings += missing
         warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
+    if "fleet" in cfg.parts:
+        print("bench: fleet", file=sys.stderr)
+        sections += fleet.sections(cfg.quick)
     return sections, warnings, app_names
 
 

@@ -16,6 +16,7 @@ from procward.cli.main import PARSER
 from procward.kit._argv import UsageError
 from procward.kit._completion import script
 from procward.kit._paths import InstancePaths
+from procward.kit.testing import wait_for
 from procward.supervision.config import parse_config
 
 from ..conftest import Result
@@ -38,6 +39,8 @@ def _steady(text: str) -> str:
 def test_ls_and_describe_are_status_and_inspect(cli: Cli, load_apps: Any) -> None:
     assert cli("up").code == 0
     load_apps(APPS)
+    # Running, not starting: both commands must see the same state.
+    wait_for(lambda: '"state": "running"' in cli("--json", "status").out, what="web running")
     for alias, command in ((["ls"], ["status"]), (["describe", "web"], ["inspect", "web"])):
         said, meant = cli("--json", *alias), cli("--json", *command)
         assert (said.code, said.err) == (meant.code, meant.err) == (0, "")

@@ -37,7 +37,12 @@ class Node:
         self.name = name
         self.home = short_home("pwf-")
         self.port = free_port()
-        self.env = {**os.environ, "PROCWARD_HOME": self.home, "PROCWARD_CGROUP": "off"}
+        self.env = {
+            **os.environ,
+            "PROCWARD_HOME": self.home,
+            "PROCWARD_CGROUP": "off",
+            "XDG_CONFIG_HOME": os.path.join(self.home, "config"),  # not the user's remotes.toml
+        }
         for var in ("PROCWARD_INSTANCE", "NOTIFY_SOCKET", "PROCWARD_CONNECT", "PROCWARD_TOKEN"):
             self.env.pop(var, None)
         self.pid = 0  # the daemon's, once started

@@ -20,6 +20,7 @@ import pytest
 
 from procward.kit._errors import Conflict
 from procward.kit.testing import wait_for
+from tests.cli.test_json import SHAPES
 from tests.fleet.conftest import RedisServer
 from tests.fleet.nodes import Copies, Fleet, Node
 
@@ -53,6 +54,7 @@ def test_status_shows_every_node_and_the_leader(fleet: Fleet) -> None:
     assert "placed reporter: " in done.stdout
     done = nodes[1].cli("fleet", "status", "--json")
     assert len(json.loads(done.stdout)["nodes"]) == 3
+    assert set(json.loads(done.stdout)) == SHAPES["fleet"]  # as docs/cli-json.md says
 
 
 def test_every_fleet_reply_decodes_into_its_record(fleet: Fleet) -> None:
@@ -248,7 +250,9 @@ def test_at_node_runs_a_command_there_with_the_callers_role(fleet: Fleet) -> Non
         for name in viewer:
             del n1.env[name]
     done = n1.cli("@nowhere", "status")
-    assert done.returncode == 1 and "no node 'nowhere' in the fleet" in done.stderr
+    # Neither an alias nor a node: a usage error, saying both.
+    assert done.returncode == 2 and "no node 'nowhere' in the fleet" in done.stderr
+    assert "no such remote" in done.stderr
 
 
 def test_a_fleet_token_is_refused_without_the_fleet_key(fleet: Fleet) -> None:

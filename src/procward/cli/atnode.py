@@ -37,12 +37,17 @@ def on_node(
     name was looked up in remotes.toml before).
     """
     said = f"{not_an_alias}, nor a node of the fleet: " if not_an_alias else ""
+    # A name that is neither an alias nor a node is a usage error (2); a fleet that
+    # cannot answer now is not (1), nor a daemon that is not running (3) for a node.
     try:
         rest = run_on_node(argv, paths)
     except NotRunning:
-        return fail(f"{said}procward is not running here: @NODE asks the local daemon", 3)
+        if not_an_alias:  # no local daemon to ask: not a node that can be reached either
+            return fail(not_an_alias, 2)
+        return fail("procward is not running here: @NODE asks the local daemon", 3)
     except (KitError, OSError, ValueError) as exc:
-        return fail(f"{said}{exc}", 1)
+        unavailable = str(exc).startswith("fleet unavailable")
+        return fail(f"{said}{exc}", 2 if said and not unavailable else 1)
     return run(rest)
 
 
