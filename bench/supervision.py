@@ -209,15 +209,16 @@ def cold_start(
     probe_after = fs_probe()
     section.notes += [
         "Each run in a fresh home, no daemon yet: the clock starts as the bench spawns "
-        '`procward up -c procward.toml` (N apps `sleep 100000`, `min_start = "0s"`, so '
-        "*running* means spawned) and stops when the reply arrives to the first `status` "
-        "call that shows N instances *running* with a pid. The bench polls `status` over "
+        "`procward up -c procward.toml` (N apps `sleep 100000`, procward's defaults: "
+        "*running* means spawned, decision 0050) and stops when the reply arrives to "
+        "the first `status` call that shows N instances *running* with a pid. "
+        "The bench polls `status` over "
         f"one persistent connection, {plan.cold_poll * 1e3:g} ms between polls (the "
         "connection is retried until the socket answers).",
         "*bracket*: from sending the last poll that still saw an instance not running to "
         "the reply that saw all running (median): the true moment lies in between, so the "
         "figures are at most this much late. *last spawn*: the latest spawn time status "
-        'reports (the daemon\'s wall clock, median), which with `min_start = "0s"` is when '
+        "reports (the daemon's wall clock, median), which is when "
         "the last instance became running: the precise figure. *`up` returned*: when the "
         "`up` command exited (it also waits for the apps to be spawned, then prints the "
         "table). *polls*: median "

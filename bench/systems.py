@@ -270,7 +270,7 @@ class ProcwardSystem(CleansUp):
             lines.append(f"[apps.{_toml_str(app.name)}]")
             # procward expands $VAR, {instance} in cmd and {instance} in env: escape them.
             argv = ", ".join(_toml_str(_escape_cmd(arg)) for arg in app.argv)
-            lines += [f"cmd = [{argv}]", "instances = 1", 'min_start = "0s"']
+            lines += [f"cmd = [{argv}]", "instances = 1"]  # min_start as users leave it
             if app.env:
                 pairs = ", ".join(
                     f"{_toml_str(k)} = {_toml_str(_escape_braces(v))}" for k, v in app.env.items()

@@ -91,6 +91,9 @@ class InstanceView(Struct):
     error: str | None
     probe: ProbeView | None = None  # only for an app with a ready or health probe
     status: str | None = None  # what the app said with sd_notify STATUS=
+    # False while a process without a ready probe is in its first min_start: running,
+    # not yet counted as started for the apps that depend on it (decision 0050).
+    proven: bool = True
     # Secrets changed since this process started: it runs with the old values until reloaded.
     outdated_secrets: list[str] | None = None
     # Only while the daemon samples the app (procward metrics --on):

@@ -39,8 +39,13 @@ def _steady(text: str) -> str:
 def test_ls_and_describe_are_status_and_inspect(cli: Cli, load_apps: Any) -> None:
     assert cli("up").code == 0
     load_apps(APPS)
-    # Running, not starting: both commands must see the same state.
-    wait_for(lambda: '"state": "running"' in cli("--json", "status").out, what="web running")
+
+    # Running past its min_start: both commands must see the same state and note.
+    def settled() -> bool:
+        out = cli("--json", "status").out
+        return '"state": "running"' in out and '"proven"' not in out
+
+    wait_for(settled, what="web running")
     for alias, command in ((["ls"], ["status"]), (["describe", "web"], ["inspect", "web"])):
         said, meant = cli("--json", *alias), cli("--json", *command)
         assert (said.code, said.err) == (meant.code, meant.err) == (0, "")

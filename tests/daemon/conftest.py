@@ -89,8 +89,18 @@ def pid_of(client: Client, name: str, index: int = 0) -> int:
 
 
 def wait_state(client: Client, name: str, state: str, index: int = 0, timeout: float = 10) -> None:
-    """Wait until instance ``index`` of app ``name`` is in ``state``."""
-    wait_for(lambda: state_of(client, name, index) == state, timeout, what=f"{name} {state}")
+    """Wait until instance ``index`` of app ``name`` is in ``state``.
+
+    ``running`` is waited for past its ``min_start`` (``proven``): the process is
+    the program by then, and it counts as started (decision 0050). A test about
+    the probation itself reads the state directly.
+    """
+
+    def reached() -> bool:
+        inst = app_instances(client, name)[index]
+        return inst["state"] == state and (state != "running" or inst.get("proven", True))
+
+    wait_for(reached, timeout, what=f"{name} {state}")
 
 
 def wait_all_state(
@@ -105,7 +115,8 @@ def wait_all_state(
         found = app_instances(client, name)
         if count is not None and len(found) != count:
             return None
-        return found if all(i["state"] == state for i in found) else None
+        settled = all(i.get("proven", True) for i in found) or state != "running"
+        return found if settled and all(i["state"] == state for i in found) else None
 
     return wait_for(reached, timeout, what=f"{count or 'all'} of {name} {state}")
 

@@ -74,7 +74,7 @@ def test_a_dependent_starts_once_its_dependency_is_ready(
         cmd = ["sh", "-c", "date +%s.%N > {home}/web-started; exec sleep 1000"]
         depends_on = ["db"]
     """)
-    wait_state(daemon, "web", "starting")
+    wait_for(lambda: os.path.exists(f"{home}/web-started"), what="web spawned")
     assert read_float(f"{home}/web-started") >= read_float(f"{home}/stamp")
 
 

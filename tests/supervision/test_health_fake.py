@@ -112,7 +112,8 @@ def test_health_failing_past_its_threshold_restarts_the_instance(
         host.exit(pid, sig=signal.SIGTERM)
         assert inst.state is State.BACKOFF and inst.record.restarts == 1
         host.timers.advance(1.0)
-        assert inst.state is State.STARTING and host.spawner.pids[-1] != pid
+        assert inst.state is State.RUNNING and host.spawner.pids[-1] != pid
+        assert not inst.record.proven and inst.prober.checks == 3  # probed once proven
 
     run(body)
 

@@ -43,7 +43,8 @@ def test_a_crash_restarts_after_the_backoff_which_doubles_at_each_failure(host: 
     host.timers.advance(0.99)
     assert host.spawner.pids == [first]  # not a moment early
     host.timers.advance(0.01)
-    assert inst.state is State.STARTING and len(host.spawner.pids) == 2
+    # Running at once, not yet for its min_start (decision 0050).
+    assert inst.state is State.RUNNING and not inst.record.proven and len(host.spawner.pids) == 2
     host.exit(host.spawner.pids[-1], code=1)  # at once again: the second delay is 2 s
     host.timers.advance(1.99)
     assert len(host.spawner.pids) == 2
@@ -64,6 +65,7 @@ def test_the_events_name_each_process_with_what_happened_to_it(host: FakeHost) -
         ("web", 0, "starting", "running", first),
         ("web", 0, "running", "backoff", first),
         ("web", 0, "backoff", "starting", second),
+        ("web", 0, "starting", "running", second),
     ]
 
 
@@ -75,9 +77,10 @@ def test_without_backoff_the_respawn_waits_for_the_next_pass(host: FakeHost) -> 
     host.timers.advance(0)
     second = host.spawner.pids[-1]
     assert second != first
-    assert host.events[-2:] == [
+    assert host.events[-3:] == [
         ("web", 0, "running", "backoff", first),
         ("web", 0, "backoff", "starting", second),
+        ("web", 0, "starting", "running", second),
     ]
 
 
@@ -130,7 +133,7 @@ def test_a_restart_stops_then_starts_a_new_process(host: FakeHost) -> None:
     inst.send(Stop(restart=True))
     host.exit(pid, sig=signal.SIGTERM)
     host.timers.advance(0)  # the new process is spawned on the next pass
-    assert inst.state is State.STARTING and host.spawner.pids[-1] != pid
+    assert inst.state is State.RUNNING and host.spawner.pids[-1] != pid
     assert inst.record.restarts == 0  # an operator's restart is not a failure
 
 
@@ -141,7 +144,7 @@ def test_a_failed_spawn_goes_to_the_restart_policy_and_tells_the_app(host: FakeH
     assert inst.state is State.BACKOFF
     assert app.last_error == "instance 0: serve: command not found"
     host.timers.advance(1.0)
-    assert inst.state is State.STARTING and len(host.spawner.pids) == 1
+    assert inst.state is State.RUNNING and len(host.spawner.pids) == 1
 
 
 def test_cancel_timers_leaves_nothing_to_fire(host: FakeHost) -> None:

@@ -50,11 +50,34 @@ def run(
     return rec, out
 
 
-def test_start_spawns_and_becomes_running_after_min_start() -> None:
-    rec, actions = run([Start(), Spawned(42), 1.0, StartupElapsed()])
-    assert actions[0] == [Spawn()]
-    assert actions[1] == [SetTimer(Timer.STARTUP, 1.0)]
-    assert rec.state is State.RUNNING and rec.pid == 42
+def test_start_spawns_and_is_running_at_once_proven_after_min_start() -> None:
+    rec, actions = run([Start(), Spawned(42)])
+    assert actions == [[Spawn()], [SetTimer(Timer.STARTUP, 1.0)]]
+    assert rec.state is State.RUNNING and rec.pid == 42 and not rec.proven
+    rec, actions = run([1.0, StartupElapsed()], rec=rec)
+    assert rec.state is State.RUNNING and rec.proven and actions == [[]]
+
+
+def test_health_is_probed_once_min_start_is_over() -> None:
+    probed = replace(SPEC, health=Probe(ProbeKind.TCP, "127.0.0.1:1"))
+    rec, actions = run([Start(), Spawned(7)], probed)
+    assert StartProbe(Check.HEALTH) not in actions[-1]
+    rec, actions = run([StartupElapsed()], probed, rec)
+    assert actions[-1] == [StartProbe(Check.HEALTH)] and rec.proven
+
+
+def test_an_exit_in_the_probation_cancels_its_timer_and_goes_to_the_policy() -> None:
+    rec, actions = run([Start(), Spawned(7), 0.3, Exited(3)])
+    assert rec.state is State.BACKOFF and rec.proven and rec.restarts == 1
+    assert actions[-1] == [CancelTimer(Timer.STARTUP), SetTimer(Timer.BACKOFF, 1.0)]
+
+
+def test_a_stop_in_the_probation_cancels_its_timer() -> None:
+    rec, actions = run([Start(), Spawned(7), Stop()])
+    assert rec.state is State.STOPPING and rec.proven
+    assert actions[-1][0] == CancelTimer(Timer.STARTUP)
+    rec, actions = run([StartupElapsed()], rec=rec)  # a timer that fired all the same
+    assert rec.state is State.STOPPING and actions == [[]]
 
 
 def test_min_start_zero_is_running_at_once() -> None:

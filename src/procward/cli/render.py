@@ -134,6 +134,8 @@ def _note(app: AppView, inst: InstanceView, state: str) -> str:
             return f"secret changed ({changed}): reload to use it"
         if inst.status:
             return inst.status
+        if not inst.proven:
+            return "starting: not yet up for its min_start"
         return f"last restart: {inst.error}" if inst.error else ""
     if inst.error:
         return inst.error

@@ -27,11 +27,20 @@ if TYPE_CHECKING:
     from procward.supervision.host import Host
     from procward.supervision.sockets import HeldSockets
 
-__all__ = ["RESTARTED", "SERVING", "SETTLED", "STARTED", "STOP_SLACK", "App", "serving"]
+__all__ = [
+    "RESTARTED",
+    "SERVING",
+    "SETTLED",
+    "STARTED",
+    "STOP_SLACK",
+    "App",
+    "serving",
+    "settled",
+]
 
 log = logging.getLogger("procward.supervision")
 
-SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting
+SETTLED = frozenset({State.RUNNING, State.BACKOFF, *AT_REST})  # no longer starting (see settled)
 STARTED = frozenset({State.STARTING, State.RUNNING, State.BACKOFF, *AT_REST})  # spawned or failed
 RESTARTED = STARTED - {State.STOPPED}
 SERVING = frozenset({State.STARTING, State.RUNNING})
@@ -213,6 +222,11 @@ class App:
             "healthy": self.healthy(),
             "error": self.last_error,
         }
+
+
+def settled(inst: Instance) -> bool:
+    """No longer starting: ready, or past its ``min_start``, or failed, or at rest."""
+    return inst.state in SETTLED and inst.record.proven
 
 
 def serving(inst: Instance, probed: bool) -> bool:

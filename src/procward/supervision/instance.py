@@ -708,6 +708,8 @@ class Instance:
             "exit_signal": rec.exit_signal,
             "error": rec.error,
         }
+        if not rec.proven:  # running, and not yet for min_start
+            info["proven"] = False
         if self.app.spec.ready is not None or self.app.spec.health is not None:
             info["probe"] = self.prober.snapshot()
         if self.status_text is not None:

@@ -7,7 +7,7 @@ a list of actions go out. The shell (``supervisor.py``) performs the actions
 happens back into events. No I/O, no clock, no processes: the tests walk the
 whole table with plain values.
 
-    stopped ──Start──► starting ──StartupElapsed──► running
+    stopped ──Start──► starting ──Spawned──► running
        ▲                  │  ▲                         │
        │            Exited│  └──────BackoffElapsed──┐  │Exited
        │                  ▼                         │  ▼
@@ -19,8 +19,12 @@ whole table with plain values.
        │
        └── Exited ◄── stopping ◄──Stop── starting | running   (TERM, then KILL on StopTimeout)
 
-With a ``ready`` probe, ``starting`` ends at ``Ready`` instead, and
-``StartupElapsed`` (``start_timeout``) is a failed start. A failed start and
+Without a ``ready`` probe a spawned process is ``running`` at once, as it is:
+its first ``min_start`` is a probation (``proven`` False) that
+``StartupElapsed`` ends. Until then it does not count as started for the apps
+that depend on it, nor is its health probed; an exit in it goes to the restart
+policy as any exit does. With a ``ready`` probe, ``starting`` lasts until
+``Ready``, and ``StartupElapsed`` (``start_timeout``) is a failed start. A failed start and
 an ``Unhealthy`` report (a ``health`` probe that failed ``failures`` times in
 a row) and ``OverMemory`` (``max_memory`` passed, ``memoryguard.py``) stop
 the process like an operator would, but remember why: its exit
@@ -186,6 +190,7 @@ class Record(Struct):
     error: str | None = None  # why the last start failed
     restart_after_stop: bool = False
     failure: str | None = None  # stopping because it failed (not ready, unhealthy)
+    proven: bool = True  # running past min_start (False: in its probation, the timer set)
 
 
 Step = tuple[Record, list[Action]]
@@ -213,12 +218,28 @@ def _spawned(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
         return new, [SetTimer(Timer.STARTUP, spec.ready.start_timeout), StartProbe(Check.READY)]
     if spec.min_start <= 0:
         return _running(new, event, spec, now)
-    return new, [SetTimer(Timer.STARTUP, spec.min_start)]
+    # Running, as it is; proven once it has lasted min_start.
+    return replace(new, state=State.RUNNING, proven=False), [
+        SetTimer(Timer.STARTUP, spec.min_start)
+    ]
 
 
 def _running(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     health: list[Action] = [StartProbe(Check.HEALTH)] if spec.health is not None else []
-    return replace(rec, state=State.RUNNING), health
+    return replace(rec, state=State.RUNNING, proven=True), health
+
+
+def _proven(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
+    """A process running without a ready probe lasted ``min_start``."""
+    if rec.proven:
+        return rec, []
+    return _running(rec, event, spec, now)
+
+
+def _startup_timer(rec: Record) -> list[Action]:
+    """Cancel the startup timer, if one is set (starting, or running unproven)."""
+    pending = rec.state is State.STARTING or (rec.state is State.RUNNING and not rec.proven)
+    return [CancelTimer(Timer.STARTUP)] if pending else []
 
 
 def _startup_elapsed(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
@@ -245,8 +266,8 @@ def _stop_probes(spec: AppSpec) -> list[Action]:
 
 def _fail(rec: Record, spec: AppSpec, reason: str) -> Step:
     """Stop a process that failed its probe; its exit is then judged as a failure."""
-    cancel: list[Action] = [CancelTimer(Timer.STARTUP)] if rec.state is State.STARTING else []
-    new = replace(rec, state=State.STOPPING, failure=reason, error=reason)
+    cancel = _startup_timer(rec)
+    new = replace(rec, state=State.STOPPING, failure=reason, error=reason, proven=True)
     return new, [
         *_stop_probes(spec),
         *cancel,
@@ -267,7 +288,8 @@ def _exited(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     clean = event.code == 0
     if event.never_ran is not None:  # as a failed spawn: its reason, no run
         rec, clean, ran_for = replace(rec, error=event.never_ran), False, 0.0
-    cancel = [CancelTimer(Timer.STARTUP)] if rec.state is State.STARTING else []
+    cancel = _startup_timer(rec)
+    rec = replace(rec, proven=True)
     new, actions = _after_failure(rec, spec, now, clean=clean, ran_for=ran_for)
     return new, [*_stop_probes(spec), *cancel, *actions]
 
@@ -292,10 +314,10 @@ def _backoff_elapsed(rec: Record, event: Event, spec: AppSpec, now: float) -> St
 
 def _stop_process(rec: Record, event: Event, spec: AppSpec, now: float) -> Step:
     assert isinstance(event, Stop)
-    cancel: list[Action] = [CancelTimer(Timer.STARTUP)] if rec.state is State.STARTING else []
+    cancel = _startup_timer(rec)
     if rec.pid is None:  # spawn still in flight or failed: nothing to signal
-        return replace(rec, state=State.STOPPED, restart_after_stop=False), cancel
-    new = replace(rec, state=State.STOPPING, restart_after_stop=event.restart)
+        return replace(rec, state=State.STOPPED, restart_after_stop=False, proven=True), cancel
+    new = replace(rec, state=State.STOPPING, restart_after_stop=event.restart, proven=True)
     return new, [
         *_stop_probes(spec),
         *cancel,
@@ -362,6 +384,7 @@ _HANDLERS: dict[tuple[State, type], _Handler] = {
     (State.STARTING, Spawned): _spawned,
     (State.STARTING, SpawnFailed): _spawn_failed,
     (State.STARTING, StartupElapsed): _startup_elapsed,
+    (State.RUNNING, StartupElapsed): _proven,
     (State.STARTING, Ready): _ready,
     (State.RUNNING, Unhealthy): _unhealthy,
     (State.RUNNING, OverMemory): _unhealthy,

@@ -48,10 +48,21 @@ class Budget(Struct):
     recent: tuple[float, ...] = ()
 
     def within(self, window: float, now: float) -> Budget:
-        return Budget(self.recent[bisect_right(self.recent, now - window) :])
+        return Budget(self.recent[self._cut(window, now) :])
 
     def spent(self, max_restarts: int, window: float, now: float) -> bool:
-        return len(self.recent) - bisect_right(self.recent, now - window) >= max_restarts
+        return len(self.recent) - self._cut(window, now) >= max_restarts
+
+    def _cut(self, window: float, now: float) -> int:
+        """The first time still inside the window (``now - t < window``, exactly)."""
+        recent = self.recent
+        cut = bisect_right(recent, now - window)
+        # ``t > now - window`` and ``now - t < window`` may differ by a rounding.
+        while cut > 0 and now - recent[cut - 1] < window:
+            cut -= 1
+        while cut < len(recent) and not now - recent[cut] < window:
+            cut += 1
+        return cut
 
     def spend(self, window: float, now: float, max_restarts: int | None = None) -> Budget:
         kept = self.within(window, now).recent

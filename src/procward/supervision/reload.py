@@ -21,7 +21,7 @@ from typing import Protocol
 from procward.kit import _structs as structs
 from procward.kit._errors import Conflict, Timeout
 from procward.supervision import process
-from procward.supervision.app import SERVING, SETTLED, STOP_SLACK, App
+from procward.supervision.app import SERVING, STOP_SLACK, App, settled
 from procward.supervision.instance import Instance
 from procward.supervision.machine import AT_REST, Start, State, Stop
 from procward.supervision.spec import AppSpec, ReloadMode
@@ -138,7 +138,7 @@ async def _replacement_ready(sup: Operations, app: App, inst: Instance) -> None:
     spec = app.spec
     limit = spec.stop_timeout + (spec.ready.start_timeout if spec.ready else spec.min_start)
     limit += 10.0
-    if not await sup.wait_until(app, lambda: inst.state in SETTLED, limit):
+    if not await sup.wait_until(app, lambda: settled(inst), limit):
         raise Timeout(f"{inst.label}: the new process was not running within {limit:g}s")
     if not app.desired:
         raise Conflict(f"{app.name} was stopped during the reload")

@@ -30,7 +30,7 @@ from procward.kit import _structs as structs
 from procward.kit._errors import Conflict, InvalidParams, NotFound, Timeout
 from procward.kit._paths import InstancePaths
 from procward.supervision import environment, escapees, graph, process, reload
-from procward.supervision.app import RESTARTED, SETTLED, STARTED, STOP_SLACK, App
+from procward.supervision.app import RESTARTED, STARTED, STOP_SLACK, App, settled
 from procward.supervision.config import MAX_TOTAL_INSTANCES, ConfigError, Problem
 from procward.supervision.escapees import ProcessTable, origin
 from procward.supervision.events import EventLog
@@ -603,8 +603,11 @@ class Supervisor:
 
     async def _started(self, name: str, wait_running: bool, timeout: float) -> None:
         app = self.apps[name]
-        target = SETTLED if wait_running else STARTED
-        if not await self.wait_until(app, lambda: _all_in(app, target), timeout):
+        if wait_running:  # others depend on it: past min_start (or ready), or failed
+            done = lambda: all(settled(i) for i in app.instances)  # noqa: E731
+        else:
+            done = lambda: _all_in(app, STARTED)  # noqa: E731
+        if not await self.wait_until(app, done, timeout):
             raise Timeout(f"{name} did not start within {timeout:g}s")
 
     def dependents(self, names: Iterable[str]) -> list[str]:
@@ -857,7 +860,8 @@ def _all_in(app: App, states: frozenset[State]) -> bool:
 
 
 def _running(app: App) -> bool:
-    return all(i.state is State.RUNNING for i in app.instances)
+    """Running, and past its probation: what an app that depends on it waits for."""
+    return all(i.state is State.RUNNING and i.record.proven for i in app.instances)
 
 
 __all__ = ["ACTIVE", "App", "Supervisor"]

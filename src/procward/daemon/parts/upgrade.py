@@ -69,10 +69,10 @@ class Upgrade:
     async def before_upgrade(self) -> dict[str, Any]:
         """Not busy, then one save to see: the next program restores from ``state.json``."""
         busy = [
-            f"{inst.label} is {inst.state.value}"
+            f"{inst.label} is {inst.state.value if inst.record.proven else 'starting'}"
             for app in self.sup.apps.values()
             for inst in (*app.instances, *app.arriving)
-            if inst.state in _BUSY or inst in app.arriving
+            if inst.state in _BUSY or not inst.record.proven or inst in app.arriving
         ]
         if self.commands.running:  # they would be killed with the old program's requests
             busy.append(f"{self.commands.running} exec command(s) running")

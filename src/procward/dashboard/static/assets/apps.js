@@ -17,6 +17,7 @@ export function appState(app) {
 export function reasonOf(app) {
   if (app.error) return app.error;
   for (const inst of app.instances) {
+    if (inst.proven === false) return "starting"; // running, not yet for its min_start
     if (inst.error) return inst.error;
     if (["crashed", "backoff", "exited"].includes(inst.state)) return exitText(inst);
   }
