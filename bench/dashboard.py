@@ -182,18 +182,12 @@ def first_render(
         section.notes.append(f"Not measured: {missing or 'procward is not in this run'}.")
         return section
     times: list[float] = []
-    with contextlib.ExitStack() as stack:
-        system = stack.enter_context(_fresh(make, env))
-        _up(system, sleep_apps(RENDER_APPS))
-        system.disconnect()
-        host, port, token = _dashboard_link(system)
-        browser = Browser(executable)
-        stack.callback(browser.close)
+    with _served(make, env, executable) as (_, url, browser):
         for _ in range(RENDER_RUNS + 1):  # the first warms the browser's cache and the daemon
             page = browser.open_page()
             try:
                 page.send("Page.addScriptToEvaluateOnNewDocument", source=_WATCH_ROWS % RENDER_APPS)
-                page.navigate(f"http://{host}:{port}/#token={token}")
+                page.navigate(url)
                 times.append(float(page.wait_for("window.__rendered", timeout=30)))
             finally:
                 page.close()
@@ -248,15 +242,10 @@ def live_updates(
     from procward.kit._client import Client
 
     with contextlib.ExitStack() as stack:
-        system = stack.enter_context(_fresh(make, env))
-        _up(system, sleep_apps(RENDER_APPS))
-        system.disconnect()
-        host, port, token = _dashboard_link(system)
-        browser = Browser(executable)
-        stack.callback(browser.close)
+        system, url, browser = stack.enter_context(_served(make, env, executable))
         page = browser.open_page()
         stack.callback(page.close)
-        page.navigate(f"http://{host}:{port}/#token={token}")
+        page.navigate(url)
         page.wait_for(f"document.querySelectorAll('tr[data-app]').length === {RENDER_APPS}", 30)
         time.sleep(1.0)  # the first frames drawn
         draws = "performance.getEntriesByName('procward:table').map(e => e.duration)"
@@ -289,6 +278,21 @@ def live_updates(
         "`procward:table`): computing every row's cells and replacing those that changed."
     )
     return section
+
+
+@contextlib.contextmanager
+def _served(
+    make: AppSystemFactory, env: Mapping[str, str], executable: str
+) -> Iterator[tuple[AppSystem, str, Browser]]:
+    """A daemon with ``RENDER_APPS`` apps, its dashboard's link (a viewer token), a browser."""
+    with contextlib.ExitStack() as stack:
+        system = stack.enter_context(_fresh(make, env))
+        _up(system, sleep_apps(RENDER_APPS))
+        system.disconnect()
+        host, port, token = _dashboard_link(system)
+        browser = Browser(executable)
+        stack.callback(browser.close)
+        yield system, f"http://{host}:{port}/#token={token}", browser
 
 
 def _missing_browser(executable: str | None) -> str | None:
