@@ -25,6 +25,7 @@ from bench import (
     logwriter,
     machine,
     report,
+    scale,
     scenarios,
     summary,
     supervision,
@@ -137,6 +138,7 @@ def parse(argv: Sequence[str]) -> Config:
         upgrade_runs=2 if quick else 5,
         churn_marks=(0, 30, 60, 90) if quick else (0, 60, 180, 300),
         churn_soak=0 if quick else 1800,
+        scale_counts=() if quick else (2000, 5000),
     )
     if args.log_width is not None and args.log_width < logwriter.MIN_WIDTH:
         parser.error(f"--log-width must be at least {logwriter.MIN_WIDTH}")
@@ -263,6 +265,7 @@ def measure(
             dashboard.first_render,
             dashboard.live_updates,
             churn.churn,
+            scale.scale,
         ]:
             print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
             result = scenario(factories, env, cfg.plan)

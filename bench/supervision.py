@@ -86,6 +86,7 @@ class Plan:
     upgrade_runs: int  # supervisor upgrades with apps running, per system
     churn_marks: tuple[float, ...] = (0, 30, 60, 90)  # seconds into the crash storm
     churn_soak: float = 0  # seconds procward alone stays in it (the full run: 30 min)
+    scale_counts: tuple[int, ...] = ()  # apps of the scale scenario (the full run: 2,000, 5,000)
 
 
 def sleep_apps(n: int) -> list[AppDef]:
@@ -257,7 +258,9 @@ def fs_probe(count: int = 200) -> tuple[float, float]:
     return statistics.median(made) / 1e3, statistics.median(created) / 1e3
 
 
-def _cold_start_once(system: AppSystem, n: int, poll: float) -> ColdStart:
+def _cold_start_once(
+    system: AppSystem, n: int, poll: float, timeout: float = UP_TIMEOUT
+) -> ColdStart:
     cmd = system.up_command(system.write_config(sleep_apps(n)))
     errors = os.path.join(system.home, "up.stderr")
     clock = time.perf_counter
@@ -279,10 +282,8 @@ def _cold_start_once(system: AppSystem, n: int, poll: float) -> ColdStart:
                     last_spawn = max(spawns) - wall0 if len(spawns) == n else None
                     break
                 not_yet = sent - t0
-                if replied - t0 > UP_TIMEOUT:
-                    raise RuntimeError(
-                        f"{system.name}: {n} apps not running after {UP_TIMEOUT:g} s"
-                    )
+                if replied - t0 > timeout:
+                    raise RuntimeError(f"{system.name}: {n} apps not running after {timeout:g} s")
                 if up_code is None:
                     # Sleep on the `up` process: its exit wakes us at once, to time it.
                     if select.select([pidfd], [], [], poll)[0]:
@@ -293,7 +294,7 @@ def _cold_start_once(system: AppSystem, n: int, poll: float) -> ColdStart:
                     time.sleep(poll)
             running = replied - t0
             if up_code is None:
-                select.select([pidfd], [], [], UP_TIMEOUT)
+                select.select([pidfd], [], [], timeout)
                 up_returned = clock() - t0
                 up_code = _reaped(pid)
                 _check_up(up_code, cmd, errors)
