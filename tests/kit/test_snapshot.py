@@ -237,3 +237,24 @@ def test_with_spacing_a_flood_of_changes_is_a_few_writes(path: str) -> None:
     snap.changed()  # quiet again: the delay alone
     timer.advance(0.01)
     assert snap.writes == 7
+
+
+def test_with_spacing_a_costly_snapshot_is_taken_at_most_a_tenth_of_the_time(path: str) -> None:
+    timer, thing = ManualTimer(), Counter()
+
+    def take() -> bytes:
+        timer.now += 0.1  # a big state: the snapshot holds the loop 0.1 s
+        return thing.take()
+
+    snap = Snapshot(
+        path, take, delay=0.01, thread=False, timer=timer, spacing=0.25, clock=lambda: timer.now
+    )
+    snap.changed()
+    timer.advance(0.01)
+    assert snap.writes == 1
+    for _ in range(300):  # 3 s of a change every 10 ms
+        thing.value += 1
+        snap.changed()
+        timer.advance(0.01)
+    # Each write waits 10 x 0.1 s after the one before: 3 more in 3 s, not 12.
+    assert snap.writes in (3, 4)
