@@ -32,32 +32,15 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import procs
 from bench.scenarios import Section
+from procward.kit.testing import free_port, wait_for
 
 SHORT = 'heartbeat = "0.2s"\noffline_after = "2s"\nelection_timeout = "0.5s-1s"\n'
 APPS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.01)
 
 
 class Redis:
@@ -67,7 +50,7 @@ class Redis:
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--dir", str(root), "--save", "", "--appendonly", "no"]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait(self._answers, 10, "redis-server")
+        wait_for(self._answers, 10, what="redis-server")
 
     def _answers(self) -> bool:
         try:
@@ -204,13 +187,15 @@ def simulate_nodes(url: str, count: int, fleet: str) -> None:
 def failover(nodes: list[Daemon], runs: int) -> list[float]:
     times = []
     for _ in range(runs):
-        runner = wait(lambda: [n for n in nodes if n.runs("reporter")], 30, "reporter running")
+        runner = wait_for(
+            lambda: [n for n in nodes if n.runs("reporter")], 30, what="reporter running"
+        )
         assert len(runner) == 1
         victim = runner[0]
         began = time.monotonic()
         victim.cli("kill")
         others = [n for n in nodes if n is not victim]
-        wait(lambda o=others: any(n.runs("reporter") for n in o), 30, "reporter elsewhere")
+        wait_for(lambda o=others: any(n.runs("reporter") for n in o), 30, what="reporter elsewhere")
         times.append(time.monotonic() - began)
         victim.start()
     return times
@@ -223,7 +208,7 @@ def idle_cost(root: Path, url: str, seconds: float, windows: int) -> dict[str, t
     try:
         off.start()
         on.start()
-        wait(lambda: on.call("getFleet")["leader"], 30, "the idle node leading")
+        wait_for(lambda: on.call("getFleet")["leader"], 30, what="the idle node leading")
         time.sleep(seconds)  # let start-up settle: the figure is the idle daemon's
         shares: dict[str, list[float]] = {"off": [], "on": []}
         for _ in range(windows):
@@ -249,7 +234,7 @@ def status_rows(root: Path, url: str, runs: int) -> list[str]:
     try:
         for node in nodes:
             node.start()
-        wait(lambda: len(nodes[0].call("getFleet")["nodes"]) == 3, 30, "3 nodes")
+        wait_for(lambda: len(nodes[0].call("getFleet")["nodes"]) == 3, 30, what="3 nodes")
         rows = []
         for label in ("3 nodes", "3 nodes + 50 simulated"):
             if label != "3 nodes":

@@ -23,6 +23,7 @@ from procward.cli.dashboard import handoff_page
 from procward.dashboard.live import TICK
 from procward.kit._client import Client
 from procward.kit._paths import InstancePaths
+from procward.kit.testing import wait_for
 
 from .conftest import token
 
@@ -88,10 +89,7 @@ def test_operator_watches_and_acts(
     load_apps(APPS)  # type: ignore[operator]
     daemon.call("setMetricsEnabled", enabled=True, interval=0.2)  # the sparklines
     secret = token(daemon, "operator")
-    deadline = time.monotonic() + 10
-    while len(daemon.call("getTrends")["times"]) < 5:
-        assert time.monotonic() < deadline, "no samples"
-        time.sleep(0.05)
+    wait_for(lambda: len(daemon.call("getTrends")["times"]) >= 5, 10, what="5 samples")
     page = opened(browser, http_address, secret)
     try:
         # The token left the URL at once, for session storage.
@@ -388,10 +386,7 @@ def test_sampling_on_the_table_draws_the_last_minutes(
 ) -> None:
     load_apps('[apps.web]\ncmd = ["sleep", "1000"]\ninstances = 2\n')
     daemon.call("setMetricsEnabled", enabled=True, interval=0.1)
-    deadline = time.monotonic() + 10
-    while len(daemon.call("getTrends")["times"]) < 10:
-        assert time.monotonic() < deadline, "no samples"
-        time.sleep(0.05)
+    wait_for(lambda: len(daemon.call("getTrends")["times"]) >= 10, 10, what="10 samples")
     page = opened(browser, http_address, token(daemon, "viewer"))
     try:
         lines = "document.querySelectorAll('tr[data-app=\"web\"] svg.spark polyline')"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from procward.supervision.policy import Budget, after_exit, backoff_delay, wants_restart
@@ -95,6 +95,9 @@ def test_a_clean_exit_with_on_failure_is_not_restarted() -> None:
     st.integers(0, 8),
     st.floats(0.5, 20, allow_nan=False),
 )
+# A restart exactly at the window's edge, where `t > now - window` and
+# `now - t < window` disagree by a rounding (a bisection on the first got it wrong).
+@example(gaps=[0.0, 1.658044830371639], max_restarts=1, window=1.658044830371639)
 def test_a_capped_budget_decides_as_one_that_kept_every_restart(
     gaps: list[float], max_restarts: int, window: float
 ) -> None:
