@@ -24,12 +24,12 @@ FLOOD_SCRIPT = "import sys\nwhile True: sys.stdout.write('y' * 100 + '\\n')"
 def log_files(paths: InstancePaths, app: str, stream: str) -> list[str]:
     """The log and its backups, oldest first."""
     base = os.path.join(paths.log_dir, app, f"0.{stream}")
+    try:
+        names = os.listdir(os.path.dirname(base))
+    except FileNotFoundError:  # made with the app's first log file
+        names = []
     backups = sorted(
-        (
-            int(n.rsplit(".", 1)[1])
-            for n in os.listdir(os.path.dirname(base))
-            if n.startswith(f"0.{stream}.")
-        ),
+        (int(n.rsplit(".", 1)[1]) for n in names if n.startswith(f"0.{stream}.")),
         reverse=True,
     )
     return [f"{base}.{n}" for n in backups] + [base]
@@ -420,3 +420,24 @@ def test_the_lines_of_several_instances_say_whose_they_are(
     )
     r = cli("logs", "web", "-n", "2", "--out")
     assert r.out.splitlines() == ["web:0 | I am 0", "web:1 | I am 1"]
+
+
+def test_an_apps_log_directory_is_made_with_its_first_line(
+    daemon: Client, load_apps: LoadApps, paths: InstancePaths, home: str
+) -> None:
+    """Not at the spawn: a cold start of apps that print nothing makes no directories."""
+    go = os.path.join(home, "go")
+    load_apps(f"""
+        [apps.quiet]
+        cmd = ["sh", "-c", "while [ ! -e {go} ]; do sleep 0.05; done; echo first; exec sleep 60"]
+        min_start = "0s"
+    """)
+    wait_state(daemon, "quiet", "running")
+    directory = os.path.join(paths.log_dir, "quiet")
+    assert not os.path.exists(directory)
+    open(go, "w").close()
+    first = os.path.join(directory, "0.out")
+    wait_for(lambda: os.path.exists(first) and os.path.getsize(first) > 0, what="the first line")
+    assert os.stat(directory).st_mode & 0o777 == 0o700
+    with open(first) as f:
+        assert f.read() == "first\n"

@@ -44,6 +44,23 @@ def test_an_app_gets_the_daemons_socket_as_fd_3(
     assert ask(port) == pid_of(daemon, "web")
 
 
+def test_an_app_holds_nothing_of_the_daemon_nor_of_the_other_apps(
+    daemon: Client, load_apps: LoadApps, home: str, port: int
+) -> None:
+    """Children start by posix_spawn, which closes only what is close-on-exec.
+
+    With a held socket, other apps' pipes and the daemon's own socket open,
+    a plain app has its three streams and nothing else.
+    """
+    load_apps(
+        server_app(home, sockets=f'{{ http = "127.0.0.1:{port}" }}')
+        + '\n[apps.plain]\ncmd = ["sleep", "60"]\n'
+    )
+    wait_state(daemon, "web", "running")
+    wait_state(daemon, "plain", "running")
+    assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid_of(daemon, 'plain')}/fd")) == [0, 1, 2]
+
+
 def test_a_surge_reload_under_load_refuses_no_connection(
     daemon: Client, load_apps: LoadApps, home: str, port: int, load: Callable[[], Load]
 ) -> None:

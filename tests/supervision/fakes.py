@@ -100,7 +100,7 @@ class FakeSpawner:
         pid = next(self._pids)
         self.spawned.append((pid, plan))
         self.alive.add(pid)
-        return Child(ProcessIdentity(pid, 0, ""), None, {})
+        return Child(ProcessIdentity(pid, 0, ""), {})
 
     def signal_group(self, pgid: int, sig: int) -> bool:
         if pgid not in self.alive:

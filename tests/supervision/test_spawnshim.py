@@ -69,7 +69,6 @@ def run(confine: Confinement, script: str, program: str = "sh") -> tuple[int, st
     child = process.spawn(Launch(argv=(program, "-c", script), env=ENV, cwd="/", confine=confine))
     assert child.report is not None
     _, status = os.waitpid(child.pid, 0)
-    child.reaped(status)
     never_ran = process.last_word(child)
     assert child.report.fd == -1  # closed
     with os.fdopen(child.outputs["out"], "rb") as out:
@@ -105,7 +104,6 @@ def test_a_failure_to_apply_is_said_when_the_shim_exits_naming_the_setting() -> 
     plan = Launch(argv=("true",), env=ENV, cwd="/", confine=too_many)
     child = process.spawn(plan)  # no SpawnError: nothing waited for
     _, status = os.waitpid(child.pid, 0)
-    child.reaped(status)
     for fd in child.outputs.values():
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == spawnshim.FAILED
@@ -140,7 +138,6 @@ def test_through_posix_spawn_the_passed_fds_stay_and_the_status_fd_closes() -> N
         child = process.spawn(plan)
     finally:
         os.close(read_end)
-    assert child.popen is None  # the posix_spawn route
     _, status = os.waitpid(child.pid, 0)
     with os.fdopen(child.outputs["out"], "rb") as out:
         assert out.read().decode().split() == ["0077", "hello", "closed"]

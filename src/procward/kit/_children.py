@@ -16,6 +16,11 @@ the fork and the claim, so a child that exits at once cannot be reaped
 before it is claimed. When a claim ends, ``on_release`` runs (the reaper
 schedules a pass: what exited behind the claimed child is collected then).
 
+The same lock keeps a ``run`` from starting while another thread has
+stepped into a child's working directory to spawn it (``posix_spawn`` has
+no ``cwd`` of its own: supervision's ``process._at``); so a child started
+here without a ``cwd`` gets the process's own, never a passing one.
+
 One registry per process, as a process has one set of children.
 """
 

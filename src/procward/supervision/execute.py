@@ -64,7 +64,6 @@ async def run(
         outcome.error = str(exc)
         return outcome
     exited = watch_child(child.pid)  # before the loop can reap it
-    exited.add_done_callback(lambda f: None if f.cancelled() else child.reaped(f.result()))
     listener_gone = asyncio.Event()
     pumps = [
         asyncio.ensure_future(_pump(stream, fd, on_output, outcome, keep, listener_gone))

@@ -296,7 +296,6 @@ async def check_exec(plan: Launch, timeout: float, watch_child: WatchChild) -> s
         process.signal_group(child.pid, signal.SIGKILL)
         output.close()
         never_ran = process.last_word(child)
-    child.reaped(status)
     if never_ran is not None:
         return f"cannot run the check: {never_ran}"
     code, sig = process.exit_of(status)

@@ -491,6 +491,7 @@ class Instance:
                     json_lines=spec.log_format == "json",
                     report=self.app.report_log_problem,
                     owner=self._log_owner(),
+                    prepare=self.app.make_log_dir,
                 )
                 for stream in streams
             }
@@ -551,7 +552,6 @@ class Instance:
 
     def leader_exited(self, status: int) -> None:
         assert self.child is not None
-        self.child.reaped(status)
         code, sig = process.exit_of(status)
         never_ran = self._last_word(self.child)
         pgid = self.pgid
@@ -647,9 +647,7 @@ class Instance:
         """Take over a process the previous program ran (``hand_over``): it is running."""
         pid = int(handed["pid"])
         fds = {str(stream): int(fd) for stream, fd in handed["fds"].items()}
-        self.child = process.Child(
-            ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, ""), None, fds
-        )
+        self.child = process.Child(ProcessIdentity.of(pid) or ProcessIdentity(pid, 0, ""), fds)
         self.pgid = self.last_pid = pid
         cgroups, cgroup = self.host.cgroups, handed.get("cgroup")
         if cgroups is not None and isinstance(cgroup, str) and cgroups.adopt(cgroup, self):

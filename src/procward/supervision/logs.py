@@ -115,8 +115,11 @@ class LogSink:
         json_lines: bool = False,
         report: Callable[[str], None] | None = None,
         owner: tuple[int, int] | None = None,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
+        # Called before the directory is first used: makes it (``App.make_log_dir``).
+        self.prepare = prepare
         # (uid, gid) each file it opens is given to (``log_owner = "app"``); the
         # directory stays the daemon's, so that its user cannot plant a link in it.
         self.owner = owner
@@ -239,6 +242,9 @@ class LogSink:
         """The log's directory, opened without following a symlink: files are
         opened, renamed and deleted under it, so a directory planted as a
         link to somewhere else is refused (ELOOP) instead of written through."""
+        if self.prepare is not None:
+            self.prepare, prepare = None, self.prepare
+            prepare()
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(os.path.dirname(self.path), flags)
         try:
