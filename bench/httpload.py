@@ -73,7 +73,9 @@ class Tally:
 def tally(samples: Sequence[Sample]) -> Tally:
     """Requests in all, failures by kind (in ``Outcome`` order), latency of the good ones."""
     counts = Counter(s.outcome for s in samples)
-    failures = {kind: counts[kind] for kind in Outcome if kind is not Outcome.OK and counts[kind]}
+    failures: dict[Outcome, int] = {
+        kind: counts[kind] for kind in Outcome if kind is not Outcome.OK and counts[kind]
+    }
     good = [s.seconds for s in samples if s.outcome is Outcome.OK]
     return Tally(
         total=len(samples),

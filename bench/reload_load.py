@@ -156,7 +156,7 @@ def section(results: Sequence[WayResult], reloads: int) -> Section:
     out.comparisons += [
         Comparison(
             f"reload under load: failed requests, {reloads} reloads",
-            "",
+            "requests",
             True,
             {name: Summary.of([float(r.tally.failed)]) for name, r in best.items()},
         ),
