@@ -125,9 +125,11 @@ class ProcwardWay(ReloadWay):
         run(self.procward.up_command(config), timeout=COMMAND_TIMEOUT)
         self.procward.attach()
         self._wait_workers()
+        self.procward.instances()  # clean-up kills what status showed, should `down` fail
 
     def reload(self) -> None:
         run(self.procward.command("reload", "web"), timeout=COMMAND_TIMEOUT)
+        self.procward.instances()  # the new generation, for clean-up as above
 
     @property
     def warnings(self) -> list[str]:
