@@ -90,6 +90,23 @@ def process_group(pid: int) -> int | None:
     return int(raw[raw.rindex(b")") + 2 :].split()[2])
 
 
+def children(pid: int) -> list[Proc]:
+    """The live (not zombie) children of ``pid``, of any of its threads; none if it is gone."""
+    pids: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    found = [proc(child) for child in pids]
+    return [p for p in found if p is not None and p.is_alive()]
+
+
 @dataclass(frozen=True, slots=True)
 class CpuSample:
     """The CPU a process has used so far, summed over its threads."""

@@ -24,6 +24,8 @@ from bench import (
     logcapture,
     logwriter,
     machine,
+    reload_load,
+    reload_ways,
     report,
     scale,
     scenarios,
@@ -40,9 +42,10 @@ from bench.systems import APP_SYSTEMS, SYSTEMS, AppSystem, AppSystemFactory, Sys
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+# In the order a run measures them.
+PARTS = ("kit", "supervision", "upgrade", "reload", "logs", "fleet")
 # Variables that would distort start-up times: the first is the explicit
 # condition (bytecode must be written and used), the others are diagnostics.
-PARTS = ("kit", "supervision", "upgrade", "logs", "fleet")  # in the order a run measures them
 DROPPED_ENV = (
     "PYTHONDONTWRITEBYTECODE",
     "PYTHONPROFILEIMPORTTIME",
@@ -61,7 +64,7 @@ class Config:
     calls: int
     call_warmup: int
     out: Path
-    parts: tuple[str, ...]  # "kit", "supervision", "upgrade", "logs"
+    parts: tuple[str, ...]  # PARTS, or some of them
     plan: supervision.Plan
     log_plan: logcapture.LogPlan
     peers: bool  # measure the peers (supervisord) alongside procward
@@ -95,7 +98,8 @@ def parse(argv: Sequence[str]) -> Config:
         "--only",
         choices=PARTS,
         help="only the kit scenarios (empty daemon), the supervision ones (apps), the "
-        "supervisor upgrade with apps running, log capture, or the fleet (on Redis)",
+        "supervisor upgrade with apps running, reloads of an HTTP app under load, log "
+        "capture, or the fleet (on Redis)",
     )
     parser.add_argument(
         "--log-lines",
@@ -139,6 +143,7 @@ def parse(argv: Sequence[str]) -> Config:
         churn_marks=(0, 30, 60, 90) if quick else (0, 60, 180, 300),
         churn_soak=0 if quick else 1800,
         scale_counts=() if quick else (2000, 5000),
+        reloads=2 if quick else 5,
     )
     if args.log_width is not None and args.log_width < logwriter.MIN_WIDTH:
         parser.error(f"--log-width must be at least {logwriter.MIN_WIDTH}")
@@ -276,6 +281,12 @@ def measure(
         factories, made = _recording(app_systems)
         sections.append(upgrade.upgrade_supervisor(factories, env, cfg.plan))
         warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
+    if "reload" in cfg.parts:
+        print("bench: reload under load", file=sys.stderr)
+        ways = [(name, make) for name, make in reload_ways.WAYS if name in app_names]
+        reload_section, missing = reload_load.reload_under_load(ways, env, cfg.plan.reloads)
+        sections.append(reload_section)
+        warnings += missing
     if "logs" in cfg.parts:
         print("bench: log capture", file=sys.stderr)
         factories, made = _recording(app_systems)

@@ -87,6 +87,7 @@ class Plan:
     churn_marks: tuple[float, ...] = (0, 30, 60, 90)  # seconds into the crash storm
     churn_soak: float = 0  # seconds procward alone stays in it (the full run: 30 min)
     scale_counts: tuple[int, ...] = ()  # apps of the scale scenario (the full run: 2,000, 5,000)
+    reloads: int = 5  # reloads of the HTTP app under load, per way (bench.reload_load)
 
 
 def sleep_apps(n: int) -> list[AppDef]:
