@@ -242,8 +242,8 @@ class LogSink:
         """The log's directory, opened without following a symlink: files are
         opened, renamed and deleted under it, so a directory planted as a
         link to somewhere else is refused (ELOOP) instead of written through."""
-        if self.prepare is not None:
-            self.prepare, prepare = None, self.prepare
+        prepare, self.prepare = self.prepare, None
+        if prepare is not None:
             prepare()
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(os.path.dirname(self.path), flags)
