@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from procward.kit import _procinfo as procinfo
 from procward.kit._procinfo import ProcessIdentity, boot_id, starttime
 from procward.kit.testing import wait_for
 
@@ -116,3 +118,46 @@ def test_a_command_name_with_spaces_and_parentheses_parses(
     identity = ProcessIdentity.of(weird.pid)
     assert identity is not None
     assert identity.matches_live()
+
+
+def _spawn_timed() -> tuple[int, int, int]:
+    before = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    pid = os.posix_spawn("/bin/sleep", ["sleep", "30"], {})
+    return pid, before, time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+def test_a_childs_starttime_from_the_boot_clock_is_what_proc_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(procinfo, "_clock_agrees", None)
+    pids = []
+    try:
+        for _ in range(300):
+            pid, before, after = _spawn_timed()
+            pids.append(pid)
+            assert procinfo.born_between(pid, before, after) == ProcessIdentity.of(pid)
+        assert procinfo._clock_agrees is True  # nearly all were in one tick: not read
+    finally:
+        for pid in pids:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+
+
+def test_a_kernel_that_counts_otherwise_is_read_from_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procinfo, "_clock_agrees", None)
+    real = procinfo.starttime
+    monkeypatch.setattr(procinfo, "starttime", lambda pid: None if real(pid) is None else 7)
+    tick = procinfo._TICK_NS
+    assert procinfo.born_between(os.getpid(), 50 * tick, 50 * tick + 1) == ProcessIdentity(
+        os.getpid(), 7, boot_id()
+    )
+    assert procinfo._clock_agrees is False
+    # From then on /proc, whatever the clock says.
+    assert procinfo.born_between(os.getpid(), 60 * tick, 60 * tick + 1).starttime == 7
+
+
+def test_a_spawn_across_a_tick_reads_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procinfo, "_clock_agrees", True)
+    tick = procinfo._TICK_NS
+    me = procinfo.born_between(os.getpid(), 50 * tick - 1, 50 * tick)
+    assert me == ProcessIdentity.current()

@@ -124,3 +124,20 @@ def test_a_thread_spawning_meanwhile_never_starts_in_a_childs_directory(tmp_path
         done.set()
         thread.join(30)
     assert seen and str(tmp_path) not in seen
+
+
+def test_a_program_found_lately_is_not_looked_up_again_for_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(process.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(process, "_found", {})
+    program = script(tmp_path, "tool", "")
+    launch = Launch(argv=("tool",), env={"PATH": str(tmp_path)}, cwd=None)
+    process.check_runnable(launch)
+    program.unlink()
+    now[0] += process.FOUND_FOR / 2
+    process.check_runnable(launch)  # from memory: sh will say it, in the app's log
+    now[0] += process.FOUND_FOR
+    with pytest.raises(process.SpawnError, match="tool: command not found"):
+        process.check_runnable(launch)

@@ -37,6 +37,36 @@ def starttime(pid: int) -> int | None:
     return int(rest[19])
 
 
+# The boot clock's nanoseconds per clock tick of /proc/PID/stat (USER_HZ).
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+_clock_agrees: bool | None = None  # the boot clock against /proc, checked once
+
+
+def born_between(pid: int, before_ns: int, after_ns: int) -> ProcessIdentity | None:
+    """The identity of our child ``pid``, started between two reads of the boot clock.
+
+    The kernel stamps a process at its fork with the boot clock
+    (``CLOCK_BOOTTIME``) and shows that stamp in /proc/PID/stat in clock
+    ticks. When both reads fall in one tick (a spawn takes about a
+    millisecond, a tick ten), that tick is the starttime, with no read of
+    /proc — which costs some 70 µs for a process still in its exec, against
+    13 µs later. The first such answer is checked against /proc; should they
+    ever disagree (a kernel that counts otherwise), /proc is read from then
+    on. None if the process is already gone.
+    """
+    global _clock_agrees
+    tick = before_ns // _TICK_NS
+    if _clock_agrees is False or tick != after_ns // _TICK_NS:
+        return ProcessIdentity.of(pid)
+    if _clock_agrees is None:
+        read = starttime(pid)
+        if read is None:
+            return None
+        _clock_agrees = read == tick
+        tick = read
+    return ProcessIdentity(pid, tick, boot_id())
+
+
 class ProcessIdentity:
     # A plain class: CLI commands such as `down` use it, and `dataclasses`
     # would cost more to import than the command takes to run.
