@@ -215,3 +215,19 @@ def test_an_annotation_that_names_nothing_is_a_clear_error() -> None:
 
     with pytest.raises(TypeError, match=r"Broken\.value: cannot read its annotation 'NoSuchType'"):
         Broken.from_dict({"value": 1})
+
+
+def test_equality_and_hash_hold_for_one_field_none_and_inherited_ones() -> None:
+    class One(Struct):
+        x: int
+
+    class Empty(Struct):
+        pass
+
+    class More(One):
+        y: int = 2
+
+    assert One(1) == One(1) != One(2) and hash(One(1)) == hash(One(1))
+    assert Empty() == Empty() and hash(Empty()) == hash(Empty())
+    assert More(1) == More(1, 2) != More(1, 3)
+    assert replace(More(1), y=5)._values() == (1, 5)

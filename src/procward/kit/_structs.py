@@ -29,13 +29,16 @@ Why not dataclasses (decision 0018): ``@dataclass`` compiles a new
 ~0.5 MB plus 0.16 MB for the module, out of an RSS budget where supervisord
 is the peer to beat. Here every class shares the same few functions; a
 class costs its type object and slot descriptors. The generic ``__init__``
-is slower than a generated one (~1 µs), which nothing hot pays: these are
-made per state change, connection or config load, not per request.
+is slower than a generated one (~1 µs); the supervisor's state machine
+makes a few records per restart, so ``__init__`` and ``replace`` set slots
+directly and ``__eq__`` reads every field in one ``attrgetter`` call (a
+crash storm's CPU per restart: a tenth of it was here).
 """
 
 from __future__ import annotations
 
 import sys
+from _operator import attrgetter  # the C module: `operator` would be one more import
 
 # Not `typing` (20 ms) nor `collections.abc` (3 ms: it imports `collections`): the
 # CLI decodes replies with this module, and neither is on its path otherwise.
@@ -69,6 +72,15 @@ def field(*, default: Any = _NO_DEFAULT, default_factory: Any = None) -> Any:
     return default
 
 
+def _values_of(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(fields) > 1:
+        return attrgetter(*fields)
+    if fields:
+        get = attrgetter(fields[0])
+        return lambda self: (get(self),)
+    return lambda self: ()
+
+
 class _StructMeta(type):
     def __new__(
         mcs,
@@ -93,6 +105,8 @@ class _StructMeta(type):
                 defaults[key] = ns.pop(key)  # a class attribute would clash with the slot
         ns["__slots__"] = tuple(own)
         ns["_fields"] = fields + tuple(own)
+        # Every field's value in one C call (``__eq__``, ``__hash__``); a tuple always.
+        ns["_getter"] = staticmethod(_values_of(ns["_fields"]))
         ns["_defaults"] = defaults
         ns["_frozen"] = frozen
         ns["__match_args__"] = ns["_fields"]
@@ -114,32 +128,39 @@ class Struct(metaclass=_StructMeta):
         _fields: ClassVar[tuple[str, ...]]
         _defaults: ClassVar[dict[str, Any]]
         _frozen: ClassVar[bool]
+
+        @staticmethod
+        def _getter(obj: Any) -> tuple[Any, ...]:  # every field's value, in order
+            ...
+
         # A field's name on the wire where it is not its own (a Python keyword),
         # declared by the classes that need one: ``{"was": "from"}``.
         _wire: ClassVar[dict[str, str]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        fields = self._fields
-        if len(args) > len(fields):
+        # Hot: the supervisor's state machine makes a few records per restart.
+        fields, given, put = self._fields, len(args), object.__setattr__
+        if given > len(fields):
             raise TypeError(f"{type(self).__name__}() takes {len(fields)} arguments")
-        values = dict(zip(fields, args, strict=False))
-        for key, value in kwargs.items():
-            if key not in fields:
-                raise TypeError(f"{type(self).__name__}() got an unexpected argument {key!r}")
-            if key in values:
-                raise TypeError(f"{type(self).__name__}() got {key!r} twice")
-            values[key] = value
+        for key, value in zip(fields, args):  # noqa: B905 (fewer args than fields)
+            put(self, key, value)
+        if given == len(fields) and not kwargs:
+            return
         defaults = self._defaults
-        for key in fields:
-            if key in values:
-                value = values[key]
+        for key in fields[given:]:
+            if key in kwargs:
+                value = kwargs.pop(key)
             elif key in defaults:
                 value = defaults[key]
                 if type(value) is _Factory:
                     value = value.make()
             else:
                 raise TypeError(f"{type(self).__name__}() is missing {key!r}")
-            object.__setattr__(self, key, value)
+            put(self, key, value)
+        for key in kwargs:  # what no field took: given twice, or unknown
+            if key in fields:
+                raise TypeError(f"{type(self).__name__}() got {key!r} twice")
+            raise TypeError(f"{type(self).__name__}() got an unexpected argument {key!r}")
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: cannot set {key!r}")
@@ -148,7 +169,7 @@ class Struct(metaclass=_StructMeta):
         raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {key!r}")
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, key) for key in self._fields)
+        return self._getter(self)
 
     def as_dict(self) -> dict[str, Any]:
         """The record as JSON-ready values: nested structs as dicts, enums by value."""
@@ -168,10 +189,10 @@ class Struct(metaclass=_StructMeta):
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._values() == other._values()
+        return self._getter(self) == other._getter(other)
 
     def __hash__(self) -> int:
-        return hash((self.__class__, self._values()))
+        return hash((self.__class__, self._getter(self)))
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{key}={getattr(self, key)!r}" for key in self._fields)
@@ -180,11 +201,16 @@ class Struct(metaclass=_StructMeta):
 
 def replace(obj: T, /, **changes: Any) -> T:
     """A copy of the struct ``obj`` with ``changes``."""
-    fields = obj._fields  # type: ignore[attr-defined]
-    unknown = [key for key in changes if key not in fields]
-    if unknown:
-        raise TypeError(f"{type(obj).__name__} has no field {unknown[0]!r}")
-    return type(obj)(**{key: changes.get(key, getattr(obj, key)) for key in fields})
+    cls = type(obj)
+    fields = cls._fields  # type: ignore[attr-defined]
+    for key in changes:
+        if key not in fields:
+            raise TypeError(f"{cls.__name__} has no field {key!r}")
+    # Field by field, not through __init__: a state change makes several copies.
+    copy, put = object.__new__(cls), object.__setattr__
+    for key in fields:
+        put(copy, key, changes[key] if key in changes else getattr(obj, key))
+    return copy
 
 
 class RecordError(ValueError):

@@ -328,11 +328,24 @@ def _rmdir(path: str) -> bool:
 
 
 def _lines(path: str) -> list[str]:
+    """The lines of a cgroup file (small: one read), none if it cannot be read.
+
+    ``os.open`` and one ``os.read``, not ``open()``: a crash storm reads an
+    instance's ``cgroup.events`` at every exit, and the text layers doubled it.
+    """
     try:
-        with open(path) as f:
-            return f.read().splitlines()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return []
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode(errors="replace").splitlines()
 
 
 def _words(path: str) -> list[str]:
