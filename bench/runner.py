@@ -69,12 +69,15 @@ class Config:
     log_plan: logcapture.LogPlan
     peers: bool  # measure the peers (supervisord) alongside procward
     check: bool = False  # judge procward's rows against bench/budgets.toml
+    scenarios: tuple[str, ...] = ()  # of the supervision part; () = all of them
 
     @property
     def report_path(self) -> Path:
         if self.quick:
             return self.out / "quick-latest.md"
         date = datetime.date.today().isoformat()
+        if self.scenarios:
+            return self.out / f"{date}-{'-'.join(self.scenarios)}.md"
         if len(self.parts) == 1:
             return self.out / f"{date}-{self.parts[0]}.md"
         return self.out / f"{date}.md"
@@ -100,6 +103,17 @@ def parse(argv: Sequence[str]) -> Config:
         help="only the kit scenarios (empty daemon), the supervision ones (apps), the "
         "supervisor upgrade with apps running, reloads of an HTTP app under load, log "
         "capture, or the fleet (on Redis)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SUPERVISION_SCENARIOS),
+        help="only this scenario of the supervision part (repeatable; implies --only supervision)",
+    )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        help="seconds of the procward crash-storm soak (full run default 1800; 0: none)",
     )
     parser.add_argument(
         "--log-lines",
@@ -141,7 +155,7 @@ def parse(argv: Sequence[str]) -> Config:
         stop_samples=1 if quick else 5,
         upgrade_runs=2 if quick else 5,
         churn_marks=(0, 30, 60, 90) if quick else (0, 60, 180, 300),
-        churn_soak=0 if quick else 1800,
+        churn_soak=args.soak if args.soak is not None else 0 if quick else 1800,
         scale_counts=() if quick else (2000, 5000),
         reloads=2 if quick else 5,
     )
@@ -164,13 +178,33 @@ def parse(argv: Sequence[str]) -> Config:
         calls=args.calls or (3000 if quick else 20000),
         call_warmup=300 if quick else 1000,
         out=args.out,
-        parts=(args.only,) if args.only else ("kit", "supervision") if args.check else PARTS,
+        parts=("supervision",)
+        if args.scenario
+        else (args.only,)
+        if args.only
+        else ("kit", "supervision")
+        if args.check
+        else PARTS,
+        scenarios=tuple(args.scenario or ()),
         plan=plan,
         log_plan=log_plan,
         peers=not (args.no_peers or quick),  # quick: procward alone, for development
         check=args.check,
     )
 
+
+# The supervision part's scenarios, in the order a run measures them.
+SUPERVISION_SCENARIOS: dict[str, supervision.ScenarioFn] = {
+    fn.__name__: fn
+    for fn in [
+        *supervision.SCENARIOS,
+        dashboard.dashboard_cpu,
+        dashboard.first_render,
+        dashboard.live_updates,
+        churn.churn,
+        scale.scale,
+    ]
+}
 
 PEER_NOTES = {"supervisord": SUPERVISORD_NOTE, "circus": CIRCUS_NOTE, "pm2": PM2_NOTE}
 
@@ -264,14 +298,9 @@ def measure(
     if "supervision" in cfg.parts:
         # Each scenario makes (and cleans up) fresh systems; collect what they warned about.
         factories, made = _recording(app_systems)
-        for scenario in [
-            *supervision.SCENARIOS,
-            dashboard.dashboard_cpu,
-            dashboard.first_render,
-            dashboard.live_updates,
-            churn.churn,
-            scale.scale,
-        ]:
+        for name, scenario in SUPERVISION_SCENARIOS.items():
+            if cfg.scenarios and name not in cfg.scenarios:
+                continue
             print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
             result = scenario(factories, env, cfg.plan)
             sections += result if isinstance(result, list) else [result]
