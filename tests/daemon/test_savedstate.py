@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +21,10 @@ from procward.daemon.savedstate import SavedApp, SavedInstance, SavedSettings, S
 from procward.kit._client import Client
 from procward.kit._errors import CorruptFile
 from procward.kit._paths import InstancePaths
-from procward.kit._structs import RecordError
+from procward.kit._procinfo import ProcessIdentity
+from procward.kit._structs import RecordError, replace
+from procward.supervision.machine import Record, State
+from procward.supervision.state import FORMAT, StateStore
 
 from ..conftest import Result
 from .conftest import wait_all_state
@@ -205,3 +209,64 @@ def test_a_daemon_starts_from_a_state_file_of_today(
     assert SavedState.from_dict(kept).as_dict() == kept
     assert [a["spec"]["name"] for a in kept["apps"]] == ["web", "once"]
     assert os.path.exists(paths.state + ".bak")
+
+
+def _app(name: str, *records: Record, pgid: int | None = None) -> SimpleNamespace:
+    """What an entry reads of an app and its instances, without a supervisor."""
+    instances = [
+        SimpleNamespace(
+            index=i,
+            record=rec,
+            pgid=pgid,
+            child=None
+            if rec.pid is None
+            else SimpleNamespace(identity=ProcessIdentity(rec.pid, 7, BOOT_ID)),
+            started_wall=100.0,
+        )
+        for i, rec in enumerate(records)
+    ]
+    table = {"name": name, "cmd": ["sleep", "1"]}
+    return SimpleNamespace(
+        name=name,
+        table=table,
+        source="f.toml",
+        desired=True,
+        held=False,
+        max_instances=None,
+        instances=instances,
+    )
+
+
+def test_an_apps_entry_is_encoded_again_exactly_when_what_it_says_changed() -> None:
+    entries = savedstate.AppEntries()
+    web, db = _app("web", Record(State.RUNNING, pid=10), pgid=10), _app("db", Record())
+    first = entries.encoded([web, db])
+    assert [json.loads(e) for e in first] == [savedstate.app_entry(web), savedstate.app_entry(db)]
+    assert SavedApp.from_dict(json.loads(first[0])).instances[0] == SavedInstance(
+        0, "running", pid=10, pgid=10, starttime=7, boot_id=BOOT_ID, started_at=100.0
+    )
+    again = entries.encoded([web, db])
+    assert again[0] is first[0] and again[1] is first[1]  # nothing changed: not encoded again
+    web.instances[0].record = replace(web.instances[0].record, restarts=1)
+    db.desired = False
+    third = entries.encoded([web, db])
+    assert json.loads(third[0])["instances"][0]["restarts"] == 1
+    assert json.loads(third[1])["desired"] is False
+    assert entries.encoded([db]) == [third[1]]  # an app gone is forgotten
+    assert list(entries._last) == ["db"]
+
+
+def test_a_state_file_with_encoded_entries_reads_back_as_the_records(tmp_path: Any) -> None:
+    entries = savedstate.AppEntries()
+    web = _app("web", Record(State.RUNNING, pid=10), pgid=10)
+    kept = {"spec": {"name": "gone"}, "instances": "not a list"}  # kept as it was
+    store = StateStore(
+        str(tmp_path / "state.json"),
+        lambda: savedstate.snapshot(
+            SimpleNamespace(apps={"web": web}), [kept], SavedSettings(), entries
+        ),
+    )
+    saved = json.loads(store._take())
+    assert saved["format"] == FORMAT and saved["apps"][1] == kept
+    assert SavedApp.from_dict(saved["apps"][0]).instances[0].pid == 10
+    assert SavedSettings.from_dict(saved["settings"]) == SavedSettings()

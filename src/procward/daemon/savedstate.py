@@ -20,6 +20,7 @@ same keys, plus fields of the status view) reads as it is.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -95,50 +96,99 @@ class SavedState(Struct):
 
 
 def snapshot(
-    sup: Supervisor, kept: Iterable[dict[str, Any]], settings: SavedSettings
+    sup: Supervisor,
+    kept: Iterable[dict[str, Any]],
+    settings: SavedSettings,
+    entries: AppEntries | None = None,
 ) -> dict[str, Any]:
     """The file as it is now (in the loop, so consistent): ``SavedState(...).as_dict()``.
 
-    Built as plain dicts, key for key the records' fields, rather than
-    through the records: the loop pays for every save, and a scale-up to
-    600 instances saves many times. Measured on a loaded 2-core machine,
-    building and ``as_dict()`` of the records cost ~70 µs an instance
-    (``ping`` 248 ms during that scale-up, budget 200 ms); these dicts cost
-    what the dicts before the records did. A test reads what the daemon
-    wrote back through the records and finds it unchanged.
+    Each app's entry comes encoded, from ``entries`` (made anew without
+    one): ``StateStore`` puts the bytes in the file as they are. Built from
+    plain values, key for key the records' fields, rather than through the
+    records: the loop pays for every save, and a cold start of 2,000 apps
+    saves while it goes. A test reads what the daemon wrote back through
+    the records and finds it unchanged.
     """
-    apps: list[Any] = [app_entry(app) for app in sup.apps.values()]
+    apps: list[Any] = (entries or AppEntries()).encoded(sup.apps.values())
     apps.extend(kept)  # entries of the last file that made no app: kept as they were
     return {"format": FORMAT, "saved_at": time.time(), "apps": apps, "settings": settings.as_dict()}
 
 
-def app_entry(app: App) -> dict[str, Any]:
-    """``SavedApp`` of ``app``, as its ``as_dict()``."""
-    return {
-        "spec": app.table,
-        "source": app.source,
-        "desired": app.desired,
-        "held": app.held,
-        "max_instances": app.max_instances,
-        "instances": [instance_entry(inst) for inst in app.instances],
-    }
+class AppEntries:
+    """Each app's entry as JSON bytes, encoded again only when what it says changed.
+
+    An entry is made from its *key* alone — a tuple of every value it holds
+    (``_key``) — so an entry whose key equals the last one's is the same
+    entry, by construction: nothing can change it unseen. Making and
+    comparing the keys of 2,000 apps costs a few milliseconds; making and
+    encoding their entries, ten times that, at every save of a cold start.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+
+    def encoded(self, apps: Iterable[App]) -> list[Any]:
+        last, now = self._last, {}
+        out: list[Any] = []
+        for app in apps:
+            key = _key(app)
+            found = last.get(app.name)
+            if found is None or found[0] != key:
+                found = (key, json.dumps(_entry(key)).encode())
+            now[app.name] = found
+            out.append(found[1])
+        self._last = now  # apps gone are forgotten
+        return out
 
 
+def _key(app: App) -> tuple[Any, ...]:
+    """Every value of ``app``'s entry, in ``_entry``'s order."""
+    return (
+        app.table,
+        app.source,
+        app.desired,
+        app.held,
+        app.max_instances,
+        tuple(_instance_key(inst) for inst in app.instances),
+    )
+
+
+def _instance_key(inst: Instance) -> tuple[Any, ...]:
+    """``SavedInstance`` of ``inst``: what the view shows of its outcome, and the
+    identity of its group from the instance itself (so that the view may drop it
+    without harm)."""
+    rec = inst.record
+    ident = None if inst.child is None else inst.child.identity
+    return (
+        inst.index,
+        rec.state.value,
+        rec.pid,
+        inst.pgid,
+        None if ident is None else ident.starttime,
+        None if ident is None else ident.boot_id,
+        rec.restarts,
+        inst.started_wall if rec.pid is not None else None,
+        rec.exit_code,
+        rec.exit_signal,
+        rec.error,
+    )
+
+
+_APP_FIELDS = ("spec", "source", "desired", "held", "max_instances")
 _INSTANCE_FIELDS = SavedInstance._fields
 
 
-def instance_entry(inst: Instance) -> dict[str, Any]:
-    """``SavedInstance`` of ``inst``, as its ``as_dict()``: what the view shows of its
-    outcome, and the identity of its group from the instance itself (so that the
-    view may drop it without harm)."""
-    info = inst.snapshot()
-    entry = {key: info.get(key) for key in _INSTANCE_FIELDS}
-    entry["restarts"] = info.get("restarts", 0)
-    ident = None if inst.child is None else inst.child.identity
-    entry["pgid"] = inst.pgid
-    entry["starttime"] = None if ident is None else ident.starttime
-    entry["boot_id"] = None if ident is None else ident.boot_id
+def _entry(key: tuple[Any, ...]) -> dict[str, Any]:
+    """``SavedApp(...).as_dict()`` of the app whose key is ``key``."""
+    entry = dict(zip(_APP_FIELDS, key, strict=False))
+    entry["instances"] = [dict(zip(_INSTANCE_FIELDS, each, strict=True)) for each in key[-1]]
     return entry
+
+
+def app_entry(app: App) -> dict[str, Any]:
+    """``SavedApp`` of ``app``, as its ``as_dict()``."""
+    return _entry(_key(app))
 
 
 def read(raw: bytes) -> SavedState:

@@ -107,10 +107,12 @@ class ProcwardDaemon(Daemon):
         keeper: StateKeeper
         sup = Supervisor(self.paths, on_change=lambda: keeper.changed())  # noqa: PLW0108
 
+        entries = savedstate.AppEntries()
+
         def snapshot() -> dict[str, Any]:
             settings = SavedSettings(metrics.saved(), network.saved(), sup.max_total_instances)
             kept = keeper.saved_apps.entries() if keeper.saved_apps is not None else ()
-            return savedstate.snapshot(sup, kept, settings)
+            return savedstate.snapshot(sup, kept, settings, entries)
 
         keeper = StateKeeper(self.paths, snapshot, lambda: lifecycle.prompt_status(sup))
         metrics = Metrics(sup, self.scheduler, keeper)

@@ -148,7 +148,12 @@ class StateStore:
         self.file.abandon()
 
     def _take(self) -> bytes:
-        return json.dumps({"format": FORMAT, "saved_at": time.time(), **self.snapshot()}).encode()
+        """The snapshot, stamped; ``apps`` may hold entries already encoded (bytes)."""
+        state = {"format": FORMAT, "saved_at": time.time(), **self.snapshot()}
+        apps = state.pop("apps", [])
+        head = json.dumps(state).encode()
+        body = b",".join(a if type(a) is bytes else json.dumps(a).encode() for a in apps)
+        return b"".join((head[:-1], b', "apps": [' if state else b'"apps": [', body, b"]}"))
 
 
 class Leftover(Struct):
