@@ -13,7 +13,7 @@ claims its child (``kit._children.run``) and the reaper leaves it alone.
 
 Each child leads its own process group (``setpgroup=0``), so a stop or a
 kill reaches everything it started. Children start by ``posix_spawn``
-(decision 0051): a quarter of ``Popen``'s CPU in the daemon and two thirds
+(decision 0053): a quarter of ``Popen``'s CPU in the daemon and two thirds
 of its wall time, the difference between a cold start near the machine's
 floor and one four times it. No descriptor of the daemon reaches a child:
 every one is close-on-exec (PEP 446, and libuv's own), and those a child is
