@@ -200,6 +200,19 @@ def test_the_cli_does_not_load_the_typed_client() -> None:
         assert module not in loaded
 
 
+def test_ping_loads_no_other_commands_module() -> None:
+    """Issue 18: the command table names each command's function (``"module:function"``)
+    and imports its module only to run it; ``ping`` loads ``cli.daemon`` and nothing of
+    the other commands (they were ~2 ms of its start-up), nor ``math`` (a shared library
+    ``kit._fastjson`` needs no more)."""
+    code = "from procward.cli.main import PARSER; PARSER.parse(['ping'])[0].func"
+    loaded = imported_by(code)
+    assert "procward.cli.daemon" in loaded
+    for module in ("apps", "dashboard", "fleet", "hooks", "importing", "logs", "secrets"):
+        assert f"procward.cli.{module}" not in loaded
+    assert "math" not in loaded
+
+
 def test_the_records_status_renders_import_nothing_slow() -> None:
     """``procward status`` decodes the daemon's reply with ``procward.replies``: its
     imports were once half of the command's time (``typing``, 20 ms)."""
