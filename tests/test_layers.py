@@ -213,6 +213,14 @@ def test_ping_loads_no_other_commands_module() -> None:
     assert "math" not in loaded
 
 
+def test_status_loads_no_other_commands_module() -> None:
+    """``status`` has a module of its own: it loads none of the other commands about apps."""
+    code = "from procward.cli.main import PARSER; PARSER.parse(['status'])[0].func"
+    loaded = imported_by(code)
+    assert "procward.cli.status" in loaded
+    assert "procward.cli.apps" not in loaded and "procward.cli.daemon" not in loaded
+
+
 def test_the_records_status_renders_import_nothing_slow() -> None:
     """``procward status`` decodes the daemon's reply with ``procward.replies``: its
     imports were once half of the command's time (``typing``, 20 ms)."""

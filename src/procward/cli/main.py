@@ -298,7 +298,7 @@ PARSER = Parser(
         ),
         Command(
             "status",
-            "procward.cli.apps:cmd_status",
+            "procward.cli.status:cmd_status",
             "show the apps (exit status 1 if something meant to run does not, or on a warning)",
             [JSON],
             [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
