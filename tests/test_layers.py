@@ -202,15 +202,16 @@ def test_the_cli_does_not_load_the_typed_client() -> None:
 
 def test_ping_loads_no_other_commands_module() -> None:
     """Issue 18: the command table names each command's function (``"module:function"``)
-    and imports its module only to run it; ``ping`` loads ``cli.daemon`` and nothing of
-    the other commands (they were ~2 ms of its start-up), nor ``math`` (a shared library
-    ``kit._fastjson`` needs no more)."""
+    and imports its module only to run it; ``ping`` loads ``cli.ping`` and nothing of
+    the other commands (they were ~2 ms of its start-up), nor ``math`` and ``_struct``
+    (shared libraries that ``kit._fastjson`` and ``kit._client`` need no more)."""
     code = "from procward.cli.main import PARSER; PARSER.parse(['ping'])[0].func"
     loaded = imported_by(code)
-    assert "procward.cli.daemon" in loaded
-    for module in ("apps", "dashboard", "fleet", "hooks", "importing", "logs", "secrets"):
+    assert "procward.cli.ping" in loaded
+    others = ("apps", "daemon", "dashboard", "fleet", "hooks", "importing", "logs", "secrets")
+    for module in others:
         assert f"procward.cli.{module}" not in loaded
-    assert "math" not in loaded
+    assert "math" not in loaded and "_struct" not in loaded
 
 
 def test_status_loads_no_other_commands_module() -> None:

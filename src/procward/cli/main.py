@@ -284,7 +284,7 @@ PARSER = Parser(
         ),
         Command(
             "ping",
-            "procward.cli.daemon:cmd_ping",
+            "procward.cli.ping:cmd_ping",
             "check that the daemon answers",
             [JSON, Option("--no-spawn", help="do not start the daemon")],
             record=PingArgs,
