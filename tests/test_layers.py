@@ -214,6 +214,25 @@ def test_ping_loads_no_other_commands_module() -> None:
     assert "math" not in loaded and "_struct" not in loaded
 
 
+def test_the_installed_command_loads_no_re() -> None:
+    """Decision 0052: the wheel installs ``scripts/procward`` as the command, not an
+    entry point whose wrapper (pip before 25.0) imports ``re``, ~10 ms of a ``ping``."""
+    script = os.path.join(os.path.dirname(PACKAGE_DIR), "..", "scripts", "procward")
+    if not os.path.exists(script):
+        pytest.skip("not a checkout: no scripts/procward")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", script, "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout.startswith("procward ")
+    loaded = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "procward.cli.main" in loaded
+    assert "re" not in loaded - imported_by("pass")
+
+
 def test_status_loads_no_other_commands_module() -> None:
     """``status`` has a module of its own: it loads none of the other commands about apps."""
     code = "from procward.cli.main import PARSER; PARSER.parse(['status'])[0].func"
