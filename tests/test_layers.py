@@ -203,13 +203,14 @@ def test_the_cli_does_not_load_the_typed_client() -> None:
 def test_ping_loads_no_other_commands_module() -> None:
     """Issue 18: the command table names each command's function (``"module:function"``)
     and imports its module only to run it; ``ping`` loads ``cli.ping`` and nothing of
-    the other commands (they were ~2 ms of its start-up), nor ``math`` and ``_struct``
+    the other commands (they were ~2 ms of its start-up) nor ``render``'s tables (its
+    uptime comes from ``cli.quantities``), nor ``math`` and ``_struct``
     (shared libraries that ``kit._fastjson`` and ``kit._client`` need no more)."""
     code = "from procward.cli.main import PARSER; PARSER.parse(['ping'])[0].func"
     loaded = imported_by(code)
     assert "procward.cli.ping" in loaded
-    others = ("apps", "daemon", "dashboard", "fleet", "hooks", "importing", "logs", "secrets")
-    for module in others:
+    others = ("apps", "daemon", "dashboard", "fleet", "hooks", "importing", "logs", "render")
+    for module in (*others, "secrets"):
         assert f"procward.cli.{module}" not in loaded
     assert "math" not in loaded and "_struct" not in loaded
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from procward.cli.quantities import duration, percent, size
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,21 +35,6 @@ if TYPE_CHECKING:
     )
 
     R = TypeVar("R")
-
-
-def duration(seconds: float) -> str:
-    """``3d4h``, ``2h5m``, ``4m12s``, ``9s``: two units at most."""
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
 
 
 # The shape of every command's --json object (docs/cli-json.md): a consumer
@@ -208,22 +195,6 @@ def changes(result: ConfigLoaded, indent: str = "") -> None:
             said = True
     if not said:
         sys.stdout.write(f"{indent}no changes\n")
-
-
-def size(count: int | None) -> str:
-    """``512K``, ``18.3M``, ``1.2G``: memory as ``top`` shows it."""
-    if count is None:
-        return "-"
-    value = float(count)
-    for unit in ("B", "K", "M", "G"):
-        if value < 1024 or unit == "G":
-            return f"{value:.0f}{unit}" if unit in "BK" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}G"
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
 
 
 _METRICS_COLUMNS = ("NAME", "INST", "STATE", "PID", "CPU", "MEM", "PROCS")

@@ -13,6 +13,7 @@ import sys
 from procward.cli import render
 from procward.cli.connection import connect
 from procward.cli.options import AppsArgs
+from procward.cli.quantities import duration
 from procward.kit._errors import MethodNotFound
 from procward.kit._paths import InstancePaths
 
@@ -80,7 +81,7 @@ def _status_in_full(reply: object, paths: InstancePaths, told: set[str]) -> int:
 
 
 def _daemon_line(daemon: DaemonInfo, paths: InstancePaths) -> None:
-    uptime = render.duration(daemon.uptime)
+    uptime = duration(daemon.uptime)
     print(f"procward {daemon.version} (pid {daemon.pid}, up {uptime}), {paths.instance}")
     for line in render.listeners(daemon, problems_only=True):
         print(line)
