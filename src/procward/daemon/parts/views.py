@@ -225,15 +225,16 @@ def instance_table(apps: list[App]) -> dict[str, Any]:
     rows: list[tuple[Any, ...]] = []
     details: dict[str, dict[str, object]] = {}
     for app in apps:
-        if not app.instances:  # one row that says so, its cells empty
-            rows.append((app.name, None, None, None, None, None))
-        for inst in app.instances:
+        name, instances, failed = app.name, app.instances, bool(app.last_error)
+        if not instances:  # one row that says so, its cells empty
+            rows.append((name, None, None, None, None, None))
+        for inst in instances:
             view = inst.snapshot()
-            if app.last_error or _more_to_say(view):
+            if failed or _more_to_say(view):
                 details[str(len(rows))] = view
             rows.append(
                 (
-                    app.name,
+                    name,
                     view["index"],
                     view["state"],
                     view["pid"],
