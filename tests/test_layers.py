@@ -200,6 +200,48 @@ def test_the_cli_does_not_load_the_typed_client() -> None:
         assert module not in loaded
 
 
+def test_ping_loads_no_other_commands_module() -> None:
+    """Issue 18: the command table names each command's function (``"module:function"``)
+    and imports its module only to run it; ``ping`` loads ``cli.ping`` and nothing of
+    the other commands (they were ~2 ms of its start-up) nor ``render``'s tables (its
+    uptime comes from ``cli.quantities``), nor ``math`` and ``_struct``
+    (shared libraries that ``kit._fastjson`` and ``kit._client`` need no more)."""
+    code = "from procward.cli.main import PARSER; PARSER.parse(['ping'])[0].func"
+    loaded = imported_by(code)
+    assert "procward.cli.ping" in loaded
+    others = ("apps", "daemon", "dashboard", "fleet", "hooks", "importing", "logs", "render")
+    for module in (*others, "secrets"):
+        assert f"procward.cli.{module}" not in loaded
+    assert "math" not in loaded and "_struct" not in loaded
+
+
+def test_the_installed_command_loads_no_re() -> None:
+    """Decision 0052: the wheel installs ``scripts/procward`` as the command, not an
+    entry point whose wrapper (pip before 25.0) imports ``re``, ~10 ms of a ``ping``."""
+    script = os.path.join(os.path.dirname(PACKAGE_DIR), "..", "scripts", "procward")
+    if not os.path.exists(script):
+        pytest.skip("not a checkout: no scripts/procward")
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", script, "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout.startswith("procward ")
+    loaded = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "procward.cli.main" in loaded
+    assert "re" not in loaded - imported_by("pass")
+
+
+def test_status_loads_no_other_commands_module() -> None:
+    """``status`` has a module of its own: it loads none of the other commands about apps."""
+    code = "from procward.cli.main import PARSER; PARSER.parse(['status'])[0].func"
+    loaded = imported_by(code)
+    assert "procward.cli.status" in loaded
+    assert "procward.cli.apps" not in loaded and "procward.cli.daemon" not in loaded
+
+
 def test_the_records_status_renders_import_nothing_slow() -> None:
     """``procward status`` decodes the daemon's reply with ``procward.replies``: its
     imports were once half of the command's time (``typing``, 20 ms)."""

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Deleted,
         NetworkView,
         Ping,
+        StatusTable,
     )
     from procward.reports import (
         AuditView,
@@ -875,6 +876,17 @@ class Methods:
             "status",
             {},
             "DaemonStatus",
+        )
+        return reply
+
+    def statusTable(self) -> StatusTable:
+        """What the status command prints: the instances as columns, the whole view only of
+        those with more to say (decision 0051). (role: viewer)
+        """
+        reply: StatusTable = self._call(
+            "statusTable",
+            {},
+            "StatusTable",
         )
         return reply
 
@@ -1746,6 +1758,17 @@ class AsyncMethods:
             "status",
             {},
             "DaemonStatus",
+        )
+        return reply
+
+    async def statusTable(self) -> StatusTable:
+        """What the status command prints: the instances as columns, the whole view only of
+        those with more to say (decision 0051). (role: viewer)
+        """
+        reply: StatusTable = await self._call(
+            "statusTable",
+            {},
+            "StatusTable",
         )
         return reply
 

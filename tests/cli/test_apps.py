@@ -15,7 +15,8 @@ import pytest
 
 from procward.cli.main import main
 from procward.kit._client import Client
-from procward.kit._errors import InvalidParams
+from procward.kit._errors import InvalidParams, MethodNotFound
+from procward.kit.testing import wait_for
 
 from ..daemon.conftest import LoadApps, wait_state
 
@@ -109,3 +110,84 @@ def test_stop_all_by_its_app_method_is_refused_with_the_all_method(two_apps: Cli
     refused = "stopApp takes one app's name; for every app call stopAll"
     with pytest.raises(InvalidParams, match=refused):
         two_apps.call("stopApp", name="all")
+
+
+MANY_KINDS = """
+    [apps.plain]
+    cmd = ["sleep", "1000"]
+    instances = 2
+    min_start = "0s"
+
+    [apps.probed]
+    cmd = ["sleep", "1000"]
+    ready = { delay = "50ms" }
+    health = { exec = "false", interval = "100ms", failures = 1000000 }  # never restarted
+
+    [apps.done]
+    cmd = ["sh", "-c", "exit 3"]
+    restart = "never"
+
+    [apps.none]
+    cmd = ["sleep", "1000"]
+    instances = 0
+
+    [apps.young]
+    cmd = ["sleep", "1000"]
+    min_start = "1h"
+"""
+
+
+def _both_tables(daemon: Client, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    """The table from ``statusTable`` and from ``status``, of one moment (``now``)."""
+    from procward.cli import render
+    from procward.replies import DaemonStatus, StatusTable
+
+    table = StatusTable.from_dict(daemon.call("statusTable"))
+    full = DaemonStatus.from_dict(daemon.call("status"))
+    assert table.healthy == full.healthy
+    assert table.instances.held == [app.name for app in full.apps if app.held]
+    render.instance_table(table.instances, now=1e10)
+    from_table = capsys.readouterr().out
+    render.app_table(full.apps, now=1e10)
+    return from_table, capsys.readouterr().out
+
+
+def test_status_prints_from_the_columns_what_it_prints_from_every_app_in_full(
+    daemon: Client, load_apps: LoadApps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Decision 0051: ``statusTable`` sends the rows with nothing to say as columns and
+    the others in full; the table is the same, row for row, note for note."""
+    load_apps(MANY_KINDS)
+    wait_state(daemon, "plain", "running", index=1)
+    wait_state(daemon, "done", "exited")
+    wait_for(lambda: "health check failing" in _both_tables(daemon, capsys)[0], what="a note")
+    from_table, in_full = _both_tables(daemon, capsys)
+    assert from_table == in_full
+    for note in ("exit status 3", "no instances", "starting: not yet up for its min_start"):
+        assert note in from_table
+    daemon.call("setMetricsEnabled", {"enabled": True, "interval": 0.1})
+    wait_for(lambda: "MEM" in _both_tables(daemon, capsys)[0], what="CPU and MEM columns")
+    from_table, in_full = _both_tables(daemon, capsys)
+    assert from_table == in_full
+
+
+def test_status_is_one_call_of_the_table_and_asks_an_older_daemon_for_every_app(
+    two_apps: Client,
+    calls: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert main(["status"]) == 0
+    assert calls == ["statusTable"]
+    shown = capsys.readouterr().out.splitlines()[1:]  # after the daemon's line
+    counted = Client.call
+
+    def older(self: Client, method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "statusTable":
+            raise MethodNotFound(f"method not found: {method}")
+        return counted(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "call", older)
+    assert main(["status"]) == 0
+    assert calls == ["statusTable", "status"]
+    assert capsys.readouterr().out.splitlines()[1:] == shown

@@ -83,6 +83,7 @@ def test_every_reply_decodes_into_its_record(
     wait_state(daemon, "bad", "exited")
     call("resume")
     call("status")
+    call("statusTable")
     call("getApp", {"name": "web"})
     call("startApp", {"name": "web"})
     call("scale", {"name": "web", "instances": 3})
@@ -102,6 +103,7 @@ def test_every_reply_decodes_into_its_record(
     daemon.call("setMetricsEnabled", {"enabled": True, "interval": 0.1})
     call("getMetrics")
     call("status")  # with CPU and MEM per instance
+    call("statusTable")
     wait_for(lambda: daemon.call("getTrends")["times"], what="a sample in the trend")
     call("getTrends")
     call("disableWatch")
@@ -221,6 +223,11 @@ def test_a_wrong_field_is_named_by_its_path() -> None:
         replies.DaemonStatus.from_dict(status)
     with pytest.raises(RecordError, match=r"\[1\]\.to: missing"):
         replies.list_from(reports.Edge, [{"from": "a", "to": "b"}, {"from": "a"}])
+    columns = {"app": ["web"], "index": [0], "state": ["running"], "started_at": [None]}
+    table = {"daemon": status["daemon"], "healthy": True}
+    table["instances"] = {**columns, "pid": [7, "42"], "restarts": [0]}
+    with pytest.raises(RecordError, match=r"instances\.pid\[1\]: expected int, got str"):
+        replies.StatusTable.from_dict(table)
 
 
 def test_wire_names_that_are_keywords_round_trip() -> None:

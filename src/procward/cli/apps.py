@@ -1,4 +1,4 @@
-"""Commands about apps: status, health, start, stop, restart, reload, delete, scale, exec, env…"""
+"""Commands about apps: health, start, stop, restart, reload, delete, scale, exec, env…"""
 
 from __future__ import annotations
 
@@ -33,39 +33,6 @@ if TYPE_CHECKING:
 
     from procward.kit._client import Client
     from procward.reports import ExecResult
-
-
-def cmd_status(args: AppsArgs, paths: InstancePaths) -> int:
-    from procward.replies import AppView, DaemonStatus
-
-    with connect(paths) as client:
-        if args.name:
-            reply = client.call("getApp", name=args.name)
-            app = AppView.from_dict(reply)
-            apps, healthy, warnings = [app], app.healthy, []
-        else:
-            reply = client.call("status")
-            status = DaemonStatus.from_dict(reply)
-            apps, healthy, warnings = status.apps, status.healthy, status.warnings
-        told = set(client.start_warnings)  # printed already, by `connect`
-    if args.json:
-        render.as_json({"apps": [reply], "healthy": healthy} if args.name else reply)
-    else:
-        if not args.name:
-            daemon = status.daemon
-            uptime = render.duration(daemon.uptime)
-            print(f"procward {daemon.version} (pid {daemon.pid}, up {uptime}), {paths.instance}")
-            for line in render.listeners(daemon, problems_only=True):
-                print(line)
-        render.app_table(apps)
-        held = [app.name for app in apps if app.held]
-        if held:
-            print(f"held down since `procward down`: {', '.join(held)} (`procward up` starts them)")
-        for text in (w for w in warnings if w not in told):
-            sys.stderr.write(f"procward: warning: {text}\n")
-    # Non-zero when something meant to run is not running, or the daemon warns (a
-    # state it cannot save): scripts and CI can rely on it.
-    return 0 if healthy and not warnings else 1
 
 
 def cmd_start(args: StartArgs, paths: InstancePaths) -> int:

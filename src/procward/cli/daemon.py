@@ -1,4 +1,4 @@
-"""Commands about the daemon itself: run, up, down, upgrade, kill, ping, info, service,
+"""Commands about the daemon itself: run, up, down, upgrade, kill, info, service,
 startup, save and doctor."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from procward.cli import render
 from procward.cli.connection import connect, fail, start_timeout, warn_of
 from procward.cli.options import (
     Globals,
-    PingArgs,
     RunArgs,
     ServiceArgs,
     StartupArgs,
@@ -262,19 +261,6 @@ def _end_apps(paths: InstancePaths) -> tuple[int, int]:
 
 def _groups(count: int, of: str = "") -> str:
     return f"{count} {of}process group{'s' if count != 1 else ''}"
-
-
-def cmd_ping(args: PingArgs, paths: InstancePaths) -> int:
-    # The reply is read by key, not decoded into ``replies.Ping``: that would
-    # import ``typing`` and ``enum`` (kit.structs), a third of ping's budget.
-    with connect(paths, spawn=not args.no_spawn) as client:
-        info = client.call("ping")
-    if args.json:
-        render.as_json(info)
-    else:
-        uptime = render.duration(info["uptime"])
-        print(f"pong from procward {info['version']} (pid {info['pid']}, up {uptime})")
-    return 0
 
 
 def cmd_info(args: Globals, paths: InstancePaths) -> int:

@@ -18,7 +18,7 @@ import os
 import sys
 
 from procward.cli.connection import connect
-from procward.cli.options import Globals
+from procward.cli.options import DashboardArgs
 from procward.cli.render import as_json
 from procward.kit._errors import InvalidParams
 from procward.kit._paths import InstancePaths
@@ -30,13 +30,6 @@ if TYPE_CHECKING:
     from procward.kit._client import Client
 
 LOOPBACK = "127.0.0.1:9800"  # the port the docs suggest; any free one if it is taken
-ROLES = ("viewer", "operator")
-
-
-class DashboardArgs(Globals):
-    print_url: bool
-    role: str
-    ttl: str
 
 
 def cmd_dashboard(args: DashboardArgs, paths: InstancePaths) -> int:

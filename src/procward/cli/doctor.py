@@ -17,7 +17,7 @@ import time
 
 from procward.cli.findings import Finding, info, ok, problem
 from procward.cli.hostchecks import check_clock, check_disk, check_logs
-from procward.cli.render import duration
+from procward.cli.quantities import duration
 from procward.cli.units import Systemd, UnitFiles, find_unit, unit_name
 from procward.kit._errors import KitError, UnsafeDirectory
 from procward.kit._metadata import Liveness, Metadata, running

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from procward.cli.findings import Finding, info, ok, problem
-from procward.cli.render import duration, size
+from procward.cli.quantities import duration, size
 from procward.kit._metadata import Liveness, Metadata
 from procward.kit._paths import InstancePaths
 

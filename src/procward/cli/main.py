@@ -6,52 +6,14 @@ import os
 import sys
 
 from procward._version import __version__
-from procward.cli.apps import (
-    cmd_audit,
-    cmd_delete,
-    cmd_env,
-    cmd_exec,
-    cmd_graph,
-    cmd_health,
-    cmd_inspect,
-    cmd_metrics,
-    cmd_network,
-    cmd_prompt,
-    cmd_reload,
-    cmd_restart,
-    cmd_scale,
-    cmd_start,
-    cmd_status,
-    cmd_stop,
-    cmd_token,
-    cmd_uptime,
-    cmd_watch,
-)
 from procward.cli.connection import fail, output_closed
-from procward.cli.daemon import (
-    cmd_doctor,
-    cmd_down,
-    cmd_info,
-    cmd_kill,
-    cmd_ping,
-    cmd_run,
-    cmd_save,
-    cmd_service,
-    cmd_startup,
-    cmd_up,
-    cmd_upgrade,
-)
-from procward.cli.dashboard import ROLES, DashboardArgs, cmd_dashboard
-from procward.cli.fleet import cmd_fleet
-from procward.cli.hooks import cmd_hooks
-from procward.cli.importing import cmd_import
-from procward.cli.logs import cmd_events, cmd_flush, cmd_logs
 from procward.cli.options import (
     AppArgs,
     AppsArgs,
     AuditArgs,
     CompleteArgs,
     CompletionArgs,
+    DashboardArgs,
     EnvArgs,
     EventsArgs,
     ExecArgs,
@@ -77,7 +39,6 @@ from procward.cli.options import (
     UptimeArgs,
     WatchArgs,
 )
-from procward.cli.secrets import cmd_secret
 from procward.kit._argv import Arg, Command, Option, Parser, UsageError, seconds
 from procward.kit._errors import KitError, NotRunning
 from procward.kit._paths import InstancePaths, instance_for_project, resolve
@@ -261,7 +222,7 @@ PARSER = Parser(
     commands=[
         Command(
             "run",
-            cmd_run,
+            "procward.cli.daemon:cmd_run",
             "run the daemon in the foreground (systemd, containers: procward run -c FILE --logs)",
             [
                 Option("--detached", help="detach and log JSON to a file"),
@@ -288,7 +249,7 @@ PARSER = Parser(
         ),
         Command(
             "up",
-            cmd_up,
+            "procward.cli.daemon:cmd_up",
             "start the daemon if it is not running; with -c, load and start apps",
             [JSON, Option("-c", "--config", type=str, metavar="FILE", help="a procward.toml")],
             record=UpArgs,
@@ -296,7 +257,7 @@ PARSER = Parser(
         ),
         Command(
             "down",
-            cmd_down,
+            "procward.cli.daemon:cmd_down",
             "stop the daemon gracefully",
             [
                 JSON,
@@ -304,10 +265,16 @@ PARSER = Parser(
             ],
             record=TimeoutArgs,
         ),
-        Command("kill", cmd_kill, "SIGKILL the daemon (for a hung daemon)", [JSON], record=Globals),
+        Command(
+            "kill",
+            "procward.cli.daemon:cmd_kill",
+            "SIGKILL the daemon (for a hung daemon)",
+            [JSON],
+            record=Globals,
+        ),
         Command(
             "upgrade",
-            cmd_upgrade,
+            "procward.cli.daemon:cmd_upgrade",
             "run the installed procward in the daemon's place; every app keeps running",
             [
                 JSON,
@@ -317,21 +284,21 @@ PARSER = Parser(
         ),
         Command(
             "ping",
-            cmd_ping,
+            "procward.cli.ping:cmd_ping",
             "check that the daemon answers",
             [JSON, Option("--no-spawn", help="do not start the daemon")],
             record=PingArgs,
         ),
         Command(
             "info",
-            cmd_info,
+            "procward.cli.daemon:cmd_info",
             "show the instance's paths and whether its daemon runs",
             [JSON],
             record=Globals,
         ),
         Command(
             "status",
-            cmd_status,
+            "procward.cli.status:cmd_status",
             "show the apps (exit status 1 if something meant to run does not, or on a warning)",
             [JSON],
             [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
@@ -340,7 +307,7 @@ PARSER = Parser(
         ),
         Command(
             "start",
-            cmd_start,
+            "procward.cli.apps:cmd_start",
             "start an app, all apps, or a new command: start --name web -- python -m http.server",
             [
                 JSON,
@@ -364,7 +331,7 @@ PARSER = Parser(
         ),
         Command(
             "stop",
-            cmd_stop,
+            "procward.cli.apps:cmd_stop",
             "stop an app, or all (whole process groups: TERM, then KILL)",
             [
                 JSON,
@@ -376,7 +343,7 @@ PARSER = Parser(
         ),
         Command(
             "restart",
-            cmd_restart,
+            "procward.cli.apps:cmd_restart",
             "restart an app, or all",
             [JSON],
             [Arg("name", help="app, or all", complete="apps")],
@@ -384,7 +351,7 @@ PARSER = Parser(
         ),
         Command(
             "reload",
-            cmd_reload,
+            "procward.cli.apps:cmd_reload",
             "new processes for an app's old ones, one at a time; no app: re-read the configs",
             [JSON],
             [
@@ -399,7 +366,7 @@ PARSER = Parser(
         ),
         Command(
             "scale",
-            cmd_scale,
+            "procward.cli.apps:cmd_scale",
             "run N instances of an app",
             [JSON],
             [Arg("name", help="app", complete="apps"), Arg("count", help="instances", type=int)],
@@ -407,7 +374,7 @@ PARSER = Parser(
         ),
         Command(
             "delete",
-            cmd_delete,
+            "procward.cli.apps:cmd_delete",
             "stop an app and forget it",
             [JSON],
             [Arg("name", help="app", complete="apps")],
@@ -415,7 +382,7 @@ PARSER = Parser(
         ),
         Command(
             "health",
-            cmd_health,
+            "procward.cli.apps:cmd_health",
             "readiness and health probes of each instance; exit 1 if any app is unwell",
             [JSON],
             [Arg("name", help="app (default: all)", optional=True, complete="apps")],
@@ -423,7 +390,7 @@ PARSER = Parser(
         ),
         Command(
             "uptime",
-            cmd_uptime,
+            "procward.cli.apps:cmd_uptime",
             "how long each app was up while meant to run, per day (90 days kept)",
             [JSON, Option("--days", type=int, default=30, help="how many days (default 30)")],
             [Arg("name", help="app (default: all)", optional=True, complete="apps")],
@@ -431,7 +398,7 @@ PARSER = Parser(
         ),
         Command(
             "events",
-            cmd_events,
+            "procward.cli.logs:cmd_events",
             "what happened to the instances (starts, exits, restarts, probes), newest last",
             [
                 JSON,
@@ -444,14 +411,14 @@ PARSER = Parser(
         ),
         Command(
             "hooks",
-            cmd_hooks,
+            "procward.cli.hooks:cmd_hooks",
             "each hook, its apps and its deliveries (exit status 1 if some were lost)",
             [JSON],
             record=Globals,
         ),
         Command(
             "logs",
-            cmd_logs,
+            "procward.cli.logs:cmd_logs",
             "show the apps' output; -f follows it",
             [
                 JSON,
@@ -468,7 +435,7 @@ PARSER = Parser(
         ),
         Command(
             "flush",
-            cmd_flush,
+            "procward.cli.logs:cmd_flush",
             "empty the logs of an app (or all) and delete their backups",
             [JSON],
             [Arg("name", help="one app (default: all)", optional=True, complete="apps")],
@@ -476,7 +443,7 @@ PARSER = Parser(
         ),
         Command(
             "inspect",
-            cmd_inspect,
+            "procward.cli.apps:cmd_inspect",
             "one app in full: definition, instances, probes, usage, env, watch, recent logs",
             [JSON, Option("-n", "--lines", type=int, default=20, help="log lines per file")],
             [Arg("name", help="app", complete="apps")],
@@ -485,7 +452,7 @@ PARSER = Parser(
         ),
         Command(
             "metrics",
-            cmd_metrics,
+            "procward.cli.apps:cmd_metrics",
             "CPU and memory of each instance (its whole process group) and of the daemon",
             [
                 JSON,
@@ -500,7 +467,7 @@ PARSER = Parser(
         ),
         Command(
             "env",
-            cmd_env,
+            "procward.cli.apps:cmd_env",
             "the environment an app's instance runs with",
             [JSON, Option("--index", type=int, default=0, help="which instance (default 0)")],
             [Arg("name", help="app", complete="apps")],
@@ -508,7 +475,7 @@ PARSER = Parser(
         ),
         Command(
             "exec",
-            cmd_exec,
+            "procward.cli.apps:cmd_exec",
             "run a command in an app's environment: exec web migrate, exec web -- ls (admin)",
             [
                 JSON,
@@ -524,7 +491,7 @@ PARSER = Parser(
         ),
         Command(
             "graph",
-            cmd_graph,
+            "procward.cli.apps:cmd_graph",
             "the dependency graph of the apps, or what one app needs and what needs it",
             [JSON],
             [Arg("name", help="app (default: all)", optional=True, complete="apps")],
@@ -532,7 +499,7 @@ PARSER = Parser(
         ),
         Command(
             "watch",
-            cmd_watch,
+            "procward.cli.apps:cmd_watch",
             "watch mode: which apps reload when their files change; switch it on or off",
             [
                 JSON,
@@ -544,14 +511,14 @@ PARSER = Parser(
         ),
         Command(
             "prompt",
-            cmd_prompt,
+            "procward.cli.apps:cmd_prompt",
             "for shell prompts: nothing when all is well, else what is down (no daemon call)",
             [JSON, Option("--always", help="print the counts even when all is well")],
             record=PromptArgs,
         ),
         Command(
             "network",
-            cmd_network,
+            "procward.cli.apps:cmd_network",
             "listen on TCP and HTTP (tokens required) or stop; kept across restarts",
             [
                 JSON,
@@ -584,7 +551,7 @@ PARSER = Parser(
         ),
         Command(
             "dashboard",
-            cmd_dashboard,
+            "procward.cli.dashboard:cmd_dashboard",
             "open the web dashboard with a short-lived token (turns HTTP on for loopback "
             "if it is off)",
             [
@@ -594,7 +561,7 @@ PARSER = Parser(
                     "--role",
                     type=str,
                     default="viewer",
-                    choices=list(ROLES),
+                    choices=["viewer", "operator"],
                     help="viewer (default: no buttons) or operator (start, stop...)",
                 ),
                 Option("--ttl", type=str, default="1h", help="how long the token lasts (1h)"),
@@ -603,7 +570,7 @@ PARSER = Parser(
         ),
         Command(
             "token",
-            cmd_token,
+            "procward.cli.apps:cmd_token",
             "tokens for the network: create one (printed once), list, revoke one, "
             "or rotate the key to revoke all",
             [
@@ -627,7 +594,7 @@ PARSER = Parser(
         ),
         Command(
             "fleet",
-            cmd_fleet,
+            "procward.cli.fleet:cmd_fleet",
             "the fleet of daemons on Redis: status, step-down, drain NODE, undrain NODE",
             [JSON],
             [
@@ -642,7 +609,7 @@ PARSER = Parser(
         ),
         Command(
             "secret",
-            cmd_secret,
+            "procward.cli.secrets:cmd_secret",
             "secrets for the apps, encrypted at rest: set NAME (value on stdin), list, "
             "rm NAME, rotate-key, reset (an unreadable store)",
             [
@@ -668,7 +635,7 @@ PARSER = Parser(
         ),
         Command(
             "audit",
-            cmd_audit,
+            "procward.cli.apps:cmd_audit",
             "who changed what, who logged in, who was refused (newest last)",
             [
                 JSON,
@@ -698,7 +665,7 @@ PARSER = Parser(
         ),
         Command(
             "import",
-            cmd_import,
+            "procward.cli.importing:cmd_import",
             "turn a supervisord.conf, a Procfile, a PM2 ecosystem file or a circus.ini into a "
             "procward.toml, listing what does not carry over",
             [
@@ -727,7 +694,7 @@ PARSER = Parser(
         ),
         Command(
             "service",
-            cmd_service,
+            "procward.cli.daemon:cmd_service",
             "print a service unit for an init system",
             [JSON, Option("--socket", help="with a socket unit (socket activation)")],
             KIND,
@@ -735,7 +702,7 @@ PARSER = Parser(
         ),
         Command(
             "startup",
-            cmd_startup,
+            "procward.cli.daemon:cmd_startup",
             "write the service unit where systemd (or launchd) finds it and print the "
             "command that enables it: started at login, or at boot",
             [
@@ -748,14 +715,14 @@ PARSER = Parser(
         ),
         Command(
             "save",
-            cmd_save,
+            "procward.cli.daemon:cmd_save",
             "nothing to do (for pm2 habits): the apps are saved at every change",
             [JSON],
             record=Globals,
         ),
         Command(
             "doctor",
-            cmd_doctor,
+            "procward.cli.daemon:cmd_doctor",
             "check this instance (dirs, lock, socket, daemon, unit, cgroups, clock, disk, "
             "logs) and print each problem with its fix; changes nothing, starts nothing",
             [JSON],

@@ -173,6 +173,12 @@ class SecretArgs(Globals):
     name: str | None
 
 
+class DashboardArgs(Globals):
+    print_url: bool
+    role: str
+    ttl: str
+
+
 class CompletionArgs(Globals):
     shell: str
 

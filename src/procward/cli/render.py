@@ -5,12 +5,21 @@ from __future__ import annotations
 import sys
 import time
 
+from procward.cli.quantities import duration, percent, size
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TypeVar
 
-    from procward.replies import AppView, ConfigLoaded, DaemonInfo, InstanceView, NetworkView
+    from procward.replies import (
+        AppView,
+        ConfigLoaded,
+        DaemonInfo,
+        InstanceTable,
+        InstanceView,
+        NetworkView,
+    )
     from procward.reports import (
         AppHealth,
         AuditView,
@@ -26,21 +35,6 @@ if TYPE_CHECKING:
     )
 
     R = TypeVar("R")
-
-
-def duration(seconds: float) -> str:
-    """``3d4h``, ``2h5m``, ``4m12s``, ``9s``: two units at most."""
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
 
 
 # The shape of every command's --json object (docs/cli-json.md): a consumer
@@ -83,12 +77,12 @@ def fields(pairs: list[tuple[str, Any]]) -> None:
 _COLUMNS = ("NAME", "INST", "STATE", "PID", "UPTIME", "RESTARTS", "")
 
 
-def app_table(apps: list[AppView]) -> None:
+def app_table(apps: list[AppView], now: float | None = None) -> None:
     """One row per instance: what supervisorctl status and pm2 ls show, in columns."""
     if not apps:
         sys.stdout.write("no apps (add some with: procward up -c procward.toml)\n")
         return
-    now = time.time()
+    now = time.time() if now is None else now
     # CPU and MEM when the daemon samples them (procward metrics --on).
     usage = any(inst.sampled for app in apps for inst in app.instances)
     rows: list[tuple[str, ...]] = [_with_usage(_COLUMNS, ("CPU", "MEM"), usage)]
@@ -96,7 +90,48 @@ def app_table(apps: list[AppView]) -> None:
         instances: list[InstanceView | None] = [*app.instances] or [None]
         for inst in instances:
             cells = (percent(inst.cpu), size(inst.memory)) if inst else ("-", "-")
-            rows.append(_with_usage(_row(app, inst, now), cells, usage))
+            rows.append(_with_usage(_row(app.name, app.error, inst, now), cells, usage))
+    _columns(rows)
+
+
+def instance_table(table: InstanceTable, now: float | None = None) -> None:
+    """``app_table``, row for row, from ``statusTable``'s columns (decision 0051).
+
+    A row without details is an instance with nothing more to say: its cells are
+    made here from the columns, with no record for it; the others as ``app_table``'s.
+    """
+    if not table.app:
+        sys.stdout.write("no apps (add some with: procward up -c procward.toml)\n")
+        return
+    now = time.time() if now is None else now
+    details = {int(row): inst for row, inst in table.details.items()}
+    usage = any(inst.sampled for inst in details.values())
+    rows: list[tuple[str, ...]] = [_with_usage(_COLUMNS, ("CPU", "MEM"), usage)]
+    columns = zip(
+        table.app,
+        table.index,
+        table.state,
+        table.pid,
+        table.started_at,
+        table.restarts,
+        strict=True,  # columns of unequal length: a broken reply, not a shorter table
+    )
+    uptimes: dict[int, str] = {}  # instances started in the same second share their text
+    for row, (name, index, state, pid, started, restarts) in enumerate(columns):
+        inst = details.get(row)
+        if inst is not None:
+            cells = _row(name, table.errors.get(name), inst, now)
+            rows.append(_with_usage(cells, (percent(inst.cpu), size(inst.memory)), usage))
+            continue
+        if index is None or state is None:
+            cells = _row(name, None, None, now)
+        else:
+            uptime = "-"
+            if started and pid:
+                age = int(now - started)
+                uptime = uptimes.get(age) or uptimes.setdefault(age, duration(age))
+            cells = (name, str(index), state, str(pid) if pid else "-", uptime, str(restarts), "")
+        rows.append(_with_usage(cells, ("-", "-"), usage) if usage else cells)
     _columns(rows)
 
 
@@ -105,24 +140,26 @@ def _with_usage(row: tuple[str, ...], cells: tuple[str, str], usage: bool) -> tu
     return (*row[:-1], *cells, row[-1]) if usage else row
 
 
-def _row(app: AppView, inst: InstanceView | None, now: float) -> tuple[str, ...]:
+def _row(
+    name: str, app_error: str | None, inst: InstanceView | None, now: float
+) -> tuple[str, ...]:
     if inst is None:
-        return (app.name, "-", "no instances", "-", "-", "-", "")
+        return (name, "-", "no instances", "-", "-", "-", "")
     state = inst.state
     started = inst.started_at
     uptime = duration(now - started) if started and inst.pid else "-"
     return (
-        app.name,
+        name,
         str(inst.index),
         state,
         str(inst.pid) if inst.pid else "-",
         uptime,
         str(inst.restarts),
-        _note(app, inst, state),
+        _note(app_error, inst, state),
     )
 
 
-def _note(app: AppView, inst: InstanceView, state: str) -> str:
+def _note(app_error: str | None, inst: InstanceView, state: str) -> str:
     """Why an instance is as it is, in a few words: the last column."""
     probe = inst.probe
     if state in ("starting", "running"):
@@ -142,7 +179,7 @@ def _note(app: AppView, inst: InstanceView, state: str) -> str:
     exited = inst.exit_code is not None or inst.exit_signal is not None
     if exited and state in ("exited", "crashed", "backoff"):
         return _exit_text(inst.exit_code, inst.exit_signal)
-    return app.error or ""
+    return app_error or ""
 
 
 _CHANGES = ("added", "changed", "reloaded", "scaled", "updated", "started", "removed")
@@ -158,22 +195,6 @@ def changes(result: ConfigLoaded, indent: str = "") -> None:
             said = True
     if not said:
         sys.stdout.write(f"{indent}no changes\n")
-
-
-def size(count: int | None) -> str:
-    """``512K``, ``18.3M``, ``1.2G``: memory as ``top`` shows it."""
-    if count is None:
-        return "-"
-    value = float(count)
-    for unit in ("B", "K", "M", "G"):
-        if value < 1024 or unit == "G":
-            return f"{value:.0f}{unit}" if unit in "BK" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}G"
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
 
 
 _METRICS_COLUMNS = ("NAME", "INST", "STATE", "PID", "CPU", "MEM", "PROCS")
@@ -393,10 +414,10 @@ def columns(rows: list[tuple[str, ...]]) -> None:
 
 
 def _columns(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = (c.ljust(w) for c, w in zip(row, widths, strict=True))
-        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+    # One format string and one write: a status of 2,000 instances is 2,000 lines.
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    line = "  ".join(f"{{:<{width}}}" for width in widths)
+    sys.stdout.write("\n".join(line.format(*row).rstrip() for row in rows) + "\n")
 
 
 def _exit_text(code: int | None, sig: int | None) -> str:

@@ -15,6 +15,7 @@ import time
 from procward.cli import render
 from procward.cli.connection import connect, fail
 from procward.cli.options import SecretArgs
+from procward.cli.quantities import duration, size
 from procward.kit._errors import RpcError
 from procward.kit._paths import InstancePaths
 
@@ -117,8 +118,8 @@ def secrets_table(report: SecretsReport) -> None:
     now = time.time()
     rows: list[tuple[str, ...]] = [("NAME", "SIZE", "SET", "BY", "USED BY")]
     for s in report.secrets:
-        ago = f"{render.duration(max(0.0, now - s.set_at))} ago"
-        rows.append((s.name, render.size(s.size), ago, s.set_by, ", ".join(s.used_by) or "-"))
+        ago = f"{duration(max(0.0, now - s.set_at))} ago"
+        rows.append((s.name, size(s.size), ago, s.set_by, ", ".join(s.used_by) or "-"))
     render.columns(rows)
 
 

@@ -12,8 +12,6 @@ encodes to valid UTF-8 JSON. ``tests/kit/test_fastjson.py`` holds it to
 
 from __future__ import annotations
 
-import math
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -34,7 +32,12 @@ class _DecoderSettings:
     object_pairs_hook = None
     parse_float = float
     parse_int = int
-    parse_constant = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.__getitem__
+    # float(), not `math`: that is one more shared library to load on a CLI's start-up.
+    parse_constant = {
+        "NaN": float("nan"),
+        "Infinity": float("inf"),
+        "-Infinity": float("-inf"),
+    }.__getitem__
 
 
 def _not_serialisable(value: object) -> object:

@@ -1,4 +1,4 @@
-"""``Views``: status, list, getApp, inspect, getEnv, getHealth, getDependencyGraph.
+"""``Views``: status, statusTable, list, getApp, inspect, getEnv, getHealth, getDependencyGraph.
 
 Also the HTTP pages that are views too: ``GET /health`` (200, or 503 while
 an app meant to run does not) and ``GET /metrics``.
@@ -59,6 +59,18 @@ class Views:
             "apps": apps,
             "healthy": all(app["healthy"] for app in apps),
             "warnings": self.warnings(),  # a state it cannot save...: exit status 1
+        }
+
+    @method(Role.VIEWER, result="StatusTable")
+    def statusTable(self, ctx: CallContext) -> dict[str, Any]:
+        """What the status command prints: the instances as columns, the whole view only
+        of those with more to say (decision 0051)."""
+        apps = list(self.sup.apps.values())
+        return {
+            "daemon": self.about(),
+            "instances": instance_table(apps),
+            "healthy": all(app.healthy() for app in apps),
+            "warnings": self.warnings(),
         }
 
     @method(Role.VIEWER, name="list", result="list[AppView]")
@@ -195,6 +207,53 @@ def daemon_view(
         "network": network.network_view(),  # listeners wanted, and why one does not listen
         "cgroups": cgroups,  # in use where, with which controllers; or why not
     }
+
+
+# An instance's fields that ``statusTable`` sends as its columns; the view of an
+# instance with nothing more to say has only these, the process's identity (which the
+# table never shows) and the fields that are None until there is something to say.
+_COLUMNS = ("app", "index", "state", "pid", "started_at", "restarts")
+_QUIET = frozenset({*_COLUMNS[1:], "starttime", "boot_id", "error", "exit_code", "exit_signal"})
+
+
+def instance_table(apps: list[App]) -> dict[str, Any]:
+    """``statusTable``'s ``instances`` (the record ``InstanceTable``).
+
+    Made as rows, then turned into columns at C speed: 2,000 instances cost a few
+    milliseconds, most of them ``Instance.snapshot``.
+    """
+    rows: list[tuple[Any, ...]] = []
+    details: dict[str, dict[str, object]] = {}
+    for app in apps:
+        name, instances, failed = app.name, app.instances, bool(app.last_error)
+        if not instances:  # one row that says so, its cells empty
+            rows.append((name, None, None, None, None, None))
+        for inst in instances:
+            view = inst.snapshot()
+            if failed or _more_to_say(view):
+                details[str(len(rows))] = view
+            rows.append(
+                (
+                    name,
+                    view["index"],
+                    view["state"],
+                    view["pid"],
+                    view["started_at"],
+                    view["restarts"],
+                )
+            )
+    columns = zip(*rows, strict=True) if rows else ([] for _ in _COLUMNS)
+    return {
+        **{key: list(column) for key, column in zip(_COLUMNS, columns, strict=True)},
+        "details": details,
+        "errors": {app.name: app.last_error for app in apps if app.last_error},
+        "held": [app.name for app in apps if app.held],
+    }
+
+
+def _more_to_say(view: dict[str, object]) -> bool:
+    said = view["error"] is not None or view["exit_code"] is not None
+    return said or view["exit_signal"] is not None or not view.keys() <= _QUIET
 
 
 def health_report(sup: Supervisor, name: str | None) -> dict[str, Any]:
