@@ -225,7 +225,7 @@ def _app(name: str, *records: Record, pgid: int | None = None) -> SimpleNamespac
         )
         for i, rec in enumerate(records)
     ]
-    table = {"name": name, "cmd": ["sleep", "1"]}
+    table = json.dumps({"name": name, "cmd": ["sleep", "1"]}).encode()
     return SimpleNamespace(
         name=name,
         table=table,
@@ -241,12 +241,14 @@ def test_an_apps_entry_is_encoded_again_exactly_when_what_it_says_changed() -> N
     entries = savedstate.AppEntries()
     web, db = _app("web", Record(State.RUNNING, pid=10), pgid=10), _app("db", Record())
     first = entries.encoded([web, db])
+    first_rest = entries._last["web"][1]
     assert [json.loads(e) for e in first] == [savedstate.app_entry(web), savedstate.app_entry(db)]
     assert SavedApp.from_dict(json.loads(first[0])).instances[0] == SavedInstance(
         0, "running", pid=10, pgid=10, starttime=7, boot_id=BOOT_ID, started_at=100.0
     )
     again = entries.encoded([web, db])
-    assert again[0] is first[0] and again[1] is first[1]  # nothing changed: not encoded again
+    assert again == first  # nothing changed: not encoded again
+    assert entries._last["web"][1] is first_rest
     web.instances[0].record = replace(web.instances[0].record, restarts=1)
     db.desired = False
     third = entries.encoded([web, db])

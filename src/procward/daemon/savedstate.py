@@ -123,6 +123,7 @@ class AppEntries:
     entry, by construction: nothing can change it unseen. Making and
     comparing the keys of 2,000 apps costs a few milliseconds; making and
     encoding their entries, ten times that, at every save of a cold start.
+    The spec's JSON is the app's own (``App.table``); kept here is the rest.
     """
 
     def __init__(self) -> None:
@@ -135,15 +136,15 @@ class AppEntries:
             key = _key(app)
             found = last.get(app.name)
             if found is None or found[0] != key:
-                found = (key, json.dumps(_entry(key)).encode())
+                found = (key, json.dumps(_rest(key)).encode())
             now[app.name] = found
-            out.append(found[1])
+            out.append(b"".join((b'{"spec": ', key[0], b", ", found[1][1:])))
         self._last = now  # apps gone are forgotten
         return out
 
 
 def _key(app: App) -> tuple[Any, ...]:
-    """Every value of ``app``'s entry, in ``_entry``'s order."""
+    """Every value of ``app``'s entry, in ``SavedApp``'s order (the spec as JSON)."""
     return (
         app.table,
         app.source,
@@ -175,20 +176,21 @@ def _instance_key(inst: Instance) -> tuple[Any, ...]:
     )
 
 
-_APP_FIELDS = ("spec", "source", "desired", "held", "max_instances")
+_REST_FIELDS = ("source", "desired", "held", "max_instances")
 _INSTANCE_FIELDS = SavedInstance._fields
 
 
-def _entry(key: tuple[Any, ...]) -> dict[str, Any]:
-    """``SavedApp(...).as_dict()`` of the app whose key is ``key``."""
-    entry = dict(zip(_APP_FIELDS, key, strict=False))
-    entry["instances"] = [dict(zip(_INSTANCE_FIELDS, each, strict=True)) for each in key[-1]]
-    return entry
+def _rest(key: tuple[Any, ...]) -> dict[str, Any]:
+    """``SavedApp(...).as_dict()`` but for its spec, of the app whose key is ``key``."""
+    rest = dict(zip(_REST_FIELDS, key[1:], strict=False))
+    rest["instances"] = [dict(zip(_INSTANCE_FIELDS, each, strict=True)) for each in key[-1]]
+    return rest
 
 
 def app_entry(app: App) -> dict[str, Any]:
     """``SavedApp`` of ``app``, as its ``as_dict()``."""
-    return _entry(_key(app))
+    key = _key(app)
+    return {"spec": json.loads(key[0]), **_rest(key)}
 
 
 def read(raw: bytes) -> SavedState:

@@ -10,6 +10,7 @@ groups below are the conditions operations wait for.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from procward.kit._errors import KitError
 from procward.kit._paths import ensure_private_dir
 from procward.supervision.config import MAX_INSTANCES
-from procward.supervision.instance import Instance
+from procward.supervision.instance import NONE, Instance
 from procward.supervision.machine import AT_REST, State
 from procward.supervision.spec import AppSpec
 from procward.supervision.uptime import DOWN, PARTIAL, UP
@@ -67,12 +68,12 @@ class App:
         self.instances: list[Instance] = []
         # Replacements a surge reload is starting, not yet in `instances`:
         # a stop must reach them too, or they would outlive it.
-        self.arriving: set[Instance] = set()
+        self.arriving: frozenset[Instance] = NONE
         self.last_error: str | None = None
         self.waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
-        self._table: tuple[AppSpec, dict[str, Any]] | None = None
+        self._table: tuple[AppSpec, bytes] | None = None
         self._log_dir: str | None = None
-        self._log_problems: set[str] = set()
+        self._log_problems: frozenset[str] = NONE  # (an empty set is 216 bytes)
         self._sockets: HeldSockets | None = None
         self.resize(spec.instances)
 
@@ -110,10 +111,12 @@ class App:
         return UP if ok == len(self.instances) else PARTIAL if ok else DOWN
 
     @property
-    def table(self) -> dict[str, Any]:
-        """``spec.to_table()``, computed once per spec: every save needs it."""
+    def table(self) -> bytes:
+        """``spec.to_table()`` with the name, as JSON, made once per spec: every save
+        needs it (kept encoded: the dict was 900 bytes an app, these are half)."""
         if self._table is None or self._table[0] is not self.spec:
-            self._table = (self.spec, {"name": self.spec.name, **self.spec.to_table()})
+            table = {"name": self.spec.name, **self.spec.to_table()}
+            self._table = (self.spec, json.dumps(table).encode())
         return self._table[1]
 
     def resize(self, count: int) -> list[Instance]:
@@ -136,7 +139,7 @@ class App:
         """Once per app and problem: a full disk is one message, not one per line."""
         reason = text.rsplit(": ", 1)[-1]
         if reason not in self._log_problems:
-            self._log_problems.add(reason)
+            self._log_problems |= {reason}
             log.error("%s: %s", self.name, text)
 
     def log_dir(self) -> str:

@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -67,6 +66,9 @@ _TIMER_EVENTS: dict[Timer, Callable[[], Event]] = {
 }
 
 
+NONE: frozenset[Any] = frozenset()  # one for every empty field (each call makes a new one)
+
+
 class Owner(Protocol):
     """What an instance uses of its app (``App`` in ``app.py``)."""
 
@@ -99,7 +101,7 @@ class Instance:
         self.child: process.Child | None = None
         self.started_wall: float | None = None  # time.time() of the last spawn
         # Secrets changed in the store since this process was given them (a reload picks them up).
-        self.outdated_secrets: set[str] = set()
+        self.outdated_secrets: frozenset[str] = NONE  # shared while empty
         self.pgid: int | None = None  # group of the current (or lingering) process
         self.last_pid: int | None = None  # of the latest process, kept after it exits
         self.lingering: machine.Exited | None = None  # leader gone, group not yet
@@ -111,7 +113,7 @@ class Instance:
         self._timers: dict[Timer, Cancellable] = {}
         self._respawn: Ticket | None = None  # a restart without delay, next pass
         self.respawn_from: State | None = None  # its "between" state, for the event of its start
-        self._queue: deque[Event] = deque()
+        self._queue: list[Event] = []  # a deque's empty block is 600 bytes an instance
         self._busy = False
         self._launch: tuple[AppSpec, Launch] | None = None
         self._sinks: dict[str, LogSink] = {}
@@ -159,7 +161,7 @@ class Instance:
         self._busy = True
         try:
             while self._queue:
-                self._apply(self._queue.popleft())
+                self._apply(self._queue.pop(0))
         finally:
             self._busy = False
 
@@ -239,7 +241,9 @@ class Instance:
             event = _TIMER_EVENTS[action.timer]()
             if action.timer is Timer.STARTUP and self.app.spec.ready is not None:
                 event = StartupElapsed(self.prober.describe(Check.READY) or "")
-            self._timers[action.timer] = self.host.timers.call_later(action.delay, self.send, event)
+            self._timers[action.timer] = self.host.timers.call_later(
+                action.delay, self._fire, action.timer, event
+            )
         elif isinstance(action, CancelTimer):
             self._cancel(action.timer)
         elif isinstance(action, StartProbe):
@@ -273,7 +277,7 @@ class Instance:
             self._spawn()
             self._respawned(self.last_pid if self.last_pid != last else None)
             while self._queue:
-                self._apply(self._queue.popleft())
+                self._apply(self._queue.pop(0))
         finally:
             self._busy = False
 
@@ -333,6 +337,10 @@ class Instance:
             return True
         return escapees.alive(self.escapees)
 
+    def _fire(self, timer: Timer, event: Event) -> None:
+        self._timers.pop(timer, None)  # not kept once fired: a handle and its event per instance
+        self.send(event)
+
     def _cancel(self, timer: Timer) -> None:
         handle = self._timers.pop(timer, None)
         if handle is not None:
@@ -384,7 +392,7 @@ class Instance:
         self.child = child
         self.pgid = self.last_pid = child.pid
         self.started_wall = time.time()
-        self.outdated_secrets = set()
+        self.outdated_secrets = NONE
         self.host.register(child.pid, self.leader_exited)
         if child.report is not None:
             self.host.loop.add_reader(child.report.fd, self._heard, child.report)

@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from procward.kit import _rotation as rotation
 from procward.kit._structs import Struct, field
@@ -99,6 +99,9 @@ class Mirror(Protocol):
         ...
 
 
+NOBODY: frozenset[Any] = frozenset()  # one for all (Python 3.10+ makes a new empty one each call)
+
+
 class LogSink:
     """One log file (``<n>.out``, ``<n>.err`` or merged ``<n>.log``) and its backups."""
 
@@ -131,7 +134,8 @@ class LogSink:
         self.stamp = stamp
         self.json_lines = json_lines
         self.report = report or (lambda text: log.error("%s", text))
-        self.followers: set[Follower] = set()
+        # Made with the first follower: an empty set is 216 bytes, two an instance.
+        self.followers: set[Follower] | frozenset[Follower] = NOBODY
         self.mirror: Mirror | None = None
         self.to_file = True  # False: the mirror alone gets the output (``--no-log-files``)
         self.fd: int | None = None
@@ -142,6 +146,15 @@ class LogSink:
         self.failing: str | None = None
         self.dropped = 0
         self.rotations = 0
+
+    def follow(self, follower: Follower) -> None:
+        if not isinstance(self.followers, set):
+            self.followers = set()
+        self.followers.add(follower)
+
+    def unfollow(self, follower: Follower) -> None:
+        if isinstance(self.followers, set):
+            self.followers.discard(follower)
 
     def mark(self) -> Mark:
         """Where the output stands now (see ``Mark``)."""

@@ -120,7 +120,7 @@ async def _surge(sup: Operations, app: App, index: int) -> None:
     new = app.new_instance(index)
     new.take_over_logs(old)
     new.record = structs.replace(new.record, restarts=old.record.restarts)
-    app.arriving.add(new)
+    app.arriving |= {new}
     try:
         new.send(Start())
         await _replacement_ready(sup, app, new)
@@ -128,7 +128,7 @@ async def _surge(sup: Operations, app: App, index: int) -> None:
         await _retire(sup, app, new)
         raise
     finally:
-        app.arriving.discard(new)
+        app.arriving -= {new}
     app.instances[index] = new
     sup.on_change()
     await _retire(sup, app, old)

@@ -431,7 +431,7 @@ class Supervisor:
         for name in users:
             for inst in self.apps[name].instances:
                 if inst.child is not None:
-                    inst.outdated_secrets.add(secret)
+                    inst.outdated_secrets |= {secret}
         return users
 
     def secret_names(self) -> frozenset[str] | None:

@@ -128,7 +128,7 @@ class Logs:
         json_logs = {(s.app, s.index, s.stream) for s in sinks if s.json_lines}
         follower = Follower()
         for sink in sinks:
-            sink.followers.add(follower)
+            sink.follow(follower)
         marks = [sink.mark() for sink in sinks]  # the same step: the split is exact
         try:
             await ctx.notify("following", {"logs": [s.label for s in sinks]})
@@ -158,7 +158,7 @@ class Logs:
                 await ctx.notify("log", chunk)
         finally:
             for sink in sinks:
-                sink.followers.discard(follower)
+                sink.unfollow(follower)
 
     @method(Role.VIEWER, result="list[Event]")
     def getEvents(
