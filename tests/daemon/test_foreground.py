@@ -111,7 +111,8 @@ def test_a_stalled_stdout_costs_dropped_lines_counted_never_a_stalled_daemon(
     assert proc.wait(30) == 0
     with open(os.path.join(home, "stderr")) as f:
         assert re.search(r"\d+ lines of app output were dropped from the console", f.read())
-    assert not os.listdir(os.path.join(paths.log_dir, "chatty"))  # --no-log-files
+    # --no-log-files: no file, nor the directory made with an app's first one
+    assert not os.path.exists(os.path.join(paths.log_dir, "chatty"))
 
 
 def test_run_refuses_the_foreground_options_with_detached(cli: Callable[..., Result]) -> None:
