@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 import signal
 import statistics
+import subprocess
 import time
 from collections.abc import Mapping
 
-from bench.measure import Summary, alternating
+from bench.measure import CommandFailed, Summary, alternating
 from bench.scenarios import Check, Comparison, Section, mib
 from bench.supervision import Plan, _cold_start_once, _fresh, _settled_memory, _up, sleep_apps
 from bench.systems import AppSystemFactory
@@ -50,17 +51,20 @@ def scale(systems: Mapping[str, AppSystemFactory], env: Mapping[str, str], plan:
         starts: dict[str, Summary] = {}
         for name, make in systems.items():
             with _fresh(make, env) as system:
+                # A system that does not get there, or stops answering on the way
+                # (supervisord's XML-RPC timed out at 5,000 apps), is said so in its
+                # row: the run, and what it measured before, goes on.
                 try:
                     run = _cold_start_once(system, n, 0.1, SCALE_TIMEOUT)
-                except RuntimeError as exc:
+                    system.disconnect()
+                    status = statistics.median(
+                        alternating([system.status_command()], STATUS_ROUNDS, 1)[
+                            system.status_command().label
+                        ]
+                    )
+                except (RuntimeError, OSError, CommandFailed, subprocess.SubprocessError) as exc:
                     section.rows.append([name, str(n), f"not there: {exc}"] + [""] * 4)
                     continue
-                system.disconnect()
-                status = statistics.median(
-                    alternating([system.status_command()], STATUS_ROUNDS, 1)[
-                        system.status_command().label
-                    ]
-                )
                 rss = _settled_memory(system)["VmRSS"]
                 per_app = (rss - base[name]) / (n - BASE_APPS) if name in base else None
                 starts[name] = Summary.of([run.running])
