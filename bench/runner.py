@@ -301,8 +301,13 @@ def measure(
         for name, scenario in SUPERVISION_SCENARIOS.items():
             if cfg.scenarios and name not in cfg.scenarios:
                 continue
-            print(f"bench: {scenario.__name__.replace('_', ' ')}", file=sys.stderr)
-            result = scenario(factories, env, cfg.plan)
+            print(f"bench: {name.replace('_', ' ')}", file=sys.stderr)
+            try:
+                result = scenario(factories, env, cfg.plan)
+            except (CommandFailed, subprocess.SubprocessError, OSError, RuntimeError) as exc:
+                # The rest of the run, and what it measured before, is worth keeping.
+                print(f"bench: {name} stopped: {exc}", file=sys.stderr)
+                result = _stopped(name, exc)
             sections += result if isinstance(result, list) else [result]
         warnings += [f"{system.name}: {w}" for system in made for w in system.warnings]
     if "upgrade" in cfg.parts:
@@ -327,6 +332,13 @@ def measure(
         print("bench: fleet", file=sys.stderr)
         sections += fleet.sections(cfg.quick)
     return sections, warnings, app_names
+
+
+def _stopped(name: str, exc: BaseException) -> scenarios.Section:
+    """The section of a scenario that an error stopped: a failed check says so."""
+    section = scenarios.Section(f"{name.replace('_', ' ')}: stopped", [])
+    section.checks.append(scenarios.Check(name, f"stopped: {exc}", "runs to its end", False))
+    return section
 
 
 def _recording(
