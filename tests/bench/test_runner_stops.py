@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pytest
-
-from bench import runner
 from bench.supervision import Plan
 from bench.systems import AppSystemFactory
+
+from bench import runner
 
 
 def test_a_scenario_that_fails_is_a_failed_check_and_the_next_one_runs(
