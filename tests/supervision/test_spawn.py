@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from procward.kit import _children as children
+from procward.kit.testing import wait_for
 from procward.supervision import process
 from procward.supervision.spec import Launch
 
@@ -85,18 +86,20 @@ def test_a_child_holds_only_its_streams_and_what_it_is_given(tmp_path: Path) -> 
     given_r, given_w = os.pipe()
     try:
         plan = Launch(argv=("sleep", "60"), env=ENV, cwd=str(tmp_path), pass_fds=(given_r,))
-        inherited = _inherited()  # before and after: a thread of the runner may open some
-        child = process.spawn(plan)  # returns once the program is exec'd
+        allowed = {0, 1, 2, 3} | _inherited()  # what a thread of the runner left inheritable
+        child = process.spawn(plan)
         try:
-            held = {int(fd) for fd in os.listdir(f"/proc/{child.pid}/fd")}
-            inherited |= _inherited()
+            # The spawn returns when the exec has begun; the kernel closes the
+            # close-on-exec descriptors a moment later, in the child's own time.
+            held = lambda: {int(fd) for fd in os.listdir(f"/proc/{child.pid}/fd")}  # noqa: E731
+            wait_for(lambda: held() <= allowed | _inherited(), timeout=10, what=f"{held()}")
+            assert {0, 1, 2, 3} <= held()
         finally:
             os.kill(child.pid, signal.SIGKILL)
             finish(child)
     finally:
         os.close(given_r)
         os.close(given_w)
-    assert {0, 1, 2, 3} <= held <= {0, 1, 2, 3} | inherited
 
 
 def _inherited() -> set[int]:
