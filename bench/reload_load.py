@@ -61,7 +61,8 @@ def reload_under_load(
         with way:
             try:
                 results.append(measure(way, reloads))
-            except (CommandFailed, RuntimeError, subprocess.SubprocessError) as exc:
+            except (CommandFailed, RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                # OSError too: a peer's socket timing out is its row, not the run's end.
                 warnings.append(f"reload under load, {way.label}: not measured: {exc}")
         warnings += [f"{way.label}: {w}" for w in way.warnings]
     return section(results, reloads), warnings

@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from bench.httpload import Outcome, Tally, get
 from bench.reload_load import WayResult, best_of_each, row, section, wait_answering
 from bench.reload_ways import APP
 from bench.summary import summary_rows
 
-from bench import procs
+from bench import procs, reload_load
 from procward.kit.testing import free_port
 
 
@@ -74,3 +75,32 @@ def test_the_app_answers_is_seen_as_a_child_then_exits_0_on_sigterm() -> None:
     finally:
         app.kill()
         app.wait()
+
+
+def test_a_way_whose_socket_times_out_is_a_warning_and_the_others_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Way:
+        warnings: list[str] = []
+
+        def __init__(self, label: str) -> None:
+            self.label = label
+
+        def __enter__(self) -> Way:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    measured: list[str] = []
+
+    def measure(way: Way, reloads: int) -> None:
+        measured.append(way.label)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(reload_load, "measure", measure)
+    monkeypatch.setattr(reload_load, "section", lambda results, reloads: results)
+    ways = [("a", lambda env: Way("a")), ("b", lambda env: Way("b"))]
+    results, warnings = reload_load.reload_under_load(ways, {}, 5)
+    assert measured == ["a", "b"] and results == []
+    assert warnings == [f"reload under load, {x}: not measured: timed out" for x in "ab"]

@@ -187,12 +187,6 @@ def _rest(key: tuple[Any, ...]) -> dict[str, Any]:
     return rest
 
 
-def app_entry(app: App) -> dict[str, Any]:
-    """``SavedApp`` of ``app``, as its ``as_dict()``."""
-    key = _key(app)
-    return {"spec": json.loads(key[0]), **_rest(key)}
-
-
 def read(raw: bytes) -> SavedState:
     """``state.json``'s bytes as the record (``ValueError`` if they are not one)."""
     return SavedState.from_dict(parse_state(raw))
